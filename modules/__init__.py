@@ -1,0 +1,1 @@
+"""Reusable, hypervisor-portable components (Pulumi ComponentResources) built from virtplane resources."""

@@ -1,0 +1,1 @@
+"""The vSphere (vCenter / ESXi) driver, over pyvmomi."""

@@ -1,0 +1,63 @@
+"""What a stack program declares, as collected for virtplane's own engine (no Pulumi engine present)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from virtplane.specs import Spec
+
+
+@dataclass
+class DeclaredEndpoint:
+    name: str
+    kind: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class DeclaredResource:
+    kind: str
+    name: str
+    spec: Spec
+    endpoint: str
+    depends_on: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass
+class DesiredStack:
+    """Everything one evaluation of a stack program declared."""
+
+    project: str
+    stack: str
+    endpoints: dict[str, DeclaredEndpoint] = field(default_factory=dict)
+    resources: dict[str, DeclaredResource] = field(default_factory=dict)
+
+    @property
+    def identity(self) -> str:
+        """The name written into ownership markers: ``project/stack``."""
+        return f"{self.project}/{self.stack}"
+
+
+class Collector:
+    """Receives resources from their constructors while a program is evaluated by virtplane."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, DeclaredEndpoint] = {}
+        self.resources: list[tuple[str, str, Spec, Any, set[str]]] = []
+
+
+_active: Collector | None = None
+
+
+def active_collector() -> Collector | None:
+    return _active
+
+
+def set_collector(collector: Collector | None) -> None:
+    global _active
+    _active = collector

@@ -1,0 +1,125 @@
+"""Build and run our vcsim main (govmomi's vSphere simulator, from Debian's packages) on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from virtplane.errors import VirtplaneError
+
+SOURCE = Path(__file__).with_name("vcsim") / "main.go"
+GOPATH = "/usr/share/gocode"
+USER = "virtplane"
+
+
+@dataclass
+class VcsimInstance:
+    """A running simulator: where it listens, how to log in, and how to verify its certificate."""
+
+    host: str
+    pid: int
+    ca_file: str
+    password_file: str
+    user: str = USER
+
+    @property
+    def password(self) -> str:
+        return Path(self.password_file).read_text().strip()
+
+    def environ(self) -> dict[str, str]:
+        """The VSPHERE_* variables an Endpoint reads to reach this simulator."""
+        return {
+            "VSPHERE_SERVER": self.host,
+            "VSPHERE_USER": self.user,
+            "VSPHERE_PASSWORD": self.password,
+            "VSPHERE_CA_FILE": self.ca_file,
+        }
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def alive(self) -> bool:
+        try:
+            if os.waitpid(self.pid, os.WNOHANG)[0] == self.pid:
+                return False  # our own child, now reaped
+        except ChildProcessError:
+            pass  # started by another process (e.g. `virtplane lab up`)
+        try:
+            os.kill(self.pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except OSError:
+            return
+        deadline = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+
+
+def build(work_dir: Path) -> Path:
+    """Compile the simulator into ``work_dir`` unless a binary of the current source is there."""
+    if shutil.which("go") is None or not Path(GOPATH, "src/github.com/vmware/govmomi").is_dir():
+        raise VirtplaneError(
+            "building the vSphere simulator needs Debian's golang-go and golang-github-vmware-govmomi-dev "
+            "(run `make lab` or `apt-get install golang-go golang-github-vmware-govmomi-dev`)")
+    digest = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:12]
+    binary = work_dir / f"vcsim-{digest}"
+    if binary.exists():
+        return binary
+    work_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOFLAGS="",
+               GOCACHE=str(work_dir / "gocache"))
+    result = subprocess.run(["go", "build", "-o", str(binary), str(SOURCE)], env=env,
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise VirtplaneError(f"building the vSphere simulator failed: {result.stderr.strip()}")
+    return binary
+
+
+def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, own_vms: str = "",
+          datastores: int = 1, timeout: float = 120.0) -> VcsimInstance:
+    """Start a simulator in its own session (it outlives this process) and wait until it serves."""
+    binary = build(work_dir / "bin")
+    run_dir = work_dir / "vcsim"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    password_file = run_dir / "password"
+    password_file.write_text(secrets.token_urlsafe(18))
+    password_file.chmod(0o600)
+    ca_file = run_dir / "ca.pem"
+    ready_file = run_dir / "ready.json"
+    ready_file.unlink(missing_ok=True)
+    args = [str(binary), "-hosts", str(hosts), "-vms", str(vms), "-delay-ms", str(delay_ms),
+            "-datastores", str(datastores), "-cert-out", str(ca_file), "-user", USER,
+            "-password-file", str(password_file)]
+    if own_vms:
+        args += ["-own-vms", own_vms]
+    with open(ready_file, "w") as out, open(run_dir / "vcsim.log", "w") as log:
+        process = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=run_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = ready_file.read_text().strip()
+        if text:
+            ready = json.loads(text.splitlines()[0])
+            return VcsimInstance(host=ready["host"], pid=process.pid, ca_file=str(ca_file),
+                                 password_file=str(password_file))
+        if process.poll() is not None:
+            log_text = (run_dir / "vcsim.log").read_text().strip()
+            raise VirtplaneError(f"the vSphere simulator exited during start-up: {log_text[-500:]}")
+        time.sleep(0.05)
+    process.kill()
+    raise VirtplaneError(f"the vSphere simulator did not start within {timeout:.0f} s")

@@ -1,0 +1,180 @@
+"""The resources a stack author writes: ``Endpoint``, ``Network``, ``VirtualMachine``, ``Disk``, ``Nic``.
+
+Under ``pulumi up`` they are ordinary Pulumi resources of package ``virtplane``. Under virtplane's own
+CLI a collector is active and they are recorded directly (a mock registration costs ~2 ms each, far
+too much for stacks of thousands of VMs), while ``pulumi.Config`` and ``pulumi.export`` keep working
+through Pulumi's mock runtime.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from virtplane import declared
+from virtplane.errors import SpecError
+from virtplane.specs import build_spec
+
+PACKAGE = "virtplane"
+
+
+def _reject_unknown(kind: str, name: str, unknown: dict[str, Any], known: list[str]) -> None:
+    if unknown:
+        import difflib
+
+        problems = []
+        for field in unknown:
+            close = difflib.get_close_matches(field, known, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f"; known fields: {', '.join(known)}"
+            problems.append((field, f"unknown field{hint}"))
+        raise SpecError(kind, name, problems)
+
+
+def _plain(kind: str, name: str, field: str, value: Any) -> Any:
+    """Resolve a value for collection; Pulumi outputs of other resources cannot be known here."""
+    if isinstance(value, pulumi.Output):
+        from pulumi.runtime.sync_await import _sync_await
+
+        resolved = _sync_await(value.future())
+        if resolved is None:
+            raise SpecError(kind, name, [(field, "is a value not known until deployment (a pulumi.Output); "
+                                          "virtplane's own CLI needs plain values, or use `pulumi up`")])
+        return resolved
+    return value
+
+
+class Endpoint(pulumi.ProviderResource):
+    """A hypervisor endpoint (vCenter/ESXi for ``kind="vsphere"``).
+
+    Settings for ``vsphere``: ``server`` (``host`` or ``host:port``), ``username``, ``password``,
+    ``datacenter``, ``cluster``, ``datastore``, ``ca_file``, ``insecure``. Each falls back to an
+    environment variable: ``VSPHERE_SERVER``, ``VSPHERE_USER``, ``VSPHERE_PASSWORD``,
+    ``VSPHERE_DATACENTER``, ``VSPHERE_CLUSTER``, ``VSPHERE_DATASTORE``, ``VSPHERE_CA_FILE``,
+    ``VSPHERE_ALLOW_UNVERIFIED_SSL``. TLS is verified unless ``insecure=True`` is set explicitly.
+    """
+
+    def __init__(self, resource_name: str, kind: str = "vsphere",
+                 opts: pulumi.ResourceOptions | None = None, **settings: Any) -> None:
+        from virtplane.providers.registry import provider_class
+
+        self.resource_name = resource_name
+        self.kind = kind
+        cls = provider_class(kind, resource_name)
+        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items()
+                                                    if k not in cls.settings_model.model_fields},
+                        list(cls.settings_model.model_fields))
+        collector = declared.active_collector()
+        if collector is not None:
+            inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items() if v is not None}
+            if resource_name in collector.endpoints:
+                raise SpecError("Endpoint", resource_name, [("name", "is declared twice")])
+            collector.endpoints[resource_name] = declared.DeclaredEndpoint(resource_name, kind, inputs)
+            self.id = pulumi.Output.from_input(resource_name)
+            self.urn = pulumi.Output.from_input(f"{PACKAGE}:{kind}:{resource_name}")
+            return
+        props = dict(settings, kind=kind)
+        if props.get("password") is not None:
+            props["password"] = pulumi.Output.secret(props["password"])
+        super().__init__(PACKAGE, resource_name, props, opts)
+
+
+class Disk:
+    """A virtual disk. ``size`` is an integer number of GiB or a string like ``"40GiB"`` or ``"1TiB"``;
+    ``datastore`` defaults to the endpoint's; ``thin`` provisioning is on by default; ``bus`` is
+    ``"paravirtual"`` (PVSCSI on vSphere; the default), ``"lsilogic"``, ``"sata"``, ``"nvme"`` or ``"ide"``."""
+
+    def __init__(self, size: int | str, datastore: str | None = None, thin: bool = True,
+                 bus: str = "paravirtual") -> None:
+        self.args = {"size": size, "datastore": datastore, "thin": thin, "bus": bus}
+
+
+class Nic:
+    """A network adapter on ``network`` (a ``virtplane.Network`` or the name of an existing network).
+    ``adapter`` is ``"paravirtual"`` (vmxnet3 on vSphere; the default), ``"e1000"`` or ``"e1000e"``."""
+
+    def __init__(self, network: Network | str, adapter: str = "paravirtual") -> None:
+        self.network = network
+        self.args = {"network": network.resource_name if isinstance(network, Network) else network,
+                     "adapter": adapter}
+
+
+class _Managed(pulumi.CustomResource):
+    """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
+
+    kind: str
+
+    def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
+                 opts: pulumi.ResourceOptions | None) -> None:
+        self.resource_name = name
+        collector = declared.active_collector()
+        if collector is None:
+            super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
+            return
+        inputs = {k: _plain(self.kind, name, k, v) for k, v in inputs.items()}
+        spec = build_spec(self.kind, name, inputs)
+        endpoint = opts.provider if opts is not None else None
+        for dependency in (opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []):
+            if isinstance(dependency, _Managed):
+                deps.add(f"{dependency.kind}/{dependency.resource_name}")
+        collector.resources.append((self.kind, name, spec, endpoint, deps))
+        self.id = pulumi.Output.from_input(name)
+        self.urn = pulumi.Output.from_input(f"{PACKAGE}:index:{self.kind}::{name}")
+
+
+class Network(_Managed):
+    """A VM network with an optional 802.1Q ``vlan`` (0, the default, means untagged).
+
+    On vSphere: a distributed port group on the endpoint's distributed switch, or a standard port
+    group on every host of the cluster where there is no distributed switch."""
+
+    kind = "Network"
+
+    def __init__(self, resource_name: str, vlan: int = 0,
+                 opts: pulumi.ResourceOptions | None = None, **unknown: Any) -> None:
+        _reject_unknown(self.kind, resource_name, unknown, ["vlan", "opts"])
+        self._declare(resource_name, {"vlan": vlan}, set(), opts)
+
+
+class VirtualMachine(_Managed):
+    """A virtual machine.
+
+    ``cpus``: virtual CPUs. ``memory``: an integer number of MiB or a string like ``"4GiB"``.
+    ``disks``: ``Disk`` objects (sizes in GiB or strings). ``nics``: ``Nic`` objects.
+    ``firmware``: ``"bios"`` or ``"uefi"``; ``secure_boot`` needs ``"uefi"``. ``guest_os``:
+    ``"linux"``, ``"windows"``, ``"other"`` or the hypervisor's own guest id. ``power``: ``"on"`` or
+    ``"off"``. ``nested_virtualization``: expose hardware virtualization to the guest.
+    ``clone_from``: the name of a template or VM to clone when creating. ``tags``: a list of strings.
+    """
+
+    kind = "VirtualMachine"
+
+    def __init__(self, resource_name: str, cpus: int = 1, memory: int | str = 1024,
+                 disks: list[Disk] | None = None, nics: list[Nic] | None = None,
+                 firmware: str = "bios", secure_boot: bool = False, guest_os: str = "linux",
+                 power: str = "on", nested_virtualization: bool = False, clone_from: str | None = None,
+                 tags: list[str] | None = None, opts: pulumi.ResourceOptions | None = None,
+                 **unknown: Any) -> None:
+        _reject_unknown(self.kind, resource_name, unknown,
+                        ["cpus", "memory", "disks", "nics", "firmware", "secure_boot", "guest_os", "power",
+                         "nested_virtualization", "clone_from", "tags", "opts"])
+        nics = list(nics or [])
+        deps = {f"Network/{nic.network.resource_name}" for nic in nics
+                if isinstance(getattr(nic, "network", None), Network)}
+        inputs = {
+            "cpus": cpus, "memory": memory,
+            "disks": [_args(self.kind, resource_name, "disks", d, Disk) for d in disks or []],
+            "nics": [_args(self.kind, resource_name, "nics", n, Nic) for n in nics],
+            "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
+            "nested_virtualization": nested_virtualization, "clone_from": clone_from, "tags": list(tags or []),
+        }
+        self._declare(resource_name, inputs, deps, opts)
+
+
+def _args(kind: str, name: str, field: str, value: Any, expected: type) -> Any:
+    if isinstance(value, expected):
+        return value.args
+    if isinstance(value, dict):
+        return value
+    raise SpecError(kind, name, [(field, f"expected virtplane.{expected.__name__}(...) items, "
+                                         f"got {type(value).__name__}")])
