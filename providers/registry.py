@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from virtplane.errors import SpecError
 from virtplane.providers.base import Provider
+
+from virtplane.errors import SpecError
 
 KINDS = {
     "vsphere": "virtplane.providers.vsphere.provider:VsphereProvider",

@@ -1,0 +1,43 @@
+# virtplane — the two commands: `make lab` (the main job on the embedded lab) and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GOVMOMI := /usr/share/gocode/src/github.com/vmware/govmomi
+
+.PHONY: lab lab-down test lint bench deps-python deps-debian
+
+lab: deps-python deps-debian
+	$(BIN)/virtplane lab up
+	eval "$$($(BIN)/virtplane lab env)" && $(BIN)/virtplane apply stacks/lab --yes
+	eval "$$($(BIN)/virtplane lab env)" && $(BIN)/virtplane drift stacks/lab
+	@echo "The lab is still running. Stop it with: $(BIN)/virtplane lab down"
+
+lab-down: deps-python
+	$(BIN)/virtplane lab down
+
+test: deps-python deps-debian
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q -p no:cacheprovider
+
+lint: deps-python
+	$(BIN)/ruff check .
+
+bench: deps-python deps-debian
+	$(BIN)/python bench/drift_vsphere.py
+
+deps-python: $(STAMP)
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,lab]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+deps-debian:
+	@if ! command -v go >/dev/null || [ ! -d $(GOVMOMI) ]; then \
+	  echo "Installing golang-go and golang-github-vmware-govmomi-dev (Debian) for the vSphere simulator"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev; \
+	fi

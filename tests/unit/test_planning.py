@@ -1,0 +1,85 @@
+import pytest
+from virtplane.providers.base import Owner
+
+from tests.unit.memory_hypervisor import MemoryProvider
+from virtplane.declared import DeclaredResource, DesiredStack
+from virtplane.engine import build_plan
+from virtplane.errors import OwnershipError, ProviderError
+from virtplane.plan import Action
+from virtplane.specs import build_spec
+
+
+def stack(*resources: DeclaredResource) -> DesiredStack:
+    desired = DesiredStack("proj", "dev")
+    for resource in resources:
+        desired.resources[resource.key] = resource
+    return desired
+
+
+def vm(name: str, **fields) -> DeclaredResource:
+    spec = build_spec("VirtualMachine", name, {"cpus": 2, "memory": 1024, **fields})
+    return DeclaredResource("VirtualMachine", name, spec, "ep", {"Network/net"})
+
+
+def net(name: str = "net", vlan: int = 10) -> DeclaredResource:
+    return DeclaredResource("Network", name, build_spec("Network", name, {"vlan": vlan}), "ep")
+
+
+def test_everything_missing_is_planned_as_creates():
+    plan = build_plan(stack(net(), vm("a")), {"ep": MemoryProvider()})
+    assert [(r.key, r.action) for r in plan.resources] == [
+        ("Network/net", Action.CREATE), ("VirtualMachine/a", Action.CREATE)]
+
+
+def test_a_changed_field_is_an_update_with_the_field_and_its_rule():
+    provider = MemoryProvider()
+    provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), {
+        **build_spec("VirtualMachine", "a", {"cpus": 1, "memory": 1024}).model_dump()})
+    plan = build_plan(stack(vm("a")), {"ep": provider})
+    [item] = [r for r in plan.resources if r.kind == "VirtualMachine"]
+    assert item.action is Action.UPDATE
+    assert [(c.change.path, c.change.old, c.change.new, c.rule.value) for c in item.changes] == [
+        ("cpus", 1, 2, "in-place")]
+
+
+def test_a_field_that_needs_a_new_object_makes_a_replace():
+    provider = MemoryProvider()
+    state = build_spec("VirtualMachine", "a", {"cpus": 2, "memory": 1024, "disks": [{"size": 5}]}).model_dump()
+    state["disks"][0]["thin"] = False
+    provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), state)
+    plan = build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider})
+    assert plan.resources[-1].action is Action.REPLACE
+
+
+def test_owned_objects_no_longer_declared_are_deleted_and_others_left_alone():
+    provider = MemoryProvider()
+    vms = provider.drivers["VirtualMachine"].objects
+    vms["gone"] = (Owner("proj/dev", "gone"), {})
+    vms["other-stack"] = (Owner("proj/prod", "other-stack"), {})
+    vms["hand-made"] = (None, {})
+    plan = build_plan(stack(), {"ep": provider})
+    assert [(r.name, r.action) for r in plan.resources] == [("gone", Action.DELETE)]
+
+
+def test_a_same_named_object_we_do_not_own_stops_the_plan_naming_it():
+    provider = MemoryProvider()
+    provider.drivers["VirtualMachine"].objects["a"] = (None, {})
+    with pytest.raises(OwnershipError, match="VirtualMachine 'a': a virtual machine named 'a' already exists on "
+                                             "endpoint 'ep' and is not managed by stack 'proj/dev'"):
+        build_plan(stack(vm("a")), {"ep": provider})
+
+
+def test_a_refused_change_stops_the_plan_naming_resource_and_field():
+    provider = MemoryProvider()
+    state = build_spec("VirtualMachine", "a", {"cpus": 2, "memory": 1024, "disks": [{"size": 50}]}).model_dump()
+    provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), state)
+    with pytest.raises(ProviderError, match=r"VirtualMachine 'a': field 'disks\[0\].size': shrinking"):
+        build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider})
+
+
+def test_destroy_plans_deleting_only_what_this_stack_owns():
+    provider = MemoryProvider()
+    provider.drivers["Network"].objects["net"] = (Owner("proj/dev", "net"), {"vlan": 10})
+    provider.drivers["Network"].objects["theirs"] = (None, {"vlan": 10})
+    plan = build_plan(stack(net()), {"ep": provider}, destroy=True)
+    assert [(r.name, r.action) for r in plan.resources] == [("net", Action.DELETE)]

@@ -1,0 +1,127 @@
+"""Carry out a plan as a dependency graph with bounded parallelism, reporting progress as it goes."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from virtplane import redact
+from virtplane.errors import VirtplaneError
+from virtplane.graph import Graph
+from virtplane.plan import Action, Plan, ResourcePlan
+from virtplane.providers.base import Owner, Provider
+
+KIND_ORDER = ("Network", "VirtualMachine")
+
+
+@dataclass
+class Outcome:
+    resource: ResourcePlan
+    ok: bool
+    seconds: float = 0.0
+    error: str = ""
+    skipped: bool = False
+
+
+@dataclass
+class ApplyResult:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def to_json(self) -> dict[str, object]:
+        return {"succeeded": [o.resource.key for o in self.outcomes if o.ok],
+                "failed": [{"resource": o.resource.key, "error": o.error, "skipped": o.skipped}
+                           for o in self.outcomes if not o.ok]}
+
+
+def dependency_graph(plan: Plan) -> Graph[str]:
+    """Creates and updates wait for what they reference; deletes wait for the deletes of referrers.
+
+    A delete of a kind waits for every pending change of later kinds on the same endpoint (a network
+    is removed only after the VMs that may use it are gone or changed)."""
+    pending = {r.key: r for r in plan.pending}
+    graph: Graph[str] = Graph()
+    for key, item in pending.items():
+        graph.add(key, {d for d in item.depends_on if d in pending})
+        if item.action in (Action.DELETE, Action.REPLACE):
+            later = KIND_ORDER[KIND_ORDER.index(item.kind) + 1:]
+            graph.add(key, {k for k, other in pending.items()
+                            if other.kind in later and other.endpoint == item.endpoint
+                            and other.action in (Action.DELETE, Action.UPDATE, Action.REPLACE)})
+    return graph
+
+
+def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4,
+        on_event: Callable[[str, Outcome | ResourcePlan], None] | None = None) -> ApplyResult:
+    """Apply every pending resource; a failure skips what depends on it and lets the rest finish."""
+    graph = dependency_graph(plan)
+    order = graph.order()  # raises on cycles before anything is touched
+    items = {r.key: r for r in plan.pending}
+    result = ApplyResult()
+    done: set[str] = set()
+    failed: set[str] = set()
+    lock = threading.Lock()
+    notify = on_event or (lambda event, payload: None)
+
+    def execute(item: ResourcePlan) -> Outcome:
+        started = time.monotonic()
+        notify("start", item)
+        try:
+            _apply_one(plan.stack, item, providers[item.endpoint])
+        except VirtplaneError as exc:
+            return Outcome(item, False, time.monotonic() - started, redact.redact(str(exc)))
+        except Exception as exc:  # a bug or an unexpected library error: report it, keep going
+            return Outcome(item, False, time.monotonic() - started,
+                           redact.redact(f"{item.kind} '{item.name}': unexpected {type(exc).__name__}: {exc}"))
+        return Outcome(item, True, time.monotonic() - started)
+
+    remaining = list(order)
+    running: dict[Future[Outcome], str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        while remaining or running:
+            for key in list(remaining):
+                deps = graph.dependencies(key)
+                if deps & failed:
+                    remaining.remove(key)
+                    failed.add(key)
+                    skipped = Outcome(items[key], False, error=f"{key} skipped: a resource it depends on failed",
+                                      skipped=True)
+                    result.outcomes.append(skipped)
+                    notify("done", skipped)
+                elif deps <= done and len(running) < parallel:
+                    remaining.remove(key)
+                    running[pool.submit(execute, items[key])] = key
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                key = running.pop(future)
+                outcome = future.result()
+                with lock:
+                    (done if outcome.ok else failed).add(key)
+                result.outcomes.append(outcome)
+                notify("done", outcome)
+    return result
+
+
+def _apply_one(stack: str, item: ResourcePlan, provider: Provider) -> None:
+    driver = provider.driver(item.kind)
+    if item.action is Action.CREATE:
+        assert item.spec is not None
+        driver.create(Owner(stack, item.name), item.spec)
+    elif item.action is Action.UPDATE:
+        assert item.spec is not None and item.observed is not None
+        driver.update(item.observed, item.spec, [c.change for c in item.changes])
+    elif item.action is Action.REPLACE:
+        assert item.spec is not None and item.observed is not None
+        driver.delete(item.observed)
+        driver.create(Owner(stack, item.name), item.spec)
+    elif item.action is Action.DELETE:
+        assert item.observed is not None
+        driver.delete(item.observed)

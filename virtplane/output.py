@@ -1,0 +1,83 @@
+"""Render plans, drift reports and apply results for people (rich text) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from virtplane.apply import ApplyResult, Outcome
+from virtplane.plan import Action, Plan, ResourcePlan
+from virtplane.redact import redact
+
+SCHEMA_VERSION = 1
+_SYMBOL = {Action.CREATE: ("+", "green"), Action.UPDATE: ("~", "yellow"), Action.REPLACE: ("±", "magenta"),
+           Action.DELETE: ("-", "red"), Action.NOOP: (" ", "dim")}
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_value(v)}" for k, v in value.items() if v is not None) + "}"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return "(none)" if value is None else str(value)
+
+
+def _summary_of_create(item: ResourcePlan) -> str:
+    if item.spec is None:
+        return ""
+    state = item.spec.model_dump()
+    parts = [f"{k}={_value(v)}" for k, v in state.items()
+             if v not in (None, [], False) and k not in ("disks", "nics")]
+    for listed in ("disks", "nics"):
+        if state.get(listed):
+            parts.append(f"{listed}=[" + ", ".join(_value(v) for v in state[listed]) + "]")
+    return " ".join(parts)
+
+
+def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: bool = False) -> None:
+    console.print(f"[bold]{escape(title)}[/] for stack [bold]{escape(plan.stack)}[/]")
+    for item in plan.resources:
+        if item.action is Action.NOOP and not show_unchanged:
+            continue
+        symbol, colour = _SYMBOL[item.action]
+        label = "unchanged" if item.action is Action.NOOP else item.action.value
+        extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
+        note = f" [dim]({escape(item.note)})[/]" if item.note else ""
+        console.print(f"  [{colour}]{symbol} {label:<9}[/] {item.kind} [bold]{escape(item.name)}[/]"
+                      f" [dim]on {escape(item.endpoint)}[/]{extra}{note}")
+        if item.action is Action.CREATE:
+            console.print(f"      [dim]{escape(redact(_summary_of_create(item)))}[/]")
+        for planned in item.changes:
+            change = planned.change
+            console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
+                          f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]")
+    counts = plan.counts()
+    console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
+                  f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")
+
+
+def render_result(console: Console, result: ApplyResult) -> None:
+    ok = sum(1 for o in result.outcomes if o.ok)
+    for outcome in result.failed:
+        console.print(f"  [red]✗[/] {escape(outcome.error)}")
+    status = "[green]Apply complete[/]" if not result.failed else "[red]Apply failed[/]"
+    console.print(f"{status}: {ok} succeeded, {len(result.failed)} failed.")
+
+
+def describe_outcome(outcome: Outcome) -> str:
+    item = outcome.resource
+    if outcome.ok:
+        past = {Action.CREATE: "created", Action.UPDATE: "updated", Action.REPLACE: "replaced",
+                Action.DELETE: "deleted"}[item.action]
+        return f"[green]✓[/] {past} {item.kind} {escape(item.name)} [dim]({outcome.seconds:.1f}s)[/]"
+    return f"[red]✗[/] {escape(outcome.error)}"
+
+
+def emit_json(command: str, plan: Plan, result: ApplyResult | None = None, **extra: Any) -> str:
+    document: dict[str, Any] = {"schema": SCHEMA_VERSION, "command": command, **plan.to_json(), **extra}
+    if result is not None:
+        document["result"] = result.to_json()
+    return redact(json.dumps(document, indent=2, sort_keys=False, default=str))
