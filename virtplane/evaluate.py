@@ -6,6 +6,7 @@ virtplane's own resources are recorded by the collector instead of being registe
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 import traceback
@@ -72,8 +73,15 @@ def read_config(stack_dir: Path, project: str, stack: str) -> tuple[dict[str, st
         if isinstance(value, dict) and "secure" in value:
             secret_keys.add(full)
             continue
-        values[full] = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+        values[full] = _config_text(value)
     return values, secret_keys
+
+
+def _config_text(value: object) -> str:
+    """Config values as Pulumi hands them to programs: strings as-is, structured values as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 def evaluate(stack_dir: Path, stack: str | None = None) -> declared.DesiredStack:

@@ -44,6 +44,23 @@ def _plain(kind: str, name: str, field: str, value: Any) -> Any:
     return value
 
 
+def _stand_in_outputs(resource: pulumi.Resource, name: str, type_: str) -> None:
+    """Known ``id``/``urn`` outputs for a collected (unregistered) resource, so exports keep working."""
+    resource._name = name  # type: ignore[attr-defined]
+    resource.__dict__["id"] = pulumi.Output.from_input(name)
+    resource.__dict__["urn"] = pulumi.Output.from_input(f"urn:pulumi:collected::{type_}::{name}")
+
+
+def _has_output(value: Any) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, dict):
+        return any(_has_output(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_output(v) for v in value)
+    return False
+
+
 class Endpoint(pulumi.ProviderResource):
     """A hypervisor endpoint (vCenter/ESXi for ``kind="vsphere"``).
 
@@ -70,8 +87,7 @@ class Endpoint(pulumi.ProviderResource):
             if resource_name in collector.endpoints:
                 raise SpecError("Endpoint", resource_name, [("name", "is declared twice")])
             collector.endpoints[resource_name] = declared.DeclaredEndpoint(resource_name, kind, inputs)
-            self.id = pulumi.Output.from_input(resource_name)
-            self.urn = pulumi.Output.from_input(f"{PACKAGE}:{kind}:{resource_name}")
+            _stand_in_outputs(self, resource_name, f"pulumi:providers:{PACKAGE}")
             return
         props = dict(settings, kind=kind)
         if props.get("password") is not None:
@@ -109,6 +125,8 @@ class _Managed(pulumi.CustomResource):
         self.resource_name = name
         collector = declared.active_collector()
         if collector is None:
+            if not _has_output(inputs):  # known values are validated now; others by the plugin's Check
+                build_spec(self.kind, name, inputs)
             super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
             return
         inputs = {k: _plain(self.kind, name, k, v) for k, v in inputs.items()}
@@ -118,8 +136,7 @@ class _Managed(pulumi.CustomResource):
             if isinstance(dependency, _Managed):
                 deps.add(f"{dependency.kind}/{dependency.resource_name}")
         collector.resources.append((self.kind, name, spec, endpoint, deps))
-        self.id = pulumi.Output.from_input(name)
-        self.urn = pulumi.Output.from_input(f"{PACKAGE}:index:{self.kind}::{name}")
+        _stand_in_outputs(self, name, f"{PACKAGE}:index:{self.kind}")
 
 
 class Network(_Managed):

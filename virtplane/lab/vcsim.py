@@ -91,9 +91,11 @@ def build(work_dir: Path) -> Path:
 
 
 def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, own_vms: str = "",
-          datastores: int = 1, timeout: float = 120.0) -> VcsimInstance:
-    """Start a simulator in its own session (it outlives this process) and wait until it serves."""
-    binary = build(work_dir / "bin")
+          datastores: int = 1, timeout: float = 300.0, bin_dir: Path | None = None) -> VcsimInstance:
+    """Start a simulator in its own session (it outlives this process) and wait until it serves.
+
+    ``own_vms`` marks the seeded VMs as owned by that stack (benchmarks); ``bin_dir`` caches the build."""
+    binary = build(bin_dir or work_dir / "bin")
     run_dir = work_dir / "vcsim"
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = run_dir / "password"

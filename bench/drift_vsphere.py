@@ -1,0 +1,211 @@
+"""Drift over N VMs on the vSphere simulator: virtplane vs. a naive per-VM loop vs. one raw pass.
+
+Everything is measured in one run, on the same simulator, so the ratios are what matters:
+  * virtplane, read and diff alone (observe + plan, connection already open)
+  * virtplane end to end (`virtplane drift STACK --json` as a process: evaluation of the program included)
+  * a naive pyvmomi loop reading the same fields VM by VM, on a sample, scaled per VM
+  * one raw PropertyCollector pass of the same fields (the limit: no normalization, no diff)
+and the SOAP requests each made (HTTP requests to the SDK endpoint).
+
+    python bench/drift_vsphere.py [--vms 10000] [--naive 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim, vmodl
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from virtplane.providers.vsphere.vm import OBSERVED_PATHS  # noqa: E402
+
+from virtplane.engine import build_plan, connected  # noqa: E402
+from virtplane.evaluate import evaluate  # noqa: E402
+from virtplane.lab import vcsim  # noqa: E402
+
+STACK = "bench/dev"
+PROGRAM = '''
+import json
+from pathlib import Path
+import pulumi
+import virtplane
+
+ep = virtplane.Endpoint("bench", kind="vsphere")
+opts = pulumi.ResourceOptions(provider=ep)
+for name, spec in json.loads(Path(__file__).with_name("vms.json").read_text()).items():
+    virtplane.VirtualMachine(name, cpus=spec["cpus"], memory=spec["memory"],
+        disks=[virtplane.Disk(**d) for d in spec["disks"]], nics=[virtplane.Nic(**n) for n in spec["nics"]],
+        firmware=spec["firmware"], guest_os=spec["guest_os"], power=spec["power"],
+        nested_virtualization=spec["nested_virtualization"], tags=spec["tags"], opts=opts)
+'''
+
+
+class RequestCounter:
+    """Counts HTTP requests (each SOAP call is one) made by this process."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._original = http.client.HTTPConnection.request
+
+    def __enter__(self) -> RequestCounter:
+        counter = self
+
+        def counting(conn: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> Any:
+            counter.count += 1
+            return counter._original(conn, *args, **kwargs)
+
+        http.client.HTTPConnection.request = counting  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        http.client.HTTPConnection.request = self._original  # type: ignore[method-assign]
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    with RequestCounter() as counter:
+        started = time.perf_counter()
+        value = fn()
+        seconds = time.perf_counter() - started
+    return seconds, counter.count, value
+
+
+def connect(instance: vcsim.VcsimInstance) -> vim.ServiceInstance:
+    host, port = instance.host.rsplit(":", 1)
+    return SmartConnect(host=host, port=int(port), user=instance.user, pwd=instance.password,
+                        sslContext=ssl.create_default_context(cafile=instance.ca_file))
+
+
+def vm_view(si: vim.ServiceInstance) -> vim.view.ContainerView:
+    content = si.RetrieveContent()
+    return content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+
+
+def raw_pass(si: vim.ServiceInstance) -> int:
+    """One PropertyCollector pass over every VM, the same fields virtplane reads, paged by 1,000."""
+    collector = si.content.propertyCollector
+    view = vm_view(si)
+    try:
+        spec = vmodl.query.PropertyCollector.FilterSpec(
+            objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=view, skip=True, selectSet=[
+                vmodl.query.PropertyCollector.TraversalSpec(name="v", path="view", skip=False,
+                                                            type=vim.view.ContainerView)])],
+            propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine,
+                                                                pathSet=list(OBSERVED_PATHS))])
+        result = collector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions(
+            maxObjects=1000))
+        count = 0
+        while result is not None:
+            count += len(result.objects)
+            result = collector.ContinueRetrievePropertiesEx(result.token) if result.token else None
+        return count
+    finally:
+        view.Destroy()
+
+
+def naive_loop(si: vim.ServiceInstance, sample: int) -> int:
+    """What many scripts do: walk the VMs and read each one's properties through pyvmomi accessors."""
+    view = vm_view(si)
+    try:
+        vms = list(view.view)[:sample]
+    finally:
+        view.Destroy()
+    for machine in vms:
+        _ = (machine.name, machine.config, machine.runtime.powerState, machine.customValue)
+    return len(vms)
+
+
+def write_stack(directory: Path, instance: vcsim.VcsimInstance) -> int:
+    """Declare every seeded VM as it is, so the drift pass compares N matching VMs."""
+    with connected(evaluate_stub(directory)) as providers:
+        owned = providers["bench"].driver("VirtualMachine").observe(STACK, []).owned
+    specs = {name: observed.state for name, observed in owned.items()}
+    (directory / "vms.json").write_text(json.dumps(specs))
+    return len(specs)
+
+
+def evaluate_stub(directory: Path):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Pulumi.yaml").write_text("name: bench\nruntime: python\n")
+    (directory / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (directory / "__main__.py").write_text(PROGRAM)
+    (directory / "vms.json").write_text("{}")
+    return evaluate(directory, "dev")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vms", type=int, default=10_000)
+    parser.add_argument("--naive", type=int, default=1_000, help="VMs the naive loop reads (scaled per VM)")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="virtplane-bench-"))
+    print(f"Seeding the vSphere simulator with {args.vms} VMs owned by {STACK} …", flush=True)
+    started = time.perf_counter()
+    instance = vcsim.start(work, hosts=3, vms=args.vms, own_vms=STACK, bin_dir=REPO / ".lab" / "bin",
+                           timeout=1800)
+    print(f"  ready in {time.perf_counter() - started:.0f} s", flush=True)
+    os.environ.update(instance.environ())
+    try:
+        stack_dir = work / "stack"
+        declared = write_stack(stack_dir, instance)
+        desired = evaluate(stack_dir, "dev")
+        assert len(desired.resources) == declared == args.vms, (len(desired.resources), declared)
+
+        with connected(desired) as providers:
+            ours_s, ours_req, plan = timed(lambda: build_plan(desired, providers))
+        drifted = len(plan.pending)
+
+        env = dict(os.environ)
+        started = time.perf_counter()
+        cli = subprocess.run([sys.executable, "-m", "virtplane", "drift", str(stack_dir), "--json"], env=env,
+                             capture_output=True, text=True, check=False)
+        e2e_s = time.perf_counter() - started
+        if cli.returncode not in (0, 2):
+            raise SystemExit(f"virtplane drift failed: {cli.stderr}")
+
+        si = connect(instance)
+        try:
+            raw_s, raw_req, seen = timed(lambda: raw_pass(si))
+            naive_s, naive_req, sampled = timed(lambda: naive_loop(si, args.naive))
+        finally:
+            Disconnect(si)
+    finally:
+        instance.stop()
+
+    n = args.vms
+    ours_per_vm, naive_per_vm = ours_s / n, naive_s / sampled
+    rows = [
+        ("virtplane drift: read + diff", ours_s, ours_s / n, ours_req),
+        ("virtplane drift: end to end (CLI)", e2e_s, e2e_s / n, None),
+        (f"naive per-VM loop ({sampled} VMs, scaled)", naive_per_vm * n, naive_per_vm, naive_req * n / sampled),
+        ("raw PropertyCollector pass", raw_s, raw_s / n, raw_req),
+    ]
+    print(f"\nDrift over {n} VMs ({drifted} with drift; raw pass saw {seen})")
+    print(f"{'':44} {'total s':>9} {'ms/VM':>8} {'SOAP requests':>14}")
+    for label, total, per_vm, requests in rows:
+        req = "-" if requests is None else f"{requests:,.0f}"
+        print(f"{label:44} {total:9.2f} {per_vm * 1000:8.3f} {req:>14}")
+    print("\nRatios")
+    print(f"  naive loop / virtplane read+diff, per VM : {naive_per_vm / ours_per_vm:8.1f}x  (target >= 50x)")
+    print(f"  virtplane read+diff / raw pass           : {ours_s / raw_s:8.2f}x  (target <= 1.5x)")
+    print(f"  virtplane end to end / raw pass          : {e2e_s / raw_s:8.2f}x  (target <= 3x)")
+    print(f"  virtplane SOAP requests per 1,000 VMs    : {ours_req / (n / 1000):8.2f}   "
+          f"(total {ours_req}; target <= 1 per 1,000 beyond a small constant)")
+
+
+if __name__ == "__main__":
+    main()

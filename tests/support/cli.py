@@ -1,0 +1,37 @@
+"""Run the ``virtplane`` command as a user would: a separate process with an environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from virtplane.lab.vcsim import VcsimInstance
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_STACK = REPO / "stacks" / "lab"
+
+
+def lab_env(instance: VcsimInstance, **overrides: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VSPHERE_")}
+    env.update(instance.environ())
+    env["COLUMNS"] = "200"
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def virtplane(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "virtplane", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+
+def write_stack(directory: Path, program: str, project: str = "scratch") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "Pulumi.yaml").write_text(f"name: {project}\nruntime: python\n")
+    (directory / "__main__.py").write_text(program)
+    return directory

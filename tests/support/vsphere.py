@@ -1,0 +1,70 @@
+"""Out-of-band changes with raw pyvmomi, as an administrator would make them behind our back."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim
+
+from virtplane.lab.vcsim import VcsimInstance
+
+
+@contextmanager
+def admin(instance: VcsimInstance) -> Iterator[vim.ServiceInstance]:
+    host, port = instance.host.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=instance.ca_file)
+    si = SmartConnect(host=host, port=int(port), user=instance.user, pwd=instance.password, sslContext=context)
+    try:
+        yield si
+    finally:
+        Disconnect(si)
+
+
+def all_vms(si: vim.ServiceInstance) -> list[vim.VirtualMachine]:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    try:
+        return list(view.view)
+    finally:
+        view.Destroy()
+
+
+def find_vm(si: vim.ServiceInstance, name: str) -> vim.VirtualMachine:
+    matches = [vm for vm in all_vms(si) if vm.name == name]
+    assert len(matches) == 1, f"expected one VM named {name}, found {len(matches)}"
+    return matches[0]
+
+
+def wait(task: vim.Task, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while task.info.state not in ("success", "error"):
+        assert time.monotonic() < deadline, "task did not finish"
+        time.sleep(0.02)
+    assert task.info.state == "success", task.info.error
+
+
+def reconfigure(vm: vim.VirtualMachine, spec: vim.vm.ConfigSpec) -> None:
+    wait(vm.ReconfigVM_Task(spec=spec))
+
+
+def remove_first_nic(vm: vim.VirtualMachine) -> None:
+    nic = next(d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard))
+    change = vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic)
+    reconfigure(vm, vim.vm.ConfigSpec(deviceChange=[change]))
+
+
+def create_plain_vm(si: vim.ServiceInstance, name: str, extra_config: dict[str, str] | None = None) -> None:
+    """A VM made by hand: no virtplane custom attribute (optionally some extraConfig)."""
+    content = si.RetrieveContent()
+    datacenter = content.rootFolder.childEntity[0]
+    cluster = datacenter.hostFolder.childEntity[0]
+    datastore = datacenter.datastore[0]
+    spec = vim.vm.ConfigSpec(name=name, numCPUs=1, memoryMB=128, guestId="otherGuest64",
+                             files=vim.vm.FileInfo(vmPathName=f"[{datastore.name}]"),
+                             extraConfig=[vim.option.OptionValue(key=k, value=v)
+                                          for k, v in (extra_config or {}).items()])
+    wait(datacenter.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool))

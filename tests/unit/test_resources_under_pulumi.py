@@ -1,0 +1,53 @@
+"""Under `pulumi up` the resources are ordinary Pulumi resources of package virtplane."""
+
+import pulumi
+import pytest
+
+import virtplane
+from virtplane.errors import SpecError
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.registered: list[tuple[str, str, dict]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.registered.append((args.typ, args.name, dict(args.inputs)))
+        return f"{args.name}-id", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+@pytest.fixture
+def mocks():
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, project="p", stack="s", preview=False)
+    return recording
+
+
+def test_a_vm_registers_as_a_virtplane_custom_resource_with_its_inputs(mocks):
+    @pulumi.runtime.test
+    def program():
+        ep = virtplane.Endpoint("ep", server="vc:443", username="u", password="pw-not-shown")
+        net = virtplane.Network("net", vlan=5, opts=pulumi.ResourceOptions(provider=ep))
+        vm = virtplane.VirtualMachine("vm", cpus=2, memory="1GiB", nics=[virtplane.Nic(net)],
+                                      opts=pulumi.ResourceOptions(provider=ep))
+        return vm.id.apply(lambda _: None)
+
+    program()
+    types = {typ: inputs for typ, _, inputs in mocks.registered}
+    assert types["virtplane:index:VirtualMachine"]["cpus"] == 2
+    assert types["virtplane:index:VirtualMachine"]["nics"] == [{"network": "net", "adapter": "paravirtual"}]
+    assert types["virtplane:index:Network"]["vlan"] == 5
+    assert "pulumi:providers:virtplane" in types
+
+
+def test_invalid_plain_inputs_fail_at_declaration_under_pulumi_too(mocks):
+    with pytest.raises(SpecError, match="VirtualMachine 'vm': field 'memory'"):
+        virtplane.VirtualMachine("vm", cpus=2, memory="lots")
+
+
+def test_an_unknown_keyword_is_named_with_a_suggestion(mocks):
+    with pytest.raises(SpecError, match="field 'cpu': unknown field \\(did you mean 'cpus'\\?\\)"):
+        virtplane.VirtualMachine("vm", cpu=2)

@@ -1,0 +1,3 @@
+from virtplane.cli import main
+
+main()
