@@ -40,7 +40,7 @@ def test_stack_config_is_read_from_the_named_stack_file(tmp_path):
 def test_a_secret_config_value_explains_how_to_give_credentials_instead(tmp_path):
     stack = write_stack(tmp_path, "import pulumi\npulumi.Config().require_secret('token')\n", project="demo")
     (stack / "Pulumi.dev.yaml").write_text("config:\n  demo:token:\n    secure: v1:abcdef\n")
-    with pytest.raises(VirtplaneError, match="needs config 'demo:token'.*cannot decrypt Pulumi secrets"):
+    with pytest.raises(VirtplaneError, match=r"needs config 'demo:token'.*cannot decrypt Pulumi secrets"):
         evaluate(stack)
 
 
@@ -52,7 +52,7 @@ def test_an_invalid_resource_stops_evaluation_naming_it(tmp_path):
 
 def test_a_resource_without_an_endpoint_among_several_is_an_error(tmp_path):
     program = PROGRAM + "virtplane.Endpoint('other', server='x', username='u', password='p')\n"
-    with pytest.raises(SpecError, match="Network 'net': field 'opts.provider': no endpoint"):
+    with pytest.raises(SpecError, match=r"Network 'net': field 'opts.provider': no endpoint"):
         evaluate(write_stack(tmp_path, program))
 
 
