@@ -31,11 +31,10 @@ from pyVmomi import vim, vmodl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from virtplane.providers.vsphere.vm import OBSERVED_PATHS  # noqa: E402
-
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.lab import vcsim  # noqa: E402
+from virtplane.providers.vsphere.vm import PATHS  # noqa: E402
 
 STACK = "bench/dev"
 PROGRAM = '''
@@ -104,7 +103,7 @@ def raw_pass(si: vim.ServiceInstance) -> int:
                 vmodl.query.PropertyCollector.TraversalSpec(name="v", path="view", skip=False,
                                                             type=vim.view.ContainerView)])],
             propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine,
-                                                                pathSet=list(OBSERVED_PATHS))])
+                                                                pathSet=list(PATHS))])
         result = collector.RetrievePropertiesEx([spec], vmodl.query.PropertyCollector.RetrieveOptions(
             maxObjects=1000))
         count = 0

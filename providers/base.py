@@ -108,6 +108,13 @@ class KindDriver(ABC):
     def delete(self, observed: Observed) -> None:
         """Delete an object we own; tolerate it being gone already."""
 
+    def check(self, spec: Spec, declared: Mapping[str, Collection[str]]) -> list[tuple[str, str]]:
+        """References the endpoint cannot satisfy, as (field, message) pairs, found at plan time.
+
+        ``declared`` maps each kind to the names the stack declares on this endpoint (so a reference to
+        a network created in the same apply is fine). Default: nothing to check."""
+        return []
+
     def rule(self, change: FieldChange) -> Rule:
         """How ``change`` is applied; raise RefusedChange when it cannot be. Default: in place."""
         return Rule.IN_PLACE

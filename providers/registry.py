@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import importlib
 
-from virtplane.providers.base import Provider
-
 from virtplane.errors import SpecError
+from virtplane.providers.base import Provider
 
 KINDS = {
     "vsphere": "virtplane.providers.vsphere.provider:VsphereProvider",

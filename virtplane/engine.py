@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, ProviderError
+from virtplane.errors import OwnershipError, ProviderError, SpecError
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.providers.base import ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
@@ -48,7 +48,21 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             driver = provider.driver(kind)
             observed = driver.observe(desired.identity, list(declared))
             plan.resources.extend(_plan_kind(kind, endpoint, declared, observed, driver, desired.identity))
+    _check_references(desired, plan, providers)
     return plan
+
+
+def _check_references(desired: DesiredStack, plan: Plan, providers: Mapping[str, Provider]) -> None:
+    """Ask each driver whether what will be created or changed refers to things that exist."""
+    declared: dict[str, dict[str, set[str]]] = {}  # endpoint -> kind -> names
+    for resource in desired.resources.values():
+        declared.setdefault(resource.endpoint, {}).setdefault(resource.kind, set()).add(resource.name)
+    for item in plan.resources:
+        if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
+            continue
+        problems = providers[item.endpoint].driver(item.kind).check(item.spec, declared.get(item.endpoint, {}))
+        if problems:
+            raise SpecError(item.kind, item.name, problems)
 
 
 def _plan_kind(kind: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,

@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from virtplane.errors import SpecError
 from virtplane.units import SizeError, parse_size
@@ -39,6 +39,13 @@ _BUS_ALIASES = {"pvscsi": "paravirtual", "virtio-scsi": "paravirtual"}
 
 def _alias(table: dict[str, str]):
     return BeforeValidator(lambda v: table.get(v, v) if isinstance(v, str) else v)
+
+
+def _normalize_tags(tags: list[str]) -> list[str]:
+    for tag in tags:
+        if not tag or "," in tag or ";" in tag or tag != tag.strip():
+            raise ValueError(f"tag {tag!r} must be non-empty, without ',' or ';' or surrounding spaces")
+    return sorted(set(tags))
 
 
 class Spec(BaseModel):
@@ -84,7 +91,7 @@ class VirtualMachineSpec(Spec):
     power: Literal["on", "off"] = "on"
     nested_virtualization: bool = False
     clone_from: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: Annotated[list[str], AfterValidator(_normalize_tags)] = Field(default_factory=list)
 
     def problems(self) -> list[tuple[str, str]]:
         found = []

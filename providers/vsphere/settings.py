@@ -44,7 +44,7 @@ class VsphereSettings(BaseModel):
         return int(self.server.rsplit(":", 1)[1]) if self._has_port() else 443
 
     def _has_port(self) -> bool:
-        head, sep, tail = self.server.rpartition(":")
+        _head, sep, tail = self.server.rpartition(":")
         return bool(sep) and tail.isdigit() and "]" not in tail
 
 

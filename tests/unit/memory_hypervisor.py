@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from pydantic import BaseModel
+
 from virtplane.providers.base import (
     FieldChange,
     KindDriver,
@@ -16,7 +17,6 @@ from virtplane.providers.base import (
     RefusedChange,
     Rule,
 )
-
 from virtplane.specs import Spec
 
 

@@ -1,6 +1,5 @@
-from virtplane.providers.base import FieldChange
-
 from virtplane.diff import diff
+from virtplane.providers.base import FieldChange
 
 BASE = {"cpus": 2, "memory": 2048, "disks": [{"size": 20, "datastore": None, "thin": True}],
         "nics": [{"network": "app", "adapter": "paravirtual"}], "tags": ["a", "b"], "clone_from": "tpl"}

@@ -1,11 +1,11 @@
 import pytest
-from virtplane.providers.base import Owner
 
 from tests.unit.memory_hypervisor import MemoryProvider
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.plan import Action
+from virtplane.providers.base import Owner
 from virtplane.specs import build_spec
 
 

@@ -52,3 +52,13 @@ def test_vlans_outside_802_1q_are_refused(vlan):
 def test_names_that_hypervisors_cannot_hold_are_refused(name):
     with pytest.raises(SpecError, match="field 'name'"):
         build_spec("Network", name, {"vlan": 0})
+
+
+def test_tags_are_sorted_and_deduplicated():
+    assert vm(tags=["web", "lab", "web"]).tags == ["lab", "web"]
+
+
+@pytest.mark.parametrize("tag", ["a,b", "", " padded", "x;y"])
+def test_tags_that_cannot_be_stored_are_refused(tag):
+    with pytest.raises(SpecError, match="field 'tags'"):
+        vm(tags=[tag])

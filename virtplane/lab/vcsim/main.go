@@ -174,7 +174,7 @@ func seedHosts() {
 // resource of the given stack, so a benchmark can declare them without a create pass.
 func markOwned(stack string) {
 	fields := simulator.Map.CustomFieldsManager()
-	fields.AddCustomFieldDef(&types.AddCustomFieldDef{Name: "virtplane.owner"})
+	fields.AddCustomFieldDef(&types.AddCustomFieldDef{Name: "virtplane.owner", MoType: "VirtualMachine"})
 	var key int32
 	for _, def := range fields.Field {
 		if def.Name == "virtplane.owner" {

@@ -1,0 +1,117 @@
+"""The vSphere Provider: connect with verified TLS, resolve placement, hand out kind drivers."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import ssl
+from collections.abc import Mapping
+from typing import Any, cast
+
+from pydantic import BaseModel
+from pyVim.connect import Disconnect, SmartConnect
+from pyVmomi import vim, vmodl
+
+from virtplane.errors import ConnectionFailed, VirtplaneError
+from virtplane.providers.base import KindDriver, Provider
+from virtplane.providers.vsphere import settings as settings_module
+from virtplane.providers.vsphere.faults import fault_text
+from virtplane.providers.vsphere.inventory import Inventory
+from virtplane.providers.vsphere.network import NetworkDriver
+from virtplane.providers.vsphere.settings import VsphereSettings
+from virtplane.providers.vsphere.vm import VirtualMachineDriver
+
+CONNECT_TIMEOUT = 15.0  # reaching the server; an unreachable one fails within this
+CALL_TIMEOUT = 300.0  # any one SOAP call once connected
+
+
+class VsphereProvider(Provider):
+    name = "vsphere"
+    settings_model = VsphereSettings
+
+    def __init__(self, si: Any, settings: VsphereSettings, inventory: Inventory):
+        self.si = si
+        self.settings = settings
+        self.inventory = inventory
+        self._drivers: dict[str, KindDriver] = {
+            "VirtualMachine": VirtualMachineDriver(si, inventory),
+            "Network": NetworkDriver(si, inventory),
+        }
+
+    @classmethod
+    def settings_from(cls, endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> BaseModel:
+        return settings_module.settings_from(endpoint, inputs, environ)
+
+    @classmethod
+    def connect(cls, settings: BaseModel) -> VsphereProvider:
+        config = cast(VsphereSettings, settings)
+        si = _login(config)
+        try:
+            inventory = Inventory(si, config)
+        except BaseException:
+            _logout(si)
+            raise
+        return cls(si, config, inventory)
+
+    def driver(self, kind: str) -> KindDriver:
+        try:
+            return self._drivers[kind]
+        except KeyError:
+            raise VirtplaneError(f"the vsphere provider has no driver for kind '{kind}' "
+                                 f"(known: {', '.join(self._drivers)})") from None
+
+    def close(self) -> None:
+        _logout(self.si)
+
+
+def _login(settings: VsphereSettings) -> Any:
+    target = f"{settings.host}:{settings.port}"
+    try:
+        socket.create_connection((settings.host.strip("[]"), settings.port), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise ConnectionFailed(f"cannot reach vSphere at {target}: {_reason(exc)}") from None
+    context = _tls_context(settings, target)
+    try:
+        return SmartConnect(host=settings.host, port=settings.port, user=settings.username,
+                            pwd=settings.password.get_secret_value(), sslContext=context,
+                            httpConnectionTimeout=CALL_TIMEOUT)
+    except vim.fault.InvalidLogin as fault:
+        raise ConnectionFailed(f"vSphere at {target} refused the login for user {settings.username}: "
+                               f"{fault_text(fault)}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise ConnectionFailed(
+            f"vSphere at {target} presented a certificate that could not be verified "
+            f"({exc.verify_message or exc.reason}): set VSPHERE_CA_FILE (ca_file=) to its CA bundle, or, "
+            "for labs only, VSPHERE_ALLOW_UNVERIFIED_SSL=true") from None
+    except ssl.SSLError as exc:
+        raise ConnectionFailed(f"the TLS handshake with vSphere at {target} failed: {exc.reason or exc}"
+                               ) from None
+    except vmodl.MethodFault as fault:
+        raise ConnectionFailed(f"vSphere at {target} refused the connection: {fault_text(fault)}") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise ConnectionFailed(f"cannot reach vSphere at {target}: {_reason(exc)}") from None
+
+
+def _tls_context(settings: VsphereSettings, target: str) -> ssl.SSLContext:
+    if settings.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConnectionFailed(f"cannot use VSPHERE_CA_FILE {settings.ca_file} to verify vSphere at {target}: "
+                               f"{_reason(exc)}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _logout(si: Any) -> None:
+    with contextlib.suppress(Exception):  # logging out of a dead session must not hide the outcome
+        Disconnect(si)

@@ -1,0 +1,206 @@
+"""The VirtualMachine driver against the simulator: create, read back, update, delete, ownership."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pyVmomi import vim
+
+from tests.integration.vsphere.helpers import create_raw_vm, find_vm, reconfigure
+from virtplane.diff import diff
+from virtplane.errors import OwnershipError
+from virtplane.providers.base import FieldChange, Observed, Owner, RefusedChange, Rule
+from virtplane.providers.vsphere.provider import VsphereProvider
+from virtplane.specs import CREATE_ONLY, VirtualMachineSpec
+
+FULL = {
+    "cpus": 4, "memory": "6GiB",
+    # Disks read back grouped by controller family (SCSI, SATA, NVMe, IDE), so declare them that way.
+    "disks": [{"size": 10, "datastore": "LocalDS_0"},
+              {"size": 3, "datastore": "LocalDS_0", "bus": "lsilogic"},
+              {"size": 20, "datastore": "LocalDS_0", "bus": "sata", "thin": False},
+              {"size": 5, "datastore": "LocalDS_0", "bus": "nvme"}],
+    "nics": [{"network": "DC0_DVPG0"}, {"network": "VM Network", "adapter": "e1000"},
+             {"network": "DC0_DVPG0", "adapter": "e1000e"}],
+    "firmware": "uefi", "secure_boot": True, "guest_os": "windows", "power": "on",
+    "nested_virtualization": True, "tags": ["prod", "web"],
+}
+
+
+def vm_spec(**overrides: Any) -> VirtualMachineSpec:
+    values = {"cpus": 1, "memory": 512, "disks": [{"size": 8, "datastore": "LocalDS_0"}],
+              "nics": [{"network": "DC0_DVPG0"}]}
+    return VirtualMachineSpec.model_validate(values | overrides)
+
+
+def observe_one(provider: VsphereProvider, stack: str, name: str) -> Observed:
+    return provider.driver("VirtualMachine").observe(stack, [name]).owned[name]
+
+
+def converge(provider: VsphereProvider, stack: str, name: str, spec: VirtualMachineSpec) -> Observed:
+    """Update the VM to ``spec`` the way the engine does, and read it back."""
+    driver = provider.driver("VirtualMachine")
+    observed = observe_one(provider, stack, name)
+    changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
+    driver.update(observed, spec, changes)
+    return observe_one(provider, stack, name)
+
+
+def test_observe_reads_back_every_field_of_a_created_vm(provider, stack, name):
+    spec = VirtualMachineSpec.model_validate(FULL)
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    observed = observe_one(provider, stack, name)
+    assert observed.state == spec.model_dump()
+    assert observed.owner == Owner(stack, name)
+    assert observed.marker_complete
+
+
+def test_a_vm_with_no_disks_nics_or_tags_reads_back_equal(provider, stack, name):
+    spec = VirtualMachineSpec(cpus=2, memory=1024, power="off", guest_os="other")
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    assert observe_one(provider, stack, name).state == spec.model_dump()
+
+
+def test_a_guest_id_that_is_not_a_neutral_name_is_written_and_read_as_is(provider, stack, name):
+    spec = vm_spec(guest_os="ubuntu64Guest")
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    assert observe_one(provider, stack, name).state["guest_os"] == "ubuntu64Guest"
+
+
+def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    wanted = vm_spec(cpus=4, memory=2048, disks=[{"size": 16, "datastore": "LocalDS_0"},
+                                                  {"size": 4, "datastore": "LocalDS_0"}],
+                     nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}], tags=["a"])
+    before = observe_one(provider, stack, name)
+    rules = {c.path: provider.driver("VirtualMachine").rule(c)
+             for c in diff(wanted.model_dump(), before.state)}
+    assert set(rules.values()) == {Rule.IN_PLACE}
+    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+
+
+def test_a_nic_is_removed_and_rewired_in_place(provider, stack, name):
+    start = vm_spec(nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}])
+    provider.driver("VirtualMachine").create(Owner(stack, name), start)
+    wanted = vm_spec(nics=[{"network": "VM Network"}])
+    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+
+
+def test_an_adapter_change_powers_the_vm_off_and_back_on(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    wanted = vm_spec(nics=[{"network": "DC0_DVPG0", "adapter": "e1000"}], cpus=1)
+    observed = converge(provider, stack, name, wanted)
+    assert observed.state == wanted.model_dump()
+    assert observed.state["power"] == "on"
+
+
+def test_power_is_switched_off_and_on(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    assert converge(provider, stack, name, vm_spec(power="off")).state["power"] == "off"
+    assert converge(provider, stack, name, vm_spec(power="on")).state["power"] == "on"
+
+
+def test_firmware_change_to_uefi_with_secure_boot_is_applied(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    wanted = vm_spec(firmware="uefi", secure_boot=True, nested_virtualization=True)
+    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+
+
+def test_out_of_band_changes_show_up_in_observe(provider, raw_si, stack, name):
+    start = vm_spec(cpus=2, memory=1024, nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}])
+    provider.driver("VirtualMachine").create(Owner(stack, name), start)
+    vm = find_vm(raw_si, name)
+    nic = next(d for d in vm.config.hardware.device
+               if isinstance(d, vim.vm.device.VirtualEthernetCard) and d.deviceInfo.summary == "VM Network")
+    reconfigure(vm, numCPUs=3, memoryMB=1536, deviceChange=[
+        vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic)])
+    state = observe_one(provider, stack, name).state
+    assert (state["cpus"], state["memory"]) == (3, 1536)
+    assert state["nics"] == [{"network": "DC0_DVPG0", "adapter": "paravirtual"}]
+
+
+def test_a_same_named_vm_created_out_of_band_is_foreign_and_cannot_be_updated_or_deleted(
+        provider, raw_si, stack, name):
+    create_raw_vm(raw_si, name)
+    driver = provider.driver("VirtualMachine")
+    result = driver.observe(stack, [name])
+    assert name not in result.owned
+    foreign = result.foreign[name]
+    assert foreign.owner is None
+    with pytest.raises(OwnershipError):
+        driver.update(foreign, vm_spec(), [FieldChange("cpus", 1, 2)])
+    with pytest.raises(OwnershipError):
+        driver.delete(foreign)
+    assert find_vm(raw_si, name) is not None
+
+
+def test_a_vm_owned_by_another_stack_is_foreign(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner("other-" + stack, name), vm_spec())
+    result = provider.driver("VirtualMachine").observe(stack, [name])
+    assert result.foreign[name].owner == Owner("other-" + stack, name)
+    assert name not in result.owned
+
+
+def test_an_interrupted_create_is_owned_with_an_incomplete_marker_that_update_completes(
+        provider, raw_si, stack, name):
+    create_raw_vm(raw_si, name, marker=Owner(stack, name).encode())
+    observed = observe_one(provider, stack, name)
+    assert observed.marker_complete is False
+    assert observed.owner == Owner(stack, name)
+    wanted = VirtualMachineSpec(cpus=2, memory=256, power="off")
+    provider.driver("VirtualMachine").update(observed, wanted,
+                                             diff(wanted.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"]))
+    again = observe_one(provider, stack, name)
+    assert again.marker_complete is True
+    assert again.state["cpus"] == 2
+
+
+def test_delete_removes_the_vm_and_tolerates_it_being_gone_already(provider, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name), vm_spec())
+    observed = observe_one(provider, stack, name)
+    driver.delete(observed)
+    assert driver.observe(stack, [name]).owned == {}
+    driver.delete(observed)
+
+
+def test_strays_of_the_stack_are_observed_even_when_not_named(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(power="off"))
+    assert name in provider.driver("VirtualMachine").observe(stack, []).owned
+
+
+def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name + "-src"), vm_spec(power="off"))
+    spec = vm_spec(clone_from=name + "-src", cpus=2, memory=1024, tags=["cloned"],
+                   disks=[{"size": 12, "datastore": "LocalDS_0"}, {"size": 2, "datastore": "LocalDS_0"}])
+    driver.create(Owner(stack, name), spec)
+    state = observe_one(provider, stack, name).state
+    assert state == spec.model_dump() | {"clone_from": None}
+
+
+def test_clone_from_a_missing_template_names_it(provider, stack, name):
+    with pytest.raises(Exception, match="no-such-template"):
+        provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(clone_from="no-such-template"))
+
+
+@pytest.mark.parametrize(("path", "old", "new", "rule"), [
+    ("cpus", 2, 4, Rule.IN_PLACE), ("cpus", 4, 2, Rule.POWER_OFF),
+    ("memory", 1024, 2048, Rule.IN_PLACE), ("memory", 2048, 1024, Rule.POWER_OFF),
+    ("firmware", "bios", "uefi", Rule.POWER_OFF), ("secure_boot", False, True, Rule.POWER_OFF),
+    ("guest_os", "linux", "windows", Rule.POWER_OFF), ("nested_virtualization", False, True, Rule.POWER_OFF),
+    ("power", "off", "on", Rule.IN_PLACE), ("tags", [], ["a"], Rule.IN_PLACE),
+    ("disks[1]", None, {"size": 1}, Rule.IN_PLACE), ("disks[1]", {"size": 1}, None, Rule.IN_PLACE),
+    ("disks[0].size", 20, 40, Rule.IN_PLACE), ("disks[0].datastore", "a", "b", Rule.REPLACE),
+    ("disks[0].thin", True, False, Rule.REPLACE), ("disks[0].bus", "sata", "nvme", Rule.REPLACE),
+    ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
+    ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
+])
+def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
+    assert provider.driver("VirtualMachine").rule(FieldChange(path, old, new)) is rule
+
+
+def test_shrinking_a_disk_is_refused_with_both_sizes(provider):
+    with pytest.raises(RefusedChange, match="from 40 GiB to 20 GiB"):
+        provider.driver("VirtualMachine").rule(FieldChange("disks[0].size", 40, 20))
