@@ -171,7 +171,8 @@ func seedHosts() {
 }
 
 // markOwned sets virtplane's ownership custom attribute on every seeded VM, naming each VM as the
-// resource of the given stack, so a benchmark can declare them without a create pass.
+// resource of the given stack, and sizes their disks in whole GiB, so a benchmark can declare them as
+// they are without a create pass.
 func markOwned(stack string) {
 	fields := simulator.Map.CustomFieldsManager()
 	fields.AddCustomFieldDef(&types.AddCustomFieldDef{Name: "virtplane.owner", MoType: "VirtualMachine"})
@@ -189,5 +190,11 @@ func markOwned(stack string) {
 		}
 		vm.CustomValue = append(vm.CustomValue, value)
 		vm.Value = append(vm.Value, value)
+		for _, device := range vm.Config.Hardware.Device {
+			if disk, ok := device.(*types.VirtualDisk); ok {
+				disk.CapacityInKB = 1024 * 1024 // whole GiB, as a declared Disk(1) reads back
+				disk.CapacityInBytes = disk.CapacityInKB * 1024
+			}
+		}
 	}
 }
