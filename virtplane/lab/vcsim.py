@@ -15,7 +15,7 @@ from pathlib import Path
 
 from virtplane.errors import VirtplaneError
 
-SOURCE = Path(__file__).with_name("vcsim") / "main.go"
+SOURCE = Path(__file__).with_name("vcsim_main.go")
 GOPATH = "/usr/share/gocode"
 USER = "virtplane"
 
