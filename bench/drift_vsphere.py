@@ -133,7 +133,7 @@ def naive_loop(si: vim.ServiceInstance, sample: int) -> int:
 def write_stack(directory: Path, instance: vcsim.VcsimInstance) -> int:
     """Declare every seeded VM as it is, so the drift pass compares N matching VMs."""
     with connected(evaluate_stub(directory)) as providers:
-        owned = providers["bench"].driver("VirtualMachine").observe(STACK, []).owned
+        owned = providers["bench"].driver("VirtualMachine").observe(STACK, {}).owned
     specs = {name: observed.state for name, observed in owned.items()}
     (directory / "vms.json").write_text(json.dumps(specs))
     return len(specs)

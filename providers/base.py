@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -87,14 +87,20 @@ class RefusedChange(Exception):
     """A change the hypervisor cannot make at all (e.g. shrinking a disk); the message says why."""
 
 
+Declared = Mapping[str, Mapping[str, Spec]]
+"""What a stack declares on one endpoint: kind -> resource name -> spec."""
+
+
 class KindDriver(ABC):
     """Reads and writes one kind of resource on one endpoint."""
 
     kind: ClassVar[str]
 
     @abstractmethod
-    def observe(self, stack: str, names: Collection[str]) -> ObserveResult:
-        """Read every object of this kind that is ours or is named in ``names``, in one batched pass."""
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
+        """Read every object of this kind that is ours or is named in ``declared[self.kind]``, in one
+        batched pass. The other kinds' declarations help read references back (a Proxmox NIC holds a
+        bridge and a VLAN tag; the declared networks give it its name). Empty when destroying."""
 
     @abstractmethod
     def create(self, owner: Owner, spec: Spec) -> None:
@@ -108,11 +114,10 @@ class KindDriver(ABC):
     def delete(self, observed: Observed) -> None:
         """Delete an object we own; tolerate it being gone already."""
 
-    def check(self, spec: Spec, declared: Mapping[str, Collection[str]]) -> list[tuple[str, str]]:
-        """References the endpoint cannot satisfy, as (field, message) pairs, found at plan time.
-
-        ``declared`` maps each kind to the names the stack declares on this endpoint (so a reference to
-        a network created in the same apply is fine). Default: nothing to check."""
+    def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """References the endpoint cannot satisfy and fields it does not support, as (field, message)
+        pairs, found at plan time. ``declared`` is what the stack declares on this endpoint (so a
+        reference to a network created in the same apply is fine). Default: nothing to check."""
         return []
 
     def rule(self, change: FieldChange) -> Rule:

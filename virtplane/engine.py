@@ -11,9 +11,9 @@ from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, SpecError
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
-from virtplane.providers.base import ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import Declared, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
-from virtplane.specs import CREATE_ONLY
+from virtplane.specs import CREATE_ONLY, Spec
 
 # Kinds in dependency order: a kind may reference kinds before it. Deletes run in reverse.
 KIND_ORDER = ("Network", "VirtualMachine")
@@ -41,26 +41,33 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
 def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, destroy: bool = False) -> Plan:
     """Compare declared resources with what each endpoint holds. ``destroy`` plans removing all ours."""
     plan = Plan(stack=desired.identity)
+    by_endpoint = _declared_by_endpoint(desired)
     for endpoint, provider in providers.items():
+        on_endpoint: Declared = {} if destroy else by_endpoint.get(endpoint, {})
         for kind in KIND_ORDER:
             declared = {} if destroy else {
                 r.name: r for r in desired.resources.values() if r.kind == kind and r.endpoint == endpoint}
             driver = provider.driver(kind)
-            observed = driver.observe(desired.identity, list(declared))
+            observed = driver.observe(desired.identity, on_endpoint)
             plan.resources.extend(_plan_kind(kind, endpoint, declared, observed, driver, desired.identity))
-    _check_references(desired, plan, providers)
+    _check_references(plan, providers, by_endpoint)
     return plan
 
 
-def _check_references(desired: DesiredStack, plan: Plan, providers: Mapping[str, Provider]) -> None:
-    """Ask each driver whether what will be created or changed refers to things that exist."""
-    declared: dict[str, dict[str, set[str]]] = {}  # endpoint -> kind -> names
+def _declared_by_endpoint(desired: DesiredStack) -> dict[str, dict[str, dict[str, Spec]]]:
+    """endpoint -> kind -> resource name -> spec."""
+    by_endpoint: dict[str, dict[str, dict[str, Spec]]] = {}
     for resource in desired.resources.values():
-        declared.setdefault(resource.endpoint, {}).setdefault(resource.kind, set()).add(resource.name)
+        by_endpoint.setdefault(resource.endpoint, {}).setdefault(resource.kind, {})[resource.name] = resource.spec
+    return by_endpoint
+
+
+def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
+    """Ask each driver whether what will be created or changed refers to things that exist."""
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
-        problems = providers[item.endpoint].driver(item.kind).check(item.spec, declared.get(item.endpoint, {}))
+        problems = providers[item.endpoint].driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
         if problems:
             raise SpecError(item.kind, item.name, problems)
 

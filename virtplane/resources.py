@@ -96,13 +96,16 @@ class Endpoint(pulumi.ProviderResource):
 
 
 class Disk:
-    """A virtual disk. ``size`` is an integer number of GiB or a string like ``"40GiB"`` or ``"1TiB"``;
-    ``datastore`` defaults to the endpoint's; ``thin`` provisioning is on by default; ``bus`` is
-    ``"paravirtual"`` (PVSCSI on vSphere; the default), ``"lsilogic"``, ``"sata"``, ``"nvme"`` or ``"ide"``."""
+    """A virtual disk. ``size`` is an integer number of GiB or a string like ``"40GiB"`` or ``"1TiB"``.
+    ``storage`` (a vSphere datastore or a Proxmox storage; ``datastore=`` is accepted as its other name)
+    defaults to the endpoint's. ``thin`` provisioning is on by default. ``bus`` is ``"paravirtual"`` (the
+    default: PVSCSI on vSphere, VirtIO SCSI on Proxmox), ``"lsilogic"``, ``"sata"``, ``"ide"``,
+    ``"nvme"`` (vSphere only) or ``"virtio-blk"`` (Proxmox only)."""
 
-    def __init__(self, size: int | str, datastore: str | None = None, thin: bool = True,
-                 bus: str = "paravirtual") -> None:
-        self.args = {"size": size, "datastore": datastore, "thin": thin, "bus": bus}
+    def __init__(self, size: int | str, storage: str | None = None, thin: bool = True,
+                 bus: str = "paravirtual", *, datastore: str | None = None) -> None:
+        self.args = {"size": size, "storage": storage if storage is not None else datastore, "thin": thin,
+                     "bus": bus}
 
 
 class Nic:
@@ -156,12 +159,16 @@ class Network(_Managed):
 class VirtualMachine(_Managed):
     """A virtual machine.
 
-    ``cpus``: virtual CPUs. ``memory``: an integer number of MiB or a string like ``"4GiB"``.
-    ``disks``: ``Disk`` objects (sizes in GiB or strings). ``nics``: ``Nic`` objects.
-    ``firmware``: ``"bios"`` or ``"uefi"``; ``secure_boot`` needs ``"uefi"``. ``guest_os``:
-    ``"linux"``, ``"windows"``, ``"other"`` or the hypervisor's own guest id. ``power``: ``"on"`` or
-    ``"off"``. ``nested_virtualization``: expose hardware virtualization to the guest.
-    ``clone_from``: the name of a template or VM to clone when creating. ``tags``: a list of strings.
+    ``cpus``: virtual CPUs in all, spread over ``sockets`` (default 1; must divide ``cpus``).
+    ``memory``: an integer number of MiB or a string like ``"4GiB"``. ``disks``: ``Disk`` objects
+    (sizes in GiB or strings). ``nics``: ``Nic`` objects. ``node``: the host to run on (a Proxmox node
+    or an ESXi host); None lets the driver choose. ``machine``: the virtual hardware platform (Proxmox
+    machine type such as ``"q35"``, vSphere hardware version such as ``"vmx-19"``); None keeps the
+    hypervisor's default. ``firmware``: ``"bios"`` or ``"uefi"``; ``secure_boot`` needs ``"uefi"``.
+    ``guest_os``: ``"linux"``, ``"windows"``, ``"other"`` or the hypervisor's own guest id. ``power``:
+    ``"on"`` or ``"off"``. ``nested_virtualization``: expose hardware virtualization to the guest.
+    ``clone_from``: the name of a template or VM to clone when creating; ``linked_clone`` shares its
+    disks instead of copying them. ``tags``: a list of strings.
     """
 
     kind = "VirtualMachine"
@@ -170,20 +177,24 @@ class VirtualMachine(_Managed):
                  disks: list[Disk] | None = None, nics: list[Nic] | None = None,
                  firmware: str = "bios", secure_boot: bool = False, guest_os: str = "linux",
                  power: str = "on", nested_virtualization: bool = False, clone_from: str | None = None,
-                 tags: list[str] | None = None, opts: pulumi.ResourceOptions | None = None,
-                 **unknown: Any) -> None:
+                 tags: list[str] | None = None, opts: pulumi.ResourceOptions | None = None, *,
+                 sockets: int = 1, node: str | None = None, machine: str | None = None,
+                 linked_clone: bool = False, **unknown: Any) -> None:
         _reject_unknown(self.kind, resource_name, unknown,
-                        ["cpus", "memory", "disks", "nics", "firmware", "secure_boot", "guest_os", "power",
-                         "nested_virtualization", "clone_from", "tags", "opts"])
+                        ["cpus", "sockets", "memory", "disks", "nics", "node", "machine", "firmware", "secure_boot",
+                         "guest_os", "power", "nested_virtualization", "clone_from", "linked_clone", "tags",
+                         "opts"])
         nics = list(nics or [])
         deps = {f"Network/{nic.network.resource_name}" for nic in nics
                 if isinstance(getattr(nic, "network", None), Network)}
         inputs = {
-            "cpus": cpus, "memory": memory,
+            "cpus": cpus, "sockets": sockets, "memory": memory,
             "disks": [_args(self.kind, resource_name, "disks", d, Disk) for d in disks or []],
             "nics": [_args(self.kind, resource_name, "nics", n, Nic) for n in nics],
+            "node": node, "machine": machine,
             "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
-            "nested_virtualization": nested_virtualization, "clone_from": clone_from, "tags": list(tags or []),
+            "nested_virtualization": nested_virtualization, "clone_from": clone_from,
+            "linked_clone": linked_clone, "tags": list(tags or []),
         }
         self._declare(resource_name, inputs, deps, opts)
 

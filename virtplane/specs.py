@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from virtplane.errors import SpecError
 from virtplane.units import SizeError, parse_size
@@ -59,14 +59,17 @@ class Spec(BaseModel):
 
 
 class DiskSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """``storage`` is where the disk lives (a vSphere datastore, a Proxmox storage); ``datastore`` is
+    accepted as its other name. ``bus``: ``paravirtual`` is PVSCSI on vSphere and VirtIO SCSI on Proxmox;
+    ``virtio-blk`` exists on Proxmox only, ``nvme`` on vSphere only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     size: GiB
-    datastore: str | None = None
+    storage: str | None = Field(default=None, validation_alias=AliasChoices("storage", "datastore"))
     thin: bool = True
-    bus: Annotated[Literal["paravirtual", "lsilogic", "sata", "nvme", "ide"], _alias(_BUS_ALIASES)] = (
-        "paravirtual"
-    )
+    bus: Annotated[Literal["paravirtual", "lsilogic", "sata", "nvme", "ide", "virtio-blk"],
+                   _alias(_BUS_ALIASES)] = "paravirtual"
 
 
 class NicSpec(BaseModel):
@@ -81,8 +84,17 @@ class NetworkSpec(Spec):
 
 
 class VirtualMachineSpec(Spec):
+    """``cpus`` is the total number of virtual CPUs, spread over ``sockets`` (which must divide it).
+    ``node`` is the host to run on (a Proxmox node, an ESXi host); None lets the driver choose.
+    ``machine`` is the virtual hardware platform (a Proxmox machine type such as ``q35``, a vSphere
+    hardware version such as ``vmx-19``); None keeps the hypervisor's default.
+    ``linked_clone`` makes ``clone_from`` share the template's disks instead of copying them."""
+
     cpus: int = Field(ge=1, le=768)
+    sockets: int = Field(default=1, ge=1, le=16)
     memory: MiB
+    node: str | None = None
+    machine: str | None = None
     disks: list[DiskSpec] = Field(default_factory=list)
     nics: list[NicSpec] = Field(default_factory=list)
     firmware: Literal["bios", "uefi"] = "bios"
@@ -91,19 +103,24 @@ class VirtualMachineSpec(Spec):
     power: Literal["on", "off"] = "on"
     nested_virtualization: bool = False
     clone_from: str | None = None
+    linked_clone: bool = False
     tags: Annotated[list[str], AfterValidator(_normalize_tags)] = Field(default_factory=list)
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
         if self.secure_boot and self.firmware != "uefi":
             found.append(("secure_boot", "needs firmware='uefi'"))
+        if self.cpus % self.sockets:
+            found.append(("sockets", f"{self.sockets} sockets do not divide {self.cpus} cpus evenly"))
+        if self.linked_clone and self.clone_from is None:
+            found.append(("linked_clone", "needs clone_from (the template whose disks are shared)"))
         return found
 
 
 SPECS: dict[str, type[Spec]] = {"Network": NetworkSpec, "VirtualMachine": VirtualMachineSpec}
 
 # Fields read only when an object is created; a live object cannot tell them, so they are not diffed.
-CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_from"})}
+CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_from", "linked_clone"})}
 
 
 def validate_name(kind: str, name: str) -> None:

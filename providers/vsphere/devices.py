@@ -97,7 +97,7 @@ def disk_state(disk: Any, hardware: Hardware, datastore_names: dict[str, str]) -
         match = _DATASTORE_PATH.match(backing.fileName)
         datastore = match.group(1) if match else None
     bus = hardware.controllers.get(disk.controllerKey, ("ide", 0))[0]
-    return {"size": int(disk.capacityInKB or 0) // GiB_IN_KB, "datastore": datastore,
+    return {"size": int(disk.capacityInKB or 0) // GiB_IN_KB, "storage": datastore,
             "thin": bool(getattr(backing, "thinProvisioned", False)), "bus": bus}
 
 

@@ -9,7 +9,15 @@ from typing import Any, cast
 from pyVmomi import vim, vmodl
 
 from virtplane.errors import OwnershipError, VirtplaneError
-from virtplane.providers.base import MARKER_KEY, FieldChange, KindDriver, Observed, ObserveResult, Owner
+from virtplane.providers.base import (
+    MARKER_KEY,
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Owner,
+)
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory, SwitchRef
@@ -58,7 +66,8 @@ class NetworkDriver(KindDriver):
 
     # ---- reading -------------------------------------------------------------------------------------
 
-    def observe(self, stack: str, names: Collection[str]) -> ObserveResult:
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
+        names = set(declared.get(self.kind, {}))
         self._attributes.keys()
         if self._switch() is None:
             return self._observe_standard(stack, names)

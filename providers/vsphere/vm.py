@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -12,6 +12,7 @@ from virtplane.diff import diff
 from virtplane.errors import OwnershipError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
+    Declared,
     FieldChange,
     KindDriver,
     Observed,
@@ -68,9 +69,9 @@ class VirtualMachineDriver(KindDriver):
 
     # ---- reading -------------------------------------------------------------------------------------
 
-    def observe(self, stack: str, names: Collection[str]) -> ObserveResult:
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
         result = ObserveResult()
-        wanted = set(names)
+        wanted = set(declared.get(self.kind, {}))
         rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
         self._attributes.keys()
         self._known_portgroups(rows)
@@ -146,7 +147,7 @@ class VirtualMachineDriver(KindDriver):
             return
         placement = self._inventory.placement
         name = owner.resource
-        datastore = (vm_spec.disks[0].datastore if vm_spec.disks and vm_spec.disks[0].datastore
+        datastore = (vm_spec.disks[0].storage if vm_spec.disks and vm_spec.disks[0].storage
                      else placement.datastore_name)
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
         plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE)), name)
@@ -175,7 +176,7 @@ class VirtualMachineDriver(KindDriver):
         if not sources:
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
                                  f"exists in vSphere datacenter {placement.datacenter_name}")
-        datastore = spec.disks[0].datastore if spec.disks and spec.disks[0].datastore else None
+        datastore = spec.disks[0].storage if spec.disks and spec.disks[0].storage else None
         location = vim.vm.RelocateSpec(pool=placement.resource_pool,
                                        datastore=self._inventory.datastore(datastore))
         config = vim.vm.ConfigSpec(numCPUs=spec.cpus, memoryMB=spec.memory,
@@ -229,14 +230,14 @@ class VirtualMachineDriver(KindDriver):
             if not isinstance(failure.fault, vmodl.fault.ManagedObjectNotFound):
                 raise
 
-    def check(self, spec: Spec, declared: Mapping[str, Collection[str]]) -> list[tuple[str, str]]:
+    def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         vm_spec = cast(VirtualMachineSpec, spec)
         placement = self._inventory.placement
         problems = []
         for index, disk in enumerate(vm_spec.disks):
-            if disk.datastore is not None and disk.datastore not in placement.datastores:
+            if disk.storage is not None and disk.storage not in placement.datastores:
                 known = ", ".join(sorted(placement.datastores))
-                problems.append((f"disks[{index}].datastore", f"datastore '{disk.datastore}' does not exist in "
+                problems.append((f"disks[{index}].storage", f"datastore '{disk.storage}' does not exist in "
                                  f"datacenter {placement.datacenter_name} (choices: {known})"))
         networks = set(declared.get("Network", ())) | set(placement.networks)
         for index, nic in enumerate(vm_spec.nics):
@@ -285,7 +286,7 @@ class VirtualMachineDriver(KindDriver):
         placement = self._inventory.placement
         for index in indexes:
             disk = spec.disks[index]
-            name = disk.datastore or placement.datastore_name
+            name = disk.storage or placement.datastore_name
             plan.add_disk(disk, name, self._inventory.datastore(name))
 
     def _reconcile_disks(self, plan: DevicePlan, hardware: Hardware, live: list[dict[str, Any]],

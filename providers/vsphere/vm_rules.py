@@ -9,7 +9,7 @@ from virtplane.providers.base import FieldChange, RefusedChange, Rule
 _ITEM = re.compile(r"^(disks|nics)\[(\d+)\](?:\.(\w+))?$")
 _ALWAYS_POWER_OFF = {"firmware", "secure_boot", "guest_os", "nested_virtualization"}
 _HOT_ADD = {"cpus", "memory"}
-_DISK_REPLACE = {"datastore", "thin", "bus"}
+_DISK_REPLACE = {"storage", "thin", "bus"}
 
 
 def top_field(path: str) -> str:

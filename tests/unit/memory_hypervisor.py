@@ -30,7 +30,8 @@ class MemoryDriver(KindDriver):
         self.max_running = 0
         self._lock = threading.Lock()
 
-    def observe(self, stack, names):
+    def observe(self, stack, declared):
+        names = declared.get(self.kind, {})
         result = ObserveResult()
         for name, (owner, state) in self.objects.items():
             seen = Observed(name, name, owner, dict(state))

@@ -1,12 +1,12 @@
 from virtplane.diff import diff
 from virtplane.providers.base import FieldChange
 
-BASE = {"cpus": 2, "memory": 2048, "disks": [{"size": 20, "datastore": None, "thin": True}],
+BASE = {"cpus": 2, "memory": 2048, "disks": [{"size": 20, "storage": None, "thin": True}],
         "nics": [{"network": "app", "adapter": "paravirtual"}], "tags": ["a", "b"], "clone_from": "tpl"}
 
 
 def observed(**changes):
-    live = {**BASE, "clone_from": None, "disks": [{"size": 20, "datastore": "ds1", "thin": True}]}
+    live = {**BASE, "clone_from": None, "disks": [{"size": 20, "storage": "ds1", "thin": True}]}
     live.update(changes)
     return live
 
@@ -24,7 +24,7 @@ def test_unset_desired_fields_are_never_differences():
 
 
 def test_list_items_are_compared_by_position_and_field():
-    live = observed(disks=[{"size": 10, "datastore": "ds1", "thin": True}])
+    live = observed(disks=[{"size": 10, "storage": "ds1", "thin": True}])
     assert diff(BASE, live, ignore=frozenset({"clone_from"})) == [FieldChange("disks[0].size", 10, 20)]
 
 

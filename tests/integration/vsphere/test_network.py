@@ -12,7 +12,7 @@ from virtplane.specs import NetworkSpec, VirtualMachineSpec
 
 
 def observe(provider: VsphereProvider, stack: str, name: str):
-    return provider.driver("Network").observe(stack, [name])
+    return provider.driver("Network").observe(stack, {"Network": dict.fromkeys([name])})
 
 
 def test_a_network_is_created_read_back_with_its_vlan_updated_and_deleted(provider, stack, name):
@@ -37,12 +37,13 @@ def test_a_vm_can_attach_to_a_network_created_in_the_same_run(provider, stack, n
     provider.driver("Network").create(Owner(stack, name), NetworkSpec(vlan=7))
     spec = VirtualMachineSpec(cpus=1, memory=256, nics=[{"network": name}], power="off")
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
-    state = provider.driver("VirtualMachine").observe(stack, [name]).owned[name].state
+    declared = {"VirtualMachine": dict.fromkeys([name])}
+    state = provider.driver("VirtualMachine").observe(stack, declared).owned[name].state
     assert state["nics"] == [{"network": name, "adapter": "paravirtual"}]
 
 
 def test_an_existing_port_group_without_our_marker_is_foreign(provider, stack):
-    result = provider.driver("Network").observe(stack, ["DC0_DVPG0"])
+    result = provider.driver("Network").observe(stack, {"Network": dict.fromkeys(["DC0_DVPG0"])})
     foreign = result.foreign["DC0_DVPG0"]
     assert foreign.owner is None
     with pytest.raises(OwnershipError):

@@ -28,12 +28,12 @@ def test_observe_uses_the_same_number_of_calls_for_5_and_15_vms(provider, stack,
                               power="off")
     counts = []
     for total in (5, 15):
-        while len(driver.observe(stack, []).owned) < total:
-            index = len(driver.observe(stack, []).owned)
+        while len(driver.observe(stack, {}).owned) < total:
+            index = len(driver.observe(stack, {}).owned)
             driver.create(Owner(stack, f"{name}-{index}"), spec)
         names = [f"{name}-{i}" for i in range(total)] + [f"{name}-missing"]
         soap_calls.clear()
-        result = driver.observe(stack, names)
+        result = driver.observe(stack, {"VirtualMachine": dict.fromkeys(names)})
         counts.append(len(soap_calls))
         assert len(result.owned) == total
     assert counts[0] == counts[1]

@@ -35,7 +35,7 @@ def vm_spec(**overrides: Any) -> VirtualMachineSpec:
 
 
 def observe_one(provider: VsphereProvider, stack: str, name: str) -> Observed:
-    return provider.driver("VirtualMachine").observe(stack, [name]).owned[name]
+    return provider.driver("VirtualMachine").observe(stack, {"VirtualMachine": dict.fromkeys([name])}).owned[name]
 
 
 def converge(provider: VsphereProvider, stack: str, name: str, spec: VirtualMachineSpec) -> Observed:
@@ -124,7 +124,7 @@ def test_a_same_named_vm_created_out_of_band_is_foreign_and_cannot_be_updated_or
         provider, raw_si, stack, name):
     create_raw_vm(raw_si, name)
     driver = provider.driver("VirtualMachine")
-    result = driver.observe(stack, [name])
+    result = driver.observe(stack, {"VirtualMachine": dict.fromkeys([name])})
     assert name not in result.owned
     foreign = result.foreign[name]
     assert foreign.owner is None
@@ -137,7 +137,7 @@ def test_a_same_named_vm_created_out_of_band_is_foreign_and_cannot_be_updated_or
 
 def test_a_vm_owned_by_another_stack_is_foreign(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner("other-" + stack, name), vm_spec())
-    result = provider.driver("VirtualMachine").observe(stack, [name])
+    result = provider.driver("VirtualMachine").observe(stack, {"VirtualMachine": dict.fromkeys([name])})
     assert result.foreign[name].owner == Owner("other-" + stack, name)
     assert name not in result.owned
 
@@ -161,13 +161,13 @@ def test_delete_removes_the_vm_and_tolerates_it_being_gone_already(provider, sta
     driver.create(Owner(stack, name), vm_spec())
     observed = observe_one(provider, stack, name)
     driver.delete(observed)
-    assert driver.observe(stack, [name]).owned == {}
+    assert driver.observe(stack, {"VirtualMachine": dict.fromkeys([name])}).owned == {}
     driver.delete(observed)
 
 
 def test_strays_of_the_stack_are_observed_even_when_not_named(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(power="off"))
-    assert name in provider.driver("VirtualMachine").observe(stack, []).owned
+    assert name in provider.driver("VirtualMachine").observe(stack, {}).owned
 
 
 def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, stack, name):
@@ -192,7 +192,7 @@ def test_clone_from_a_missing_template_names_it(provider, stack, name):
     ("guest_os", "linux", "windows", Rule.POWER_OFF), ("nested_virtualization", False, True, Rule.POWER_OFF),
     ("power", "off", "on", Rule.IN_PLACE), ("tags", [], ["a"], Rule.IN_PLACE),
     ("disks[1]", None, {"size": 1}, Rule.IN_PLACE), ("disks[1]", {"size": 1}, None, Rule.IN_PLACE),
-    ("disks[0].size", 20, 40, Rule.IN_PLACE), ("disks[0].datastore", "a", "b", Rule.REPLACE),
+    ("disks[0].size", 20, 40, Rule.IN_PLACE), ("disks[0].storage", "a", "b", Rule.REPLACE),
     ("disks[0].thin", True, False, Rule.REPLACE), ("disks[0].bus", "sata", "nvme", Rule.REPLACE),
     ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
     ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
