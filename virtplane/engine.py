@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from pydantic import SecretStr
+
 from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
@@ -29,8 +31,9 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
         for name, endpoint in desired.endpoints.items():
             cls = provider_class(endpoint.kind, name)
             settings = cls.settings_from(name, endpoint.inputs, environ)
-            password = getattr(settings, "password", None)
-            redact.register(password.get_secret_value() if password is not None else None)
+            for value in dict(settings).values():
+                if isinstance(value, SecretStr):  # passwords, API tokens: never shown
+                    redact.register(value.get_secret_value())
             providers[name] = cls.connect(settings)
         yield providers
     finally:

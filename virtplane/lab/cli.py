@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import state, vcsim
+from virtplane.lab import fakepve, state, vcsim
 
 console = Console(highlight=False)
 
@@ -18,28 +18,44 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
+def _describe(lab: state.Lab) -> None:
+    if lab.vsphere is not None:
+        console.print(f"vSphere simulator (vcsim): https://{lab.vsphere.host}/sdk (user {lab.vsphere.user}, "
+                      f"CA {lab.vsphere.ca_file})")
+    if lab.proxmox is not None:
+        console.print(f"Proxmox VE simulator (fakepve, nodes pve1-pve3): {lab.proxmox.url} "
+                      f"(user {lab.proxmox.user}, CA {lab.proxmox.ca_file})")
+
+
 @click.group()
 def lab() -> None:
-    """The embedded lab: a vSphere simulator (vcsim) on loopback."""
+    """The embedded lab: a vSphere simulator (vcsim) and a Proxmox VE cluster (fakepve) on loopback."""
 
 
 @lab.command()
-@click.option("--hosts", default=3, show_default=True, help="ESXi hosts in the simulated cluster.")
+@click.option("--hosts", default=3, show_default=True, help="ESXi hosts in the simulated vSphere cluster.")
 @click.option("--delay-ms", default=0, show_default=True, help="Latency added to every vSphere call.")
-def up(hosts: int, delay_ms: int) -> None:
+@click.option("--pve-time-scale", default=0.01, show_default=True,
+              help="Real seconds per Proxmox task second (0: tasks finish at once).")
+def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
     """Start the lab endpoints (no-op when they already run)."""
     running = state.load()
     if running is not None and running.alive():
-        console.print(f"Lab already running: vSphere at https://{running.host}/sdk")
+        console.print("Lab already running:")
+        _describe(running)
         return
+    if running is not None:
+        running.stop()  # half of an earlier lab: start afresh
     console.print("Starting the lab (the first start builds the vSphere simulator)…")
+    lab_state = state.Lab()
     try:
-        vsphere = vcsim.start(state.lab_dir(), hosts=hosts, delay_ms=delay_ms)
+        lab_state.vsphere = vcsim.start(state.lab_dir(), hosts=hosts, delay_ms=delay_ms)
+        lab_state.proxmox = fakepve.start(state.lab_dir(), time_scale=pve_time_scale)
     except VirtplaneError as exc:
+        lab_state.stop()
         _fail(str(exc))
-    state.save(vsphere)
-    console.print(f"vSphere simulator: https://{vsphere.host}/sdk (user {vsphere.user}, "
-                  f"CA {vsphere.ca_file})")
+    state.save(lab_state)
+    _describe(lab_state)
     console.print('Use it from a shell with: eval "$(virtplane lab env)"')
     console.print("Stop it with: virtplane lab down")
 
@@ -63,7 +79,7 @@ def status() -> None:
     if running is None or not running.alive():
         console.print("Lab is not running (start it with: virtplane lab up).")
         sys.exit(1)
-    console.print(f"vSphere simulator: running, pid {running.pid}, https://{running.host}/sdk")
+    _describe(running)
 
 
 @lab.command()

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+from virtplane.lab.fakepve import FakepveInstance
 from virtplane.lab.vcsim import VcsimInstance
+
+
+@dataclass
+class Lab:
+    """The lab's endpoints; either may be missing (a half-started or half-stopped lab)."""
+
+    vsphere: VcsimInstance | None = None
+    proxmox: FakepveInstance | None = None
+
+    def alive(self) -> bool:
+        return all(e is not None and e.alive() for e in (self.vsphere, self.proxmox))
+
+    def stop(self) -> None:
+        for endpoint in (self.vsphere, self.proxmox):
+            if endpoint is not None:
+                endpoint.stop()
 
 
 def lab_dir() -> Path:
@@ -17,28 +35,45 @@ def _state_file() -> Path:
     return lab_dir() / "state.json"
 
 
-def load() -> VcsimInstance | None:
+def load() -> Lab | None:
     try:
         data = json.loads(_state_file().read_text())
     except (OSError, ValueError):
         return None
-    return VcsimInstance(**data["vsphere"])
+    try:
+        return Lab(vsphere=VcsimInstance(**data["vsphere"]) if data.get("vsphere") else None,
+                   proxmox=FakepveInstance(**data["proxmox"]) if data.get("proxmox") else None)
+    except TypeError:
+        return None  # written by another version of virtplane
 
 
-def save(vsphere: VcsimInstance) -> None:
+def save(lab: Lab) -> None:
     _state_file().parent.mkdir(parents=True, exist_ok=True)
-    _state_file().write_text(json.dumps({"vsphere": vsphere.to_json()}, indent=2))
+    _state_file().write_text(json.dumps({
+        "vsphere": lab.vsphere.to_json() if lab.vsphere else None,
+        "proxmox": lab.proxmox.to_json() if lab.proxmox else None,
+    }, indent=2))
 
 
 def clear() -> None:
     _state_file().unlink(missing_ok=True)
 
 
-def shell_exports(vsphere: VcsimInstance) -> str:
-    """``export`` lines for a shell; the password is read from its file, never printed."""
-    return "\n".join([
-        f"export VSPHERE_SERVER={vsphere.host}",
-        f"export VSPHERE_USER={vsphere.user}",
-        f'export VSPHERE_PASSWORD="$(cat {vsphere.password_file})"',
-        f"export VSPHERE_CA_FILE={vsphere.ca_file}",
-    ])
+def shell_exports(lab: Lab) -> str:
+    """``export`` lines for a shell; passwords are read from their files, never printed."""
+    lines = []
+    if lab.vsphere is not None:
+        lines += [
+            f"export VSPHERE_SERVER={lab.vsphere.host}",
+            f"export VSPHERE_USER={lab.vsphere.user}",
+            f'export VSPHERE_PASSWORD="$(cat {lab.vsphere.password_file})"',
+            f"export VSPHERE_CA_FILE={lab.vsphere.ca_file}",
+        ]
+    if lab.proxmox is not None:
+        lines += [
+            f"export PROXMOX_VE_ENDPOINT={lab.proxmox.url}",
+            f"export PROXMOX_VE_USERNAME={lab.proxmox.user}",
+            f'export PROXMOX_VE_PASSWORD="$(cat {lab.proxmox.password_file})"',
+            f"export PROXMOX_VE_CA_FILE={lab.proxmox.ca_file}",
+        ]
+    return "\n".join(lines)

@@ -7,13 +7,13 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from virtplane.errors import VirtplaneError
+from virtplane.lab import process
 
 SOURCE = Path(__file__).with_name("vcsim_main.go")
 GOPATH = "/usr/share/gocode"
@@ -47,27 +47,10 @@ class VcsimInstance:
         return asdict(self)
 
     def alive(self) -> bool:
-        try:
-            if os.waitpid(self.pid, os.WNOHANG)[0] == self.pid:
-                return False  # our own child, now reaped
-        except ChildProcessError:
-            pass  # started by another process (e.g. `virtplane lab up`)
-        try:
-            os.kill(self.pid, 0)
-        except OSError:
-            return False
-        return True
+        return process.alive(self.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except OSError:
-            return
-        deadline = time.monotonic() + timeout
-        while self.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if self.alive():
-            os.kill(self.pid, signal.SIGKILL)
+        process.stop(self.pid, timeout)
 
 
 def build(work_dir: Path) -> Path:
@@ -110,18 +93,18 @@ def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, ow
     if own_vms:
         args += ["-own-vms", own_vms]
     with open(ready_file, "w") as out, open(run_dir / "vcsim.log", "w") as log:
-        process = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
+        child = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
                                    start_new_session=True, cwd=run_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = ready_file.read_text().strip()
         if text:
             ready = json.loads(text.splitlines()[0])
-            return VcsimInstance(host=ready["host"], pid=process.pid, ca_file=str(ca_file),
+            return VcsimInstance(host=ready["host"], pid=child.pid, ca_file=str(ca_file),
                                  password_file=str(password_file))
-        if process.poll() is not None:
+        if child.poll() is not None:
             log_text = (run_dir / "vcsim.log").read_text().strip()
             raise VirtplaneError(f"the vSphere simulator exited during start-up: {log_text[-500:]}")
         time.sleep(0.05)
-    process.kill()
+    child.kill()
     raise VirtplaneError(f"the vSphere simulator did not start within {timeout:.0f} s")

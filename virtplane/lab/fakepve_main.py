@@ -1,0 +1,54 @@
+"""The lab's Proxmox VE endpoint: fakepve (an optional, AGPL test peer) as a three-node cluster.
+
+Run as its own process by ``virtplane.lab.fakepve.start``; nothing else in virtplane imports fakepve.
+It serves TLS with a certificate written for the client to verify, logs in with a password read from
+a file, and writes one JSON line (the URL) to stdout once it listens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+
+NODES = ("pve1", "pve2", "pve3")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from fakepve.certs import make_cert
+    from fakepve.server import FakePve
+
+    password = Path(args.password_file).read_text().strip()
+    pve = FakePve(user=args.user, password=password, host=args.host, port=args.port)
+    pve.time_scale = args.time_scale
+    if args.latency:
+        pve.slow_network(args.latency)
+    for node in NODES[: args.nodes]:
+        pve.add_node(node)
+    run_dir = Path(args.cert_out).parent
+    cert, key, _ = make_cert(str(run_dir), name="fakepve", hosts=(args.host,))
+    Path(cert).replace(args.cert_out)
+    await pve.start(args.cert_out, key)
+    Path(key).unlink()  # loaded; nothing needs it any more
+    print(json.dumps({"url": pve.url}), flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--nodes", type=int, default=3, choices=range(1, len(NODES) + 1))
+    parser.add_argument("--user", default="root@pam")
+    parser.add_argument("--password-file", required=True)
+    parser.add_argument("--cert-out", required=True)
+    parser.add_argument("--time-scale", type=float, default=0.0)
+    parser.add_argument("--latency", type=float, default=0.0, help="PVE seconds added to every response")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
