@@ -126,7 +126,8 @@ def naive_loop(si: vim.ServiceInstance, sample: int) -> int:
     for m in vms:
         _ = (m.name, m.config.template, m.customValue, m.config.hardware.numCPU, m.config.hardware.memoryMB,
              m.config.hardware.device, m.config.firmware, m.config.bootOptions, m.config.guestId,
-             m.runtime.powerState, m.config.nestedHVEnabled)
+             m.runtime.powerState, m.config.nestedHVEnabled, m.config.hardware.numCoresPerSocket,
+             m.runtime.host.name, m.config.version)
     return len(vms)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,3 +28,12 @@ def fresh_vcsim(tmp_path: Path) -> Iterator[vcsim.VcsimInstance]:
     instance = vcsim.start(tmp_path / "vcsim", hosts=3, bin_dir=BIN_CACHE)
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+def fresh_pve(fakepve: Any, fakepve_cafile: str) -> dict[str, str]:
+    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables."""
+    for node in ("pve2", "pve3"):
+        fakepve.add_node(node)
+    return {"PROXMOX_VE_ENDPOINT": fakepve.url, "PROXMOX_VE_USERNAME": fakepve.user,
+            "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile}

@@ -159,7 +159,8 @@ class Network(_Managed):
 class VirtualMachine(_Managed):
     """A virtual machine.
 
-    ``cpus``: virtual CPUs in all, spread over ``sockets`` (default 1; must divide ``cpus``).
+    ``cpus``: virtual CPUs in all, spread over ``sockets`` (must divide ``cpus``; None keeps the
+    hypervisor's layout).
     ``memory``: an integer number of MiB or a string like ``"4GiB"``. ``disks``: ``Disk`` objects
     (sizes in GiB or strings). ``nics``: ``Nic`` objects. ``node``: the host to run on (a Proxmox node
     or an ESXi host); None lets the driver choose. ``machine``: the virtual hardware platform (Proxmox
@@ -178,7 +179,7 @@ class VirtualMachine(_Managed):
                  firmware: str = "bios", secure_boot: bool = False, guest_os: str = "linux",
                  power: str = "on", nested_virtualization: bool = False, clone_from: str | None = None,
                  tags: list[str] | None = None, opts: pulumi.ResourceOptions | None = None, *,
-                 sockets: int = 1, node: str | None = None, machine: str | None = None,
+                 sockets: int | None = None, node: str | None = None, machine: str | None = None,
                  linked_clone: bool = False, **unknown: Any) -> None:
         _reject_unknown(self.kind, resource_name, unknown,
                         ["cpus", "sockets", "memory", "disks", "nics", "node", "machine", "firmware", "secure_boot",

@@ -84,14 +84,15 @@ class NetworkSpec(Spec):
 
 
 class VirtualMachineSpec(Spec):
-    """``cpus`` is the total number of virtual CPUs, spread over ``sockets`` (which must divide it).
+    """``cpus`` is the total number of virtual CPUs, spread over ``sockets`` (which must divide it;
+    None keeps the hypervisor's layout: one core per socket on vSphere, so CPUs can be hot-added).
     ``node`` is the host to run on (a Proxmox node, an ESXi host); None lets the driver choose.
     ``machine`` is the virtual hardware platform (a Proxmox machine type such as ``q35``, a vSphere
     hardware version such as ``vmx-19``); None keeps the hypervisor's default.
     ``linked_clone`` makes ``clone_from`` share the template's disks instead of copying them."""
 
     cpus: int = Field(ge=1, le=768)
-    sockets: int = Field(default=1, ge=1, le=16)
+    sockets: int | None = Field(default=None, ge=1, le=16)
     memory: MiB
     node: str | None = None
     machine: str | None = None
@@ -110,7 +111,7 @@ class VirtualMachineSpec(Spec):
         found = []
         if self.secure_boot and self.firmware != "uefi":
             found.append(("secure_boot", "needs firmware='uefi'"))
-        if self.cpus % self.sockets:
+        if self.sockets is not None and self.cpus % self.sockets:
             found.append(("sockets", f"{self.sockets} sockets do not divide {self.cpus} cpus evenly"))
         if self.linked_clone and self.clone_from is None:
             found.append(("linked_clone", "needs clone_from (the template whose disks are shared)"))

@@ -127,6 +127,9 @@ class DevicePlan:
 
     def _controller(self, bus: str) -> tuple[int, int]:
         """(controller key, free unit) for a new disk on ``bus``, adding a controller when needed."""
+        if bus not in _FAMILY:
+            raise VirtplaneError(f"VM '{self._name}': {bus} disks do not exist on vSphere "
+                                 f"(choices: {', '.join(_FAMILY)})")
         family = _FAMILY[bus]
         for key, (kind, _number) in sorted(self._controllers.items(), key=lambda item: item[1][1]):
             if kind == bus:

@@ -63,6 +63,8 @@ class Placement:
     networks: dict[str, NetworkRef] = field(default_factory=dict)  # name -> ref
     portgroup_names: dict[str, str] = field(default_factory=dict)  # portgroup key -> name
     switches: list[SwitchRef] = field(default_factory=list)
+    host_names: dict[str, str] = field(default_factory=dict)  # host moId -> name (whole datacenter)
+    cluster_hosts: dict[str, Any] = field(default_factory=dict)  # name -> moref (the cluster's hosts)
 
 
 class Inventory:
@@ -108,6 +110,18 @@ class Inventory:
                                  f"{self.placement.datacenter_name} (choices: {known})")
         return self.placement.datastores[name]
 
+    def host(self, name: str) -> Any:
+        """The moref of the cluster's host ``name``; re-reads the inventory once on a miss."""
+        if name not in self.placement.cluster_hosts:
+            self.refresh()
+        if name not in self.placement.cluster_hosts:
+            raise VirtplaneError(self.unknown_host(name))
+        return self.placement.cluster_hosts[name]
+
+    def unknown_host(self, name: str) -> str:
+        known = ", ".join(sorted(self.placement.cluster_hosts)) or "none"
+        return f"host '{name}' is not in cluster {self.placement.cluster_name} (choices: {known})"
+
     def _load(self) -> Placement:
         rows = retrieve_types(self._content, self._content.rootFolder, _WANTED)
         parents = {obj._moId: props.get("parent") for obj, props in rows}
@@ -148,14 +162,17 @@ class Inventory:
                                                      uuids.get(switch._moId) if switch else None)
             elif isinstance(obj, vim.Network):
                 networks.setdefault(props["name"], NetworkRef(props["name"], obj))
+        host_names = {o._moId: p["name"] for o, p in mine if isinstance(o, vim.HostSystem) and "name" in p}
+        hosts = list(cluster_props.get("host") or [])
         return Placement(
             datacenter_name=dc_name, datacenter=dc, vm_folder=dc_props["vmFolder"],
             network_folder=dc_props["networkFolder"], cluster_name=cluster_props["name"], cluster=cluster,
-            resource_pool=cluster_props["resourcePool"], hosts=list(cluster_props.get("host") or []),
+            resource_pool=cluster_props["resourcePool"], hosts=hosts,
             datastore_name=store_props["name"], datastore=store,
             datastores={p["name"]: o for o, p in stores},
             datastore_names={o._moId: p["name"] for o, p in stores},
-            networks=networks, portgroup_names=portgroup_names, switches=switches)
+            networks=networks, portgroup_names=portgroup_names, switches=switches, host_names=host_names,
+            cluster_hosts={host_names[h._moId]: h for h in hosts if h._moId in host_names})
 
     def _choose(self, what: str, plural: str, candidates: list[tuple[Any, dict[str, Any]]],
                 wanted: str | None, where: str = "") -> tuple[Any, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
@@ -45,9 +46,22 @@ from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
 _NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
-PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.memoryMB",
-         "config.hardware.device", "config.firmware", "config.bootOptions", "config.guestId",
-         "runtime.powerState", "config.nestedHVEnabled"]
+PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
+         "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
+         "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled"]
+HARDWARE_VERSION = re.compile(r"^vmx-(\d+)$")
+LINKED_CLONE_DISKS = "createNewChildDiskBacking"
+
+
+def cores_per_socket(spec: VirtualMachineSpec) -> int | None:
+    """Cores per virtual socket to write; None (sockets not declared) keeps vSphere's layout."""
+    return None if spec.sockets is None else spec.cpus // spec.sockets
+
+
+def sockets_of(num_cpu: int | None, cores_per_socket: int | None) -> int:
+    """Virtual sockets from vSphere's total vCPUs and cores per socket (0 or unset means one core each)."""
+    cores = cores_per_socket or 1
+    return max(1, (num_cpu or 0) // cores)
 
 
 @dataclass
@@ -74,7 +88,7 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(declared.get(self.kind, {}))
         rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
         self._attributes.keys()
-        self._known_portgroups(rows)
+        self._known_references(rows)
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -99,13 +113,18 @@ class VirtualMachineDriver(KindDriver):
                     result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
 
-    def _known_portgroups(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
-        """Refresh the inventory once if any NIC names a port group it does not know yet."""
-        known = self._inventory.placement.portgroup_names
+    def _known_references(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Refresh the inventory once if any VM runs on a host, or any NIC names a port group, that it does
+        not know yet."""
+        placement = self._inventory.placement
         for _, props in rows:
+            host = props.get("runtime.host")
+            if host is not None and host._moId not in placement.host_names:
+                self._inventory.refresh()
+                return
             for device in props.get("config.hardware.device") or []:
                 port = getattr(getattr(device, "backing", None), "port", None)
-                if port is not None and getattr(port, "portgroupKey", None) not in known:
+                if port is not None and getattr(port, "portgroupKey", None) not in placement.portgroup_names:
                     self._inventory.refresh()
                     return
 
@@ -115,9 +134,13 @@ class VirtualMachineDriver(KindDriver):
         hardware = split_devices(props.get("config.hardware.device"))
         boot = props.get("config.bootOptions")
         guest_id = props.get("config.guestId") or ""
+        host = props.get("runtime.host")
         state = {
             "cpus": props.get("config.hardware.numCPU"),
+            "sockets": sockets_of(props.get("config.hardware.numCPU"), props.get("config.hardware.numCoresPerSocket")),
             "memory": props.get("config.hardware.memoryMB"),
+            "node": None if host is None else placement.host_names.get(host._moId, host._moId),
+            "machine": props.get("config.version") or None,
             "disks": [disk_state(d, hardware, placement.datastore_names) for d in hardware.disks],
             "nics": [nic_state(n, placement.portgroup_names.get) for n in hardware.nics],
             "firmware": "uefi" if props.get("config.firmware") == "efi" else "bios",
@@ -126,6 +149,7 @@ class VirtualMachineDriver(KindDriver):
             "power": "on" if props.get("runtime.powerState") == "poweredOn" else "off",
             "nested_virtualization": bool(props.get("config.nestedHVEnabled")),
             "clone_from": None,
+            "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
         return Observed(name=props["name"], handle=VmHandle(ref, hardware), owner=owner, state=state)
@@ -160,7 +184,11 @@ class VirtualMachineDriver(KindDriver):
         config.extraConfig = [extra_config_marker(owner)]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
-        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool),
+        if vm_spec.machine is not None:
+            config.version = vm_spec.machine
+        host = self._inventory.host(vm_spec.node) if vm_spec.node is not None else None
+        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool,
+                                                                  host=host),
                         f"create VM {name}")
         self._attributes.write_owner(ref, owner)
         if vm_spec.tags:
@@ -176,16 +204,42 @@ class VirtualMachineDriver(KindDriver):
         if not sources:
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
                                  f"exists in vSphere datacenter {placement.datacenter_name}")
+        source = sources[0]
+        wanted = (["config.version"] if spec.machine is not None else []) + (["snapshot"] if spec.linked_clone else [])
+        rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted) if wanted else []
+        source_props = rows[0][1] if rows else {}
+        source_version = source_props.get("config.version")
+        if spec.machine is not None and _version_number(spec.machine) < _version_number(source_version):
+            raise VirtplaneError(f"VM {name} asks for hardware version {spec.machine}, but '{spec.clone_from}' "
+                                 f"has {source_version} and a VM's hardware version cannot be lowered")
         datastore = spec.disks[0].storage if spec.disks and spec.disks[0].storage else None
         location = vim.vm.RelocateSpec(pool=placement.resource_pool,
                                        datastore=self._inventory.datastore(datastore))
-        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, memoryMB=spec.memory,
-                                   extraConfig=[extra_config_marker(owner)])
-        clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config)
-        ref = self._run(lambda: sources[0].CloneVM_Task(folder=placement.vm_folder, name=name, spec=clone_spec),
+        if spec.node is not None:
+            location.host = self._inventory.host(spec.node)
+        snapshot = None
+        if spec.linked_clone:
+            snapshot = getattr(source_props.get("snapshot"), "currentSnapshot", None)
+            if snapshot is None:
+                raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
+                                     "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
+            location.diskMoveType = LINKED_CLONE_DISKS
+        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec),
+                                   memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
+        clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
+                                      snapshot=snapshot)
+        ref = self._run(lambda: source.CloneVM_Task(folder=placement.vm_folder, name=name, spec=clone_spec),
                         f"clone VM {name} from {spec.clone_from}")
         self._attributes.write_owner(ref, owner)
         observed = self._observe_one(ref, owner)
+        if spec.machine is not None and observed.state["machine"] != spec.machine:
+            self._run(lambda: ref.UpgradeVM_Task(version=spec.machine),
+                      f"upgrade VM {name} to hardware version {spec.machine}")
+            observed = self._observe_one(ref, owner)
+            if observed.state["machine"] != spec.machine:
+                raise VirtplaneError(f"VM {name} was cloned from '{spec.clone_from}' with hardware version "
+                                     f"{source_version}; vSphere upgraded it to {observed.state['machine']}, "
+                                     f"not {spec.machine}")
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
         # Placement of the template's disks (datastore, thinness, bus) is kept as cloned.
         self.update(observed, spec, [c for c in changes if self.rule(c) is not Rule.REPLACE])
@@ -211,6 +265,8 @@ class VirtualMachineDriver(KindDriver):
             powered_on = False
         if configure:
             self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
+        if "node" in fields and vm_spec.node is not None:
+            self._move(handle.ref, observed.name, vm_spec.node)
         if "tags" in fields:
             self._attributes.write_tags(handle.ref, vm_spec.tags)
         if not observed.marker_complete and observed.owner is not None:
@@ -234,7 +290,14 @@ class VirtualMachineDriver(KindDriver):
         vm_spec = cast(VirtualMachineSpec, spec)
         placement = self._inventory.placement
         problems = []
+        if vm_spec.node is not None and vm_spec.node not in placement.cluster_hosts:
+            problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
+        if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
+            problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
         for index, disk in enumerate(vm_spec.disks):
+            if disk.bus == "virtio-blk":
+                problems.append((f"disks[{index}].bus",
+                                 "virtio-blk disks exist only on Proxmox; use 'paravirtual' (PVSCSI) on vSphere"))
             if disk.storage is not None and disk.storage not in placement.datastores:
                 known = ", ".join(sorted(placement.datastores))
                 problems.append((f"disks[{index}].storage", f"datastore '{disk.storage}' does not exist in "
@@ -267,8 +330,9 @@ class VirtualMachineDriver(KindDriver):
         config = vim.vm.ConfigSpec()
         if fields is None:
             config.name = name
-        if want("cpus"):
+        if want("cpus") or want("sockets"):
             config.numCPUs = spec.cpus
+            config.numCoresPerSocket = cores_per_socket(spec)
         if want("memory"):
             config.memoryMB = spec.memory
         if want("guest_os"):
@@ -313,6 +377,12 @@ class VirtualMachineDriver(KindDriver):
         for want in spec.nics[len(hardware.nics):]:
             plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
 
+    def _move(self, ref: Any, name: str, node: str) -> None:
+        """Migrate the VM to host ``node`` of the cluster (vMotion when it runs, cold migration otherwise)."""
+        host = self._inventory.host(node)
+        location = vim.vm.RelocateSpec(host=host, pool=self._inventory.placement.resource_pool)
+        self._run(lambda: ref.RelocateVM_Task(spec=location), f"move VM {name} to host {node}")
+
     def _power(self, ref: Any, name: str, on: bool, tolerate_state: bool = False) -> None:
         what = f"power {'on' if on else 'off'} VM {name}"
         try:
@@ -337,4 +407,11 @@ class VirtualMachineDriver(KindDriver):
         return wait_for_task(task, what=what)
 
 
-_CONFIG_FIELDS = {"name", "numCPUs", "memoryMB", "guestId", "firmware", "bootOptions", "nestedHVEnabled"}
+_CONFIG_FIELDS = {"name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
+                  "nestedHVEnabled"}
+
+
+def _version_number(version: str | None) -> int:
+    """``vmx-19`` -> 19; anything else (unset, unknown) -> 0."""
+    match = HARDWARE_VERSION.match(version or "")
+    return int(match.group(1)) if match else 0

@@ -7,7 +7,9 @@ import re
 from virtplane.providers.base import FieldChange, RefusedChange, Rule
 
 _ITEM = re.compile(r"^(disks|nics)\[(\d+)\](?:\.(\w+))?$")
-_ALWAYS_POWER_OFF = {"firmware", "secure_boot", "guest_os", "nested_virtualization"}
+_ALWAYS_POWER_OFF = {"firmware", "secure_boot", "guest_os", "nested_virtualization", "sockets"}
+# A hardware version is set at creation; vSphere can only upgrade it, so a new one means a new VM.
+_REPLACE = {"machine"}
 _HOT_ADD = {"cpus", "memory"}
 _DISK_REPLACE = {"storage", "thin", "bus"}
 
@@ -25,9 +27,11 @@ def vm_rule(change: FieldChange) -> Rule:
         return Rule.IN_PLACE
     if path in _ALWAYS_POWER_OFF:
         return Rule.POWER_OFF
+    if path in _REPLACE:
+        return Rule.REPLACE
     match = _ITEM.match(path)
     if match is None:
-        return Rule.IN_PLACE  # power, tags and anything else settable live
+        return Rule.IN_PLACE  # power, tags, node (vMotion) and anything else settable live
     kind, attribute = match.group(1), match.group(3)
     if attribute is None:
         return Rule.IN_PLACE  # an item added or removed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from virtplane.lab.vcsim import VcsimInstance
@@ -13,9 +14,13 @@ REPO = Path(__file__).resolve().parents[2]
 LAB_STACK = REPO / "stacks" / "lab"
 
 
-def lab_env(instance: VcsimInstance, **overrides: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VSPHERE_")}
+def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
+            **overrides: str | None) -> dict[str, str]:
+    """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
+    variables, and the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_"))}
     env.update(instance.environ())
+    env.update(proxmox or {})
     env["COLUMNS"] = "200"
     for key, value in overrides.items():
         if value is None:

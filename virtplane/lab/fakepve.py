@@ -51,11 +51,11 @@ class FakepveInstance:
 
 
 def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: float = 0.0,
-          timeout: float = 60.0) -> FakepveInstance:
+          guests: Path | None = None, timeout: float = 60.0) -> FakepveInstance:
     """Start fakepve in its own session (it outlives this process) and wait until it serves.
 
     ``time_scale`` is real seconds per PVE second for tasks (0: tasks finish at once); ``latency`` is
-    PVE seconds added to every response (so it is scaled too)."""
+    PVE seconds added to every response (so it is scaled too); ``guests`` seeds VMs (benchmarks)."""
     if importlib.util.find_spec("fakepve") is None:
         raise VirtplaneError("the Proxmox side of the lab needs fakepve: pip install 'virtplane[lab]' "
                              "(or run `make lab`)")
@@ -70,6 +70,8 @@ def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: f
     args = [sys.executable, "-m", "virtplane.lab.fakepve_main", "--nodes", str(nodes),
             "--password-file", str(password_file), "--cert-out", str(ca_file),
             "--time-scale", str(time_scale), "--latency", str(latency)]
+    if guests is not None:
+        args += ["--guests", str(guests)]
     with open(ready_file, "w") as out, open(run_dir / "fakepve.log", "w") as log:
         child = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
                                  start_new_session=True, cwd=run_dir)

@@ -27,6 +27,11 @@ async def serve(args: argparse.Namespace) -> None:
         pve.slow_network(args.latency)
     for node in NODES[: args.nodes]:
         pve.add_node(node)
+    if args.guests:
+        for guest in json.loads(Path(args.guests).read_text())["guests"]:
+            pve.add_vm(int(guest["vmid"]), guest["name"], node=guest.get("node", NODES[0]),
+                       status=guest.get("status", "stopped"), config=guest.get("config", {}),
+                       template=guest.get("template", False))
     run_dir = Path(args.cert_out).parent
     cert, key, _ = make_cert(str(run_dir), name="fakepve", hosts=(args.host,))
     Path(cert).replace(args.cert_out)
@@ -45,6 +50,7 @@ def main() -> None:
     parser.add_argument("--password-file", required=True)
     parser.add_argument("--cert-out", required=True)
     parser.add_argument("--time-scale", type=float, default=0.0)
+    parser.add_argument("--guests", help='JSON file {"guests": [{"vmid", "name", "node", "status", "config"}]}')
     parser.add_argument("--latency", type=float, default=0.0, help="PVE seconds added to every response")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(parser.parse_args()))

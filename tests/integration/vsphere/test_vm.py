@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pyVmomi import vim
+from pyVmomi import SoapAdapter, vim
 
 from tests.integration.vsphere.helpers import create_raw_vm, find_vm, reconfigure
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError
+from virtplane.errors import OwnershipError, VirtplaneError
 from virtplane.providers.base import FieldChange, Observed, Owner, RefusedChange, Rule
 from virtplane.providers.vsphere.provider import VsphereProvider
+from virtplane.providers.vsphere.tasks import wait_for_task
+from virtplane.providers.vsphere.vm import sockets_of
 from virtplane.specs import CREATE_ONLY, VirtualMachineSpec
 
 FULL = {
-    "cpus": 4, "memory": "6GiB",
+    "cpus": 4, "sockets": 2, "memory": "6GiB", "node": "DC0_C0_H2", "machine": "vmx-15",
     # Disks read back grouped by controller family (SCSI, SATA, NVMe, IDE), so declare them that way.
     "disks": [{"size": 10, "datastore": "LocalDS_0"},
               {"size": 3, "datastore": "LocalDS_0", "bus": "lsilogic"},
@@ -32,6 +34,25 @@ def vm_spec(**overrides: Any) -> VirtualMachineSpec:
     values = {"cpus": 1, "memory": 512, "disks": [{"size": 8, "datastore": "LocalDS_0"}],
               "nics": [{"network": "DC0_DVPG0"}]}
     return VirtualMachineSpec.model_validate(values | overrides)
+
+
+def as_declared(spec: VirtualMachineSpec, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with the fields ``spec`` leaves to vSphere (None: node, machine) blanked, as the diff does."""
+    return state | {field: None for field, value in spec.model_dump().items() if value is None}
+
+
+@pytest.fixture
+def soap_requests(monkeypatch) -> list[tuple[str, Any]]:
+    """Every SOAP call this process makes, as (method name, arguments)."""
+    requests: list[tuple[str, Any]] = []
+    original = SoapAdapter.SoapStubAdapter.InvokeMethod
+
+    def recording(self, mo, info, args, outerStub=None):
+        requests.append((info.wsdlName, args))
+        return original(self, mo, info, args, outerStub)
+
+    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
+    return requests
 
 
 def observe_one(provider: VsphereProvider, stack: str, name: str) -> Observed:
@@ -59,7 +80,7 @@ def test_observe_reads_back_every_field_of_a_created_vm(provider, stack, name):
 def test_a_vm_with_no_disks_nics_or_tags_reads_back_equal(provider, stack, name):
     spec = VirtualMachineSpec(cpus=2, memory=1024, power="off", guest_os="other")
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
-    assert observe_one(provider, stack, name).state == spec.model_dump()
+    assert as_declared(spec, observe_one(provider, stack, name).state) == spec.model_dump()
 
 
 def test_a_guest_id_that_is_not_a_neutral_name_is_written_and_read_as_is(provider, stack, name):
@@ -77,21 +98,21 @@ def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider
     rules = {c.path: provider.driver("VirtualMachine").rule(c)
              for c in diff(wanted.model_dump(), before.state)}
     assert set(rules.values()) == {Rule.IN_PLACE}
-    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
 
 
 def test_a_nic_is_removed_and_rewired_in_place(provider, stack, name):
     start = vm_spec(nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}])
     provider.driver("VirtualMachine").create(Owner(stack, name), start)
     wanted = vm_spec(nics=[{"network": "VM Network"}])
-    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
 
 
 def test_an_adapter_change_powers_the_vm_off_and_back_on(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(nics=[{"network": "DC0_DVPG0", "adapter": "e1000"}], cpus=1)
     observed = converge(provider, stack, name, wanted)
-    assert observed.state == wanted.model_dump()
+    assert as_declared(wanted, observed.state) == wanted.model_dump()
     assert observed.state["power"] == "on"
 
 
@@ -104,7 +125,7 @@ def test_power_is_switched_off_and_on(provider, stack, name):
 def test_firmware_change_to_uefi_with_secure_boot_is_applied(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(firmware="uefi", secure_boot=True, nested_virtualization=True)
-    assert converge(provider, stack, name, wanted).state == wanted.model_dump()
+    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
 
 
 def test_out_of_band_changes_show_up_in_observe(provider, raw_si, stack, name):
@@ -177,7 +198,7 @@ def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, stack, name)
                    disks=[{"size": 12, "datastore": "LocalDS_0"}, {"size": 2, "datastore": "LocalDS_0"}])
     driver.create(Owner(stack, name), spec)
     state = observe_one(provider, stack, name).state
-    assert state == spec.model_dump() | {"clone_from": None}
+    assert as_declared(spec, state) == spec.model_dump() | {"clone_from": None}
 
 
 def test_clone_from_a_missing_template_names_it(provider, stack, name):
@@ -196,6 +217,8 @@ def test_clone_from_a_missing_template_names_it(provider, stack, name):
     ("disks[0].thin", True, False, Rule.REPLACE), ("disks[0].bus", "sata", "nvme", Rule.REPLACE),
     ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
     ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
+    ("sockets", 1, 2, Rule.POWER_OFF), ("node", "DC0_C0_H0", "DC0_C0_H1", Rule.IN_PLACE),
+    ("machine", "vmx-13", "vmx-19", Rule.REPLACE), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
 ])
 def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
     assert provider.driver("VirtualMachine").rule(FieldChange(path, old, new)) is rule
@@ -204,3 +227,161 @@ def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
 def test_shrinking_a_disk_is_refused_with_both_sizes(provider):
     with pytest.raises(RefusedChange, match="from 40 GiB to 20 GiB"):
         provider.driver("VirtualMachine").rule(FieldChange("disks[0].size", 40, 20))
+
+
+# ---- sockets ---------------------------------------------------------------------------------------------
+
+def test_sockets_are_written_and_read_back_as_cores_per_socket(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(cpus=6, sockets=3))
+    hardware = find_vm(raw_si, name).config.hardware
+    assert (hardware.numCPU, hardware.numCoresPerSocket) == (6, 2)
+    assert observe_one(provider, stack, name).state["sockets"] == 3
+
+
+def test_changing_sockets_powers_the_vm_off_and_rewrites_cores_per_socket(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(cpus=4, sockets=1))
+    wanted = vm_spec(cpus=4, sockets=4)
+    before = observe_one(provider, stack, name)
+    assert [provider.driver("VirtualMachine").rule(c) for c in diff(wanted.model_dump(), before.state)] == [
+        Rule.POWER_OFF]
+    after = converge(provider, stack, name, wanted)
+    assert (after.state["sockets"], after.state["power"]) == (4, "on")
+    assert find_vm(raw_si, name).config.hardware.numCoresPerSocket == 1
+
+
+def test_a_cpu_change_keeps_the_declared_sockets(provider, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(cpus=2, sockets=2))
+    state = converge(provider, stack, name, vm_spec(cpus=8, sockets=2)).state
+    assert (state["cpus"], state["sockets"]) == (8, 2)
+
+
+def test_cores_per_socket_set_out_of_band_read_back_as_sockets(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(cpus=4))
+    reconfigure(find_vm(raw_si, name), numCPUs=8, numCoresPerSocket=2)
+    state = observe_one(provider, stack, name).state
+    assert (state["cpus"], state["sockets"]) == (8, 4)
+
+
+@pytest.mark.parametrize(("num_cpu", "cores_per_socket", "sockets"), [
+    (8, 2, 4), (8, 8, 1), (4, 0, 4), (4, None, 4), (None, None, 1)])
+def test_unset_or_zero_cores_per_socket_count_as_one_core_per_socket(num_cpu, cores_per_socket, sockets):
+    assert sockets_of(num_cpu, cores_per_socket) == sockets
+
+
+# ---- node ------------------------------------------------------------------------------------------------
+
+def test_a_vm_is_created_on_the_named_host(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(node="DC0_C0_H1"))
+    assert find_vm(raw_si, name).runtime.host.name == "DC0_C0_H1"
+    assert observe_one(provider, stack, name).state["node"] == "DC0_C0_H1"
+
+
+def test_a_vm_without_a_node_reads_back_the_host_vsphere_chose_and_shows_no_change(provider, stack, name):
+    spec = vm_spec()
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    state = observe_one(provider, stack, name).state
+    assert state["node"] in provider.inventory.placement.cluster_hosts
+    assert diff(spec.model_dump(), state, CREATE_ONLY["VirtualMachine"]) == []
+
+
+def test_a_vm_moves_to_the_named_host_in_place(provider, raw_si, stack, name, soap_requests):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(node="DC0_C0_H0"))
+    wanted = vm_spec(node="DC0_C0_H2")
+    before = observe_one(provider, stack, name)
+    changes = diff(wanted.model_dump(), before.state)
+    assert [(c.path, provider.driver("VirtualMachine").rule(c)) for c in changes] == [("node", Rule.IN_PLACE)]
+    soap_requests.clear()
+    after = converge(provider, stack, name, wanted)
+    called = [method for method, _ in soap_requests]
+    assert "RelocateVM_Task" in called and "PowerOffVM_Task" not in called
+    assert (after.state["node"], after.state["power"]) == ("DC0_C0_H2", "on")
+    assert find_vm(raw_si, name).runtime.host.name == "DC0_C0_H2"
+
+
+def test_an_unknown_node_is_named_with_the_choices(provider):
+    problems = provider.driver("VirtualMachine").check(vm_spec(node="esx-99"), {})
+    assert problems == [("node", "host 'esx-99' is not in cluster DC0_C0 "
+                                 "(choices: DC0_C0_H0, DC0_C0_H1, DC0_C0_H2)")]
+
+
+# ---- machine (hardware version) --------------------------------------------------------------------------
+
+def test_hardware_version_is_set_at_create_and_read_back(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec(machine="vmx-10"))
+    assert find_vm(raw_si, name).config.version == "vmx-10"
+    assert observe_one(provider, stack, name).state["machine"] == "vmx-10"
+
+
+def test_a_vm_without_a_machine_reads_back_vsphere_s_default_and_shows_no_change(provider, stack, name):
+    spec = vm_spec()
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    state = observe_one(provider, stack, name).state
+    assert state["machine"] == "vmx-13"  # vcsim's default hardware version
+    assert diff(spec.model_dump(), state, CREATE_ONLY["VirtualMachine"]) == []
+
+
+def test_a_machine_that_is_not_a_hardware_version_is_named(provider):
+    problems = provider.driver("VirtualMachine").check(vm_spec(machine="q35"), {})
+    assert problems == [("machine", "on vSphere the machine is a hardware version such as 'vmx-19'")]
+
+
+def test_a_clone_is_upgraded_to_the_declared_hardware_version(provider, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name + "-src"), vm_spec(power="off", machine="vmx-10"))
+    spec = vm_spec(clone_from=name + "-src", machine="vmx-13")
+    driver.create(Owner(stack, name), spec)
+    assert observe_one(provider, stack, name).state["machine"] == "vmx-13"
+
+
+def test_a_clone_cannot_lower_the_template_hardware_version(provider, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name + "-src"), vm_spec(power="off", machine="vmx-13"))
+    with pytest.raises(VirtplaneError, match="has vmx-13 and a VM's hardware version cannot be lowered"):
+        driver.create(Owner(stack, name), vm_spec(clone_from=name + "-src", machine="vmx-10"))
+    assert driver.observe(stack, {"VirtualMachine": dict.fromkeys([name])}).owned.keys() == {name + "-src"}
+
+
+# ---- linked clones ---------------------------------------------------------------------------------------
+
+def test_linked_clone_clones_the_template_snapshot_onto_child_disks(provider, raw_si, stack, name, soap_requests):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name + "-src"), vm_spec(power="off"))
+    source = find_vm(raw_si, name + "-src")
+    snapshot = wait_for_task(source.CreateSnapshot_Task(name="base", memory=False, quiesce=False))
+    spec = vm_spec(clone_from=name + "-src", linked_clone=True, cpus=2, node="DC0_C0_H1")
+    soap_requests.clear()
+    driver.create(Owner(stack, name), spec)
+    clone_spec = next(args for method, args in soap_requests if method == "CloneVM_Task")[-1]
+    assert clone_spec.snapshot._moId == snapshot._moId
+    assert clone_spec.location.diskMoveType == "createNewChildDiskBacking"
+    assert clone_spec.location.host.name == "DC0_C0_H1"
+    state = observe_one(provider, stack, name).state
+    assert as_declared(spec, state) == spec.model_dump() | {"clone_from": None, "linked_clone": False}
+
+
+def test_a_linked_clone_of_a_template_without_a_snapshot_is_refused_in_one_sentence(provider, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name + "-src"), vm_spec(power="off"))
+    with pytest.raises(VirtplaneError, match=f"template '{name}-src' has no snapshot; a linked clone needs one"):
+        driver.create(Owner(stack, name), vm_spec(clone_from=name + "-src", linked_clone=True))
+
+
+# ---- disks -----------------------------------------------------------------------------------------------
+
+def test_a_virtio_blk_disk_is_named_as_proxmox_only(provider):
+    spec = vm_spec(disks=[{"size": 8}, {"size": 2, "bus": "virtio-blk"}])
+    assert provider.driver("VirtualMachine").check(spec, {}) == [
+        ("disks[1].bus", "virtio-blk disks exist only on Proxmox; use 'paravirtual' (PVSCSI) on vSphere")]
+
+
+def test_an_unknown_disk_storage_is_named_as_a_vsphere_datastore(provider):
+    spec = vm_spec(disks=[{"size": 8, "storage": "nope"}])
+    assert provider.driver("VirtualMachine").check(spec, {}) == [
+        ("disks[0].storage", "datastore 'nope' does not exist in datacenter DC0 (choices: LocalDS_0)")]
+
+
+def test_a_disk_declared_with_the_datastore_alias_reads_back_as_storage(provider, stack, name):
+    spec = vm_spec(disks=[{"size": 4, "datastore": "LocalDS_0"}])
+    provider.driver("VirtualMachine").create(Owner(stack, name), spec)
+    assert observe_one(provider, stack, name).state["disks"] == [
+        {"size": 4, "storage": "LocalDS_0", "thin": True, "bus": "paravirtual"}]
