@@ -1,0 +1,1 @@
+"""The Proxmox VE driver, over proxmoxer's HTTPS backend."""

@@ -1,0 +1,194 @@
+"""Facts about one Proxmox VE cluster that placement and checks need: nodes, storages, bridges.
+
+Read lazily, each in one call (``/cluster/resources?type=node``, ``?type=storage``, and one
+``/nodes/{node}/network`` per online node, concurrently), and kept until ``refresh()``; the drivers refresh at
+the start of every observe, so each plan sees the cluster as it is.
+
+Placement: a VM that names no node goes to the online node with the most free memory (node memory minus
+what is used, minus what this process has already placed there during the run, so parallel creates spread
+out); ties go to the first node by name.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from virtplane.errors import ProviderError
+from virtplane.providers.proxmox.client import PveClient
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    name: str
+    online: bool
+    free_memory: int  # bytes
+
+
+@dataclass(frozen=True)
+class StorageFacts:
+    name: str
+    content: frozenset[str]
+    nodes: frozenset[str]  # where it is enabled
+    shared: bool
+
+    @property
+    def holds_disks(self) -> bool:
+        return "images" in self.content
+
+
+@dataclass(frozen=True)
+class BridgeFacts:
+    name: str
+    vlan_aware: bool | None  # None: the node does not report bridge_vlan_aware for any bridge
+
+
+class Cluster:
+    def __init__(self, client: PveClient, default_storage: str | None = None):
+        self._client = client
+        self._default_storage = default_storage
+        self._lock = threading.Lock()
+        self._nodes: dict[str, NodeFacts] | None = None
+        self._storages: dict[str, StorageFacts] | None = None
+        self._bridges: dict[str, dict[str, BridgeFacts]] = {}
+        self._placed: dict[str, int] = {}
+
+    def refresh(self) -> None:
+        """Forget what was read; the next question reads the cluster again."""
+        with self._lock:
+            self._nodes, self._storages, self._bridges, self._placed = None, None, {}, {}
+
+    # ---- nodes ---------------------------------------------------------------------------------------
+
+    def nodes(self) -> dict[str, NodeFacts]:
+        with self._lock:
+            if self._nodes is None:
+                rows = self._client.get("/cluster/resources", "list the cluster's nodes", {"type": "node"})
+                self._nodes = {}
+                for row in rows:
+                    name = str(row.get("node") or "")
+                    free = int(row.get("maxmem") or 0) - int(row.get("mem") or 0)
+                    self._nodes[name] = NodeFacts(name, row.get("status") == "online", free)
+            return self._nodes
+
+    def online_nodes(self) -> list[str]:
+        return sorted(name for name, facts in self.nodes().items() if facts.online)
+
+    def node_problem(self, node: str) -> str | None:
+        """Why a VM cannot be placed on ``node``; None when it can."""
+        known = self.nodes()
+        if node not in known:
+            return f"node '{node}' is not in the cluster (choices: {', '.join(sorted(known))})"
+        if not known[node].online:
+            return f"node '{node}' is offline (online nodes: {', '.join(self.online_nodes()) or 'none'})"
+        return None
+
+    def place(self, memory_mib: int, storages: Collection[str] = ()) -> str:
+        """The node for a new VM with ``memory_mib`` that names none, among the online nodes that have every
+        storage in ``storages``; the choice is remembered for the run."""
+        nodes = [facts for facts in self.nodes().values()
+                 if facts.online and all(self.storage_problem(storage, facts.name) is None for storage in storages)]
+        if not nodes:
+            needs = f" with storage {', '.join(sorted(storages))}" if storages else ""
+            raise ProviderError(f"Proxmox has no online node{needs} to place a VM on")
+        with self._lock:
+            best = min(nodes, key=lambda n: (-(n.free_memory - self._placed.get(n.name, 0)), n.name))
+            self._placed[best.name] = self._placed.get(best.name, 0) + memory_mib * MIB
+        return best.name
+
+    # ---- storages ------------------------------------------------------------------------------------
+
+    def storages(self) -> dict[str, StorageFacts]:
+        with self._lock:
+            if self._storages is None:
+                rows = self._client.get("/cluster/resources", "list the cluster's storages", {"type": "storage"})
+                content: dict[str, set[str]] = {}
+                nodes: dict[str, set[str]] = {}
+                shared: dict[str, bool] = {}
+                for row in rows:  # one row per storage and node it is enabled on
+                    name = str(row.get("storage"))
+                    content.setdefault(name, set()).update(c for c in str(row.get("content") or "").split(",") if c)
+                    nodes.setdefault(name, set()).add(str(row.get("node")))
+                    shared[name] = bool(row.get("shared"))
+                self._storages = {name: StorageFacts(name, frozenset(content[name]), frozenset(nodes[name]),
+                                                     shared[name]) for name in content}
+            return self._storages
+
+    def disk_storages(self, node: str) -> list[str]:
+        """Storages on ``node`` that hold VM disks (content ``images``)."""
+        return sorted(s.name for s in self.storages().values() if s.holds_disks and node in s.nodes)
+
+    def storage_problem(self, storage: str, node: str) -> str | None:
+        """Why disks cannot go on ``storage`` on ``node``; None when they can."""
+        choices = ", ".join(self.disk_storages(node)) or "none"
+        facts = self.storages().get(storage)
+        if facts is None or node not in facts.nodes:
+            return f"storage '{storage}' does not exist on node {node} (choices: {choices})"
+        if not facts.holds_disks:
+            return (f"storage '{storage}' does not hold VM disks (its content is {','.join(sorted(facts.content))}; "
+                    f"choices: {choices})")
+        return None
+
+    def default_storage(self, node: str) -> str:
+        """The endpoint's storage, or the only disk storage on ``node``; raises ProviderError otherwise."""
+        problem, storage = self.default_storage_problem(node)
+        if problem:
+            raise ProviderError(problem)
+        assert storage is not None
+        return storage
+
+    def default_storage_problem(self, node: str) -> tuple[str | None, str | None]:
+        if self._default_storage:
+            problem = self.storage_problem(self._default_storage, node)
+            return (f"the endpoint's {problem}" if problem else None), self._default_storage
+        choices = self.disk_storages(node)
+        if len(choices) == 1:
+            return None, choices[0]
+        if not choices:
+            return f"node {node} has no storage that holds VM disks (content 'images')", None
+        return (f"no storage is given and node {node} has several that hold VM disks (choices: {', '.join(choices)}): "
+                "set storage= on the Disk or the Endpoint (PROXMOX_VE_STORAGE)"), None
+
+    # ---- bridges -------------------------------------------------------------------------------------
+
+    def bridges(self) -> dict[str, dict[str, BridgeFacts]]:
+        """Online node -> its bridges; the nodes are read concurrently."""
+        nodes = self.online_nodes()
+        missing = [node for node in nodes if node not in self._bridges]
+        if missing:
+            with ThreadPoolExecutor(max_workers=min(16, len(missing))) as pool:
+                read = dict(zip(missing, pool.map(self._read_bridges, missing), strict=True))
+            with self._lock:
+                self._bridges.update(read)
+        return {node: self._bridges[node] for node in nodes}
+
+    def _read_bridges(self, node: str) -> dict[str, BridgeFacts]:
+        rows = self._client.get(f"/nodes/{node}/network", f"list the network interfaces of node {node}")
+        bridges = [row for row in rows if row.get("type") in ("bridge", "OVSBridge")]
+        reported = any("bridge_vlan_aware" in row for row in bridges)
+        return {str(row["iface"]): BridgeFacts(str(row["iface"]),
+                                               bool(row.get("bridge_vlan_aware")) if reported else None)
+                for row in bridges}
+
+    def bridge_problem(self, bridge: str, vlan: int) -> str | None:
+        """Why NICs cannot use ``bridge`` with ``vlan`` on every online node; None when they can."""
+        lacking, unaware = [], []
+        for node, bridges in self.bridges().items():
+            facts = bridges.get(bridge)
+            if facts is None:
+                lacking.append(node)
+            elif vlan and facts.vlan_aware is False:
+                unaware.append(node)
+        if lacking:
+            return f"bridge '{bridge}' does not exist on node(s) {', '.join(lacking)}"
+        if unaware:
+            return (f"bridge '{bridge}' is not VLAN-aware on node(s) {', '.join(unaware)}, so VLAN {vlan} cannot be "
+                    "tagged on it (enable 'VLAN aware' on the bridge)")
+        return None
+
+    def bridge_names(self) -> list[str]:
+        return sorted({name for bridges in self.bridges().values() for name in bridges})

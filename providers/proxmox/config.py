@@ -1,0 +1,362 @@
+"""Pure translation between a VirtualMachineSpec and a PVE VM configuration (the ``qm config`` key/values).
+
+No I/O here: what is sent at create time, and how a live configuration reads back into the spec's shape.
+
+- CPUs: ``sockets`` as given (None: one, PVE's default, or the VM's current count when it divides the CPUs),
+  ``cores = cpus // sockets``. Memory in MiB.
+- Firmware: ``bios=seabios|ovmf``; UEFI adds ``efidisk0`` (``efitype=4m``, ``pre-enrolled-keys=1`` iff secure
+  boot, which is read back from it).
+- Disks: ``paravirtual`` is ``scsiN`` behind ``scsihw=virtio-scsi-single``, ``lsilogic`` is ``scsiN`` behind
+  ``scsihw=lsi``, ``sata``/``ide``/``virtio-blk`` are ``sataN``/``ideN``/``virtioN``. The disk at list position
+  N gets slot N of its bus (``[scsi, sata]`` is ``scsi0, sata1``), and disks read back sorted by slot number,
+  so any declared order round-trips. Sizes are whole GiB; a new disk is ``storage:size``.
+- NICs: ``netN = virtio|e1000|e1000e[=MAC],bridge=<bridge>[,tag=<vlan>]``. A NIC reads back as the declared
+  network with that bridge and VLAN, else as ``bridge.vlan`` (or the bridge name when untagged).
+- Nested virtualization is CPU type ``host``; otherwise no ``cpu`` is sent (PVE's default type).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from virtplane.providers.proxmox.ownership import encode_tags, user_tags
+from virtplane.specs import DiskSpec, NicSpec, VirtualMachineSpec
+
+GUEST_OSTYPES = {"linux": "l26", "windows": "win11", "other": "other"}
+_NEUTRAL_GUEST = {ostype: name for name, ostype in GUEST_OSTYPES.items()}
+PVE_OSTYPES = ("other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26",
+               "solaris")
+NIC_MODELS = {"paravirtual": "virtio", "e1000": "e1000", "e1000e": "e1000e"}
+_NEUTRAL_ADAPTER = {model: name for name, model in NIC_MODELS.items()}
+PVE_NIC_MODELS = frozenset({"e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82551",
+                            "i82557b", "i82559er", "ne2k_isa", "ne2k_pci", "pcnet", "rtl8139", "virtio", "vmxnet3"})
+BUS_PREFIX = {"paravirtual": "scsi", "lsilogic": "scsi", "sata": "sata", "ide": "ide", "virtio-blk": "virtio"}
+BUS_SLOTS = {"scsi": 31, "sata": 6, "ide": 4, "virtio": 16}
+_PREFIX_ORDER = {"scsi": 0, "sata": 1, "virtio": 2, "ide": 3}
+SCSI_CONTROLLERS = {"paravirtual": "virtio-scsi-single", "lsilogic": "lsi"}
+_SCSI_BUS = {"virtio-scsi-single": "paravirtual", "virtio-scsi-pci": "paravirtual", "lsi": "lsilogic",
+             "lsi53c810": "lsilogic"}
+NESTED_CPU = "host"
+NIC_SLOTS = 32
+DEFAULT_MEMORY = 512  # MiB, PVE's default when the config has no memory key
+_DISK_KEY = re.compile(r"^(scsi|sata|ide|virtio)(\d+)$")
+_NIC_KEY = re.compile(r"^net(\d+)$")
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)([KMGT]?)$")
+_NEW_VOLUME = re.compile(r"^[^/:\s]+:(\d+(?:\.\d+)?)$")  # "local-lvm:32": a disk still to be allocated
+_UNIT = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def split_options(text: str) -> tuple[str | None, dict[str, str]]:
+    """``vol,size=32G`` -> ("vol", {"size": "32G"}): the leading item without ``=``, then key=value pairs."""
+    first: str | None = None
+    options: dict[str, str] = {}
+    for index, part in enumerate(str(text).split(",")):
+        key, sep, value = part.partition("=")
+        if not sep:
+            if index == 0:
+                first = part
+            continue
+        options[key] = value
+    return first, options
+
+
+def join_options(first: str | None, options: Mapping[str, str]) -> str:
+    return ",".join(([first] if first else []) + [f"{key}={value}" for key, value in options.items()])
+
+
+# ---- disks -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiskSlot:
+    """One disk of a live VM: its config key (``scsi0``), volume id and options."""
+
+    key: str
+    volume: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def prefix(self) -> str:
+        return _DISK_KEY.match(self.key).group(1)  # type: ignore[union-attr]
+
+    @property
+    def index(self) -> int:
+        return int(_DISK_KEY.match(self.key).group(2))  # type: ignore[union-attr]
+
+    @property
+    def storage(self) -> str | None:
+        if self.volume.startswith("/") or ":" not in self.volume:
+            return None
+        return self.volume.split(":", 1)[0]
+
+    @property
+    def size(self) -> int:
+        """Whole GiB (rounded down), from ``size=`` or, for a disk not yet allocated, ``storage:N``."""
+        found = _SIZE.match(self.options.get("size", "").strip().upper())
+        if found:
+            return int(float(found.group(1)) * _UNIT[found.group(2)] // _UNIT["G"])
+        pending = _NEW_VOLUME.match(self.volume)
+        return int(float(pending.group(1))) if pending else 0
+
+
+def disk_slots(config: Mapping[str, Any]) -> list[DiskSlot]:
+    """The VM's disks (not CD-ROMs, cloud-init drives, EFI vars or TPM state), in read-back order."""
+    slots = []
+    for key, value in config.items():
+        if not _DISK_KEY.match(key):
+            continue
+        volume, options = split_options(str(value))
+        volume = volume or options.pop("file", "")
+        if options.get("media") == "cdrom" or volume in ("", "none", "cdrom") or "cloudinit" in volume:
+            continue
+        slots.append(DiskSlot(key, volume, options))
+    return sorted(slots, key=lambda slot: (slot.index, _PREFIX_ORDER[slot.prefix]))
+
+
+def disk_bus(slot: DiskSlot, scsihw: str | None) -> str:
+    if slot.prefix == "scsi":
+        controller = scsihw or "lsi"  # PVE's default controller
+        return _SCSI_BUS.get(controller, controller)
+    return {"sata": "sata", "ide": "ide", "virtio": "virtio-blk"}[slot.prefix]
+
+
+def disk_state(slot: DiskSlot, scsihw: str | None) -> dict[str, Any]:
+    return {"size": slot.size, "storage": slot.storage, "thin": True, "bus": disk_bus(slot, scsihw)}
+
+
+def disk_key(bus: str, position: int, after: int = -1) -> str | None:
+    """The slot for a disk at list ``position``: slot ``position`` of its bus, moved past ``after`` (the highest
+    slot number in use) so it reads back last; None when the bus has no such slot."""
+    prefix = BUS_PREFIX[bus]
+    index = max(position, after + 1)
+    return f"{prefix}{index}" if index < BUS_SLOTS[prefix] else None
+
+
+def new_disk_value(storage: str, size: int) -> str:
+    return f"{storage}:{size}"
+
+
+def scsi_controller(disks: list[DiskSpec]) -> str | None:
+    """``scsihw`` for these disks: the controller of their SCSI disks (check() refuses mixed kinds)."""
+    for disk in disks:
+        if disk.bus in SCSI_CONTROLLERS:
+            return SCSI_CONTROLLERS[disk.bus]
+    return None
+
+
+def efidisk_value(storage: str, secure_boot: bool) -> str:
+    return f"{storage}:1,efitype=4m,pre-enrolled-keys={int(secure_boot)}"
+
+
+def secure_boot_of(config: Mapping[str, Any]) -> bool:
+    _, options = split_options(str(config.get("efidisk0") or ""))
+    return options.get("pre-enrolled-keys") == "1"
+
+
+# ---- NICs --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NicSlot:
+    """One NIC of a live VM: key (``net0``), model, MAC, and its other options (bridge, tag, firewall…)."""
+
+    key: str
+    model: str
+    mac: str | None
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def index(self) -> int:
+        return int(_NIC_KEY.match(self.key).group(1))  # type: ignore[union-attr]
+
+    @property
+    def bridge(self) -> str:
+        return self.options.get("bridge", "")
+
+    @property
+    def vlan(self) -> int:
+        tag = self.options.get("tag", "")
+        return int(tag) if tag.isdigit() else 0
+
+
+def nic_slots(config: Mapping[str, Any]) -> list[NicSlot]:
+    slots = []
+    for key, value in config.items():
+        if not _NIC_KEY.match(key):
+            continue
+        model, mac, options = "", None, {}
+        for part in str(value).split(","):
+            name, sep, setting = part.partition("=")
+            if name in PVE_NIC_MODELS:
+                model, mac = name, setting or None
+            elif name == "model":
+                model = setting
+            elif name == "macaddr":
+                mac = setting
+            elif sep:
+                options[name] = setting
+        slots.append(NicSlot(key, model, mac, options))
+    return sorted(slots, key=lambda slot: slot.index)
+
+
+@dataclass(frozen=True)
+class NetworkNames:
+    """Declared networks on one endpoint: a network is a VLAN tag on the endpoint's bridge."""
+
+    bridge: str
+    vlans: Mapping[str, int]  # declared network name -> VLAN
+
+    def wiring(self, network: str) -> tuple[str, int]:
+        """(bridge, vlan) for a NIC on ``network``: a declared network, else an existing bridge, untagged."""
+        if network in self.vlans:
+            return self.bridge, self.vlans[network]
+        return network, 0
+
+    def name_of(self, bridge: str, vlan: int) -> str:
+        if bridge == self.bridge:
+            for name in sorted(self.vlans):
+                if self.vlans[name] == vlan:
+                    return name
+        return f"{bridge}.{vlan}" if vlan else bridge
+
+
+def nic_value(nic: NicSpec, names: NetworkNames, previous: NicSlot | None = None) -> str:
+    """The ``netN`` value for ``nic``; a NIC being changed keeps its MAC and its other options."""
+    bridge, vlan = names.wiring(nic.network)
+    model = NIC_MODELS[nic.adapter]
+    options = dict(previous.options) if previous else {}
+    options.pop("tag", None)
+    options["bridge"] = bridge
+    if vlan:
+        options["tag"] = str(vlan)
+    head = f"{model}={previous.mac}" if previous and previous.mac else model
+    return join_options(head, options)
+
+
+def nic_state(slot: NicSlot, names: NetworkNames) -> dict[str, Any]:
+    return {"network": names.name_of(slot.bridge, slot.vlan), "adapter": _NEUTRAL_ADAPTER.get(slot.model, slot.model)}
+
+
+def next_nic_key(slots: list[NicSlot], taken: Collection[str] = ()) -> str | None:
+    """A key for a new NIC that reads back after every existing one (and after ``taken``, keys just chosen)."""
+    used = [slot.index for slot in slots] + [int(key[3:]) for key in taken]
+    index = max(used, default=-1) + 1
+    return f"net{index}" if index < NIC_SLOTS else None
+
+
+# ---- scalars -----------------------------------------------------------------------------------------
+
+
+def ostype(guest_os: str) -> str:
+    return GUEST_OSTYPES.get(guest_os, guest_os)
+
+
+def guest_os_of(value: str | None) -> str:
+    value = value or "other"  # PVE's default ostype
+    return _NEUTRAL_GUEST.get(value, value)
+
+
+def cpu_type(value: str | None) -> str | None:
+    """The CPU type of ``cpu`` (``host``, ``cputype=host,flags=…``); None when unset."""
+    if not value:
+        return None
+    first, options = split_options(str(value))
+    return first or options.get("cputype")
+
+
+def machine_type(value: str | None) -> str | None:
+    if not value:
+        return None
+    first, options = split_options(str(value))
+    return first or options.get("type")
+
+
+def memory_mib(value: Any) -> int:
+    """``memory`` as PVE sends it: an integer, ``"2048"`` or ``"current=2048"``."""
+    if value is None or value == "":
+        return DEFAULT_MEMORY
+    first, options = split_options(str(value))
+    return int(first or options.get("current", DEFAULT_MEMORY))
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+# ---- whole VMs ---------------------------------------------------------------------------------------
+
+
+def vm_state(config: Mapping[str, Any], node: str, running: bool, names: NetworkNames) -> dict[str, Any]:
+    """A live VM's configuration in the spec's shape (``VirtualMachineSpec.model_dump()``)."""
+    sockets = _int(config.get("sockets"), 1)
+    scsihw = config.get("scsihw")
+    return {
+        "cpus": _int(config.get("cores"), 1) * sockets,
+        "sockets": sockets,
+        "memory": memory_mib(config.get("memory")),
+        "node": node,
+        "machine": machine_type(config.get("machine")),
+        "disks": [disk_state(slot, scsihw) for slot in disk_slots(config)],
+        "nics": [nic_state(slot, names) for slot in nic_slots(config)],
+        "firmware": "uefi" if config.get("bios") == "ovmf" else "bios",
+        "secure_boot": secure_boot_of(config),
+        "guest_os": guest_os_of(config.get("ostype")),
+        "power": "on" if running else "off",
+        "nested_virtualization": cpu_type(config.get("cpu")) == NESTED_CPU,
+        "clone_from": None,
+        "linked_clone": False,
+        "tags": user_tags(config.get("tags")),
+    }
+
+
+def scalar_config(spec: VirtualMachineSpec) -> dict[str, Any]:
+    """CPU, memory, OS type, firmware, machine and CPU type, as config keys (no devices)."""
+    sockets = spec.sockets or 1  # None: PVE's own layout, one socket
+    config: dict[str, Any] = {
+        "cores": spec.cpus // sockets,
+        "sockets": sockets,
+        "memory": spec.memory,
+        "ostype": ostype(spec.guest_os),
+        "bios": "ovmf" if spec.firmware == "uefi" else "seabios",
+    }
+    if spec.machine:
+        config["machine"] = spec.machine
+    if spec.nested_virtualization:
+        config["cpu"] = NESTED_CPU
+    return config
+
+
+def create_config(spec: VirtualMachineSpec, storages: list[str], efi_storage: str | None,
+                  names: NetworkNames) -> dict[str, Any]:
+    """Every config key for a new VM but its name and description; ``storages[i]`` is where disk i goes."""
+    config = scalar_config(spec)
+    config["tags"] = encode_tags(spec.tags)
+    if spec.firmware == "uefi" and efi_storage:
+        config["efidisk0"] = efidisk_value(efi_storage, spec.secure_boot)
+    if controller := scsi_controller(spec.disks):
+        config["scsihw"] = controller
+    boot = []
+    for position, disk in enumerate(spec.disks):
+        key = disk_key(disk.bus, position)
+        if key is None:
+            raise ValueError(f"disk {position} has no free {BUS_PREFIX[disk.bus]} slot")
+        config[key] = new_disk_value(storages[position], disk.size)
+        boot += [] if boot else [key]
+    for position, nic in enumerate(spec.nics):
+        config[f"net{position}"] = nic_value(nic, names)
+    boot += ["net0"] if spec.nics else []
+    if boot:
+        config["boot"] = "order=" + ";".join(boot)  # the first declared disk boots, then the network
+    return config
+
+
+def network_names(bridge: str, declared: Mapping[str, Mapping[str, Any]]) -> NetworkNames:
+    """The declared networks of one endpoint (``declared["Network"]``: name -> NetworkSpec) on its bridge."""
+    return NetworkNames(bridge, {name: int(getattr(spec, "vlan", 0)) for name, spec in
+                                 declared.get("Network", {}).items()})

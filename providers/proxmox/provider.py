@@ -1,0 +1,54 @@
+"""The Proxmox VE Provider: connect (verified TLS, ticket or API token), hand out the kind drivers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from virtplane.errors import ConnectionFailed, VirtplaneError
+from virtplane.providers.base import KindDriver, Provider
+from virtplane.providers.proxmox import settings as settings_module
+from virtplane.providers.proxmox.client import PveClient
+from virtplane.providers.proxmox.cluster import Cluster
+from virtplane.providers.proxmox.network import NetworkDriver
+from virtplane.providers.proxmox.settings import ENV, ProxmoxSettings
+from virtplane.providers.proxmox.vm import VirtualMachineDriver
+
+
+class ProxmoxProvider(Provider):
+    name = "proxmox"
+    settings_model = ProxmoxSettings
+
+    def __init__(self, client: PveClient, settings: ProxmoxSettings):
+        self.client = client
+        self.settings = settings
+        self.cluster = Cluster(client, settings.storage)
+        self._drivers: dict[str, KindDriver] = {
+            "VirtualMachine": VirtualMachineDriver(client, self.cluster, settings),
+            "Network": NetworkDriver(self.cluster, settings),
+        }
+
+    @classmethod
+    def settings_from(cls, endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> BaseModel:
+        return settings_module.settings_from(endpoint, inputs, environ)
+
+    @classmethod
+    def connect(cls, settings: BaseModel) -> ProxmoxProvider:
+        config = cast(ProxmoxSettings, settings)
+        if config.ca_file and not config.insecure and not os.path.isfile(config.ca_file):
+            raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify Proxmox endpoint "
+                                   f"'{config.endpoint_name}' at {config.url}: no such file")
+        return cls(PveClient(config), config)
+
+    def driver(self, kind: str) -> KindDriver:
+        try:
+            return self._drivers[kind]
+        except KeyError:
+            raise VirtplaneError(f"the proxmox provider has no driver for kind '{kind}' "
+                                 f"(known: {', '.join(self._drivers)})") from None
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,359 @@
+"""The VirtualMachine kind on Proxmox VE: observe in one batched pass, create (or clone), update and delete.
+
+- Observe: one ``GET /cluster/resources?type=vm``; the candidates are the VMs tagged ``virtplane`` and those
+  with a declared name (templates never); their configurations are read concurrently (vm_reader.py). A VM
+  whose description marker names this stack is owned; a declared name without it is foreign.
+- Create: a VMID from ``/cluster/nextid``, then one create call carrying the name, the marker (tag and
+  description) and the whole configuration. When another client takes the VMID first ("already exists"), a
+  new one is fetched (a few times). When the create's outcome is unknown, the VMs are searched for our
+  marker before anything is created again, so a retried create never makes a second VM.
+- Placement: the declared node, else the endpoint's ``node`` setting, else the online node with the most free
+  memory (cluster.py); a clone goes to its source's node unless the VM declares one (its disks are copied
+  next to the source's, which are usually on local storage).
+- Clone: ``clone`` of the named VM or template (full, or linked from a template), then the rest of the spec
+  as an update (CPU, memory, NICs, tags, disk growth, power). Disk placement stays as cloned.
+- Update: config changes in one ``POST …/config`` task, disk growth with ``PUT …/resize`` (absolute size),
+  power-off rules shut the VM down first (vm_rules.py) and the declared power state is restored at the end.
+- Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, cast
+
+from virtplane.diff import diff
+from virtplane.errors import OwnershipError, ProviderError
+from virtplane.providers.base import (
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Owner,
+    RefusedChange,
+    Rule,
+)
+from virtplane.providers.proxmox.client import PveClient
+from virtplane.providers.proxmox.cluster import Cluster
+from virtplane.providers.proxmox.config import (
+    NetworkNames,
+    create_config,
+    disk_slots,
+    network_names,
+    split_options,
+    vm_state,
+)
+from virtplane.providers.proxmox.faults import (
+    OutcomeUnknown,
+    PveError,
+    TaskFailed,
+    is_bare_permission_failure,
+    permission_denied,
+)
+from virtplane.providers.proxmox.ownership import (
+    description_marker,
+    has_marker_tag,
+    owner_from_description,
+)
+from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
+from virtplane.providers.proxmox.settings import ProxmoxSettings
+from virtplane.providers.proxmox.tasks import run
+from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
+from virtplane.providers.proxmox.vm_power import Power
+from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
+from virtplane.providers.proxmox.vm_rules import top_field, vm_rule
+from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
+
+VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
+_BUSY_LOCKS = ("create", "clone")
+
+
+@dataclass
+class VmHandle:
+    """The driver's reference to a live VM: where it is, its configuration as read, and whether it is ours."""
+
+    row: VmRow
+    config: dict[str, Any]
+    ours: bool
+
+
+class VirtualMachineDriver(KindDriver):
+    kind = "VirtualMachine"
+
+    def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
+        self._client = client
+        self._cluster = cluster
+        self._settings = settings
+        self._reader = VmReader(client)
+        self._power = Power(client)
+        self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
+        self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
+
+    # ---- reading -------------------------------------------------------------------------------------
+
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
+        self._cluster.refresh()
+        self._names = network_names(self._settings.bridge, declared)
+        wanted = set(declared.get(self.kind, {}))
+        self._rows = self._reader.rows()
+        candidates = [row for row in self._rows
+                      if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
+        configs = self._reader.configs(candidates, wanted)
+        result = ObserveResult()
+        for row in candidates:
+            config = configs.get(row.vmid)
+            if config is None:
+                continue
+            owner = owner_from_description(config.get("description"))
+            if owner is not None and owner.stack == stack:
+                if owner.resource in result.owned:
+                    other = result.owned[owner.resource].handle.row.vmid
+                    raise ProviderError(f"two VMs on Proxmox endpoint '{self._settings.endpoint_name}' carry the "
+                                        f"ownership marker of VM {owner.resource} of stack {stack} (VMIDs {other} "
+                                        f"and {row.vmid}); delete the one that should not exist")
+                result.owned[owner.resource] = self._observed(row, config, owner, ours=True)
+            elif row.name in wanted:
+                result.foreign[row.name] = self._observed(row, config, owner, ours=False)
+        return result
+
+    def _observed(self, row: VmRow, config: dict[str, Any], owner: Owner | None, ours: bool) -> Observed:
+        state = vm_state(config, row.node, row.running, self._names)
+        complete = not ours or has_marker_tag(config.get("tags"))
+        return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete)
+
+    # ---- creating ------------------------------------------------------------------------------------
+
+    def create(self, owner: Owner, spec: Spec) -> None:
+        vm_spec = cast(VirtualMachineSpec, spec)
+        if vm_spec.clone_from:
+            self._clone(owner, vm_spec)
+            return
+        name = owner.resource
+        named = {disk.storage for disk in vm_spec.disks if disk.storage}
+        node = vm_spec.node or self._settings.node or self._cluster.place(vm_spec.memory, named)
+        storages = [disk.storage or self._cluster.default_storage(node) for disk in vm_spec.disks]
+        efi_storage = None
+        if vm_spec.firmware == "uefi":
+            efi_storage = storages[0] if storages else self._cluster.default_storage(node)
+        config = create_config(vm_spec, storages, efi_storage, self._names)
+        config.update(name=name, description=description_marker(owner))
+        row = self._allocate(owner, f"/nodes/{node}/qemu", "vmid", config,
+                             f"create VM {name} with VMID <vmid> on node {node}")
+        if vm_spec.power == "on":
+            self._power.start(row.path, name)
+
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> None:
+        name, source_name = owner.resource, str(spec.clone_from)
+        sources = find_sources(source_name, self._reader.rows())
+        if len(sources) != 1:
+            found = f"{len(sources)} VMs" if sources else "no VM or template"
+            raise ProviderError(f"VM {name} clones '{source_name}', but {found} of that name exist on Proxmox "
+                                f"endpoint '{self._settings.endpoint_name}' (exactly one is needed)")
+        source = sources[0]
+        if spec.linked_clone and not source.template:
+            raise ProviderError(f"VM {name} is a linked clone of '{source_name}', but that is a VM (VMID "
+                                f"{source.vmid}), not a template; linked clones need a template")
+        node = spec.node or source.node
+        data: dict[str, Any] = {"name": name, "description": description_marker(owner),
+                                "full": 0 if spec.linked_clone else 1}
+        if node != source.node:
+            data["target"] = node
+        storage = spec.disks[0].storage if spec.disks and spec.disks[0].storage else self._settings.storage
+        if storage and not spec.linked_clone:
+            data["storage"] = storage
+        kind = "linked clone" if spec.linked_clone else "full clone"
+        row = self._allocate(owner, f"{source.path}/clone", "newid", data,
+                             f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
+        observed = self._observed(row, self._reader.config(row), owner, ours=True)
+        observed.marker_complete = False  # the tag is written by the update below
+        changes = []
+        for change in diff(spec.model_dump(), observed.state, CREATE_ONLY[self.kind]):
+            try:
+                rule = self.rule(change)
+            except RefusedChange as exc:
+                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
+            if rule is not Rule.REPLACE:  # disks keep the storage and bus they were cloned with
+                changes.append(change)
+        self.update(observed, spec, changes)
+
+    def _allocate(self, owner: Owner, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
+        """Run a create or clone (``what`` holds ``<vmid>``) under a fresh VMID; returns the new VM as listed."""
+        for attempt in range(1, VMID_ATTEMPTS + 1):
+            vmid = int(self._client.get("/cluster/nextid", "pick a free VM id"))
+            doing = what.replace("<vmid>", str(vmid))
+            try:
+                run(self._client, "POST", path, doing, {id_key: vmid, **data})
+            except (PveError, TaskFailed) as error:
+                if "already exists" in str(error) and attempt < VMID_ATTEMPTS:
+                    continue  # another client took the VMID between nextid and our call
+                if isinstance(error, PveError) and is_bare_permission_failure(error):
+                    # The first check of a create or clone is VM.Allocate on the new id; name it.
+                    raise permission_denied(self._settings.endpoint_name, self._settings.principal, "VM.Allocate",
+                                            f"/vms/{vmid}", error.pve_text) from None
+                raise
+            except OutcomeUnknown:
+                found = self._find_own(owner)
+                if found is None:
+                    continue  # it did not happen: try again
+                return self._wait_until_made(found, doing)
+            row = self._reader.row(vmid)
+            if row is None:
+                raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
+            return row
+        raise ProviderError(f"Proxmox could not {what.replace(' with VMID <vmid>', '')}: other clients took every "
+                            f"VMID it offered ({VMID_ATTEMPTS} attempts)")
+
+    def _find_own(self, owner: Owner) -> VmRow | None:
+        """The VM carrying ``owner``'s marker, if a create whose answer was lost made it."""
+        rows = [row for row in self._reader.rows() if row.name == owner.resource and not row.template]
+        configs = self._reader.configs(rows, ())
+        return next((row for row in rows
+                     if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)
+
+    def _wait_until_made(self, row: VmRow, what: str) -> VmRow:
+        """A VM found by its marker may still be locked by the create or clone that makes it: wait for it."""
+        timeout = self._settings.task_timeout
+        deadline = time.monotonic() + timeout
+        while row.lock in _BUSY_LOCKS:
+            if time.monotonic() > deadline:
+                raise ProviderError(f"Proxmox did not {what} within {timeout:g} s (VM {row.vmid} is still locked: "
+                                    f"{row.lock})")
+            time.sleep(0.5)
+            row = self._reader.row(row.vmid) or row
+        return row
+
+    # ---- updating ------------------------------------------------------------------------------------
+
+    def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
+        handle = self._guard(observed, "update")
+        vm_spec = cast(VirtualMachineSpec, spec)
+        name, row = observed.name, handle.row
+        fields = {top_field(change.path) for change in changes}
+        if not observed.marker_complete:
+            fields.add("tags")
+        node, running = row.node, row.running
+
+        def storage_for(position: int) -> str:
+            return vm_spec.disks[position].storage or self._cluster.default_storage(node)
+
+        def efi_storage() -> str:
+            disks = disk_slots(handle.config)
+            if disks and disks[0].storage:
+                return disks[0].storage
+            return storage_for(0) if vm_spec.disks else self._cluster.default_storage(node)
+
+        try:
+            plan = reconfigure(vm_spec, handle.config, fields, self._names, storage_for, efi_storage)
+        except NoFreeSlot as exc:
+            raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
+        if running and any(self.rule(change) is Rule.POWER_OFF for change in changes):
+            self._power.shut_down(row.path, name)
+            running = False
+        if "node" in fields and vm_spec.node and vm_spec.node != node:
+            node = self._migrate(row, vm_spec.node, name)
+        path = f"/nodes/{node}/qemu/{row.vmid}"
+        what = f"reconfigure VM {name}"
+        if plan.first_delete:
+            self._configure(path, what, {}, plan.first_delete)
+        if plan.settings or plan.delete:
+            self._configure(path, what, plan.settings, plan.delete)
+        for key, size in plan.resize:
+            self._resize(path, name, key, size)
+        if plan.removed_volumes:
+            self._destroy_unused(path, name, plan.removed_volumes)
+        if (vm_spec.power == "on") != running:
+            if vm_spec.power == "on":
+                self._power.start(path, name)
+            else:
+                self._power.shut_down(path, name)
+
+    def _configure(self, path: str, what: str, settings: dict[str, Any], deletes: list[str]) -> None:
+        """One config write (a task). If its outcome is unknown, re-read and send what is still missing."""
+        data = dict(settings, **({"delete": ",".join(deletes)} if deletes else {}))
+        try:
+            run(self._client, "POST", f"{path}/config", what, data)
+        except OutcomeUnknown:
+            current = self._read_config(path, what)
+            # A new disk ("storage:size") that is there now was made by the lost call: do not allocate it twice.
+            again = {key: value for key, value in settings.items()
+                     if not (key in current and _is_new_volume(value))}
+            gone = [key for key in deletes if key in current]
+            if again or gone:
+                run(self._client, "POST", f"{path}/config", what,
+                    dict(again, **({"delete": ",".join(gone)} if gone else {})))
+
+    def _resize(self, path: str, name: str, key: str, size: int) -> None:
+        what = f"grow disk {key} of VM {name} to {size} GiB"
+        data = {"disk": key, "size": f"{size}G"}  # absolute, so sending it twice is harmless
+        try:
+            run(self._client, "PUT", f"{path}/resize", what, data)
+        except OutcomeUnknown:
+            run(self._client, "PUT", f"{path}/resize", what, data)
+
+    def _destroy_unused(self, path: str, name: str, volumes: list[str]) -> None:
+        """PVE keeps a removed disk as ``unusedN``; destroy those of the disks we removed."""
+        config = self._read_config(path, f"reconfigure VM {name}")
+        unused = [key for key, value in config.items()
+                  if key.startswith("unused") and split_options(str(value))[0] in volumes]
+        if unused:
+            self._configure(path, f"destroy the removed disks of VM {name}", {}, unused)
+
+    def _read_config(self, path: str, what: str) -> dict[str, Any]:
+        return merge_pending(self._client.get(f"{path}/pending", f"re-read the configuration to {what}"))
+
+    def _migrate(self, row: VmRow, target: str, name: str) -> str:
+        """Offline migration (the VM is stopped: local disks move with it); returns the node it is on after."""
+        run(self._client, "POST", f"{row.path}/migrate", f"migrate VM {name} from node {row.node} to node {target}",
+            {"target": target})
+        moved = self._reader.row(row.vmid)
+        return moved.node if moved else target
+
+    # ---- deleting ------------------------------------------------------------------------------------
+
+    def delete(self, observed: Observed) -> None:
+        handle = self._guard(observed, "delete")
+        row, name = handle.row, observed.name
+        try:
+            if row.running:
+                self._power.stop(row.path, name)
+            self._destroy(row, name)
+        except PveError as error:
+            if not error.missing:
+                raise
+
+    def _destroy(self, row: VmRow, name: str) -> None:
+        what = f"delete VM {name} ({row.vmid}) on node {row.node}"
+        params = {"purge": 1, "destroy-unreferenced-disks": 1}
+        try:
+            run(self._client, "DELETE", row.path, what, params)
+        except OutcomeUnknown:
+            if self._reader.row(row.vmid) is not None:
+                run(self._client, "DELETE", row.path, what, params)
+
+    # ---- rules and checks ----------------------------------------------------------------------------
+
+    def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        vm_spec = cast(VirtualMachineSpec, spec)
+        self._names = network_names(self._settings.bridge, declared)
+        if vm_spec.clone_from and not self._rows:
+            self._rows = self._reader.rows()
+        return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node)
+
+    def rule(self, change: FieldChange) -> Rule:
+        return vm_rule(change)
+
+    @staticmethod
+    def _guard(observed: Observed, action: str) -> VmHandle:
+        handle = observed.handle
+        if not isinstance(handle, VmHandle) or not handle.ours:
+            raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
+                                 "marker of this stack, so it was not created by it")
+        return handle
+
+
+def _is_new_volume(value: Any) -> bool:
+    """``local-lvm:32`` (a disk to allocate), as opposed to an existing volume or another setting."""
+    volume = split_options(str(value))[0] or ""
+    return ":" in volume and volume.split(":", 1)[1].replace(".", "", 1).isdigit()

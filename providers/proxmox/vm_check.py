@@ -1,0 +1,142 @@
+"""Plan-time checks of a VirtualMachineSpec against a Proxmox cluster: fields PVE cannot honour and references
+(nodes, storages, bridges, clone sources) the cluster does not have, as (field, message) pairs."""
+
+from __future__ import annotations
+
+import re
+
+from virtplane.providers.proxmox.cluster import Cluster
+from virtplane.providers.proxmox.config import BUS_PREFIX, BUS_SLOTS, GUEST_OSTYPES, PVE_OSTYPES, NetworkNames, disk_key
+from virtplane.providers.proxmox.ownership import MARKER_TAG
+from virtplane.providers.proxmox.vm_reader import VmRow
+from virtplane.specs import VirtualMachineSpec
+
+Problems = list[tuple[str, str]]
+_TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the lower case PVE stores
+
+
+def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
+                default_node: str | None = None) -> Problems:
+    """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
+    problems: Problems = []
+    source = _clone_source(spec, rows, problems)
+    node = spec.node or (source.node if source else default_node)
+    if spec.node and (problem := cluster.node_problem(spec.node)):
+        problems.append(("node", problem))
+        node = None
+    elif node and not spec.node and not source and (problem := cluster.node_problem(node)):
+        problems.append(("node", f"the endpoint's {problem}"))
+        node = None
+    problems += _disk_problems(spec, cluster, node)
+    problems += _nic_problems(spec, names, cluster)
+    problems += _tag_problems(spec.tags)
+    if spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
+        problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
+                                     f"(choices: {', '.join(PVE_OSTYPES)})"))
+    return problems
+
+
+def find_sources(name: str, rows: list[VmRow]) -> list[VmRow]:
+    return [row for row in rows if row.name == name]
+
+
+def _clone_source(spec: VirtualMachineSpec, rows: list[VmRow], problems: Problems) -> VmRow | None:
+    if not spec.clone_from:
+        return None
+    found = find_sources(spec.clone_from, rows)
+    if not found:
+        problems.append(("clone_from", f"no VM or template named '{spec.clone_from}' exists on this Proxmox cluster"))
+        return None
+    if len(found) > 1:
+        ids = ", ".join(str(row.vmid) for row in found)
+        problems.append(("clone_from", f"several VMs are named '{spec.clone_from}' (VMIDs {ids}); rename all but "
+                                       "one, clone sources must be unique"))
+        return None
+    if spec.linked_clone and not found[0].template:
+        problems.append(("linked_clone", f"a linked clone needs a template, and '{spec.clone_from}' (VMID "
+                                         f"{found[0].vmid}) is a VM: convert it to a template or set "
+                                         "linked_clone=False"))
+    return found[0]
+
+
+def _disk_problems(spec: VirtualMachineSpec, cluster: Cluster, node: str | None) -> Problems:
+    problems: Problems = []
+    buses = {disk.bus for disk in spec.disks}
+    if {"paravirtual", "lsilogic"} <= buses:
+        problems.append(("disks", "a Proxmox VM has one SCSI controller, so its SCSI disks are either all "
+                                  "paravirtual (VirtIO SCSI) or all lsilogic, not both"))
+    named = {disk.storage for disk in spec.disks if disk.storage}
+    if node is None and not spec.clone_from:
+        node = _node_with(cluster, named, problems)
+    default_reported = False
+    for index, disk in enumerate(spec.disks):
+        where = f"disks[{index}]"
+        if disk.bus == "nvme":
+            problems.append((f"{where}.bus", "NVMe disks do not exist on Proxmox VE (choices: paravirtual, "
+                                             "lsilogic, sata, ide, virtio-blk)"))
+        elif disk_key(disk.bus, index) is None:
+            prefix = BUS_PREFIX[disk.bus]
+            last = BUS_SLOTS[prefix] - 1
+            problems.append((f"{where}.bus", f"a {disk.bus} disk can be at most disk number {last + 1} on Proxmox: "
+                                             f"the disk at position N goes in slot {prefix}N so the order reads back, "
+                                             f"and PVE has {prefix}0 to {prefix}{last}"))
+        if not disk.thin:
+            problems.append((f"{where}.thin", "thin provisioning on Proxmox follows the storage type (LVM-thin, ZFS, "
+                                              "Ceph and qcow2 are thin); leave thin=True"))
+        if node is None:
+            continue
+        if disk.storage:
+            if problem := cluster.storage_problem(disk.storage, node):
+                problems.append((f"{where}.storage", problem))
+        elif not default_reported and not spec.clone_from:
+            problem, _ = cluster.default_storage_problem(node)
+            if problem:
+                problems.append((f"{where}.storage", problem))
+                default_reported = True
+    if spec.firmware == "uefi" and not spec.disks and node is not None and not spec.clone_from:
+        problem, _ = cluster.default_storage_problem(node)
+        if problem:
+            problems.append(("firmware", f"the EFI vars disk needs a storage, but {problem}"))
+    return problems
+
+
+def _node_with(cluster: Cluster, storages: set[str], problems: Problems) -> str | None:
+    """The node to check storages against when none is named: an online node where every named storage holds
+    disks (placement picks among those), else the first online node (whose storages the messages then list)."""
+    online = cluster.online_nodes()
+    if not online:
+        problems.append(("node", "no node of the cluster is online"))
+        return None
+    for node in online:
+        if all(cluster.storage_problem(storage, node) is None for storage in storages):
+            return node
+    return online[0]
+
+
+def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster) -> Problems:
+    problems: Problems = []
+    unknown = [(index, nic.network) for index, nic in enumerate(spec.nics) if nic.network not in names.vlans]
+    if not unknown:
+        return problems
+    bridges = cluster.bridge_names()
+    for index, network in unknown:
+        if network not in bridges:
+            choices = ", ".join(sorted(names.vlans) + bridges) or "none"
+            problems.append((f"nics[{index}].network", f"network '{network}' is neither declared in the stack nor a "
+                                                       f"bridge on the cluster's nodes (choices: {choices})"))
+        elif problem := cluster.bridge_problem(network, 0):
+            problems.append((f"nics[{index}].network", problem))
+    return problems
+
+
+def _tag_problems(tags: list[str]) -> Problems:
+    problems: Problems = []
+    for tag in tags:
+        if tag == MARKER_TAG:
+            problems.append(("tags", f"'{MARKER_TAG}' is virtplane's ownership tag on Proxmox; choose another tag"))
+        elif tag.lower() != tag and _TAG.match(tag.lower()):
+            problems.append(("tags", f"'{tag}': Proxmox keeps tags in lower case; write '{tag.lower()}'"))
+        elif not _TAG.match(tag):
+            problems.append(("tags", f"'{tag}' is not a valid Proxmox tag: start with a letter, digit or '_', then "
+                                     "only letters, digits, '_', '-', '+' and '.'"))
+    return problems

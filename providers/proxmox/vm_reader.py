@@ -1,0 +1,101 @@
+"""Reading VMs in batches: one ``/cluster/resources`` listing, then the candidates' configurations concurrently.
+
+A VM's configuration is read from ``/nodes/{node}/qemu/{vmid}/pending``, merged: the value each key will have
+at the VM's next start, which is what ``qm config`` (and PVE's default ``GET …/config``) shows. A change PVE
+could not hot-plug into a running VM therefore reads back as made, as PVE itself presents it; it takes effect
+when the VM next starts (a power-off rule restarts it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from virtplane.errors import ProviderError
+from virtplane.providers.proxmox.client import PveClient
+from virtplane.providers.proxmox.faults import PveError
+
+CONCURRENT_READS = 16
+
+
+@dataclass(frozen=True)
+class VmRow:
+    """A VM as ``/cluster/resources?type=vm`` lists it."""
+
+    vmid: int
+    name: str
+    node: str
+    status: str
+    tags: str
+    template: bool
+    lock: str | None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def path(self) -> str:
+        return f"/nodes/{self.node}/qemu/{self.vmid}"
+
+    @classmethod
+    def parse(cls, row: Mapping[str, Any]) -> VmRow:
+        return cls(vmid=int(row["vmid"]), name=str(row.get("name") or ""), node=str(row.get("node") or ""),
+                   status=str(row.get("status") or ""), tags=str(row.get("tags") or ""),
+                   template=bool(row.get("template")), lock=row.get("lock"))
+
+
+class VmReader:
+    def __init__(self, client: PveClient):
+        self._client = client
+
+    def rows(self) -> list[VmRow]:
+        """Every QEMU VM and template of the cluster (containers are not listed)."""
+        rows = self._client.get("/cluster/resources", "list the cluster's VMs", {"type": "vm"})
+        return [VmRow.parse(row) for row in rows if row.get("type", "qemu") == "qemu" and "vmid" in row]
+
+    def row(self, vmid: int) -> VmRow | None:
+        return next((row for row in self.rows() if row.vmid == vmid), None)
+
+    def config(self, row: VmRow) -> dict[str, Any]:
+        items = self._client.get(f"{row.path}/pending", f"read the configuration of VM {row.name} ({row.vmid}) on "
+                                 f"node {row.node}")
+        return merge_pending(items)
+
+    def configs(self, rows: Iterable[VmRow], required: Collection[str]) -> dict[int, dict[str, Any]]:
+        """vmid -> configuration, read concurrently. A VM that vanished meanwhile is left out; one that cannot
+        be read is left out too unless its name is in ``required`` (then the error is raised)."""
+        rows = list(rows)
+        if not rows:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(CONCURRENT_READS, len(rows))) as pool:
+            outcomes = list(pool.map(self._try_config, rows))
+        configs: dict[int, dict[str, Any]] = {}
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, dict):
+                configs[row.vmid] = outcome
+            elif row.name in required and not (isinstance(outcome, PveError) and outcome.missing):
+                raise outcome
+        return configs
+
+    def _try_config(self, row: VmRow) -> dict[str, Any] | ProviderError:
+        try:
+            return self.config(row)
+        except ProviderError as exc:
+            return exc
+
+
+def merge_pending(items: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``/pending`` items into one configuration: pending values win, pending deletes remove the key."""
+    config: dict[str, Any] = {}
+    for item in items:
+        key = item.get("key")
+        if not key or item.get("delete"):
+            continue
+        if "pending" in item:
+            config[key] = item["pending"]
+        elif "value" in item:
+            config[key] = item["value"]
+    return config

@@ -1,0 +1,46 @@
+"""The Network kind on Proxmox: a VLAN on the endpoint's bridge, nothing created or deleted on the cluster."""
+
+from __future__ import annotations
+
+from tests.integration.proxmox.conftest import connect
+from virtplane.providers.base import Owner
+from virtplane.specs import NetworkSpec
+
+
+def networks(**vlans: int) -> dict[str, dict[str, NetworkSpec]]:
+    return {"Network": {name: NetworkSpec(vlan=vlan) for name, vlan in vlans.items()}}
+
+
+def test_declared_networks_are_reported_as_existing_with_their_vlan_and_nothing_is_written(provider, stack, pve):
+    driver = provider.driver("Network")
+    result = driver.observe(stack, networks(app=110, lan=0))
+    assert {name: (o.state, o.owner) for name, o in result.owned.items()} == {
+        "app": ({"vlan": 110}, Owner(stack, "app")), "lan": ({"vlan": 0}, Owner(stack, "lan"))}
+    driver.create(Owner(stack, "new"), NetworkSpec(vlan=7))
+    driver.delete(result.owned["app"])
+    assert [method for method, _, _ in pve.requests if method != "GET"] == ["POST"]  # the login, nothing else
+
+
+def test_nothing_is_reported_when_destroying(provider, stack):
+    assert provider.driver("Network").observe(stack, {}).owned == {}
+
+
+def test_two_networks_on_one_vlan_are_not_reported_and_check_says_why(provider, stack):
+    declared = networks(app=110, web=110, lan=0)
+    driver = provider.driver("Network")
+    assert set(driver.observe(stack, declared).owned) == {"lan"}
+    problems = driver.check(declared["Network"]["app"], declared)
+    assert problems == [("vlan", "VLAN 110 is also the VLAN of network(s) web on this endpoint; on Proxmox a network "
+                                 "is a VLAN on bridge vmbr0, so networks sharing one could not be told apart")]
+
+
+def test_a_missing_bridge_is_reported_by_check_naming_the_nodes_and_the_setting(environ, stack):
+    provider = connect(environ, bridge="vmbr9")
+    declared = networks(app=110)
+    driver = provider.driver("Network")
+    assert driver.observe(stack, declared).owned == {}
+    [(field, message)] = driver.check(declared["Network"]["app"], declared)
+    assert field == "vlan"
+    assert message.startswith("bridge 'vmbr9' does not exist on node(s) pve1, pve2, pve3")
+    assert "PROXMOX_VE_BRIDGE" in message
+    provider.close()
