@@ -1,0 +1,31 @@
+"""Every provider runs the same conformance tests: a ``peer`` fixture per hypervisor."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conformance.peers import Peer, ProxmoxPeer, VspherePeer
+
+_names = itertools.count()
+
+
+@pytest.fixture(params=["vsphere", "proxmox"])
+def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    if request.param == "vsphere":
+        connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
+    else:
+        pve = request.getfixturevalue("fakepve")  # a fresh fake PVE cluster per test (fakepve's plugin)
+        for node in ("pve2", "pve3"):
+            pve.add_node(node)
+        connected = ProxmoxPeer(pve.url, pve.user, pve.password, request.getfixturevalue("fakepve_cafile"))
+    yield connected
+    connected.close()
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A name prefix no other test uses (the vSphere simulator is shared by the session)."""
+    return f"c{next(_names)}"

@@ -1,0 +1,156 @@
+"""What every provider must do with virtual machines, run against each live test peer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conformance.peers import Peer
+from tests.conformance.stack import Stack
+from virtplane.errors import OwnershipError
+from virtplane.plan import Action
+from virtplane.providers.base import Owner
+
+
+def full_vm(network: str, **overrides: Any) -> dict[str, Any]:
+    """A VM using every portable field."""
+    return {
+        "cpus": 4, "sockets": 2, "memory": "2GiB",
+        "disks": [{"size": "10GiB"}, {"size": 4, "bus": "sata"}],
+        "nics": [{"network": network}, {"network": network, "adapter": "e1000e"}],
+        "firmware": "uefi", "secure_boot": True, "guest_os": "linux", "power": "on",
+        "nested_virtualization": True, "tags": ["app", "tier1"], **overrides,
+    }
+
+
+def lab(peer: Peer, name: str, vms: int = 1, **overrides: Any) -> Stack:
+    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
+    for index in range(vms):
+        stack.vm(f"{name}-vm{index}", **full_vm(f"{name}-net", **overrides))
+    return stack
+
+
+def observed_vm(stack: Stack, vm: str) -> dict[str, Any]:
+    [item] = [r for r in stack.plan().resources if r.name == vm]
+    assert item.observed is not None
+    return item.observed.state
+
+
+def test_every_field_is_created_and_read_back_as_declared(peer, name):
+    stack = lab(peer, name)
+    plan = stack.apply()
+    actions = {r.name: r.action for r in plan.resources}
+    assert actions[f"{name}-vm0"] is Action.CREATE
+    # A Proxmox network is a VLAN tag on the bridge, realized by the NICs: nothing to create.
+    assert actions[f"{name}-net"] is (Action.NOOP if peer.kind == "proxmox" else Action.CREATE)
+    live = observed_vm(stack, f"{name}-vm0")
+    declared = stack.desired.resources[f"VirtualMachine/{name}-vm0"].spec.model_dump()
+    for field, value in declared.items():
+        if field in ("clone_from", "linked_clone") or value is None:
+            continue
+        if field == "disks":
+            assert [{k: d[k] for k in ("size", "bus", "thin")} for d in live["disks"]] == [
+                {k: d[k] for k in ("size", "bus", "thin")} for d in value]
+        else:
+            assert live[field] == value, field
+
+
+def test_a_second_apply_has_nothing_to_do(peer, name):
+    stack = lab(peer, name)
+    stack.apply()
+    assert stack.changes() == {}
+    assert all(r.action is Action.NOOP for r in stack.apply().resources)
+
+
+def test_changed_declarations_are_applied_and_then_in_sync(peer, name):
+    stack = lab(peer, name)
+    stack.apply()
+    # Disk growth is tested beside each driver: fakepve accepts a resize but does not change the disk.
+    stack.vm(f"{name}-vm0", **full_vm(f"{name}-net", cpus=6, sockets=2, memory="3GiB",
+                                      nics=[{"network": f"{name}-net"}], tags=["app", "tier2"]))
+    action, changes = stack.changes()[f"{name}-vm0"]
+    assert action is Action.UPDATE
+    assert {path for path, *_ in changes} == {"cpus", "memory", "nics[1]", "tags"}
+    stack.apply()
+    assert stack.changes() == {}
+
+
+def test_out_of_band_changes_are_detected_field_by_field_and_repaired(peer, name):
+    stack = lab(peer, name, vms=3)
+    stack.apply()
+    peer.set_cpus(f"{name}-vm0", 1)
+    peer.set_memory(f"{name}-vm1", 1024)
+    peer.remove_first_nic(f"{name}-vm2")
+    drift = stack.changes()
+    assert set(drift) == {f"{name}-vm0", f"{name}-vm1", f"{name}-vm2"}
+    assert ("cpus", 1, 4) in drift[f"{name}-vm0"][1]
+    assert ("memory", 1024, 2048) in drift[f"{name}-vm1"][1]
+    assert any(path.startswith("nics[") for path, *_ in drift[f"{name}-vm2"][1])
+    stack.apply()
+    assert stack.changes() == {}
+
+
+def test_a_vm_powered_off_behind_our_back_is_powered_on_again(peer, name):
+    stack = lab(peer, name)
+    stack.apply()
+    peer.power_off(f"{name}-vm0")
+    assert ("power", "off", "on") in stack.changes()[f"{name}-vm0"][1]
+    stack.apply()
+    assert stack.changes() == {}
+
+
+def test_a_same_named_vm_without_our_marker_stops_the_plan_and_is_never_touched(peer, name):
+    peer.add_unmanaged_vm(f"{name}-vm0")
+    stack = lab(peer, name)
+    with pytest.raises(OwnershipError, match=f"{name}-vm0"):
+        stack.plan()
+    assert stack.plan(destroy=True).resources == []
+    assert peer.count(f"{name}-vm0") == 1
+
+
+def test_destroy_removes_only_this_stacks_vms(peer, name):
+    mine, theirs = lab(peer, f"{name}a"), lab(peer, f"{name}b")
+    mine.apply()
+    theirs.apply()
+    peer.add_unmanaged_vm(f"{name}-byhand")
+    destroyed = mine.apply(destroy=True)
+    assert {r.name for r in destroyed.resources if r.kind == "VirtualMachine"} == {f"{name}a-vm0"}
+    assert peer.count(f"{name}a-vm0") == 0
+    assert peer.count(f"{name}b-vm0") == 1 and peer.count(f"{name}-byhand") == 1
+    assert theirs.changes() == {}
+
+
+def test_a_vm_removed_from_the_stack_is_deleted_on_the_next_apply(peer, name):
+    stack = lab(peer, name, vms=2)
+    stack.apply()
+    stack.drop(f"{name}-vm1")
+    assert stack.changes()[f"{name}-vm1"][0] is Action.DELETE
+    stack.apply()
+    assert peer.count(f"{name}-vm1") == 0 and peer.count(f"{name}-vm0") == 1
+
+
+def test_an_apply_interrupted_between_resources_converges_on_the_next_run(peer, name):
+    from virtplane import apply
+
+    stack = lab(peer, name, vms=3)
+
+    def interrupt(event: str, payload: object) -> None:
+        if event == "done":
+            raise KeyboardInterrupt  # the user pressed Ctrl-C after the first resource finished
+
+    with pytest.raises(KeyboardInterrupt):
+        apply.run(stack.plan(), {"ep": peer.provider}, parallel=1, on_event=interrupt)
+    stack.apply()
+    assert stack.changes() == {}
+    assert all(peer.count(f"{name}-vm{i}") == 1 for i in range(3))
+
+
+def test_a_vm_left_half_created_is_finished_not_duplicated(peer, name):
+    stack = lab(peer, name)
+    peer.add_half_created_vm(Owner(stack.desired.identity, f"{name}-vm0"))
+    [item] = [r for r in stack.plan().resources if r.name == f"{name}-vm0"]
+    assert item.action in (Action.UPDATE, Action.REPLACE) and item.note == "finishing an interrupted create"
+    stack.apply()
+    assert stack.changes() == {}
+    assert peer.count(f"{name}-vm0") == 1
