@@ -1,4 +1,4 @@
-"""The CLI end to end on stacks/lab against a fresh vSphere simulator per test."""
+"""The CLI end to end on stacks/lab against a fresh vSphere simulator and Proxmox cluster per test."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ import time
 
 from pyVmomi import vim
 
-from tests.support import vsphere
+from tests.support import proxmox, vsphere
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 
-LAB_VMS = {"lab-web-1", "lab-web-2", "lab-db"}
+VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db"}
+PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db"}
+LAB_VMS = VSPHERE_VMS | PROXMOX_VMS
 
 
-def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim):
-    env = lab_env(fresh_vcsim)
+def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
     first = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert first.returncode == 0, first.stderr
-    assert "4 to create" in first.stdout and "Apply complete: 4 succeeded, 0 failed." in first.stdout
+    assert "7 to create" in first.stdout and "Apply complete: 7 succeeded, 0 failed." in first.stdout
     second = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert second.returncode == 0, second.stderr
     assert "Nothing to do." in second.stdout
@@ -30,23 +32,27 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim):
     assert drift.returncode == 0 and "No drift." in drift.stdout
 
 
-def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim):
-    result = virtplane("plan", str(LAB_STACK), "--json", env=lab_env(fresh_vcsim))
+def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve):
+    result = virtplane("plan", str(LAB_STACK), "--json", env=lab_env(fresh_vcsim, fresh_pve))
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
-    assert document["summary"]["create"] == 4
-    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app"}
+    assert document["summary"]["create"] == 7
+    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "changes"}
 
 
-def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim):
-    env = lab_env(fresh_vcsim)
+def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.reconfigure(vsphere.find_vm(si, "lab-web-1"), vim.vm.ConfigSpec(numCPUs=6))
         vsphere.reconfigure(vsphere.find_vm(si, "lab-db"), vim.vm.ConfigSpec(memoryMB=4096))
         vsphere.remove_first_nic(vsphere.find_vm(si, "lab-web-2"))
+    pve = proxmox.admin(env)
+    proxmox.qemu(pve, "lab-pve-web-1").config.put(cores=3)
+    proxmox.qemu(pve, "lab-pve-db").config.put(memory=4096)
+    proxmox.qemu(pve, "lab-pve-web-2").config.put(delete="net0")
 
     drift = virtplane("drift", str(LAB_STACK), "--json", env=env)
     assert drift.returncode == 2, drift.stderr
@@ -55,6 +61,10 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert ("lab-web-1", "cpus", "6", "2") in changed
     assert ("lab-db", "memory", "4096", "8192") in changed
     assert ("lab-web-2", "nics[0]", "null", json.dumps({"network": "lab-app", "adapter": "paravirtual"})) in changed
+    assert ("lab-pve-web-1", "cpus", "3", "2") in changed
+    assert ("lab-pve-db", "memory", "4096", "8192") in changed
+    assert ("lab-pve-web-2", "nics[0]", "null",
+            json.dumps({"network": "lab-pve-app", "adapter": "paravirtual"})) in changed
     text = virtplane("drift", str(LAB_STACK), env=env)
     assert text.returncode == 2 and "lab-web-1" in text.stdout and "cpus: 6 → 2" in text.stdout
 
@@ -63,21 +73,24 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert virtplane("drift", str(LAB_STACK), env=env).returncode == 0
 
 
-def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim):
-    env = lab_env(fresh_vcsim)
+def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "bystander")
+    proxmox.create_plain_vm(proxmox.admin(env), "pve-bystander")
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     destroyed = virtplane("destroy", str(LAB_STACK), "--yes", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
     with vsphere.admin(fresh_vcsim) as si:
         names = {vm.name for vm in vsphere.all_vms(si)}
     assert "bystander" in names and not names & LAB_VMS
-    assert "4 to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
+    pve_names = set(proxmox.vm_names(proxmox.admin(env)))
+    assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
+    assert "7 to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
 
 
-def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim):
-    env = lab_env(fresh_vcsim)
+def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "lab-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -88,15 +101,27 @@ def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim):
         assert vsphere.find_vm(si, "lab-db").config.hardware.numCPU == 1
 
 
-def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim):
-    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim))
+def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
+    pve = proxmox.admin(env)
+    proxmox.create_plain_vm(pve, "lab-pve-db")
+    result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    assert result.returncode == 1
+    assert "a virtual machine named 'lab-pve-db' already exists on endpoint 'lab-proxmox'" in result.stderr
+    assert proxmox.qemu(pve, "lab-pve-db").config.get()["memory"] in (512, "512")
+    assert proxmox.vm_names(pve).count("lab-pve-db") == 1
+
+
+def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve):
+    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve))
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
+    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
 
 
-def test_an_apply_killed_midway_converges_on_the_next_run(fresh_vcsim):
-    env = lab_env(fresh_vcsim)
+def test_an_apply_killed_midway_converges_on_the_next_run(fresh_vcsim, fresh_pve):
+    env = lab_env(fresh_vcsim, fresh_pve)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL, start_new_session=True)
@@ -113,4 +138,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run(fresh_vcsim):
     assert virtplane("drift", str(LAB_STACK), env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         names = [vm.name for vm in vsphere.all_vms(si)]
+    names += proxmox.vm_names(proxmox.admin(env))
     assert sorted(n for n in names if n.startswith("lab-")) == sorted(LAB_VMS)
