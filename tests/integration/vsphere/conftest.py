@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import ssl
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,14 +14,12 @@ from virtplane.lab import vcsim
 from virtplane.providers.vsphere.provider import VsphereProvider
 
 _names = itertools.count()
-BIN_CACHE = Path(__file__).resolve().parents[3] / ".lab" / "bin"  # built once per checkout
 
 
 @pytest.fixture(scope="session")
-def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[vcsim.VcsimInstance]:
-    instance = vcsim.start(tmp_path_factory.mktemp("vcsim"), hosts=3, bin_dir=BIN_CACHE)
-    yield instance
-    instance.stop()
+def simulator(vcsim_instance: vcsim.VcsimInstance) -> vcsim.VcsimInstance:
+    """The session's simulator (tests/conftest.py); tests here use names no other test uses."""
+    return vcsim_instance
 
 
 @pytest.fixture(scope="session")
