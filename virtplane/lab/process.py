@@ -1,10 +1,70 @@
-"""A simulator process the lab started in its own session: is it alive, stop it."""
+"""Simulator processes the lab starts in their own session: launch, wait until ready, check, stop."""
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import signal
+import subprocess
 import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from virtplane.errors import VirtplaneError
+
+
+@dataclass(kw_only=True)
+class Simulator:
+    """A running simulator: its process, how to log in, and how to verify its certificate."""
+
+    pid: int
+    ca_file: str
+    password_file: str
+    user: str
+
+    @property
+    def password(self) -> str:
+        return Path(self.password_file).read_text().strip()
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def alive(self) -> bool:
+        return alive(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        stop(self.pid, timeout)
+
+
+def new_password(run_dir: Path) -> Path:
+    """A random password in a file only its owner can read."""
+    password_file = run_dir / "password"
+    password_file.write_text(secrets.token_urlsafe(18))
+    password_file.chmod(0o600)
+    return password_file
+
+
+def launch(args: list[str], run_dir: Path, what: str, timeout: float) -> tuple[int, dict[str, Any]]:
+    """Start ``args`` in its own session (it outlives this process) in ``run_dir``; wait for the first
+    JSON line it prints once it serves. Returns its pid and that line."""
+    ready_file = run_dir / "ready.json"
+    log_file = run_dir / "simulator.log"
+    ready_file.unlink(missing_ok=True)
+    with open(ready_file, "w") as out, open(log_file, "w") as log:
+        child = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
+                                 start_new_session=True, cwd=run_dir)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = ready_file.read_text().strip()
+        if text:
+            return child.pid, json.loads(text.splitlines()[0])
+        if child.poll() is not None:
+            raise VirtplaneError(f"the {what} exited during start-up: {log_file.read_text().strip()[-500:]}")
+        time.sleep(0.05)
+    child.kill()
+    raise VirtplaneError(f"the {what} did not start within {timeout:.0f} s")
 
 
 def alive(pid: int) -> bool:

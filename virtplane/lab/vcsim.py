@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import secrets
 import shutil
 import subprocess
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from virtplane.errors import VirtplaneError
@@ -20,19 +17,12 @@ GOPATH = "/usr/share/gocode"
 USER = "virtplane"
 
 
-@dataclass
-class VcsimInstance:
-    """A running simulator: where it listens, how to log in, and how to verify its certificate."""
+@dataclass(kw_only=True)
+class VcsimInstance(process.Simulator):
+    """A running vSphere simulator; ``host`` is ``host:port``."""
 
     host: str
-    pid: int
-    ca_file: str
-    password_file: str
     user: str = USER
-
-    @property
-    def password(self) -> str:
-        return Path(self.password_file).read_text().strip()
 
     def environ(self) -> dict[str, str]:
         """The VSPHERE_* variables an Endpoint reads to reach this simulator."""
@@ -42,15 +32,6 @@ class VcsimInstance:
             "VSPHERE_PASSWORD": self.password,
             "VSPHERE_CA_FILE": self.ca_file,
         }
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
-
-    def alive(self) -> bool:
-        return process.alive(self.pid)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        process.stop(self.pid, timeout)
 
 
 def build(work_dir: Path) -> Path:
@@ -81,30 +62,12 @@ def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, ow
     binary = build(bin_dir or work_dir / "bin")
     run_dir = work_dir / "vcsim"
     run_dir.mkdir(parents=True, exist_ok=True)
-    password_file = run_dir / "password"
-    password_file.write_text(secrets.token_urlsafe(18))
-    password_file.chmod(0o600)
+    password_file = process.new_password(run_dir)
     ca_file = run_dir / "ca.pem"
-    ready_file = run_dir / "ready.json"
-    ready_file.unlink(missing_ok=True)
     args = [str(binary), "-hosts", str(hosts), "-vms", str(vms), "-delay-ms", str(delay_ms),
             "-datastores", str(datastores), "-cert-out", str(ca_file), "-user", USER,
             "-password-file", str(password_file)]
     if own_vms:
         args += ["-own-vms", own_vms]
-    with open(ready_file, "w") as out, open(run_dir / "vcsim.log", "w") as log:
-        child = subprocess.Popen(args, stdout=out, stderr=log, stdin=subprocess.DEVNULL,
-                                   start_new_session=True, cwd=run_dir)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = ready_file.read_text().strip()
-        if text:
-            ready = json.loads(text.splitlines()[0])
-            return VcsimInstance(host=ready["host"], pid=child.pid, ca_file=str(ca_file),
-                                 password_file=str(password_file))
-        if child.poll() is not None:
-            log_text = (run_dir / "vcsim.log").read_text().strip()
-            raise VirtplaneError(f"the vSphere simulator exited during start-up: {log_text[-500:]}")
-        time.sleep(0.05)
-    child.kill()
-    raise VirtplaneError(f"the vSphere simulator did not start within {timeout:.0f} s")
+    pid, ready = process.launch(args, run_dir, "vSphere simulator", timeout)
+    return VcsimInstance(host=ready["host"], pid=pid, ca_file=str(ca_file), password_file=str(password_file))
