@@ -26,6 +26,7 @@ lint: deps-python
 
 bench: deps-python deps-debian
 	$(BIN)/python bench/drift_vsphere.py
+	$(BIN)/python bench/drift_proxmox.py
 
 deps-python: $(STAMP)
 
