@@ -41,6 +41,22 @@ class Owner:
         return cls(parts["stack"], parts["resource"])
 
 
+DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
+
+
+def description_marker(owner: Owner) -> str:
+    """The marker as a line of a free-text description (a port group's, a Proxmox VM's)."""
+    return DESCRIPTION_PREFIX + owner.encode()
+
+
+def owner_from_description(text: str | None) -> Owner | None:
+    """The marker found on any line of a description, or None."""
+    for line in (text or "").splitlines():
+        if line.startswith(DESCRIPTION_PREFIX):
+            return Owner.decode(line.removeprefix(DESCRIPTION_PREFIX).strip())
+    return None
+
+
 @dataclass
 class Observed:
     """A live object read back, with ``state`` normalized into the spec's shape (``spec.model_dump()``).

@@ -11,22 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from virtplane.providers.base import MARKER_KEY, Owner
+from virtplane.providers.base import description_marker, owner_from_description  # noqa: F401 - shared marker
 
 MARKER_TAG = "virtplane"
-DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
 TAG_SEPARATORS = re.compile(r"[;,\s]+")
 
 
-def description_marker(owner: Owner) -> str:
-    return DESCRIPTION_PREFIX + owner.encode()
-
-
-def owner_from_description(text: str | None) -> Owner | None:
-    for line in (text or "").splitlines():
-        if line.startswith(DESCRIPTION_PREFIX):
-            return Owner.decode(line.removeprefix(DESCRIPTION_PREFIX).strip())
-    return None
 
 
 def split_tags(text: str | None) -> list[str]:

@@ -12,37 +12,10 @@
 
 from __future__ import annotations
 
-import re
+from virtplane.providers.vm_rules import VmRules
 
-from virtplane.providers.base import FieldChange, RefusedChange, Rule
-
-_ITEM = re.compile(r"^(disks|nics)\[(\d+)\](?:\.(\w+))?$")
-_POWER_OFF = {"cpus", "sockets", "memory", "firmware", "secure_boot", "guest_os", "machine",
-              "nested_virtualization", "node"}
-_DISK_REPLACE = {"storage", "thin", "bus"}
-
-
-def top_field(path: str) -> str:
-    """``disks[0].size`` -> ``disks``; ``memory`` -> ``memory``."""
-    return re.split(r"[\[.]", path, maxsplit=1)[0]
-
-
-def vm_rule(change: FieldChange) -> Rule:
-    if change.path in _POWER_OFF:
-        return Rule.POWER_OFF
-    match = _ITEM.match(change.path)
-    if match is None:
-        return Rule.IN_PLACE  # power, tags
-    kind, attribute = match.group(1), match.group(3)
-    if attribute is None:
-        return Rule.IN_PLACE  # an item added or removed
-    if kind == "disks":
-        if attribute in _DISK_REPLACE:
-            return Rule.REPLACE
-        if attribute == "size" and change.old is not None and change.new < change.old:
-            raise RefusedChange(f"shrinking a disk from {change.old} GiB to {change.new} GiB is not possible on "
-                                "Proxmox; grow it or replace the VM")
-        return Rule.IN_PLACE
-    if attribute == "adapter":
-        return Rule.POWER_OFF
-    return Rule.IN_PLACE
+vm_rule = VmRules(
+    hypervisor="Proxmox",
+    power_off=frozenset({"cpus", "sockets", "memory", "firmware", "secure_boot", "guest_os", "machine",
+                         "nested_virtualization", "node"}),
+)

@@ -7,11 +7,15 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from virtplane.providers.base import MARKER_KEY, Owner
+from virtplane.providers.base import (  # noqa: F401 - the description marker is shared
+    MARKER_KEY,
+    Owner,
+    description_marker,
+    owner_from_description,
+)
 from virtplane.providers.vsphere.faults import provider_error
 
 TAGS_KEY = "virtplane.tags"
-DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
 
 
 class CustomAttributes:
@@ -115,13 +119,3 @@ def owner_from_extra_config(options: Iterable[Any] | None) -> Owner | None:
     return found
 
 
-def description_marker(owner: Owner) -> str:
-    """The marker as a port group description, written atomically with AddDVPortgroup."""
-    return DESCRIPTION_PREFIX + owner.encode()
-
-
-def owner_from_description(text: str | None) -> Owner | None:
-    for line in (text or "").splitlines():
-        if line.startswith(DESCRIPTION_PREFIX):
-            return Owner.decode(line.removeprefix(DESCRIPTION_PREFIX).strip())
-    return None
