@@ -21,6 +21,7 @@ from virtplane.providers.base import (
     Owner,
     Rule,
 )
+from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
@@ -41,7 +42,7 @@ from virtplane.providers.vsphere.ownership import (
     owner_from_extra_config,
 )
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
-from virtplane.providers.vsphere.vm_rules import top_field, vm_rule
+from virtplane.providers.vsphere.vm_rules import vm_rule
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
