@@ -89,7 +89,7 @@ def refusal(endpoint: str, principal: str, what: str, status: int, text: str) ->
     """The error for an HTTP error answer from PVE while virtplane tried to ``what``."""
     found = _PERMISSION.search(text) if status == 403 else None
     if found and found["path"]:
-        return permission_denied(endpoint, principal, found["privilege"], found["path"], text)
+        return permission_denied(endpoint, principal, what, found["privilege"], found["path"], text)
     if status == 403:
         message = (f"Proxmox endpoint '{endpoint}': permission denied to {what} ({text}; PVE names no privilege, "
                    f"so check the roles of {principal})")
@@ -102,9 +102,10 @@ def refusal(endpoint: str, principal: str, what: str, status: int, text: str) ->
     return PveError(message, status, text)
 
 
-def permission_denied(endpoint: str, principal: str, privilege: str, path: str, text: str) -> PveError:
-    return PveError(f"Proxmox endpoint '{endpoint}': permission denied for {privilege} on {path} ({principal} lacks "
-                    "it)", 403, text)
+def permission_denied(endpoint: str, principal: str, what: str, privilege: str, path: str, text: str) -> PveError:
+    """The refusal sentence names what virtplane was doing (and so the VM), the privilege, the path and who lacks it."""
+    return PveError(f"Proxmox endpoint '{endpoint}' refused to {what}: permission denied for {privilege} on {path} "
+                    f"({principal} lacks it)", 403, text)
 
 
 def is_bare_permission_failure(error: PveError) -> bool:

@@ -63,7 +63,8 @@ from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
-from virtplane.providers.proxmox.vm_rules import top_field, vm_rule
+from virtplane.providers.proxmox.vm_rules import vm_rule
+from virtplane.providers.vm_rules import top_field
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
@@ -146,7 +147,7 @@ class VirtualMachineDriver(KindDriver):
 
     def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> None:
         name, source_name = owner.resource, str(spec.clone_from)
-        sources = find_sources(source_name, self._reader.rows())
+        sources = find_sources(source_name, self._reader.rows(f"to find '{source_name}', the source of VM {name}"))
         if len(sources) != 1:
             found = f"{len(sources)} VMs" if sources else "no VM or template"
             raise ProviderError(f"VM {name} clones '{source_name}', but {found} of that name exist on Proxmox "
@@ -181,7 +182,7 @@ class VirtualMachineDriver(KindDriver):
     def _allocate(self, owner: Owner, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
         """Run a create or clone (``what`` holds ``<vmid>``) under a fresh VMID; returns the new VM as listed."""
         for attempt in range(1, VMID_ATTEMPTS + 1):
-            vmid = int(self._client.get("/cluster/nextid", "pick a free VM id"))
+            vmid = int(self._client.get("/cluster/nextid", f"pick a free VM id for VM {owner.resource}"))
             doing = what.replace("<vmid>", str(vmid))
             try:
                 run(self._client, "POST", path, doing, {id_key: vmid, **data})
@@ -190,25 +191,28 @@ class VirtualMachineDriver(KindDriver):
                     continue  # another client took the VMID between nextid and our call
                 if isinstance(error, PveError) and is_bare_permission_failure(error):
                     # The first check of a create or clone is VM.Allocate on the new id; name it.
-                    raise permission_denied(self._settings.endpoint_name, self._settings.principal, "VM.Allocate",
-                                            f"/vms/{vmid}", error.pve_text) from None
+                    raise permission_denied(self._settings.endpoint_name, self._settings.principal, doing,
+                                            "VM.Allocate", f"/vms/{vmid}", error.pve_text) from None
                 raise
             except OutcomeUnknown:
                 found = self._find_own(owner)
-                if found is None:
-                    continue  # it did not happen: try again
-                return self._wait_until_made(found, doing)
-            row = self._reader.row(vmid)
+                if found is not None:
+                    return self._wait_until_made(found, doing)
+                if attempt == VMID_ATTEMPTS:
+                    raise  # the last answer was lost too (and made no VM): say that, not that VMIDs ran out
+                continue  # it did not happen: try again
+            row = self._reader.row(vmid, owner.resource)
             if row is None:
                 raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
             return row
-        raise ProviderError(f"Proxmox could not {what.replace(' with VMID <vmid>', '')}: other clients took every "
-                            f"VMID it offered ({VMID_ATTEMPTS} attempts)")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _find_own(self, owner: Owner) -> VmRow | None:
-        """The VM carrying ``owner``'s marker, if a create whose answer was lost made it."""
-        rows = [row for row in self._reader.rows() if row.name == owner.resource and not row.template]
-        configs = self._reader.configs(rows, ())
+        """The VM carrying ``owner``'s marker, if a create whose answer was lost made it. Every same-named VM must be
+        read (an unreadable one may be ours): the answer decides whether a second create is safe."""
+        rows = [row for row in self._reader.rows(f"to look for VM {owner.resource} by its ownership marker")
+                if row.name == owner.resource and not row.template]
+        configs = self._reader.configs(rows, (owner.resource,))
         return next((row for row in rows
                      if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)
 
@@ -221,7 +225,7 @@ class VirtualMachineDriver(KindDriver):
                 raise ProviderError(f"Proxmox did not {what} within {timeout:g} s (VM {row.vmid} is still locked: "
                                     f"{row.lock})")
             time.sleep(0.5)
-            row = self._reader.row(row.vmid) or row
+            row = self._reader.row(row.vmid, row.name) or row
         return row
 
     # ---- updating ------------------------------------------------------------------------------------
@@ -307,7 +311,7 @@ class VirtualMachineDriver(KindDriver):
         """Offline migration (the VM is stopped: local disks move with it); returns the node it is on after."""
         run(self._client, "POST", f"{row.path}/migrate", f"migrate VM {name} from node {row.node} to node {target}",
             {"target": target})
-        moved = self._reader.row(row.vmid)
+        moved = self._reader.row(row.vmid, name)
         return moved.node if moved else target
 
     # ---- deleting ------------------------------------------------------------------------------------
@@ -329,7 +333,7 @@ class VirtualMachineDriver(KindDriver):
         try:
             run(self._client, "DELETE", row.path, what, params)
         except OutcomeUnknown:
-            if self._reader.row(row.vmid) is not None:
+            if self._reader.row(row.vmid, name) is not None:
                 run(self._client, "DELETE", row.path, what, params)
 
     # ---- rules and checks ----------------------------------------------------------------------------

@@ -29,14 +29,20 @@ class Power:
                 raise
 
     def shut_down(self, path: str, name: str) -> None:
-        """ACPI shutdown; a guest that does not power off within SHUTDOWN_SECONDS is stopped hard."""
+        """ACPI shutdown; a guest that does not power off within SHUTDOWN_SECONDS is stopped hard. A shutdown task
+        that failed for another reason (the VM's configuration lock held by another task, ...) is reported as it
+        is: the guest never got the ACPI request, so pulling its plug would be no fallback."""
         try:
             self._send(path, name, "shutdown", "stopped", {"timeout": SHUTDOWN_SECONDS},
                        timeout=SHUTDOWN_SECONDS + _TASK_MARGIN)
         except PveError as error:
             if "not running" not in error.pve_text:
                 raise
-        except (TaskFailed, TaskTimeout, OutcomeUnknown):
+        except TaskFailed as failure:
+            if "quit/powerdown failed" not in failure.exitstatus:
+                raise
+            self.stop(path, name)
+        except (TaskTimeout, OutcomeUnknown):
             self.stop(path, name)
 
     def stop(self, path: str, name: str) -> None:

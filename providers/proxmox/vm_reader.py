@@ -17,7 +17,9 @@ from virtplane.errors import ProviderError
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.faults import PveError
 
-CONCURRENT_READS = 16
+# Reads in flight: latency is hidden only with enough of them (at 20 ms each, 16 need 1.3 s per 1,000 VMs);
+# at most client.POOL_SIZE, so every reader keeps a pooled connection (bench/drift_proxmox.py).
+CONCURRENT_READS = 32
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,15 @@ class VmReader:
     def __init__(self, client: PveClient):
         self._client = client
 
-    def rows(self) -> list[VmRow]:
-        """Every QEMU VM and template of the cluster (containers are not listed)."""
-        rows = self._client.get("/cluster/resources", "list the cluster's VMs", {"type": "vm"})
+    def rows(self, why: str = "") -> list[VmRow]:
+        """Every QEMU VM and template of the cluster (containers are not listed). ``why`` ("to find VM web1")
+        goes into the error, so that one met while working on a VM names it."""
+        what = f"list the cluster's VMs {why}".rstrip()
+        rows = self._client.get("/cluster/resources", what, {"type": "vm"})
         return [VmRow.parse(row) for row in rows if row.get("type", "qemu") == "qemu" and "vmid" in row]
 
-    def row(self, vmid: int) -> VmRow | None:
-        return next((row for row in self.rows() if row.vmid == vmid), None)
+    def row(self, vmid: int, name: str) -> VmRow | None:
+        return next((row for row in self.rows(f"to find VM {name} ({vmid})") if row.vmid == vmid), None)
 
     def config(self, row: VmRow) -> dict[str, Any]:
         items = self._client.get(f"{row.path}/pending", f"read the configuration of VM {row.name} ({row.vmid}) on "
@@ -65,19 +69,30 @@ class VmReader:
         return merge_pending(items)
 
     def configs(self, rows: Iterable[VmRow], required: Collection[str]) -> dict[int, dict[str, Any]]:
-        """vmid -> configuration, read concurrently. A VM that vanished meanwhile is left out; one that cannot
-        be read is left out too unless its name is in ``required`` (then the error is raised)."""
+        """vmid -> configuration, read concurrently. A VM that cannot be read is left out unless its name is in
+        ``required``: then the error is raised, except that one whose configuration PVE says does not exist is
+        looked up again, and left out only when it is no longer listed (it was deleted meanwhile). One that is
+        still listed (the answer was wrong for a moment, or it moved to another node) is read where it is now:
+        taking it for gone would have the plan create a second VM with its name and marker."""
         rows = list(rows)
         if not rows:
             return {}
         with ThreadPoolExecutor(max_workers=min(CONCURRENT_READS, len(rows))) as pool:
             outcomes = list(pool.map(self._try_config, rows))
         configs: dict[int, dict[str, Any]] = {}
+        listed: dict[int, VmRow] | None = None
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, dict):
                 configs[row.vmid] = outcome
-            elif row.name in required and not (isinstance(outcome, PveError) and outcome.missing):
+            elif row.name not in required:
+                continue
+            elif not (isinstance(outcome, PveError) and outcome.missing):
                 raise outcome
+            else:
+                if listed is None:
+                    listed = {again.vmid: again for again in self.rows(f"to find VM {row.name} ({row.vmid}) again")}
+                if row.vmid in listed:
+                    configs[row.vmid] = self.config(listed[row.vmid])
         return configs
 
     def _try_config(self, row: VmRow) -> dict[str, Any] | ProviderError:

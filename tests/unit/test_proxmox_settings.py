@@ -94,11 +94,11 @@ def test_pves_message_and_field_errors_become_one_line():
     assert pve_text("VM is locked (backup)") == "VM is locked (backup)"
 
 
-def test_a_permission_failure_names_the_privilege_the_path_and_who_lacks_it():
+def test_a_permission_failure_names_what_was_being_done_the_privilege_the_path_and_who_lacks_it():
     error = refusal("pve", "token root@pam!ci", "create VM web1", 403,
                     "permission check failed (/vms/101, VM.Allocate)")
-    assert str(error) == ("Proxmox endpoint 'pve': permission denied for VM.Allocate on /vms/101 (token root@pam!ci "
-                          "lacks it)")
+    assert str(error) == ("Proxmox endpoint 'pve' refused to create VM web1: permission denied for VM.Allocate on "
+                          "/vms/101 (token root@pam!ci lacks it)")
 
 
 def test_locks_lost_quorum_and_offline_nodes_are_explained():

@@ -37,8 +37,8 @@ def test_a_token_without_a_privilege_gets_one_sentence_naming_it_and_never_the_s
     assert provider.driver("VirtualMachine").check(spec, declared({"web1": spec})) == []
     with pytest.raises(ProviderError) as denied:
         provider.driver("VirtualMachine").create(Owner(stack, "web1"), spec)
-    assert str(denied.value) == ("Proxmox endpoint 'pve': permission denied for VM.Allocate on /vms/100 (token "
-                                 "ci@pve!deploy lacks it)")
+    assert str(denied.value) == ("Proxmox endpoint 'pve' refused to create VM web1 with VMID 100 on node pve1: "
+                                 "permission denied for VM.Allocate on /vms/100 (token ci@pve!deploy lacks it)")
     pve.grant("ci@pve!deploy", "/vms", "VM.Allocate")
     with pytest.raises(ProviderError) as denied:
         provider.driver("VirtualMachine").create(Owner(stack, "web1"), spec)
