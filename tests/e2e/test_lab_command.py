@@ -22,6 +22,8 @@ def test_lab_up_starts_vsphere_and_proxmox_and_down_stops_them(tmp_path: Path, v
         exports = virtplane("lab", "env", env=env).stdout
         assert "export PROXMOX_VE_ENDPOINT=https://127.0.0.1:" in exports
         assert "export VSPHERE_SERVER=" in exports
+        for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE"):
+            assert f"export {name}=" in exports
         for secret_file in (tmp_path / "vcsim" / "password", tmp_path / "fakepve" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports

@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from virtplane.errors import VirtplaneError
 from virtplane.lab import process
@@ -17,17 +18,13 @@ USER = "root@pam"
 class FakepveInstance(process.Simulator):
     """A running fake PVE cluster; ``url`` is ``https://host:port``."""
 
+    password_variable: ClassVar[str] = "PROXMOX_VE_PASSWORD"
+
     url: str
     user: str = USER
 
-    def environ(self) -> dict[str, str]:
-        """The PROXMOX_VE_* variables an Endpoint reads to reach this cluster."""
-        return {
-            "PROXMOX_VE_ENDPOINT": self.url,
-            "PROXMOX_VE_USERNAME": self.user,
-            "PROXMOX_VE_PASSWORD": self.password,
-            "PROXMOX_VE_CA_FILE": self.ca_file,
-        }
+    def settings(self) -> dict[str, str]:
+        return {"PROXMOX_VE_ENDPOINT": self.url, "PROXMOX_VE_USERNAME": self.user, "PROXMOX_VE_CA_FILE": self.ca_file}
 
 
 def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: float = 0.0,

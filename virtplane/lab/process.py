@@ -10,7 +10,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from virtplane.errors import VirtplaneError
 
@@ -18,6 +18,8 @@ from virtplane.errors import VirtplaneError
 @dataclass(kw_only=True)
 class Simulator:
     """A running simulator: its process, how to log in, and how to verify its certificate."""
+
+    password_variable: ClassVar[str]  # the environment variable an Endpoint reads the password from
 
     pid: int
     ca_file: str
@@ -27,6 +29,19 @@ class Simulator:
     @property
     def password(self) -> str:
         return Path(self.password_file).read_text().strip()
+
+    def settings(self) -> dict[str, str]:
+        """The environment variables an Endpoint reads to reach this simulator, all but the password."""
+        raise NotImplementedError
+
+    def environ(self) -> dict[str, str]:
+        """Every variable an Endpoint reads to reach this simulator, the password included."""
+        return {**self.settings(), self.password_variable: self.password}
+
+    def shell_exports(self) -> list[str]:
+        """``export`` lines for a shell; the password is read from its file, never printed."""
+        return [f"export {name}={value}" for name, value in self.settings().items()] + [
+            f'export {self.password_variable}="$(cat {self.password_file})"']
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

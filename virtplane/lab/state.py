@@ -61,19 +61,5 @@ def clear() -> None:
 
 def shell_exports(lab: Lab) -> str:
     """``export`` lines for a shell; passwords are read from their files, never printed."""
-    lines = []
-    if lab.vsphere is not None:
-        lines += [
-            f"export VSPHERE_SERVER={lab.vsphere.host}",
-            f"export VSPHERE_USER={lab.vsphere.user}",
-            f'export VSPHERE_PASSWORD="$(cat {lab.vsphere.password_file})"',
-            f"export VSPHERE_CA_FILE={lab.vsphere.ca_file}",
-        ]
-    if lab.proxmox is not None:
-        lines += [
-            f"export PROXMOX_VE_ENDPOINT={lab.proxmox.url}",
-            f"export PROXMOX_VE_USERNAME={lab.proxmox.user}",
-            f'export PROXMOX_VE_PASSWORD="$(cat {lab.proxmox.password_file})"',
-            f"export PROXMOX_VE_CA_FILE={lab.proxmox.ca_file}",
-        ]
-    return "\n".join(lines)
+    return "\n".join(line for endpoint in (lab.vsphere, lab.proxmox) if endpoint is not None
+                     for line in endpoint.shell_exports())

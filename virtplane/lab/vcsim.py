@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from virtplane.errors import VirtplaneError
 from virtplane.lab import process
@@ -21,17 +22,13 @@ USER = "virtplane"
 class VcsimInstance(process.Simulator):
     """A running vSphere simulator; ``host`` is ``host:port``."""
 
+    password_variable: ClassVar[str] = "VSPHERE_PASSWORD"
+
     host: str
     user: str = USER
 
-    def environ(self) -> dict[str, str]:
-        """The VSPHERE_* variables an Endpoint reads to reach this simulator."""
-        return {
-            "VSPHERE_SERVER": self.host,
-            "VSPHERE_USER": self.user,
-            "VSPHERE_PASSWORD": self.password,
-            "VSPHERE_CA_FILE": self.ca_file,
-        }
+    def settings(self) -> dict[str, str]:
+        return {"VSPHERE_SERVER": self.host, "VSPHERE_USER": self.user, "VSPHERE_CA_FILE": self.ca_file}
 
 
 def build(work_dir: Path) -> Path:
