@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+from virtplane.errors import VirtplaneError
 from virtplane.specs import Spec
 
 MARKER_KEY = "virtplane.owner"
@@ -146,6 +147,7 @@ class Provider(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod
     @abstractmethod
@@ -157,9 +159,13 @@ class Provider(ABC):
     def connect(cls, settings: BaseModel) -> Provider:
         """Connect and log in; raise ConnectionFailed with one clear sentence on failure."""
 
-    @abstractmethod
     def driver(self, kind: str) -> KindDriver:
         """The driver for a resource kind ("VirtualMachine", "Network")."""
+        try:
+            return self.drivers[kind]
+        except KeyError:
+            raise VirtplaneError(f"the {self.name} provider has no driver for kind '{kind}' "
+                                 f"(known: {', '.join(self.drivers)})") from None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Log out and release connections."""

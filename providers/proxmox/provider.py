@@ -8,8 +8,8 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from virtplane.errors import ConnectionFailed, VirtplaneError
-from virtplane.providers.base import KindDriver, Provider
+from virtplane.errors import ConnectionFailed
+from virtplane.providers.base import Provider
 from virtplane.providers.proxmox import settings as settings_module
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
@@ -26,7 +26,7 @@ class ProxmoxProvider(Provider):
         self.client = client
         self.settings = settings
         self.cluster = Cluster(client, settings.storage)
-        self._drivers: dict[str, KindDriver] = {
+        self.drivers = {
             "VirtualMachine": VirtualMachineDriver(client, self.cluster, settings),
             "Network": NetworkDriver(self.cluster, settings),
         }
@@ -42,13 +42,6 @@ class ProxmoxProvider(Provider):
             raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify Proxmox endpoint "
                                    f"'{config.endpoint_name}' at {config.url}: no such file")
         return cls(PveClient(config), config)
-
-    def driver(self, kind: str) -> KindDriver:
-        try:
-            return self._drivers[kind]
-        except KeyError:
-            raise VirtplaneError(f"the proxmox provider has no driver for kind '{kind}' "
-                                 f"(known: {', '.join(self._drivers)})") from None
 
     def close(self) -> None:
         self.client.close()

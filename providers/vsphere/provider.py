@@ -13,8 +13,8 @@ from pydantic import BaseModel
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim, vmodl
 
-from virtplane.errors import ConnectionFailed, VirtplaneError
-from virtplane.providers.base import KindDriver, Provider
+from virtplane.errors import ConnectionFailed
+from virtplane.providers.base import Provider
 from virtplane.providers.vsphere import settings as settings_module
 from virtplane.providers.vsphere.faults import fault_text
 from virtplane.providers.vsphere.inventory import Inventory
@@ -34,7 +34,7 @@ class VsphereProvider(Provider):
         self.si = si
         self.settings = settings
         self.inventory = inventory
-        self._drivers: dict[str, KindDriver] = {
+        self.drivers = {
             "VirtualMachine": VirtualMachineDriver(si, inventory),
             "Network": NetworkDriver(si, inventory),
         }
@@ -53,13 +53,6 @@ class VsphereProvider(Provider):
             _logout(si)
             raise
         return cls(si, config, inventory)
-
-    def driver(self, kind: str) -> KindDriver:
-        try:
-            return self._drivers[kind]
-        except KeyError:
-            raise VirtplaneError(f"the vsphere provider has no driver for kind '{kind}' "
-                                 f"(known: {', '.join(self._drivers)})") from None
 
     def close(self) -> None:
         _logout(self.si)
