@@ -19,7 +19,6 @@ and fakepve's CPU time. The ratio is the sequential loop's time over virtplane's
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -27,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -41,6 +39,7 @@ from proxmoxer import ProxmoxAPI
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.lab import fakepve  # noqa: E402
@@ -97,31 +96,6 @@ SHAPES: tuple[dict[str, Any], ...] = (
 
 
 # ---- measuring -------------------------------------------------------------------------------------------
-
-
-class RequestCounter:
-    """Counts the HTTP requests this process sends, by wrapping http.client's putrequest for the duration of a
-    measurement: every request passes there (requests, urllib3 or http.client itself), and nothing of
-    virtplane's or proxmoxer's code is touched."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-        self._original = http.client.HTTPConnection.putrequest
-
-    def __enter__(self) -> RequestCounter:
-        counter = self
-
-        def counting(conn: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> Any:
-            with counter._lock:
-                counter.count += 1
-            return counter._original(conn, *args, **kwargs)
-
-        http.client.HTTPConnection.putrequest = counting  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        http.client.HTTPConnection.putrequest = self._original  # type: ignore[method-assign]
 
 
 def server_cpu(pid: int) -> float | None:

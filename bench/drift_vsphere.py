@@ -13,7 +13,6 @@ and the SOAP requests each made (HTTP requests to the SDK endpoint).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import ssl
@@ -31,6 +30,7 @@ from pyVmomi import vim, vmodl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.lab import vcsim  # noqa: E402
@@ -51,27 +51,6 @@ for name, spec in json.loads(Path(__file__).with_name("vms.json").read_text()).i
         firmware=spec["firmware"], guest_os=spec["guest_os"], power=spec["power"],
         nested_virtualization=spec["nested_virtualization"], tags=spec["tags"], opts=opts)
 '''
-
-
-class RequestCounter:
-    """Counts HTTP requests (each SOAP call is one) made by this process."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._original = http.client.HTTPConnection.request
-
-    def __enter__(self) -> RequestCounter:
-        counter = self
-
-        def counting(conn: http.client.HTTPConnection, *args: Any, **kwargs: Any) -> Any:
-            counter.count += 1
-            return counter._original(conn, *args, **kwargs)
-
-        http.client.HTTPConnection.request = counting  # type: ignore[method-assign]
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        http.client.HTTPConnection.request = self._original  # type: ignore[method-assign]
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
