@@ -15,7 +15,7 @@ from virtplane.errors import OwnershipError, ProviderError, SpecError
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.providers.base import Declared, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
-from virtplane.specs import CREATE_ONLY, Spec
+from virtplane.specs import CREATE_ONLY
 
 # Kinds in dependency order: a kind may reference kinds before it. Deletes run in reverse.
 KIND_ORDER = ("Network", "VirtualMachine")
@@ -44,25 +44,26 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
 def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, destroy: bool = False) -> Plan:
     """Compare declared resources with what each endpoint holds. ``destroy`` plans removing all ours."""
     plan = Plan(stack=desired.identity)
-    by_endpoint = _declared_by_endpoint(desired)
+    grouped = {} if destroy else _group_by_endpoint(desired)
+    specs: dict[str, Declared] = {
+        endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
+        for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
-        on_endpoint: Declared = {} if destroy else by_endpoint.get(endpoint, {})
         for kind in KIND_ORDER:
-            declared = {} if destroy else {
-                r.name: r for r in desired.resources.values() if r.kind == kind and r.endpoint == endpoint}
+            declared = grouped.get(endpoint, {}).get(kind, {})
             driver = provider.driver(kind)
-            observed = driver.observe(desired.identity, on_endpoint)
+            observed = driver.observe(desired.identity, specs.get(endpoint, {}))
             plan.resources.extend(_plan_kind(kind, endpoint, declared, observed, driver, desired.identity))
-    _check_references(plan, providers, by_endpoint)
+    _check_references(plan, providers, specs)
     return plan
 
 
-def _declared_by_endpoint(desired: DesiredStack) -> dict[str, dict[str, dict[str, Spec]]]:
-    """endpoint -> kind -> resource name -> spec."""
-    by_endpoint: dict[str, dict[str, dict[str, Spec]]] = {}
+def _group_by_endpoint(desired: DesiredStack) -> dict[str, dict[str, dict[str, DeclaredResource]]]:
+    """endpoint -> kind -> resource name -> declared resource."""
+    grouped: dict[str, dict[str, dict[str, DeclaredResource]]] = {}
     for resource in desired.resources.values():
-        by_endpoint.setdefault(resource.endpoint, {}).setdefault(resource.kind, {})[resource.name] = resource.spec
-    return by_endpoint
+        grouped.setdefault(resource.endpoint, {}).setdefault(resource.kind, {})[resource.name] = resource
+    return grouped
 
 
 def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
