@@ -44,9 +44,9 @@ from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.lab import fakepve  # noqa: E402
 from virtplane.plan import Plan  # noqa: E402
-from virtplane.providers.base import Owner  # noqa: E402
+from virtplane.providers.base import Owner, description_marker  # noqa: E402
 from virtplane.providers.proxmox.config import NetworkNames, create_config, join_options, split_options  # noqa: E402
-from virtplane.providers.proxmox.ownership import description_marker, encode_tags  # noqa: E402
+from virtplane.providers.proxmox.ownership import encode_tags  # noqa: E402
 from virtplane.providers.registry import provider_class  # noqa: E402
 from virtplane.specs import VirtualMachineSpec  # noqa: E402
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from virtplane.providers.base import description_marker, owner_from_description  # noqa: F401 - shared marker
-
 MARKER_TAG = "virtplane"
 TAG_SEPARATORS = re.compile(r"[;,\s]+")
 

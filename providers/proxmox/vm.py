@@ -34,6 +34,8 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    description_marker,
+    owner_from_description,
 )
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
@@ -52,11 +54,7 @@ from virtplane.providers.proxmox.faults import (
     is_bare_permission_failure,
     permission_denied,
 )
-from virtplane.providers.proxmox.ownership import (
-    description_marker,
-    has_marker_tag,
-    owner_from_description,
-)
+from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run

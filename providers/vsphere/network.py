@@ -17,15 +17,13 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
+    description_marker,
+    owner_from_description,
 )
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory, SwitchRef
-from virtplane.providers.vsphere.ownership import (
-    CustomAttributes,
-    description_marker,
-    owner_from_description,
-)
+from virtplane.providers.vsphere.ownership import CustomAttributes
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
 from virtplane.specs import NetworkSpec, Spec
 

@@ -7,12 +7,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
-from virtplane.providers.base import (  # noqa: F401 - the description marker is shared
-    MARKER_KEY,
-    Owner,
-    description_marker,
-    owner_from_description,
-)
+from virtplane.providers.base import MARKER_KEY, Owner
 from virtplane.providers.vsphere.faults import provider_error
 
 TAGS_KEY = "virtplane.tags"

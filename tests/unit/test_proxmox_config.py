@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from virtplane.providers.base import Owner
+from virtplane.providers.base import Owner, description_marker, owner_from_description
 from virtplane.providers.proxmox.config import (
     NetworkNames,
     create_config,
@@ -18,13 +18,7 @@ from virtplane.providers.proxmox.config import (
     split_options,
     vm_state,
 )
-from virtplane.providers.proxmox.ownership import (
-    description_marker,
-    encode_tags,
-    has_marker_tag,
-    owner_from_description,
-    user_tags,
-)
+from virtplane.providers.proxmox.ownership import encode_tags, has_marker_tag, user_tags
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.vm_reader import merge_pending
 from virtplane.specs import NetworkSpec, NicSpec, VirtualMachineSpec

@@ -25,7 +25,7 @@ from tests.integration.proxmox.conftest import connect
 from tests.integration.proxmox.transports import LoseAnswer, wrap
 from virtplane import apply
 from virtplane.errors import VirtplaneError
-from virtplane.providers.proxmox.ownership import owner_from_description
+from virtplane.providers.base import owner_from_description
 from virtplane.providers.proxmox.provider import ProxmoxProvider
 
 PASSWORD = "fault-pw-6b1d0c"  # distinctive, so that a leak into a message is caught
