@@ -15,8 +15,6 @@ MARKER_TAG = "virtplane"
 TAG_SEPARATORS = re.compile(r"[;,\s]+")
 
 
-
-
 def split_tags(text: str | None) -> list[str]:
     """PVE's tag list (``a;b``; older versions also wrote commas or spaces) as a list."""
     return [tag for tag in TAG_SEPARATORS.split(text or "") if tag]
