@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from virtplane.lab.fakepve import FakepveInstance
+from virtplane.lab.process import Simulator
 from virtplane.lab.vcsim import VcsimInstance
 
 
@@ -18,13 +19,16 @@ class Lab:
     vsphere: VcsimInstance | None = None
     proxmox: FakepveInstance | None = None
 
+    def running(self) -> list[Simulator]:
+        """The endpoints the lab knows of (started, not yet stopped)."""
+        return [e for e in (self.vsphere, self.proxmox) if e is not None]
+
     def alive(self) -> bool:
         return all(e is not None and e.alive() for e in (self.vsphere, self.proxmox))
 
     def stop(self) -> None:
-        for endpoint in (self.vsphere, self.proxmox):
-            if endpoint is not None:
-                endpoint.stop()
+        for endpoint in self.running():
+            endpoint.stop()
 
 
 def lab_dir() -> Path:
@@ -61,5 +65,4 @@ def clear() -> None:
 
 def shell_exports(lab: Lab) -> str:
     """``export`` lines for a shell; passwords are read from their files, never printed."""
-    return "\n".join(line for endpoint in (lab.vsphere, lab.proxmox) if endpoint is not None
-                     for line in endpoint.shell_exports())
+    return "\n".join(line for endpoint in lab.running() for line in endpoint.shell_exports())
