@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 from virtplane.errors import VirtplaneError
+from virtplane.inventory import Host
 from virtplane.specs import Spec
 
 MARKER_KEY = "virtplane.owner"
@@ -24,13 +25,19 @@ MARKER_KEY = "virtplane.owner"
 
 @dataclass(frozen=True)
 class Owner:
-    """The ownership marker written on every object we create: which stack and resource it is."""
+    """The ownership marker written on every object we create: which stack, endpoint and resource it is.
+
+    ``endpoint`` is the name of the stack's Endpoint that made the object, so two Endpoints of one stack
+    never take each other's objects. Markers written before it existed carry none (None) and are claimed
+    by any endpoint of their stack."""
 
     stack: str
     resource: str
+    endpoint: str | None = None
 
     def encode(self) -> str:
-        return f"stack={self.stack};resource={self.resource}"
+        endpoint = f";endpoint={self.endpoint}" if self.endpoint is not None else ""
+        return f"stack={self.stack}{endpoint};resource={self.resource}"
 
     @classmethod
     def decode(cls, text: str | None) -> Owner | None:
@@ -39,7 +46,11 @@ class Owner:
         parts = dict(item.split("=", 1) for item in text.split(";") if "=" in item)
         if "stack" not in parts or "resource" not in parts:
             return None
-        return cls(parts["stack"], parts["resource"])
+        return cls(parts["stack"], parts["resource"], parts.get("endpoint"))
+
+    def belongs_to(self, stack: str, endpoint: str) -> bool:
+        """True when this marker names ``stack`` and (if it names one) ``endpoint``."""
+        return self.stack == stack and self.endpoint in (None, endpoint)
 
 
 DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
@@ -72,6 +83,16 @@ class Observed:
     owner: Owner | None
     state: dict[str, Any]
     marker_complete: bool = True
+    id: str | None = None  # the hypervisor's stable id: vSphere instance UUID, Proxmox vmid, Hyper-V VMId
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``create`` returns: the new object's stable id and its outputs (spec-shaped state and extras
+    such as ``node``), which a Pulumi provider's Create answers with."""
+
+    id: str
+    outputs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -109,7 +130,12 @@ Declared = Mapping[str, Mapping[str, Spec]]
 
 
 class KindDriver(ABC):
-    """Reads and writes one kind of resource on one endpoint."""
+    """Reads and writes one kind of resource on one endpoint.
+
+    **Thread safety.** apply calls one driver from several threads at once (creates, updates and
+    deletes of different objects; never two calls for one object). Drivers must be safe for that:
+    shared caches are guarded by locks, and connections are either thread-safe or pooled.
+    ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
 
@@ -119,9 +145,15 @@ class KindDriver(ABC):
         batched pass. The other kinds' declarations help read references back (a Proxmox NIC holds a
         bridge and a VLAN tag; the declared networks give it its name). Empty when destroying."""
 
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """Read objects by their stable id (a Pulumi Read or import), in one batched pass; ids that do not
+        exist are left out. Ownership is not required (an import reads what is there)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read {self.kind} objects by id yet")
+
     @abstractmethod
-    def create(self, owner: Owner, spec: Spec) -> None:
-        """Create the object, writing the ownership marker atomically with the creation."""
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        """Create the object, writing the ownership marker atomically with the creation; return its id
+        and outputs. ``spec`` is as planned: slots resolved, ``node`` filled in by placement."""
 
     @abstractmethod
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
@@ -141,6 +173,21 @@ class KindDriver(ABC):
         """How ``change`` is applied; raise RefusedChange when it cannot be. Default: in place."""
         return Rule.IN_PLACE
 
+    def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
+        """Where a new object goes, decided at plan time and shown in the plan (a node or host name), or
+        None to leave it to the hypervisor (vSphere DRS). ``placed`` counts MiB of memory already placed
+        per host by this plan, so one plan spreads its VMs. Default: no choice."""
+        return None
+
+    def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
+        """A free slot for a new disk or NIC (``collection`` "disks" or "nics"), in this hypervisor's own
+        notation (vSphere ``scsi0:1``/``ethernet0``, Proxmox ``scsi1``/``net0``). Default: ``disk0``…"""
+        prefix = "disk" if collection == "disks" else "nic"
+        number = 0
+        while f"{prefix}{number}" in taken:
+            number += 1
+        return f"{prefix}{number}"
+
 
 class Provider(ABC):
     """One hypervisor endpoint: its settings, its connection and its kind drivers."""
@@ -158,6 +205,15 @@ class Provider(ABC):
     @abstractmethod
     def connect(cls, settings: BaseModel) -> Provider:
         """Connect and log in; raise ConnectionFailed with one clear sentence on failure."""
+
+    def identity(self) -> str:
+        """What makes this backend itself, whatever address reached it (vCenter instance UUID, Proxmox
+        cluster name): two Endpoints of one stack with one identity are refused at plan time."""
+        raise NotImplementedError
+
+    def hosts(self) -> list[Host]:
+        """The endpoint's hosts with their facts (the inventory), read in one batched pass."""
+        raise NotImplementedError(f"the {self.name} provider does not read host facts yet")
 
     def driver(self, kind: str) -> KindDriver:
         """The driver for a resource kind ("VirtualMachine", "Network")."""
