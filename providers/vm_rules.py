@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from virtplane.providers.base import FieldChange, RefusedChange, Rule
 
-_ITEM = re.compile(r"^(disks|nics)\[(\d+)\](?:\.(\w+))?$")
+_ITEM = re.compile(r"^(disks|nics|gpus)\[([^\]]+)\](?:\.(\w+))?$")
 
 
 def top_field(path: str) -> str:
@@ -23,8 +23,9 @@ def top_field(path: str) -> str:
 class VmRules:
     """``hot_add``: raised in place, lowered powered off. ``power_off`` and ``replace``: top-level fields
     applied that way. A disk's ``disk_replace`` attributes replace the VM; a disk grows in place and is
-    never shrunk; a NIC's ``adapter`` needs power off. Everything else (power, tags, items added or
-    removed, a NIC's network) is applied in place."""
+    never shrunk; a NIC's ``adapter`` needs power off, and so does any change to GPUs or SR-IOV NICs (PCI
+    devices). Everything else (power, tags, items added or removed, a NIC's network) is applied in
+    place. Items are addressed by slot: ``disks[scsi0:1].size``."""
 
     hypervisor: str
     power_off: frozenset[str]
@@ -42,6 +43,10 @@ class VmRules:
         if path in self.replace:
             return Rule.REPLACE
         match = _ITEM.match(path)
+        if match is not None and match.group(1) == "gpus":
+            return Rule.POWER_OFF  # PCI devices are added, changed and removed with the VM off
+        if match is not None and match.group(1) == "nics" and "sriov" in (_adapter(change.old), _adapter(change.new)):
+            return Rule.POWER_OFF  # an SR-IOV function is a PCI device too
         if match is None or match.group(3) is None:
             return Rule.IN_PLACE
         kind, attribute = match.group(1), match.group(3)
@@ -53,3 +58,7 @@ class VmRules:
                                     f"on {self.hypervisor}; grow it or replace the VM")
             return Rule.IN_PLACE
         return Rule.POWER_OFF if attribute == "adapter" else Rule.IN_PLACE
+
+
+def _adapter(item: object) -> object:
+    return item.get("adapter") if isinstance(item, dict) else None

@@ -1,6 +1,22 @@
-"""virtplane: declarative virtual machines, networks and disks on vSphere, Proxmox VE and Hyper-V."""
+"""virtplane: declarative virtual machines, networks and disks on vSphere, Proxmox VE and Hyper-V.
 
-from virtplane.resources import Disk, Endpoint, Network, Nic, VirtualMachine
+The resource classes are imported on first use, so the ``virtplane`` command starts without loading Pulumi.
+"""
 
-__all__ = ["Disk", "Endpoint", "Network", "Nic", "VirtualMachine"]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from virtplane.resources import Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
+
+__all__ = ["Disk", "Endpoint", "Gpu", "Network", "Nic", "VirtualMachine"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from virtplane import resources
+
+        return getattr(resources, name)
+    raise AttributeError(f"module 'virtplane' has no attribute {name!r}")

@@ -11,10 +11,14 @@ from dataclasses import dataclass, field
 from virtplane import redact
 from virtplane.errors import VirtplaneError
 from virtplane.graph import Graph
+from virtplane.kinds import later_kinds
 from virtplane.plan import Action, Plan, ResourcePlan
 from virtplane.providers.base import Owner, Provider
+from virtplane.specs import Spec, VirtualMachineSpec
 
-KIND_ORDER = ("Network", "VirtualMachine")
+
+class DataLossRefused(VirtplaneError):
+    """The plan destroys data and --allow-data-loss was not given: nothing was changed."""
 
 
 @dataclass
@@ -50,16 +54,26 @@ def dependency_graph(plan: Plan) -> Graph[str]:
     for key, item in pending.items():
         graph.add(key, {d for d in item.depends_on if d in pending})
         if item.action in (Action.DELETE, Action.REPLACE):
-            later = KIND_ORDER[KIND_ORDER.index(item.kind) + 1:]
+            later = later_kinds(item.kind)
             graph.add(key, {k for k, other in pending.items()
                             if other.kind in later and other.endpoint == item.endpoint
                             and other.action in (Action.DELETE, Action.UPDATE, Action.REPLACE)})
     return graph
 
 
-def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4,
+def refuse_data_loss(plan: Plan) -> None:
+    """Raise DataLossRefused naming every VM, slot and size the plan would destroy."""
+    if lost := plan.data_loss():
+        raise DataLossRefused("refusing to apply: " + "; ".join(lost) + ". Nothing was changed; pass "
+                              "--allow-data-loss to apply it anyway, or declare the disks to keep")
+
+
+def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,
         on_event: Callable[[str, Outcome | ResourcePlan], None] | None = None) -> ApplyResult:
-    """Apply every pending resource; a failure skips what depends on it and lets the rest finish."""
+    """Apply every pending resource; a failure skips what depends on it and lets the rest finish.
+    A plan that destroys data is refused before anything changes unless ``allow_data_loss``."""
+    if not allow_data_loss:
+        refuse_data_loss(plan)
     graph = dependency_graph(plan)
     order = graph.order()  # raises on cycles before anything is touched
     items = {r.key: r for r in plan.pending}
@@ -110,18 +124,30 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4,
     return result
 
 
+def creation_spec(item: ResourcePlan) -> Spec:
+    """The spec a create gets: the planned spec, with the creation defaults for what the stack leaves unset
+    (a VM made from nothing) and the host placement chose."""
+    assert item.spec is not None
+    spec = item.spec
+    if isinstance(spec, VirtualMachineSpec):
+        spec = spec.with_creation_defaults()
+        if spec.node is None and item.placement is not None:
+            spec = spec.model_copy(update={"node": item.placement})
+    return spec
+
+
 def _apply_one(stack: str, item: ResourcePlan, provider: Provider) -> None:
     driver = provider.driver(item.kind)
+    owner = Owner(stack, item.name, item.endpoint)
     if item.action is Action.CREATE:
-        assert item.spec is not None
-        driver.create(Owner(stack, item.name), item.spec)
+        driver.create(owner, creation_spec(item))
     elif item.action is Action.UPDATE:
         assert item.spec is not None and item.observed is not None
         driver.update(item.observed, item.spec, [c.change for c in item.changes])
     elif item.action is Action.REPLACE:
         assert item.spec is not None and item.observed is not None
         driver.delete(item.observed)
-        driver.create(Owner(stack, item.name), item.spec)
+        driver.create(owner, creation_spec(item))
     elif item.action is Action.DELETE:
         assert item.observed is not None
         driver.delete(item.observed)

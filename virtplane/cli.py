@@ -1,4 +1,8 @@
-"""The ``virtplane`` command: plan, apply, drift and destroy stacks without Pulumi; run the lab."""
+"""The ``virtplane`` command: plan, apply, drift, destroy and inventory without Pulumi; run the lab.
+
+Everything heavy (Pulumi, pydantic, the drivers, rich) is imported inside the commands, so ``--help``
+answers at once.
+"""
 
 from __future__ import annotations
 
@@ -6,48 +10,66 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from virtplane import apply as applier
-from virtplane import output
-from virtplane.engine import build_plan, connected
-from virtplane.errors import VirtplaneError
-from virtplane.evaluate import evaluate
-from virtplane.lab.cli import lab
-from virtplane.redact import redact
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from virtplane.apply import ApplyResult
+    from virtplane.plan import Plan
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-stdout = Console(highlight=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 stack_dir_argument = click.argument("stack_dir", type=click.Path(file_okay=False, path_type=Path))
 stack_option = click.option("--stack", "stack", default=None, help="Stack name: reads Pulumi.<NAME>.yaml.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document (see README).")
 
 
+def console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _silence_stdout() -> None:
+    """The reader went away (``| head``): send what is left of stdout nowhere, and say nothing about it."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
 def guarded(command: Callable[..., int]) -> Callable[..., None]:
-    """Turn every failure into one sentence on stderr and exit 1; never a traceback."""
+    """Turn every failure into one sentence on stderr and exit 1; never a traceback (with VIRTPLANE_DEBUG=1,
+    a traceback with every secret masked)."""
 
     def wrapper(**kwargs: Any) -> None:
+        from virtplane.errors import VirtplaneError
+        from virtplane.redact import redact
+
         try:
             code = command(**kwargs)
+        except BrokenPipeError:
+            _silence_stdout()
+            code = EXIT_OK
         except VirtplaneError as exc:
-            stderr.print(f"[red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
+            console(stderr=True).print(f"[red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
             code = EXIT_ERROR
         except KeyboardInterrupt:
-            stderr.print("[red]interrupted[/]: run the same command again to converge")
+            console(stderr=True).print("[red]interrupted[/]: run the same command again to converge")
             code = EXIT_ERROR
         except Exception as exc:
             if os.environ.get("VIRTPLANE_DEBUG"):
-                raise
-            stderr.print(f"[red]error:[/] unexpected {type(exc).__name__}: {redact(str(exc))} "
-                         "(set VIRTPLANE_DEBUG=1 for a traceback)")
+                import traceback
+
+                sys.stderr.write(redact(traceback.format_exc()))
+            console(stderr=True).print(f"[red]error:[/] unexpected {type(exc).__name__}: {redact(str(exc))} "
+                                       "(set VIRTPLANE_DEBUG=1 for a traceback)")
             code = EXIT_ERROR
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
         sys.exit(code)
 
     wrapper.__name__ = command.__name__
@@ -55,15 +77,37 @@ def guarded(command: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Loads the ``lab`` group only when it is used."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "lab"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "lab":
+            from virtplane.lab.cli import lab
+
+            return lab
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="virtplane")
 def main() -> None:
     """Declarative VMs and networks on vSphere, Proxmox VE and Hyper-V."""
 
 
-main.add_command(lab)
+def _emit(text: str) -> None:
+    print(text)
 
 
+def _plan(stack_dir: Path, stack: str | None) -> tuple[Plan, str]:
+    from virtplane.engine import build_plan, connected
+    from virtplane.evaluate import evaluate
+
+    desired = evaluate(stack_dir, stack)
+    with connected(desired) as providers:
+        return build_plan(desired, providers), desired.identity
 
 
 @main.command()
@@ -73,13 +117,13 @@ main.add_command(lab)
 @guarded
 def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     """Show what apply would change. Exit 0: nothing to do; 2: changes pending."""
-    desired = evaluate(stack_dir, stack)
-    with connected(desired) as providers:
-        the_plan = build_plan(desired, providers)
+    from virtplane import output
+
+    the_plan, _ = _plan(stack_dir, stack)
     if as_json:
-        print(output.emit_json("plan", the_plan))
+        _emit(output.emit_json("plan", the_plan))
     else:
-        output.render_plan(stdout, the_plan, title="Plan")
+        output.render_plan(console(), the_plan, title="Plan")
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 
 
@@ -90,48 +134,74 @@ def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
 @guarded
 def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     """Compare declared and live state field by field. Exit 0: none; 2: drift found."""
-    desired = evaluate(stack_dir, stack)
-    with connected(desired) as providers:
-        the_plan = build_plan(desired, providers)
+    from virtplane import output
+
+    the_plan, _ = _plan(stack_dir, stack)
     if as_json:
-        print(output.emit_json("drift", the_plan, drift=bool(the_plan.pending)))
+        _emit(output.emit_json("drift", the_plan, drift=bool(the_plan.pending)))
     else:
-        output.render_plan(stdout, the_plan, title="Drift")
-        stdout.print("Drift found." if the_plan.pending else "No drift.")
+        out = console()
+        output.render_plan(out, the_plan, title="Drift")
+        out.print("Drift found." if the_plan.pending else "No drift.")
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 
 
+def _backend(name: str, provider: Any) -> str:
+    try:
+        return f"{provider.name}:{provider.identity()}"
+    except NotImplementedError:
+        return f"{provider.name}:endpoint {name}"
+
+
 def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel: int,
-              destroy: bool) -> int:
+              destroy: bool, allow_data_loss: bool, break_lock: bool) -> int:
+    from virtplane import apply as applier
+    from virtplane import output
+    from virtplane.engine import build_plan, connected
+    from virtplane.errors import VirtplaneError
+    from virtplane.evaluate import evaluate
+    from virtplane.lock import stack_lock
+
+    out = console()
     desired = evaluate(stack_dir, stack)
-    with connected(desired) as providers:
+    with connected(desired) as providers, stack_lock(
+            desired.identity, [_backend(name, p) for name, p in providers.items()],
+            f"virtplane {command} {stack_dir}", break_lock=break_lock):
         the_plan = build_plan(desired, providers, destroy=destroy)
         if not as_json:
-            output.render_plan(stdout, the_plan, title="Destroy plan" if destroy else "Plan")
+            output.render_plan(out, the_plan, title="Destroy plan" if destroy else "Plan")
         if not the_plan.pending:
             if as_json:
-                print(output.emit_json(command, the_plan, applier.ApplyResult()))
+                _emit(output.emit_json(command, the_plan, applier.ApplyResult()))
             else:
-                stdout.print("Nothing to do.")
+                out.print("Nothing to do.")
             return EXIT_OK
+        if not allow_data_loss:
+            applier.refuse_data_loss(the_plan)
         if not yes:
             if not sys.stdin.isatty():
                 raise VirtplaneError(f"{command} changes live systems: pass --yes to confirm "
                                      "when not running interactively")
             if not click.confirm(f"{command.capitalize()} these changes?", default=False):
-                stderr.print("Cancelled; nothing changed.")
+                console(stderr=True).print("Cancelled; nothing changed.")
                 return EXIT_ERROR
-        result = _run_with_progress(the_plan, providers, parallel, quiet=as_json)
+        result = _run_with_progress(the_plan, providers, parallel, quiet=as_json, allow_data_loss=allow_data_loss)
     if as_json:
-        print(output.emit_json(command, the_plan, result))
+        _emit(output.emit_json(command, the_plan, result))
     else:
-        output.render_result(stdout, result)
+        output.render_result(out, result)
     return EXIT_ERROR if result.failed else EXIT_OK
 
 
-def _run_with_progress(the_plan, providers, parallel: int, *, quiet: bool):
+def _run_with_progress(the_plan: Plan, providers: Any, parallel: int, *, quiet: bool,
+                       allow_data_loss: bool) -> ApplyResult:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from virtplane import apply as applier
+    from virtplane import output
+
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=False, disable=quiet) as progress:
+    with Progress(*columns, console=console(stderr=True), transient=False, disable=quiet) as progress:
         task = progress.add_task("applying", total=len(the_plan.pending))
 
         def on_event(event: str, payload: Any) -> None:
@@ -140,7 +210,12 @@ def _run_with_progress(the_plan, providers, parallel: int, *, quiet: bool):
                 if not quiet:
                     progress.console.print("  " + output.describe_outcome(payload))
 
-        return applier.run(the_plan, providers, parallel=parallel, on_event=on_event)
+        return applier.run(the_plan, providers, parallel=parallel, on_event=on_event,
+                           allow_data_loss=allow_data_loss)
+
+
+lock_option = click.option("--break-lock", is_flag=True,
+                           help="Remove a lock left by another run (stale or not) before starting.")
 
 
 @main.command()
@@ -150,10 +225,15 @@ def _run_with_progress(the_plan, providers, parallel: int, *, quiet: bool):
 @click.option("--yes", is_flag=True, help="Apply without asking.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Resources changed at once.")
+@click.option("--allow-data-loss", is_flag=True,
+              help="Apply changes that destroy data: removing disks, replacing or deleting VMs.")
+@lock_option
 @guarded
-def apply(stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel: int) -> int:
-    """Make the endpoints match the stack. Exit 0: done or nothing to do; 1: a change failed."""
-    return _converge("apply", stack_dir, stack, as_json, yes, parallel, destroy=False)
+def apply(stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel: int, allow_data_loss: bool,
+          break_lock: bool) -> int:
+    """Make the endpoints match the stack. Exit 0: done or nothing to do; 1: a change failed or was refused."""
+    return _converge("apply", stack_dir, stack, as_json, yes, parallel, destroy=False,
+                     allow_data_loss=allow_data_loss, break_lock=break_lock)
 
 
 @main.command()
@@ -162,7 +242,31 @@ def apply(stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel
 @json_option
 @click.option("--yes", is_flag=True, help="Destroy without asking.")
 @click.option("--parallel", default=4, show_default=True, type=click.IntRange(1, 64))
+@lock_option
 @guarded
-def destroy(stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel: int) -> int:
+def destroy(stack_dir: Path, stack: str | None, as_json: bool, yes: bool, parallel: int, break_lock: bool) -> int:
     """Delete everything this stack owns (objects carrying its marker), and nothing else."""
-    return _converge("destroy", stack_dir, stack, as_json, yes, parallel, destroy=True)
+    return _converge("destroy", stack_dir, stack, as_json, yes, parallel, destroy=True, allow_data_loss=True,
+                     break_lock=break_lock)
+
+
+@main.command()
+@stack_dir_argument
+@stack_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the inventory to FILE instead of stdout.")
+@guarded
+def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
+    """Read the hosts behind every endpoint of the stack and print their facts as JSON
+    (schema virtplane.inventory/1)."""
+    from virtplane.engine import collect_inventory, connected
+    from virtplane.evaluate import evaluate
+
+    desired = evaluate(stack_dir, stack)
+    with connected(desired) as providers:
+        document = collect_inventory(providers).to_json()
+    if out_file is None:
+        sys.stdout.write(document)
+    else:
+        out_file.write_text(document)
+    return EXIT_OK

@@ -1,8 +1,14 @@
-"""Observe the live endpoints and plan: what to create, update, replace or delete, field by field."""
+"""Observe the live endpoints and plan: what to create, update, replace or delete, field by field.
+
+Between observe and apply the plan decides everything that needs the whole picture: each declared disk
+and NIC gets its slot (virtplane/slots.py), new VMs are placed on a host (the driver's ``place``, counting
+what the same plan already placed), and every change that destroys data is marked so apply can refuse it.
+"""
 
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -11,20 +17,21 @@ from pydantic import SecretStr
 from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, ProviderError, SpecError
+from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError
+from virtplane.inventory import Inventory
+from virtplane.kinds import ORDER, kind
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
-from virtplane.providers.base import Declared, ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import Declared, KindDriver, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
-from virtplane.specs import CREATE_ONLY
-
-# Kinds in dependency order: a kind may reference kinds before it. Deletes run in reverse.
-KIND_ORDER = ("Network", "VirtualMachine")
-NOUN = {"Network": "network", "VirtualMachine": "virtual machine"}
+from virtplane.slots import resolve_vm
+from virtplane.specs import Spec, VirtualMachineSpec
 
 
 @contextmanager
 def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -> Iterator[dict[str, Provider]]:
-    """Connect to every endpoint the stack declares; close them all afterwards."""
+    """Connect to every endpoint the stack declares; close them all afterwards. Two Endpoints that reach
+    one backend (the same vCenter, the same Proxmox cluster) are refused: they would take each other's
+    objects for strays."""
     environ = os.environ if environ is None else environ
     providers: dict[str, Provider] = {}
     try:
@@ -35,25 +42,50 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
                 if isinstance(value, SecretStr):  # passwords, API tokens: never shown
                     redact.register(value.get_secret_value())
             providers[name] = cls.connect(settings)
+        refuse_shared_backends(providers)
         yield providers
     finally:
         for provider in providers.values():
             provider.close()
 
 
+def refuse_shared_backends(providers: Mapping[str, Provider]) -> None:
+    seen: dict[str, str] = {}
+    for name, provider in providers.items():
+        try:
+            identity = provider.identity()
+        except NotImplementedError:
+            continue
+        key = f"{provider.name}:{identity}"
+        if key in seen:
+            raise VirtplaneError(
+                f"Endpoints '{seen[key]}' and '{name}' reach the same {provider.name} backend ({identity}); "
+                "declare it once and use that Endpoint for all its resources, or each would delete the "
+                "other's objects")
+        seen[key] = name
+
+
 def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, destroy: bool = False) -> Plan:
     """Compare declared resources with what each endpoint holds. ``destroy`` plans removing all ours."""
-    plan = Plan(stack=desired.identity)
+    plan = Plan(stack=desired.identity, destroy=destroy)
     grouped = {} if destroy else _group_by_endpoint(desired)
     specs: dict[str, Declared] = {
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
-        for kind in KIND_ORDER:
-            declared = grouped.get(endpoint, {}).get(kind, {})
-            driver = provider.driver(kind)
-            observed = driver.observe(desired.identity, specs.get(endpoint, {}))
-            plan.resources.extend(_plan_kind(kind, endpoint, declared, observed, driver, desired.identity))
+        placed: Counter[str] = Counter()
+        for kind_name in ORDER:
+            declared = grouped.get(endpoint, {}).get(kind_name, {})
+            driver = provider.driver(kind_name)
+            observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
+                                           declared)
+            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
+            for item in items:
+                _place(item, driver, placed)
+            plan.resources.extend(items)
+    if destroy:
+        for item in plan.resources:
+            item.destroying = True
     _check_references(plan, providers, specs)
     return plan
 
@@ -66,6 +98,17 @@ def _group_by_endpoint(desired: DesiredStack) -> dict[str, dict[str, dict[str, D
     return grouped
 
 
+def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mapping[str, object]) -> ObserveResult:
+    """Objects whose marker names another Endpoint of this stack are that Endpoint's: never ours to change or
+    delete (a declared name held by one is foreign)."""
+    for name, live in list(observed.owned.items()):
+        if live.owner is not None and live.owner.endpoint not in (None, endpoint):
+            del observed.owned[name]
+            if name in declared:
+                observed.foreign[name] = live
+    return observed
+
+
 def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
     """Ask each driver whether what will be created or changed refers to things that exist."""
     for item in plan.resources:
@@ -76,22 +119,29 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
             raise SpecError(item.kind, item.name, problems)
 
 
-def _plan_kind(kind: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
-               driver, stack: str) -> list[ResourcePlan]:
+def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
+               driver: KindDriver, stack: str) -> list[ResourcePlan]:
     plans = []
+    create_only = kind(kind_name).create_only
     for name, resource in declared.items():
         if name in observed.foreign:
             owner = observed.foreign[name].owner
-            whose = f"it belongs to stack '{owner.stack}'" if owner else "it carries no virtplane.owner marker"
+            if owner is None:
+                whose = "it carries no virtplane.owner marker"
+            elif owner.stack == stack:
+                whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
+            else:
+                whose = f"it belongs to stack '{owner.stack}'"
             raise OwnershipError(
-                f"{kind} '{name}': a {NOUN[kind]} named '{name}' already exists on endpoint '{endpoint}' and is "
-                f"not managed by stack '{stack}' ({whose}); rename the resource or remove that object by hand")
+                f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
+                f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
+                "that object by hand")
         live = observed.owned.get(name)
-        item = ResourcePlan(kind, name, endpoint, Action.CREATE, spec=resource.spec, observed=live,
+        spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
+        item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on))
         if live is not None:
-            item.changes = _classify(kind, name, driver,
-                                     diff(resource.spec.model_dump(), live.state, CREATE_ONLY.get(kind, frozenset())))
+            item.changes = _classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
             if any(c.rule is Rule.REPLACE for c in item.changes):
                 item.action = Action.REPLACE
             elif item.changes or not live.marker_complete:
@@ -103,15 +153,45 @@ def _plan_kind(kind: str, endpoint: str, declared: dict[str, DeclaredResource], 
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
-            plans.append(ResourcePlan(kind, name, endpoint, Action.DELETE, observed=live))
+            plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live))
     return plans
 
 
-def _classify(kind: str, name: str, driver, changes) -> list[PlannedChange]:
+def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec:
+    if isinstance(spec, VirtualMachineSpec):
+        return resolve_vm(spec, live_state, driver.new_slot)
+    return spec
+
+
+def _place(item: ResourcePlan, driver: KindDriver, placed: Counter[str]) -> None:
+    """Decide where a new VM goes, now, so the plan shows it and parallel creates spread out."""
+    if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
+        return
+    if item.spec.node is not None:
+        return
+    spec = item.spec.with_creation_defaults()
+    node = driver.place(spec, placed)
+    if node is not None:
+        item.placement = node
+        placed[node] += spec.memory or 0
+
+
+def _classify(kind_name: str, name: str, driver: KindDriver, changes) -> list[PlannedChange]:
     planned = []
     for change in changes:
         try:
             planned.append(PlannedChange(change, driver.rule(change)))
         except RefusedChange as exc:
-            raise ProviderError(f"{kind} '{name}': field '{change.path}': {exc}") from None
+            raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
     return planned
+
+
+def collect_inventory(providers: Mapping[str, Provider]) -> Inventory:
+    """Every endpoint's hosts, one batched read each."""
+    hosts = []
+    for name, provider in providers.items():
+        try:
+            hosts.extend(provider.hosts())
+        except NotImplementedError as exc:
+            raise VirtplaneError(f"endpoint '{name}': {exc}") from None
+    return Inventory(hosts=hosts)

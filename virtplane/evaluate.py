@@ -53,11 +53,15 @@ def read_project(stack_dir: Path) -> tuple[str, Path]:
 
 
 def pick_stack(stack_dir: Path, stack: str | None) -> str:
-    """``--stack`` when given; else the only ``Pulumi.<name>.yaml``; else ``dev``."""
+    """``--stack`` when given; else the only ``Pulumi.<name>.yaml``; with none, ``dev``; with several, an
+    error listing them (picking one silently would plan against the wrong configuration)."""
     if stack:
         return stack
     names = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in stack_dir.glob("Pulumi.*.yaml"))
-    return names[0] if len(names) == 1 else "dev"
+    if len(names) > 1:
+        raise VirtplaneError(f"{stack_dir} has several stack configurations ({', '.join(names)}); "
+                             "choose one with --stack NAME")
+    return names[0] if names else "dev"
 
 
 def read_config(stack_dir: Path, project: str, stack: str) -> tuple[dict[str, str], set[str]]:

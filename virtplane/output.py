@@ -30,8 +30,8 @@ def _summary_of_create(item: ResourcePlan) -> str:
         return ""
     state = item.spec.model_dump()
     parts = [f"{k}={_value(v)}" for k, v in state.items()
-             if v not in (None, [], False) and k not in ("disks", "nics")]
-    for listed in ("disks", "nics"):
+             if v not in (None, [], False) and k not in ("disks", "nics", "gpus")]
+    for listed in ("disks", "nics", "gpus"):
         if state.get(listed):
             parts.append(f"{listed}=[" + ", ".join(_value(v) for v in state[listed]) + "]")
     return " ".join(parts)
@@ -46,14 +46,18 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         label = "unchanged" if item.action is Action.NOOP else item.action.value
         extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
         note = f" [dim]({escape(item.note)})[/]" if item.note else ""
+        where = f" [dim]→ host {escape(item.placement)}[/]" if item.placement else ""
+        loss = " [bold red]\\[destroys data][/]" if item.action in (Action.REPLACE, Action.DELETE) \
+            and item.destroys_data else ""
         console.print(f"  [{colour}]{symbol} {label:<9}[/] {item.kind} [bold]{escape(item.name)}[/]"
-                      f" [dim]on {escape(item.endpoint)}[/]{extra}{note}")
+                      f" [dim]on {escape(item.endpoint)}[/]{where}{extra}{note}{loss}")
         if item.action is Action.CREATE:
             console.print(f"      [dim]{escape(redact(_summary_of_create(item)))}[/]")
         for planned in item.changes:
             change = planned.change
+            lost = " [bold red]\\[destroys data][/]" if planned.destroys_data else ""
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
-                          f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]")
+                          f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]{lost}")
     counts = plan.counts()
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +19,28 @@ class Action(enum.StrEnum):
     DELETE = "delete"
 
 
+_DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
+
+
 @dataclass(frozen=True)
 class PlannedChange:
     change: FieldChange
     rule: Rule
 
+    @property
+    def removed_disk(self) -> dict[str, Any] | None:
+        """The live disk this change removes (``disks[scsi0:1]`` -> None), or None."""
+        if _DISK_ITEM.match(self.change.path) and self.change.new is None and isinstance(self.change.old, dict):
+            return self.change.old
+        return None
+
+    @property
+    def destroys_data(self) -> bool:
+        return self.removed_disk is not None
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.change.path, "old": self.change.old, "new": self.change.new,
-                "apply": self.rule.value}
+                "apply": self.rule.value, "destroys_data": self.destroys_data}
 
 
 @dataclass
@@ -39,6 +54,8 @@ class ResourcePlan:
     changes: list[PlannedChange] = field(default_factory=list)
     depends_on: set[str] = field(default_factory=set)
     note: str = ""
+    placement: str | None = None  # the host a new VM goes to, decided at plan time
+    destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
 
     @property
     def key(self) -> str:
@@ -48,16 +65,45 @@ class ResourcePlan:
     def needs_power_off(self) -> bool:
         return any(c.rule is Rule.POWER_OFF for c in self.changes)
 
+    def data_loss(self) -> list[str]:
+        """One sentence per part of this change that destroys data (empty when none does)."""
+        if self.kind != "VirtualMachine":
+            return []
+        live_disks = (self.observed.state.get("disks") or []) if self.observed is not None else []
+        held = ", ".join(_disk(d) for d in live_disks) or "no disks"
+        if self.action is Action.REPLACE:
+            fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
+            return [f"VM {self.name} on {self.endpoint} would be replaced (deleted and created again) to change "
+                    f"{fields}, destroying its disks ({held})"]
+        if self.action is Action.DELETE and not self.destroying:
+            return [f"VM {self.name} on {self.endpoint} is no longer declared; deleting it destroys its disks "
+                    f"({held})"]
+        return [f"VM {self.name} on {self.endpoint}: disk {_disk(disk)} is no longer declared; removing it "
+                "destroys its data" for disk in (c.removed_disk for c in self.changes) if disk is not None]
+
+    @property
+    def destroys_data(self) -> bool:
+        return bool(self.data_loss())
+
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
-                "power_off": self.needs_power_off, "note": self.note or None,
-                "changes": [c.to_json() for c in self.changes]}
+                "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
+                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes]}
+
+
+def _disk(disk: dict[str, Any]) -> str:
+    return f"{disk.get('slot', '?')} ({disk.get('size', '?')} GiB)"
 
 
 @dataclass
 class Plan:
     stack: str
     resources: list[ResourcePlan] = field(default_factory=list)
+    destroy: bool = False
+
+    def data_loss(self) -> list[str]:
+        """Every sentence of data this plan would destroy (apply needs --allow-data-loss for them)."""
+        return [sentence for item in self.pending for sentence in item.data_loss()]
 
     @property
     def pending(self) -> list[ResourcePlan]:

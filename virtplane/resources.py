@@ -98,24 +98,38 @@ class Endpoint(pulumi.ProviderResource):
 class Disk:
     """A virtual disk. ``size`` is an integer number of GiB or a string like ``"40GiB"`` or ``"1TiB"``.
     ``storage`` (a vSphere datastore or a Proxmox storage; ``datastore=`` is accepted as its other name)
-    defaults to the endpoint's. ``thin`` provisioning is on by default. ``bus`` is ``"paravirtual"`` (the
-    default: PVSCSI on vSphere, VirtIO SCSI on Proxmox), ``"lsilogic"``, ``"sata"``, ``"ide"``,
-    ``"nvme"`` (vSphere only) or ``"virtio-blk"`` (Proxmox only)."""
+    defaults to the endpoint's. ``thin`` provisioning (True when a disk is made and it is unset). ``bus`` is
+    ``"paravirtual"`` (PVSCSI on vSphere, VirtIO SCSI on Proxmox; used when a disk is made and it is unset),
+    ``"lsilogic"``, ``"sata"``, ``"ide"``, ``"nvme"`` (vSphere only) or ``"virtio-blk"`` (Proxmox only).
+    ``slot`` names the disk's place (vSphere ``"scsi0:1"``, Proxmox ``"scsi1"``); unset, it is derived."""
 
-    def __init__(self, size: int | str, storage: str | None = None, thin: bool = True,
-                 bus: str = "paravirtual", *, datastore: str | None = None) -> None:
+    def __init__(self, size: int | str, storage: str | None = None, thin: bool | None = None,
+                 bus: str | None = None, *, datastore: str | None = None, slot: str | None = None) -> None:
         self.args = {"size": size, "storage": storage if storage is not None else datastore, "thin": thin,
-                     "bus": bus}
+                     "bus": bus, "slot": slot}
 
 
 class Nic:
     """A network adapter on ``network`` (a ``virtplane.Network`` or the name of an existing network).
-    ``adapter`` is ``"paravirtual"`` (vmxnet3 on vSphere; the default), ``"e1000"`` or ``"e1000e"``."""
+    ``adapter`` is ``"paravirtual"`` (vmxnet3 / virtio; used when a NIC is made and it is unset),
+    ``"e1000"``, ``"e1000e"`` or ``"sriov"`` (a virtual function; ``device`` may name the physical function).
+    ``slot`` names the NIC's place (vSphere ``"ethernet0"``, Proxmox ``"net0"``); unset, it is derived."""
 
-    def __init__(self, network: Network | str, adapter: str = "paravirtual") -> None:
+    def __init__(self, network: Network | str, adapter: str | None = None, *, device: str | None = None,
+                 slot: str | None = None) -> None:
         self.network = network
         self.args = {"network": network.resource_name if isinstance(network, Network) else network,
-                     "adapter": adapter}
+                     "adapter": adapter, "device": device, "slot": slot}
+
+
+class Gpu:
+    """A GPU for a VM. ``mode="passthrough"``: a whole device (``device`` a PCI address such as
+    ``"0000:3b:00.0"`` or a Proxmox resource mapping; unset, any capable GPU, filtered by ``vendor``).
+    ``mode="vgpu"``: a slice by ``profile`` (vSphere ``"grid_a100-20c"``, Proxmox mdev ``"nvidia-471"``)."""
+
+    def __init__(self, mode: str, *, profile: str | None = None, device: str | None = None,
+                 vendor: str | None = None) -> None:
+        self.args = {"mode": mode, "profile": profile, "device": device, "vendor": vendor}
 
 
 class _Managed(pulumi.CustomResource):
@@ -174,30 +188,39 @@ class VirtualMachine(_Managed):
 
     kind = "VirtualMachine"
 
-    def __init__(self, resource_name: str, cpus: int = 1, memory: int | str = 1024,
+    def __init__(self, resource_name: str, cpus: int | None = None, memory: int | str | None = None,
                  disks: list[Disk] | None = None, nics: list[Nic] | None = None,
-                 firmware: str = "bios", secure_boot: bool = False, guest_os: str = "linux",
-                 power: str = "on", nested_virtualization: bool = False, clone_from: str | None = None,
-                 tags: list[str] | None = None, opts: pulumi.ResourceOptions | None = None, *,
+                 firmware: str | None = None, secure_boot: bool | None = None, guest_os: str | None = None,
+                 power: str | None = None, nested_virtualization: bool | None = None,
+                 clone_from: str | None = None, tags: list[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None, *,
                  sockets: int | None = None, node: str | None = None, machine: str | None = None,
-                 linked_clone: bool = False, **unknown: Any) -> None:
+                 linked_clone: bool = False, gpus: list[Gpu] | None = None, **unknown: Any) -> None:
         _reject_unknown(self.kind, resource_name, unknown,
-                        ["cpus", "sockets", "memory", "disks", "nics", "node", "machine", "firmware", "secure_boot",
-                         "guest_os", "power", "nested_virtualization", "clone_from", "linked_clone", "tags",
-                         "opts"])
-        nics = list(nics or [])
-        deps = {f"Network/{nic.network.resource_name}" for nic in nics
+                        ["cpus", "sockets", "memory", "disks", "nics", "gpus", "node", "machine", "firmware",
+                         "secure_boot", "guest_os", "power", "nested_virtualization", "clone_from", "linked_clone",
+                         "tags", "opts"])
+        nics_given = None if nics is None else list(nics)
+        deps = {f"Network/{nic.network.resource_name}" for nic in nics_given or []
                 if isinstance(getattr(nic, "network", None), Network)}
         inputs = {
             "cpus": cpus, "sockets": sockets, "memory": memory,
-            "disks": [_args(self.kind, resource_name, "disks", d, Disk) for d in disks or []],
-            "nics": [_args(self.kind, resource_name, "nics", n, Nic) for n in nics],
+            "disks": _items(self.kind, resource_name, "disks", disks, Disk),
+            "nics": _items(self.kind, resource_name, "nics", nics_given, Nic),
+            "gpus": _items(self.kind, resource_name, "gpus", gpus, Gpu),
             "node": node, "machine": machine,
             "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
             "nested_virtualization": nested_virtualization, "clone_from": clone_from,
-            "linked_clone": linked_clone, "tags": list(tags or []),
+            "linked_clone": linked_clone, "tags": None if tags is None else list(tags),
         }
         self._declare(resource_name, inputs, deps, opts)
+
+
+def _items(kind: str, name: str, field: str, values: list[Any] | None, expected: type) -> list[Any] | None:
+    """None stays None (the list is not managed); [] is "none of them"."""
+    if values is None:
+        return None
+    return [_args(kind, name, field, value, expected) for value in values]
 
 
 def _args(kind: str, name: str, field: str, value: Any, expected: type) -> Any:

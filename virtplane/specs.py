@@ -41,7 +41,9 @@ def _alias(table: dict[str, str]):
     return BeforeValidator(lambda v: table.get(v, v) if isinstance(v, str) else v)
 
 
-def _normalize_tags(tags: list[str]) -> list[str]:
+def _normalize_tags(tags: list[str] | None) -> list[str] | None:
+    if tags is None:
+        return None
     for tag in tags:
         if not tag or "," in tag or ";" in tag or tag != tag.strip():
             raise ValueError(f"tag {tag!r} must be non-empty, without ',' or ';' or surrounding spaces")
@@ -61,22 +63,46 @@ class Spec(BaseModel):
 class DiskSpec(BaseModel):
     """``storage`` is where the disk lives (a vSphere datastore, a Proxmox storage); ``datastore`` is
     accepted as its other name. ``bus``: ``paravirtual`` is PVSCSI on vSphere and VirtIO SCSI on Proxmox;
-    ``virtio-blk`` exists on Proxmox only, ``nvme`` on vSphere only."""
+    ``virtio-blk`` exists on Proxmox only, ``nvme`` on vSphere only. ``slot`` is the disk's place on the
+    hypervisor (vSphere ``scsi0:1``, Proxmox ``scsi1``/``virtio0``, Hyper-V ``scsi0:1``): a disk is
+    identified by it; unset, the driver derives it (see virtplane/slots.py). Unset fields (None) are not
+    managed: ``thin`` and ``bus`` take the creation defaults only when the disk is made."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     size: GiB
     storage: str | None = Field(default=None, validation_alias=AliasChoices("storage", "datastore"))
-    thin: bool = True
-    bus: Annotated[Literal["paravirtual", "lsilogic", "sata", "nvme", "ide", "virtio-blk"],
-                   _alias(_BUS_ALIASES)] = "paravirtual"
+    thin: bool | None = None
+    bus: Annotated[Literal["paravirtual", "lsilogic", "sata", "nvme", "ide", "virtio-blk"] | None,
+                   _alias(_BUS_ALIASES)] = None
+    slot: str | None = None
 
 
 class NicSpec(BaseModel):
+    """``adapter`` ``sriov`` is a virtual function of an SR-IOV physical function (``device`` may name the
+    PF's PCI address or, on Proxmox, a resource mapping). ``slot``: vSphere ``ethernet0``, Proxmox ``net0``,
+    Hyper-V the adapter's index ``nic0``."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     network: str
-    adapter: Annotated[Literal["paravirtual", "e1000", "e1000e"], _alias(_ADAPTER_ALIASES)] = "paravirtual"
+    adapter: Annotated[Literal["paravirtual", "e1000", "e1000e", "sriov"] | None, _alias(_ADAPTER_ALIASES)] = None
+    device: str | None = None
+    slot: str | None = None
+
+
+class GpuSpec(BaseModel):
+    """A GPU for a VM. ``passthrough``: a whole device (``device`` names a PCI address such as
+    ``0000:3b:00.0`` or, on Proxmox, a resource mapping; unset: any capable GPU, filtered by ``vendor``).
+    ``vgpu``: a slice by ``profile`` (vSphere ``grid_a100-20c``, Proxmox mdev type ``nvidia-471``,
+    Hyper-V GPU partition)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["passthrough", "vgpu"]
+    profile: str | None = None
+    device: str | None = None
+    vendor: Literal["nvidia", "amd", "intel"] | None = None
 
 
 class NetworkSpec(Spec):
@@ -86,39 +112,81 @@ class NetworkSpec(Spec):
 class VirtualMachineSpec(Spec):
     """``cpus`` is the total number of virtual CPUs, spread over ``sockets`` (which must divide it;
     None keeps the hypervisor's layout: one core per socket on vSphere, so CPUs can be hot-added).
-    ``node`` is the host to run on (a Proxmox node, an ESXi host); None lets the driver choose.
+    ``node`` is the host to run on (a Proxmox node, an ESXi host); None lets placement choose.
     ``machine`` is the virtual hardware platform (a Proxmox machine type such as ``q35``, a vSphere
     hardware version such as ``vmx-19``); None keeps the hypervisor's default.
-    ``linked_clone`` makes ``clone_from`` share the template's disks instead of copying them."""
+    ``linked_clone`` makes ``clone_from`` share the template's disks instead of copying them.
 
-    cpus: int = Field(ge=1, le=768)
+    **Unset means not managed**: every field left None is neither compared nor changed, so a clone keeps
+    its template's values. A VM made from nothing takes CREATION_DEFAULTS for what is unset."""
+
+    cpus: int | None = Field(default=None, ge=1, le=768)
     sockets: int | None = Field(default=None, ge=1, le=16)
-    memory: MiB
+    memory: MiB | None = None
     node: str | None = None
     machine: str | None = None
-    disks: list[DiskSpec] = Field(default_factory=list)
-    nics: list[NicSpec] = Field(default_factory=list)
-    firmware: Literal["bios", "uefi"] = "bios"
-    secure_boot: bool = False
-    guest_os: str = "linux"
-    power: Literal["on", "off"] = "on"
-    nested_virtualization: bool = False
+    disks: list[DiskSpec] | None = None
+    nics: list[NicSpec] | None = None
+    gpus: list[GpuSpec] | None = None
+    firmware: Literal["bios", "uefi"] | None = None
+    secure_boot: bool | None = None
+    guest_os: str | None = None
+    power: Literal["on", "off"] | None = None
+    nested_virtualization: bool | None = None
     clone_from: str | None = None
     linked_clone: bool = False
-    tags: Annotated[list[str], AfterValidator(_normalize_tags)] = Field(default_factory=list)
+    tags: Annotated[list[str] | None, AfterValidator(_normalize_tags)] = None
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
-        if self.secure_boot and self.firmware != "uefi":
+        firmware = self.firmware or (None if self.clone_from else CREATION_DEFAULTS["firmware"])
+        if self.secure_boot and firmware is not None and firmware != "uefi":
             found.append(("secure_boot", "needs firmware='uefi'"))
-        if self.sockets is not None and self.cpus % self.sockets:
-            found.append(("sockets", f"{self.sockets} sockets do not divide {self.cpus} cpus evenly"))
+        if self.sockets is not None:
+            cpus = self.cpus if self.cpus is not None else (None if self.clone_from else CREATION_DEFAULTS["cpus"])
+            if cpus is None:
+                found.append(("sockets", "needs cpus (the number of CPUs the sockets divide)"))
+            elif cpus % self.sockets:
+                found.append(("sockets", f"{self.sockets} sockets do not divide {cpus} cpus evenly"))
         if self.linked_clone and self.clone_from is None:
             found.append(("linked_clone", "needs clone_from (the template whose disks are shared)"))
+        for collection, items in (("disks", self.disks or []), ("nics", self.nics or [])):
+            slots = [item.slot for item in items if item.slot is not None]
+            for slot in sorted({s for s in slots if slots.count(s) > 1}):
+                found.append((collection, f"slot {slot!r} is given to more than one item"))
+        for index, gpu in enumerate(self.gpus or []):
+            if gpu.mode == "vgpu" and not gpu.profile:
+                found.append((f"gpus[{index}].profile", "is required for mode='vgpu' (e.g. 'grid_a100-20c')"))
+            if gpu.mode == "passthrough" and gpu.profile:
+                found.append((f"gpus[{index}].profile", "is for mode='vgpu'; a passthrough GPU is a whole device"))
+        for index, nic in enumerate(self.nics or []):
+            if nic.device is not None and nic.adapter != "sriov":
+                found.append((f"nics[{index}].device", "names an SR-IOV physical function: needs adapter='sriov'"))
         return found
 
+    def with_creation_defaults(self) -> VirtualMachineSpec:
+        """The spec a VM made from nothing gets: CREATION_DEFAULTS for every unset field (not for clones,
+        which keep their template's values)."""
+        if self.clone_from:
+            return self
+        values = {key: value for key, value in CREATION_DEFAULTS.items() if getattr(self, key) is None}
+        values["disks"] = [disk.model_copy(update={k: v for k, v in DISK_DEFAULTS.items()
+                                                   if getattr(disk, k) is None}) for disk in self.disks or []]
+        values["nics"] = [nic.model_copy(update={k: v for k, v in NIC_DEFAULTS.items() if getattr(nic, k) is None})
+                          for nic in self.nics or []]
+        if self.gpus is None:
+            values["gpus"] = []
+        return self.model_copy(update=values)
 
-SPECS: dict[str, type[Spec]] = {"Network": NetworkSpec, "VirtualMachine": VirtualMachineSpec}
+
+# What a VM made from nothing (no clone_from) gets for each field its stack leaves unset. Never compared:
+# after creation an unset field is not managed.
+CREATION_DEFAULTS: dict[str, Any] = {"cpus": 1, "memory": 1024, "firmware": "bios", "secure_boot": False,
+                                     "guest_os": "linux", "power": "on", "nested_virtualization": False,
+                                     "tags": []}
+DISK_DEFAULTS: dict[str, Any] = {"thin": True, "bus": "paravirtual"}
+NIC_DEFAULTS: dict[str, Any] = {"adapter": "paravirtual"}
+
 
 # Fields read only when an object is created; a live object cannot tell them, so they are not diffed.
 CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_from", "linked_clone"})}
@@ -135,8 +203,10 @@ def validate_name(kind: str, name: str) -> None:
 
 def build_spec(kind: str, name: str, inputs: dict[str, Any]) -> Spec:
     """Validate ``inputs`` for a resource of ``kind``; raise SpecError naming resource and fields."""
+    from virtplane.kinds import kind as registered
+
     validate_name(kind, name)
-    model = SPECS[kind]
+    model = registered(kind).spec
     try:
         spec = model.model_validate(inputs)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from virtplane.providers.base import (
+    Created,
     FieldChange,
     KindDriver,
     Observed,
@@ -28,6 +29,7 @@ class MemoryDriver(KindDriver):
         self.fail_on = fail_on or set()
         self.running = 0
         self.max_running = 0
+        self.hosts: list[str] = []
         self._lock = threading.Lock()
 
     def observe(self, stack, declared):
@@ -56,9 +58,10 @@ class MemoryDriver(KindDriver):
             with self._lock:
                 self.running -= 1
 
-    def create(self, owner: Owner, spec: Spec) -> None:
+    def create(self, owner: Owner, spec: Spec) -> Created:
         self._record("create", owner.resource)
         self.objects[owner.resource] = (owner, spec.model_dump())
+        return Created(owner.resource, spec.model_dump())
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         self._record("update", observed.name)
@@ -68,8 +71,13 @@ class MemoryDriver(KindDriver):
         self._record("delete", observed.name)
         self.objects.pop(observed.name, None)
 
+    def place(self, spec, placed):
+        if not self.hosts:
+            return None
+        return min(self.hosts, key=lambda host: (placed.get(host, 0), host))
+
     def rule(self, change: FieldChange) -> Rule:
-        if change.path.endswith(".size") and change.new < change.old:
+        if change.path.endswith(".size") and change.old is not None and change.new < change.old:
             raise RefusedChange("shrinking a disk is not possible")
         if change.path.endswith(".thin"):
             return Rule.REPLACE
@@ -82,8 +90,14 @@ class MemoryProvider(Provider):
     name = "memory"
     settings_model = BaseModel
 
-    def __init__(self, fail_on: set[str] | None = None) -> None:
+    def __init__(self, fail_on: set[str] | None = None, backend: str | None = None) -> None:
         self.drivers = {kind: MemoryDriver(kind, fail_on) for kind in ("Network", "VirtualMachine")}
+        self.backend = backend
+
+    def identity(self) -> str:
+        if self.backend is None:
+            raise NotImplementedError
+        return self.backend
 
     @classmethod
     def settings_from(cls, endpoint, inputs, environ):

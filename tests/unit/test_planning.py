@@ -21,6 +21,15 @@ def vm(name: str, **fields) -> DeclaredResource:
     return DeclaredResource("VirtualMachine", name, spec, "ep", {"Network/net"})
 
 
+def live(**fields) -> dict:
+    """A live VM's state as a driver reports it: every field known, disks and NICs with their slots."""
+    spec = build_spec("VirtualMachine", "x", {"cpus": 2, "memory": 1024, **fields}).with_creation_defaults()
+    state = spec.model_dump()
+    for index, disk in enumerate(state["disks"]):
+        disk["slot"] = disk["slot"] or f"disk{index}"
+    return state
+
+
 def net(name: str = "net", vlan: int = 10) -> DeclaredResource:
     return DeclaredResource("Network", name, build_spec("Network", name, {"vlan": vlan}), "ep")
 
@@ -33,8 +42,7 @@ def test_everything_missing_is_planned_as_creates():
 
 def test_a_changed_field_is_an_update_with_the_field_and_its_rule():
     provider = MemoryProvider()
-    provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), {
-        **build_spec("VirtualMachine", "a", {"cpus": 1, "memory": 1024}).model_dump()})
+    provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), live(cpus=1))
     plan = build_plan(stack(vm("a")), {"ep": provider})
     [item] = [r for r in plan.resources if r.kind == "VirtualMachine"]
     assert item.action is Action.UPDATE
@@ -44,10 +52,9 @@ def test_a_changed_field_is_an_update_with_the_field_and_its_rule():
 
 def test_a_field_that_needs_a_new_object_makes_a_replace():
     provider = MemoryProvider()
-    state = build_spec("VirtualMachine", "a", {"cpus": 2, "memory": 1024, "disks": [{"size": 5}]}).model_dump()
-    state["disks"][0]["thin"] = False
+    state = live(disks=[{"size": 5, "thin": False}])
     provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), state)
-    plan = build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider})
+    plan = build_plan(stack(vm("a", disks=[{"size": 5, "thin": True}])), {"ep": provider})
     assert plan.resources[-1].action is Action.REPLACE
 
 
@@ -71,9 +78,9 @@ def test_a_same_named_object_we_do_not_own_stops_the_plan_naming_it():
 
 def test_a_refused_change_stops_the_plan_naming_resource_and_field():
     provider = MemoryProvider()
-    state = build_spec("VirtualMachine", "a", {"cpus": 2, "memory": 1024, "disks": [{"size": 50}]}).model_dump()
+    state = live(disks=[{"size": 50}])
     provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), state)
-    with pytest.raises(ProviderError, match=r"VirtualMachine 'a': field 'disks\[0\].size': shrinking"):
+    with pytest.raises(ProviderError, match=r"VirtualMachine 'a': field 'disks\[disk0\].size': shrinking"):
         build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider})
 
 

@@ -38,7 +38,7 @@ def test_a_vm_registers_as_a_virtplane_custom_resource_with_its_inputs(mocks):
     program()
     types = {typ: inputs for typ, _, inputs in mocks.registered}
     assert types["virtplane:index:VirtualMachine"]["cpus"] == 2
-    assert types["virtplane:index:VirtualMachine"]["nics"] == [{"network": "net", "adapter": "paravirtual"}]
+    assert types["virtplane:index:VirtualMachine"]["nics"] == [{"network": "net"}]
     assert types["virtplane:index:Network"]["vlan"] == 5
     assert "pulumi:providers:virtplane" in types
 

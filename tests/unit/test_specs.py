@@ -11,14 +11,42 @@ def vm(**fields):
 def test_a_vm_spec_is_normalized_to_mib_gib_and_neutral_names():
     spec = vm(disks=[{"size": "40GiB"}], nics=[{"network": "app", "adapter": "vmxnet3"}])
     assert spec.memory == 2048
-    assert spec.disks[0].size == 40 and spec.disks[0].bus == "paravirtual" and spec.disks[0].thin
+    assert spec.disks[0].size == 40
     assert spec.nics[0].adapter == "paravirtual"
 
 
-def test_defaults_are_paravirtual_bios_powered_on():
+def test_unset_fields_stay_unset_so_they_are_not_managed():
     spec = vm(disks=[{"size": 10}], nics=[{"network": "app"}])
-    assert (spec.firmware, spec.power, spec.secure_boot) == ("bios", "on", False)
-    assert spec.nics[0].adapter == "paravirtual" and spec.disks[0].bus == "paravirtual"
+    assert (spec.firmware, spec.power, spec.secure_boot, spec.guest_os, spec.tags) == (None,) * 5
+    assert (spec.disks[0].thin, spec.disks[0].bus, spec.nics[0].adapter) == (None, None, None)
+    assert build_spec("VirtualMachine", "t", {"clone_from": "tpl"}).cpus is None
+
+
+def test_a_vm_made_from_nothing_gets_the_documented_creation_defaults():
+    spec = vm(disks=[{"size": 10}], nics=[{"network": "app"}]).with_creation_defaults()
+    assert (spec.firmware, spec.power, spec.secure_boot, spec.guest_os) == ("bios", "on", False, "linux")
+    assert (spec.disks[0].thin, spec.disks[0].bus, spec.nics[0].adapter) == (True, "paravirtual", "paravirtual")
+    assert build_spec("VirtualMachine", "n", {}).with_creation_defaults().memory == 1024
+
+
+def test_a_clone_gets_no_creation_defaults_it_keeps_its_templates_values():
+    spec = build_spec("VirtualMachine", "c", {"clone_from": "tpl", "cpus": 2})
+    assert spec.with_creation_defaults().firmware is None
+
+
+def test_two_disks_given_one_slot_are_refused_naming_the_slot():
+    with pytest.raises(SpecError, match=r"field 'disks': slot 'scsi0:1' is given to more than one item"):
+        vm(disks=[{"size": 1, "slot": "scsi0:1"}, {"size": 2, "slot": "scsi0:1"}])
+
+
+def test_a_vgpu_without_a_profile_names_the_gpu_field():
+    with pytest.raises(SpecError, match=r"field 'gpus\[0\].profile': is required for mode='vgpu'"):
+        vm(gpus=[{"mode": "vgpu"}])
+
+
+def test_sockets_on_a_clone_without_cpus_is_refused():
+    with pytest.raises(SpecError, match="field 'sockets': needs cpus"):
+        build_spec("VirtualMachine", "c", {"clone_from": "tpl", "sockets": 2})
 
 
 def test_a_misspelled_field_names_the_resource_and_suggests_the_right_one():
