@@ -131,7 +131,9 @@ def creation_spec(item: ResourcePlan) -> Spec:
     spec = item.spec
     if isinstance(spec, VirtualMachineSpec):
         spec = spec.with_creation_defaults()
-        if spec.node is None and item.placement is not None:
+        if item.assignment is not None:
+            spec = item.assignment.apply_to(spec)
+        elif spec.node is None and item.placement is not None:
             spec = spec.model_copy(update={"node": item.placement})
     return spec
 

@@ -8,7 +8,6 @@ what the same plan already placed), and every change that destroys data is marke
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -18,8 +17,9 @@ from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError
-from virtplane.inventory import Inventory
+from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
+from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.providers.base import Declared, KindDriver, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
@@ -73,7 +73,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
-        placed: Counter[str] = Counter()
+        placer = _Placer(endpoint, provider)
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             driver = provider.driver(kind_name)
@@ -81,7 +81,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
                                            declared)
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
             for item in items:
-                _place(item, driver, placed)
+                placer.place(item, driver)
             plan.resources.extend(items)
     if destroy:
         for item in plan.resources:
@@ -163,17 +163,40 @@ def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec
     return spec
 
 
-def _place(item: ResourcePlan, driver: KindDriver, placed: Counter[str]) -> None:
-    """Decide where a new VM goes, now, so the plan shows it and parallel creates spread out."""
-    if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
-        return
-    if item.spec.node is not None:
-        return
-    spec = item.spec.with_creation_defaults()
-    node = driver.place(spec, placed)
-    if node is not None:
-        item.placement = node
-        placed[node] += spec.memory or 0
+class _Placer:
+    """Decides where each new VM of one endpoint goes, now, so the plan shows it and one plan's VMs spread out
+    and never take the same last device. VMs asking for devices or nested virtualization are placed on the
+    endpoint's inventory (virtplane/placement.py); the others by the driver (or the hypervisor)."""
+
+    def __init__(self, endpoint: str, provider: Provider) -> None:
+        self.endpoint = endpoint
+        self.provider = provider
+        self.usage = Usage()
+        self._hosts: list[Host] | None = None
+
+    def hosts(self) -> list[Host]:
+        if self._hosts is None:
+            try:
+                self._hosts = self.provider.hosts()
+            except NotImplementedError as exc:
+                raise VirtplaneError(f"endpoint '{self.endpoint}': cannot place VMs that need devices: {exc}"
+                                     ) from None
+        return self._hosts
+
+    def place(self, item: ResourcePlan, driver: KindDriver) -> None:
+        if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
+            return
+        spec = item.spec.with_creation_defaults()
+        if needs_hardware(spec):
+            item.assignment = place(item.name, self.endpoint, spec, self.hosts(), self.usage)
+            item.placement = item.assignment.host
+            return
+        if spec.node is not None:
+            return
+        node = driver.place(spec, self.usage.memory_mib)
+        if node is not None:
+            item.placement = node
+            self.usage.memory_mib[node] += spec.memory or 0
 
 
 def _classify(kind_name: str, name: str, driver: KindDriver, changes) -> list[PlannedChange]:

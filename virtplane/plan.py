@@ -55,6 +55,7 @@ class ResourcePlan:
     depends_on: set[str] = field(default_factory=set)
     note: str = ""
     placement: str | None = None  # the host a new VM goes to, decided at plan time
+    assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
 
     @property

@@ -1,0 +1,128 @@
+"""Placement on capable hosts, over synthetic inventories (host facts x VM request -> host or reasons)."""
+
+import pytest
+
+from tests.unit.memory_hypervisor import MemoryProvider
+from tests.unit.test_planning import stack, vm
+from virtplane import apply
+from virtplane.engine import build_plan
+from virtplane.inventory import Host, PciDevice, PciMapping, SriovFunction, VgpuType
+from virtplane.placement import PlacementError, Usage, place
+from virtplane.specs import build_spec
+
+A100 = "0000:3b:00.0"
+
+
+def gpu(address: str = A100, capable: bool | None = True, enabled: bool | None = True, used: tuple = ()) -> PciDevice:
+    return PciDevice(address=address, class_id="0x0302", vendor_id="0x10de", device_id="0x20b0",
+                     passthrough_capable=capable, passthrough_enabled=enabled, in_use_by=list(used))
+
+
+def host(name: str, **facts) -> Host:
+    return Host(**{"name": name, "endpoint": "ep", "hypervisor": "vsphere", "online": True, "nested": True,
+                   "memory_free_mib": 65536, **facts})
+
+
+GPU_HOST = host("gpu", pci_devices=[gpu()], vgpu_types=[
+    VgpuType(profile="grid_a100-20c", device=A100, available=2), VgpuType(profile="grid_a100-40c", device=A100,
+                                                                         available=1)],
+    pci_mappings=[PciMapping(id="a100", addresses=[A100])])
+DISABLED = host("disabled", pci_devices=[gpu(enabled=False)])
+SRIOV = host("sriov", sriov=[SriovFunction(address="0000:5e:00.0", enabled=True, vfs_max=8, vfs_enabled=4,
+                                           vfs_free=1)])
+PLAIN = host("plain", nested=False)
+UNKNOWN = host("unknown", nested=None)
+HOSTS = [GPU_HOST, DISABLED, SRIOV, PLAIN, UNKNOWN]
+
+
+def spec(**fields):
+    return build_spec("VirtualMachine", "v", {"cpus": 2, "memory": 4096, **fields})
+
+
+@pytest.mark.parametrize(("request_", "expected"), [
+    ({"gpus": [{"mode": "passthrough"}]}, "gpu"),
+    ({"gpus": [{"mode": "passthrough", "device": "a100"}]}, "gpu"),
+    ({"gpus": [{"mode": "passthrough", "device": "3b:00.0"}]}, "gpu"),
+    ({"gpus": [{"mode": "vgpu", "profile": "grid_a100-20c"}]}, "gpu"),
+    ({"nics": [{"network": "n", "adapter": "sriov"}]}, "sriov"),
+    ({"nested_virtualization": True}, "disabled"),  # known-capable hosts before unknown ones; then by name
+])
+def test_a_vm_goes_to_a_host_that_has_what_it_asks_for(request_, expected):
+    assert place("v", "ep", spec(**request_), HOSTS, Usage()).host == expected
+
+
+@pytest.mark.parametrize(("request_", "reason"), [
+    ({"gpus": [{"mode": "vgpu", "profile": "grid_a100-8c"}]},
+     "gpu: offers no vGPU profile 'grid_a100-8c' (offered: grid_a100-20c, grid_a100-40c)"),
+    ({"gpus": [{"mode": "passthrough", "vendor": "amd"}]}, "gpu: has no amd GPU"),
+    ({"nics": [{"network": "n", "adapter": "sriov"}, {"network": "n", "adapter": "sriov"}]},
+     "sriov: 0000:5e:00.0 has no free virtual function left (1 free, 1 taken by this plan)"),
+])
+def test_a_vm_no_host_can_serve_fails_with_each_hosts_reason(request_, reason):
+    with pytest.raises(PlacementError) as caught:
+        place("v", "ep", spec(**request_), HOSTS, Usage())
+    assert reason in str(caught.value)
+    assert "VM v: field" in str(caught.value)
+
+
+def test_a_gpu_not_enabled_for_passthrough_is_named_as_the_reason():
+    with pytest.raises(PlacementError, match=f"disabled: {A100} is not enabled for passthrough"):
+        place("v", "ep", spec(gpus=[{"mode": "passthrough"}], node="disabled"), HOSTS, Usage())
+
+
+def test_two_vms_cannot_both_take_the_last_free_vf_in_one_plan():
+    usage = Usage()
+    sriov_vm = spec(nics=[{"network": "n", "adapter": "sriov"}])
+    assert place("a", "ep", sriov_vm, HOSTS, usage).nic_devices == ["0000:5e:00.0"]
+    with pytest.raises(PlacementError, match="no free virtual function left"):
+        place("b", "ep", sriov_vm, HOSTS, usage)
+
+
+def test_a_gpu_given_whole_cannot_also_serve_vgpu_slices_or_another_vm():
+    usage = Usage()
+    place("a", "ep", spec(gpus=[{"mode": "passthrough"}]), HOSTS, usage)
+    with pytest.raises(PlacementError, match="already given to another VM of this plan"):
+        place("b", "ep", spec(gpus=[{"mode": "passthrough"}]), HOSTS, usage)
+    with pytest.raises(PlacementError, match="no free instance of vGPU profile 'grid_a100-20c'"):
+        place("c", "ep", spec(gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}]), HOSTS, usage)
+
+
+def test_a_device_in_use_by_a_vm_outside_the_stack_is_taken():
+    taken = host("taken", pci_devices=[gpu(used=("someone-elses-vm",))])
+    with pytest.raises(PlacementError, match="in use by someone-elses-vm"):
+        place("v", "ep", spec(gpus=[{"mode": "passthrough"}]), [taken], Usage())
+
+
+def test_vgpu_instances_are_counted_across_the_plan():
+    usage = Usage()
+    slice_ = spec(gpus=[{"mode": "vgpu", "profile": "grid_a100-40c"}])
+    place("a", "ep", slice_, HOSTS, usage)
+    with pytest.raises(PlacementError, match="no free instance"):
+        place("b", "ep", slice_, HOSTS, usage)
+
+
+def test_an_unknown_fact_is_not_a_no_but_known_hosts_are_preferred():
+    assert place("v", "ep", spec(nested_virtualization=True), [UNKNOWN], Usage()).unknowns == [
+        "nested virtualization"]
+    with pytest.raises(PlacementError, match="plain: does not support nested virtualization"):
+        place("v", "ep", spec(nested_virtualization=True), [PLAIN], Usage())
+
+
+def test_a_node_the_endpoint_does_not_have_is_named_with_the_choices():
+    with pytest.raises(PlacementError, match=r"field 'node': endpoint 'ep' has no host 'gpu9' \(hosts: disabled"):
+        place("v", "ep", spec(gpus=[{"mode": "passthrough"}], node="gpu9"), HOSTS, Usage())
+
+
+class InventoryProvider(MemoryProvider):
+    def hosts(self):
+        return HOSTS
+
+
+def test_the_plan_shows_the_chosen_host_and_the_create_gets_the_chosen_device():
+    provider = InventoryProvider()
+    plan = build_plan(stack(vm("w", gpus=[{"mode": "passthrough"}])), {"ep": provider})
+    [item] = [r for r in plan.resources if r.kind == "VirtualMachine"]
+    assert item.placement == "gpu" and item.to_json()["placement"] == "gpu"
+    apply.run(plan, {"ep": provider})
+    created = provider.drivers["VirtualMachine"].objects["w"][1]
+    assert created["node"] == "gpu" and created["gpus"][0]["device"] == A100
