@@ -120,7 +120,7 @@ def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve
     assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
 
 
-def test_an_apply_killed_midway_converges_on_the_next_run(fresh_vcsim, fresh_pve):
+def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve):
     env = lab_env(fresh_vcsim, fresh_pve)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -133,7 +133,10 @@ def test_an_apply_killed_midway_converges_on_the_next_run(fresh_vcsim, fresh_pve
     process.wait()
     time.sleep(0.2)
 
-    again = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    # A killed run cannot release its lock: the next run names it as stale and leaves it to the user.
+    refused = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    assert refused.returncode == 1 and "stale lock" in refused.stderr and "--break-lock" in refused.stderr
+    again = virtplane("apply", str(LAB_STACK), "--yes", "--break-lock", env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert virtplane("drift", str(LAB_STACK), env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:

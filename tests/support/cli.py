@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
     env.update(instance.environ())
     env.update(proxmox or {})
     env["COLUMNS"] = "200"
+    env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="virtplane-locks-")  # one lock space per test
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)
