@@ -22,6 +22,7 @@ from virtplane.providers.base import (
     Rule,
 )
 from virtplane.providers.vm_rules import top_field
+from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
@@ -97,7 +98,7 @@ class VirtualMachineDriver(KindDriver):
             attributes = self._attributes.parse(props.get("customValue"))
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
-                result.owned[owner.resource] = self._normalize(ref, props, owner, attributes)
+                claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
             elif props["name"] in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         if candidates:
@@ -109,7 +110,7 @@ class VirtualMachineDriver(KindDriver):
                 if owner is None and marker is not None and marker.stack == stack:
                     observed = self._normalize(ref, props, marker, attributes)
                     observed.marker_complete = False
-                    result.owned[marker.resource] = observed
+                    claim(result, marker.resource, observed, "VM")
                 else:
                     result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
