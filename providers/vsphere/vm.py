@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
@@ -10,7 +9,7 @@ from typing import Any, cast
 from pyVmomi import vim, vmodl
 
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, VirtplaneError
+from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
     Declared,
@@ -42,8 +41,9 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
+from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
-from virtplane.providers.vsphere.vm_rules import vm_rule
+from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
@@ -51,7 +51,6 @@ _NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled"]
-HARDWARE_VERSION = re.compile(r"^vmx-(\d+)$")
 LINKED_CLONE_DISKS = "createNewChildDiskBacking"
 
 
@@ -82,6 +81,7 @@ class VirtualMachineDriver(KindDriver):
         self._content = si.RetrieveContent()
         self._inventory = inventory
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
+        self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -211,7 +211,7 @@ class VirtualMachineDriver(KindDriver):
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted) if wanted else []
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
-        if spec.machine is not None and _version_number(spec.machine) < _version_number(source_version):
+        if spec.machine is not None and version_number(spec.machine) < version_number(source_version):
             raise VirtplaneError(f"VM {name} asks for hardware version {spec.machine}, but '{spec.clone_from}' "
                                  f"has {source_version} and a VM's hardware version cannot be lowered")
         datastore = spec.disks[0].storage if spec.disks and spec.disks[0].storage else None
@@ -260,19 +260,30 @@ class VirtualMachineDriver(KindDriver):
             self._reconcile_nics(plan, handle.hardware, observed.state["nics"], vm_spec)
         if plan.changes:
             config.deviceChange = plan.changes
-        powered_on = observed.state["power"] == "on"
         configure = bool(plan.changes) or any(getattr(config, k, None) is not None for k in _CONFIG_FIELDS)
-        if configure and powered_on and Rule.POWER_OFF in rules:
-            self._power(handle.ref, observed.name, on=False)
+        upgrade = next((change.new for change, rule in zip(changes, rules, strict=True)
+                        if change.path == "machine" and rule is Rule.POWER_OFF), None)
+        powered_on = observed.state["power"] == "on"
+        switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
+        if switched_off:
+            self._switch_off(handle.ref, observed.name)
             powered_on = False
-        if configure:
-            self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
-        if "node" in fields and vm_spec.node is not None:
-            self._move(handle.ref, observed.name, vm_spec.node)
-        if "tags" in fields:
-            self._attributes.write_tags(handle.ref, vm_spec.tags)
-        if not observed.marker_complete and observed.owner is not None:
-            self._attributes.write_owner(handle.ref, observed.owner)
+        try:
+            if configure:
+                self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
+            if upgrade is not None:
+                self._run(lambda: handle.ref.UpgradeVM_Task(version=upgrade),
+                          f"upgrade VM {observed.name} to hardware version {upgrade}")
+            if "node" in fields and vm_spec.node is not None:
+                self._move(handle.ref, observed.name, vm_spec.node)
+            if "tags" in fields:
+                self._attributes.write_tags(handle.ref, vm_spec.tags)
+            if not observed.marker_complete and observed.owner is not None:
+                self._attributes.write_owner(handle.ref, observed.owner)
+        except BaseException as failure:
+            if switched_off:  # the change failed: the VM runs again as it did before
+                self._power_back_on(handle.ref, observed.name, failure)
+            raise
         if (vm_spec.power == "on") != powered_on:
             self._power(handle.ref, observed.name, on=vm_spec.power == "on")
 
@@ -396,6 +407,18 @@ class VirtualMachineDriver(KindDriver):
             if not (tolerate_state and isinstance(failure.fault, vim.fault.InvalidPowerState)):
                 raise
 
+    def _switch_off(self, ref: Any, name: str) -> None:
+        """Shut the guest down cleanly when VMware Tools run, else (or after the timeout) power it off hard."""
+        if not shut_down_guest(self._content, ref, self.shutdown_timeout):
+            self._power(ref, name, on=False, tolerate_state=True)
+
+    def _power_back_on(self, ref: Any, name: str, failure: BaseException) -> None:
+        try:
+            self._power(ref, name, on=True, tolerate_state=True)
+        except (VirtplaneError, vmodl.MethodFault) as again:
+            raise ProviderError(f"{failure}; VM {name} stays powered off, as powering it back on failed too: "
+                                f"{again}") from failure
+
     @staticmethod
     def _run(start: Any, what: str) -> Any:
         try:
@@ -412,8 +435,3 @@ class VirtualMachineDriver(KindDriver):
 _CONFIG_FIELDS = {"name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
                   "nestedHVEnabled"}
 
-
-def _version_number(version: str | None) -> int:
-    """``vmx-19`` -> 19; anything else (unset, unknown) -> 0."""
-    match = HARDWARE_VERSION.match(version or "")
-    return int(match.group(1)) if match else 0

@@ -218,7 +218,7 @@ def test_clone_from_a_missing_template_names_it(provider, stack, name):
     ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
     ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
     ("sockets", 1, 2, Rule.POWER_OFF), ("node", "DC0_C0_H0", "DC0_C0_H1", Rule.IN_PLACE),
-    ("machine", "vmx-13", "vmx-19", Rule.REPLACE), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
+    ("machine", "vmx-13", "vmx-19", Rule.POWER_OFF), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
 ])
 def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
     assert provider.driver("VirtualMachine").rule(FieldChange(path, old, new)) is rule
