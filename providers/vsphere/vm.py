@@ -188,9 +188,8 @@ class VirtualMachineDriver(KindDriver):
         config.deviceChange = plan.changes
         if vm_spec.machine is not None:
             config.version = vm_spec.machine
-        host = self._inventory.host(vm_spec.node) if vm_spec.node is not None else None
-        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool,
-                                                                  host=host),
+        host, pool = self._inventory.host_and_pool(vm_spec.node)
+        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=pool, host=host),
                         f"create VM {name}")
         self._attributes.write_owner(ref, owner)
         if vm_spec.tags:
@@ -215,10 +214,8 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} asks for hardware version {spec.machine}, but '{spec.clone_from}' "
                                  f"has {source_version} and a VM's hardware version cannot be lowered")
         datastore = spec.disks[0].storage if spec.disks and spec.disks[0].storage else None
-        location = vim.vm.RelocateSpec(pool=placement.resource_pool,
-                                       datastore=self._inventory.datastore(datastore))
-        if spec.node is not None:
-            location.host = self._inventory.host(spec.node)
+        host, pool = self._inventory.host_and_pool(spec.node)
+        location = vim.vm.RelocateSpec(pool=pool, host=host, datastore=self._inventory.datastore(datastore))
         snapshot = None
         if spec.linked_clone:
             snapshot = getattr(source_props.get("snapshot"), "currentSnapshot", None)
@@ -303,7 +300,7 @@ class VirtualMachineDriver(KindDriver):
         vm_spec = cast(VirtualMachineSpec, spec)
         placement = self._inventory.placement
         problems = []
-        if vm_spec.node is not None and vm_spec.node not in placement.cluster_hosts:
+        if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
@@ -391,9 +388,9 @@ class VirtualMachineDriver(KindDriver):
             plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
 
     def _move(self, ref: Any, name: str, node: str) -> None:
-        """Migrate the VM to host ``node`` of the cluster (vMotion when it runs, cold migration otherwise)."""
-        host = self._inventory.host(node)
-        location = vim.vm.RelocateSpec(host=host, pool=self._inventory.placement.resource_pool)
+        """Migrate the VM to host ``node`` (vMotion when it runs, cold migration otherwise)."""
+        host, pool = self._inventory.host_and_pool(node)
+        location = vim.vm.RelocateSpec(host=host, pool=pool)
         self._run(lambda: ref.RelocateVM_Task(spec=location), f"move VM {name} to host {node}")
 
     def _power(self, ref: Any, name: str, on: bool, tolerate_state: bool = False) -> None:
