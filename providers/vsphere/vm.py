@@ -281,8 +281,10 @@ class VirtualMachineDriver(KindDriver):
             if switched_off:  # the change failed: the VM runs again as it did before
                 self._power_back_on(handle.ref, observed.name, failure)
             raise
-        if (vm_spec.power == "on") != powered_on:
-            self._power(handle.ref, observed.name, on=vm_spec.power == "on")
+        if vm_spec.power == "on" and not powered_on:
+            self._power(handle.ref, observed.name, on=True)
+        elif vm_spec.power == "off" and powered_on:
+            self._switch_off(handle.ref, observed.name)
 
     def delete(self, observed: Observed) -> None:
         self._guard(observed, "delete")

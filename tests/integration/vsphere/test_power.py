@@ -16,14 +16,22 @@ from virtplane.providers.vsphere.power import wait_until
 from virtplane.providers.vsphere.vm_rules import machine_rule
 
 
+class Calls(list[str]):
+    """The name of every SOAP method this process calls, with the arguments of each in ``args``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.args: dict[str, Any] = {}
+
+
 @pytest.fixture
-def soap_methods(monkeypatch) -> list[str]:
-    """The name of every SOAP method this process calls."""
-    called: list[str] = []
+def soap_methods(monkeypatch) -> Calls:
+    called = Calls()
     original = SoapAdapter.SoapStubAdapter.InvokeMethod
 
     def recording(self, mo, info, args, outerStub=None):
         called.append(info.wsdlName)
+        called.args[info.wsdlName] = args
         return original(self, mo, info, args, outerStub)
 
     monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
@@ -53,6 +61,14 @@ def test_a_guest_without_vmware_tools_is_powered_off_hard(provider, stack, name,
     after = converge(provider, stack, name, vm_spec(guest_os="other"))
     assert "PowerOffVM_Task" in soap_methods and "ShutdownGuest" not in soap_methods
     assert after.state["power"] == "on"
+
+
+def test_a_vm_declared_off_is_shut_down_cleanly_when_vmware_tools_run(provider, raw_si, stack, name, soap_methods):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    start_vmware_tools(find_vm(raw_si, name))
+    soap_methods.clear()
+    assert converge(provider, stack, name, vm_spec(power="off")).state["power"] == "off"
+    assert "ShutdownGuest" in soap_methods and "PowerOffVM_Task" not in soap_methods
 
 
 def test_power_is_restored_when_the_reconfigure_is_refused(provider, raw_si, stack, name):
@@ -94,6 +110,6 @@ def test_a_hardware_version_upgrade_is_made_in_place_and_power_is_restored(provi
     assert rule is Rule.POWER_OFF
     soap_methods.clear()
     after = converge(provider, stack, name, vm_spec(machine="vmx-13"))
-    assert "UpgradeVM_Task" in soap_methods
+    assert "UpgradeVM_Task" in soap_methods and soap_methods.args["UpgradeVM_Task"] == ["vmx-13"]
     assert (after.state["machine"], after.state["power"]) == ("vmx-13", "on")
     assert find_vm(raw_si, name)._moId == ref._moId
