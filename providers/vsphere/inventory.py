@@ -65,6 +65,12 @@ class Placement:
     switches: list[SwitchRef] = field(default_factory=list)
     host_names: dict[str, str] = field(default_factory=dict)  # host moId -> name (whole datacenter)
     cluster_hosts: dict[str, Any] = field(default_factory=dict)  # name -> moref (the cluster's hosts)
+    # Standalone hosts of the datacenter (each its own compute resource): name -> (moref, resource pool).
+    standalone_hosts: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def knows_host(self, name: str) -> bool:
+        """True for a host a VM can be placed on: one of the cluster's, or a standalone host."""
+        return name in self.cluster_hosts or name in self.standalone_hosts
 
 
 class Inventory:
@@ -110,17 +116,29 @@ class Inventory:
                                  f"{self.placement.datacenter_name} (choices: {known})")
         return self.placement.datastores[name]
 
-    def host(self, name: str) -> Any:
-        """The moref of the cluster's host ``name``; re-reads the inventory once on a miss."""
-        if name not in self.placement.cluster_hosts:
-            self.refresh()
-        if name not in self.placement.cluster_hosts:
-            raise VirtplaneError(self.unknown_host(name))
-        return self.placement.cluster_hosts[name]
+    def host_and_pool(self, name: str | None) -> tuple[Any, Any]:
+        """Where a VM for node ``name`` goes: (host moref, resource pool). No node: (None, the cluster's
+        pool), so vSphere picks a host of the cluster. A standalone host brings its own pool. Re-reads the
+        inventory once on a miss."""
+        placement = self.placement
+        if name is None:
+            return None, placement.resource_pool
+        if not placement.knows_host(name):
+            placement = self.refresh()
+        if name in placement.cluster_hosts:
+            return placement.cluster_hosts[name], placement.resource_pool
+        if name in placement.standalone_hosts:
+            return placement.standalone_hosts[name]
+        raise VirtplaneError(self.unknown_host(name))
 
     def unknown_host(self, name: str) -> str:
-        known = ", ".join(sorted(self.placement.cluster_hosts)) or "none"
-        return f"host '{name}' is not in cluster {self.placement.cluster_name} (choices: {known})"
+        placement = self.placement
+        known = ", ".join(sorted([*placement.cluster_hosts, *placement.standalone_hosts])) or "none"
+        where = f"cluster {placement.cluster_name}"
+        if placement.standalone_hosts:
+            where += f" nor a standalone host of datacenter {placement.datacenter_name}"
+            return f"host '{name}' is neither in {where} (choices: {known})"
+        return f"host '{name}' is not in {where} (choices: {known})"
 
     def _load(self) -> Placement:
         rows = retrieve_types(self._content, self._content.rootFolder, _WANTED)
@@ -139,9 +157,7 @@ class Inventory:
         dc_name = dc_props["name"]
         mine = [(obj, props) for obj, props in rows if datacenter_of(obj) == dc._moId]
 
-        clusters = [(o, p) for o, p in mine if isinstance(o, vim.ComputeResource)]
-        cluster, cluster_props = self._choose("cluster", "clusters", clusters, self._settings.cluster,
-                                              where=f" in datacenter {dc_name}")
+        cluster, cluster_props = self._choose_cluster(mine, dc_name)
         stores = [(o, p) for o, p in mine if isinstance(o, vim.Datastore)]
         store, store_props = self._choose("datastore", "datastores", stores, self._settings.datastore,
                                           where=f" in datacenter {dc_name}")
@@ -164,6 +180,9 @@ class Inventory:
                 networks.setdefault(props["name"], NetworkRef(props["name"], obj))
         host_names = {o._moId: p["name"] for o, p in mine if isinstance(o, vim.HostSystem) and "name" in p}
         hosts = list(cluster_props.get("host") or [])
+        standalone = {host_names[h._moId]: (h, p.get("resourcePool")) for o, p in mine
+                      if isinstance(o, vim.ComputeResource) and not isinstance(o, vim.ClusterComputeResource)
+                      and o._moId != cluster._moId for h in p.get("host") or [] if h._moId in host_names}
         return Placement(
             datacenter_name=dc_name, datacenter=dc, vm_folder=dc_props["vmFolder"],
             network_folder=dc_props["networkFolder"], cluster_name=cluster_props["name"], cluster=cluster,
@@ -172,7 +191,20 @@ class Inventory:
             datastores={p["name"]: o for o, p in stores},
             datastore_names={o._moId: p["name"] for o, p in stores},
             networks=networks, portgroup_names=portgroup_names, switches=switches, host_names=host_names,
-            cluster_hosts={host_names[h._moId]: h for h in hosts if h._moId in host_names})
+            cluster_hosts={host_names[h._moId]: h for h in hosts if h._moId in host_names},
+            standalone_hosts=standalone)
+
+    def _choose_cluster(self, mine: list[tuple[Any, dict[str, Any]]], dc_name: str
+                        ) -> tuple[Any, dict[str, Any]]:
+        """The named cluster (or standalone host's compute resource); unnamed, the datacenter's only
+        cluster, standalone hosts aside (each is a compute resource of its own, used when a VM names it as
+        its node); with no cluster at all, the only standalone host."""
+        resources = [(o, p) for o, p in mine if isinstance(o, vim.ComputeResource)]
+        clusters = [(o, p) for o, p in resources if isinstance(o, vim.ClusterComputeResource)]
+        where = f" in datacenter {dc_name}"
+        if self._settings.cluster is None and clusters:
+            return self._choose("cluster", "clusters", clusters, None, where=where)
+        return self._choose("cluster", "clusters", resources, self._settings.cluster, where=where)
 
     def _choose(self, what: str, plural: str, candidates: list[tuple[Any, dict[str, Any]]],
                 wanted: str | None, where: str = "") -> tuple[Any, dict[str, Any]]:

@@ -18,8 +18,8 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     description_marker,
-    owner_from_description,
 )
+from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory, SwitchRef
@@ -74,14 +74,11 @@ class NetworkDriver(KindDriver):
                         ["name", "config.defaultPortConfig", "config.description", "config.configVersion",
                          "customValue", "key"])
         for ref, props in rows:
-            attributes = self._attributes.parse(props.get("customValue"))
-            owner = Owner.decode(attributes.get(MARKER_KEY))
-            complete = owner is not None
-            if owner is None:
-                owner = owner_from_description(props.get("config.description"))
+            # Only our custom attribute proves ownership: the description is free text anyone can copy
+            # onto a port group of their own, so a marker found there alone is never trusted.
+            owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
             handle = NetworkHandle(ref, props.get("config.configVersion"), props.get("config.description"))
-            observed = Observed(props["name"], handle, owner, {"vlan": _vlan(props.get("config.defaultPortConfig"))},
-                                marker_complete=complete or owner is None)
+            observed = Observed(props["name"], handle, owner, {"vlan": _vlan(props.get("config.defaultPortConfig"))})
             _sort(result, observed, stack, names)
         return result
 
@@ -179,7 +176,7 @@ class NetworkDriver(KindDriver):
 
 def _sort(result: ObserveResult, observed: Observed, stack: str, names: Collection[str]) -> None:
     if observed.owner is not None and observed.owner.stack == stack:
-        result.owned[observed.owner.resource] = observed
+        claim(result, observed.owner.resource, observed, "network")
     elif observed.name in names:
         result.foreign[observed.name] = observed
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any, cast
@@ -10,7 +9,7 @@ from typing import Any, cast
 from pyVmomi import vim, vmodl
 
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, VirtplaneError
+from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
     Declared,
@@ -22,6 +21,7 @@ from virtplane.providers.base import (
     Rule,
 )
 from virtplane.providers.vm_rules import top_field
+from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
@@ -41,8 +41,9 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
+from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
-from virtplane.providers.vsphere.vm_rules import vm_rule
+from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
@@ -50,7 +51,6 @@ _NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled"]
-HARDWARE_VERSION = re.compile(r"^vmx-(\d+)$")
 LINKED_CLONE_DISKS = "createNewChildDiskBacking"
 
 
@@ -81,6 +81,7 @@ class VirtualMachineDriver(KindDriver):
         self._content = si.RetrieveContent()
         self._inventory = inventory
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
+        self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ class VirtualMachineDriver(KindDriver):
             attributes = self._attributes.parse(props.get("customValue"))
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
-                result.owned[owner.resource] = self._normalize(ref, props, owner, attributes)
+                claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
             elif props["name"] in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         if candidates:
@@ -109,7 +110,7 @@ class VirtualMachineDriver(KindDriver):
                 if owner is None and marker is not None and marker.stack == stack:
                     observed = self._normalize(ref, props, marker, attributes)
                     observed.marker_complete = False
-                    result.owned[marker.resource] = observed
+                    claim(result, marker.resource, observed, "VM")
                 else:
                     result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
@@ -187,9 +188,8 @@ class VirtualMachineDriver(KindDriver):
         config.deviceChange = plan.changes
         if vm_spec.machine is not None:
             config.version = vm_spec.machine
-        host = self._inventory.host(vm_spec.node) if vm_spec.node is not None else None
-        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool,
-                                                                  host=host),
+        host, pool = self._inventory.host_and_pool(vm_spec.node)
+        ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=pool, host=host),
                         f"create VM {name}")
         self._attributes.write_owner(ref, owner)
         if vm_spec.tags:
@@ -210,14 +210,12 @@ class VirtualMachineDriver(KindDriver):
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted) if wanted else []
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
-        if spec.machine is not None and _version_number(spec.machine) < _version_number(source_version):
+        if spec.machine is not None and version_number(spec.machine) < version_number(source_version):
             raise VirtplaneError(f"VM {name} asks for hardware version {spec.machine}, but '{spec.clone_from}' "
                                  f"has {source_version} and a VM's hardware version cannot be lowered")
         datastore = spec.disks[0].storage if spec.disks and spec.disks[0].storage else None
-        location = vim.vm.RelocateSpec(pool=placement.resource_pool,
-                                       datastore=self._inventory.datastore(datastore))
-        if spec.node is not None:
-            location.host = self._inventory.host(spec.node)
+        host, pool = self._inventory.host_and_pool(spec.node)
+        location = vim.vm.RelocateSpec(pool=pool, host=host, datastore=self._inventory.datastore(datastore))
         snapshot = None
         if spec.linked_clone:
             snapshot = getattr(source_props.get("snapshot"), "currentSnapshot", None)
@@ -259,21 +257,34 @@ class VirtualMachineDriver(KindDriver):
             self._reconcile_nics(plan, handle.hardware, observed.state["nics"], vm_spec)
         if plan.changes:
             config.deviceChange = plan.changes
-        powered_on = observed.state["power"] == "on"
         configure = bool(plan.changes) or any(getattr(config, k, None) is not None for k in _CONFIG_FIELDS)
-        if configure and powered_on and Rule.POWER_OFF in rules:
-            self._power(handle.ref, observed.name, on=False)
+        upgrade = next((change.new for change, rule in zip(changes, rules, strict=True)
+                        if change.path == "machine" and rule is Rule.POWER_OFF), None)
+        powered_on = observed.state["power"] == "on"
+        switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
+        if switched_off:
+            self._switch_off(handle.ref, observed.name)
             powered_on = False
-        if configure:
-            self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
-        if "node" in fields and vm_spec.node is not None:
-            self._move(handle.ref, observed.name, vm_spec.node)
-        if "tags" in fields:
-            self._attributes.write_tags(handle.ref, vm_spec.tags)
-        if not observed.marker_complete and observed.owner is not None:
-            self._attributes.write_owner(handle.ref, observed.owner)
-        if (vm_spec.power == "on") != powered_on:
-            self._power(handle.ref, observed.name, on=vm_spec.power == "on")
+        try:
+            if configure:
+                self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
+            if upgrade is not None:
+                self._run(lambda: handle.ref.UpgradeVM_Task(version=upgrade),
+                          f"upgrade VM {observed.name} to hardware version {upgrade}")
+            if "node" in fields and vm_spec.node is not None:
+                self._move(handle.ref, observed.name, vm_spec.node)
+            if "tags" in fields:
+                self._attributes.write_tags(handle.ref, vm_spec.tags)
+            if not observed.marker_complete and observed.owner is not None:
+                self._attributes.write_owner(handle.ref, observed.owner)
+        except BaseException as failure:
+            if switched_off:  # the change failed: the VM runs again as it did before
+                self._power_back_on(handle.ref, observed.name, failure)
+            raise
+        if vm_spec.power == "on" and not powered_on:
+            self._power(handle.ref, observed.name, on=True)
+        elif vm_spec.power == "off" and powered_on:
+            self._switch_off(handle.ref, observed.name)
 
     def delete(self, observed: Observed) -> None:
         self._guard(observed, "delete")
@@ -291,7 +302,7 @@ class VirtualMachineDriver(KindDriver):
         vm_spec = cast(VirtualMachineSpec, spec)
         placement = self._inventory.placement
         problems = []
-        if vm_spec.node is not None and vm_spec.node not in placement.cluster_hosts:
+        if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
@@ -379,9 +390,9 @@ class VirtualMachineDriver(KindDriver):
             plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
 
     def _move(self, ref: Any, name: str, node: str) -> None:
-        """Migrate the VM to host ``node`` of the cluster (vMotion when it runs, cold migration otherwise)."""
-        host = self._inventory.host(node)
-        location = vim.vm.RelocateSpec(host=host, pool=self._inventory.placement.resource_pool)
+        """Migrate the VM to host ``node`` (vMotion when it runs, cold migration otherwise)."""
+        host, pool = self._inventory.host_and_pool(node)
+        location = vim.vm.RelocateSpec(host=host, pool=pool)
         self._run(lambda: ref.RelocateVM_Task(spec=location), f"move VM {name} to host {node}")
 
     def _power(self, ref: Any, name: str, on: bool, tolerate_state: bool = False) -> None:
@@ -394,6 +405,18 @@ class VirtualMachineDriver(KindDriver):
         except TaskFailed as failure:
             if not (tolerate_state and isinstance(failure.fault, vim.fault.InvalidPowerState)):
                 raise
+
+    def _switch_off(self, ref: Any, name: str) -> None:
+        """Shut the guest down cleanly when VMware Tools run, else (or after the timeout) power it off hard."""
+        if not shut_down_guest(self._content, ref, self.shutdown_timeout):
+            self._power(ref, name, on=False, tolerate_state=True)
+
+    def _power_back_on(self, ref: Any, name: str, failure: BaseException) -> None:
+        try:
+            self._power(ref, name, on=True, tolerate_state=True)
+        except (VirtplaneError, vmodl.MethodFault) as again:
+            raise ProviderError(f"{failure}; VM {name} stays powered off, as powering it back on failed too: "
+                                f"{again}") from failure
 
     @staticmethod
     def _run(start: Any, what: str) -> Any:
@@ -411,8 +434,3 @@ class VirtualMachineDriver(KindDriver):
 _CONFIG_FIELDS = {"name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
                   "nestedHVEnabled"}
 
-
-def _version_number(version: str | None) -> int:
-    """``vmx-19`` -> 19; anything else (unset, unknown) -> 0."""
-    match = HARDWARE_VERSION.match(version or "")
-    return int(match.group(1)) if match else 0

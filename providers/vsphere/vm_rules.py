@@ -3,18 +3,43 @@
 - In place: ``cpus`` and ``memory`` raised (hot add is enabled on VMs we create), ``node`` (vMotion),
   ``power``, ``tags``, disks added, removed or grown, NICs added, removed or moved.
 - Power off: ``cpus`` or ``memory`` lowered, ``firmware``, ``secure_boot``, ``guest_os``,
-  ``nested_virtualization``, ``sockets``, a NIC's ``adapter``.
-- Replace: ``machine`` (a hardware version is set at creation and vSphere can only upgrade it) and a
-  disk's ``storage``, ``thin`` or ``bus``.
+  ``nested_virtualization``, ``sockets``, a NIC's ``adapter``, and ``machine`` raised (UpgradeVM).
+- Replace: ``machine`` lowered (vSphere can only upgrade a hardware version) and a disk's ``storage``,
+  ``thin`` or ``bus``.
 """
 
 from __future__ import annotations
 
+import re
+
+from virtplane.providers.base import FieldChange, Rule
 from virtplane.providers.vm_rules import VmRules
 
-vm_rule = VmRules(
+HARDWARE_VERSION = re.compile(r"^vmx-(\d+)$")
+
+_table = VmRules(
     hypervisor="vSphere",
     hot_add=frozenset({"cpus", "memory"}),
     power_off=frozenset({"firmware", "secure_boot", "guest_os", "nested_virtualization", "sockets"}),
-    replace=frozenset({"machine"}),
 )
+
+
+def vm_rule(change: FieldChange) -> Rule:
+    if change.path == "machine":
+        return machine_rule(change.old, change.new)
+    return _table(change)
+
+
+def machine_rule(old: str | None, new: str | None) -> Rule:
+    """An upgrade (``vmx-13`` -> ``vmx-19``) is made in place with the VM off; anything else replaces it."""
+    if new is None:
+        return Rule.IN_PLACE  # unset: vSphere's choice is kept, nothing to do
+    if version_number(old) and version_number(new) > version_number(old):
+        return Rule.POWER_OFF
+    return Rule.REPLACE
+
+
+def version_number(version: str | None) -> int:
+    """``vmx-19`` -> 19; anything else (unset, unknown) -> 0."""
+    match = HARDWARE_VERSION.match(version or "")
+    return int(match.group(1)) if match else 0

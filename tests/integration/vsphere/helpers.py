@@ -34,3 +34,26 @@ def create_raw_vm(si: Any, name: str, marker: str | None = None) -> Any:
         config.extraConfig = [vim.option.OptionValue(key=MARKER_KEY, value=marker)]
     task = datacenter.vmFolder.CreateVM_Task(config=config, pool=cluster.resourcePool)
     return wait_for_task(task, what="create a VM out of band")
+
+
+def set_owner_attribute(si: Any, entity: Any, value: str) -> None:
+    """Write virtplane's ownership custom attribute on ``entity`` by hand (as a copy would carry it)."""
+    manager = si.RetrieveContent().customFieldsManager
+    type_name = type(entity).__name__.rsplit(".", 1)[-1]
+    key = next(f.key for f in manager.field if f.name == MARKER_KEY
+               and getattr(f.managedObjectType, "__name__", "").rsplit(".", 1)[-1] == type_name)
+    manager.SetField(entity=entity, key=key, value=value)
+
+
+def create_raw_portgroup(si: Any, name: str, description: str) -> Any:
+    """A distributed port group made by hand on the datacenter's switch, with a free-text description."""
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.DistributedVirtualSwitch], True)
+    try:
+        switch = view.view[0]
+    finally:
+        view.DestroyView()
+    spec = vim.dvs.DistributedVirtualPortgroup.ConfigSpec(name=name, type="earlyBinding", numPorts=8,
+                                                         description=description)
+    wait_for_task(switch.AddDVPortgroup_Task(spec=[spec]), what="create a port group out of band")
+    return next(pg for pg in switch.portgroup if pg.name == name)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.vsphere.helpers import create_raw_portgroup, set_owner_attribute
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError
-from virtplane.providers.base import Owner
+from virtplane.providers.base import FieldChange, Owner, description_marker
 from virtplane.providers.vsphere.provider import VsphereProvider
 from virtplane.specs import NetworkSpec, VirtualMachineSpec
 
@@ -48,3 +49,33 @@ def test_an_existing_port_group_without_our_marker_is_foreign(provider, stack):
     assert foreign.owner is None
     with pytest.raises(OwnershipError):
         provider.driver("Network").delete(foreign)
+
+
+def test_two_port_groups_carrying_the_same_marker_stop_observe_naming_both(provider, raw_si, stack, name):
+    provider.driver("Network").create(Owner(stack, name), NetworkSpec(vlan=5))
+    ours = provider.inventory.network(name).ref
+    copy = create_raw_portgroup(raw_si, name + "-copy", "a copy")
+    set_owner_attribute(raw_si, copy, Owner(stack, name).encode())
+    with pytest.raises(OwnershipError) as caught:
+        observe(provider, stack, name)
+    message = str(caught.value)
+    for shown in (f"'{name}' ({ours._moId})", f"'{name}-copy' ({copy._moId})"):
+        assert shown in message
+    assert {pg.name for pg in copy.config.distributedVirtualSwitch.portgroup} >= {name, name + "-copy"}
+
+
+def test_a_port_group_made_by_hand_with_our_marker_in_its_description_is_foreign(provider, raw_si, stack, name):
+    create_raw_portgroup(raw_si, name, f"notes\n{description_marker(Owner(stack, name))}\n")
+    result = observe(provider, stack, name)
+    assert name not in result.owned
+    assert result.foreign[name].owner is None
+    with pytest.raises(OwnershipError):
+        provider.driver("Network").delete(result.foreign[name])
+    with pytest.raises(OwnershipError):
+        provider.driver("Network").update(result.foreign[name], NetworkSpec(vlan=9), [FieldChange("vlan", 0, 9)])
+
+
+def test_an_undeclared_port_group_with_our_marker_in_its_description_is_not_a_stray(provider, raw_si, stack, name):
+    create_raw_portgroup(raw_si, name, description_marker(Owner(stack, name)))
+    result = provider.driver("Network").observe(stack, {})
+    assert name not in result.owned and name not in result.foreign

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pyVmomi import SoapAdapter, vim
 
-from tests.integration.vsphere.helpers import create_raw_vm, find_vm, reconfigure
+from tests.integration.vsphere.helpers import create_raw_vm, find_vm, reconfigure, set_owner_attribute
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, VirtplaneError
 from virtplane.providers.base import FieldChange, Observed, Owner, RefusedChange, Rule
@@ -218,7 +218,7 @@ def test_clone_from_a_missing_template_names_it(provider, stack, name):
     ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
     ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
     ("sockets", 1, 2, Rule.POWER_OFF), ("node", "DC0_C0_H0", "DC0_C0_H1", Rule.IN_PLACE),
-    ("machine", "vmx-13", "vmx-19", Rule.REPLACE), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
+    ("machine", "vmx-13", "vmx-19", Rule.POWER_OFF), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
 ])
 def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
     assert provider.driver("VirtualMachine").rule(FieldChange(path, old, new)) is rule
@@ -385,3 +385,21 @@ def test_a_disk_declared_with_the_datastore_alias_reads_back_as_storage(provider
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
     assert observe_one(provider, stack, name).state["disks"] == [
         {"size": 4, "storage": "LocalDS_0", "thin": True, "bus": "paravirtual"}]
+
+
+# ---- ownership -------------------------------------------------------------------------------------------
+
+def test_two_vms_carrying_the_same_marker_stop_observe_naming_both_and_nothing_is_deleted(
+        provider, raw_si, stack, name):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, name), vm_spec(power="off"))
+    copy = create_raw_vm(raw_si, name + "-copy")
+    set_owner_attribute(raw_si, copy, Owner(stack, name).encode())
+    ours = find_vm(raw_si, name)
+    for declared in ({"VirtualMachine": dict.fromkeys([name])}, {}):
+        with pytest.raises(OwnershipError) as caught:
+            driver.observe(stack, declared)
+        message = str(caught.value)
+        assert f"'{name}' ({ours._moId})" in message and f"'{name}-copy' ({copy._moId})" in message
+    assert find_vm(raw_si, name) and find_vm(raw_si, name + "-copy")
+
