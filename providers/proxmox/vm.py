@@ -3,10 +3,12 @@
 - Observe: one ``GET /cluster/resources?type=vm``; the candidates are the VMs tagged ``virtplane`` and those
   with a declared name (templates never); their configurations are read concurrently (vm_reader.py). A VM
   whose description marker names this stack is owned; a declared name without it is foreign.
-- Create: a VMID from ``/cluster/nextid``, then one create call carrying the name, the marker (tag and
-  description) and the whole configuration. When another client takes the VMID first ("already exists"), a
-  new one is fetched (a few times). When the create's outcome is unknown, the VMs are searched for our
-  marker before anything is created again, so a retried create never makes a second VM.
+- Create: a VMID from ``/cluster/nextid``, moved past those this run already handed out or saw listed (vmids.py,
+  so parallel creates never race each other for one), then one create call carrying the name, the marker (tag
+  and description) and the whole configuration. When another client takes the VMID first (any "already
+  exists" answer, synchronous or from the task), it is marked taken and a new one is fetched (a few times).
+  When the create's outcome is unknown, the VMs are searched for our marker before anything is created again,
+  so a retried create never makes a second VM.
 - Placement: the declared node, else the endpoint's ``node`` setting, else the online node with the most free
   memory (cluster.py); a clone goes to its source's node unless the VM declares one (its disks are copied
   next to the source's, which are usually on local storage).
@@ -62,6 +64,7 @@ from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
 from virtplane.providers.proxmox.vm_rules import vm_rule
+from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -87,6 +90,7 @@ class VirtualMachineDriver(KindDriver):
         self._settings = settings
         self._reader = VmReader(client)
         self._power = Power(client)
+        self._vmids = VmidAllocator(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
 
@@ -97,6 +101,7 @@ class VirtualMachineDriver(KindDriver):
         self._names = network_names(self._settings.bridge, declared)
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
+        self._vmids.note_taken(row.vmid for row in self._rows)
         candidates = [row for row in self._rows
                       if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
         configs = self._reader.configs(candidates, wanted)
@@ -180,13 +185,13 @@ class VirtualMachineDriver(KindDriver):
     def _allocate(self, owner: Owner, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
         """Run a create or clone (``what`` holds ``<vmid>``) under a fresh VMID; returns the new VM as listed."""
         for attempt in range(1, VMID_ATTEMPTS + 1):
-            vmid = int(self._client.get("/cluster/nextid", f"pick a free VM id for VM {owner.resource}"))
+            vmid = self._vmids.reserve(f"pick a free VM id for VM {owner.resource}")
             doing = what.replace("<vmid>", str(vmid))
             try:
                 run(self._client, "POST", path, doing, {id_key: vmid, **data})
             except (PveError, TaskFailed) as error:
-                if "already exists" in str(error) and attempt < VMID_ATTEMPTS:
-                    continue  # another client took the VMID between nextid and our call
+                if _vmid_taken(error) and attempt < VMID_ATTEMPTS:
+                    continue  # another client took the VMID between nextid and our call; it stays marked taken
                 if isinstance(error, PveError) and is_bare_permission_failure(error):
                     # The first check of a create or clone is VM.Allocate on the new id; name it.
                     raise permission_denied(self._settings.endpoint_name, self._settings.principal, doing,
@@ -353,6 +358,14 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker of this stack, so it was not created by it")
         return handle
+
+
+def _vmid_taken(error: PveError | TaskFailed) -> bool:
+    """PVE refused the VMID as in use, in any of its wordings: the synchronous "unable to create VM N - VM N already
+    exists on node …" (or "CT N"), a clone's "unable to create VM N: config file already exists", or the same
+    from the task's exit status."""
+    text = error.pve_text if isinstance(error, PveError) else error.exitstatus
+    return "already exists" in text
 
 
 def _is_new_volume(value: Any) -> bool:
