@@ -15,7 +15,9 @@
 - Clone: ``clone`` of the named VM or template (full, or linked from a template), then the rest of the spec
   as an update (CPU, memory, NICs, tags, disk growth, power). Disk placement stays as cloned.
 - Update: config changes in one ``POST …/config`` task, disk growth with ``PUT …/resize`` (absolute size),
-  power-off rules shut the VM down first (vm_rules.py) and the declared power state is restored at the end.
+  power-off rules shut the VM down first (``shutdown``, then a hard ``stop`` if the guest does not power off in
+  time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
+  fails, the VM is started again before the error is reported.
 - Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
 """
 
@@ -57,7 +59,7 @@ from virtplane.providers.proxmox.faults import (
     permission_denied,
 )
 from virtplane.providers.proxmox.ownership import has_marker_tag
-from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
+from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
@@ -255,12 +257,27 @@ class VirtualMachineDriver(KindDriver):
             plan = reconfigure(vm_spec, handle.config, fields, self._names, storage_for, efi_storage)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
-        if running and any(self.rule(change) is Rule.POWER_OFF for change in changes):
+        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        if shut_down:
             self._power.shut_down(row.path, name)
             running = False
-        if "node" in fields and vm_spec.node and vm_spec.node != node:
-            node = self._migrate(row, vm_spec.node, name)
-        path = f"/nodes/{node}/qemu/{row.vmid}"
+        path = row.path
+        try:
+            if "node" in fields and vm_spec.node and vm_spec.node != node:
+                node = self._migrate(row, vm_spec.node, name)
+            path = f"/nodes/{node}/qemu/{row.vmid}"
+            self._reconfigure(path, name, plan)
+        except Exception as error:
+            if shut_down and vm_spec.power == "on":
+                self._restart_after(error, path, name)
+            raise
+        if (vm_spec.power == "on") != running:
+            if vm_spec.power == "on":
+                self._power.start(path, name)
+            else:
+                self._power.shut_down(path, name)
+
+    def _reconfigure(self, path: str, name: str, plan: Reconfiguration) -> None:
         what = f"reconfigure VM {name}"
         if plan.first_delete:
             self._configure(path, what, {}, plan.first_delete)
@@ -270,11 +287,14 @@ class VirtualMachineDriver(KindDriver):
             self._resize(path, name, key, size)
         if plan.removed_volumes:
             self._destroy_unused(path, name, plan.removed_volumes)
-        if (vm_spec.power == "on") != running:
-            if vm_spec.power == "on":
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
+
+    def _restart_after(self, error: Exception, path: str, name: str) -> None:
+        """A change failed after the VM was shut down for it: start it again, so a failed update does not leave a
+        VM that is to run stopped. The change's error is what is reported; a failed start is added to it."""
+        try:
+            self._power.start(path, name)
+        except ProviderError as failure:
+            error.args = (f"{error}; starting VM {name} again failed too: {failure}",)
 
     def _configure(self, path: str, what: str, settings: dict[str, Any], deletes: list[str]) -> None:
         """One config write (a task). If its outcome is unknown, re-read and send what is still missing."""
