@@ -11,8 +11,10 @@ from tests.support.cli import write_stack
 from virtplane import apply
 from virtplane.engine import build_plan, connected
 from virtplane.evaluate import evaluate
+from virtplane.redact import MASK, redact
 
 TOKEN_SECRET = "9d2c4e6a-argument-token-secret"
+UNUSED_PASSWORD = "4e1f-unused-password-sentinel"  # the token wins; the password must still never show
 
 PROGRAM = '''
 import pulumi
@@ -34,7 +36,7 @@ def test_a_stack_giving_every_setting_as_an_endpoint_argument_applies_without_an
         monkeypatch.delenv(variable)
     pve.apitokens["root@pam!ci"] = TOKEN_SECRET
     stack_dir = write_stack(tmp_path / "stack", PROGRAM.format(
-        url=pve.url, token=f"root@pam!ci={TOKEN_SECRET}", user=pve.user, password="not-the-password",
+        url=pve.url, token=f"root@pam!ci={TOKEN_SECRET}", user=pve.user, password=UNUSED_PASSWORD,
         ca_file=fakepve_cafile))
     desired = evaluate(stack_dir, "dev")
     with connected(desired, environ={}) as providers:
@@ -44,6 +46,7 @@ def test_a_stack_giving_every_setting_as_an_endpoint_argument_applies_without_an
         result = apply.run(build_plan(desired, providers), providers, parallel=4)
         assert [outcome.error for outcome in result.failed] == []
         assert build_plan(desired, providers).pending == []
+    assert redact(f"{TOKEN_SECRET} {UNUSED_PASSWORD}") == f"{MASK} {MASK}"  # both are masked in all output
     [web1] = [vm for vm in pve.vms if vm.name == "web1"]
     assert web1.node == "pve2"  # the endpoint's node argument placed it
     assert web1.config["scsi0"].startswith("local-lvm:") and "tag=110" in web1.config["net0"]
