@@ -145,7 +145,7 @@ class VirtualMachineDriver(KindDriver):
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
         config.update(name=name, description=description_marker(owner))
-        row = self._allocate(owner, f"/nodes/{node}/qemu", "vmid", config,
+        row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
         if vm_spec.power == "on":
             self._power.start(row.path, name)
@@ -170,7 +170,7 @@ class VirtualMachineDriver(KindDriver):
         if storage and not spec.linked_clone:
             data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
-        row = self._allocate(owner, f"{source.path}/clone", "newid", data,
+        row = self._allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
@@ -184,8 +184,9 @@ class VirtualMachineDriver(KindDriver):
                 changes.append(change)
         self.update(observed, spec, changes)
 
-    def _allocate(self, owner: Owner, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
-        """Run a create or clone (``what`` holds ``<vmid>``) under a fresh VMID; returns the new VM as listed."""
+    def _allocate(self, owner: Owner, node: str, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
+        """Run a create or clone (``what`` holds ``<vmid>``) of a VM on ``node`` under a fresh VMID; returns the new
+        VM as PVE shows it (its own status, not a listing of every VM: parallel creates would each list them all)."""
         for attempt in range(1, VMID_ATTEMPTS + 1):
             vmid = self._vmids.reserve(f"pick a free VM id for VM {owner.resource}")
             doing = what.replace("<vmid>", str(vmid))
@@ -206,7 +207,7 @@ class VirtualMachineDriver(KindDriver):
                 if attempt == VMID_ATTEMPTS:
                     raise  # the last answer was lost too (and made no VM): say that, not that VMIDs ran out
                 continue  # it did not happen: try again
-            row = self._reader.row(vmid, owner.resource)
+            row = self._reader.row_at(node, vmid, owner.resource)
             if row is None:
                 raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
             return row

@@ -63,3 +63,12 @@ def test_an_apply_of_200_vms_at_parallel_32_converges_in_one_run_past_vmids_take
     assert len(vmids) == VMS + 3 == len(set(vmids))
     assert len(requests_to(pve, "GET", "/cluster/nextid")) == VMS + 2  # one more for each VMID taken behind our back
     provider.close()
+
+
+def test_a_create_reads_its_new_vm_alone_and_never_lists_every_vm_of_the_cluster(provider, stack, pve):
+    driver = provider.driver("VirtualMachine")
+    driver.create(Owner(stack, "first"), vm_spec(node="pve1"))  # the cluster's storages are read once, here
+    listed = len(requests_to(pve, "GET", "/cluster/resources"))
+    driver.create(Owner(stack, "second"), vm_spec(node="pve1"))
+    assert len(requests_to(pve, "GET", "/cluster/resources")) == listed
+    assert len(requests_to(pve, "GET", "/status/current")) == 2
