@@ -14,13 +14,14 @@ from virtplane.providers.proxmox import settings as settings_module
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.network import NetworkDriver
-from virtplane.providers.proxmox.settings import ENV, ProxmoxSettings
+from virtplane.providers.proxmox.settings import ENV, INPUT_ONLY, ProxmoxSettings
 from virtplane.providers.proxmox.vm import VirtualMachineDriver
 
 
 class ProxmoxProvider(Provider):
     name = "proxmox"
     settings_model = ProxmoxSettings
+    setting_names = (*ENV, *INPUT_ONLY)  # the Endpoint's arguments (settings_from turns them into ProxmoxSettings)
 
     def __init__(self, client: PveClient, settings: ProxmoxSettings):
         self.client = client

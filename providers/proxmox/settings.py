@@ -129,8 +129,7 @@ def _credentials(values: dict[str, Any]) -> list[tuple[str, str]]:
                                   f"made); check {ENV['api_token']}")]
         values["api_token_id"] = f"{match['user']}!{match['name']}"
         values["api_token_secret"] = match["secret"]
-        values.pop("password", None)
-        return []
+        return []  # a password given too is kept, unused: as a SecretStr it is still masked wherever it shows
     username, password = values.get("username"), values.get("password")
     if not username and not password:
         return [("api_token", f"no credentials: pass api_token=… (or set {ENV['api_token']}), or username=… and "

@@ -3,17 +3,21 @@
 - Observe: one ``GET /cluster/resources?type=vm``; the candidates are the VMs tagged ``virtplane`` and those
   with a declared name (templates never); their configurations are read concurrently (vm_reader.py). A VM
   whose description marker names this stack is owned; a declared name without it is foreign.
-- Create: a VMID from ``/cluster/nextid``, then one create call carrying the name, the marker (tag and
-  description) and the whole configuration. When another client takes the VMID first ("already exists"), a
-  new one is fetched (a few times). When the create's outcome is unknown, the VMs are searched for our
-  marker before anything is created again, so a retried create never makes a second VM.
+- Create: a VMID from ``/cluster/nextid``, moved past those this run already handed out or saw listed (vmids.py,
+  so parallel creates never race each other for one), then one create call carrying the name, the marker (tag
+  and description) and the whole configuration. When another client takes the VMID first (any "already
+  exists" answer, synchronous or from the task), it is marked taken and a new one is fetched (a few times).
+  When the create's outcome is unknown, the VMs are searched for our marker before anything is created again,
+  so a retried create never makes a second VM.
 - Placement: the declared node, else the endpoint's ``node`` setting, else the online node with the most free
   memory (cluster.py); a clone goes to its source's node unless the VM declares one (its disks are copied
   next to the source's, which are usually on local storage).
 - Clone: ``clone`` of the named VM or template (full, or linked from a template), then the rest of the spec
   as an update (CPU, memory, NICs, tags, disk growth, power). Disk placement stays as cloned.
 - Update: config changes in one ``POST …/config`` task, disk growth with ``PUT …/resize`` (absolute size),
-  power-off rules shut the VM down first (vm_rules.py) and the declared power state is restored at the end.
+  power-off rules shut the VM down first (``shutdown``, then a hard ``stop`` if the guest does not power off in
+  time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
+  fails, the VM is started again before the error is reported.
 - Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
 """
 
@@ -55,13 +59,14 @@ from virtplane.providers.proxmox.faults import (
     permission_denied,
 )
 from virtplane.providers.proxmox.ownership import has_marker_tag
-from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
+from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
 from virtplane.providers.proxmox.vm_rules import vm_rule
+from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -87,6 +92,7 @@ class VirtualMachineDriver(KindDriver):
         self._settings = settings
         self._reader = VmReader(client)
         self._power = Power(client)
+        self._vmids = VmidAllocator(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
 
@@ -97,6 +103,7 @@ class VirtualMachineDriver(KindDriver):
         self._names = network_names(self._settings.bridge, declared)
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
+        self._vmids.note_taken(row.vmid for row in self._rows)
         candidates = [row for row in self._rows
                       if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
         configs = self._reader.configs(candidates, wanted)
@@ -138,7 +145,7 @@ class VirtualMachineDriver(KindDriver):
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
         config.update(name=name, description=description_marker(owner))
-        row = self._allocate(owner, f"/nodes/{node}/qemu", "vmid", config,
+        row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
         if vm_spec.power == "on":
             self._power.start(row.path, name)
@@ -163,7 +170,7 @@ class VirtualMachineDriver(KindDriver):
         if storage and not spec.linked_clone:
             data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
-        row = self._allocate(owner, f"{source.path}/clone", "newid", data,
+        row = self._allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
@@ -177,16 +184,17 @@ class VirtualMachineDriver(KindDriver):
                 changes.append(change)
         self.update(observed, spec, changes)
 
-    def _allocate(self, owner: Owner, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
-        """Run a create or clone (``what`` holds ``<vmid>``) under a fresh VMID; returns the new VM as listed."""
+    def _allocate(self, owner: Owner, node: str, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
+        """Run a create or clone (``what`` holds ``<vmid>``) of a VM on ``node`` under a fresh VMID; returns the new
+        VM as PVE shows it (its own status, not a listing of every VM: parallel creates would each list them all)."""
         for attempt in range(1, VMID_ATTEMPTS + 1):
-            vmid = int(self._client.get("/cluster/nextid", f"pick a free VM id for VM {owner.resource}"))
+            vmid = self._vmids.reserve(f"pick a free VM id for VM {owner.resource}")
             doing = what.replace("<vmid>", str(vmid))
             try:
                 run(self._client, "POST", path, doing, {id_key: vmid, **data})
             except (PveError, TaskFailed) as error:
-                if "already exists" in str(error) and attempt < VMID_ATTEMPTS:
-                    continue  # another client took the VMID between nextid and our call
+                if _vmid_taken(error) and attempt < VMID_ATTEMPTS:
+                    continue  # another client took the VMID between nextid and our call; it stays marked taken
                 if isinstance(error, PveError) and is_bare_permission_failure(error):
                     # The first check of a create or clone is VM.Allocate on the new id; name it.
                     raise permission_denied(self._settings.endpoint_name, self._settings.principal, doing,
@@ -199,7 +207,7 @@ class VirtualMachineDriver(KindDriver):
                 if attempt == VMID_ATTEMPTS:
                     raise  # the last answer was lost too (and made no VM): say that, not that VMIDs ran out
                 continue  # it did not happen: try again
-            row = self._reader.row(vmid, owner.resource)
+            row = self._reader.row_at(node, vmid, owner.resource)
             if row is None:
                 raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
             return row
@@ -250,12 +258,27 @@ class VirtualMachineDriver(KindDriver):
             plan = reconfigure(vm_spec, handle.config, fields, self._names, storage_for, efi_storage)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
-        if running and any(self.rule(change) is Rule.POWER_OFF for change in changes):
+        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        if shut_down:
             self._power.shut_down(row.path, name)
             running = False
-        if "node" in fields and vm_spec.node and vm_spec.node != node:
-            node = self._migrate(row, vm_spec.node, name)
-        path = f"/nodes/{node}/qemu/{row.vmid}"
+        path = row.path
+        try:
+            if "node" in fields and vm_spec.node and vm_spec.node != node:
+                node = self._migrate(row, vm_spec.node, name)
+            path = f"/nodes/{node}/qemu/{row.vmid}"
+            self._reconfigure(path, name, plan)
+        except Exception as error:
+            if shut_down and vm_spec.power == "on":
+                self._restart_after(error, path, name)
+            raise
+        if (vm_spec.power == "on") != running:
+            if vm_spec.power == "on":
+                self._power.start(path, name)
+            else:
+                self._power.shut_down(path, name)
+
+    def _reconfigure(self, path: str, name: str, plan: Reconfiguration) -> None:
         what = f"reconfigure VM {name}"
         if plan.first_delete:
             self._configure(path, what, {}, plan.first_delete)
@@ -265,11 +288,14 @@ class VirtualMachineDriver(KindDriver):
             self._resize(path, name, key, size)
         if plan.removed_volumes:
             self._destroy_unused(path, name, plan.removed_volumes)
-        if (vm_spec.power == "on") != running:
-            if vm_spec.power == "on":
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
+
+    def _restart_after(self, error: Exception, path: str, name: str) -> None:
+        """A change failed after the VM was shut down for it: start it again, so a failed update does not leave a
+        VM that is to run stopped. The change's error is what is reported; a failed start is added to it."""
+        try:
+            self._power.start(path, name)
+        except ProviderError as failure:
+            error.args = (f"{error}; starting VM {name} again failed too: {failure}",)
 
     def _configure(self, path: str, what: str, settings: dict[str, Any], deletes: list[str]) -> None:
         """One config write (a task). If its outcome is unknown, re-read and send what is still missing."""
@@ -353,6 +379,14 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker of this stack, so it was not created by it")
         return handle
+
+
+def _vmid_taken(error: PveError | TaskFailed) -> bool:
+    """PVE refused the VMID as in use, in any of its wordings: the synchronous "unable to create VM N - VM N already
+    exists on node …" (or "CT N"), a clone's "unable to create VM N: config file already exists", or the same
+    from the task's exit status."""
+    text = error.pve_text if isinstance(error, PveError) else error.exitstatus
+    return "already exists" in text
 
 
 def _is_new_volume(value: Any) -> bool:

@@ -63,6 +63,18 @@ class VmReader:
     def row(self, vmid: int, name: str) -> VmRow | None:
         return next((row for row in self.rows(f"to find VM {name} ({vmid})") if row.vmid == vmid), None)
 
+    def row_at(self, node: str, vmid: int, name: str) -> VmRow | None:
+        """One VM as listed, from its own ``status/current`` (cheaper than listing the cluster's VMs, which a create
+        that has just made it would otherwise do); None when PVE says it does not exist."""
+        try:
+            status = self._client.get(f"/nodes/{node}/qemu/{vmid}/status/current",
+                                      f"read the state of VM {name} ({vmid}) on node {node}")
+        except PveError as error:
+            if error.missing:
+                return None
+            raise
+        return VmRow.parse({**status, "vmid": vmid, "node": node})
+
     def config(self, row: VmRow) -> dict[str, Any]:
         items = self._client.get(f"{row.path}/pending", f"read the configuration of VM {row.name} ({row.vmid}) on "
                                  f"node {row.node}")

@@ -44,6 +44,12 @@ def test_an_api_token_is_split_into_its_id_and_a_secret_that_never_shows():
     assert secret not in repr(settings) and "hunter2-sentinel" not in repr(settings)
 
 
+def test_a_password_given_beside_a_token_is_unused_but_kept_secret_so_that_it_is_masked_too():
+    settings = settings_from("pve", {"api_token": "ci@pve!deploy=0b5e7a52-token-sentinel"}, ENV)
+    assert settings.principal == "token ci@pve!deploy"
+    assert settings.password is not None and settings.password.get_secret_value() == "hunter2-sentinel"
+
+
 def test_a_malformed_token_names_the_expected_form_without_echoing_it():
     with pytest.raises(SpecError) as bad:
         settings_from("pve", {}, ENV | {"PROXMOX_VE_API_TOKEN": "just-a-secret-sentinel"})

@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conformance.stack import Stack
 from tests.integration.proxmox.conftest import connect
+from tests.integration.proxmox.helpers import qemu
+from virtplane.plan import Action
 from virtplane.providers.base import Owner
+from virtplane.providers.proxmox.provider import ProxmoxProvider
 from virtplane.specs import NetworkSpec
+
+
+@dataclass
+class Endpoint:
+    """What tests.conformance.stack.Stack needs of a peer."""
+
+    provider: ProxmoxProvider
+    kind: str = "proxmox"
 
 
 def networks(**vlans: int) -> dict[str, dict[str, NetworkSpec]]:
@@ -44,3 +60,19 @@ def test_a_missing_bridge_is_reported_by_check_naming_the_nodes_and_the_setting(
     assert message.startswith("bridge 'vmbr9' does not exist on node(s) pve1, pve2, pve3")
     assert "PROXMOX_VE_BRIDGE" in message
     provider.close()
+
+
+@pytest.mark.parametrize(("net0", "live"), [
+    ("virtio=BC:24:11:00:00:09,bridge=vmbr0,tag=42", "vmbr0.42"),  # another VLAN
+    ("virtio=BC:24:11:00:00:09,bridge=vmbr0", "vmbr0"),  # the tag removed
+    ("virtio=BC:24:11:00:00:09,bridge=vmbr1,tag=110", "vmbr1.110"),  # another bridge, same VLAN
+], ids=["tag", "untagged", "bridge"])
+def test_a_nics_bridge_or_tag_changed_behind_our_back_is_planned_as_drift_and_repaired(provider, raw, net0, live):
+    stack = Stack(Endpoint(provider), "nets").network("app", vlan=110).vm(
+        "web1", cpus=1, memory=512, nics=[{"network": "app"}])
+    stack.apply()
+    qemu(raw, "web1").config.put(net0=net0)
+    assert stack.changes() == {"web1": (Action.UPDATE, [("nics[0].network", live, "app")])}
+    stack.apply()
+    assert stack.changes() == {}
+    assert qemu(raw, "web1").config.get()["net0"].endswith(",bridge=vmbr0,tag=110")

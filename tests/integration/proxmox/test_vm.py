@@ -86,6 +86,42 @@ def test_cpu_memory_firmware_os_and_nesting_changes_power_the_vm_off_and_on_agai
     assert requests_to(pve, "POST", "/status/shutdown") and len(requests_to(pve, "POST", "/status/start")) == 2
 
 
+def test_a_vm_shut_down_for_a_change_that_then_fails_is_started_again_and_the_error_reported(provider, stack, pve):
+    create(provider, stack, "web1", vm_spec())
+    pve.fail("POST", "/config", error="config_lock_timeout")
+    with pytest.raises(ProviderError, match=r"^Proxmox could not reconfigure VM web1: can't lock file .* got timeout"):
+        converge(provider, stack, "web1", vm_spec(memory=1024))
+    assert requests_to(pve, "POST", "/status/shutdown")
+    [vm] = [vm for vm in pve.vms if vm.name == "web1"]
+    assert vm.status == "running"
+    pve.failures.clear()
+    assert converge(provider, stack, "web1", vm_spec(memory=1024)).state["memory"] == 1024
+
+
+def test_when_starting_again_after_a_failed_change_fails_too_both_are_reported_in_one_sentence(provider, stack,
+                                                                                            pve):
+    create(provider, stack, "web1", vm_spec())
+    pve.fail("POST", "/config", error="config_lock_timeout")
+    pve.fail("POST", "/status/start", error="qemu_exited_code")
+    with pytest.raises(ProviderError) as raised:
+        converge(provider, stack, "web1", vm_spec(memory=1024))
+    message = str(raised.value)
+    assert message.startswith("Proxmox could not reconfigure VM web1: can't lock file")
+    assert message.endswith("; starting VM web1 again failed too: Proxmox could not power on VM web1: TASK ERROR: "
+                            "QEMU exited with code 1")
+    assert "\n" not in message
+
+
+def test_a_failed_change_to_a_vm_that_is_to_be_off_leaves_it_off(provider, stack, pve):
+    create(provider, stack, "web1", vm_spec())
+    pve.fail("POST", "/config", error="config_lock_timeout")
+    with pytest.raises(ProviderError, match="reconfigure VM web1"):
+        converge(provider, stack, "web1", vm_spec(memory=1024, power="off"))
+    assert not requests_to(pve, "POST", "/status/start")[1:]  # only the create's start
+    [vm] = [vm for vm in pve.vms if vm.name == "web1"]
+    assert vm.status == "stopped"
+
+
 def test_turning_secure_boot_off_remakes_the_efi_disk_and_back_to_bios_removes_it(provider, stack, raw):
     create(provider, stack, "uefi", vm_spec(power="off", firmware="uefi", secure_boot=True))
     assert converge(provider, stack, "uefi", vm_spec(power="off", firmware="uefi")).state["secure_boot"] is False
