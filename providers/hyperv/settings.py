@@ -1,0 +1,114 @@
+"""Hyper-V endpoint settings: Endpoint inputs first, then the HYPERV_* environment variables.
+
+Transport: WinRM over HTTPS (5986) by default with the server's certificate verified (``ca_file`` or the
+system's CAs; ``insecure`` turns verification off, only when set explicitly). ``tls=False`` uses HTTP
+(5985), where NTLM/Negotiate wrap every message (WinRM message encryption). Basic authentication sends the
+password as it is: it is allowed over HTTPS, and over HTTP only with ``allow_unencrypted=True``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from virtplane.errors import SpecError
+
+ENV = {
+    "server": "HYPERV_SERVER",
+    "username": "HYPERV_USERNAME",
+    "password": "HYPERV_PASSWORD",
+    "auth": "HYPERV_AUTH",
+    "tls": "HYPERV_TLS",
+    "ca_file": "HYPERV_CA_FILE",
+    "insecure": "HYPERV_INSECURE",
+    "allow_unencrypted": "HYPERV_ALLOW_UNENCRYPTED",
+    "switch": "HYPERV_SWITCH",
+    "vhd_path": "HYPERV_VHD_PATH",
+}
+INPUT_ONLY = ("operation_timeout", "shutdown_timeout")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class HypervSettings(BaseModel):
+    """How to reach and log into one Hyper-V host, and the defaults for what is placed on it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    endpoint_name: str
+    host: str
+    port: int = Field(ge=1, le=65535)
+    username: str
+    password: SecretStr
+    auth: Literal["ntlm", "negotiate", "basic", "kerberos"] = "ntlm"
+    tls: bool = True
+    ca_file: str | None = None
+    insecure: bool = False
+    allow_unencrypted: bool = False
+    switch: str | None = None  # the VM switch networks are VLANs on
+    vhd_path: str | None = None  # where new VHDX files go (default: the host's VirtualHardDiskPath)
+    operation_timeout: int = Field(default=120, gt=0)
+    shutdown_timeout: float = Field(default=120.0, ge=0)
+
+    @property
+    def address(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/wsman"
+
+    @property
+    def cert_validation(self) -> bool | str:
+        if self.insecure:
+            return False
+        return self.ca_file or True
+
+
+def _flag(value: Any) -> bool | Any:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    return value
+
+
+def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> HypervSettings:
+    problems: list[tuple[str, str]] = []
+    known = [*ENV, *INPUT_ONLY]
+    problems += [(name, f"unknown setting for a Hyper-V endpoint; known: {', '.join(known)}")
+                 for name in sorted(set(inputs) - set(known))]
+    values: dict[str, Any] = {}
+    for name, variable in ENV.items():
+        value = inputs.get(name)
+        if value is None and environ.get(variable) not in (None, ""):
+            value = environ[variable]
+        if value is not None:
+            values[name] = value
+    for name in INPUT_ONLY:
+        if inputs.get(name) is not None:
+            values[name] = inputs[name]
+    for name in ("tls", "insecure", "allow_unencrypted"):
+        if name in values:
+            values[name] = _flag(values[name])
+    for name in ("server", "username", "password"):
+        if not values.get(name):
+            problems.append((name, f"is required: set it on the Endpoint or in {ENV[name]}"))
+    if problems:
+        raise SpecError("Endpoint", endpoint, problems)
+    server = str(values.pop("server"))
+    host, _, port = server.rpartition(":") if server.count(":") == 1 else (server, "", "")
+    tls = values.get("tls", True)
+    if isinstance(values.get("auth"), str):
+        values["auth"] = values["auth"].lower()
+    try:
+        settings = HypervSettings(endpoint_name=endpoint, host=host or server,
+                                  port=int(port) if port else (5986 if tls is not False else 5985), **values)
+    except (ValidationError, ValueError) as exc:
+        details = exc.errors() if isinstance(exc, ValidationError) else [{"loc": ("server",), "msg": str(exc)}]
+        raise SpecError("Endpoint", endpoint, [(".".join(map(str, e["loc"])), e["msg"]) for e in details]) from None
+    if settings.auth == "basic" and not settings.tls and not settings.allow_unencrypted:
+        raise SpecError("Endpoint", endpoint, [(
+            "auth", "Basic authentication over HTTP would send the password in clear text; use TLS (tls=true, "
+                    "the default), NTLM (auth='ntlm'), or set allow_unencrypted=true for a lab on loopback")])
+    return settings

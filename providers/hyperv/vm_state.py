@@ -1,0 +1,145 @@
+"""Pure mapping between Hyper-V objects and the VirtualMachine spec's shape (no I/O).
+
+- Generation 2 is ``firmware="uefi"``, Generation 1 ``"bios"`` (fixed at creation: a change is a replace).
+- ``machine`` is the VM configuration version (``"10.0"``); ``cpus`` the processor count; ``memory`` the
+  startup memory in MiB; ``nested_virtualization`` the processor's ExposeVirtualizationExtensions.
+- Disks: slot ``scsi<ControllerNumber>:<ControllerLocation>`` (SCSI is ``bus="paravirtual"``) or
+  ``ide<n>:<location>``; size from the VHD (whole GiB); ``thin`` is a dynamic VHD.
+- NICs: slot = the adapter's Name (virtplane names them ``nic0``, ``nic1``…); the network is read back from
+  the switch and the access VLAN (a declared Network with that VLAN on the endpoint's switch, else
+  ``switch`` or ``switch.vlan``); ``sriov`` when IovWeight > 0.
+- Notes hold the ownership marker and the tags, each on its own line; people's own lines are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description
+
+GiB = 1024**3
+MiB = 1024**2
+TAGS_PREFIX = "virtplane.tags: "
+PENDING_PREFIX = "virtplane-pending:"
+
+
+def pending_name(owner: Owner) -> str:
+    """The name a VM has between New-VM and the Set-VM that writes its marker: it carries the marker itself, so an
+    interrupted create is recognised (and removed) on the next run."""
+    return PENDING_PREFIX + owner.encode()
+
+
+def owner_from_pending(name: str | None) -> Owner | None:
+    if not name or not name.startswith(PENDING_PREFIX):
+        return None
+    return Owner.decode(name.removeprefix(PENDING_PREFIX))
+
+
+def notes_with(notes: str | None, owner: Owner | None, tags: list[str] | None) -> str:
+    """``notes`` with our marker and tags lines replaced (tags None keeps the tags line as it is)."""
+    lines = (notes or "").splitlines()
+    keep = [line for line in lines if not line.startswith(DESCRIPTION_PREFIX)
+            and (tags is None or not line.startswith(TAGS_PREFIX))]
+    ours = [description_marker(owner)] if owner is not None else []
+    if tags:
+        ours.append(TAGS_PREFIX + ",".join(sorted(set(tags))))
+    return "\n".join(ours + keep)
+
+
+def tags_from_notes(notes: str | None) -> list[str]:
+    for line in (notes or "").splitlines():
+        if line.startswith(TAGS_PREFIX):
+            return sorted({tag for tag in line.removeprefix(TAGS_PREFIX).split(",") if tag})
+    return []
+
+
+def owner_from_notes(notes: str | None) -> Owner | None:
+    return owner_from_description(notes)
+
+
+@dataclass(frozen=True)
+class Switches:
+    """The endpoint's switch and the declared networks (VLANs on it)."""
+
+    switch: str | None
+    vlans: Mapping[str, int] = field(default_factory=dict)
+
+    def wiring(self, network: str) -> tuple[str, int]:
+        if network in self.vlans and self.switch:
+            return self.switch, self.vlans[network]
+        return network, 0
+
+    def name_of(self, switch: str | None, vlan: int) -> str | None:
+        if switch is None:
+            return None
+        if switch == self.switch:
+            for name in sorted(self.vlans):
+                if self.vlans[name] == vlan:
+                    return name
+        return f"{switch}.{vlan}" if vlan else switch
+
+
+def disk_slot(controller_type: str | None, number: int | None, location: int | None) -> str:
+    prefix = "ide" if str(controller_type or "").upper() == "IDE" else "scsi"
+    return f"{prefix}{number or 0}:{location or 0}"
+
+
+def parse_disk_slot(slot: str) -> tuple[str, int, int]:
+    """``scsi0:1`` -> ("SCSI", 0, 1)."""
+    head, _, location = slot.partition(":")
+    kind = "IDE" if head.startswith("ide") else "SCSI"
+    return kind, int(head.removeprefix("ide").removeprefix("scsi") or 0), int(location or 0)
+
+
+def vm_state(vm: Any, processor: Any, disks: list[tuple[Any, Any]], nics: list[tuple[Any, Any]],
+             firmware: Any, host: str, switches: Switches) -> dict[str, Any]:
+    """The spec-shaped state of one VM from its objects (PsObject-like: ``get``/``number``/``flag``/``text``).
+
+    ``disks`` pairs each HardDiskDrive with its VHD (or None); ``nics`` each adapter with its VLAN setting."""
+    generation = vm.number("Generation") or 1
+    state = str(vm.get("State") or "")
+    memory = vm.number("MemoryStartup")
+    disk_items = []
+    for drive, vhd in disks:
+        size = vhd.number("Size") if vhd is not None else None
+        vhd_type = str(vhd.get("VhdType") or "") if vhd is not None else ""
+        disk_items.append({
+            "slot": disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
+                              drive.number("ControllerLocation")),
+            "size": None if size is None else size // GiB,
+            "storage": None,
+            "thin": None if not vhd_type else vhd_type.lower() == "dynamic",
+            "bus": "ide" if str(drive.text("ControllerType") or "").upper() == "IDE" else "paravirtual",
+        })
+    nic_items = []
+    for adapter, vlan in nics:
+        access = vlan.number("AccessVlanId") if vlan is not None else 0
+        mode = str(vlan.get("OperationMode") or "") if vlan is not None else ""
+        vlan_id = access if mode.lower() == "access" and access else 0
+        nic_items.append({
+            "slot": adapter.text("Name") or "",
+            "network": switches.name_of(adapter.text("SwitchName"), vlan_id or 0),
+            "adapter": "sriov" if (adapter.number("IovWeight") or 0) > 0 else "paravirtual",
+            "device": None,
+        })
+    secure = firmware.get("SecureBoot") if firmware is not None else None
+    return {
+        "cpus": processor.number("Count") if processor is not None else vm.number("ProcessorCount"),
+        "sockets": None,
+        "memory": None if memory is None else memory // MiB,
+        "node": host,
+        "machine": vm.text("Version"),
+        "disks": sorted(disk_items, key=lambda d: d["slot"]),
+        "nics": sorted(nic_items, key=lambda n: n["slot"]),
+        "gpus": [],
+        "firmware": "uefi" if generation == 2 else "bios",
+        "secure_boot": str(secure).lower() == "on" if secure is not None else False,
+        "guest_os": None,
+        "power": "on" if state.lower() == "running" else "off",
+        "nested_virtualization": bool(processor.flag("ExposeVirtualizationExtensions")) if processor else False,
+        "clone_from": None,
+        "linked_clone": False,
+        "tags": tags_from_notes(vm.text("Notes")),
+    }
