@@ -11,8 +11,10 @@ model:
 - ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``) and ``…/cpu``;
 - ``GET /cluster/mapping/pci`` (``check-node``) and ``/cluster/mapping/pci/{id}``.
 
-It also registers PVE's ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it, and can
-play a standalone node (``standalone = True``: ``/cluster/status`` lists the node and no cluster).
+It also registers PVE's ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
+PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
+Mapping.Use on it), and can play a standalone node (``standalone = True``: ``/cluster/status`` lists the node
+and no cluster).
 
 Imported only inside the fakepve process (``fakepve_main``) and by the tests' fixtures: nothing in virtplane's
 core imports it.
@@ -26,7 +28,7 @@ from typing import Any
 from fakepve import formats
 from fakepve import schema as pve_schema
 from fakepve.model import PveError
-from fakepve.server import FakePve, ok
+from fakepve.server import USER, FakePve, ok, params
 
 from virtplane.lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
 
@@ -35,6 +37,7 @@ DEFAULT_CLASS_BLACKLIST = "05;06;0b"
 PCI_ID = re.compile(r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-fA-F]")
 PCIRE = r"(?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?"
 HEX_ID = r"^0x[0-9a-fA-F]{4}$"
+HOSTPCI_KEY = re.compile(r"hostpci\d+")
 
 # qemu-server's hostpci property string (PVE::QemuServer::PCI), as fakepve's property-string checker takes it.
 HOSTPCI_FORMAT: dict[str, dict[str, Any]] = {
@@ -66,6 +69,12 @@ def register_hostpci_format() -> None:
     if formats.REGISTERED.get("pve-qm-hostpci") is not HOSTPCI_FORMAT:
         formats.REGISTERED["pve-qm-hostpci"] = HOSTPCI_FORMAT
         pve_schema.registered.cache_clear()
+
+
+def hostpci_mapping(value: str) -> str | None:
+    """The ``mapping=`` of a hostpci value, or None for a raw device (``host=`` or the bare default key)."""
+    keys = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
+    return keys.get("mapping") or None
 
 
 def _map_keys(entry: str) -> dict[str, str]:
@@ -190,6 +199,33 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         row = mapping.answer()
         row.pop("id")
         return row
+
+    # ---- who may set hostpciN (qemu-server's check_hostpci_perm) ---------------------------------------------
+
+    def _check_hostpci(self, user: Any, values: dict[str, Any]) -> None:
+        """Only root@pam itself (not even its API tokens) may pass a raw device through; a mapped one needs
+        Mapping.Use on the mapping."""
+        for key in sorted(values):
+            if not HOSTPCI_KEY.fullmatch(key) or user == "root@pam":
+                continue
+            mapping = hostpci_mapping(str(values[key]))
+            if mapping is None:
+                raise PveError(500, f"only root can set '{key}' config for non-mapped devices")
+            self.require(user, f"/mapping/pci/{mapping}", "Mapping.Use")
+
+    async def _config_put(self, request: Any) -> Any:
+        values = self._verify(request, await params(request))
+        self._check_hostpci(request[USER], values)
+        return await super()._config_put(request)
+
+    async def _config_post(self, request: Any) -> Any:
+        values = self._verify(request, await params(request))
+        self._check_hostpci(request[USER], values)  # before the task starts, as PVE checks it
+        return await super()._config_post(request)
+
+    async def _qm_create(self, values: dict[str, Any], user: Any) -> Any:
+        self._check_hostpci(user, values)
+        return await super()._qm_create(values, user)
 
     # ---- a standalone node -----------------------------------------------------------------------------------
 

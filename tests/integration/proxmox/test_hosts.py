@@ -3,7 +3,10 @@ checks of ``hostpciN`` that the seeded fake adds."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
 from tests.integration.proxmox.conftest import connect
@@ -151,3 +154,25 @@ def test_a_good_hostpci_value_is_accepted(raw, value):
     raw.nodes("pve1").qemu.post(vmid=100, name="gpu", memory=512, machine="q35")
     raw.nodes("pve1").qemu(100).config.put(hostpci0=value)
     assert raw.nodes("pve1").qemu(100).config.get()["hostpci0"] == value
+
+
+def test_only_root_itself_may_pass_a_raw_device_through_and_a_token_needs_mapping_use(pve, raw, fakepve_cafile):
+    raw.nodes("pve1").qemu.post(vmid=100, name="gpu", memory=512, machine="q35")
+    pve.apitokens["ci@pve!deploy"] = TOKEN_SECRET
+    pve.grant("ci@pve!deploy", "/vms", "VM.Audit", "VM.Config.HWType")
+    address = urlsplit(pve.url)
+    token = ProxmoxAPI(address.hostname, port=address.port, user="ci@pve", token_name="deploy",
+                       token_value=TOKEN_SECRET, verify_ssl=fakepve_cafile)
+    config = token.nodes("pve1").qemu(100).config
+    with pytest.raises(ResourceException) as raw_device:
+        config.put(hostpci0="0000:3b:00.0,pcie=1")
+    assert (raw_device.value.status_code, raw_device.value.content.strip()) == (
+        500, "only root can set 'hostpci0' config for non-mapped devices")
+    with pytest.raises(ResourceException) as unmapped:
+        config.put(hostpci0="mapping=a100,pcie=1")
+    assert unmapped.value.status_code == 403 and "/mapping/pci/a100, Mapping.Use" in unmapped.value.content
+    pve.grant("ci@pve!deploy", "/mapping/pci/a100", "Mapping.Use")
+    config.put(hostpci0="mapping=a100,pcie=1")
+    raw.nodes("pve1").qemu(100).config.put(hostpci1="0000:5e:02.0")  # root@pam itself may
+    assert {k: v for k, v in config.get().items() if k.startswith("hostpci")} == {
+        "hostpci0": "mapping=a100,pcie=1", "hostpci1": "0000:5e:02.0"}
