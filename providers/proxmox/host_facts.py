@@ -311,9 +311,10 @@ def host(endpoint: str, answers: NodeAnswers, mappings: list[Mapping[str, Any]] 
             vgpus += vgpu_types(pci_address(device_id), rows)
     if answers.mdev:
         sources["vgpu_types"] = f"{MDEV} (available as PVE counts it)"
+        sources["vgpu_types.in_use_by"] = IN_USE_NOT_READ
     if devices:
         sources["pci_devices"] = f"{PCI} (default class blacklist: no memory controllers, bridges, processors)"
-        sources["in_use_by"] = IN_USE_NOT_READ
+        sources["pci_devices.in_use_by"] = IN_USE_NOT_READ
     for path, why in sorted(answers.missing.items()):
         for fact in AFFECTED.get(path, ()):
             sources[fact] = f"unknown: {why}"
