@@ -1,0 +1,65 @@
+"""The Network kind on Hyper-V: a VLAN on the endpoint's VM switch (setting ``switch``).
+
+As on Proxmox, a virtplane Network is a VLAN (``Set-VMNetworkAdapterVlan -Access -VlanId``) on an existing
+switch, set on each adapter that uses it; nothing is created or deleted on the host for it. ``observe``
+reports a declared network as existing when the switch exists; ``check`` says, in one sentence, when it does
+not (naming the switches the host has). SR-IOV needs a switch created with IOV enabled (it cannot be turned on
+later): ``check`` refuses an SR-IOV NIC on a switch without it.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+from virtplane.providers.base import Created, Declared, FieldChange, KindDriver, Observed, ObserveResult, Owner
+from virtplane.providers.hyperv.client import Cmd, HypervClient, pipe
+from virtplane.providers.hyperv.settings import ENV, HypervSettings
+from virtplane.specs import NetworkSpec, Spec
+
+
+class NetworkDriver(KindDriver):
+    kind = "Network"
+
+    def __init__(self, client: HypervClient, settings: HypervSettings) -> None:
+        self._client = client
+        self._settings = settings
+
+    def switches(self) -> dict[str, bool]:
+        """Switch name -> IOV enabled."""
+        result = self._client.run([pipe(Cmd("Get-VMSwitch"))], "read the VM switches", retry_read=True)
+        return {o.text("Name") or "": bool(o.flag("IovEnabled")) for o in result.objects}
+
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
+        result = ObserveResult()
+        networks = declared.get(self.kind, {})
+        if not networks:
+            return result
+        known = self.switches()
+        for name, spec in networks.items():
+            if self._settings.switch in known:
+                result.owned[name] = Observed(name, None, Owner(stack, name), {"vlan": cast(NetworkSpec, spec).vlan},
+                                              id=f"{self._settings.switch}.{cast(NetworkSpec, spec).vlan}")
+        return result
+
+    def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        switch = self._settings.switch
+        if not switch:
+            return [("vlan", f"a network on Hyper-V is a VLAN on the endpoint's switch: set switch= on the Endpoint "
+                             f"or {ENV['switch']}")]
+        known = self.switches()
+        if switch not in known:
+            choices = ", ".join(sorted(known)) or "none"
+            return [("vlan", f"the endpoint's switch '{switch}' does not exist on the Hyper-V host (switches: "
+                             f"{choices})")]
+        return []
+
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        """Nothing to create: adapters carry the VLAN."""
+        vlan = cast(NetworkSpec, spec).vlan
+        return Created(f"{self._settings.switch}.{vlan}", {"vlan": vlan})
+
+    def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
+        """Nothing to change."""
+
+    def delete(self, observed: Observed) -> None:
+        """Nothing to delete."""

@@ -1,0 +1,77 @@
+"""The Hyper-V Provider: one host over WinRM/PSRP; hands out the kind drivers and reads the host's facts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from pydantic import BaseModel
+
+from virtplane.errors import ConnectionFailed
+from virtplane.inventory import Host
+from virtplane.providers.base import Provider
+from virtplane.providers.hyperv import settings as settings_module
+from virtplane.providers.hyperv.client import Cmd, HypervClient, by_type, pipe
+from virtplane.providers.hyperv.host_facts import host_facts
+from virtplane.providers.hyperv.network import NetworkDriver
+from virtplane.providers.hyperv.settings import ENV, INPUT_ONLY, HypervSettings
+from virtplane.providers.hyperv.vm import VirtualMachineDriver
+
+
+@dataclass
+class HostInfo:
+    name: str
+    vhd_path: str | None
+
+
+class HypervProvider(Provider):
+    name = "hyperv"
+    settings_model = HypervSettings
+    setting_names = (*ENV, *INPUT_ONLY)
+
+    def __init__(self, client: HypervClient, settings: HypervSettings, host: HostInfo) -> None:
+        self.client = client
+        self.settings = settings
+        self.host = host
+        self.drivers = {
+            "VirtualMachine": VirtualMachineDriver(client, settings, host),
+            "Network": NetworkDriver(client, settings),
+        }
+
+    @classmethod
+    def settings_from(cls, endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> BaseModel:
+        return settings_module.settings_from(endpoint, inputs, environ)
+
+    @classmethod
+    def connect(cls, settings: BaseModel) -> HypervProvider:
+        config = cast(HypervSettings, settings)
+        client = HypervClient(config)
+        try:
+            result = client.run([pipe(Cmd("Get-VMHost"))], "read the host", retry_read=False)
+        except ConnectionFailed:
+            raise
+        except Exception as exc:  # a ProviderError wrapping the connection failure
+            raise ConnectionFailed(str(exc)) from None
+        vmhost = result.objects[0] if result.objects else None
+        name = (vmhost.text("ComputerName") or vmhost.text("Name")) if vmhost is not None else None
+        vhd_path = vmhost.text("VirtualHardDiskPath") if vmhost is not None else None
+        return cls(client, config, HostInfo(name or config.host, vhd_path))
+
+    def identity(self) -> str:
+        return f"host {self.host.name}"
+
+    def hosts(self) -> list[Host]:
+        statements = [pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion")),
+                      pipe(Cmd("Get-VMHostAssignableDevice")), pipe(Cmd("Get-VMHostPartitionableGpu")),
+                      pipe(Cmd("Get-VMSwitch"))]
+        result = self.client.run(statements, "read the host's facts", retry_read=True,
+                                 tolerate=lambda error: "not recognized" in error.lower())
+        objects = result.objects
+        [vmhost] = by_type(objects, "VMHost")[:1] or objects[:1]
+        return [host_facts(self.settings.endpoint_name, vmhost, by_type(objects, "VMHostSupportedVersion"),
+                           by_type(objects, "VMHostAssignableDevice"), by_type(objects, "VMHostPartitionableGpu"),
+                           by_type(objects, "VMSwitch"))]
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,445 @@
+"""The VirtualMachine kind on Hyper-V: observe in one pipeline, create, update and delete by VMId.
+
+- Observe: ONE round trip of statements (Get-VM; and, piped from Get-VM, processors, hard disk drives, their
+  VHDs, network adapters, their VLAN settings and Generation 2 firmware), joined on VMId in Python. VMs are
+  never looked up by name (names are not unique; ``Get-VM -Name`` takes wildcards).
+- Ownership: the marker is a line of the VM's Notes. New-VM cannot set Notes, so a VM is created under a
+  pending name that carries the marker (``virtplane-pending:stack=…;endpoint=…;resource=…``), configured,
+  and then given its marker and real name in one ``Set-VM -Notes -NewVMName``. A VM still pending on the next
+  run was interrupted before it was finished: it held no data yet, so the driver removes it (and the VHDs it
+  made, named by its VMId) and creates it again — never a duplicate, never an orphan.
+- Disks: VHDX files named ``<VMId>-<slot>.vhdx`` in the endpoint's ``vhd_path`` (default: the host's virtual
+  hard disk path), so destroy removes exactly the disks virtplane made.
+- Power: a change that needs the VM off shuts it down cleanly (``Stop-VM -Force``), then turns it off after
+  ``shutdown_timeout``; the power state is restored even when the change fails.
+
+Thread safety: the client serializes pipelines per endpoint; the driver keeps no shared mutable state beyond
+the last observed host name and switches (written only by observe/check, before apply starts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any, cast
+
+from virtplane.errors import OwnershipError, ProviderError
+from virtplane.providers.base import (
+    Created,
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Owner,
+    Rule,
+)
+from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
+from virtplane.providers.hyperv.settings import HypervSettings
+from virtplane.providers.hyperv.vm_state import (
+    GiB,
+    MiB,
+    Switches,
+    notes_with,
+    owner_from_notes,
+    owner_from_pending,
+    parse_disk_slot,
+    pending_name,
+    vm_state,
+)
+from virtplane.providers.vm_rules import VmRules, top_field
+from virtplane.slots import next_numbered
+from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
+
+vm_rule = VmRules(hypervisor="Hyper-V",
+                  power_off=frozenset({"cpus", "memory", "nested_virtualization", "secure_boot"}),
+                  replace=frozenset({"firmware", "machine"}),
+                  disk_replace=frozenset({"storage", "thin", "bus"}))
+_NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sockets unset",
+                  "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset",
+                  "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
+                  "linked_clone": "cloning is not supported on Hyper-V yet"}
+_GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
+
+
+class VmHandle:
+    def __init__(self, vm_id: str, vhd_paths: dict[str, str], ours: bool, pending: bool, notes: str | None) -> None:
+        self.vm_id = vm_id
+        self.notes = notes
+        self.vhd_paths = vhd_paths  # slot -> VHD path
+        self.ours = ours
+        self.pending = pending
+
+
+class VirtualMachineDriver(KindDriver):
+    kind = "VirtualMachine"
+
+    def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
+        self._client = client
+        self._settings = settings
+        self._host = host  # the provider's HostInfo: name and default VHD path
+        self._switches = Switches(settings.switch)
+
+    # ---- reading -------------------------------------------------------------------------------------
+
+    def _read_all(self, what: str) -> list[tuple[PsObject, dict[str, Any]]]:
+        """Every VM with its parts, in one round trip."""
+        vms = pipe(Cmd("Get-VM"))
+        statements = [
+            vms,
+            pipe(Cmd("Get-VM"), Cmd("Get-VMProcessor")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive"), Cmd("Get-VHD")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VMFirmware")),
+        ]
+        result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
+        return join_parts(result.objects)
+
+    def observe(self, stack: str, declared: Declared) -> ObserveResult:
+        self._switches = _switches(self._settings, declared)
+        wanted = set(declared.get(self.kind, {}))
+        result = ObserveResult()
+        for vm, parts in self._read_all("read the virtual machines"):
+            name = vm.text("Name") or ""
+            pending = owner_from_pending(name)
+            owner = pending or owner_from_notes(vm.text("Notes"))
+            if owner is not None and owner.stack == stack:
+                observed = self._observed(vm, parts, owner, ours=True, pending=pending is not None)
+                if owner.resource in result.owned:
+                    other = result.owned[owner.resource]
+                    raise OwnershipError(
+                        f"two VMs on Hyper-V endpoint '{self._settings.endpoint_name}' carry the ownership marker of "
+                        f"VM {owner.resource} of stack {stack}: '{other.name}' ({other.id}) and '{name}' "
+                        f"({observed.id}); delete the one that should not exist")
+                result.owned[owner.resource] = observed
+            elif name in wanted:
+                result.foreign[name] = self._observed(vm, parts, owner, ours=False, pending=False)
+        return result
+
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        self._switches = _switches(self._settings, declared)
+        wanted = {str(i).lower() for i in ids}
+        found: dict[str, Observed] = {}
+        for vm, parts in self._read_all("read virtual machines by id"):
+            vm_id = str(vm.get("VMId") or vm.get("Id")).lower()
+            if vm_id in wanted:
+                owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
+                ours = owner is not None and owner.stack == stack
+                found[vm_id] = self._observed(vm, parts, owner, ours=ours, pending=False)
+        return found
+
+    def _observed(self, vm: PsObject, parts: dict[str, Any], owner: Owner | None, *, ours: bool,
+                  pending: bool) -> Observed:
+        state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
+                         parts.get("firmware"), self._host.name, self._switches)
+        vm_id = str(vm.get("VMId") or vm.get("Id"))
+        paths = {item["slot"]: drive.text("Path") or "" for item, (drive, _) in
+                 zip(state["disks"], sorted(parts.get("disks", []), key=_drive_slot), strict=False)}
+        name = owner.resource if pending and owner is not None else (vm.text("Name") or "")
+        return Observed(name, VmHandle(vm_id, paths, ours, pending, vm.text("Notes")), owner, state,
+                        marker_complete=not pending, id=vm_id)
+
+    # ---- creating ------------------------------------------------------------------------------------
+
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        vm_spec = cast(VirtualMachineSpec, spec)
+        name = owner.resource
+        generation = 2 if vm_spec.firmware == "uefi" else 1
+        memory = i64((vm_spec.memory or 1024) * MiB)
+        params: dict[str, Any] = {"Name": pending_name(owner), "MemoryStartupBytes": memory,
+                                  "Generation": generation, "NoVHD": True}
+        if vm_spec.machine:
+            params["Version"] = vm_spec.machine
+        made = self._client.run([pipe(Cmd("New-VM", params))], f"create VM {name}")
+        [vm] = by_type(made.objects, "VirtualMachine") or made.objects[:1] or [None]
+        if vm is None:
+            raise ProviderError(f"Hyper-V did not return the new VM {name}")
+        vm_id = str(vm.get("VMId") or vm.get("Id"))
+        statements = [pipe(vm_by_id(vm_id), Cmd("Get-VMNetworkAdapter"), Cmd("Remove-VMNetworkAdapter"))]
+        statements += self._settings_statements(vm_id, vm_spec, generation, set(vars(vm_spec)))
+        for disk in vm_spec.disks or []:
+            statements += self._add_disk(vm_id, disk)
+        for nic in vm_spec.nics or []:
+            statements += self._add_nic(vm_id, nic)
+        self._client.run(statements, f"configure the new VM {name}")
+        notes = notes_with(None, owner, vm_spec.tags)
+        self._client.run([pipe(vm_by_id(vm_id), Cmd("Set-VM", {"Notes": notes, "NewVMName": name}))],
+                         f"name VM {name} and write its ownership marker")
+        if vm_spec.power == "on":
+            self._start(vm_id, name)
+        observed = self.observe_ids(owner.stack, [vm_id], {}).get(vm_id.lower())
+        outputs = dict(observed.state) if observed else {}
+        return Created(vm_id, outputs)
+
+    def _settings_statements(self, vm_id: str, spec: VirtualMachineSpec, generation: int, fields: set[str]
+                             ) -> list[Any]:
+        statements = []
+        processor: dict[str, Any] = {}
+        if "cpus" in fields and spec.cpus is not None:
+            processor["Count"] = i64(spec.cpus)
+        if "nested_virtualization" in fields and spec.nested_virtualization is not None:
+            processor["ExposeVirtualizationExtensions"] = bool(spec.nested_virtualization)
+        if processor:
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Set-VMProcessor", processor)))
+        if "memory" in fields and spec.memory is not None:
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Set-VMMemory", {"StartupBytes": i64(spec.memory * MiB)})))
+        if "secure_boot" in fields and spec.secure_boot is not None and generation == 2:
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Set-VMFirmware",
+                                                        {"EnableSecureBoot": "On" if spec.secure_boot else "Off"})))
+        return statements
+
+    def _vhd_path(self, vm_id: str, slot: str) -> str:
+        base = self._settings.vhd_path or self._host.vhd_path or "C:\\Hyper-V\\Virtual Hard Disks"
+        separator = "" if base.endswith(("\\", "/")) else "\\"
+        return f"{base}{separator}{vm_id}-{slot.replace(':', '-')}.vhdx"
+
+    def _add_disk(self, vm_id: str, disk: Any) -> list[Any]:
+        assert disk.slot is not None
+        controller, number, location = parse_disk_slot(disk.slot)
+        path = self._vhd_path(vm_id, disk.slot)
+        kind = "Fixed" if disk.thin is False else "Dynamic"
+        return [pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(disk.size * GiB), kind: True})),
+                pipe(vm_by_id(vm_id), Cmd("Add-VMHardDiskDrive", {
+                    "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location,
+                    "Path": path}))]
+
+    def _add_nic(self, vm_id: str, nic: Any) -> list[Any]:
+        switch, vlan = self._switches.wiring(nic.network)
+        statements = [pipe(vm_by_id(vm_id), Cmd("Add-VMNetworkAdapter", {"SwitchName": switch, "Name": nic.slot}))]
+        statements.append(self._vlan(vm_id, nic.slot, vlan))
+        if nic.adapter == "sriov":
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Get-VMNetworkAdapter", {"Name": nic.slot}),
+                                   Cmd("Set-VMNetworkAdapter", {"IovWeight": 100})))
+        return statements
+
+    @staticmethod
+    def _vlan(vm_id: str, slot: str, vlan: int) -> Any:
+        setting = {"Access": True, "VlanId": vlan} if vlan else {"Untagged": True}
+        return pipe(vm_by_id(vm_id), Cmd("Get-VMNetworkAdapter", {"Name": slot}),
+                    Cmd("Set-VMNetworkAdapterVlan", setting))
+
+    # ---- updating ------------------------------------------------------------------------------------
+
+    def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
+        handle = self._guard(observed, "update")
+        vm_spec = cast(VirtualMachineSpec, spec)
+        name = observed.name
+        if handle.pending:
+            self._remove(handle, name)  # an interrupted create: it held nothing yet; make it again
+            self.create(cast(Owner, observed.owner), vm_spec.with_creation_defaults())
+            return
+        fields = {top_field(change.path) for change in changes}
+        running = observed.state["power"] == "on"
+        generation = 2 if observed.state["firmware"] == "uefi" else 1
+        needs_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        statements = self._settings_statements(handle.vm_id, vm_spec, generation, fields)
+        statements += self._device_statements(handle, observed, vm_spec, changes)
+        if "tags" in fields or not observed.marker_complete:
+            notes = notes_with(handle.notes, observed.owner,
+                               vm_spec.tags if vm_spec.tags is not None else observed.state["tags"])
+            statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes})))
+        stopped_here = False
+        if statements and running and needs_off:
+            self._stop(handle.vm_id, name)
+            stopped_here, running = True, False
+        try:
+            if statements:
+                self._client.run(statements, f"reconfigure VM {name}")
+        except BaseException:
+            if stopped_here:
+                self._start(handle.vm_id, name)
+            raise
+        wanted = vm_spec.power
+        if wanted is None and stopped_here:
+            wanted = "on"
+        if wanted == "on" and not running:
+            self._start(handle.vm_id, name)
+        elif wanted == "off" and running:
+            self._stop(handle.vm_id, name)
+
+    def _device_statements(self, handle: VmHandle, observed: Observed, spec: VirtualMachineSpec,
+                           changes: list[FieldChange]) -> list[Any]:
+        statements: list[Any] = []
+        declared_disks = {d.slot: d for d in spec.disks or []}
+        declared_nics = {n.slot: n for n in spec.nics or []}
+        for change in changes:
+            path = change.path
+            if path.startswith("disks["):
+                slot = path[len("disks["):path.index("]")]
+                if change.old is None and slot in declared_disks:
+                    statements += self._add_disk(handle.vm_id, declared_disks[slot])
+                elif change.new is None:
+                    statements += self._remove_disk(handle, slot)
+                elif path.endswith(".size"):
+                    statements.append(pipe(Cmd("Resize-VHD", {"Path": handle.vhd_paths[slot],
+                                                              "SizeBytes": u64(change.new * GiB)})))
+            elif path.startswith("nics["):
+                slot = path[len("nics["):path.index("]")]
+                if change.old is None and slot in declared_nics:
+                    statements += self._add_nic(handle.vm_id, declared_nics[slot])
+                elif change.new is None:
+                    statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Get-VMNetworkAdapter", {"Name": slot}),
+                                           Cmd("Remove-VMNetworkAdapter")))
+                elif path.endswith(".network"):
+                    switch, vlan = self._switches.wiring(change.new)
+                    statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Get-VMNetworkAdapter", {"Name": slot}),
+                                           Cmd("Connect-VMNetworkAdapter", {"SwitchName": switch})))
+                    statements.append(self._vlan(handle.vm_id, slot, vlan))
+                elif path.endswith(".adapter"):
+                    weight = 100 if change.new == "sriov" else 0
+                    statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Get-VMNetworkAdapter", {"Name": slot}),
+                                           Cmd("Set-VMNetworkAdapter", {"IovWeight": weight})))
+        return statements
+
+    def _remove_disk(self, handle: VmHandle, slot: str) -> list[Any]:
+        controller, number, location = parse_disk_slot(slot)
+        statements = [pipe(vm_by_id(handle.vm_id), Cmd("Get-VMHardDiskDrive", {
+            "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location}),
+            Cmd("Remove-VMHardDiskDrive"))]
+        path = handle.vhd_paths.get(slot, "")
+        if _made_by_us(path, handle.vm_id):
+            statements.append(pipe(Cmd("Remove-Item", {"Path": path})))
+        return statements
+
+    # ---- power ---------------------------------------------------------------------------------------
+
+    def _start(self, vm_id: str, name: str) -> None:
+        self._client.run([pipe(vm_by_id(vm_id), Cmd("Start-VM"))], f"start VM {name}")
+
+    def _stop(self, vm_id: str, name: str) -> None:
+        """A clean shutdown first; turned off after the timeout (or when the guest cannot shut down)."""
+        deadline = time.monotonic() + self._settings.shutdown_timeout
+        with contextlib.suppress(ProviderError):  # no integration services: turned off below
+            self._client.run([pipe(vm_by_id(vm_id), Cmd("Stop-VM", {"Force": True}))], f"shut down VM {name}")
+        while time.monotonic() < deadline:
+            states = self._client.run([pipe(vm_by_id(vm_id))], f"read the state of VM {name}")
+            if states.objects and str(states.objects[0].get("State")).lower() == "off":
+                return
+            time.sleep(0.5)
+        self._client.run([pipe(vm_by_id(vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True}))],
+                         f"turn off VM {name}")
+
+    # ---- deleting ------------------------------------------------------------------------------------
+
+    def delete(self, observed: Observed) -> None:
+        handle = self._guard(observed, "delete")
+        self._remove(handle, observed.name)
+
+    def _remove(self, handle: VmHandle, name: str) -> None:
+        statements = [pipe(vm_by_id(handle.vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True})),
+                      pipe(vm_by_id(handle.vm_id), Cmd("Remove-VM", {"Force": True}))]
+        statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in handle.vhd_paths.values()
+                       if _made_by_us(path, handle.vm_id)]
+        self._client.run(statements, f"delete VM {name}", tolerate=_already_off_or_gone)
+
+    # ---- rules and checks ----------------------------------------------------------------------------
+
+    def rule(self, change: FieldChange) -> Rule:
+        return vm_rule(change)
+
+    def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
+        if collection == "nics":
+            return next_numbered("nic", taken)
+        prefix = "ide0:" if item.get("bus") == "ide" else "scsi0:"
+        return next_numbered(prefix, taken)
+
+    def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        vm_spec = cast(VirtualMachineSpec, spec)
+        self._switches = _switches(self._settings, declared)
+        problems = [(name, message) for name, message in _NOT_ON_HYPERV.items()
+                    if getattr(vm_spec, name) not in (None, False)]
+        for index, disk in enumerate(vm_spec.disks or []):
+            if disk.bus not in (None, "paravirtual", "ide"):
+                problems.append((f"disks[{index}].bus", f"{disk.bus} disks do not exist on Hyper-V "
+                                                        "(choices: paravirtual (SCSI), ide)"))
+            if disk.bus == "ide" and vm_spec.firmware == "uefi":
+                problems.append((f"disks[{index}].bus", _GEN1_ONLY_IDE))
+            if disk.storage is not None:
+                problems.append((f"disks[{index}].storage", "set vhd_path on the Hyper-V Endpoint instead"))
+        networks = declared.get("Network", {})
+        for index, nic in enumerate(vm_spec.nics or []):
+            if nic.network in networks and not self._settings.switch:
+                problems.append((f"nics[{index}].network", "networks on Hyper-V are VLANs on the endpoint's switch: "
+                                                          "set switch= on the Endpoint or HYPERV_SWITCH"))
+        return problems
+
+    @staticmethod
+    def _guard(observed: Observed, action: str) -> VmHandle:
+        handle = observed.handle
+        if not isinstance(handle, VmHandle) or not handle.ours:
+            raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
+                                 "marker of this stack, so it was not created by it")
+        return handle
+
+
+def _switches(settings: HypervSettings, declared: Declared) -> Switches:
+    vlans = {name: cast(NetworkSpec, spec).vlan for name, spec in declared.get("Network", {}).items()}
+    return Switches(settings.switch, vlans)
+
+
+def _generation_one_firmware(error: str) -> bool:
+    """Get-VMFirmware is for Generation 2 VMs; on Generation 1 it writes a non-terminating error."""
+    text = error.lower()
+    return "generation 1" in text or "generation one" in text
+
+
+def _already_off_or_gone(error: str) -> bool:
+    text = error.lower()
+    return ("already" in text and ("off" in text or "stopped" in text)) or "unable to find" in text
+
+
+def _made_by_us(path: str, vm_id: str) -> bool:
+    leaf = path.replace("/", "\\").rsplit("\\", 1)[-1].lower()
+    return bool(path) and leaf.startswith(vm_id.lower() + "-") and leaf.endswith(".vhdx")
+
+
+def _drive_slot(pair: tuple[Any, Any]) -> str:
+    from virtplane.providers.hyperv.vm_state import disk_slot
+
+    drive = pair[0]
+    return disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
+                     drive.number("ControllerLocation"))
+
+
+def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]:
+    """Group one observe pipeline's outputs by VMId: each VM with its processor, drives (with their VHD),
+    adapters (with their VLAN setting) and firmware."""
+    vms: dict[str, tuple[PsObject, dict[str, Any]]] = {}
+    vhds: dict[str, PsObject] = {}
+    vlans: dict[tuple[str, str], PsObject] = {}
+    for obj in objects:
+        short = obj.type_name.rsplit(".", 1)[-1]
+        if short == "VirtualMachine":
+            vms[_vm_id(obj)] = (obj, {"disks": [], "nics": []})
+        elif short == "VirtualHardDisk":
+            vhds[str(obj.get("Path") or "").lower()] = obj
+        elif short == "VMNetworkAdapterVlanSetting":
+            adapter = obj.get("ParentAdapter")
+            adapter_name = (PsObject(adapter).text("Name") if adapter is not None and not isinstance(adapter, str)
+                            else None) or obj.text("AdapterName") or str(adapter or "")
+            vlans[(_vm_id(obj), adapter_name)] = obj
+    for obj in objects:
+        short = obj.type_name.rsplit(".", 1)[-1]
+        entry = vms.get(_vm_id(obj))
+        if entry is None:
+            continue
+        parts = entry[1]
+        if short == "VMProcessor":
+            parts["processor"] = obj
+        elif short == "HardDiskDrive":
+            parts["disks"].append((obj, vhds.get(str(obj.get("Path") or "").lower())))
+        elif short == "VMNetworkAdapter":
+            parts["nics"].append((obj, vlans.get((_vm_id(obj), obj.text("Name") or ""))))
+        elif short == "VMFirmware":
+            parts["firmware"] = obj
+    return list(vms.values())
+
+
+def _vm_id(obj: PsObject) -> str:
+    value = obj.get("VMId")
+    if value is None and obj.type_name.endswith("VirtualMachine"):
+        value = obj.get("Id")
+    return str(value or "").lower()
+
