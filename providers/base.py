@@ -206,6 +206,13 @@ class Provider(ABC):
     def connect(cls, settings: BaseModel) -> Provider:
         """Connect and log in; raise ConnectionFailed with one clear sentence on failure."""
 
+    def name_problem(self, kind: str, name: str) -> str | None:
+        """Why ``name`` cannot name a ``kind`` object on this hypervisor, or None. Default: the DNS-style rule
+        vSphere and Proxmox share (Proxmox VM names are DNS names)."""
+        from virtplane.specs import strict_name_problem
+
+        return strict_name_problem(name)
+
     def identity(self) -> str:
         """What makes this backend itself, whatever address reached it (vCenter instance UUID, Proxmox
         cluster name): two Endpoints of one stack with one identity are refused at plan time."""

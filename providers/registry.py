@@ -10,6 +10,7 @@ from virtplane.providers.base import Provider
 KINDS = {
     "vsphere": "virtplane.providers.vsphere.provider:VsphereProvider",
     "proxmox": "virtplane.providers.proxmox.provider:ProxmoxProvider",
+    "hyperv": "virtplane.providers.hyperv.provider:HypervProvider",
 }
 
 

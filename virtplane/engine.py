@@ -114,7 +114,10 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
-        problems = providers[item.endpoint].driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
+        provider = providers[item.endpoint]
+        if item.action is Action.CREATE and (problem := provider.name_problem(item.kind, item.name)):
+            raise SpecError(item.kind, item.name, [("name", f"{problem} (on {provider.name})")])
+        problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
         if problems:
             raise SpecError(item.kind, item.name, problems)
 

@@ -30,7 +30,12 @@ def _size_in(unit: str):
 MiB = Annotated[int, _size_in("MiB")]
 GiB = Annotated[int, _size_in("GiB")]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# Names every hypervisor accepts: the rule for vSphere and Proxmox (a DNS-style label). Each Provider says
+# what it allows (Provider.name_problem); the core only refuses what no hypervisor could take.
+STRICT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+STRICT_NAME_RULE = ("must start with a letter or digit and hold only letters, digits, '-', '_' and '.', "
+                    "at most 63 characters")
+_ANY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
 # Provider-specific names accepted for the neutral ones, so users can write what they know.
 _ADAPTER_ALIASES = {"vmxnet3": "paravirtual", "virtio": "paravirtual"}
@@ -193,12 +198,16 @@ CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_fr
 
 
 def validate_name(kind: str, name: str) -> None:
-    if not isinstance(name, str) or not _NAME.match(name):
+    """The rule of every hypervisor: 1 to 100 characters, no control characters, not blank. Each provider
+    checks its own, stricter rule at plan time (Provider.name_problem)."""
+    if not isinstance(name, str) or not _ANY_NAME.match(name) or not name.strip() or name != name.strip():
         raise SpecError(kind, str(name), [(
-            "name",
-            "must start with a letter or digit and hold only letters, digits, '-', '_' and '.', "
-            "at most 63 characters",
-        )])
+            "name", "must be 1 to 100 characters without control characters or surrounding spaces")])
+
+
+def strict_name_problem(name: str) -> str | None:
+    """The vSphere and Proxmox rule (a DNS-style label), or None when ``name`` follows it."""
+    return None if STRICT_NAME.match(name) else STRICT_NAME_RULE
 
 
 def build_spec(kind: str, name: str, inputs: dict[str, Any]) -> Spec:

@@ -89,7 +89,7 @@ class VirtualMachineDriver(KindDriver):
             vms,
             pipe(Cmd("Get-VM"), Cmd("Get-VMProcessor")),
             pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive"), Cmd("Get-VHD")),
+            pipe(Cmd("Get-VM"), Cmd("Get-VHD")),
             pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter")),
             pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
             pipe(Cmd("Get-VM"), Cmd("Get-VMFirmware")),

@@ -97,3 +97,17 @@ def test_a_stale_lock_is_reported_with_its_holder_and_age_and_broken_only_when_a
     with lock.stack_lock("p/dev", ["proxmox:cluster"], "virtplane apply", break_lock=True):
         assert f'"pid": {os.getpid()}' in path.read_text()
     assert not path.exists()
+
+
+def test_a_name_only_some_hypervisors_take_is_validated_by_the_endpoints_provider():
+    from virtplane.errors import SpecError
+    from virtplane.providers.hyperv.provider import HypervProvider
+    from virtplane.specs import build_spec
+
+    spec = build_spec("VirtualMachine", "o'neil", {})  # the core refuses only what no hypervisor takes
+    assert spec.cpus is None
+    with pytest.raises(SpecError, match=r"VirtualMachine 'o'neil': field 'name': must start with a letter"):
+        build_plan(stack(vm("o'neil")), {"ep": MemoryProvider()})
+    assert HypervProvider.name_problem(HypervProvider.__new__(HypervProvider), "VirtualMachine", "o'neil $(x)") is None
+    with pytest.raises(SpecError, match="field 'name': must be 1 to 100 characters"):
+        build_spec("VirtualMachine", "a\nb", {})

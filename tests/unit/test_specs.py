@@ -76,10 +76,18 @@ def test_vlans_outside_802_1q_are_refused(vlan):
         build_spec("Network", "app", {"vlan": vlan})
 
 
-@pytest.mark.parametrize("name", ["", "has space", "-leading", "x" * 64, "semi;colon"])
-def test_names_that_hypervisors_cannot_hold_are_refused(name):
+@pytest.mark.parametrize("name", ["", " padded", "x" * 101, "new\nline", "tab\there"])
+def test_names_no_hypervisor_can_hold_are_refused(name):
     with pytest.raises(SpecError, match="field 'name'"):
         build_spec("Network", name, {"vlan": 0})
+
+
+@pytest.mark.parametrize("name", ["has space", "-leading", "x" * 64, "semi;colon", "o'neil"])
+def test_names_vsphere_and_proxmox_cannot_hold_are_named_by_the_strict_rule(name):
+    from virtplane.specs import strict_name_problem
+
+    assert strict_name_problem(name) is not None
+    assert strict_name_problem("web-1.lab_2") is None
 
 
 def test_tags_are_sorted_and_deduplicated():
