@@ -14,13 +14,15 @@
 //	0    Xeon Gold 6338 (Intel)      VMX on      yes   yes     A100 80GB capable+enabled  X710 enabled 8/64               grid_a100-{4,10,20,40}c (sharedDirect)
 //	1    EPYC 7763 (AMD)             SVM on      yes   yes     A100 40GB capable, NOT en. ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
 //	2    Xeon Silver 4210R (Intel)   VMX off     no    no      none                       none                            none; no device passthrough capable
-//	3    EPYC 9354 (AMD)             no regs     unset unset   none                       E810 enabled 32/256             none
+//	3    EPYC 9354 (AMD)             no regs     unset yes     none                       E810 enabled 32/256             none
 //
 // Every host has a non-nil capability (a nil one crashes property reads in govmomi 0.24); profile 3
-// leaves nestedHVSupported and cpuHwMmuSupported unset and reports no CPUID registers, so those facts
-// read as unknown. Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host
-// answers "yes" to both kinds of request. NVMe and USB fillers are passthrough capable on profiles 0,
-// 1 and 3 (IOMMU on), nothing is on profile 2. IDs are signed shorts in the API (0x8086 is -32634).
+// leaves cpuHwMmuSupported unset and reports no CPUID registers, so SLAT and VT-x/AMD-V read as
+// unknown (nestedHVSupported is a required boolean in the API: clients read an unset one as false).
+// Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host answers "yes"
+// to both kinds of request (real vGPU needs the GPU out of passthrough). NVMe and USB fillers are
+// passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on profile 2. IDs are signed
+// shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on every host.
 package main
 
 import (
@@ -269,10 +271,10 @@ var (
 			cpu: cpu{vendor: "amd", model: "AMD EPYC 9354 32-Core Processor", mhz: 3250, cores: 32,
 				noRegisters: true},
 			memoryGiB: 768, usedMiB: 65536,
-			directPathGen2: types.NewBool(true), // nestedHVSupported and cpuHwMmuSupported left unset
-			special:        []types.HostPciDevice{e810},
-			passthru:       []types.BaseHostPciPassthruInfo{sriov(e810, true, 32, 256)},
-			iommu:          true,
+			nested: types.NewBool(true), directPathGen2: types.NewBool(true), // cpuHwMmuSupported left unset
+			special:  []types.HostPciDevice{e810},
+			passthru: []types.BaseHostPciPassthruInfo{sriov(e810, true, 32, 256)},
+			iommu:    true,
 		},
 	}
 
