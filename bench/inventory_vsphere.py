@@ -2,8 +2,8 @@
 
 One simulator (64 hosts x 8 PCI devices by default, the lab's four hardware profiles in turn), both measured in
 the same run on the same connection settings, each the median of ``--repeat`` runs:
-  * virtplane: ``VsphereProvider.hosts()`` with the connection open (one PropertyCollector pass, then the
-    mapping to ``virtplane.inventory.Host``)
+  * virtplane: ``VsphereProvider.hosts()`` with the connection open (one PropertyCollector pass, one
+    hardware-version query for the cluster, then the mapping to ``virtplane.inventory.Host``)
   * naive: walk the hosts and read the same properties through each host's managed object, one property
     access (one SOAP round trip) at a time, as many scripts do; no mapping
 and the SOAP requests (HTTP requests to the SDK endpoint) each made.

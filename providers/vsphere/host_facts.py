@@ -2,8 +2,9 @@
 pass, mapped to ``virtplane.inventory.Host`` by pure functions (no I/O, tested table-driven).
 
 Where each fact comes from is in /work/shared/reference/hardware-assist.md (VMware section) and in each host's
-``sources``. A fact vSphere does not report stays None ("unknown"), never False. The VMs' devices (passthrough,
-vGPU and SR-IOV use) are read in a second pass only for hosts that have such hardware enabled and hold VMs.
+``sources``. A fact vSphere does not report stays None ("unknown"), never False. The newest hardware version
+comes from one EnvironmentBrowser query per compute resource. The VMs' devices (passthrough, vGPU and SR-IOV
+use) are read in a second pass only for hosts that have such hardware enabled and hold VMs.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pyVmomi import vim
+from pyVmomi import vim, vmodl
 
 from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
-from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
+from virtplane.providers.vsphere.collector import retrieve_objects, retrieve_types
 
 HOST_PATHS = (
     "name", "runtime.connectionState", "summary.config.product", "summary.hardware",
@@ -23,6 +24,7 @@ HOST_PATHS = (
     "hardware.pciDevice", "config.pciPassthruInfo", "config.sharedPassthruGpuTypes", "config.graphicsInfo", "vm",
 )
 VM_PATHS = ("name", "config.hardware.device")
+COMPUTE_PATHS = ("environmentBrowser",)
 
 MIB = 1024 * 1024
 LEAF_FEATURES = 0x00000001
@@ -215,8 +217,30 @@ def graphics_mode(graphics: Sequence[Any] | None) -> tuple[str | None, str]:
                                      f"(GPUs differ: {', '.join(kinds)})")
 
 
-def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceUsage | None = None) -> Host:
-    """One host's retrieved properties (``HOST_PATHS``) as an inventory Host."""
+def hardware_version_number(key: str) -> int | None:
+    """The number of a hardware version key ("vmx-19" is 19)."""
+    prefix, _, number = key.partition("-")
+    return int(number) if prefix == "vmx" and number.isdigit() else None
+
+
+def max_hardware_versions(descriptors: Iterable[Any]) -> dict[str, str]:
+    """Host moId -> the newest hardware version a VM can be created with there, from a compute resource's
+    ``EnvironmentBrowser.QueryConfigOptionDescriptor()`` (each descriptor names the hosts supporting it)."""
+    newest: dict[str, tuple[int, str]] = {}
+    for descriptor in descriptors:
+        number = hardware_version_number(descriptor.key or "")
+        if number is None or not descriptor.createSupported:
+            continue
+        for host in descriptor.host or []:
+            if host._moId not in newest or number > newest[host._moId][0]:
+                newest[host._moId] = (number, descriptor.key)
+    return {host: key for host, (_, key) in newest.items()}
+
+
+def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceUsage | None = None,
+                         max_hardware_version: str | None = None) -> Host:
+    """One host's retrieved properties (``HOST_PATHS``) as an inventory Host; ``max_hardware_version`` is
+    read apart (``max_hardware_versions``)."""
     usage = usage or DeviceUsage()
     sources: dict[str, str] = {}
     summary = props.get("summary.hardware")
@@ -252,7 +276,9 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
     product = props.get("summary.config.product")
     sources["online"] = "runtime.connectionState"
     sources["product"] = "summary.config.product"
-    sources["max_hardware_version"] = "unknown: not read (the cluster's EnvironmentBrowser knows it)"
+    sources["max_hardware_version"] = (
+        "environmentBrowser.QueryConfigOptionDescriptor() of its compute resource (createSupported)"
+        if max_hardware_version else "unknown: no hardware version descriptor names this host")
     sources["vgpu_types"] = ("config.sharedPassthruGpuTypes; available/total unknown: vSphere reports no "
                              "remaining vGPU capacity")
     sources["in_use_by"] = usage.source
@@ -270,6 +296,7 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
         cpu_vendor=vendor, cpu_model=model,
         hardware_virtualization=virtualization, slat=slat, iommu=iommu, nested=nested,
         memory_total_mib=total_mib, memory_free_mib=free_mib, graphics_mode=mode,
+        max_hardware_version=max_hardware_version,
         pci_devices=pci_devices(devices, passthru, usage),
         vgpu_types=vgpu_types(props.get("config.sharedPassthruGpuTypes"), usage),
         sriov=sriov_functions(passthru, devices, usage), sources=sources)
@@ -289,9 +316,13 @@ def holds_passthrough_hardware(props: Mapping[str, Any]) -> bool:
 # --- reading -------------------------------------------------------------------------------------------------
 
 def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
-    """Every host under ``datacenter`` with its facts: one retrieval for all hosts, and one more for the
-    devices of the VMs on hosts with passthrough hardware, when there are any."""
-    rows = retrieve(content, datacenter, vim.HostSystem, HOST_PATHS)
+    """Every host under ``datacenter`` with its facts: one retrieval for all hosts (and their compute
+    resources), one hardware-version query per compute resource (cluster or standalone host), and one more
+    retrieval for the devices of the VMs on hosts with passthrough hardware, when there are any."""
+    everything = retrieve_types(content, datacenter, {vim.HostSystem: HOST_PATHS, vim.ComputeResource: COMPUTE_PATHS})
+    rows = [(obj, props) for obj, props in everything if isinstance(obj, vim.HostSystem)]
+    versions = _hardware_versions(props.get("environmentBrowser") for obj, props in everything
+                                  if isinstance(obj, vim.ComputeResource))
     wanted = [(host._moId, vm) for host, props in rows if holds_passthrough_hardware(props)
               for vm in props.get("vm") or []]
     vm_devices: dict[str, list[tuple[str, Sequence[Any]]]] = {}
@@ -309,5 +340,18 @@ def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
         else:
             usage = device_usage([], "nothing held: no VMs here, or no passthrough device, SR-IOV function "
                                      "or vGPU profile enabled")
-        hosts.append(host_from_properties(props, endpoint, usage))
+        hosts.append(host_from_properties(props, endpoint, usage, versions.get(host._moId)))
     return sorted(hosts, key=lambda h: h.name)
+
+
+def _hardware_versions(browsers: Iterable[Any]) -> dict[str, str]:
+    versions: dict[str, str] = {}
+    for browser in browsers:
+        if browser is None:
+            continue
+        try:
+            descriptors = browser.QueryConfigOptionDescriptor()
+        except vmodl.MethodFault:
+            continue  # the hosts' max_hardware_version stays unknown; the rest of the inventory stands
+        versions.update(max_hardware_versions(descriptors or []))
+    return versions

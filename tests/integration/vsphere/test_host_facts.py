@@ -15,6 +15,7 @@ from virtplane.providers.vsphere.host_facts import (
     hardware_virtualization,
     hex_id,
     host_from_properties,
+    max_hardware_versions,
     pci_address,
     pci_devices,
     register_bit,
@@ -213,3 +214,15 @@ def test_registers_of_the_first_package_stand_in_when_the_host_has_none():
     host = host_from_properties({"name": "esx-1", "hardware.cpuPkg": [package]}, "vc")
     assert (host.cpu_vendor, host.cpu_model, host.hardware_virtualization) == ("intel", "Intel(R) Xeon(R) Gold 6338",
                                                                                True)
+
+
+def test_the_newest_creatable_hardware_version_is_taken_per_host():
+    first, second = vim.HostSystem("host-1"), vim.HostSystem("host-2")
+    descriptors = [
+        vim.vm.ConfigOptionDescriptor(key="vmx-13", createSupported=True, host=[first, second]),
+        vim.vm.ConfigOptionDescriptor(key="vmx-19", createSupported=True, host=[first]),
+        vim.vm.ConfigOptionDescriptor(key="vmx-21", createSupported=False, host=[first, second]),
+        vim.vm.ConfigOptionDescriptor(key="vmx-9", createSupported=True, host=[second]),
+        vim.vm.ConfigOptionDescriptor(key="future", createSupported=True, host=[second]),
+    ]
+    assert max_hardware_versions(descriptors) == {"host-1": "vmx-19", "host-2": "vmx-13"}

@@ -76,8 +76,8 @@ def test_cpu_memory_and_product_facts_match_the_seeded_hardware(lab_hosts):
     memory = {name: (h.memory_total_mib, h.memory_free_mib) for name, h in lab_hosts.items()}
     assert memory == {"DC0_C0_H0": (524288, 425984), "DC0_C0_H1": (1048576, 786432), "DC0_C0_H2": (131072, 114688)}
     for host in lab_hosts.values():
-        assert (host.endpoint, host.hypervisor, host.product, host.version, host.online) == (
-            host.endpoint, "vsphere", "VMware ESXi", "6.5.0", True)
+        assert (host.hypervisor, host.product, host.version, host.online, host.max_hardware_version) == (
+            "vsphere", "VMware ESXi", "6.5.0", True, "vmx-13")
         assert host.endpoint.startswith("127.0.0.1:")
 
 
@@ -123,7 +123,8 @@ def test_a_host_without_cpuid_registers_or_slat_flag_reads_them_as_unknown(four_
 def test_all_hosts_are_read_in_one_retrieval(four_hosts, soap_calls):
     hosts = four_hosts.hosts()
     assert len(hosts) == 4
-    assert soap_calls == ["RetrieveContent", "CreateContainerView", "RetrievePropertiesEx", "Destroy"]
+    assert soap_calls == ["RetrieveContent", "CreateContainerView", "RetrievePropertiesEx", "Destroy",
+                          "QueryConfigOptionDescriptor"]  # the hardware versions, once for the cluster
 
 
 def test_the_identity_is_the_vcenter_instance_uuid(provider, raw_si):
