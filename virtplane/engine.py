@@ -180,7 +180,7 @@ class _Placer:
     def hosts(self) -> list[Host]:
         if self._hosts is None:
             try:
-                self._hosts = self.provider.hosts()
+                self._hosts = endpoint_hosts(self.endpoint, self.provider)
             except NotImplementedError as exc:
                 raise VirtplaneError(f"endpoint '{self.endpoint}': cannot place VMs that need devices: {exc}"
                                      ) from None
@@ -212,12 +212,17 @@ def _classify(kind_name: str, name: str, driver: KindDriver, changes) -> list[Pl
     return planned
 
 
+def endpoint_hosts(name: str, provider: Provider) -> list[Host]:
+    """The endpoint's hosts, each named as belonging to the stack's Endpoint ``name``."""
+    return [host.model_copy(update={"endpoint": name}) for host in provider.hosts()]
+
+
 def collect_inventory(providers: Mapping[str, Provider]) -> Inventory:
     """Every endpoint's hosts, one batched read each."""
     hosts = []
     for name, provider in providers.items():
         try:
-            hosts.extend(provider.hosts())
+            hosts.extend(endpoint_hosts(name, provider))
         except NotImplementedError as exc:
             raise VirtplaneError(f"endpoint '{name}': {exc}") from None
     return Inventory(hosts=hosts)
