@@ -108,6 +108,10 @@ def add_vm_assignable_device(inv: Invocation) -> Iterator[Any]:
     device = _device(inv)
     for vm in target_vms(inv):
         try:
+            if device.state != "dismounted":
+                raise CmdletError(f"Failed to add device 'PCI Express Device' to '{vm.name}': the device "
+                                  f"'{device.location_path}' is not dismounted from the host "
+                                  "(Dismount-VMHostAssignableDevice).", error_id="InvalidOperation", target=vm.name)
             require_off(vm, "PCI Express Device")
             if vm.dynamic_memory:
                 raise CmdletError(f"Failed to add device 'PCI Express Device' to '{vm.name}': a virtual machine with "
@@ -118,10 +122,6 @@ def add_vm_assignable_device(inv: Invocation) -> Iterator[Any]:
                                   f"action is {vm.automatic_stop_action}; a virtual machine with an assigned device "
                                   "must use TurnOff (Set-VM -AutomaticStopAction TurnOff).", error_id="InvalidState",
                                   target=vm.name)
-            if device.state != "dismounted":
-                raise CmdletError(f"Failed to add device 'PCI Express Device' to '{vm.name}': the device "
-                                  f"'{device.location_path}' is not dismounted from the host "
-                                  "(Dismount-VMHostAssignableDevice).", error_id="InvalidOperation", target=vm.name)
             holder = _holder(inv, device)
             if holder is not None:
                 raise CmdletError(f"Failed to add device 'PCI Express Device' to '{vm.name}': the device "
