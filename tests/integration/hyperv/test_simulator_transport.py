@@ -157,3 +157,29 @@ def test_a_slow_cmdlet_delays_its_reply_without_failing(hyperv_plain):
     finally:
         hyperv_plain.control("clear")
     assert [prop(v, "Version") for v in ps.output][-1] == "10.0"
+
+
+def test_the_launcher_settings_name_server_user_and_ca_but_never_the_password(hyperv_gpu, hyperv_sriov):
+    """The lab's HYPERV_* variables: HYPERV_CA_FILE only over TLS; the password is read from its file."""
+    assert set(hyperv_gpu.settings()) == {"HYPERV_SERVER", "HYPERV_USERNAME"}
+    assert hyperv_sriov.settings()["HYPERV_CA_FILE"] == hyperv_sriov.ca_file
+    exports = "\n".join(hyperv_sriov.shell_exports())
+    assert hyperv_sriov.password not in exports and "HYPERV_PASSWORD" in exports
+    assert hyperv_sriov.environ()["HYPERV_PASSWORD"] == hyperv_sriov.password
+
+
+def test_a_reboot_applies_the_vms_stop_and_start_actions(hyperv_plain):
+    """Set-VM -AutomaticStopAction / -AutomaticStartAction: what a host restart does to running VMs."""
+    names = {action: unique(f"boot-{action}") for action in ("Nothing", "StartIfRunning")}
+
+    def build(ps):
+        for action, name in names.items():
+            ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("NoVHD").add_cmdlet("Set-VM")
+            ps.add_parameter("AutomaticStartAction", action).add_parameter("AutomaticStopAction", "TurnOff")
+            ps.add_parameter("Passthru").add_cmdlet("Start-VM").add_statement()
+
+    assert invoke(hyperv_plain, build).streams.error == []
+    hyperv_plain.control("reboot")
+    states = {prop(vm, "Name"): str(prop(vm, "State")) for vm in
+              invoke(hyperv_plain, lambda ps: ps.add_cmdlet("Get-VM")).output}
+    assert states[names["Nothing"]] == "Off" and states[names["StartIfRunning"]] == "Running"

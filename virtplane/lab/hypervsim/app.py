@@ -75,9 +75,13 @@ class Simulator:
         if action == "reboot":
             lost = self.shells.reboot()
             with self.host.lock:
-                for vm in self.host.vms:
-                    if vm.state == "Running":
-                        vm.state = "Off"
+                for vm in self.host.vms:  # the stop action on shutdown, the start action on boot
+                    was_running = vm.state == "Running"
+                    if was_running:
+                        vm.state = "Saved" if vm.automatic_stop_action == "Save" else "Off"
+                    if vm.automatic_start_action == "Start" or (
+                            was_running and vm.automatic_start_action == "StartIfRunning"):
+                        vm.state = "Running"
             return {"runspaces_lost": lost}
         if action in ("state", "dump"):
             return self.dump()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -112,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        except Exception as error:  # a bug of ours: answer as a WSMan fault, keep serving
+            traceback.print_exc(file=sys.stderr)
+            status, answer = 500, soap.fault(request, soap.Fault(soap.CODE_ACTION_NOT_SUPPORTED,
+                                                                 f"The simulator failed: {error}"))
         if encrypted:
             content_type, payload = self.auth.wrap(answer)
             self._reply(status, payload, content_type, headers=verdict.reply_headers)

@@ -22,6 +22,8 @@ from . import soap
 
 TERMINAL = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
 SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/Terminate"
+FRAGMENT_BYTES = 32 * 1024  # psrpcore fragments at most this much PSRP data per payload
+RECEIVE_BYTES = 96 * 1024  # one Receive answers with about this much (a real host keeps under MaxEnvelopeSize)
 
 # run(pipe, input_objects, protocol_error): executes the pipeline and leaves it in a terminal state.
 Runner = Callable[[ServerPipeline, list[Any], "str | None"], None]
@@ -128,7 +130,7 @@ class Shells:
         self._drain(shell)
 
     def _drain(self, shell: Shell) -> None:
-        while (payload := shell.pool.data_to_send()) is not None:
+        while (payload := shell.pool.data_to_send(FRAGMENT_BYTES)) is not None:
             shell.queues.setdefault(payload.pipeline_id, []).append(payload.data)
         shell.changed.notify_all()
 
@@ -204,7 +206,12 @@ class Shells:
                     raise soap.Fault(soap.CODE_OPERATION_TIMEOUT, "The WS-Management service cannot complete the "
                                      "operation within the time specified in OperationTimeout.", "w:TimedOut")
                 shell.changed.wait(remaining)
-            shell.queues[pipeline_id] = []
+            taken, size = 0, 0
+            while taken < len(chunks) and (taken == 0 or size + len(chunks[taken]) <= RECEIVE_BYTES):
+                size += len(chunks[taken])
+                taken += 1
+            chunks, shell.queues[pipeline_id] = chunks[:taken], chunks[taken:]
+            done = done and not shell.queues[pipeline_id]
         response = soap.element("rsp", "ReceiveResponse")
         for chunk in chunks:
             attrib = {"Name": "stdout"}
