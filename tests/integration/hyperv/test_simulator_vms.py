@@ -189,3 +189,23 @@ def test_select_object_trims_a_vm_to_the_chosen_properties(gpu_run):
     ps = by_id(gpu_run, prop(vm, "VMId"), ("Select-Object", {"Property": ["VMId", "Name", "Notes"]}))
     assert set(ps.output[0].extended_properties) == {"VMId", "Name", "Notes"}
     assert ps.output[0].types[0] == "Selected.Microsoft.HyperV.PowerShell.VirtualMachine"
+
+
+def test_set_vm_by_vmname_changes_every_vm_of_that_name(gpu_run):
+    """Set-VM -VMName: with two VMs of one name both change, so the driver addresses VMs by Get-VM -Id only."""
+    name = unique("shared")
+    first, second = new_vm(gpu_run, name), new_vm(gpu_run, name)
+    gpu_run(lambda ps: ps.add_cmdlet("Set-VM").add_parameter("VMName", name).add_parameter("Notes", "both"))
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", [prop(first, "VMId"), prop(second, "VMId")]))
+    assert [prop(v, "Notes") for v in ps.output] == ["both", "both"]
+    by_id(gpu_run, prop(first, "VMId"), ("Set-VM", {"Notes": "only the first"}))
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", prop(second, "VMId")))
+    assert prop(ps.output[0], "Notes") == "both"
+
+
+def test_remove_vm_without_force_cannot_prompt_over_remoting(gpu_run):
+    """Remove-VM -Force: without it the cmdlet asks for confirmation, which a remote pipeline cannot answer."""
+    vm_id = prop(new_vm(gpu_run, unique("prompt")), "VMId")
+    ps = by_id(gpu_run, vm_id, ("Remove-VM", {}))
+    assert ps.state == PSInvocationState.FAILED and "does not support user interaction" in str(ps.streams.error[0])
+    assert gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", vm_id)).output != []
