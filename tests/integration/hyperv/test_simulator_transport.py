@@ -4,6 +4,7 @@ encryption, structured cmdlets only, batching, and faults."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import requests
@@ -183,3 +184,35 @@ def test_a_reboot_applies_the_vms_stop_and_start_actions(hyperv_plain):
     states = {prop(vm, "Name"): str(prop(vm, "State")) for vm in
               invoke(hyperv_plain, lambda ps: ps.add_cmdlet("Get-VM")).output}
     assert states[names["Nothing"]] == "Off" and states[names["StartIfRunning"]] == "Running"
+
+
+def test_error_action_stop_makes_a_missing_vm_terminating_and_silently_continue_hides_it(gpu_run):
+    """about_CommonParameters (-ErrorAction): Stop turns the non-terminating error into a failed pipeline."""
+    missing = uuid.uuid4()
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", missing).add_parameter("ErrorAction", "Stop")
+                 .add_statement().add_cmdlet("Get-VMHost"))
+    assert ps.state == PSInvocationState.FAILED and str(missing) in str(ps.streams.error[0])
+    assert ps.output == []
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", missing)
+                 .add_parameter("ErrorAction", "SilentlyContinue"))
+    assert ps.state == PSInvocationState.COMPLETED and ps.streams.error == []
+
+
+def test_a_large_reply_arrives_over_several_receives(hyperv_plain):
+    """Get-VM with many VMs: like a real host, the reply is split over Receive requests of bounded size."""
+    names = [unique("bulk") for _ in range(200)]
+    responses: list[int] = []
+
+    def build(ps):
+        for name in names:
+            ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("NoVHD").add_statement()
+
+    invoke(hyperv_plain, build)
+    with RunspacePool(wsman(hyperv_plain)) as pool:
+        pool.connection.transport.session.hooks["response"].append(lambda r, *a, **k: responses.append(len(r.content)))
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-VM")
+        ps.invoke()
+    assert set(names) <= {prop(vm, "Name") for vm in ps.output}
+    assert len(responses) >= 4, responses  # Command, then at least three Receives
+    assert max(responses) < 153_600  # pypsrp's default MaxEnvelopeSize

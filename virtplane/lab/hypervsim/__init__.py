@@ -10,7 +10,8 @@ virtplane. Run one host per process::
 It prints one JSON line once it listens (``url``, ``host``, ``port``, ``tls``, ``control``).
 
 Transport and login
-- ``POST /wsman``, SOAP 1.2: transfer Create/Delete, shell Command/Send/Receive/Signal. Unknown ShellId:
+- ``POST /wsman``, SOAP 1.2: transfer Create/Delete, shell Command/Send/Receive/Signal; a Receive carries
+  at most about 96 KiB of PSRP data (under pypsrp's default MaxEnvelopeSize). Unknown ShellId:
   WSMan fault 2150858843; a Receive with nothing to say waits up to OperationTimeout, then fault
   2150858793 (pypsrp retries it).
 - NTLM/Negotiate (pyspnego's acceptor, account in ``WORK_DIR/ntlm-users``; log in as ``user`` or
@@ -22,7 +23,8 @@ What it runs
 - Only cmdlet commands: a pipeline carrying script text fails (terminating error "This host accepts only
   cmdlet commands…") before anything in it runs, as do unknown cmdlets ("The term 'X' is not
   recognized…"), unknown parameters ("A parameter cannot be found that matches parameter name 'X'.")
-  and positional arguments. Every pipeline is logged to the command log (JSON lines: command names,
+  and positional arguments. Common parameters: -ErrorAction (Stop makes an object's error terminate
+  the pipeline; SilentlyContinue/Ignore drop it), -WarningAction, -Verbose, -Debug. Every pipeline is logged to the command log (JSON lines: command names,
   is_script, parameter names; never values, never script text).
 - Statements (pypsrp ``add_statement``) run in order in one pipeline; within one, each command after
   the first runs once per object piped to it, bound by type (VirtualMachine -> -VM, VMNetworkAdapter

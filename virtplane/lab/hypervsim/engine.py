@@ -39,10 +39,24 @@ class Cmdlet:
 
     def parameter(self, given: str) -> str | None:
         wanted = given.lower()
-        for name, param in self.params.items():
+        for name, param in (*self.params.items(), *COMMON.items()):
             if name.lower() == wanted or wanted in (a.lower() for a in param.aliases):
                 return name
         return None
+
+    def param(self, name: str) -> Param:
+        return self.params.get(name) or COMMON[name]
+
+
+# PowerShell's common parameters that mean something here; -ErrorAction decides what a non-terminating error does
+COMMON = {
+    "ErrorAction": Param("Enum", aliases=("ea",), choices=("Continue", "Stop", "SilentlyContinue", "Ignore"),
+                         extra={"enum": "System.Management.Automation.ActionPreference"}),
+    "WarningAction": Param("Enum", aliases=("wa",), choices=("Continue", "Stop", "SilentlyContinue", "Ignore"),
+                           extra={"enum": "System.Management.Automation.ActionPreference"}),
+    "Verbose": Param("Switch", aliases=("vb",)),
+    "Debug": Param("Switch", aliases=("db",)),
+}
 
 
 REGISTRY: dict[str, Cmdlet] = {}
@@ -76,6 +90,10 @@ class Invocation:
         return self.args.get(name, default)
 
     def error(self, error: CmdletError) -> None:
+        """Write a non-terminating error; with -ErrorAction Stop it ends the pipeline at once, as in PowerShell."""
+        if self.args.get("ErrorAction") == "Stop":
+            error.terminating = True
+            raise error
         self.errors.append(error)
 
 
@@ -149,7 +167,7 @@ class Engine:
             if name in bound:
                 raise binding_error(f"Cannot bind parameter because parameter '{name}' is specified more than once.",
                                     "ParameterAlreadyBound")
-            bound[name] = convert(name, cmd.params[name], value)
+            bound[name] = convert(name, cmd.param(name), value)
         return bound
 
     def _invoke(self, pipe: ServerPipeline, cmd: Cmdlet, command: Any, inputs: list[Any] | None) -> list[Any]:
@@ -178,9 +196,10 @@ class Engine:
             except CmdletError as error:
                 if error.terminating:
                     raise
-                invocation.errors.append(error)
-            for error in invocation.errors:
-                self._write(pipe, cmd, error)
+                invocation.error(error)
+            if args.get("ErrorAction") not in ("SilentlyContinue", "Ignore"):
+                for error in invocation.errors:
+                    self._write(pipe, cmd, error)
         return outputs
 
     def _record(self, cmd_name: str, command_class: str, error: CmdletError) -> dict[str, Any]:
