@@ -24,8 +24,9 @@ What it runs
   cmdlet commands…") before anything in it runs, as do unknown cmdlets ("The term 'X' is not
   recognized…"), unknown parameters ("A parameter cannot be found that matches parameter name 'X'.")
   and positional arguments. Common parameters: -ErrorAction (Stop makes an object's error terminate
-  the pipeline; SilentlyContinue/Ignore drop it), -WarningAction, -Verbose, -Debug. Every pipeline is logged to the command log (JSON lines: command names,
-  is_script, parameter names; never values, never script text).
+  the pipeline; SilentlyContinue/Ignore drop it), -WarningAction, -Verbose, -Debug. Every pipeline is
+  logged to the command log (JSON lines: command names, is_script, parameter names; never values, never
+  script text).
 - Statements (pypsrp ``add_statement``) run in order in one pipeline; within one, each command after
   the first runs once per object piped to it, bound by type (VirtualMachine -> -VM, VMNetworkAdapter
   -> -VMNetworkAdapter, HardDiskDrive -> -VMHardDiskDrive, VM -> Get-VHD -VMId by property name …).
