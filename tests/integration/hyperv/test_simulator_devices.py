@@ -139,3 +139,47 @@ def test_gpu_partitioning_takes_valid_partition_counts_and_version_12(gpu_run, p
     by_id(gpu_run, vm_id, ("Remove-VMGpuPartitionAdapter", {}))
     assert by_id(gpu_run, vm_id, ("Get-VMGpuPartitionAdapter", {})).output == []
     assert plain_run(lambda ps: ps.add_cmdlet("Get-VMHostPartitionableGpu")).output == []
+
+
+def test_adapters_are_added_and_removed_and_switch_removal_disconnects_them(gpu_run):
+    """Add-VMNetworkAdapter -SwitchName -Name; Remove-VMNetworkAdapter; Set-VMSwitch -Notes; Remove-VMSwitch
+    -Force (adapters on it are left disconnected)."""
+    switch = unique("sw")
+    gpu_run(lambda ps: ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter(
+        "SwitchType", "Private"))
+    vm_id = prop(new_vm(gpu_run, unique("nics")), "VMId")
+    ps = by_id(gpu_run, vm_id, ("Add-VMNetworkAdapter", {"SwitchName": switch, "Name": "data", "Passthru": True}))
+    assert prop(ps.output[0], "SwitchName") == switch
+    by_id(gpu_run, vm_id, ("Get-VMNetworkAdapter", {"Name": "Network Adapter"}), ("Remove-VMNetworkAdapter", {}))
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Set-VMSwitch").add_parameter("Name", switch)
+                 .add_parameter("Notes", "owner: lab").add_parameter("Passthru"))
+    assert prop(ps.output[0], "Notes") == "owner: lab"
+    assert gpu_run(lambda ps: ps.add_cmdlet("Remove-VMSwitch").add_parameter("Name", switch)
+                   .add_parameter("Force")).streams.error == []
+    adapters = by_id(gpu_run, vm_id, ("Get-VMNetworkAdapter", {})).output
+    assert [(prop(a, "Name"), prop(a, "SwitchName")) for a in adapters] == [("data", None)]
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Get-VMSwitch").add_parameter("Name", switch))
+    assert ps.output == [] and switch in str(ps.streams.error[0])
+
+
+def test_a_vm_holding_an_assigned_device_cannot_be_saved_or_use_dynamic_memory(hyperv_gpu, gpu_run):
+    """Stop-VM -Save and Set-VMMemory -DynamicMemoryEnabled ("Plan for deploying devices using Discrete Device
+    Assignment": no save/restore, no dynamic memory)."""
+    vm_id = prop(new_vm(gpu_run, unique("dda-save")), "VMId")
+    by_id(gpu_run, vm_id, ("Set-VM", {"AutomaticStopAction": "TurnOff", "StaticMemory": True}))
+    gpu_run(lambda ps: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", GPU_LOCATION)
+            .add_parameter("Force"))
+    try:
+        assert by_id(gpu_run, vm_id, ("Add-VMAssignableDevice", {"LocationPath": GPU_LOCATION})).streams.error == []
+        ps = by_id(gpu_run, vm_id, ("Set-VMMemory", {"DynamicMemoryEnabled": True}))
+        assert "Dynamic memory cannot be enabled" in str(ps.streams.error[0])
+        by_id(gpu_run, vm_id, ("Start-VM", {}))
+        ps = by_id(gpu_run, vm_id, ("Stop-VM", {"Save": True}))
+        assert "cannot be saved" in str(ps.streams.error[0])
+        ps = by_id(gpu_run, vm_id, ("Stop-VM", {"TurnOff": True, "Passthru": True}))
+        assert str(prop(ps.output[0], "State")) == "Off"
+    finally:
+        by_id(gpu_run, vm_id, ("Remove-VMAssignableDevice", {}))
+        gpu_run(lambda ps: ps.add_cmdlet("Mount-VMHostAssignableDevice").add_parameter("LocationPath",
+                                                                                       GPU_LOCATION))
+    assert hyperv_gpu.control("state")["hardware"]["pci_devices"][0]["state"] == "host"

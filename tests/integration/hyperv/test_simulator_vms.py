@@ -209,3 +209,33 @@ def test_remove_vm_without_force_cannot_prompt_over_remoting(gpu_run):
     ps = by_id(gpu_run, vm_id, ("Remove-VM", {}))
     assert ps.state == PSInvocationState.FAILED and "does not support user interaction" in str(ps.streams.error[0])
     assert gpu_run(lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Id", vm_id)).output != []
+
+
+def test_set_vmmemory_switches_to_dynamic_memory_with_a_range(gpu_run):
+    """Set-VMMemory -DynamicMemoryEnabled -MinimumBytes -MaximumBytes -StartupBytes; Get-VMMemory."""
+    vm_id = prop(new_vm(gpu_run, unique("dyn")), "VMId")
+    ps = by_id(gpu_run, vm_id, ("Set-VMMemory", {"DynamicMemoryEnabled": True,
+                                                  "MinimumBytes": TaggedValue("I64", 512 * 1024**2),
+                                                  "MaximumBytes": TaggedValue("I64", 8 * GIB),
+                                                  "StartupBytes": TaggedValue("I64", 2 * GIB)}))
+    assert ps.streams.error == []
+    memory = by_id(gpu_run, vm_id, ("Get-VMMemory", {})).output[0]
+    assert (prop(memory, "DynamicMemoryEnabled"), prop(memory, "Maximum"), prop(memory, "Startup")) == (
+        True, 8 * GIB, 2 * GIB)
+    ps = by_id(gpu_run, vm_id, ("Set-VMMemory", {"StartupBytes": TaggedValue("I64", 2 * GIB + 1)}))
+    assert "multiple of 2 MB" in str(ps.streams.error[0])
+
+
+def test_new_vm_attaches_an_existing_vhd_at_the_first_ide_slot_of_a_generation_1_vm(gpu_run):
+    """New-VM -VHDPath: generation 1 boots from IDE 0:0; a disk attached elsewhere is in use."""
+    path = f"C:\\VMs\\{unique('boot')}.vhdx"
+    gpu_run(lambda ps: ps.add_cmdlet("New-VHD").add_parameter("Path", path)
+            .add_parameter("SizeBytes", TaggedValue("U64", 4 * GIB)))
+    vm = gpu_run(lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", unique("g1"))
+                 .add_parameter("VHDPath", path)).output[0]
+    assert prop(vm, "Generation") == 1
+    drive = by_id(gpu_run, prop(vm, "VMId"), ("Get-VMHardDiskDrive", {})).output[0]
+    assert (str(prop(drive, "ControllerType")), prop(drive, "ControllerNumber"), prop(drive, "Path")) == (
+        "IDE", 0, path)
+    ps = gpu_run(lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", unique("g1")).add_parameter("VHDPath", path))
+    assert ps.output == [] and "being used by another process" in str(ps.streams.error[0])
