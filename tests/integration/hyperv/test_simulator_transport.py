@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -216,3 +217,17 @@ def test_a_large_reply_arrives_over_several_receives(hyperv_plain):
     assert set(names) <= {prop(vm, "Name") for vm in ps.output}
     assert len(responses) >= 4, responses  # Command, then at least three Receives
     assert max(responses) < 153_600  # pypsrp's default MaxEnvelopeSize
+
+
+def test_pools_in_parallel_each_get_their_own_replies(hyperv_gpu):
+    """New-VM from several runspace pools at once (a driver with bounded parallelism): no reply is mixed up."""
+    names = [unique("parallel") for _ in range(6)]
+
+    def create(name):
+        ps = invoke(hyperv_gpu, lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("NoVHD")
+                    .add_statement().add_cmdlet("Get-VMHostSupportedVersion").add_parameter("Default"))
+        return [prop(o, "Name") for o in ps.output]
+
+    with ThreadPoolExecutor(3) as pool:
+        created = list(pool.map(create, names))
+    assert [outputs[0] for outputs in created] == names

@@ -120,13 +120,14 @@ class Engine:
             return
         current = "Pipeline"
         try:
-            with self.host.lock:
-                for number, statement in enumerate(statements):
-                    objects: list[Any] | None = list(inputs) if number == 0 and inputs else None
-                    for cmd, command in statement:
-                        current = cmd.name
-                        self.faults.before(cmd.name)
+            for number, statement in enumerate(statements):
+                objects: list[Any] | None = list(inputs) if number == 0 and inputs else None
+                for cmd, command in statement:
+                    current = cmd.name
+                    self.faults.before(cmd.name)  # outside the lock: a slow cmdlet delays only its own pipeline
+                    with self.host.lock:
                         objects = self._invoke(pipe, cmd, command, objects)
+                with self.host.lock:
                     for obj in objects or []:
                         pipe.write_output(to_psobject(obj, self.host))
         except CmdletError as error:
