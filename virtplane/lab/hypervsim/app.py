@@ -4,7 +4,6 @@ control endpoint's actions (``/hypervsim/<action>``)."""
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -89,8 +88,3 @@ class Simulator:
             return {"cmdlets": sorted((c.name, sorted(c.params)) for c in REGISTRY.values())}
         raise KeyError(f"unknown control action {action!r}")
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]

@@ -21,7 +21,6 @@ from psrpcore.types import PSInvocationState
 from . import soap
 
 TERMINAL = (PSInvocationState.Completed, PSInvocationState.Failed, PSInvocationState.Stopped)
-SIGNAL_TERMINATE = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/Terminate"
 FRAGMENT_BYTES = 32 * 1024  # psrpcore fragments at most this much PSRP data per payload
 RECEIVE_BYTES = 96 * 1024  # one Receive answers with about this much (a real host keeps under MaxEnvelopeSize)
 
