@@ -1,0 +1,81 @@
+"""Start and stop the lab's Hyper-V endpoint (``virtplane.lab.hypervsim``, run in its own process)."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from virtplane.lab import process
+
+USER = "virtplane"
+
+
+@dataclass(kw_only=True)
+class HypervInstance(process.Simulator):
+    """A running simulated Hyper-V host; ``server`` is ``host:port``; ``ca_file`` is empty over plain HTTP."""
+
+    password_variable: ClassVar[str] = "HYPERV_PASSWORD"
+
+    server: str
+    host_name: str
+    control_url: str
+    command_log: str
+    user: str = USER
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.ca_file)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.rsplit(":", 1)[1])
+
+    def settings(self) -> dict[str, str]:
+        settings = {"HYPERV_SERVER": self.server, "HYPERV_USERNAME": self.user}
+        if self.ca_file:
+            settings["HYPERV_CA_FILE"] = self.ca_file
+        return settings
+
+    def control(self, action: str, **payload: Any) -> dict[str, Any]:
+        """Call the simulator's control endpoint: ``fault`` (drop=cmdlet, times, slow=cmdlet, seconds),
+        ``clear``, ``reboot``, ``state``."""
+        context = ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+        request = urllib.request.Request(self.control_url + action, data=json.dumps(payload).encode(),
+                                         headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
+            return json.loads(response.read())
+
+    def commands(self) -> list[dict[str, Any]]:
+        """Every pipeline the simulator received: its commands (name, is_script, parameter names)."""
+        path = Path(self.command_log)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
+          name: str = "hyperv", timeout: float = 60.0) -> HypervInstance:
+    """Start one simulated host in its own session (it outlives this process) and wait until it serves.
+
+    ``profile``: ``gpu``, ``sriov``, ``plain`` or a JSON file of host hardware; ``tls`` serves HTTPS with a
+    certificate signed by a CA written to ``ca.pem``."""
+    run_dir = work_dir / name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    password_file = process.new_password(run_dir)
+    command_log = run_dir / "commands.jsonl"
+    args = [sys.executable, "-m", "virtplane.lab.hypervsim", "--port", "0", "--host-name", host_name,
+            "--profile", profile, "--user", USER, "--password-file", str(password_file), "--work-dir", str(run_dir),
+            "--command-log", str(command_log), "--state-dump", str(run_dir / "state.json")]
+    ca_file = ""
+    if tls:
+        ca_file = str(run_dir / "ca.pem")
+        args += ["--cert-out", ca_file]
+    pid, ready = process.launch(args, run_dir, "Hyper-V simulator", timeout)
+    return HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid, ca_file=ca_file,
+                          password_file=str(password_file), control_url=ready["control"],
+                          command_log=str(command_log))

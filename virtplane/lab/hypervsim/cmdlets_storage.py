@@ -1,0 +1,222 @@
+"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHD files only), and
+Get/Add/Remove-VMHardDiskDrive."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from .engine import Invocation, cmdlet
+from .errors import CURRENT_STATE, CmdletError, binding_error, invalid_state, not_found
+from .model import HardDrive, Vhd, Vm
+from .params import Param
+from .targets import target_vms
+
+CONTROLLERS = {("IDE", 1): (2, 2), ("SCSI", 1): (4, 64), ("SCSI", 2): (4, 64)}  # (controllers, locations)
+IN_USE = "The process cannot access the file '{}' because it is being used by another process."
+
+
+def _missing_file(path: str) -> CmdletError:
+    return not_found(f"The system cannot find the file specified: '{path}'.", path)
+
+
+@cmdlet("New-VHD", {"Path": Param("String[]"), "SizeBytes": Param("UInt64"), "Dynamic": Param("Switch"),
+                    "Fixed": Param("Switch"), "BlockSizeBytes": Param("UInt32")},
+        command_class="Microsoft.Vhd.PowerShell.Cmdlets.NewVhd")
+def new_vhd(inv: Invocation) -> Iterator[Any]:
+    if inv.get("Dynamic") and inv.get("Fixed"):
+        raise binding_error("Parameter set cannot be resolved using the specified named parameters.",
+                            "AmbiguousParameterSet")
+    if not inv.has("Path") or not inv.has("SizeBytes"):
+        raise binding_error("Cannot process command because of one or more missing mandatory parameters: "
+                            "Path SizeBytes.", "MissingMandatoryParameter")
+    size = inv.get("SizeBytes")
+    for path in inv.get("Path"):
+        if not path.lower().endswith((".vhd", ".vhdx")):
+            inv.error(CmdletError(f"Failed to create the virtual hard disk '{path}': the file name extension must be "
+                                  ".vhd or .vhdx.", category="InvalidArgument", error_id="InvalidParameter",
+                                  target=path))
+            continue
+        if inv.host.vhd(path) is not None:
+            inv.error(CmdletError(f"Failed to create the virtual hard disk. The file exists: '{path}'.",
+                                  category="ResourceExists", error_id="InvalidParameter", target=path))
+            continue
+        if size < 3 * 1024 * 1024 or size % 512:
+            inv.error(CmdletError(f"Failed to create the virtual hard disk '{path}': the size {size} is invalid; it "
+                                  "must be at least 3 MB and a multiple of 512 bytes.", category="InvalidArgument",
+                                  error_id="InvalidParameter", target=path))
+            continue
+        vhd = Vhd(path, size, "Fixed" if inv.get("Fixed") else "Dynamic")
+        inv.host.vhds[path.lower()] = vhd
+        yield vhd
+
+
+@cmdlet("Get-VHD", {"Path": Param("String[]"), "VMId": Param("Guid[]")}, pipeline={"Vm": "VMId.vm_id"},
+        command_class="Microsoft.Vhd.PowerShell.Cmdlets.GetVhd")
+def get_vhd(inv: Invocation) -> Iterator[Any]:
+    if inv.has("VMId"):
+        ids = inv.get("VMId") if isinstance(inv.get("VMId"), list) else [inv.get("VMId")]
+        for vm_id in ids:
+            vm = inv.host.vm(vm_id)
+            if vm is None:
+                inv.error(not_found(f"Hyper-V was unable to find a virtual machine with id \"{vm_id}\".", vm_id))
+                continue
+            for drive in vm.hard_drives:
+                vhd = inv.host.vhd(drive.path)
+                if vhd is not None:
+                    yield vhd
+        return
+    if not inv.has("Path"):
+        raise binding_error("Cannot process command because of one or more missing mandatory parameters: Path.",
+                            "MissingMandatoryParameter")
+    for path in inv.get("Path"):
+        vhd = inv.host.vhd(path)
+        if vhd is None:
+            inv.error(_missing_file(path))
+        else:
+            yield vhd
+
+
+@cmdlet("Resize-VHD", {"Path": Param("String[]"), "SizeBytes": Param("UInt64"), "ToMinimumSize": Param("Switch"),
+                       "Passthru": Param("Switch")}, command_class="Microsoft.Vhd.PowerShell.Cmdlets.ResizeVhd")
+def resize_vhd(inv: Invocation) -> Iterator[Any]:
+    if inv.get("ToMinimumSize") or not inv.has("SizeBytes"):
+        raise CmdletError("This host grows virtual hard disks only: use -SizeBytes with a size larger than the "
+                          "current one.", category="InvalidArgument", error_id="InvalidParameter", terminating=True)
+    size = inv.get("SizeBytes")
+    for path in inv.get("Path", []):
+        vhd = inv.host.vhd(path)
+        if vhd is None:
+            inv.error(_missing_file(path))
+            continue
+        holder = inv.host.holder_of(path)
+        drive = next((d for d in holder.hard_drives if d.path.lower() == path.lower()), None) if holder else None
+        if holder is not None and holder.state != "Off" and (drive is None or drive.controller_type == "IDE"
+                                                              or vhd.vhd_format != "VHDX"):
+            inv.error(invalid_state(f"Failed to resize the virtual disk '{path}': only a VHDX on a SCSI controller "
+                                    f"can be resized while its virtual machine runs. {CURRENT_STATE}", path))
+            continue
+        if size < vhd.size:
+            inv.error(CmdletError(f"Failed to resize the virtual disk '{path}': the new size {size} is smaller than "
+                                  f"the current size {vhd.size}. Shrinking is refused on this host.",
+                                  category="InvalidArgument", error_id="InvalidParameter", target=path))
+            continue
+        vhd.size = size
+        if inv.get("Passthru"):
+            yield vhd
+
+
+@cmdlet("Remove-Item", {"Path": Param("String[]", aliases=("LiteralPath",)), "Force": Param("Switch"),
+                        "Confirm": Param("Switch")}, command_class="Microsoft.PowerShell.Commands.RemoveItemCommand")
+def remove_item(inv: Invocation) -> Iterator[Any]:
+    for path in inv.get("Path", []):
+        vhd = inv.host.vhd(path)
+        if vhd is None:
+            inv.error(CmdletError(f"Cannot find path '{path}' because it does not exist.", category="ObjectNotFound",
+                                  error_id="PathNotFound", reason="ItemNotFoundException", target=path))
+            continue
+        if inv.host.holder_of(path) is not None:
+            inv.error(CmdletError(IN_USE.format(path), category="WriteError", error_id="RemoveFileSystemItemIOError",
+                                  reason="IOException", target=path))
+            continue
+        del inv.host.vhds[path.lower()]
+    return
+    yield
+
+
+@cmdlet("Get-VMHardDiskDrive", {"VM": Param("Object"), "VMName": Param("String[]"),
+                                "ControllerType": Param("Enum", choices=("IDE", "SCSI")),
+                                "ControllerNumber": Param("Int32"), "ControllerLocation": Param("Int32")},
+        pipeline={"Vm": "VM"})
+def get_vm_hard_disk_drive(inv: Invocation) -> Iterator[Any]:
+    for vm in target_vms(inv):
+        for drive in vm.hard_drives:
+            if inv.has("ControllerType") and drive.controller_type != inv.get("ControllerType"):
+                continue
+            if inv.has("ControllerNumber") and drive.controller_number != inv.get("ControllerNumber"):
+                continue
+            if inv.has("ControllerLocation") and drive.controller_location != inv.get("ControllerLocation"):
+                continue
+            yield drive
+
+
+def _free_slot(vm: Vm, controller_type: str, number: int | None, location: int | None) -> tuple[int, int]:
+    limits = CONTROLLERS.get((controller_type, vm.generation))
+    if limits is None:
+        raise CmdletError(f"Generation {vm.generation} virtual machine '{vm.name}' has no {controller_type} "
+                          "controller.", category="InvalidArgument", error_id="InvalidParameter", target=vm.name)
+    controllers, locations = limits
+    used = {(d.controller_number, d.controller_location)
+            for d in vm.hard_drives if d.controller_type == controller_type}
+    numbers = [number] if number is not None else list(range(controllers))
+    for n in numbers:
+        if not 0 <= n < controllers:
+            raise CmdletError(f"'{vm.name}' has no {controller_type} controller number {n}.",
+                              category="InvalidArgument", error_id="InvalidParameter", target=vm.name)
+        for loc in [location] if location is not None else list(range(locations)):
+            if not 0 <= loc < locations:
+                raise CmdletError(f"The controller location {loc} does not exist on {controller_type} controller {n} "
+                                  f"of '{vm.name}'.", category="InvalidArgument", error_id="InvalidParameter")
+            if (n, loc) not in used:
+                return n, loc
+    raise CmdletError(f"Failed to add device 'Virtual Hard Disk' to '{vm.name}': the {controller_type} controller "
+                      "location is already in use.", category="ResourceExists", error_id="InvalidParameter",
+                      target=vm.name)
+
+
+@cmdlet("Add-VMHardDiskDrive", {"VM": Param("Object"), "VMName": Param("String[]"),
+                                "ControllerType": Param("Enum", choices=("IDE", "SCSI")),
+                                "ControllerNumber": Param("Int32"), "ControllerLocation": Param("Int32"),
+                                "Path": Param("String"), "Passthru": Param("Switch")}, pipeline={"Vm": "VM"})
+def add_vm_hard_disk_drive(inv: Invocation) -> Iterator[Any]:
+    path = inv.get("Path")
+    for vm in target_vms(inv):
+        try:
+            controller = inv.get("ControllerType", "IDE" if vm.generation == 1 else "SCSI")
+            if controller == "IDE" and vm.state != "Off":
+                raise invalid_state(f"Failed to add device 'Virtual Hard Disk' to '{vm.name}': IDE disks can be "
+                                    f"added only while the virtual machine is off. {CURRENT_STATE}", vm.name)
+            if path is None or inv.host.vhd(path) is None:
+                raise _missing_file(path or "")
+            holder = inv.host.holder_of(path)
+            if holder is not None:
+                raise CmdletError(IN_USE.format(path), category="ResourceBusy", error_id="InvalidOperation",
+                                  target=path)
+            number, location = _free_slot(vm, controller, inv.get("ControllerNumber"), inv.get("ControllerLocation"))
+        except CmdletError as error:
+            inv.error(error)
+            continue
+        drive = HardDrive(vm.vm_id, controller, number, location, path,
+                          id=f"Microsoft:{str(vm.vm_id).upper()}\\{controller}\\{number}\\{location}\\D")
+        vm.hard_drives.append(drive)
+        if inv.get("Passthru"):
+            yield drive
+
+
+@cmdlet("Remove-VMHardDiskDrive", {"VMHardDiskDrive": Param("Object"), "VMName": Param("String[]"),
+                                   "ControllerType": Param("Enum", choices=("IDE", "SCSI")),
+                                   "ControllerNumber": Param("Int32"), "ControllerLocation": Param("Int32"),
+                                   "Passthru": Param("Switch")}, pipeline={"HardDrive": "VMHardDiskDrive"})
+def remove_vm_hard_disk_drive(inv: Invocation) -> Iterator[Any]:
+    if inv.has("VMHardDiskDrive"):
+        drives = [inv.get("VMHardDiskDrive")]
+    else:
+        for name in ("VMName", "ControllerType", "ControllerNumber", "ControllerLocation"):
+            if not inv.has(name):
+                raise binding_error("Cannot process command because of one or more missing mandatory parameters: "
+                                    f"{name}.", "MissingMandatoryParameter")
+        drives = [d for vm in target_vms(inv) for d in vm.hard_drives
+                  if d.controller_type == inv.get("ControllerType")
+                  and d.controller_number == inv.get("ControllerNumber")
+                  and d.controller_location == inv.get("ControllerLocation")]
+    for drive in drives:
+        vm = inv.host.vm(drive.vm_id)
+        if vm is None or drive not in vm.hard_drives:
+            continue
+        if drive.controller_type == "IDE" and vm.state != "Off":
+            inv.error(invalid_state(f"Failed to remove device 'Virtual Hard Disk' from '{vm.name}'. {CURRENT_STATE}",
+                                    vm.name))
+            continue
+        vm.hard_drives.remove(drive)
+        if inv.get("Passthru"):
+            yield drive

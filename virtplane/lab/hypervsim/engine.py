@@ -1,0 +1,236 @@
+"""Runs a PSRP pipeline the way PowerShell would, for the cmdlets this host knows.
+
+Refuses, before anything runs, a pipeline with script text, an unknown cmdlet, a positional argument
+or an unknown parameter (terminating errors). Then runs each statement left to right: the first
+command once, each later command once per object the previous one wrote (bound by type, like
+PowerShell's ByValue binding). Every received command is appended to the command log (JSON lines).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from psrpcore import ServerPipeline
+from psrpcore.types import ErrorCategory, ErrorCategoryInfo, ErrorRecord, NETException, PSInvocationState
+
+from .errors import CmdletError, binding_error
+from .faults import Faults
+from .model import Host
+from .params import Param, convert
+from .psobjects import to_psobject
+
+SCRIPT_REFUSED = ("This host accepts only cmdlet commands: the pipeline carried script text, so nothing in it "
+                  "was run.")
+
+
+@dataclass
+class Cmdlet:
+    name: str
+    params: dict[str, Param]
+    run: Callable[[Invocation], Iterable[Any]]
+    pipeline: dict[str, str]  # type name of an input object -> the parameter it binds to
+    command_class: str
+
+    def parameter(self, given: str) -> str | None:
+        wanted = given.lower()
+        for name, param in (*self.params.items(), *COMMON.items()):
+            if name.lower() == wanted or wanted in (a.lower() for a in param.aliases):
+                return name
+        return None
+
+    def param(self, name: str) -> Param:
+        return self.params.get(name) or COMMON[name]
+
+
+# PowerShell's common parameters that mean something here; -ErrorAction decides what a non-terminating error does
+COMMON = {
+    "ErrorAction": Param("Enum", aliases=("ea",), choices=("Continue", "Stop", "SilentlyContinue", "Ignore"),
+                         extra={"enum": "System.Management.Automation.ActionPreference"}),
+    "WarningAction": Param("Enum", aliases=("wa",), choices=("Continue", "Stop", "SilentlyContinue", "Ignore"),
+                           extra={"enum": "System.Management.Automation.ActionPreference"}),
+    "Verbose": Param("Switch", aliases=("vb",)),
+    "Debug": Param("Switch", aliases=("db",)),
+}
+
+
+REGISTRY: dict[str, Cmdlet] = {}
+
+
+def cmdlet(name: str, params: dict[str, Param] | None = None, pipeline: dict[str, str] | None = None,
+           command_class: str | None = None) -> Callable[[Callable[[Invocation], Iterable[Any]]], Any]:
+    """Register a cmdlet implementation (a function of an :class:`Invocation` yielding output objects)."""
+
+    def register(function: Callable[[Invocation], Iterable[Any]]) -> Callable[[Invocation], Iterable[Any]]:
+        cls = command_class or "Microsoft.HyperV.PowerShell.Commands." + name.replace("-", "")
+        REGISTRY[name.lower()] = Cmdlet(name, dict(params or {}), function, dict(pipeline or {}), cls)
+        return function
+
+    return register
+
+
+@dataclass
+class Invocation:
+    """One call of a cmdlet's process block: bound arguments and a way to write non-terminating errors."""
+
+    host: Host
+    cmdlet: Cmdlet
+    args: dict[str, Any]
+    errors: list[CmdletError] = field(default_factory=list)
+
+    def has(self, name: str) -> bool:
+        return name in self.args
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.args.get(name, default)
+
+    def error(self, error: CmdletError) -> None:
+        """Write a non-terminating error; with -ErrorAction Stop it ends the pipeline at once, as in PowerShell."""
+        if self.args.get("ErrorAction") == "Stop":
+            error.terminating = True
+            raise error
+        self.errors.append(error)
+
+
+class Engine:
+    def __init__(self, host: Host, faults: Faults, command_log: Path | None) -> None:
+        self.host = host
+        self.faults = faults
+        self.command_log = command_log
+        self._log_lock = threading.Lock()
+
+    # the Shells runner
+    def run(self, pipe: ServerPipeline, inputs: list[Any], protocol_error: str | None) -> None:
+        pipe.start()
+        if protocol_error:
+            self._fail(pipe, CmdletError(protocol_error, category="InvalidData", error_id="PipelineDeserialization",
+                                         reason="SerializationException", terminating=True), "PSRP")
+            return
+        commands = list(pipe.metadata.commands)
+        self._log(pipe, commands)
+        try:
+            statements = self._check(commands)
+        except CmdletError as refusal:
+            self._fail(pipe, refusal, "Pipeline")
+            return
+        current = "Pipeline"
+        try:
+            for number, statement in enumerate(statements):
+                objects: list[Any] | None = list(inputs) if number == 0 and inputs else None
+                for cmd, command in statement:
+                    current = cmd.name
+                    self.faults.before(cmd.name)  # outside the lock: a slow cmdlet delays only its own pipeline
+                    with self.host.lock:
+                        objects = self._invoke(pipe, cmd, command, objects)
+                with self.host.lock:
+                    for obj in objects or []:
+                        pipe.write_output(to_psobject(obj, self.host))
+        except CmdletError as error:
+            self._fail(pipe, error, current)
+            return
+        pipe.complete()
+
+    def _check(self, commands: list[Any]) -> list[list[tuple[Cmdlet, Any]]]:
+        if any(command.is_script for command in commands):
+            raise CmdletError(SCRIPT_REFUSED, category="PermissionDenied", error_id="ScriptRefused",
+                              reason="PSSecurityException", terminating=True)
+        statements: list[list[tuple[Cmdlet, Any]]] = [[]]
+        for command in commands:
+            cmd = REGISTRY.get(command.command_text.lower())
+            if cmd is None:
+                raise CmdletError(f"The term '{command.command_text}' is not recognized as a name of a cmdlet, "
+                                  "function, script file, or executable program. Check the spelling of the name, or "
+                                  "if a path was included, verify that the path is correct and try again.",
+                                  category="ObjectNotFound", error_id="CommandNotFoundException",
+                                  reason="CommandNotFoundException", target=command.command_text, terminating=True)
+            for name, value in command.parameters:
+                if name is None:
+                    raise binding_error(f"A positional parameter cannot be found that accepts argument '{value}'. "
+                                        "This host binds named parameters only.", "PositionalParameterNotFound")
+                if cmd.parameter(name) is None:
+                    raise binding_error(f"A parameter cannot be found that matches parameter name '{name}'.",
+                                        "NamedParameterNotFound")
+            statements[-1].append((cmd, command))
+            if command.end_of_statement:
+                statements.append([])
+        return [s for s in statements if s]
+
+    def _bind(self, cmd: Cmdlet, command: Any) -> dict[str, Any]:
+        bound: dict[str, Any] = {}
+        for given, value in command.parameters:
+            name = cmd.parameter(given)
+            assert name is not None
+            if name in bound:
+                raise binding_error(f"Cannot bind parameter because parameter '{name}' is specified more than once.",
+                                    "ParameterAlreadyBound")
+            bound[name] = convert(name, cmd.param(name), value)
+        return bound
+
+    def _invoke(self, pipe: ServerPipeline, cmd: Cmdlet, command: Any, inputs: list[Any] | None) -> list[Any]:
+        bound = self._bind(cmd, command)
+        calls: list[dict[str, Any]] = []
+        if inputs is None:
+            calls.append(bound)
+        else:
+            for obj in inputs:
+                kind = type(obj).__name__
+                target = cmd.pipeline.get(kind) or cmd.pipeline.get("*")
+                if target is None:
+                    self._write(pipe, cmd, CmdletError(
+                        "The input object cannot be bound to any parameters for the command either because the "
+                        "command does not take pipeline input or the input and its properties do not match any of "
+                        "the parameters that take pipeline input.", category="InvalidArgument",
+                        error_id="InputObjectNotBound", reason="ParameterBindingException"))
+                    continue
+                param, _, attribute = target.partition(".")
+                calls.append({**bound, param: getattr(obj, attribute) if attribute else obj})
+        outputs: list[Any] = []
+        for args in calls:
+            invocation = Invocation(self.host, cmd, args)
+            try:
+                outputs.extend(cmd.run(invocation))
+            except CmdletError as error:
+                if error.terminating:
+                    raise
+                invocation.error(error)
+            if args.get("ErrorAction") not in ("SilentlyContinue", "Ignore"):
+                for error in invocation.errors:
+                    self._write(pipe, cmd, error)
+        return outputs
+
+    def _record(self, cmd_name: str, command_class: str, error: CmdletError) -> dict[str, Any]:
+        return {"exception": NETException(Message=error.message),
+                "category_info": ErrorCategoryInfo(Category=ErrorCategory[error.category], Reason=error.reason,
+                                                   Activity=cmd_name,
+                                                   TargetName=str(error.target) if error.target is not None else ""),
+                "fqid": f"{error.error_id},{command_class}"}
+
+    def _write(self, pipe: ServerPipeline, cmd: Cmdlet, error: CmdletError) -> None:
+        record = self._record(cmd.name, cmd.command_class, error)
+        pipe.write_error(record["exception"], record["category_info"],
+                         target_object=str(error.target) if error.target is not None else None,
+                         fully_qualified_error_id=record["fqid"])
+
+    def _fail(self, pipe: ServerPipeline, error: CmdletError, cmd_name: str) -> None:
+        cmd = REGISTRY.get(cmd_name.lower())
+        record = self._record(cmd_name, cmd.command_class if cmd else "System.Management.Automation", error)
+        error_record = ErrorRecord(Exception=record["exception"], CategoryInfo=record["category_info"],
+                                   FullyQualifiedErrorId=record["fqid"],
+                                   TargetObject=str(error.target) if error.target is not None else None)
+        # psrpcore has no public way to fail a pipeline; this is the one place that reaches inside (pinned 0.3.1)
+        pipe._change_state(PSInvocationState.Failed, error=error_record)
+
+    def _log(self, pipe: ServerPipeline, commands: list[Any]) -> None:
+        if self.command_log is None:
+            return
+        entry = {"time": time.time(), "pipeline": str(pipe.pipeline_id), "commands": [
+            {"command": "<script>" if c.is_script else c.command_text, "is_script": bool(c.is_script),
+             "parameters": [name if name is not None else "<positional>" for name, _ in c.parameters],
+             "end_of_statement": bool(c.end_of_statement)} for c in commands]}
+        with self._log_lock, open(self.command_log, "a", encoding="utf-8") as log:
+            log.write(json.dumps(entry) + "\n")
