@@ -44,6 +44,7 @@ from requests.adapters import HTTPAdapter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
@@ -103,15 +104,6 @@ SHAPES: tuple[dict[str, Any], ...] = (
 # ---- measuring -------------------------------------------------------------------------------------------
 
 
-def server_cpu(pid: int) -> float | None:
-    """User + system CPU seconds used so far by process ``pid`` (Linux /proc); None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @dataclass
 class Measured:
     seconds: float
@@ -122,14 +114,14 @@ class Measured:
 
 
 def measure(fn: Callable[[RequestCounter], Any], server_pid: int) -> Measured:
-    server_before = server_cpu(server_pid)
+    server_before = process_cpu(server_pid)
     with RequestCounter() as counter:
         cpu_before = time.process_time()
         started = time.perf_counter()
         value = fn(counter)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
-    server_after = server_cpu(server_pid)
+    server_after = process_cpu(server_pid)
     server = None if server_before is None or server_after is None else server_after - server_before
     return Measured(seconds, counter.count, cpu, server, value)
 

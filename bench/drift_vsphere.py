@@ -10,7 +10,8 @@ Everything is measured in one run, on the same simulator, so the ratios are what
     its connection pool raised to 32 (pyvmomi's SOAP stub is made for sharing: each call takes its own pooled
     HTTP connection under a lock)
   * one raw PropertyCollector pass of the same fields (the limit: no normalization, no diff)
-and the SOAP requests each made (HTTP requests to the SDK endpoint).
+and the SOAP requests each made (HTTP requests to the SDK endpoint), this process's CPU time and the
+simulator's CPU time during each.
 
     python bench/drift_vsphere.py [--vms 10000] [--naive 1000] [--threads 32] [--delay-ms 10]
 """
@@ -28,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from pyVmomi import vim, vmodl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
@@ -60,12 +63,26 @@ for name, spec in json.loads(Path(__file__).with_name("vms.json").read_text()).i
 '''
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+@dataclass
+class Measured:
+    seconds: float
+    requests: int
+    client_cpu: float
+    server_cpu: float | None
+    value: Any = None
+
+
+def timed(fn: Callable[[], Any], server_pid: int) -> Measured:
+    server_before = process_cpu(server_pid)
     with RequestCounter() as counter:
+        cpu_before = time.process_time()
         started = time.perf_counter()
         value = fn()
         seconds = time.perf_counter() - started
-    return seconds, counter.count, value
+        cpu = time.process_time() - cpu_before
+    server_after = process_cpu(server_pid)
+    server = None if server_before is None or server_after is None else server_after - server_before
+    return Measured(seconds, counter.count, cpu, server, value)
 
 
 def connect(instance: vcsim.VcsimInstance) -> vim.ServiceInstance:
@@ -199,8 +216,8 @@ def main() -> None:
         assert len(desired.resources) == declared == args.vms, (len(desired.resources), declared)
 
         with connected(desired) as providers:
-            ours_s, ours_req, plan = timed(lambda: build_plan(desired, providers))
-        drifted = len(plan.pending)
+            ours = timed(lambda: build_plan(desired, providers), instance.pid)
+        drifted = len(ours.value.pending)
 
         env = dict(os.environ)
         started = time.perf_counter()
@@ -212,47 +229,52 @@ def main() -> None:
 
         si = connect(instance)
         try:
-            raw_s, raw_req, seen = timed(lambda: raw_pass(si))
-            naive_s, naive_req, sampled = timed(lambda: naive_loop(si, args.naive))
+            raw = timed(lambda: raw_pass(si), instance.pid)
+            naive = timed(lambda: naive_loop(si, args.naive), instance.pid)
         finally:
             Disconnect(si)
         si = connect(instance)  # its own session and connection pool
         try:
-            conc_s, conc_req, read = timed(lambda: concurrent_loop(si, args.threads))
+            concurrent = timed(lambda: concurrent_loop(si, args.threads), instance.pid)
         finally:
             Disconnect(si)
-        if read != args.vms:
-            raise SystemExit(f"the concurrent loop read {read} VMs, expected {args.vms}")
+        if concurrent.value != args.vms:
+            raise SystemExit(f"the concurrent loop read {concurrent.value} VMs, expected {args.vms}")
     finally:
         instance.stop()
 
-    n = args.vms
-    ours_per_vm, naive_per_vm = ours_s / n, naive_s / sampled
-    rows = [
-        ("virtplane drift: read + diff", ours_s, ours_s / n, ours_req),
-        ("virtplane drift: end to end (CLI)", e2e_s, e2e_s / n, None),
-        (f"naive sequential loop ({sampled} VMs, scaled)", naive_per_vm * n, naive_per_vm,
-         naive_req * n / sampled),
-        (f"naive concurrent loop ({args.threads} threads)", conc_s, conc_s / n, conc_req),
-        ("raw PropertyCollector pass", raw_s, raw_s / n, raw_req),
-    ]
-    print(f"\nDrift over {n} VMs ({drifted} with drift; raw pass saw {seen}); "
-          f"simulator latency {args.delay_ms} ms per SOAP call")
-    print(f"{'':44} {'total s':>9} {'ms/VM':>8} {'SOAP requests':>14}")
-    for label, total, per_vm, requests in rows:
-        req = "-" if requests is None else f"{requests:,.0f}"
-        print(f"{label:44} {total:9.2f} {per_vm * 1000:8.3f} {req:>14}")
-    print("\nRatios")
-    print(f"  naive sequential / virtplane read+diff   : {naive_per_vm / ours_per_vm:8.1f}x  (target >= 50x)")
-    concurrent_label = f"naive concurrent-{args.threads} / virtplane read+diff"
-    print(f"  {concurrent_label:41}: {conc_s / ours_s:8.1f}x")
-    print(f"  virtplane read+diff / raw pass           : {ours_s / raw_s:8.2f}x  (target <= 1.5x)")
-    print(f"  virtplane end to end / raw pass          : {e2e_s / raw_s:8.2f}x  (target <= 3x)")
-    print(f"  virtplane SOAP requests per 1,000 VMs    : {ours_req / (n / 1000):8.2f}   "
-          f"(total {ours_req}; target <= 1 per 1,000 beyond a small constant)")
-    print(f"  SOAP requests: virtplane {ours_req:,}, naive sequential {naive_req:,} for {sampled} VMs "
-          f"({naive_req / sampled:.2f} per VM), naive concurrent {conc_req:,} for {n} VMs")
+    n, sampled = args.vms, naive.value
+    scale = n / sampled  # the sequential loop's sample, scaled to every VM
 
+    def cpu(value: float | None, factor: float = 1.0) -> str:
+        return "-" if value is None else f"{value * factor:.2f}"
+
+    rows = [
+        ("virtplane drift: read + diff", ours.seconds, ours.requests, cpu(ours.client_cpu), cpu(ours.server_cpu)),
+        ("virtplane drift: end to end (CLI)", e2e_s, None, "-", "-"),
+        (f"naive sequential loop ({sampled} VMs, scaled)", naive.seconds * scale, naive.requests * scale,
+         cpu(naive.client_cpu, scale), cpu(naive.server_cpu, scale)),
+        (f"naive concurrent loop ({args.threads} threads)", concurrent.seconds, concurrent.requests,
+         cpu(concurrent.client_cpu), cpu(concurrent.server_cpu)),
+        ("raw PropertyCollector pass", raw.seconds, raw.requests, cpu(raw.client_cpu), cpu(raw.server_cpu)),
+    ]
+    print(f"\nDrift over {n} VMs ({drifted} with drift; raw pass saw {raw.value}); "
+          f"simulator latency {args.delay_ms} ms per SOAP call")
+    print(f"{'':44} {'total s':>9} {'ms/VM':>8} {'SOAP requests':>14} {'client CPU s':>13} {'server CPU s':>13}")
+    for label, total, requests, client, server in rows:
+        req = "-" if requests is None else f"{requests:,.0f}"
+        print(f"{label:44} {total:9.2f} {total / n * 1000:8.3f} {req:>14} {client:>13} {server:>13}")
+    print("\nRatios")
+    print(f"  naive sequential / virtplane read+diff   : {naive.seconds * scale / ours.seconds:8.1f}x  "
+          "(target >= 50x)")
+    concurrent_label = f"naive concurrent-{args.threads} / virtplane read+diff"
+    print(f"  {concurrent_label:41}: {concurrent.seconds / ours.seconds:8.1f}x")
+    print(f"  virtplane read+diff / raw pass           : {ours.seconds / raw.seconds:8.2f}x  (target <= 1.5x)")
+    print(f"  virtplane end to end / raw pass          : {e2e_s / raw.seconds:8.2f}x  (target <= 3x)")
+    print(f"  virtplane SOAP requests per 1,000 VMs    : {ours.requests / (n / 1000):8.2f}   "
+          f"(total {ours.requests}; target <= 1 per 1,000 beyond a small constant)")
+    print(f"  SOAP requests: virtplane {ours.requests:,}, naive sequential {naive.requests:,} for {sampled} VMs "
+          f"({naive.requests / sampled:.2f} per VM), naive concurrent {concurrent.requests:,} for {n} VMs")
 
 if __name__ == "__main__":
     main()
