@@ -1,4 +1,4 @@
-"""Drift over N VMs on fakepve (a fake Proxmox VE cluster): virtplane vs. a sequential proxmoxer loop.
+"""Drift over N VMs on fakepve (a fake Proxmox VE cluster): virtplane vs. sequential and concurrent proxmoxer loops.
 
 fakepve runs as its own process with a latency added to every response (a LAN PVE cluster: ~20 ms), and is
 seeded with N VMs spread over nodes pve1..pve3, each configured exactly as virtplane's Proxmox driver creates
@@ -10,10 +10,13 @@ those VMs as they are, so the drift pass must find N owned VMs and no drift. Mea
   * a sequential proxmoxer loop (what a typical script does): log in, list the VMs once
     (/cluster/resources), then GET each VM's /config one after another (virtplane reads /pending instead:
     the same one request per VM)
+  * a concurrent proxmoxer loop: the same login, list and one config GET per VM, with 32 GETs in flight
+    (--threads) on a thread pool sharing one ProxmoxAPI, whose session keeps 32 pooled connections (what
+    virtplane's own client does)
 and the HTTP requests each made (counted in this process, at http.client's putrequest), the client CPU time,
-and fakepve's CPU time. The ratio is the sequential loop's time over virtplane's in-process drift.
+and fakepve's CPU time. The ratios are each loop's time over virtplane's in-process drift.
 
-    python bench/drift_proxmox.py [--vms 1000] [--latency-ms 20] [--repeat 3] [--no-cli]
+    python bench/drift_proxmox.py [--vms 1000] [--latency-ms 20] [--repeat 3] [--threads 32] [--no-cli]
 """
 
 from __future__ import annotations
@@ -29,16 +32,19 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from proxmoxer import ProxmoxAPI
+from requests.adapters import HTTPAdapter
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
@@ -98,15 +104,6 @@ SHAPES: tuple[dict[str, Any], ...] = (
 # ---- measuring -------------------------------------------------------------------------------------------
 
 
-def server_cpu(pid: int) -> float | None:
-    """User + system CPU seconds used so far by process ``pid`` (Linux /proc); None where unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 @dataclass
 class Measured:
     seconds: float
@@ -117,14 +114,14 @@ class Measured:
 
 
 def measure(fn: Callable[[RequestCounter], Any], server_pid: int) -> Measured:
-    server_before = server_cpu(server_pid)
+    server_before = process_cpu(server_pid)
     with RequestCounter() as counter:
         cpu_before = time.process_time()
         started = time.perf_counter()
         value = fn(counter)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_before
-    server_after = server_cpu(server_pid)
+    server_after = process_cpu(server_pid)
     server = None if server_before is None or server_after is None else server_after - server_before
     return Measured(seconds, counter.count, cpu, server, value)
 
@@ -220,14 +217,31 @@ def virtplane_drift(stack_dir: Path, counter: RequestCounter) -> DriftRun:
     return DriftRun(plan, phases)
 
 
+def log_in(instance: fakepve.FakepveInstance) -> ProxmoxAPI:
+    address = urlsplit(instance.url)
+    return ProxmoxAPI(address.hostname, port=address.port, user=instance.user, password=instance.password,
+                      verify_ssl=instance.ca_file)
+
+
 def sequential_loop(instance: fakepve.FakepveInstance) -> int:
     """A typical script: log in, list the VMs once, then read every VM's configuration one after another."""
-    address = urlsplit(instance.url)
-    api = ProxmoxAPI(address.hostname, port=address.port, user=instance.user, password=instance.password,
-                     verify_ssl=instance.ca_file)
+    api = log_in(instance)
     configs = {}
     for row in api.cluster.resources.get(type="vm"):
         configs[row["vmid"]] = api.nodes(row["node"]).qemu(row["vmid"]).config.get()
+    return len(configs)
+
+
+def concurrent_loop(instance: fakepve.FakepveInstance, threads: int) -> int:
+    """The same script with ``threads`` config GETs in flight: one login, one list, then the per-VM GETs on a
+    thread pool sharing the ProxmoxAPI, its requests session keeping ``threads`` connections (requests keeps
+    10 by default: the others would be opened, TLS handshake included, and dropped on every request)."""
+    api = log_in(instance)
+    api._store["session"].mount("https://", HTTPAdapter(pool_connections=1, pool_maxsize=threads))
+    rows = api.cluster.resources.get(type="vm")
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        configs = dict(pool.map(lambda row: (row["vmid"], api.nodes(row["node"]).qemu(row["vmid"]).config.get()),
+                                rows))
     return len(configs)
 
 
@@ -255,6 +269,7 @@ def main() -> None:
                         help="latency fakepve adds to every response (a LAN PVE cluster: ~20 ms)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="virtplane drift passes (the median is reported; the sequential loop runs once)")
+    parser.add_argument("--threads", type=int, default=32, help="config GETs in flight in the concurrent loop")
     parser.add_argument("--no-cli", action="store_true", help="skip the `virtplane drift` process run")
     args = parser.parse_args()
     n = args.vms
@@ -295,6 +310,9 @@ def main() -> None:
         loop = measure(lambda counter: sequential_loop(instance), instance.pid)
         if loop.value != n:
             raise SystemExit(f"the sequential loop read {loop.value} configurations, expected {n}")
+        concurrent = measure(lambda counter: concurrent_loop(instance, args.threads), instance.pid)
+        if concurrent.value != n:
+            raise SystemExit(f"the concurrent loop read {concurrent.value} configurations, expected {n}")
     finally:
         instance.stop()
         os.environ.clear()
@@ -310,6 +328,8 @@ def main() -> None:
         *[(f"  {name}", seconds, made, None, None) for name, (seconds, made) in run.phases.items()],
         ("virtplane drift --json (a process, imports incl.)", cli_seconds, None, None, None),
         ("sequential proxmoxer loop", loop.seconds, loop.requests, loop.client_cpu, loop.server_cpu),
+        (f"concurrent proxmoxer loop ({args.threads} threads)", concurrent.seconds, concurrent.requests,
+         concurrent.client_cpu, concurrent.server_cpu),
     ]
     print(f"\nDrift over {n} VMs on fakepve ({owned} owned, {len(run.plan.pending)} with drift); "
           f"{args.latency_ms:g} ms added per request")
@@ -321,11 +341,15 @@ def main() -> None:
         print(f"{label:50} {total:8.2f} {total / n * 1000:7.2f} {made:>14} {cpu(client):>13} {cpu(server):>13}")
     if len(passes) > 1:
         print(f"  (virtplane drift passes: {', '.join(f'{m.seconds:.2f}' for m in passes)} s)")
-    print("\nRatio")
-    print(f"  sequential loop / virtplane drift : {loop.seconds / ours.seconds:6.1f}x  (target >= 15x)")
+    concurrent_label = f"concurrent-{args.threads} loop"
+    print("\nRatios")
+    print(f"  {'sequential loop / virtplane drift':38}: {loop.seconds / ours.seconds:6.1f}x  (target >= 15x)")
+    print(f"  {concurrent_label + ' / virtplane drift':38}: {concurrent.seconds / ours.seconds:6.1f}x")
     if cli_seconds is not None:
-        print(f"  sequential loop / drift process   : {loop.seconds / cli_seconds:6.1f}x")
-    print(f"  HTTP requests: virtplane {ours.requests:,}, sequential loop {loop.requests:,}")
+        print(f"  {'sequential loop / drift process':38}: {loop.seconds / cli_seconds:6.1f}x")
+        print(f"  {concurrent_label + ' / drift process':38}: {concurrent.seconds / cli_seconds:6.1f}x")
+    print(f"  HTTP requests: virtplane {ours.requests:,}, sequential loop {loop.requests:,}, "
+          f"{concurrent_label} {concurrent.requests:,}")
 
 
 if __name__ == "__main__":

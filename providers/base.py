@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import quote, unquote
 
 from pydantic import BaseModel
 
@@ -36,14 +37,16 @@ class Owner:
     endpoint: str | None = None
 
     def encode(self) -> str:
-        endpoint = f";endpoint={self.endpoint}" if self.endpoint is not None else ""
-        return f"stack={self.stack}{endpoint};resource={self.resource}"
+        """``stack=…;endpoint=…;resource=…``, each value percent-encoded where it holds ``;``, ``=``, ``%``,
+        line breaks or other characters a name may carry on hypervisors that allow them (Hyper-V)."""
+        endpoint = f";endpoint={_quote(self.endpoint)}" if self.endpoint is not None else ""
+        return f"stack={_quote(self.stack)}{endpoint};resource={_quote(self.resource)}"
 
     @classmethod
     def decode(cls, text: str | None) -> Owner | None:
         if not text:
             return None
-        parts = dict(item.split("=", 1) for item in text.split(";") if "=" in item)
+        parts = {key: unquote(value) for key, value in (item.split("=", 1) for item in text.split(";") if "=" in item)}
         if "stack" not in parts or "resource" not in parts:
             return None
         return cls(parts["stack"], parts["resource"], parts.get("endpoint"))
@@ -51,6 +54,10 @@ class Owner:
     def belongs_to(self, stack: str, endpoint: str) -> bool:
         """True when this marker names ``stack`` and (if it names one) ``endpoint``."""
         return self.stack == stack and self.endpoint in (None, endpoint)
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="/@:+-_.,!~*'()[]$`")
 
 
 DESCRIPTION_PREFIX = f"{MARKER_KEY}: "

@@ -111,3 +111,10 @@ def test_a_name_only_some_hypervisors_take_is_validated_by_the_endpoints_provide
     assert HypervProvider.name_problem(HypervProvider.__new__(HypervProvider), "VirtualMachine", "o'neil $(x)") is None
     with pytest.raises(SpecError, match="field 'name': must be 1 to 100 characters"):
         build_spec("VirtualMachine", "a\nb", {})
+
+
+@pytest.mark.parametrize("resource", ["db'; Remove-VM * -Force; '", "a=b;c", "100%", "line\nbreak", "web-1"])
+def test_a_marker_round_trips_names_holding_its_own_separators(resource):
+    owner = Owner("proj/dev", resource, "ep;1")
+    assert Owner.decode(owner.encode()) == owner
+    assert "\n" not in owner.encode()
