@@ -245,10 +245,20 @@ def place(name: str, endpoint: str, spec: VirtualMachineSpec, hosts: Sequence[Ho
         target = f"host '{spec.node}'" if spec.node is not None else f"no host of endpoint '{endpoint}'"
         verb = "cannot serve it" if spec.node is not None else "can serve it"
         raise PlacementError(f"VM {name}: field '{field_name}': {target} {verb} — {details}")
-    free = {h.name: (h.memory_free_mib or 0) - usage.memory_mib[h.name] for h in candidates}
-    best = min(fitting, key=lambda a: (len(a.unknowns), -free[a.host], a.host))
+    free = {h.name: free_memory(h, usage) for h in candidates}
+    best = min(fitting, key=lambda a: preference(a, free[a.host]))
     record(spec, best, usage)
     return best
+
+
+def free_memory(host: Host, usage: Usage) -> int:
+    """MiB the host has left after what this plan placed there (unknown free memory counts as 0)."""
+    return (host.memory_free_mib or 0) - usage.memory_mib[host.name]
+
+
+def preference(assignment: Assignment, free_mib: int) -> tuple[int, int, str]:
+    """Order of choice among hosts that fit: fewest unverifiable facts, then most memory left, then name."""
+    return (len(assignment.unknowns), -free_mib, assignment.host)
 
 
 def _demand_field(spec: VirtualMachineSpec) -> str:
