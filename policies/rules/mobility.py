@@ -32,9 +32,9 @@ _LOST = {
 def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> list[Finding]:
     hypervisor = vm.hypervisor or ""
     if vm.passthrough_gpus or vm.sriov_nics:
-        what = "passthrough GPU" if vm.passthrough_gpus else "SR-IOV NIC"
+        what = "a passthrough GPU" if vm.passthrough_gpus else "an SR-IOV NIC"
         lost = _LOST.get(hypervisor, "live migration, snapshots and suspend")
-        return [vm.finding(RULE, f"with a {what} the VM loses {lost}", field="gpus" if vm.passthrough_gpus else
+        return [vm.finding(RULE, f"with {what} the VM loses {lost}", field="gpus" if vm.passthrough_gpus else
                            "nics", remediation="plan maintenance as a power-off, or waive hw.mobility with a reason")]
     if vm.vgpus:
         return [vm.finding(RULE, "with a vGPU, live migration, suspend and snapshots with memory work only where the "
