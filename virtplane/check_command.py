@@ -81,13 +81,18 @@ def _plain_text(report: Report, base: Path) -> str:
 
 def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_dir: Path) -> Report | None:
     """The policy report ``plan``/``apply`` show, or None when no VM asks for devices or nested virtualization
-    (then no host facts are read)."""
+    (then no host facts are read). An endpoint whose provider cannot read host facts yet contributes no hosts: its
+    VMs get an advisory "cannot verify", not a refusal."""
     if not needs_policy(desired):
         return None
-    from virtplane.engine import collect_inventory
-
+    hosts = []
+    for provider in providers.values():
+        try:
+            hosts.extend(provider.hosts())
+        except NotImplementedError:
+            continue
     config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
-    return check_stack(desired, collect_inventory(providers), config)
+    return check_stack(desired, Inventory(hosts=hosts), config)
 
 
 def show(console: Console, report: Report | None) -> None:

@@ -170,3 +170,13 @@ def test_the_pull_request_workflow_steps_pass_on_the_committed_example(tmp_path)
     workflow = (REPO / "examples" / "github-actions" / "virtplane-check.yml").read_text()
     assert "virtplane check stacks/hardware --inventory stacks/hardware/inventory.json --format sarif" in workflow
     assert "github/codeql-action/upload-sarif" in workflow
+
+
+def test_without_inventory_check_reads_the_live_endpoints_and_an_unreachable_one_is_exit_1(workspace):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_"))}
+    env.update(VSPHERE_SERVER="127.0.0.1:1", VSPHERE_USER="u", VSPHERE_PASSWORD="hunter2-live")
+    result = subprocess.run([sys.executable, "-m", "virtplane", "check", "stacks/good"], cwd=workspace, env=env,
+                            capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: cannot reach vSphere at 127.0.0.1:1: Connection refused"
+    assert "hunter2-live" not in result.stdout + result.stderr

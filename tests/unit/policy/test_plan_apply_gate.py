@@ -49,3 +49,11 @@ def test_the_plan_json_carries_the_findings_under_policy(tmp_path):
     document = json.loads(check_command.with_policy(json.dumps({"schema": 1, "command": "plan"}), report))
     assert document["policy"]["findings"][0]["rule"] == "hw.nested"
     assert check_command.with_policy('{"schema": 1}', None) == '{"schema": 1}'
+
+
+def test_an_endpoint_that_cannot_read_host_facts_yet_gives_advisories_not_a_refusal(tmp_path):
+    report = check_command.policy_gate(stack(vm("a", nested_virtualization=True)), {"ep": MemoryProvider()},
+                                       tmp_path)
+    assert report is not None and not report.blocking
+    assert [(f.rule, f.level) for f in report.findings] == [("hw.placement", "advisory")]
+    assert "the inventory has no hosts of endpoint 'ep'" in report.findings[0].message
