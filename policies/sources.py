@@ -4,8 +4,8 @@ README catalogue name the same page. Titles are the documents' own; facts were c
 from virtplane.policies.model import Source
 
 VSPHERE_PCI_DEVICES = Source(
-    "VMware vSphere 7.0 Virtual Machine Administration: Other Virtual Machine Device Configuration (PCI devices, "
-    "Dynamic DirectPath I/O, NVIDIA GRID vGPU)",
+    "VMware vSphere 7.0 Virtual Machine Administration: PCI devices (DirectPath I/O, Dynamic DirectPath I/O, "
+    "NVIDIA GRID vGPU)",
     "https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/"
     "GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html")
 VSPHERE_SRIOV = Source(

@@ -5,8 +5,9 @@ Every rule is a ``StackValidationPolicy`` named by its id (run on ``AnalyzeStack
 capacity is counted across it) at the rule's level; a mandatory rule's advisory findings (facts the host does not
 report, downgrades) go to a companion advisory policy ``<id>.advisory`` so they never block. One
 ``ResourceValidationPolicy``, ``virtplane-spec``, checks each VM's inputs on ``Analyze``. Host facts come from the
-file named by the policy config value ``inventory`` (``virtplane inventory --out FILE``), or the environment
-variable ``VIRTPLANE_INVENTORY``; relative paths are taken from the pack's directory, where the CLI runs it.
+file named by the policy config value ``inventory`` (``virtplane inventory --out FILE``) of any of the pack's stack
+policies (set it on ``hw.placement``, which runs first; the others share it), or the environment variable
+``VIRTPLANE_INVENTORY``; relative paths are taken from the pack's directory, where the CLI runs it.
 """
 
 from __future__ import annotations
@@ -85,9 +86,11 @@ class _Evaluations:
     def __init__(self) -> None:
         self._key: tuple[object, ...] | None = None
         self._value: tuple[Report, dict[str, str]] | None = None
+        self._path: Path | None = None
 
     def get(self, args: StackValidationArgs) -> tuple[Report, dict[str, str]]:
-        path = inventory_path(args.get_config())
+        path = inventory_path(args.get_config()) or self._path
+        self._path = path
         if path is None:
             raise VirtplaneError("no host inventory: set the policy config value 'inventory' (a file written by "
                                  "`virtplane inventory --out`) or VIRTPLANE_INVENTORY")

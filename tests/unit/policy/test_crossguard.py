@@ -61,11 +61,13 @@ def vm(name: str, endpoint: str, kind: str, **props) -> analyzer_pb2.AnalyzerRes
 
 
 def configure(stub: analyzer_pb2_grpc.AnalyzerStub, inventory: Path) -> list[dict]:
+    """As the CLI does: every policy gets an entry; only hw.placement carries the inventory (the others share it)."""
     stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(stack="dev", project="hw", dry_run=True))
     info = json_format.MessageToDict(stub.GetAnalyzerInfo(empty_pb2.Empty()))
-    config = {p["name"]: analyzer_pb2.PolicyConfig(enforcementLevel=p.get("enforcementLevel", "ADVISORY"),
-                                                   properties=struct({"inventory": str(inventory)}))
-              for p in info["policies"] if p["name"] != "virtplane-spec"}
+    config = {p["name"]: analyzer_pb2.PolicyConfig(
+        enforcementLevel=p.get("enforcementLevel", "ADVISORY"),
+        properties=struct({"inventory": str(inventory)} if p["name"] == "hw.placement" else {}))
+        for p in info["policies"]}
     stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig=config))
     return info["policies"]
 
