@@ -49,10 +49,10 @@ def run(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: st
     if inventory_file is not None:
         inventory = load_inventory(inventory_file)
     else:
-        from virtplane.engine import collect_inventory, connected
+        from virtplane.engine import connected
 
         with connected(desired) as providers:
-            inventory = collect_inventory(providers)
+            inventory = read_hosts(providers, tolerant=False)
     report = check_stack(desired, inventory, config)
     base = Path.cwd()
     if fmt == "text" and out_file is None:
@@ -85,14 +85,21 @@ def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_
     VMs get an advisory "cannot verify", not a refusal."""
     if not needs_policy(desired):
         return None
-    hosts = []
-    for provider in providers.values():
-        try:
-            hosts.extend(provider.hosts())
-        except NotImplementedError:
-            continue
     config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
-    return check_stack(desired, Inventory(hosts=hosts), config)
+    return check_stack(desired, read_hosts(providers, tolerant=True), config)
+
+
+def read_hosts(providers: Mapping[str, Provider], *, tolerant: bool) -> Inventory:
+    """Every endpoint's hosts, named as the stack's Endpoint (what the rules match VMs by). ``tolerant``: an
+    endpoint whose provider cannot read host facts yet contributes none (its VMs get "cannot verify")."""
+    hosts = []
+    for name, provider in providers.items():
+        try:
+            hosts.extend(host.model_copy(update={"endpoint": name}) for host in provider.hosts())
+        except NotImplementedError as exc:
+            if not tolerant:
+                raise VirtplaneError(f"endpoint '{name}': {exc}") from None
+    return Inventory(hosts=hosts)
 
 
 def show(console: Console, report: Report | None) -> None:

@@ -57,3 +57,14 @@ def test_an_endpoint_that_cannot_read_host_facts_yet_gives_advisories_not_a_refu
     assert report is not None and not report.blocking
     assert [(f.rule, f.level) for f in report.findings] == [("hw.placement", "advisory")]
     assert "the inventory has no hosts of endpoint 'ep'" in report.findings[0].message
+
+
+class ForeignNamedHostProvider(MemoryProvider):
+    def hosts(self):
+        return [esx("esx-1", endpoint="vcenter.example.com", nested=False)]
+
+
+def test_hosts_are_matched_to_vms_by_the_stacks_endpoint_name_whatever_the_provider_calls_them(tmp_path):
+    report = check_command.policy_gate(stack(vm("a", nested_virtualization=True, node="esx-1")),
+                                       {"ep": ForeignNamedHostProvider()}, tmp_path)
+    assert report is not None and [f.rule for f in report.blocking] == ["hw.nested"]
