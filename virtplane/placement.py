@@ -101,6 +101,8 @@ def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> 
             reasons.append(f"{device.address} is already given to another VM of this plan")
         elif device.address in sliced:
             reasons.append(f"{device.address} already serves vGPU instances of this plan")
+        elif "" in sliced and not _another_gpu_left(host, device.address, taken, usage):
+            reasons.append(f"{device.address} is the last GPU left for this plan's vGPU instances")
         else:
             return device, ""
     return None, "; ".join(reasons)
@@ -120,11 +122,20 @@ def _free_vgpu(host: Host, gpu: GpuSpec, usage: Usage, extra: Counter[tuple[str,
     for vgpu_type in offered:
         if vgpu_type.device and vgpu_type.device in whole:
             continue
+        if not vgpu_type.device and host.gpus() and not _another_gpu_left(host, None, set(), usage):
+            return None, "has no GPU left for vGPU profiles: every GPU is given whole"
         key = (host.name, vgpu_type.device or "", vgpu_type.profile)
         taken = usage.vgpus[key] + extra[(key[1], key[2])]
         if vgpu_type.available is None or vgpu_type.available > taken:
             return vgpu_type, ""
     return None, f"has no free instance of vGPU profile '{gpu.profile}' left"
+
+
+def _another_gpu_left(host: Host, besides: str | None, taken: set[str], usage: Usage) -> bool:
+    """Whether a GPU other than ``besides`` is not given whole (by this plan or to a running VM): where vGPU
+    profiles name no device (vSphere lists them per host), some GPU must stay for the plan's vGPU instances."""
+    whole = usage.whole_gpus.get(host.name, set()) | taken
+    return any(d.address != besides and d.address not in whole and not d.in_use_by for d in host.gpus())
 
 
 def _free_vf(host: Host, nic: NicSpec, usage: Usage, extra: Counter[str]) -> tuple[SriovFunction | None, str]:
