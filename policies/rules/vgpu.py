@@ -5,7 +5,8 @@ NVIDIA time-sliced vGPU in its default equal-size mode: every vGPU resident on o
 frame-buffer size (the first one placed fixes it); only GPUs put in mixed-size mode (vGPU 17 and later, some
 boards) host different sizes. The inventory does not say which mode a GPU is in, so mixing is reported as
 mandatory; a stack on mixed-size GPUs downgrades the rule with a reason. MIG-backed profiles (``-4-20c``) are
-not time-sliced and are not checked for mixing. Free instances: Proxmox's mdev ``available`` (what already runs
+not time-sliced and are not checked for mixing. Where profiles name no GPU (vSphere lists them per host), mixing is
+checked on hosts with a single GPU. Free instances: Proxmox's mdev ``available`` (what already runs
 is counted there), otherwise the stack's own count against ``available``; unknown gives an advisory.
 
 Sources: NVIDIA "Virtual GPU Software User Guide" (equal-size and mixed-size modes of time-sliced vGPUs);
@@ -67,16 +68,19 @@ def _size(profile: str) -> str | None:
 def _mixing(vm: VmUnderCheck, host: Host, wanted: VgpuType, stack: StackUnderCheck, own: Counter[tuple[str, str]],
             field: str) -> list[Finding]:
     size = _size(wanted.profile)
-    if size is None or not wanted.device:
+    # vSphere lists profiles per host, not per GPU: with one GPU on the host they all land on it.
+    gpu = wanted.device or ("" if len(host.gpus()) == 1 else None)
+    if size is None or gpu is None:
         return []
-    resident = {t.profile for t in host.vgpu_types if t.device == wanted.device and t.in_use_by}
+    resident = {t.profile for t in host.vgpu_types if (t.device or "") == gpu and t.in_use_by}
     resident |= {profile for (name, device, profile), count in stack.usage.vgpus.items()
-                 if count and name == host.name and device == wanted.device}
-    resident |= {profile for (device, profile), count in own.items() if count and device == wanted.device}
+                 if count and name == host.name and device == gpu}
+    resident |= {profile for (device, profile), count in own.items() if count and device == gpu}
     clashing = sorted(p for p in resident if _size(p) not in (None, size))
     if not clashing:
         return []
-    return [vm.finding(RULE, f"GPU {wanted.device} on {host.name} already hosts vGPU profile {', '.join(clashing)}; a "
+    shown = gpu or host.gpus()[0].address
+    return [vm.finding(RULE, f"GPU {shown} on {host.name} already hosts vGPU profile {', '.join(clashing)}; a "
                              f"time-sliced NVIDIA GPU in equal-size mode hosts one frame-buffer size at a time, so "
                              f"'{wanted.profile}' cannot join it", field=field,
                        remediation="use the same profile size on this GPU, another GPU, or put the GPU in "

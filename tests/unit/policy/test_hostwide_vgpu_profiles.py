@@ -4,7 +4,7 @@ and the last GPU left for the plan's vGPU instances cannot be given whole."""
 import pytest
 
 from tests.unit.policy.inventories import esx, gpu
-from virtplane.inventory import VgpuType
+from virtplane.inventory import Inventory, VgpuType
 from virtplane.placement import PlacementError, Usage, place
 from virtplane.specs import build_spec
 
@@ -36,3 +36,17 @@ def test_with_two_gpus_one_goes_whole_and_the_other_serves_vgpus():
     assert place("p", "ep", PASSTHROUGH, [host], usage).gpu_devices == ["0000:3b:00.0"]
     with pytest.raises(PlacementError):
         place("p2", "ep", PASSTHROUGH, [host], usage)
+
+
+def test_two_vgpu_sizes_on_a_one_gpu_host_with_host_wide_profiles_are_a_mix():
+    from virtplane.policies.evaluate import DeclaredVm, check_vms
+
+    host = HOST.model_copy(update={"vgpu_types": [VgpuType(profile="grid_a100-20c"),
+                                                  VgpuType(profile="grid_a100-10c")]})
+    vms = [DeclaredVm(name, "ep", build_spec("VirtualMachine", name, {
+        "cpus": 1, "memory": 1024, "node": "esx-1", "gpus": [{"mode": "vgpu", "profile": profile}]}))
+        for name, profile in (("a", "grid_a100-20c"), ("b", "grid_a100-10c"))]
+    report = check_vms("p/s", vms, Inventory(hosts=[host]))
+    mixes = [f for f in report.findings if f.rule == "hw.vgpu" and f.level == "mandatory"]
+    assert [f.resource for f in mixes] == ["b"]
+    assert "GPU 0000:3b:00.0 on esx-1 already hosts vGPU profile grid_a100-20c" in mixes[0].message
