@@ -9,7 +9,13 @@ shares its IOMMU group with other devices (not its own functions) is an advisory
 
 Sources: VMware vSphere 7.0 VM Administration "PCI devices" (DirectPath I/O, Dynamic DirectPath I/O); Proxmox VE
 wiki "PCI(e) Passthrough" (IOMMU groups, "no PCI device found"); Microsoft Learn "Plan for deploying devices by
-using Discrete Device Assignment"."""
+using Discrete Device Assignment".
+
+Links (in the order of the sources):
+- https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
+- https://pve.proxmox.com/wiki/PCI(e)_Passthrough
+- https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/plan/plan-for-deploying-devices-using-discrete-device-assignment
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,12 @@ passthrough graphics, ``sharedDirect``); "Shared" is VMware's vSGA and serves no
 Sources: vSphere API "HostGraphicsInfoGraphicsType" (basic, shared, direct, sharedDirect); VMware vSphere
 Resource Management "Configuring Host Graphics" (Shared = VMware shared virtual graphics, Shared Direct = vendor
 shared passthrough graphics); NVIDIA "Virtual GPU Software User Guide" (set the default graphics type to Shared
-Direct before configuring vGPU on VMware vSphere)."""
+Direct before configuring vGPU on VMware vSphere).
+
+Links (in the order of the sources):
+- https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/HostGraphicsInfoGraphicsType_enum
+- https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
+"""
 
 from __future__ import annotations
 

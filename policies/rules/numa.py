@@ -5,7 +5,12 @@ pays a cross-socket hop. No hypervisor's inventory read by virtplane reports a d
 says so for every VM with such devices, and suggests pinning.
 
 Sources: NVIDIA "Virtual GPU Software User Guide" (pinning VMs to the CPU socket of their GPU); Proxmox VE
-Administration Guide "QEMU/KVM Virtual Machines" (NUMA, PCI(e) passthrough)."""
+Administration Guide "QEMU/KVM Virtual Machines" (NUMA, PCI(e) passthrough).
+
+Links (in the order of the sources):
+- https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
+- https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,13 @@ VMs are given theirs back first).
 
 Sources: VMware vSphere Networking "SR-IOV Support" (SR-IOV enabled in BIOS and NIC firmware, VFs per PF);
 Proxmox VE wiki "PCI(e) Passthrough" (SR-IOV: VFs are created on the PF and passed through);
-Microsoft Learn "Plan for deploying devices by using Discrete Device Assignment"."""
+Microsoft Learn "Plan for deploying devices by using Discrete Device Assignment".
+
+Links (in the order of the sources):
+- https://docs.vmware.com/en/VMware-vSphere/6.5/com.vmware.vsphere.networking.doc/GUID-E8E8D7B2-FE67-4B4F-921F-C3D6D7223869.html
+- https://pve.proxmox.com/wiki/PCI(e)_Passthrough
+- https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/plan/plan-for-deploying-devices-using-discrete-device-assignment
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,14 @@ is counted there), otherwise the stack's own count against ``available``; unknow
 
 Sources: NVIDIA "Virtual GPU Software User Guide" (equal-size and mixed-size modes of time-sliced vGPUs);
 Proxmox VE Administration Guide "PCI(e) passthrough, mediated devices"; VMware vSphere 7.0 VM Administration
-"NVIDIA GRID GPU devices"; Microsoft Learn "GPU partitioning"."""
+"NVIDIA GRID GPU devices"; Microsoft Learn "GPU partitioning".
+
+Links (in the order of the sources):
+- https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
+- https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough
+- https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
+- https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/gpu-partitioning
+"""
 
 from __future__ import annotations
 
