@@ -11,7 +11,7 @@ Sources: VMware vSphere 7.0 VM Administration "PCI devices" (DirectPath I/O, Dyn
 wiki "PCI(e) Passthrough" (IOMMU groups, "no PCI device found"); Microsoft Learn "Plan for deploying devices by
 using Discrete Device Assignment".
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough
 - https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/plan/plan-for-deploying-devices-using-discrete-device-assignment

@@ -6,7 +6,7 @@ Resource Management "Configuring Host Graphics" (Shared = VMware shared virtual 
 shared passthrough graphics); NVIDIA "Virtual GPU Software User Guide" (set the default graphics type to Shared
 Direct before configuring vGPU on VMware vSphere).
 
-Links (in the order of the sources):
+Links:
 - https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/HostGraphicsInfoGraphicsType_enum
 - https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
 """

@@ -15,7 +15,7 @@ Sources: VMware KB 1003746 "Virtual machine hardware versions"; VMware vSphere 7
 devices" (Dynamic DirectPath I/O since vSphere 7.0, NVIDIA GRID vGPU); VMware vSphere Networking "SR-IOV
 Support"; Proxmox VE Administration Guide "PCI(e) passthrough" (q35 for PCIe).
 
-Links (in the order of the sources):
+Links:
 - https://kb.vmware.com/s/article/1003746
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
 - https://docs.vmware.com/en/VMware-vSphere/6.5/com.vmware.vsphere.networking.doc/GUID-E8E8D7B2-FE67-4B4F-921F-C3D6D7223869.html

@@ -9,7 +9,7 @@ Sources: VMware vSphere Networking "SR-IOV Support" (the host must support an IO
 BIOS); Proxmox VE wiki "PCI(e) Passthrough" (IOMMU on in the BIOS and kernel; "IOMMU not present" otherwise);
 Microsoft Learn "Plan for deploying devices by using Discrete Device Assignment" (IOMMU / DMA remapping).
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/6.5/com.vmware.vsphere.networking.doc/GUID-E8E8D7B2-FE67-4B4F-921F-C3D6D7223869.html
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough
 - https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/plan/plan-for-deploying-devices-using-discrete-device-assignment

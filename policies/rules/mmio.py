@@ -12,7 +12,7 @@ Sources: VMware KB 2142307 "VMware vSphere VMDirectPath I/O: Requirements for Pl
 000199172 "PCI Passthrough 'Module DevicePowerOn power on failed' when using GPUs with Virtual Machines on
 vSphere"; Proxmox VE wiki "PCI(e) Passthrough" (GPU passthrough: OVMF, q35).
 
-Links (in the order of the sources):
+Links:
 - https://kb.vmware.com/s/article/2142307
 - https://www.dell.com/support/kbdoc/en-us/000199172/pci-passthrough-module-devicepoweron-power-on-failed
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough

@@ -11,7 +11,7 @@ Sources: VMware vSphere 7.0 VM Administration "PCI devices"; VMware vSphere Netw
 (features unavailable with SR-IOV); Proxmox VE wiki "PCI(e) Passthrough"; Microsoft Learn "Plan for deploying
 devices by using Discrete Device Assignment".
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
 - https://docs.vmware.com/en/VMware-vSphere/6.5/com.vmware.vsphere.networking.doc/GUID-E8E8D7B2-FE67-4B4F-921F-C3D6D7223869.html
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough

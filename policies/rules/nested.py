@@ -9,7 +9,7 @@
 Sources: VMware KB 1003746 "Virtual machine hardware versions"; Microsoft Learn "Run Hyper-V in a Virtual
 Machine with Nested Virtualization"; Proxmox VE wiki "Nested Virtualization".
 
-Links (in the order of the sources):
+Links:
 - https://kb.vmware.com/s/article/1003746
 - https://learn.microsoft.com/en-us/virtualization/hyper-v-on-windows/user-guide/enable-nested-virtualization
 - https://pve.proxmox.com/wiki/Nested_Virtualization

@@ -9,7 +9,7 @@ finding.
 Sources: Broadcom KB 437651 "Unable to enable Expose hardware assisted virtualization to the guest OS on a VM with
 vGPU or PCI passthrough device"; VMware vSphere 7.0 VM Administration "PCI devices".
 
-Links (in the order of the sources):
+Links:
 - https://knowledge.broadcom.com/external/article/437651
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
 """

@@ -7,7 +7,7 @@ says so for every VM with such devices, and suggests pinning.
 Sources: NVIDIA "Virtual GPU Software User Guide" (pinning VMs to the CPU socket of their GPU); Proxmox VE
 Administration Guide "QEMU/KVM Virtual Machines" (NUMA, PCI(e) passthrough).
 
-Links (in the order of the sources):
+Links:
 - https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
 - https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough
 """

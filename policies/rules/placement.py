@@ -9,7 +9,7 @@ nothing about it can be verified.
 Sources: the placement constraints of the documents the other rules cite (VMware vSphere 7.0 VM Administration,
 PCI devices; Proxmox VE PCI(e) Passthrough; NVIDIA Virtual GPU Software User Guide).
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough
 - https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html

@@ -7,7 +7,7 @@ MMU support); advisory otherwise (ESXi and KVM fall back to shadow page tables, 
 Sources: Microsoft Learn "System requirements for Hyper-V on Windows Server"; Microsoft Learn "Run Hyper-V in a
 Virtual Machine with Nested Virtualization"; VMware "ESXi Hardware Requirements".
 
-Links (in the order of the sources):
+Links:
 - https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/host-hardware-requirements
 - https://learn.microsoft.com/en-us/virtualization/hyper-v-on-windows/user-guide/enable-nested-virtualization
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.esxi.install.doc/GUID-DEB8086A-306B-4239-BF76-E354679202FC.html

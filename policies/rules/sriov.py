@@ -6,7 +6,7 @@ Sources: VMware vSphere Networking "SR-IOV Support" (SR-IOV enabled in BIOS and 
 Proxmox VE wiki "PCI(e) Passthrough" (SR-IOV: VFs are created on the PF and passed through);
 Microsoft Learn "Plan for deploying devices by using Discrete Device Assignment".
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/6.5/com.vmware.vsphere.networking.doc/GUID-E8E8D7B2-FE67-4B4F-921F-C3D6D7223869.html
 - https://pve.proxmox.com/wiki/PCI(e)_Passthrough
 - https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/plan/plan-for-deploying-devices-using-discrete-device-assignment

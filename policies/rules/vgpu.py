@@ -13,7 +13,7 @@ Sources: NVIDIA "Virtual GPU Software User Guide" (equal-size and mixed-size mod
 Proxmox VE Administration Guide "PCI(e) passthrough, mediated devices"; VMware vSphere 7.0 VM Administration
 "NVIDIA GRID GPU devices"; Microsoft Learn "GPU partitioning".
 
-Links (in the order of the sources):
+Links:
 - https://docs.nvidia.com/grid/latest/grid-vgpu-user-guide/index.html
 - https://pve.proxmox.com/pve-docs/chapter-qm.html#qm_pci_passthrough
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.vm_admin.doc/GUID-5B3CAB26-5D06-4A99-92A0-3A04C69CE64B.html

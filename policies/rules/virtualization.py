@@ -4,7 +4,7 @@ Sources: VMware "ESXi Hardware Requirements" (64-bit VMs need Intel VT-x or AMD 
 Proxmox VE "System Requirements" (CPU with Intel VT / AMD-V flags for KVM); Microsoft Learn "System requirements
 for Hyper-V on Windows Server" (VM Monitor Mode extensions, virtualization enabled in firmware).
 
-Links (in the order of the sources):
+Links:
 - https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.esxi.install.doc/GUID-DEB8086A-306B-4239-BF76-E354679202FC.html
 - https://pve.proxmox.com/pve-docs/chapter-pve-installation.html#install_recommended_requirements
 - https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/host-hardware-requirements
