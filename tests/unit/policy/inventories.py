@@ -64,3 +64,10 @@ PROXMOX = Inventory(hosts=[
 ])
 
 BOTH = Inventory(hosts=[*VSPHERE.hosts, *PROXMOX.hosts])
+
+
+def hyperv(name: str, **facts) -> Host:
+    base = {"name": name, "endpoint": "hv", "hypervisor": "hyperv", "online": True, "cpu_vendor": "intel",
+            "hardware_virtualization": True, "slat": True, "iommu": True, "nested": True,
+            "memory_free_mib": 65536, "max_hardware_version": "10.0"}
+    return Host(**{**base, **facts})

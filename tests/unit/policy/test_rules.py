@@ -4,12 +4,14 @@ Cases follow the vendor documents each rule cites (see the rule modules' docstri
 
 import pytest
 
-from tests.unit.policy.inventories import A100, NIC, PROXMOX, T4, VSPHERE, esx, pve
+from tests.unit.policy.inventories import A100, NIC, PROXMOX, T4, VSPHERE, esx, hyperv, pve
 from virtplane.inventory import Inventory
 from virtplane.policies.evaluate import DeclaredVm, check_vms
 from virtplane.specs import build_spec
 
-KINDS = {"vc": "vsphere", "pve": "proxmox"}
+KINDS = {"vc": "vsphere", "pve": "proxmox", "hv": "hyperv"}
+INTEL_HV = Inventory(hosts=[hyperv("hv-intel")])
+AMD_HV = Inventory(hosts=[hyperv("hv-amd", cpu_vendor="amd")])
 PASSTHROUGH = {"gpus": [{"mode": "passthrough"}]}
 SRIOV = {"nics": [{"network": "n", "adapter": "sriov"}]}
 
@@ -54,6 +56,14 @@ CASES = [
     ("hw.nested", VSPHERE, [vm(node="esx-unknown", nested_virtualization=True)], "advisory"),
     ("hw.nested", PROXMOX, [vm(endpoint="pve", node="pve2", nested_virtualization=True)], "mandatory"),
     ("hw.nested", PROXMOX, [vm(endpoint="pve", node="pve3", nested_virtualization=True)], "advisory"),
+    # Hyper-V: configuration version 8.0 on Intel, 9.3 on AMD (10.0 on Microsoft's current page: advisory)
+    ("hw.nested", INTEL_HV, [vm(endpoint="hv", nested_virtualization=True, machine="8.0")], "pass"),
+    ("hw.nested", INTEL_HV, [vm(endpoint="hv", nested_virtualization=True, machine="7.1")], "mandatory"),
+    ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="9.0")], "mandatory"),
+    ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="9.3")], "advisory"),
+    ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="10.0")], "pass"),
+    ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True)], "pass"),
+    ("hw.slat", Inventory(hosts=[hyperv("h", slat=False)]), [vm(endpoint="hv")], "mandatory"),
     # hw.gpu-passthrough — capable, enabled, not in use outside the stack, vendor match
     ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": A100}])], "pass"),
     ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}])],
