@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from virtplane.inventory import Host, Inventory
@@ -99,19 +100,19 @@ class VmUnderCheck:
     file: str | None = None
     line: int | None = None
 
-    @property
+    @cached_property
     def passthrough_gpus(self) -> list[int]:
         return [i for i, gpu in enumerate(self.spec.gpus or []) if gpu.mode == "passthrough"]
 
-    @property
+    @cached_property
     def vgpus(self) -> list[int]:
         return [i for i, gpu in enumerate(self.spec.gpus or []) if gpu.mode == "vgpu"]
 
-    @property
+    @cached_property
     def sriov_nics(self) -> list[int]:
         return [i for i, nic in enumerate(self.spec.nics or []) if nic.adapter == "sriov"]
 
-    @property
+    @cached_property
     def has_devices(self) -> bool:
         """Passthrough GPUs, vGPUs or SR-IOV NICs: the devices that pin memory and the VM to its host."""
         return bool(self.spec.gpus) or bool(self.sriov_nics)

@@ -40,6 +40,11 @@ class Usage:
     memory_mib: Counter[str] = field(default_factory=Counter)
     whole_gpus: dict[str, set[str]] = field(default_factory=dict)  # host -> GPU addresses taken
     vgpus: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (host, device, profile) -> taken
+    vgpus_by_host: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)  # host -> (device, profile)
+
+    def vgpus_on(self, host: str) -> Counter[tuple[str, str]]:
+        """The vGPU instances this plan placed on ``host``, by (device, profile)."""
+        return self.vgpus_by_host.get(host) or Counter()
     vfs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (host, PF address) -> VFs taken
 
 
@@ -88,7 +93,7 @@ def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> 
     if not candidates:
         what = f"GPU {gpu.device}" if gpu.device else (f"{gpu.vendor} GPU" if gpu.vendor else "GPU")
         return None, f"has no {what}"
-    sliced = {key[1] for key, count in usage.vgpus.items() if key[0] == host.name and count}
+    sliced = {device for (device, _), count in usage.vgpus_on(host.name).items() if count}
     reasons = []
     for device in candidates:
         if device.passthrough_capable is False:
@@ -228,6 +233,7 @@ def record(spec: VirtualMachineSpec, assignment: Assignment, usage: Usage) -> No
     for chosen in assignment.vgpu_devices:
         if chosen is not None:
             usage.vgpus[(host, chosen[0], chosen[1])] += 1
+            usage.vgpus_by_host.setdefault(host, Counter())[chosen] += 1
     for address in assignment.nic_devices:
         if address is not None:
             usage.vfs[(host, address)] += 1

@@ -80,8 +80,8 @@ def _mixing(vm: VmUnderCheck, host: Host, wanted: VgpuType, stack: StackUnderChe
     if size is None or gpu is None:
         return []
     resident = {t.profile for t in host.vgpu_types if (t.device or "") == gpu and t.in_use_by}
-    resident |= {profile for (name, device, profile), count in stack.usage.vgpus.items()
-                 if count and name == host.name and device == gpu}
+    resident |= {profile for (device, profile), count in stack.usage.vgpus_on(host.name).items()
+                 if count and device == gpu}
     resident |= {profile for (device, profile), count in own.items() if count and device == gpu}
     clashing = sorted(p for p in resident if _size(p) not in (None, size))
     if not clashing:
