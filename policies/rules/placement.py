@@ -32,12 +32,12 @@ def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> lis
     if vm.placement_problem is None:
         return []
     if not vm.candidates and vm.placement_problem.startswith("cannot verify"):
-        return [vm.finding(RULE, vm.placement_problem, field="node", level=ADVISORY, host="",
+        return [vm.finding(RULE, vm.placement_problem, field="node", level=ADVISORY,
                            remediation="refresh the inventory with `virtplane inventory --out FILE`")]
     field = "node" if vm.spec.node else _demand_field(vm)
     details = "; ".join(f"{host}: {', '.join(why)}" for host, why in sorted(vm.candidates.items()))
     message = vm.placement_problem + (f" — {details}" if details else "")
-    return [vm.finding(RULE, message, field=field, host="",
+    return [vm.finding(RULE, message, field=field,
                        remediation="free or enable the devices on a host, name a host that has them in 'node', "
                                    "or ask for less")]
 
