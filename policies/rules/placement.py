@@ -4,7 +4,7 @@ Hosts evaluated: the VM's ``node`` when it names one (then only a missing or off
 what the named host lacks is reported by the rule about that thing), else every host of its endpoint, through
 virtplane/placement.py's ``fit`` with what the stack's earlier VMs took. When no host fits, the other rules
 defer to this one and say nothing about the VM. An endpoint the inventory has no hosts for gives an advisory:
-nothing about it can be verified.
+nothing about it can be verified; so does a chosen host that does not say whether it is online.
 
 Sources: the placement constraints of the documents the other rules cite (VMware vSphere 7.0 VM Administration,
 PCI devices; Proxmox VE PCI(e) Passthrough; NVIDIA Virtual GPU Software User Guide).
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from virtplane.inventory import Inventory
 from virtplane.policies import sources
-from virtplane.policies.model import ADVISORY, MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck
+from virtplane.policies.model import ADVISORY, MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck, unknown
 
 RULE = Rule("hw.placement", MANDATORY, "Some host can serve the VM",
             "A VM is placed on its node, or on a host of its endpoint that has every device, capability, free "
@@ -30,7 +30,7 @@ RULE = Rule("hw.placement", MANDATORY, "Some host can serve the VM",
 
 def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> list[Finding]:
     if vm.placement_problem is None:
-        return []
+        return [unknown(vm, RULE, "whether the host is online")] if vm.host and vm.host.online is None else []
     if not vm.candidates and vm.placement_problem.startswith("cannot verify"):
         return [vm.finding(RULE, vm.placement_problem, field="node", level=ADVISORY,
                            remediation="refresh the inventory with `virtplane inventory --out FILE`")]

@@ -133,11 +133,16 @@ CASES = [
     ("hw.mobility", VSPHERE, [vm(node="esx-gpu")], "pass"),
     ("hw.mobility", PROXMOX, [vm(endpoint="pve", node="pve1", nested_virtualization=True)], "advisory"),
     ("hw.numa", PROXMOX, [vm(endpoint="pve", node="pve1", **SRIOV)], "advisory"),
+    ("hw.numa", VSPHERE, [vm(node="esx-gpu", **PASSTHROUGH)], "advisory"),
+    ("hw.numa", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])], "pass"),
     # hw.placement — a VM no host can serve; a node that does not exist; an endpoint with no hosts
     ("hw.placement", VSPHERE, [vm(**PASSTHROUGH)], "pass"),
     ("hw.placement", VSPHERE, [vm(gpus=[{"mode": "passthrough", "vendor": "amd"}])], "mandatory"),
     ("hw.placement", VSPHERE, [vm(node="esx-9")], "mandatory"),
     ("hw.placement", PROXMOX, [vm()], "advisory"),
+    ("hw.placement", PROXMOX, [vm(endpoint="pve", gpus=[{"mode": "passthrough", "vendor": "amd"}])], "mandatory"),
+    ("hw.placement", PROXMOX, [vm(endpoint="pve", gpus=[{"mode": "passthrough", "device": "l4"}])], "pass"),
+    ("hw.placement", VSPHERE, [vm(node="esx-unknown")], "advisory"),
 ]
 
 
