@@ -33,7 +33,7 @@ deps-python: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,lab]'
+	$(BIN)/pip install -q -e '.[dev,lab,policy]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 deps-debian:

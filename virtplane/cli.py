@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from virtplane.apply import ApplyResult
     from virtplane.plan import Plan
+    from virtplane.policies.evaluate import Report
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -101,13 +102,14 @@ def _emit(text: str) -> None:
     print(text)
 
 
-def _plan(stack_dir: Path, stack: str | None) -> tuple[Plan, str]:
+def _plan(stack_dir: Path, stack: str | None, policy: bool = False) -> tuple[Plan, Report | None]:
     from virtplane.engine import build_plan, connected
     from virtplane.evaluate import evaluate
 
     desired = evaluate(stack_dir, stack)
     with connected(desired) as providers:
-        return build_plan(desired, providers), desired.identity
+        report = _policy_gate(desired, providers, stack_dir) if policy else None  # policy: see check_command
+        return build_plan(desired, providers), report
 
 
 @main.command()
@@ -117,13 +119,14 @@ def _plan(stack_dir: Path, stack: str | None) -> tuple[Plan, str]:
 @guarded
 def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     """Show what apply would change. Exit 0: nothing to do; 2: changes pending."""
-    from virtplane import output
+    from virtplane import check_command, output
 
-    the_plan, _ = _plan(stack_dir, stack)
+    the_plan, report = _plan(stack_dir, stack, policy=True)
     if as_json:
-        _emit(output.emit_json("plan", the_plan))
+        _emit(check_command.with_policy(output.emit_json("plan", the_plan), report))
     else:
         output.render_plan(console(), the_plan, title="Plan")
+        check_command.show(console(), report)
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 
 
@@ -176,6 +179,8 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
             else:
                 out.print("Nothing to do.")
             return EXIT_OK
+        if not destroy:  # policy: mandatory findings stop apply before anything changes (see check_command)
+            _refuse_on_policy(desired, providers, stack_dir, out, as_json)
         if not allow_data_loss:
             applier.refuse_data_loss(the_plan)
         if not yes:
@@ -270,3 +275,39 @@ def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
     else:
         out_file.write_text(document)
     return EXIT_OK
+
+
+# --- policy (virtplane/check_command.py and policies/) -----------------------------------------------------------
+
+def _policy_gate(desired: Any, providers: Any, stack_dir: Path) -> Report | None:
+    from virtplane.check_command import policy_gate
+
+    return policy_gate(desired, providers, stack_dir)
+
+
+def _refuse_on_policy(desired: Any, providers: Any, stack_dir: Path, out: Console, as_json: bool) -> None:
+    from virtplane import check_command
+
+    report = _policy_gate(desired, providers, stack_dir)
+    if not as_json:
+        check_command.show(out, report)
+    check_command.refuse(report)
+
+
+@main.command()
+@stack_dir_argument
+@stack_option
+@click.option("--inventory", "inventory_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Host facts from `virtplane inventory --out FILE`; nothing is contacted.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif", "junit"]), default="text",
+              show_default=True, help="Report format.")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the report to FILE instead of stdout.")
+@guarded
+def check(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: str, out_file: Path | None) -> int:
+    """Check the stack's VMs against the hosts' hardware (policy rules). Exit 0: no mandatory finding;
+    2: mandatory findings; 1: error."""
+    from virtplane import check_command
+
+    return check_command.run(stack_dir, stack, inventory_file, fmt, out_file, console(stderr=out_file is None
+                                                                                      and fmt != "text"))

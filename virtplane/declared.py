@@ -22,6 +22,8 @@ class DeclaredResource:
     spec: Spec
     endpoint: str
     depends_on: set[str] = field(default_factory=set)
+    file: str | None = None  # where the stack program declared it (for SARIF locations)
+    line: int | None = None
 
     @property
     def key(self) -> str:
@@ -48,7 +50,8 @@ class Collector:
 
     def __init__(self) -> None:
         self.endpoints: dict[str, DeclaredEndpoint] = {}
-        self.resources: list[tuple[str, str, Spec, Any, set[str]]] = []
+        self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
+        self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
 
 
 _active: Collector | None = None

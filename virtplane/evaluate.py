@@ -98,6 +98,7 @@ def evaluate(stack_dir: Path, stack: str | None = None) -> declared.DesiredStack
     pulumi.runtime.set_mocks(_Mocks(), project=project, stack=stack_name, preview=False)
     pulumi.runtime.set_all_config(config)
     collector = declared.Collector()
+    collector.root = str(stack_dir)
     declared.set_collector(collector)
     saved_path = list(sys.path)
     sys.path.insert(0, str(stack_dir))
@@ -127,14 +128,14 @@ def _describe_failure(main: Path, exc: BaseException) -> str:
 def _assemble(project: str, stack: str, collector: declared.Collector) -> declared.DesiredStack:
     desired = declared.DesiredStack(project=project, stack=stack, endpoints=collector.endpoints)
     only_endpoint = next(iter(collector.endpoints)) if len(collector.endpoints) == 1 else None
-    for kind, name, spec, endpoint, deps in collector.resources:
+    for kind, name, spec, endpoint, deps, site in collector.resources:
         endpoint_name = getattr(endpoint, "resource_name", None) or only_endpoint
         if endpoint is not None and getattr(endpoint, "resource_name", None) not in collector.endpoints:
             raise SpecError(kind, name, [("opts.provider", "must be a virtplane.Endpoint")])
         if endpoint_name is None:
             raise SpecError(kind, name, [("opts.provider", "no endpoint: pass "
                                           "opts=pulumi.ResourceOptions(provider=<virtplane.Endpoint>)")])
-        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps)
+        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)))
         if resource.key in desired.resources:
             raise SpecError(kind, name, [("name", "is declared twice")])
         desired.resources[resource.key] = resource

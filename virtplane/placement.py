@@ -40,6 +40,11 @@ class Usage:
     memory_mib: Counter[str] = field(default_factory=Counter)
     whole_gpus: dict[str, set[str]] = field(default_factory=dict)  # host -> GPU addresses taken
     vgpus: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (host, device, profile) -> taken
+    vgpus_by_host: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)  # host -> (device, profile)
+
+    def vgpus_on(self, host: str) -> Counter[tuple[str, str]]:
+        """The vGPU instances this plan placed on ``host``, by (device, profile)."""
+        return self.vgpus_by_host.get(host) or Counter()
     vfs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (host, PF address) -> VFs taken
 
 
@@ -88,7 +93,7 @@ def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> 
     if not candidates:
         what = f"GPU {gpu.device}" if gpu.device else (f"{gpu.vendor} GPU" if gpu.vendor else "GPU")
         return None, f"has no {what}"
-    sliced = {key[1] for key, count in usage.vgpus.items() if key[0] == host.name and count}
+    sliced = {device for (device, _), count in usage.vgpus_on(host.name).items() if count}
     reasons = []
     for device in candidates:
         if device.passthrough_capable is False:
@@ -101,6 +106,8 @@ def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> 
             reasons.append(f"{device.address} is already given to another VM of this plan")
         elif device.address in sliced:
             reasons.append(f"{device.address} already serves vGPU instances of this plan")
+        elif "" in sliced and not _another_gpu_left(host, device.address, taken, usage):
+            reasons.append(f"{device.address} is the last GPU left for this plan's vGPU instances")
         else:
             return device, ""
     return None, "; ".join(reasons)
@@ -120,11 +127,20 @@ def _free_vgpu(host: Host, gpu: GpuSpec, usage: Usage, extra: Counter[tuple[str,
     for vgpu_type in offered:
         if vgpu_type.device and vgpu_type.device in whole:
             continue
+        if not vgpu_type.device and host.gpus() and not _another_gpu_left(host, None, set(), usage):
+            return None, "has no GPU left for vGPU profiles: every GPU is given whole"
         key = (host.name, vgpu_type.device or "", vgpu_type.profile)
         taken = usage.vgpus[key] + extra[(key[1], key[2])]
         if vgpu_type.available is None or vgpu_type.available > taken:
             return vgpu_type, ""
     return None, f"has no free instance of vGPU profile '{gpu.profile}' left"
+
+
+def _another_gpu_left(host: Host, besides: str | None, taken: set[str], usage: Usage) -> bool:
+    """Whether a GPU other than ``besides`` is not given whole (by this plan or to a running VM): where vGPU
+    profiles name no device (vSphere lists them per host), some GPU must stay for the plan's vGPU instances."""
+    whole = usage.whole_gpus.get(host.name, set()) | taken
+    return any(d.address != besides and d.address not in whole and not d.in_use_by for d in host.gpus())
 
 
 def _free_vf(host: Host, nic: NicSpec, usage: Usage, extra: Counter[str]) -> tuple[SriovFunction | None, str]:
@@ -217,6 +233,7 @@ def record(spec: VirtualMachineSpec, assignment: Assignment, usage: Usage) -> No
     for chosen in assignment.vgpu_devices:
         if chosen is not None:
             usage.vgpus[(host, chosen[0], chosen[1])] += 1
+            usage.vgpus_by_host.setdefault(host, Counter())[chosen] += 1
     for address in assignment.nic_devices:
         if address is not None:
             usage.vfs[(host, address)] += 1
@@ -245,10 +262,20 @@ def place(name: str, endpoint: str, spec: VirtualMachineSpec, hosts: Sequence[Ho
         target = f"host '{spec.node}'" if spec.node is not None else f"no host of endpoint '{endpoint}'"
         verb = "cannot serve it" if spec.node is not None else "can serve it"
         raise PlacementError(f"VM {name}: field '{field_name}': {target} {verb} — {details}")
-    free = {h.name: (h.memory_free_mib or 0) - usage.memory_mib[h.name] for h in candidates}
-    best = min(fitting, key=lambda a: (len(a.unknowns), -free[a.host], a.host))
+    free = {h.name: free_memory(h, usage) for h in candidates}
+    best = min(fitting, key=lambda a: preference(a, free[a.host]))
     record(spec, best, usage)
     return best
+
+
+def free_memory(host: Host, usage: Usage) -> int:
+    """MiB the host has left after what this plan placed there (unknown free memory counts as 0)."""
+    return (host.memory_free_mib or 0) - usage.memory_mib[host.name]
+
+
+def preference(assignment: Assignment, free_mib: int) -> tuple[int, int, str]:
+    """Order of choice among hosts that fit: fewest unverifiable facts, then most memory left, then name."""
+    return (len(assignment.unknowns), -free_mib, assignment.host)
 
 
 def _demand_field(spec: VirtualMachineSpec) -> str:

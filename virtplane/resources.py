@@ -8,6 +8,8 @@ through Pulumi's mock runtime.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 import pulumi
@@ -139,6 +141,25 @@ class Gpu:
         self.args = {"mode": mode, "profile": profile, "device": device, "vendor": vendor}
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _declaration_site(root: str | None) -> tuple[str, int] | None:
+    """The file and line that declared the resource: the first caller inside the stack directory ``root``, else the
+    first outside virtplane itself (a component in another package is reported where the stack used it)."""
+    frame = sys._getframe(2)
+    outside = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if root is not None and filename.startswith(root + os.sep):
+            return filename, frame.f_lineno
+        if outside is None and not filename.startswith(("<", _PACKAGE_DIR + os.sep)) \
+                and f"{os.sep}pulumi{os.sep}" not in filename:
+            outside = (filename, frame.f_lineno)
+        frame = frame.f_back
+    return outside
+
+
 class _Managed(pulumi.CustomResource):
     """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
 
@@ -159,7 +180,7 @@ class _Managed(pulumi.CustomResource):
         for dependency in (opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []):
             if isinstance(dependency, _Managed):
                 deps.add(f"{dependency.kind}/{dependency.resource_name}")
-        collector.resources.append((self.kind, name, spec, endpoint, deps))
+        collector.resources.append((self.kind, name, spec, endpoint, deps, _declaration_site(collector.root)))
         _stand_in_outputs(self, name, f"{PACKAGE}:index:{self.kind}")
 
 

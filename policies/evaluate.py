@@ -1,0 +1,138 @@
+"""Run every rule over a stack's VMs and an inventory: one entry point for ``virtplane check``, ``plan``,
+``apply`` and the CrossGuard pack.
+
+Which host a rule evaluates: the VM's ``node`` when it names one (or the host where the VM already holds devices,
+per the inventory); otherwise the host placement would choose (virtplane/placement.py's ``fit`` and ``preference``,
+via policies/chooser.py), counting what the VMs checked before took. Pinned VMs are checked first (they have no
+choice), then the others in declaration order. When no host can serve a VM, only hw.placement reports it (listing
+every host and why); the other rules say nothing about it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from virtplane.declared import DesiredStack
+from virtplane.inventory import Inventory
+from virtplane.placement import fit, needs_hardware, record
+from virtplane.policies.chooser import HostChooser
+from virtplane.policies.hosts import release
+from virtplane.policies.model import ADVISORY, Finding, StackUnderCheck, VmUnderCheck
+from virtplane.policies.rules import ALL
+from virtplane.policies.rules import placement as placement_rule
+from virtplane.policies.waivers import PolicyConfig
+from virtplane.specs import VirtualMachineSpec
+
+
+@dataclass(frozen=True)
+class DeclaredVm:
+    name: str
+    endpoint: str
+    spec: VirtualMachineSpec
+    file: str | None = None
+    line: int | None = None
+
+
+@dataclass
+class Report:
+    """Every finding, and every (resource, endpoint, rule) the rules evaluated (for JUnit)."""
+
+    stack: str
+    vms: int
+    findings: list[Finding] = field(default_factory=list)
+    evaluated: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def blocking(self) -> list[Finding]:
+        return [f for f in self.findings if f.blocking]
+
+    def summary(self) -> dict[str, object]:
+        return {"vms": self.vms, "evaluated": len(self.evaluated),
+                "mandatory": len(self.blocking),
+                "advisory": sum(1 for f in self.findings if f.level == ADVISORY and f.waived is None),
+                "waived": sum(1 for f in self.findings if f.waived is not None),
+                "by_rule": dict(sorted(Counter(f.rule for f in self.findings).items()))}
+
+
+def declared_vms(desired: DesiredStack) -> list[DeclaredVm]:
+    return [DeclaredVm(r.name, r.endpoint, r.spec, getattr(r, "file", None), getattr(r, "line", None))
+            for r in desired.resources.values()
+            if r.kind == "VirtualMachine" and isinstance(r.spec, VirtualMachineSpec)]
+
+
+def needs_policy(desired: DesiredStack) -> bool:
+    """True when some VM asks for devices or nested virtualization: only then do plan/apply need host facts."""
+    return any(needs_hardware(vm.spec) for vm in declared_vms(desired))
+
+
+def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfig | None = None) -> Report:
+    hypervisors = {name: endpoint.kind for name, endpoint in desired.endpoints.items()}
+    return check_vms(desired.identity, declared_vms(desired), inventory, hypervisors, config)
+
+
+def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
+              hypervisors: Mapping[str, str] | None = None, config: PolicyConfig | None = None) -> Report:
+    hypervisors = hypervisors or {}
+    specs = [vm.spec.with_creation_defaults() for vm in vms]
+    names = frozenset(vm.name for vm in vms)
+    hosts_by_endpoint, running_on = release(inventory, names, {vm.name: s.memory for vm, s in zip(vms, specs,
+                                                                                                 strict=True)})
+    stack = StackUnderCheck(identity, names)
+    choosers: dict[str, HostChooser] = {}
+    report = Report(identity, len(vms))
+    per_vm: list[list[Finding]] = [[] for _ in vms]
+    pinned = [i for i, s in enumerate(specs) if s.node or vms[i].name in running_on]
+    free = [i for i, s in enumerate(specs) if not (s.node or vms[i].name in running_on)]
+    for index in pinned + free:
+        declared, spec = vms[index], specs[index]
+        vm = VmUnderCheck(declared.name, declared.endpoint, spec, hypervisor=hypervisors.get(declared.endpoint),
+                          file=declared.file, line=declared.line)
+        _locate(vm, hosts_by_endpoint.get(declared.endpoint, []), running_on.get(declared.name), stack, choosers)
+        for rule in ALL:
+            if (vm.host is None and rule is not placement_rule) or not rule.RULE.applies(vm):
+                continue
+            report.evaluated.append((vm.name, vm.endpoint, rule.RULE.id))
+            per_vm[index].extend(rule.check(vm, inventory, stack))
+        if vm.assignment is not None:
+            record(spec, vm.assignment, stack.usage)
+        if vm.host is not None and vm.has_devices and spec.memory:
+            stack.reserved_mib[vm.host.name] += spec.memory
+    report.findings = [finding for found in per_vm for finding in found]
+    if config is not None:
+        config.apply(report.findings)
+    return report
+
+
+def _locate(vm: VmUnderCheck, hosts: list, running_on: str | None, stack: StackUnderCheck,
+            choosers: dict[str, HostChooser]) -> None:
+    """Set the host the rules evaluate (and the devices placement gives there), or why there is none."""
+    node = vm.spec.node or running_on
+    if not hosts:
+        vm.placement_problem = (f"cannot verify VM {vm.name}: the inventory has no hosts of endpoint "
+                                f"'{vm.endpoint}'")
+        return
+    if node is not None:
+        host = next((h for h in hosts if h.name == node), None)
+        if host is None:
+            known = ", ".join(sorted(h.name for h in hosts))
+            vm.placement_problem = f"endpoint '{vm.endpoint}' has no host '{node}' (hosts: {known})"
+        elif host.online is False:
+            vm.placement_problem = f"host '{node}' is offline"
+        else:
+            vm.host = host
+            vm.assignment, _ = fit(vm.spec, host, stack.usage)
+    else:
+        chooser = choosers.get(vm.endpoint)
+        if chooser is None:
+            chooser = choosers[vm.endpoint] = HostChooser(hosts)
+        assignment, reasons = chooser.choose(vm.spec, stack.usage)
+        if assignment is None:
+            vm.placement_problem = f"no host of endpoint '{vm.endpoint}' can serve it"
+            vm.candidates = reasons
+        else:
+            vm.host = chooser.hosts[assignment.host]
+            vm.assignment = assignment
+    if vm.host is not None:
+        vm.hypervisor = vm.host.hypervisor

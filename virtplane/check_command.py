@@ -1,0 +1,126 @@
+"""``virtplane check``: the stack's VMs against the hosts' facts (policies/), reported as text, JSON, SARIF or
+JUnit; and the small gate ``plan`` and ``apply`` run when a stack asks for hardware.
+
+Live by default (evaluate the stack, connect, read every endpoint's hosts); with ``--inventory FILE`` (written by
+``virtplane inventory --out``) nothing is contacted and no credentials are needed. Exit 0: no mandatory finding;
+2: mandatory findings; 1: error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from rich.console import Console
+
+from virtplane.declared import DesiredStack
+from virtplane.errors import VirtplaneError
+from virtplane.inventory import Inventory
+from virtplane.policies import waivers
+from virtplane.policies.evaluate import Report, check_stack, needs_policy
+from virtplane.policies.report import json_report, junit, sarif, text
+from virtplane.providers.base import Provider
+
+EXIT_OK, EXIT_ERROR, EXIT_FINDINGS = 0, 1, 2
+
+
+def load_inventory(path: Path) -> Inventory:
+    from pydantic import ValidationError
+
+    try:
+        return Inventory.load(path)
+    except OSError as exc:
+        raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise VirtplaneError(f"inventory {path} is not a virtplane.inventory/1 document: {where}: "
+                             f"{first['msg']}") from None
+
+
+def run(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: str, out_file: Path | None,
+        console: Console) -> int:
+    from virtplane.evaluate import evaluate, read_project
+
+    desired = evaluate(stack_dir, stack)
+    config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
+    if inventory_file is not None:
+        inventory = load_inventory(inventory_file)
+    else:
+        from virtplane.engine import connected
+
+        with connected(desired) as providers:
+            inventory = read_hosts(providers, tolerant=False)
+    report = check_stack(desired, inventory, config)
+    base = Path.cwd()
+    if fmt == "text" and out_file is None:
+        text.render(console, report, base)
+    else:
+        document = {"json": lambda: json_report.render(report, base),
+                    "sarif": lambda: sarif.render(report, base, str(read_project(stack_dir.resolve())[1])),
+                    "junit": lambda: junit.render(report, base),
+                    "text": lambda: _plain_text(report, base)}[fmt]()
+        if out_file is None:
+            sys.stdout.write(document)
+        else:
+            out_file.write_text(document)
+            console.print(f"{len(report.blocking)} mandatory, {report.summary()['advisory']} advisory finding(s); "
+                          f"{fmt} written to {out_file}")
+    return EXIT_FINDINGS if report.blocking else EXIT_OK
+
+
+def _plain_text(report: Report, base: Path) -> str:
+    import io
+
+    buffer = io.StringIO()
+    text.render(Console(file=buffer, width=160, no_color=True, highlight=False), report, base)
+    return buffer.getvalue()
+
+
+def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_dir: Path) -> Report | None:
+    """The policy report ``plan``/``apply`` show, or None when no VM asks for devices or nested virtualization
+    (then no host facts are read). An endpoint whose provider cannot read host facts yet contributes no hosts: its
+    VMs get an advisory "cannot verify", not a refusal."""
+    if not needs_policy(desired):
+        return None
+    config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
+    return check_stack(desired, read_hosts(providers, tolerant=True), config)
+
+
+def read_hosts(providers: Mapping[str, Provider], *, tolerant: bool) -> Inventory:
+    """Every endpoint's hosts, named as the stack's Endpoint (what the rules match VMs by). ``tolerant``: an
+    endpoint whose provider cannot read host facts yet contributes none (its VMs get "cannot verify")."""
+    hosts = []
+    for name, provider in providers.items():
+        try:
+            hosts.extend(host.model_copy(update={"endpoint": name}) for host in provider.hosts())
+        except NotImplementedError as exc:
+            if not tolerant:
+                raise VirtplaneError(f"endpoint '{name}': {exc}") from None
+    return Inventory(hosts=hosts)
+
+
+def show(console: Console, report: Report | None) -> None:
+    if report is not None and report.findings:
+        text.render(console, report, Path.cwd())
+
+
+def with_policy(document: str, report: Report | None) -> str:
+    """A plan's JSON document with the policy findings under ``policy`` (unchanged without a report)."""
+    if report is None:
+        return document
+    data = json.loads(document)
+    data["policy"] = json_report.document(report, Path.cwd())
+    return json.dumps(data, indent=2)
+
+
+def refuse(report: Report | None) -> None:
+    """Stop ``apply`` before anything changes when a mandatory finding is not waived."""
+    if report is None or not report.blocking:
+        return
+    first = report.blocking[0]
+    more = f" and {len(report.blocking) - 1} more" if len(report.blocking) > 1 else ""
+    raise VirtplaneError(f"apply refused by policy: VM {first.resource}: {first.rule}: {first.message}{more} "
+                         "(see `virtplane check`; waive with a reason in virtplane:policy)")
