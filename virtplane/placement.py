@@ -74,6 +74,12 @@ class Assignment:
         return spec.model_copy(update=update)
 
 
+def reserves_memory(spec: VirtualMachineSpec) -> bool:
+    """A VM with a PCI device (a GPU, a vGPU slice, an SR-IOV function) has all its memory reserved, so it must
+    fit in the host's free memory; others may overcommit (the host's free memory only orders the choice)."""
+    return bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or [])
+
+
 def needs_hardware(spec: VirtualMachineSpec) -> bool:
     """True when placement must look at host facts (devices or nested virtualization)."""
     return bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or []) or bool(
@@ -216,7 +222,7 @@ def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment 
             assignment.nic_devices.append(function.address)
             if function.vfs_free is None:
                 assignment.unknowns.append(f"free virtual functions of {function.address}")
-    memory = spec.memory or 0
+    memory = (spec.memory or 0) if reserves_memory(spec) else 0
     if host.memory_free_mib is not None and memory and host.memory_free_mib - usage.memory_mib[host.name] < memory:
         free = host.memory_free_mib - usage.memory_mib[host.name]
         reasons.append(f"has {free} MiB of memory free, the VM needs {memory} MiB")

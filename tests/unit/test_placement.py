@@ -126,3 +126,10 @@ def test_the_plan_shows_the_chosen_host_and_the_create_gets_the_chosen_device():
     apply.run(plan, {"ep": provider})
     created = provider.drivers["VirtualMachine"].objects["w"][1]
     assert created["node"] == "gpu" and created["gpus"][0]["device"] == A100
+
+
+def test_memory_must_fit_only_for_vms_whose_memory_is_reserved_by_a_device():
+    small = host("small", memory_free_mib=1024, pci_devices=[gpu()])
+    assert place("v", "ep", spec(memory=8192, nested_virtualization=True), [small], Usage()).host == "small"
+    with pytest.raises(PlacementError, match="small: has 1024 MiB of memory free, the VM needs 8192 MiB"):
+        place("v", "ep", spec(memory=8192, gpus=[{"mode": "passthrough"}]), [small], Usage())
