@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from tests.support import fakepve_fixture
 from virtplane.lab import vcsim
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
+
+fakepve = fakepve_fixture.fakepve  # overrides fakepve's own fixture: the fake's nodes carry seeded hardware
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,14 @@ from typing import Any, cast
 
 from pydantic import BaseModel
 
-from virtplane.errors import ConnectionFailed
+from virtplane.errors import ConnectionFailed, ProviderError
+from virtplane.inventory import Host
 from virtplane.providers.base import Provider
 from virtplane.providers.proxmox import settings as settings_module
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
+from virtplane.providers.proxmox.host_facts import cluster_identity
+from virtplane.providers.proxmox.host_reader import HostReader
 from virtplane.providers.proxmox.network import NetworkDriver
 from virtplane.providers.proxmox.settings import ENV, INPUT_ONLY, ProxmoxSettings
 from virtplane.providers.proxmox.vm import VirtualMachineDriver
@@ -43,6 +46,19 @@ class ProxmoxProvider(Provider):
             raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify Proxmox endpoint "
                                    f"'{config.endpoint_name}' at {config.url}: no such file")
         return cls(PveClient(config), config)
+
+    def identity(self) -> str:
+        """The cluster's name (``/cluster/status``), or ``node:<name>`` for a standalone node."""
+        rows = self.client.get("/cluster/status", "read the cluster status")
+        found = cluster_identity(rows)
+        if found is None:
+            raise ProviderError(f"Proxmox endpoint '{self.settings.endpoint_name}' names neither a cluster nor a "
+                                "single node in /cluster/status, so it cannot be told apart from other endpoints")
+        return found
+
+    def hosts(self) -> list[Host]:
+        """Every node's facts, read in one batched pass (see ``host_reader``)."""
+        return HostReader(self.client, self.settings.endpoint_name).hosts()
 
     def close(self) -> None:
         self.client.close()

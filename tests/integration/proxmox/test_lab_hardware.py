@@ -1,0 +1,24 @@
+"""The lab's own fakepve process (``virtplane lab up`` starts it) serves the seeded hardware too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.integration.proxmox.conftest import connect
+from virtplane.lab import fakepve
+
+
+def test_the_lab_process_serves_nodes_that_differ_in_hardware(tmp_path: Path) -> None:
+    lab = fakepve.start(tmp_path)
+    try:
+        provider = connect(lab.environ())
+        hosts = {host.name: host for host in provider.hosts()}
+        identity = provider.identity()
+        provider.close()
+    finally:
+        lab.stop()
+    assert identity == "fakecluster"
+    assert [gpu.address for gpu in hosts["pve1"].gpus()] == ["0000:3b:00.0"]
+    assert [pf.address for pf in hosts["pve2"].sriov] == ["0000:5e:00.0"]
+    assert (hosts["pve1"].iommu, hosts["pve2"].iommu, hosts["pve3"].iommu) == (True, True, False)
+    assert (hosts["pve1"].nested, hosts["pve3"].nested) == (True, False)
