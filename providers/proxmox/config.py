@@ -20,10 +20,20 @@ No I/O here: what is sent at create time, and how a live configuration reads bac
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.providers.proxmox.devices import (
+    HOSTPCI_SLOTS,
+    PciView,
+    free_hostpci,
+    gpu_state,
+    hostpci_entries,
+    is_hostpci_slot,
+    kind_of,
+    sriov_nic_state,
+)
 from virtplane.providers.proxmox.ownership import encode_tags, user_tags
 from virtplane.slots import next_numbered
 from virtplane.specs import DiskSpec, NicSpec, VirtualMachineSpec
@@ -147,8 +157,11 @@ def new_disk_slot(bus: str | None, taken: Collection[str]) -> str | None:
 
 def new_slot(collection: str, item: Mapping[str, Any], taken: set[str]) -> str:
     """The driver's ``new_slot``: a new disk takes the lowest free number of its bus's prefix (paravirtual and
-    lsilogic ``scsiN``, virtio-blk ``virtioN``, ``sataN``, ``ideN``), a new NIC the lowest free ``netN``. When the
-    bus is full (or is no Proxmox bus), the key past its last one, which check() reports."""
+    lsilogic ``scsiN``, virtio-blk ``virtioN``, ``sataN``, ``ideN``), a new NIC the lowest free ``netN``, a new
+    SR-IOV NIC the highest free ``hostpciN`` (devices.py). When the bus is full (or is no Proxmox bus), the key past
+    its last one, which check() reports."""
+    if collection == "nics" and item.get("adapter") == "sriov":  # a VF is a PCI device: hostpci15 down
+        return free_hostpci(taken, from_top=True) or next_numbered("hostpci", taken, HOSTPCI_SLOTS)
     if collection == "nics":
         return new_nic_slot(taken) or next_numbered("net", taken, NIC_SLOTS)
     bus = item.get("bus")
@@ -169,7 +182,14 @@ def slot_problem(slot: str, bus: str | None) -> str | None:
     return None
 
 
-def nic_slot_problem(slot: str) -> str | None:
+def nic_slot_problem(slot: str, adapter: str | None = None) -> str | None:
+    if adapter == "sriov":
+        if not is_hostpci_slot(slot) or int(slot.removeprefix("hostpci")) >= HOSTPCI_SLOTS:
+            return (f"slot '{slot}' is not a PCI device key: an SR-IOV NIC is a virtual function passed through as "
+                    f"hostpciN (hostpci0 to hostpci{HOSTPCI_SLOTS - 1})")
+        return None
+    if is_hostpci_slot(slot):
+        return f"slot '{slot}' is a PCI device key, for adapter='sriov' NICs only"
     found = _NIC_KEY.match(slot)
     if found is None or int(found.group(1)) >= NIC_SLOTS:
         return f"slot '{slot}' is not a Proxmox network device key (net0 to net{NIC_SLOTS - 1})"
@@ -336,10 +356,13 @@ def _int(value: Any, default: int) -> int:
 # ---- whole VMs ---------------------------------------------------------------------------------------
 
 
-def vm_state(config: Mapping[str, Any], node: str, running: bool, names: NetworkNames) -> dict[str, Any]:
-    """A live VM's configuration in the spec's shape (``VirtualMachineSpec.model_dump()``)."""
+def vm_state(config: Mapping[str, Any], node: str, running: bool, names: NetworkNames, pci: PciView | None = None,
+             sriov_networks: Sequence[NicSpec] = ()) -> dict[str, Any]:
+    """A live VM's configuration in the spec's shape (``VirtualMachineSpec.model_dump()``). ``pci`` tells what each
+    ``hostpciN`` is (devices.py); ``sriov_networks`` are the declared SR-IOV NICs, whose networks a VF cannot hold."""
     sockets = _int(config.get("sockets"), 1)
     scsihw = config.get("scsihw")
+    gpus, vfs = device_states(config, node, pci or PciView(), sriov_networks)
     return {
         "cpus": _int(config.get("cores"), 1) * sockets,
         "sockets": sockets,
@@ -347,8 +370,8 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
         "node": node,
         "machine": machine_type(config.get("machine")),
         "disks": [disk_state(slot, scsihw) for slot in disk_slots(config)],
-        "nics": [nic_state(slot, names) for slot in nic_slots(config)],
-        "gpus": [],
+        "nics": [nic_state(slot, names) for slot in nic_slots(config)] + vfs,
+        "gpus": gpus,
         "firmware": "uefi" if config.get("bios") == "ovmf" else "bios",
         "secure_boot": secure_boot_of(config),
         "guest_os": guest_os_of(config.get("ostype")),
@@ -358,6 +381,27 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
         "linked_clone": False,
         "tags": user_tags(config.get("tags")),
     }
+
+
+def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: Sequence[NicSpec]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(GPUs in hostpci order, SR-IOV NICs from hostpci15 down) of a VM. A VF's network is the declared SR-IOV NIC's
+    with its slot, else the next declared one without a slot, in order: PVE has no such setting to read."""
+    gpus, vfs = [], []
+    for entry in hostpci_entries(config):
+        kind = kind_of(entry, node, pci)
+        if kind == "gpu":
+            gpus.append(gpu_state(entry, node, pci))
+        elif kind == "vf":
+            vfs.append(entry)
+    vfs.sort(key=lambda entry: -entry.index)
+    by_slot = {nic.slot: nic.network for nic in declared if nic.slot}
+    unslotted = iter([nic.network for nic in declared if not nic.slot])
+    nics = []
+    for entry in vfs:
+        network = by_slot[entry.key] if entry.key in by_slot else next(unslotted, None)
+        nics.append(sriov_nic_state(entry, node, pci, network))
+    return gpus, nics
 
 
 def scalar_config(spec: VirtualMachineSpec) -> dict[str, Any]:
@@ -396,10 +440,11 @@ def create_config(spec: VirtualMachineSpec, storages: list[str], efi_storage: st
         config[disk.slot] = new_disk_value(storages[position], disk.size)
         boot += [] if boot else [disk.slot]
     for position, nic in enumerate(nics):
-        if nic.slot is None or nic_slot_problem(nic.slot):
+        if nic.slot is None or nic_slot_problem(nic.slot, nic.adapter):
             raise ValueError(f"NIC {position} has no usable slot ({nic.slot})")
-        config[nic.slot] = nic_value(nic, names)
-    boot += [nics[0].slot] if nics else []
+        if nic.adapter != "sriov":  # a VF is a hostpciN, made by the driver (devices.py)
+            config[nic.slot] = nic_value(nic, names)
+    boot += [nic.slot for nic in nics if nic.adapter != "sriov"][:1]
     if boot:
         config["boot"] = "order=" + ";".join(boot)  # the first declared disk boots, then the network
     return config

@@ -33,6 +33,14 @@ from virtplane.providers.proxmox.config import (
     slot_problem,
     split_options,
 )
+from virtplane.providers.proxmox.devices import (
+    DeviceWriter,
+    PciView,
+    free_hostpci,
+    hostpci_entries,
+    is_hostpci_slot,
+    kind_of,
+)
 from virtplane.providers.proxmox.ownership import encode_tags, user_tags
 from virtplane.providers.vm_rules import top_field
 from virtplane.specs import DiskSpec, VirtualMachineSpec
@@ -59,9 +67,11 @@ class Reconfiguration:
 
 def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
                 names: NetworkNames, storage_for: Callable[[DiskSpec], str], efi_storage: Callable[[], str],
-                finish_marker: bool = False) -> Reconfiguration:
+                finish_marker: bool = False, devices: DeviceWriter | None = None, node: str = "",
+                pci: PciView | None = None) -> Reconfiguration:
     """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` writes the tags (the
-    marker tag of an interrupted clone) even when they did not change."""
+    marker tag of an interrupted clone) even when they did not change. ``devices`` writes GPUs and SR-IOV NICs
+    (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets ``balloon=0``."""
     plan = Reconfiguration()
     fields = {top_field(change.path) for change in changes}
     if {"cpus", "sockets"} & fields:
@@ -88,8 +98,18 @@ def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: li
         _disks(plan, spec, config, disk_changes, storage_for)
     nic_changes = [c for c in changes if top_field(c.path) == "nics"]
     if nic_changes:
-        _nics(plan, spec, config, nic_changes, names)
+        _nics(plan, spec, config, nic_changes, names, devices)
+    if "gpus" in fields and spec.gpus is not None:
+        _gpus(plan, spec, config, _writer(devices), node, pci or PciView())
+    if any(is_hostpci_slot(key) for key in plan.settings) and str(config.get("balloon", "")) != "0":
+        plan.settings["balloon"] = 0
     return plan
+
+
+def _writer(devices: DeviceWriter | None) -> DeviceWriter:
+    if devices is None:
+        raise NoFreeSlot("PCI devices cannot be changed here: no device writer was given")
+    return devices
 
 
 def _current_sockets(config: Mapping[str, Any], cpus: int | None) -> int:
@@ -170,15 +190,51 @@ def _disks(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str,
 
 
 def _nics(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
-          names: NetworkNames) -> None:
+          names: NetworkNames, devices: DeviceWriter | None) -> None:
     live = {slot.key: slot for slot in nic_slots(config)}
+    functions = {entry.key: entry for entry in hostpci_entries(config)}
     declared = {nic.slot: nic for nic in spec.nics or [] if nic.slot}
     for change in changes:
         slot, attribute = _item(change)
         if attribute is None and change.new is None:
-            if slot in live:
+            if slot in live or slot in functions:
                 plan.delete.append(slot)
+        elif slot in declared and is_hostpci_slot(slot):
+            if attribute not in (None, "device"):
+                continue  # a VF's network is a label on Proxmox (check() refuses a VLAN); its adapter is refused
+            if problem := nic_slot_problem(slot, declared[slot].adapter):
+                raise NoFreeSlot(f"NIC {slot} cannot be added: {problem}")
+            try:
+                plan.settings[slot] = _writer(devices).vf(declared[slot], functions.get(slot) if attribute else None)
+            except ValueError as exc:
+                raise NoFreeSlot(f"NIC {slot} {exc}") from None
         elif slot in declared:
-            if problem := nic_slot_problem(slot):
+            if problem := nic_slot_problem(slot, declared[slot].adapter):
                 raise NoFreeSlot(f"NIC {slot} cannot be added: {problem}")
             plan.settings[slot] = nic_value(declared[slot], names, live.get(slot))
+
+
+def _gpus(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], devices: DeviceWriter,
+          node: str, pci: PciView) -> None:
+    """GPUs by position: ``gpus[i]`` is the i-th live GPU entry (hostpci order); extra declared ones take the lowest
+    free hostpci keys, extra live ones are removed."""
+    entries = hostpci_entries(config)
+    live = [entry for entry in entries if kind_of(entry, node, pci) == "gpu"]
+    taken = {entry.key for entry in entries} | {key for key in plan.settings if is_hostpci_slot(key)}
+    wanted = spec.gpus or []
+    for index, gpu in enumerate(wanted):
+        previous = live[index] if index < len(live) else None
+        try:
+            value = devices.gpu(gpu, previous)
+        except ValueError as exc:
+            raise NoFreeSlot(f"gpus[{index}] {exc}") from None
+        if previous is not None:
+            if value != config.get(previous.key):
+                plan.settings[previous.key] = value
+            continue
+        key = free_hostpci(taken)
+        if key is None:
+            raise NoFreeSlot(f"gpus[{index}] cannot be added: every hostpci slot is taken")
+        taken.add(key)
+        plan.settings[key] = value
+    plan.delete += [entry.key for entry in live[len(wanted):]]

@@ -53,11 +53,13 @@ from virtplane.providers.proxmox.config import (
     NetworkNames,
     create_config,
     disk_slots,
+    machine_type,
     network_names,
     new_slot,
     split_options,
     vm_state,
 )
+from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
 from virtplane.providers.proxmox.faults import (
     OutcomeUnknown,
     PveError,
@@ -66,6 +68,7 @@ from virtplane.providers.proxmox.faults import (
     permission_denied,
 )
 from virtplane.providers.proxmox.ownership import has_marker_tag
+from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
@@ -106,14 +109,18 @@ class VirtualMachineDriver(KindDriver):
         self._reader = VmReader(client)
         self._power = Power(client)
         self._vmids = VmidAllocator(client)
+        self._pci = PciReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
+        self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
 
     # ---- reading -------------------------------------------------------------------------------------
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         self._cluster.refresh()
+        self._pci.refresh()
         self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
         self._vmids.note_taken(row.vmid for row in self._rows)
@@ -158,10 +165,19 @@ class VirtualMachineDriver(KindDriver):
         return found
 
     def _observed(self, row: VmRow, config: dict[str, Any], owner: Owner | None, ours: bool) -> Observed:
-        state = vm_state(config, row.node, row.running, self._names)
+        name = owner.resource if ours and owner is not None else row.name
+        state = self._state(row, config, self._declared.get(name))
         complete = not ours or has_marker_tag(config.get("tags"))
         return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
                         id=str(row.vmid))
+
+    def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
+        """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
+        any), and its SR-IOV NICs take the declared ones' networks (a VF holds none: devices.py)."""
+        pci = self._pci.view([row.node]) if any(is_hostpci_slot(key) for key in config) else None
+        nics = declared.nics if isinstance(declared, VirtualMachineSpec) else None
+        sriov = [nic for nic in nics or [] if nic.adapter == "sriov"]
+        return vm_state(config, row.node, row.running, self._names, pci, sriov)
 
     # ---- placement and slots -------------------------------------------------------------------------
 
@@ -192,7 +208,7 @@ class VirtualMachineDriver(KindDriver):
             row = self._clone(owner, vm_spec)
         else:
             row = self._create(owner, resolve_vm(vm_spec, None, self.new_slot).with_creation_defaults())
-        state = vm_state(self._reader.config(row), row.node, row.running, self._names)
+        state = self._state(row, self._reader.config(row), vm_spec)
         return Created(str(row.vmid), {**state, "node": row.node})
 
     def _create(self, owner: Owner, vm_spec: VirtualMachineSpec) -> VmRow:
@@ -206,6 +222,12 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.firmware == "uefi":
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
+        if needs_devices(vm_spec.gpus, vm_spec.nics):
+            try:
+                config.update(device_config(vm_spec.gpus or [], vm_spec.nics or [],
+                                            self._device_writer(node, vm_spec.machine)))
+            except ValueError as exc:
+                raise ProviderError(f"Proxmox cannot create VM {name} on node {node}: its {exc}") from None
         config.update(name=name, description=description_marker(owner))
         row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
@@ -319,8 +341,13 @@ class VirtualMachineDriver(KindDriver):
             return storage_for(vm_spec.disks[0]) if vm_spec.disks else self._cluster.default_storage(node)
 
         try:
+            writer = pci = None
+            if {"gpus", "nics"} & fields and (vm_spec.gpus or any(is_hostpci_slot(key) for key in handle.config)
+                                              or any(nic.adapter == "sriov" for nic in vm_spec.nics or [])):
+                writer = self._device_writer(node, vm_spec.machine or handle.config.get("machine"))
+                pci = self._pci.view([node])
             plan = reconfigure(vm_spec, handle.config, changes, self._names, storage_for, efi_storage,
-                               finish_marker=not observed.marker_complete)
+                               finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
         shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
@@ -405,6 +432,17 @@ class VirtualMachineDriver(KindDriver):
         moved = self._reader.row(row.vmid, name)
         return moved.node if moved else target
 
+    def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
+        """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
+        VFs picked among those no VM on the node passes through (their configurations are read only then)."""
+
+        def configs() -> list[dict[str, Any]]:
+            rows = [row for row in self._reader.rows(f"to find the VFs in use on node {node}") if row.node == node]
+            return list(self._reader.configs(rows, ()).values())
+
+        return DeviceWriter({str(row.get("id")) for row in self._pci.mappings()}, is_q35(machine_type(machine)),
+                            lambda pf: self._pci.pick_vf(node, pf, configs))
+
     # ---- deleting ------------------------------------------------------------------------------------
 
     def delete(self, observed: Observed) -> None:
@@ -432,9 +470,11 @@ class VirtualMachineDriver(KindDriver):
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         vm_spec = cast(VirtualMachineSpec, spec)
         self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
         if vm_spec.clone_from and not self._rows:
             self._rows = self._reader.rows()
-        return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node)
+        return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
+                           lambda: {str(row.get("id")) for row in self._pci.mappings()})
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)

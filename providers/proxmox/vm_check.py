@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
@@ -13,6 +14,7 @@ from virtplane.providers.proxmox.config import (
     nic_slot_problem,
     slot_problem,
 )
+from virtplane.providers.proxmox.devices import is_address
 from virtplane.providers.proxmox.ownership import MARKER_TAG
 from virtplane.providers.proxmox.vm_reader import VmRow
 from virtplane.specs import VirtualMachineSpec
@@ -22,7 +24,7 @@ _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the l
 
 
 def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
-                default_node: str | None = None) -> Problems:
+                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set) -> Problems:
     """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
     problems: Problems = []
     source = _clone_source(spec, rows, problems)
@@ -36,6 +38,7 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
     problems += _disk_problems(spec, cluster, node)
     problems += _nic_problems(spec, names, cluster)
     problems += _tag_problems(spec.tags or [])
+    problems += _device_problems(spec, mapping_ids)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
                                      f"(choices: {', '.join(PVE_OSTYPES)})"))
@@ -120,9 +123,15 @@ def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluste
     problems: Problems = []
     nics = spec.nics or []
     for index, nic in enumerate(nics):
-        if nic.slot is not None and (problem := nic_slot_problem(nic.slot)):
+        if nic.slot is not None and (problem := nic_slot_problem(nic.slot, nic.adapter)):
             problems.append((f"nics[{index}].slot", problem))
-    unknown = [(index, nic.network) for index, nic in enumerate(nics) if nic.network not in names.vlans]
+        if nic.adapter == "sriov" and names.vlans.get(nic.network, 0):
+            problems.append((f"nics[{index}].network", f"network '{nic.network}' has VLAN {names.vlans[nic.network]}, "
+                             "but Proxmox cannot set a VLAN on an SR-IOV virtual function through a VM's "
+                             "configuration; use an untagged network and tag the VF on the host (ip link set <pf> "
+                             "vf <n> vlan <id>)"))
+    unknown = [(index, nic.network) for index, nic in enumerate(nics)
+               if nic.network not in names.vlans and nic.adapter != "sriov"]
     if not unknown:
         return problems
     bridges = cluster.bridge_names()
@@ -134,6 +143,20 @@ def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluste
         elif problem := cluster.bridge_problem(network, 0):
             problems.append((f"nics[{index}].network", problem))
     return problems
+
+
+def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str]]) -> Problems:
+    """A device that is neither a PCI address nor one of the cluster's resource mappings (read only when one is
+    named)."""
+    named = [(f"gpus[{i}].device", gpu.device) for i, gpu in enumerate(spec.gpus or []) if gpu.device]
+    named += [(f"nics[{i}].device", nic.device) for i, nic in enumerate(spec.nics or []) if nic.device]
+    names = [(where, device) for where, device in named if not is_address(device)]
+    if not names:
+        return []
+    known = mapping_ids()
+    choices = ", ".join(sorted(known)) or "none"
+    return [(where, f"'{device}' is neither a PCI address (0000:3b:00.0) nor a PCI resource mapping of the cluster "
+                    f"(mappings: {choices})") for where, device in names if device not in known]
 
 
 def _tag_problems(tags: list[str]) -> Problems:
