@@ -146,7 +146,7 @@ def pf_of(vf: str, rows: Iterable[Mapping[str, Any]]) -> str | None:
     rows = list(rows)
     address = pci_address(vf)
     row = next((r for r in rows if pci_address(str(r.get("id", ""))) == address), None)
-    if row is None:
+    if row is None or not is_virtual_function(row):
         return None
     if row.get("physfn"):
         return pci_address(str(row["physfn"]))
@@ -180,9 +180,11 @@ def hostpci_value(device: str, mapping: bool, mdev: str | None = None, pcie: boo
     return ",".join(parts + [f"{key}={value}" for key, value in options.items()])
 
 
-def gpu_value(gpu: GpuSpec, mapping_ids: Collection[str], pcie: bool, previous: HostPci | None = None) -> str:
-    """The value for ``gpu``; unset fields keep the live entry's (its device, its profile)."""
-    device = gpu.device or (previous.device if previous else None)
+def gpu_value(gpu: GpuSpec, mapping_ids: Collection[str], pcie: bool, previous: HostPci | None = None,
+              pick: Callable[[GpuSpec], str] | None = None) -> str:
+    """The value for ``gpu``; unset fields keep the live entry's (its device, its profile); a new GPU without a
+    device gets ``pick``'s."""
+    device = gpu.device or (previous.device if previous else None) or (pick(gpu) if pick else None)
     if not device:
         raise ValueError("names no device (a PCI address or a resource mapping), and none was placed")
     mdev = gpu.profile if gpu.mode == "vgpu" else None
@@ -217,17 +219,19 @@ def used_addresses(configs: Iterable[Mapping[str, Any]]) -> set[str]:
 @dataclass
 class DeviceWriter:
     """How one VM's devices are written: the cluster's mapping ids, whether its machine is q35 (``pcie=1``), and
-    ``pick_vf`` (PF address -> a free VF's address; the driver's, with I/O; raises ValueError when none is free)."""
+    ``pick_vf`` (PF address -> a free VF's address) and ``pick_gpu`` (a GPU declared without a device -> one on the
+    node): the driver's, with I/O; they raise ValueError when there is none."""
 
     mapping_ids: Collection[str]
     pcie: bool
     pick_vf: Callable[[str], str]
+    pick_gpu: Callable[[GpuSpec], str] | None = None
 
     def is_mapping(self, device: str) -> bool:
         return device in self.mapping_ids and not is_address(device)
 
     def gpu(self, gpu: GpuSpec, previous: HostPci | None = None) -> str:
-        return gpu_value(gpu, self.mapping_ids, self.pcie, previous)
+        return gpu_value(gpu, self.mapping_ids, self.pcie, previous, self.pick_gpu)
 
     def vf(self, nic: NicSpec, previous: HostPci | None = None) -> str:
         device = nic.device or (previous.device if previous else None)

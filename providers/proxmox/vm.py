@@ -441,7 +441,8 @@ class VirtualMachineDriver(KindDriver):
             return list(self._reader.configs(rows, ()).values())
 
         return DeviceWriter({str(row.get("id")) for row in self._pci.mappings()}, is_q35(machine_type(machine)),
-                            lambda pf: self._pci.pick_vf(node, pf, configs))
+                            lambda pf: self._pci.pick_vf(node, pf, configs),
+                            lambda gpu: self._pci.pick_gpu(node, gpu.vendor, gpu.mode == "vgpu", configs))
 
     # ---- deleting ------------------------------------------------------------------------------------
 
