@@ -30,10 +30,12 @@ from virtplane.providers.proxmox.devices import (
     free_hostpci,
     gpu_state,
     hostpci_entries,
+    is_address,
     is_hostpci_slot,
     kind_of,
     sriov_nic_state,
 )
+from virtplane.providers.proxmox.host_facts import pci_address
 from virtplane.providers.proxmox.ownership import encode_tags, user_tags
 from virtplane.slots import next_numbered
 from virtplane.specs import DiskSpec, NicSpec, VirtualMachineSpec
@@ -395,12 +397,16 @@ def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: 
         elif kind == "vf":
             vfs.append(entry)
     vfs.sort(key=lambda entry: -entry.index)
-    by_slot = {nic.slot: nic.network for nic in declared if nic.slot}
-    unslotted = iter([nic.network for nic in declared if not nic.slot])
+    by_slot = {nic.slot: nic for nic in declared if nic.slot}
+    unslotted = iter([nic for nic in declared if not nic.slot])
     nics = []
     for entry in vfs:
-        network = by_slot[entry.key] if entry.key in by_slot else next(unslotted, None)
-        nics.append(sriov_nic_state(entry, node, pci, network))
+        match = by_slot[entry.key] if entry.key in by_slot else next(unslotted, None)
+        state = sriov_nic_state(entry, node, pci, match.network if match else None)
+        if match and match.device and is_address(match.device) and is_address(state["device"]) and \
+                pci_address(match.device) == pci_address(state["device"]):
+            state["device"] = match.device  # the PF as the stack writes it (5e:00.0 is 0000:5e:00.0)
+        nics.append(state)
     return gpus, nics
 
 

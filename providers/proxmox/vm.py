@@ -148,6 +148,7 @@ class VirtualMachineDriver(KindDriver):
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
         whose marker names ``stack`` is ours (named by its resource); any other is read as it is, by its name."""
         self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
         wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
         rows = [row for row in self._reader.rows("to read VMs by VMID") if row.vmid in wanted and not row.template]
         configs = self._reader.configs(rows, ())

@@ -72,3 +72,10 @@ def test_a_hostpci_value_keeps_its_options_apart_from_the_device_and_mdev():
     writer = DeviceWriter(set(), pcie=False, pick_vf=lambda pf: pf)
     assert writer.gpu(GpuSpec(mode="vgpu", profile="nvidia-471"), entry) == \
         "0000:3b:00.0,mdev=nvidia-471,rombar=0,x-vga=1"
+
+
+def test_a_pf_the_stack_writes_without_its_domain_reads_back_as_written():
+    config = {"hostpci15": "0000:5e:02.1"}
+    declared = [NicSpec(network="plain", adapter="sriov", device="5e:00.0")]
+    [nic] = vm_state(config, "pve1", False, NAMES, PCI, declared)["nics"]
+    assert (nic["device"], nic["slot"]) == ("5e:00.0", "hostpci15")

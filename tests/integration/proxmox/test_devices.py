@@ -156,3 +156,17 @@ def test_device_changes_need_the_vm_off_and_a_nic_cannot_turn_into_an_sriov_one(
     assert rule(FieldChange("nics[hostpci15].network", "plain", "vmbr0")) is Rule.IN_PLACE
     with pytest.raises(RefusedChange, match="an SR-IOV NIC is a PCI device"):
         rule(FieldChange("nics[net1].adapter", "paravirtual", "sriov"))
+
+
+def test_a_clone_gets_its_vgpu_on_the_placed_node_and_keeps_its_templates_other_settings(provider, raw, pve):
+    pve.add_vm(900, "gpu-tmpl", node="pve3", template=True, config={
+        "memory": 2048, "machine": "q35", "bios": "ovmf", "scsihw": "virtio-scsi-single",
+        "efidisk0": "local-lvm:base-900-disk-1,efitype=4m,pre-enrolled-keys=0,size=528K",
+        "scsi0": "local-lvm:base-900-disk-0,size=8G", "net0": "virtio=BC:24:11:00:09:00,bridge=vmbr0"})
+    stack = stack_on(provider).vm("vdi1", clone_from="gpu-tmpl", gpus=[{"mode": "vgpu", "profile": "nvidia-473"}])
+    plan = stack.apply()
+    assert [r.placement for r in plan.resources if r.name == "vdi1"] == ["pve1"]  # the template is on pve3
+    config = qemu(raw, "vdi1").config.get()
+    assert config["hostpci0"] == f"{A100},mdev=nvidia-473,pcie=1" and int(config["balloon"]) == 0
+    assert config["bios"] == "ovmf" and [vm.node for vm in pve.vms if vm.name == "vdi1"] == ["pve1"]
+    assert stack.changes() == {}
