@@ -51,9 +51,16 @@ from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.lab import fakepve  # noqa: E402
 from virtplane.plan import Plan  # noqa: E402
 from virtplane.providers.base import Owner, description_marker  # noqa: E402
-from virtplane.providers.proxmox.config import NetworkNames, create_config, join_options, split_options  # noqa: E402
+from virtplane.providers.proxmox.config import (  # noqa: E402
+    NetworkNames,
+    create_config,
+    join_options,
+    new_slot,
+    split_options,
+)
 from virtplane.providers.proxmox.ownership import encode_tags  # noqa: E402
 from virtplane.providers.registry import provider_class  # noqa: E402
+from virtplane.slots import resolve_vm  # noqa: E402
 from virtplane.specs import VirtualMachineSpec  # noqa: E402
 
 PROJECT, STACK_NAME = "bench", "dev"
@@ -83,7 +90,9 @@ for name, spec in json.loads(Path(__file__).with_name("vms.json").read_text()).i
         power=spec["power"], nested_virtualization=spec["nested_virtualization"], tags=spec["tags"], opts=opts)
 '''
 
-# Three shapes, cycled: a web VM, a database VM (UEFI, two buses, nested) and a stopped batch VM.
+# Three shapes, cycled: a web VM, a database VM (UEFI, two buses) and a stopped batch VM. None asks for nested
+# virtualization: that sends the VM through host-fact placement, which counts memory, and fakepve's nodes report
+# 8 GiB each, so hundreds of VMs never fit; the benches measure applying and reading, not placement.
 SHAPES: tuple[dict[str, Any], ...] = (
     {"cpus": 2, "sockets": 1, "memory": 2048, "machine": None, "firmware": "bios", "secure_boot": False,
      "disks": [{"size": 20, "storage": STORAGE, "thin": True, "bus": "paravirtual"}],
@@ -93,7 +102,7 @@ SHAPES: tuple[dict[str, Any], ...] = (
      "disks": [{"size": 40, "storage": STORAGE, "thin": True, "bus": "paravirtual"},
                {"size": 100, "storage": STORAGE, "thin": True, "bus": "virtio-blk"}],
      "nics": [{"network": NETWORK, "adapter": "paravirtual"}], "guest_os": "linux", "power": "on",
-     "nested_virtualization": True, "tags": ["db", "prod"]},
+     "nested_virtualization": False, "tags": ["db", "prod"]},
     {"cpus": 1, "sockets": 1, "memory": 1024, "machine": None, "firmware": "bios", "secure_boot": False,
      "disks": [{"size": 10, "storage": STORAGE, "thin": True, "bus": "sata"}],
      "nics": [{"network": BRIDGE, "adapter": "e1000"}], "guest_os": "other", "power": "off",
@@ -136,8 +145,8 @@ def declared_specs(n: int) -> dict[str, dict[str, Any]]:
 
 def driver_config(name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """What virtplane's Proxmox driver sends to create this VM (VirtualMachineDriver.create, no clone)."""
-    spec = VirtualMachineSpec.model_validate(inputs)
-    storages = [disk.storage or STORAGE for disk in spec.disks]
+    spec = resolve_vm(VirtualMachineSpec.model_validate(inputs), None, new_slot).with_creation_defaults()
+    storages = [disk.storage or STORAGE for disk in spec.disks or []]
     efi_storage = (storages[0] if storages else STORAGE) if spec.firmware == "uefi" else None
     config = create_config(spec, storages, efi_storage, NetworkNames(BRIDGE, {NETWORK: VLAN}))
     config.update(name=name, description=description_marker(Owner(STACK, name)), tags=encode_tags(spec.tags))

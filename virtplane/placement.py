@@ -153,9 +153,9 @@ def _free_vf(host: Host, nic: NicSpec, usage: Usage, extra: Counter[str]) -> tup
     functions = host.sriov
     if nic.device:
         wanted = nic.device.strip().lower()
-        functions = [f for f in functions if f.address == normalize_address(wanted)
-                     or any(m.id.lower() == wanted and f.address in {normalize_address(a) for a in m.addresses}
-                            for m in host.pci_mappings)]
+        mapped = {_bus(normalize_address(a)) for m in host.pci_mappings if m.id.lower() == wanted for a in m.addresses}
+        # a mapping names the PF or (Proxmox) a pool of its VFs, which are on the PF's bus
+        functions = [f for f in functions if f.address == normalize_address(wanted) or _bus(f.address) in mapped]
     if not functions:
         return None, (f"has no SR-IOV physical function {nic.device}" if nic.device
                       else "has no SR-IOV physical function")
@@ -170,6 +170,11 @@ def _free_vf(host: Host, nic: NicSpec, usage: Usage, extra: Counter[str]) -> tup
         else:
             return function, ""
     return None, "; ".join(reasons)
+
+
+def _bus(address: str) -> str:
+    """``0000:5e:02.1`` -> ``0000:5e``: a PF's VFs are on its bus."""
+    return address.rsplit(":", 1)[0]
 
 
 def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, list[str]]:

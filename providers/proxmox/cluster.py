@@ -5,14 +5,14 @@ Read lazily, each in one call (``/cluster/resources?type=node``, ``?type=storage
 the start of every observe, so each plan sees the cluster as it is.
 
 Placement: a VM that names no node goes to the online node with the most free memory (node memory minus
-what is used, minus what this process has already placed there during the run, so parallel creates spread
-out); ties go to the first node by name.
+what is used, minus what the plan already placed there, or, for creates placed without a plan, what this
+process placed during the run, so parallel creates spread out); ties go to the first node by name.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -87,17 +87,24 @@ class Cluster:
             return f"node '{node}' is offline (online nodes: {', '.join(self.online_nodes()) or 'none'})"
         return None
 
-    def place(self, memory_mib: int, storages: Collection[str] = ()) -> str:
+    def place(self, memory_mib: int, storages: Collection[str] = (), placed: Mapping[str, int] | None = None,
+              remember: bool = False) -> str:
         """The node for a new VM with ``memory_mib`` that names none, among the online nodes that have every
-        storage in ``storages``; the choice is remembered for the run."""
+        storage in ``storages``: the most free memory minus ``placed`` (MiB a plan already put on each node) and
+        minus what earlier ``remember``-ed choices of this run took (creates placed without a plan)."""
         nodes = [facts for facts in self.nodes().values()
                  if facts.online and all(self.storage_problem(storage, facts.name) is None for storage in storages)]
         if not nodes:
             needs = f" with storage {', '.join(sorted(storages))}" if storages else ""
             raise ProviderError(f"Proxmox has no online node{needs} to place a VM on")
+        placed = placed or {}
         with self._lock:
-            best = min(nodes, key=lambda n: (-(n.free_memory - self._placed.get(n.name, 0)), n.name))
-            self._placed[best.name] = self._placed.get(best.name, 0) + memory_mib * MIB
+            def free(node: NodeFacts) -> int:
+                return node.free_memory - self._placed.get(node.name, 0) - placed.get(node.name, 0) * MIB
+
+            best = min(nodes, key=lambda n: (-free(n), n.name))
+            if remember:
+                self._placed[best.name] = self._placed.get(best.name, 0) + memory_mib * MIB
         return best.name
 
     # ---- storages ------------------------------------------------------------------------------------

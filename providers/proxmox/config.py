@@ -7,22 +7,37 @@ No I/O here: what is sent at create time, and how a live configuration reads bac
 - Firmware: ``bios=seabios|ovmf``; UEFI adds ``efidisk0`` (``efitype=4m``, ``pre-enrolled-keys=1`` iff secure
   boot, which is read back from it).
 - Disks: ``paravirtual`` is ``scsiN`` behind ``scsihw=virtio-scsi-single``, ``lsilogic`` is ``scsiN`` behind
-  ``scsihw=lsi``, ``sata``/``ide``/``virtio-blk`` are ``sataN``/``ideN``/``virtioN``. The disk at list position
-  N gets slot N of its bus (``[scsi, sata]`` is ``scsi0, sata1``), and disks read back sorted by slot number,
-  so any declared order round-trips. Sizes are whole GiB; a new disk is ``storage:size``.
-- NICs: ``netN = virtio|e1000|e1000e[=MAC],bridge=<bridge>[,tag=<vlan>]``. A NIC reads back as the declared
-  network with that bridge and VLAN, else as ``bridge.vlan`` (or the bridge name when untagged).
+  ``scsihw=lsi``, ``sata``/``ide``/``virtio-blk`` are ``sataN``/``ideN``/``virtioN``. A disk's slot is its config
+  key (``scsi1``); a new disk without one takes the lowest free number of its bus's prefix (``new_slot``). Disks
+  read back with their slot, sorted by number then bus (``scsi0, sata0, scsi1``), so VMs made when the disk at
+  position N took number N read back in their declared order. Sizes are whole GiB; a new disk is ``storage:size``.
+- NICs: ``netN = virtio|e1000|e1000e[=MAC],bridge=<bridge>[,tag=<vlan>]``, slot ``netN``. A NIC reads back as the
+  declared network with that bridge and VLAN, else as ``bridge.vlan`` (or the bridge name when untagged).
+- Unset spec fields (None) are never written: a create gets a spec with the creation defaults already filled.
 - Nested virtualization is CPU type ``host``; otherwise no ``cpu`` is sent (PVE's default type).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.providers.proxmox.devices import (
+    HOSTPCI_SLOTS,
+    PciView,
+    free_hostpci,
+    gpu_state,
+    hostpci_entries,
+    is_address,
+    is_hostpci_slot,
+    kind_of,
+    sriov_nic_state,
+)
+from virtplane.providers.proxmox.host_facts import pci_address
 from virtplane.providers.proxmox.ownership import encode_tags, user_tags
+from virtplane.slots import next_numbered
 from virtplane.specs import DiskSpec, NicSpec, VirtualMachineSpec
 
 GUEST_OSTYPES = {"linux": "l26", "windows": "win11", "other": "other"}
@@ -124,15 +139,63 @@ def disk_bus(slot: DiskSlot, scsihw: str | None) -> str:
 
 
 def disk_state(slot: DiskSlot, scsihw: str | None) -> dict[str, Any]:
-    return {"size": slot.size, "storage": slot.storage, "thin": True, "bus": disk_bus(slot, scsihw)}
+    return {"size": slot.size, "storage": slot.storage, "thin": True, "bus": disk_bus(slot, scsihw),
+            "slot": slot.key}
 
 
-def disk_key(bus: str, position: int, after: int = -1) -> str | None:
-    """The slot for a disk at list ``position``: slot ``position`` of its bus, moved past ``after`` (the highest
-    slot number in use) so it reads back last; None when the bus has no such slot."""
-    prefix = BUS_PREFIX[bus]
-    index = max(position, after + 1)
-    return f"{prefix}{index}" if index < BUS_SLOTS[prefix] else None
+def bus_prefix(bus: str | None) -> str | None:
+    """The config key prefix of a disk bus (None, unset: the creation default paravirtual, ``scsi``); None for a bus
+    Proxmox does not have (NVMe)."""
+    return BUS_PREFIX.get(bus or "paravirtual")
+
+
+def new_disk_slot(bus: str | None, taken: Collection[str]) -> str | None:
+    """The lowest free key of ``bus``'s prefix; None when the bus has none left (or does not exist on PVE)."""
+    prefix = bus_prefix(bus)
+    if prefix is None:
+        return None
+    return next((f"{prefix}{n}" for n in range(BUS_SLOTS[prefix]) if f"{prefix}{n}" not in taken), None)
+
+
+def new_slot(collection: str, item: Mapping[str, Any], taken: set[str]) -> str:
+    """The driver's ``new_slot``: a new disk takes the lowest free number of its bus's prefix (paravirtual and
+    lsilogic ``scsiN``, virtio-blk ``virtioN``, ``sataN``, ``ideN``), a new NIC the lowest free ``netN``, a new
+    SR-IOV NIC the highest free ``hostpciN`` (devices.py). When the bus is full (or is no Proxmox bus), the key past
+    its last one, which check() reports."""
+    if collection == "nics" and item.get("adapter") == "sriov":  # a VF is a PCI device: hostpci15 down
+        return free_hostpci(taken, from_top=True) or next_numbered("hostpci", taken, HOSTPCI_SLOTS)
+    if collection == "nics":
+        return new_nic_slot(taken) or next_numbered("net", taken, NIC_SLOTS)
+    bus = item.get("bus")
+    prefix = bus_prefix(bus) or str(bus)
+    return new_disk_slot(bus, taken) or next_numbered(prefix, taken, BUS_SLOTS.get(prefix, 0))
+
+
+def slot_problem(slot: str, bus: str | None) -> str | None:
+    """Why ``slot`` cannot hold a disk on ``bus`` (None: unset, any bus); None when it can."""
+    found = _DISK_KEY.match(slot)
+    if found is None:
+        return f"slot '{slot}' is not a Proxmox disk key (scsiN, sataN, virtioN or ideN)"
+    prefix, number = found.group(1), int(found.group(2))
+    if number >= BUS_SLOTS[prefix]:
+        return f"slot '{slot}' does not exist: PVE has {prefix}0 to {prefix}{BUS_SLOTS[prefix] - 1}"
+    if bus is not None and BUS_PREFIX.get(bus) not in (None, prefix):
+        return f"slot '{slot}' is on the {prefix} bus, but the disk's bus is {bus} ({BUS_PREFIX[bus]}N slots)"
+    return None
+
+
+def nic_slot_problem(slot: str, adapter: str | None = None) -> str | None:
+    if adapter == "sriov":
+        if not is_hostpci_slot(slot) or int(slot.removeprefix("hostpci")) >= HOSTPCI_SLOTS:
+            return (f"slot '{slot}' is not a PCI device key: an SR-IOV NIC is a virtual function passed through as "
+                    f"hostpciN (hostpci0 to hostpci{HOSTPCI_SLOTS - 1})")
+        return None
+    if is_hostpci_slot(slot):
+        return f"slot '{slot}' is a PCI device key, for adapter='sriov' NICs only"
+    found = _NIC_KEY.match(slot)
+    if found is None or int(found.group(1)) >= NIC_SLOTS:
+        return f"slot '{slot}' is not a Proxmox network device key (net0 to net{NIC_SLOTS - 1})"
+    return None
 
 
 def new_disk_value(storage: str, size: int) -> str:
@@ -224,9 +287,13 @@ class NetworkNames:
 
 
 def nic_value(nic: NicSpec, names: NetworkNames, previous: NicSlot | None = None) -> str:
-    """The ``netN`` value for ``nic``; a NIC being changed keeps its MAC and its other options."""
+    """The ``netN`` value for ``nic``; a NIC being changed keeps its MAC and its other options (and its model when
+    the spec leaves ``adapter`` unset)."""
     bridge, vlan = names.wiring(nic.network)
-    model = NIC_MODELS[nic.adapter]
+    if nic.adapter is not None:
+        model = NIC_MODELS[nic.adapter]
+    else:
+        model = previous.model if previous and previous.model else NIC_MODELS["paravirtual"]
     options = dict(previous.options) if previous else {}
     options.pop("tag", None)
     options["bridge"] = bridge
@@ -237,14 +304,13 @@ def nic_value(nic: NicSpec, names: NetworkNames, previous: NicSlot | None = None
 
 
 def nic_state(slot: NicSlot, names: NetworkNames) -> dict[str, Any]:
-    return {"network": names.name_of(slot.bridge, slot.vlan), "adapter": _NEUTRAL_ADAPTER.get(slot.model, slot.model)}
+    return {"network": names.name_of(slot.bridge, slot.vlan), "adapter": _NEUTRAL_ADAPTER.get(slot.model, slot.model),
+            "device": None, "slot": slot.key}
 
 
-def next_nic_key(slots: list[NicSlot], taken: Collection[str] = ()) -> str | None:
-    """A key for a new NIC that reads back after every existing one (and after ``taken``, keys just chosen)."""
-    used = [slot.index for slot in slots] + [int(key[3:]) for key in taken]
-    index = max(used, default=-1) + 1
-    return f"net{index}" if index < NIC_SLOTS else None
+def new_nic_slot(taken: Collection[str]) -> str | None:
+    """The lowest free ``netN``; None when all are taken."""
+    return next((f"net{n}" for n in range(NIC_SLOTS) if f"net{n}" not in taken), None)
 
 
 # ---- scalars -----------------------------------------------------------------------------------------
@@ -292,10 +358,13 @@ def _int(value: Any, default: int) -> int:
 # ---- whole VMs ---------------------------------------------------------------------------------------
 
 
-def vm_state(config: Mapping[str, Any], node: str, running: bool, names: NetworkNames) -> dict[str, Any]:
-    """A live VM's configuration in the spec's shape (``VirtualMachineSpec.model_dump()``)."""
+def vm_state(config: Mapping[str, Any], node: str, running: bool, names: NetworkNames, pci: PciView | None = None,
+             sriov_networks: Sequence[NicSpec] = ()) -> dict[str, Any]:
+    """A live VM's configuration in the spec's shape (``VirtualMachineSpec.model_dump()``). ``pci`` tells what each
+    ``hostpciN`` is (devices.py); ``sriov_networks`` are the declared SR-IOV NICs, whose networks a VF cannot hold."""
     sockets = _int(config.get("sockets"), 1)
     scsihw = config.get("scsihw")
+    gpus, vfs = device_states(config, node, pci or PciView(), sriov_networks)
     return {
         "cpus": _int(config.get("cores"), 1) * sockets,
         "sockets": sockets,
@@ -303,7 +372,8 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
         "node": node,
         "machine": machine_type(config.get("machine")),
         "disks": [disk_state(slot, scsihw) for slot in disk_slots(config)],
-        "nics": [nic_state(slot, names) for slot in nic_slots(config)],
+        "nics": [nic_state(slot, names) for slot in nic_slots(config)] + vfs,
+        "gpus": gpus,
         "firmware": "uefi" if config.get("bios") == "ovmf" else "bios",
         "secure_boot": secure_boot_of(config),
         "guest_os": guest_os_of(config.get("ostype")),
@@ -315,16 +385,42 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
     }
 
 
+def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: Sequence[NicSpec]
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(GPUs in hostpci order, SR-IOV NICs from hostpci15 down) of a VM. A VF's network is the declared SR-IOV NIC's
+    with its slot, else the next declared one without a slot, in order: PVE has no such setting to read."""
+    gpus, vfs = [], []
+    for entry in hostpci_entries(config):
+        kind = kind_of(entry, node, pci)
+        if kind == "gpu":
+            gpus.append(gpu_state(entry, node, pci))
+        elif kind == "vf":
+            vfs.append(entry)
+    vfs.sort(key=lambda entry: -entry.index)
+    by_slot = {nic.slot: nic for nic in declared if nic.slot}
+    unslotted = iter([nic for nic in declared if not nic.slot])
+    nics = []
+    for entry in vfs:
+        match = by_slot[entry.key] if entry.key in by_slot else next(unslotted, None)
+        state = sriov_nic_state(entry, node, pci, match.network if match else None)
+        if match and match.device and is_address(match.device) and is_address(state["device"]) and \
+                pci_address(match.device) == pci_address(state["device"]):
+            state["device"] = match.device  # the PF as the stack writes it (5e:00.0 is 0000:5e:00.0)
+        nics.append(state)
+    return gpus, nics
+
+
 def scalar_config(spec: VirtualMachineSpec) -> dict[str, Any]:
-    """CPU, memory, OS type, firmware, machine and CPU type, as config keys (no devices)."""
+    """CPU, memory, OS type, firmware, machine and CPU type, as config keys (no devices); unset fields are left to
+    PVE's defaults."""
     sockets = spec.sockets or 1  # None: PVE's own layout, one socket
-    config: dict[str, Any] = {
-        "cores": spec.cpus // sockets,
-        "sockets": sockets,
-        "memory": spec.memory,
-        "ostype": ostype(spec.guest_os),
-        "bios": "ovmf" if spec.firmware == "uefi" else "seabios",
-    }
+    config: dict[str, Any] = {"sockets": sockets, "bios": "ovmf" if spec.firmware == "uefi" else "seabios"}
+    if spec.cpus is not None:
+        config["cores"] = spec.cpus // sockets
+    if spec.memory is not None:
+        config["memory"] = spec.memory
+    if spec.guest_os is not None:
+        config["ostype"] = ostype(spec.guest_os)
     if spec.machine:
         config["machine"] = spec.machine
     if spec.nested_virtualization:
@@ -334,23 +430,27 @@ def scalar_config(spec: VirtualMachineSpec) -> dict[str, Any]:
 
 def create_config(spec: VirtualMachineSpec, storages: list[str], efi_storage: str | None,
                   names: NetworkNames) -> dict[str, Any]:
-    """Every config key for a new VM but its name and description; ``storages[i]`` is where disk i goes."""
+    """Every config key for a new VM but its name and description; ``storages[i]`` is where disk i goes. Every
+    disk and NIC carries its slot (the engine resolves them; virtplane.slots.resolve_vm)."""
     config = scalar_config(spec)
-    config["tags"] = encode_tags(spec.tags)
+    config["tags"] = encode_tags(spec.tags or [])
+    disks, nics = spec.disks or [], spec.nics or []
     if spec.firmware == "uefi" and efi_storage:
-        config["efidisk0"] = efidisk_value(efi_storage, spec.secure_boot)
-    if controller := scsi_controller(spec.disks):
+        config["efidisk0"] = efidisk_value(efi_storage, bool(spec.secure_boot))
+    if controller := scsi_controller(disks):
         config["scsihw"] = controller
     boot = []
-    for position, disk in enumerate(spec.disks):
-        key = disk_key(disk.bus, position)
-        if key is None:
-            raise ValueError(f"disk {position} has no free {BUS_PREFIX[disk.bus]} slot")
-        config[key] = new_disk_value(storages[position], disk.size)
-        boot += [] if boot else [key]
-    for position, nic in enumerate(spec.nics):
-        config[f"net{position}"] = nic_value(nic, names)
-    boot += ["net0"] if spec.nics else []
+    for position, disk in enumerate(disks):
+        if disk.slot is None or slot_problem(disk.slot, disk.bus):
+            raise ValueError(f"disk {position} has no usable slot ({disk.slot})")
+        config[disk.slot] = new_disk_value(storages[position], disk.size)
+        boot += [] if boot else [disk.slot]
+    for position, nic in enumerate(nics):
+        if nic.slot is None or nic_slot_problem(nic.slot, nic.adapter):
+            raise ValueError(f"NIC {position} has no usable slot ({nic.slot})")
+        if nic.adapter != "sriov":  # a VF is a hostpciN, made by the driver (devices.py)
+            config[nic.slot] = nic_value(nic, names)
+    boot += [nic.slot for nic in nics if nic.adapter != "sriov"][:1]
     if boot:
         config["boot"] = "order=" + ";".join(boot)  # the first declared disk boots, then the network
     return config

@@ -1,4 +1,9 @@
-"""Pure planning of an update: which config keys to set or delete, which disks to grow, for changed fields.
+"""Pure planning of an update: which config keys to set or delete, which disks to grow, for the changes listed.
+
+Only what ``changes`` names is touched, and a field the spec leaves unset (None) is never written. Disks and
+NICs are reconciled by slot, the config key the change names (``disks[scsi1].size`` grows ``scsi1``,
+``disks[scsi1]`` with ``new=None`` removes it, ``nics[net0].network`` rewires ``net0``); list positions are
+never used.
 
 The VM driver sends the result: ``first_delete`` in its own write (PVE refuses to delete and set one key in
 the same request, as re-making the EFI vars disk needs), then ``settings`` and ``delete`` together, then one
@@ -8,32 +13,43 @@ driver destroys them too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.providers.base import FieldChange
 from virtplane.providers.proxmox.config import (
-    BUS_PREFIX,
     SCSI_CONTROLLERS,
     NetworkNames,
-    disk_key,
     disk_slots,
     efidisk_value,
     new_disk_value,
-    next_nic_key,
+    nic_slot_problem,
     nic_slots,
-    nic_state,
     nic_value,
     ostype,
     secure_boot_of,
+    slot_problem,
     split_options,
 )
-from virtplane.providers.proxmox.ownership import encode_tags
-from virtplane.specs import VirtualMachineSpec
+from virtplane.providers.proxmox.devices import (
+    DeviceWriter,
+    PciView,
+    free_hostpci,
+    hostpci_entries,
+    is_hostpci_slot,
+    kind_of,
+)
+from virtplane.providers.proxmox.ownership import encode_tags, user_tags
+from virtplane.providers.vm_rules import top_field
+from virtplane.specs import DiskSpec, VirtualMachineSpec
+
+_ITEM = re.compile(r"^(disks|nics)\[([^\]]+)\](?:\.(\w+))?$")
 
 
 class NoFreeSlot(ValueError):
-    """A disk or NIC cannot be added: its bus (or the VM) has no free slot left."""
+    """A disk or NIC cannot be added: its slot does not exist or holds something else."""
 
 
 @dataclass
@@ -49,96 +65,176 @@ class Reconfiguration:
         return bool(self.first_delete or self.settings or self.delete)
 
 
-def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], fields: Collection[str], names: NetworkNames,
-                storage_for: Callable[[int], str], efi_storage: Callable[[], str]) -> Reconfiguration:
-    """What to change so that ``config`` matches ``spec`` in ``fields`` (top-level field names)."""
+def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
+                names: NetworkNames, storage_for: Callable[[DiskSpec], str], efi_storage: Callable[[], str],
+                finish_marker: bool = False, devices: DeviceWriter | None = None, node: str = "",
+                pci: PciView | None = None) -> Reconfiguration:
+    """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` writes the tags (the
+    marker tag of an interrupted clone) even when they did not change. ``devices`` writes GPUs and SR-IOV NICs
+    (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets ``balloon=0``."""
     plan = Reconfiguration()
-    if {"cpus", "sockets"} & set(fields):
+    fields = {top_field(change.path) for change in changes}
+    if {"cpus", "sockets"} & fields:
         sockets = spec.sockets or _current_sockets(config, spec.cpus)
-        plan.settings.update(cores=spec.cpus // sockets, sockets=sockets)
-    if "memory" in fields:
+        cpus = spec.cpus if spec.cpus is not None else _current_cpus(config)
+        plan.settings.update(cores=cpus // sockets, sockets=sockets)
+    if "memory" in fields and spec.memory is not None:
         plan.settings["memory"] = spec.memory
-    if "guest_os" in fields:
+    if "guest_os" in fields and spec.guest_os is not None:
         plan.settings["ostype"] = ostype(spec.guest_os)
     if "machine" in fields and spec.machine:
         plan.settings["machine"] = spec.machine
-    if "nested_virtualization" in fields:
+    if "nested_virtualization" in fields and spec.nested_virtualization is not None:
         if spec.nested_virtualization:
             plan.settings["cpu"] = "host"
         else:
             plan.delete.append("cpu")
-    if {"firmware", "secure_boot"} & set(fields):
+    if {"firmware", "secure_boot"} & fields:
         _firmware(plan, spec, config, efi_storage)
-    if "tags" in fields:
-        plan.settings["tags"] = encode_tags(spec.tags)
-    if "disks" in fields:
-        _disks(plan, spec, config, storage_for)
-    if "nics" in fields:
-        _nics(plan, spec, config, names)
+    if ("tags" in fields and spec.tags is not None) or finish_marker:
+        plan.settings["tags"] = encode_tags(spec.tags if spec.tags is not None else user_tags(config.get("tags")))
+    disk_changes = [c for c in changes if top_field(c.path) == "disks"]
+    if disk_changes:
+        _disks(plan, spec, config, disk_changes, storage_for)
+    nic_changes = [c for c in changes if top_field(c.path) == "nics"]
+    if nic_changes:
+        _nics(plan, spec, config, nic_changes, names, devices)
+    if "gpus" in fields and spec.gpus is not None:
+        _gpus(plan, spec, config, _writer(devices), node, pci or PciView())
+    if any(is_hostpci_slot(key) for key in plan.settings) and str(config.get("balloon", "")) != "0":
+        plan.settings["balloon"] = 0
     return plan
 
 
-def _current_sockets(config: Mapping[str, Any], cpus: int) -> int:
+def _writer(devices: DeviceWriter | None) -> DeviceWriter:
+    if devices is None:
+        raise NoFreeSlot("PCI devices cannot be changed here: no device writer was given")
+    return devices
+
+
+def _current_sockets(config: Mapping[str, Any], cpus: int | None) -> int:
     """The VM's socket count when it divides ``cpus`` (a spec without sockets keeps the layout), else one."""
     try:
         sockets = int(config.get("sockets") or 1)
     except (TypeError, ValueError):
         sockets = 1
+    if cpus is None:
+        return max(sockets, 1)
     return sockets if sockets > 0 and cpus % sockets == 0 else 1
+
+
+def _current_cpus(config: Mapping[str, Any]) -> int:
+    try:
+        return int(config.get("cores") or 1) * int(config.get("sockets") or 1)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _firmware(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any],
               efi_storage: Callable[[], str]) -> None:
-    plan.settings["bios"] = "ovmf" if spec.firmware == "uefi" else "seabios"
+    """Unset firmware or secure boot keeps the VM's own (a clone of a UEFI template declaring secure boot stays
+    UEFI)."""
+    live_uefi = config.get("bios") == "ovmf"
+    uefi = spec.firmware == "uefi" if spec.firmware is not None else live_uefi
+    secure = spec.secure_boot if spec.secure_boot is not None else secure_boot_of(config)
+    if uefi != live_uefi:
+        plan.settings["bios"] = "ovmf" if uefi else "seabios"
     current = config.get("efidisk0")
     volume = split_options(str(current))[0] if current else None
-    if spec.firmware == "uefi":
-        if current and secure_boot_of(config) == spec.secure_boot:
+    if uefi:
+        if current and secure_boot_of(config) == secure:
             return
         if current:
             plan.first_delete.append("efidisk0")
             plan.removed_volumes += [volume] if volume else []
-        plan.settings["efidisk0"] = efidisk_value(efi_storage(), spec.secure_boot)
+        plan.settings["efidisk0"] = efidisk_value(efi_storage(), secure)
     elif current:
         plan.delete.append("efidisk0")
         plan.removed_volumes += [volume] if volume else []
 
 
-def _disks(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any],
-           storage_for: Callable[[int], str]) -> None:
-    live = disk_slots(config)
-    highest = max((slot.index for slot in live), default=-1)
-    has_scsi = any(slot.prefix == "scsi" for slot in live)
-    for position, want in enumerate(spec.disks):
-        if position < len(live):
-            if want.size > live[position].size:
-                plan.resize.append((live[position].key, want.size))
-            continue
-        key = disk_key(want.bus, position, highest)
-        if key is None:
-            raise NoFreeSlot(f"disk {position} cannot be added: Proxmox has no {BUS_PREFIX[want.bus]} slot after "
-                             f"{BUS_PREFIX[want.bus]}{highest}")
-        highest = int(key.removeprefix(BUS_PREFIX[want.bus]))
-        plan.settings[key] = new_disk_value(storage_for(position), want.size)
-        if want.bus in SCSI_CONTROLLERS and not has_scsi:
-            plan.settings["scsihw"] = SCSI_CONTROLLERS[want.bus]
-            has_scsi = True
-    for slot in live[len(spec.disks):]:
-        plan.delete.append(slot.key)
-        plan.removed_volumes.append(slot.volume)
+def _item(change: FieldChange) -> tuple[str, str | None]:
+    """(slot, attribute) of ``disks[scsi1].size``; attribute None for a whole item added or removed."""
+    found = _ITEM.match(change.path)
+    if found is None:
+        raise NoFreeSlot(f"'{change.path}' names no disk or NIC slot")
+    return found.group(2), found.group(3)
 
 
-def _nics(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], names: NetworkNames) -> None:
-    live = nic_slots(config)
-    added: list[str] = []
-    for position, want in enumerate(spec.nics):
-        if position < len(live):
-            if nic_state(live[position], names) != want.model_dump():
-                plan.settings[live[position].key] = nic_value(want, names, live[position])
+def _disks(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
+           storage_for: Callable[[DiskSpec], str]) -> None:
+    live = {slot.key: slot for slot in disk_slots(config)}
+    declared = {disk.slot: disk for disk in spec.disks or [] if disk.slot}
+    has_scsi = any(key.startswith("scsi") for key in live)
+    for change in changes:
+        slot, attribute = _item(change)
+        if attribute == "size" and slot in live and slot in declared:
+            if declared[slot].size > live[slot].size:
+                plan.resize.append((slot, declared[slot].size))
+        elif attribute is None and change.new is None and slot in live:
+            plan.delete.append(slot)
+            plan.removed_volumes.append(live[slot].volume)
+        elif attribute is None and change.old is None and slot in declared:
+            want = declared[slot]
+            if problem := slot_problem(slot, want.bus):
+                raise NoFreeSlot(f"disk {slot} cannot be added: {problem}")
+            if slot in config:
+                raise NoFreeSlot(f"disk {slot} cannot be added: the VM's {slot} holds '{config[slot]}' (a CD-ROM or "
+                                 "cloud-init drive); give the disk another slot")
+            plan.settings[slot] = new_disk_value(storage_for(want), want.size)
+            bus = want.bus or "paravirtual"
+            if slot.startswith("scsi") and bus in SCSI_CONTROLLERS and not has_scsi:
+                plan.settings["scsihw"] = SCSI_CONTROLLERS[bus]
+                has_scsi = True
+        # storage, thin and bus changes replace the VM: they never reach an update (a clone keeps them as cloned)
+
+
+def _nics(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
+          names: NetworkNames, devices: DeviceWriter | None) -> None:
+    live = {slot.key: slot for slot in nic_slots(config)}
+    functions = {entry.key: entry for entry in hostpci_entries(config)}
+    declared = {nic.slot: nic for nic in spec.nics or [] if nic.slot}
+    for change in changes:
+        slot, attribute = _item(change)
+        if attribute is None and change.new is None:
+            if slot in live or slot in functions:
+                plan.delete.append(slot)
+        elif slot in declared and is_hostpci_slot(slot):
+            if attribute not in (None, "device"):
+                continue  # a VF's network is a label on Proxmox (check() refuses a VLAN); its adapter is refused
+            if problem := nic_slot_problem(slot, declared[slot].adapter):
+                raise NoFreeSlot(f"NIC {slot} cannot be added: {problem}")
+            try:
+                plan.settings[slot] = _writer(devices).vf(declared[slot], functions.get(slot) if attribute else None)
+            except ValueError as exc:
+                raise NoFreeSlot(f"NIC {slot} {exc}") from None
+        elif slot in declared:
+            if problem := nic_slot_problem(slot, declared[slot].adapter):
+                raise NoFreeSlot(f"NIC {slot} cannot be added: {problem}")
+            plan.settings[slot] = nic_value(declared[slot], names, live.get(slot))
+
+
+def _gpus(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any], devices: DeviceWriter,
+          node: str, pci: PciView) -> None:
+    """GPUs by position: ``gpus[i]`` is the i-th live GPU entry (hostpci order); extra declared ones take the lowest
+    free hostpci keys, extra live ones are removed."""
+    entries = hostpci_entries(config)
+    live = [entry for entry in entries if kind_of(entry, node, pci) == "gpu"]
+    taken = {entry.key for entry in entries} | {key for key in plan.settings if is_hostpci_slot(key)}
+    wanted = spec.gpus or []
+    for index, gpu in enumerate(wanted):
+        previous = live[index] if index < len(live) else None
+        try:
+            value = devices.gpu(gpu, previous)
+        except ValueError as exc:
+            raise NoFreeSlot(f"gpus[{index}] {exc}") from None
+        if previous is not None:
+            if value != config.get(previous.key):
+                plan.settings[previous.key] = value
             continue
-        key = next_nic_key(live, added)
+        key = free_hostpci(taken)
         if key is None:
-            raise NoFreeSlot(f"NIC {position} cannot be added: Proxmox has no network device slot left")
-        added.append(key)
-        plan.settings[key] = nic_value(want, names)
-    plan.delete += [slot.key for slot in live[len(spec.nics):]]
+            raise NoFreeSlot(f"gpus[{index}] cannot be added: every hostpci slot is taken")
+        taken.add(key)
+        plan.settings[key] = value
+    plan.delete += [entry.key for entry in live[len(wanted):]]

@@ -9,11 +9,15 @@
   exists" answer, synchronous or from the task), it is marked taken and a new one is fetched (a few times).
   When the create's outcome is unknown, the VMs are searched for our marker before anything is created again,
   so a retried create never makes a second VM.
-- Placement: the declared node, else the endpoint's ``node`` setting, else the online node with the most free
-  memory (cluster.py); a clone goes to its source's node unless the VM declares one (its disks are copied
-  next to the source's, which are usually on local storage).
-- Clone: ``clone`` of the named VM or template (full, or linked from a template), then the rest of the spec
-  as an update (CPU, memory, NICs, tags, disk growth, power). Disk placement stays as cloned.
+- Placement (``place``, at plan time, shown in the plan): the endpoint's ``node`` setting, else the online node
+  with the most free memory minus what the plan already placed there (cluster.py). ``create`` uses ``spec.node``
+  (placing the same way itself only when called without one); a clone without a node goes to its source's node
+  (its disks are copied next to the source's, which are usually on local storage), so ``place`` returns None
+  for clones.
+- Clone: ``clone`` of the named VM or template (full, or linked from a template), then the declared fields as an
+  update, computed with the generic diff on the slot-resolved spec: unset fields keep the template's values
+  (firmware, controller, disk buses), and disk storage/bus differences are left as cloned.
+- Ids: a VM's stable id is its VMID, as a string (``create`` returns it; ``observe_ids`` reads by it).
 - Update: config changes in one ``POST …/config`` task, disk growth with ``PUT …/resize`` (absolute size),
   power-off rules shut the VM down first (``shutdown``, then a hard ``stop`` if the guest does not power off in
   time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
@@ -24,12 +28,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
+    Created,
     Declared,
     FieldChange,
     KindDriver,
@@ -47,10 +53,13 @@ from virtplane.providers.proxmox.config import (
     NetworkNames,
     create_config,
     disk_slots,
+    machine_type,
     network_names,
+    new_slot,
     split_options,
     vm_state,
 )
+from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
 from virtplane.providers.proxmox.faults import (
     OutcomeUnknown,
     PveError,
@@ -59,6 +68,7 @@ from virtplane.providers.proxmox.faults import (
     permission_denied,
 )
 from virtplane.providers.proxmox.ownership import has_marker_tag
+from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
@@ -68,7 +78,8 @@ from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
 from virtplane.providers.proxmox.vm_rules import vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
-from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
+from virtplane.slots import resolve_vm
+from virtplane.specs import CREATE_ONLY, DiskSpec, Spec, VirtualMachineSpec
 
 VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
 _BUSY_LOCKS = ("create", "clone")
@@ -84,6 +95,11 @@ class VmHandle:
 
 
 class VirtualMachineDriver(KindDriver):
+    """**Thread safety.** create, update and delete of different VMs run concurrently through one driver: each call
+    works on its own VM's path and keeps its state in locals; the shared pieces are thread-safe: the HTTP client
+    pools its connections, the VMID allocator and the cluster facts are guarded by locks, and ``_names`` and
+    ``_rows`` are only written by ``observe``/``check``, which run before apply starts."""
+
     kind = "VirtualMachine"
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
@@ -93,14 +109,18 @@ class VirtualMachineDriver(KindDriver):
         self._reader = VmReader(client)
         self._power = Power(client)
         self._vmids = VmidAllocator(client)
+        self._pci = PciReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
+        self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
 
     # ---- reading -------------------------------------------------------------------------------------
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         self._cluster.refresh()
+        self._pci.refresh()
         self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
         self._vmids.note_taken(row.vmid for row in self._rows)
@@ -124,33 +144,100 @@ class VirtualMachineDriver(KindDriver):
                 result.foreign[row.name] = self._observed(row, config, owner, ours=False)
         return result
 
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
+        whose marker names ``stack`` is ours (named by its resource); any other is read as it is, by its name."""
+        self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
+        wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
+        rows = [row for row in self._reader.rows("to read VMs by VMID") if row.vmid in wanted and not row.template]
+        configs = self._reader.configs(rows, ())
+        found: dict[str, Observed] = {}
+        for row in rows:
+            config = configs.get(row.vmid)
+            if config is None:
+                continue
+            owner = owner_from_description(config.get("description"))
+            ours = owner is not None and owner.stack == stack
+            observed = self._observed(row, config, owner, ours=ours)
+            if ours and owner is not None:
+                observed.name = owner.resource
+            found[str(row.vmid)] = observed
+        return found
+
     def _observed(self, row: VmRow, config: dict[str, Any], owner: Owner | None, ours: bool) -> Observed:
-        state = vm_state(config, row.node, row.running, self._names)
+        name = owner.resource if ours and owner is not None else row.name
+        state = self._state(row, config, self._declared.get(name))
         complete = not ours or has_marker_tag(config.get("tags"))
-        return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete)
+        return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
+                        id=str(row.vmid))
+
+    def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
+        """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
+        any), and its SR-IOV NICs take the declared ones' networks (a VF holds none: devices.py)."""
+        pci = self._pci.view([row.node]) if any(is_hostpci_slot(key) for key in config) else None
+        nics = declared.nics if isinstance(declared, VirtualMachineSpec) else None
+        sriov = [nic for nic in nics or [] if nic.adapter == "sriov"]
+        return vm_state(config, row.node, row.running, self._names, pci, sriov)
+
+    # ---- placement and slots -------------------------------------------------------------------------
+
+    def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
+        """The endpoint's ``node`` setting, else the online node with the most free memory minus ``placed`` (MiB
+        this plan already put there) that has every storage the disks name; None for a clone (its source's
+        node)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        if vm_spec.clone_from:
+            return None
+        if self._settings.node:
+            return self._settings.node
+        named = {disk.storage for disk in vm_spec.disks or [] if disk.storage}
+        try:
+            return self._cluster.place(vm_spec.memory or 0, named, placed)
+        except ProviderError:
+            return None  # no node fits: check() names the VM and the field (a storage, or no node online)
+
+    def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
+        return new_slot(collection, item, taken)
 
     # ---- creating ------------------------------------------------------------------------------------
 
-    def create(self, owner: Owner, spec: Spec) -> None:
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        """Returns the VMID (as a string) and the new VM read back, with its node."""
         vm_spec = cast(VirtualMachineSpec, spec)
-        if vm_spec.clone_from:
-            self._clone(owner, vm_spec)
-            return
+        if vm_spec.clone_from:  # its slots are resolved against the clone, once it exists
+            row = self._clone(owner, vm_spec)
+        else:
+            row = self._create(owner, resolve_vm(vm_spec, None, self.new_slot).with_creation_defaults())
+        state = self._state(row, self._reader.config(row), vm_spec)
+        return Created(str(row.vmid), {**state, "node": row.node})
+
+    def _create(self, owner: Owner, vm_spec: VirtualMachineSpec) -> VmRow:
         name = owner.resource
-        named = {disk.storage for disk in vm_spec.disks if disk.storage}
-        node = vm_spec.node or self._settings.node or self._cluster.place(vm_spec.memory, named)
-        storages = [disk.storage or self._cluster.default_storage(node) for disk in vm_spec.disks]
+        node = vm_spec.node
+        if node is None:  # not placed at plan time (a direct call): place now, remembered for this run
+            named = {disk.storage for disk in vm_spec.disks or [] if disk.storage}
+            node = self._settings.node or self._cluster.place(vm_spec.memory or 0, named, remember=True)
+        storages = [disk.storage or self._cluster.default_storage(node) for disk in vm_spec.disks or []]
         efi_storage = None
         if vm_spec.firmware == "uefi":
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
+        if needs_devices(vm_spec.gpus, vm_spec.nics):
+            try:
+                config.update(device_config(vm_spec.gpus or [], vm_spec.nics or [],
+                                            self._device_writer(node, vm_spec.machine)))
+            except ValueError as exc:
+                raise ProviderError(f"Proxmox cannot create VM {name} on node {node}: its {exc}") from None
         config.update(name=name, description=description_marker(owner))
         row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
         if vm_spec.power == "on":
             self._power.start(row.path, name)
+            row = replace(row, status="running")
+        return row
 
-    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> None:
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> VmRow:
         name, source_name = owner.resource, str(spec.clone_from)
         sources = find_sources(source_name, self._reader.rows(f"to find '{source_name}', the source of VM {name}"))
         if len(sources) != 1:
@@ -174,15 +261,17 @@ class VirtualMachineDriver(KindDriver):
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
+        resolved = resolve_vm(spec, observed.state, self.new_slot)
         changes = []
-        for change in diff(spec.model_dump(), observed.state, CREATE_ONLY[self.kind]):
+        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
             try:
                 rule = self.rule(change)
             except RefusedChange as exc:
                 raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
             if rule is not Rule.REPLACE:  # disks keep the storage and bus they were cloned with
                 changes.append(change)
-        self.update(observed, spec, changes)
+        self.update(observed, resolved, changes)
+        return self._reader.row_at(row.node, row.vmid, name) or row
 
     def _allocate(self, owner: Owner, node: str, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
         """Run a create or clone (``what`` holds ``<vmid>``) of a VM on ``node`` under a fresh VMID; returns the new
@@ -241,24 +330,30 @@ class VirtualMachineDriver(KindDriver):
         vm_spec = cast(VirtualMachineSpec, spec)
         name, row = observed.name, handle.row
         fields = {top_field(change.path) for change in changes}
-        if not observed.marker_complete:
-            fields.add("tags")
         node, running = row.node, row.running
 
-        def storage_for(position: int) -> str:
-            return vm_spec.disks[position].storage or self._cluster.default_storage(node)
+        def storage_for(disk: DiskSpec) -> str:
+            return disk.storage or self._cluster.default_storage(node)
 
         def efi_storage() -> str:
             disks = disk_slots(handle.config)
             if disks and disks[0].storage:
                 return disks[0].storage
-            return storage_for(0) if vm_spec.disks else self._cluster.default_storage(node)
+            return storage_for(vm_spec.disks[0]) if vm_spec.disks else self._cluster.default_storage(node)
 
         try:
-            plan = reconfigure(vm_spec, handle.config, fields, self._names, storage_for, efi_storage)
+            writer = pci = None
+            if {"gpus", "nics"} & fields and (vm_spec.gpus or any(is_hostpci_slot(key) for key in handle.config)
+                                              or any(nic.adapter == "sriov" for nic in vm_spec.nics or [])):
+                writer = self._device_writer(node, vm_spec.machine or handle.config.get("machine"))
+                pci = self._pci.view([node])
+            plan = reconfigure(vm_spec, handle.config, changes, self._names, storage_for, efi_storage,
+                               finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
         shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        # power None is not managed: a VM shut down for a change is started again, any other is left as it is
+        want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
         if shut_down:
             self._power.shut_down(row.path, name)
             running = False
@@ -269,11 +364,11 @@ class VirtualMachineDriver(KindDriver):
             path = f"/nodes/{node}/qemu/{row.vmid}"
             self._reconfigure(path, name, plan)
         except Exception as error:
-            if shut_down and vm_spec.power == "on":
+            if shut_down and want_on:
                 self._restart_after(error, path, name)
             raise
-        if (vm_spec.power == "on") != running:
-            if vm_spec.power == "on":
+        if want_on != running:
+            if want_on:
                 self._power.start(path, name)
             else:
                 self._power.shut_down(path, name)
@@ -338,6 +433,18 @@ class VirtualMachineDriver(KindDriver):
         moved = self._reader.row(row.vmid, name)
         return moved.node if moved else target
 
+    def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
+        """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
+        VFs picked among those no VM on the node passes through (their configurations are read only then)."""
+
+        def configs() -> list[dict[str, Any]]:
+            rows = [row for row in self._reader.rows(f"to find the VFs in use on node {node}") if row.node == node]
+            return list(self._reader.configs(rows, ()).values())
+
+        return DeviceWriter({str(row.get("id")) for row in self._pci.mappings()}, is_q35(machine_type(machine)),
+                            lambda pf: self._pci.pick_vf(node, pf, configs),
+                            lambda gpu: self._pci.pick_gpu(node, gpu.vendor, gpu.mode == "vgpu", configs))
+
     # ---- deleting ------------------------------------------------------------------------------------
 
     def delete(self, observed: Observed) -> None:
@@ -365,9 +472,11 @@ class VirtualMachineDriver(KindDriver):
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         vm_spec = cast(VirtualMachineSpec, spec)
         self._names = network_names(self._settings.bridge, declared)
+        self._declared = declared.get(self.kind, {})
         if vm_spec.clone_from and not self._rows:
             self._rows = self._reader.rows()
-        return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node)
+        return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
+                           lambda: {str(row.get("id")) for row in self._pci.mappings()})
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)

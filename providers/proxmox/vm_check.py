@@ -4,9 +4,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from virtplane.providers.proxmox.cluster import Cluster
-from virtplane.providers.proxmox.config import BUS_PREFIX, BUS_SLOTS, GUEST_OSTYPES, PVE_OSTYPES, NetworkNames, disk_key
+from virtplane.providers.proxmox.config import (
+    GUEST_OSTYPES,
+    PVE_OSTYPES,
+    NetworkNames,
+    nic_slot_problem,
+    slot_problem,
+)
+from virtplane.providers.proxmox.devices import is_address
 from virtplane.providers.proxmox.ownership import MARKER_TAG
 from virtplane.providers.proxmox.vm_reader import VmRow
 from virtplane.specs import VirtualMachineSpec
@@ -16,7 +24,7 @@ _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the l
 
 
 def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
-                default_node: str | None = None) -> Problems:
+                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set) -> Problems:
     """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
     problems: Problems = []
     source = _clone_source(spec, rows, problems)
@@ -29,8 +37,9 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
         node = None
     problems += _disk_problems(spec, cluster, node)
     problems += _nic_problems(spec, names, cluster)
-    problems += _tag_problems(spec.tags)
-    if spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
+    problems += _tag_problems(spec.tags or [])
+    problems += _device_problems(spec, mapping_ids)
+    if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
                                      f"(choices: {', '.join(PVE_OSTYPES)})"))
     return problems
@@ -61,26 +70,23 @@ def _clone_source(spec: VirtualMachineSpec, rows: list[VmRow], problems: Problem
 
 def _disk_problems(spec: VirtualMachineSpec, cluster: Cluster, node: str | None) -> Problems:
     problems: Problems = []
-    buses = {disk.bus for disk in spec.disks}
+    disks = spec.disks or []
+    buses = {disk.bus or ("paravirtual" if not spec.clone_from else None) for disk in disks}
     if {"paravirtual", "lsilogic"} <= buses:
         problems.append(("disks", "a Proxmox VM has one SCSI controller, so its SCSI disks are either all "
                                   "paravirtual (VirtIO SCSI) or all lsilogic, not both"))
-    named = {disk.storage for disk in spec.disks if disk.storage}
+    named = {disk.storage for disk in disks if disk.storage}
     if node is None and not spec.clone_from:
         node = _node_with(cluster, named, problems)
     default_reported = False
-    for index, disk in enumerate(spec.disks):
+    for index, disk in enumerate(disks):
         where = f"disks[{index}]"
         if disk.bus == "nvme":
             problems.append((f"{where}.bus", "NVMe disks do not exist on Proxmox VE (choices: paravirtual, "
                                              "lsilogic, sata, ide, virtio-blk)"))
-        elif disk_key(disk.bus, index) is None:
-            prefix = BUS_PREFIX[disk.bus]
-            last = BUS_SLOTS[prefix] - 1
-            problems.append((f"{where}.bus", f"a {disk.bus} disk can be at most disk number {last + 1} on Proxmox: "
-                                             f"the disk at position N goes in slot {prefix}N so the order reads back, "
-                                             f"and PVE has {prefix}0 to {prefix}{last}"))
-        if not disk.thin:
+        elif disk.slot is not None and (problem := slot_problem(disk.slot, disk.bus)):
+            problems.append((f"{where}.slot", problem))
+        if disk.thin is False:
             problems.append((f"{where}.thin", "thin provisioning on Proxmox follows the storage type (LVM-thin, ZFS, "
                                               "Ceph and qcow2 are thin); leave thin=True"))
         if node is None:
@@ -93,7 +99,7 @@ def _disk_problems(spec: VirtualMachineSpec, cluster: Cluster, node: str | None)
             if problem:
                 problems.append((f"{where}.storage", problem))
                 default_reported = True
-    if spec.firmware == "uefi" and not spec.disks and node is not None and not spec.clone_from:
+    if spec.firmware == "uefi" and not disks and node is not None and not spec.clone_from:
         problem, _ = cluster.default_storage_problem(node)
         if problem:
             problems.append(("firmware", f"the EFI vars disk needs a storage, but {problem}"))
@@ -115,7 +121,17 @@ def _node_with(cluster: Cluster, storages: set[str], problems: Problems) -> str 
 
 def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster) -> Problems:
     problems: Problems = []
-    unknown = [(index, nic.network) for index, nic in enumerate(spec.nics) if nic.network not in names.vlans]
+    nics = spec.nics or []
+    for index, nic in enumerate(nics):
+        if nic.slot is not None and (problem := nic_slot_problem(nic.slot, nic.adapter)):
+            problems.append((f"nics[{index}].slot", problem))
+        if nic.adapter == "sriov" and names.vlans.get(nic.network, 0):
+            problems.append((f"nics[{index}].network", f"network '{nic.network}' has VLAN {names.vlans[nic.network]}, "
+                             "but Proxmox cannot set a VLAN on an SR-IOV virtual function through a VM's "
+                             "configuration; use an untagged network and tag the VF on the host (ip link set <pf> "
+                             "vf <n> vlan <id>)"))
+    unknown = [(index, nic.network) for index, nic in enumerate(nics)
+               if nic.network not in names.vlans and nic.adapter != "sriov"]
     if not unknown:
         return problems
     bridges = cluster.bridge_names()
@@ -127,6 +143,20 @@ def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluste
         elif problem := cluster.bridge_problem(network, 0):
             problems.append((f"nics[{index}].network", problem))
     return problems
+
+
+def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str]]) -> Problems:
+    """A device that is neither a PCI address nor one of the cluster's resource mappings (read only when one is
+    named)."""
+    named = [(f"gpus[{i}].device", gpu.device) for i, gpu in enumerate(spec.gpus or []) if gpu.device]
+    named += [(f"nics[{i}].device", nic.device) for i, nic in enumerate(spec.nics or []) if nic.device]
+    names = [(where, device) for where, device in named if not is_address(device)]
+    if not names:
+        return []
+    known = mapping_ids()
+    choices = ", ".join(sorted(known)) or "none"
+    return [(where, f"'{device}' is neither a PCI address (0000:3b:00.0) nor a PCI resource mapping of the cluster "
+                    f"(mappings: {choices})") for where, device in names if device not in known]
 
 
 def _tag_problems(tags: list[str]) -> Problems:

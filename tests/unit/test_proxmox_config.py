@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
+from virtplane.diff import diff
 from virtplane.providers.base import Owner, description_marker, owner_from_description
 from virtplane.providers.proxmox.config import (
     NetworkNames,
     create_config,
     disk_slots,
     network_names,
+    new_slot,
     nic_slots,
     nic_value,
     split_options,
@@ -21,7 +23,8 @@ from virtplane.providers.proxmox.config import (
 from virtplane.providers.proxmox.ownership import encode_tags, has_marker_tag, user_tags
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.vm_reader import merge_pending
-from virtplane.specs import NetworkSpec, NicSpec, VirtualMachineSpec
+from virtplane.slots import resolve_vm
+from virtplane.specs import CREATE_ONLY, NetworkSpec, NicSpec, VirtualMachineSpec
 
 NAMES = NetworkNames("vmbr0", {"app": 110, "lan": 0})
 FULL = {
@@ -35,6 +38,19 @@ FULL = {
 
 def spec(**overrides: Any) -> VirtualMachineSpec:
     return VirtualMachineSpec.model_validate({"cpus": 1, "memory": 512} | overrides)
+
+
+def planned(wanted: VirtualMachineSpec, live_state: dict[str, Any] | None = None) -> VirtualMachineSpec:
+    """What a create gets from the engine: slots resolved, creation defaults filled in."""
+    resolved = resolve_vm(wanted, live_state, new_slot)
+    return resolved if live_state is not None else resolved.with_creation_defaults()
+
+
+def made(wanted: VirtualMachineSpec, storages: list[str] | None = None) -> dict[str, Any]:
+    """The configuration of a VM created from ``wanted``, as PVE stores it."""
+    full = planned(wanted)
+    return as_pve_stores_it(create_config(full, storages or ["local-lvm"] * len(full.disks or []), "local-lvm",
+                                          NAMES))
 
 
 def as_pve_stores_it(config: dict[str, Any], vmid: int = 100) -> dict[str, Any]:
@@ -60,23 +76,22 @@ def test_split_options_separates_the_leading_value_from_the_options():
     assert split_options("cputype=host,flags=+aes") == (None, {"cputype": "host", "flags": "+aes"})
 
 
-def test_every_field_translated_at_create_reads_back_equal_to_the_spec():
-    wanted = VirtualMachineSpec.model_validate(FULL)
+def test_every_field_translated_at_create_reads_back_with_nothing_to_change():
+    wanted = planned(VirtualMachineSpec.model_validate(FULL))
     config = create_config(wanted, ["local-lvm", "local-lvm", "fast"], "local-lvm", NAMES)
     state = vm_state(as_pve_stores_it(config), "pve2", running=False, names=NAMES)
-    expected = wanted.model_dump() | {"node": "pve2"}
-    expected["disks"] = [d | {"storage": s} for d, s in zip(expected["disks"], ["local-lvm", "local-lvm", "fast"],
-                                                             strict=True)]
-    assert state == expected
+    assert diff(wanted.model_dump(), state, CREATE_ONLY["VirtualMachine"]) == []
+    assert [d["slot"] for d in state["disks"]] == ["scsi0", "sata0", "virtio0"]
+    assert [n["slot"] for n in state["nics"]] == ["net0", "net1", "net2"]
 
 
 def test_create_translates_cpus_firmware_disks_and_nics_into_pve_keys():
-    config = create_config(VirtualMachineSpec.model_validate(FULL), ["local-lvm", "local-lvm", "fast"], "local-lvm",
-                           NAMES)
+    config = create_config(planned(VirtualMachineSpec.model_validate(FULL)), ["local-lvm", "local-lvm", "fast"],
+                           "local-lvm", NAMES)
     assert config["cores"] == 2 and config["sockets"] == 2 and config["memory"] == 2048
     assert config["bios"] == "ovmf" and config["efidisk0"] == "local-lvm:1,efitype=4m,pre-enrolled-keys=1"
     assert config["ostype"] == "win11" and config["cpu"] == "host" and config["machine"] == "q35"
-    assert (config["scsihw"], config["scsi0"], config["sata1"], config["virtio2"]) == (
+    assert (config["scsihw"], config["scsi0"], config["sata0"], config["virtio0"]) == (
         "virtio-scsi-single", "local-lvm:10", "local-lvm:4", "fast:2")
     assert config["net0"] == "virtio,bridge=vmbr0,tag=110"
     assert config["net1"] == "e1000e,bridge=vmbr0"  # VLAN 0: untagged
@@ -85,15 +100,15 @@ def test_create_translates_cpus_firmware_disks_and_nics_into_pve_keys():
 
 
 def test_a_bios_vm_without_nesting_or_machine_sends_no_efi_disk_cpu_or_machine():
-    config = create_config(spec(), [], None, NAMES)
+    config = create_config(planned(spec()), [], None, NAMES)
     assert config["bios"] == "seabios"
     assert not {"efidisk0", "cpu", "machine", "scsihw", "boot"} & set(config)
 
 
 def test_lsilogic_disks_use_the_lsi_controller_and_read_back_as_lsilogic():
-    config = create_config(spec(disks=[{"size": 3, "bus": "lsilogic"}]), ["local-lvm"], None, NAMES)
+    config = made(spec(disks=[{"size": 3, "bus": "lsilogic"}]))
     assert config["scsihw"] == "lsi"
-    assert vm_state(as_pve_stores_it(config), "pve1", False, NAMES)["disks"][0]["bus"] == "lsilogic"
+    assert vm_state(config, "pve1", False, NAMES)["disks"][0]["bus"] == "lsilogic"
 
 
 def test_scsi_disks_without_a_controller_setting_read_back_as_pves_default_lsilogic():
@@ -101,13 +116,28 @@ def test_scsi_disks_without_a_controller_setting_read_back_as_pves_default_lsilo
     assert state["disks"][0]["bus"] == "lsilogic"
 
 
-def test_disks_read_back_in_declared_order_whatever_their_buses():
+def test_new_disks_take_the_lowest_free_number_of_their_buses_prefix_and_read_back_with_that_slot():
     wanted = spec(disks=[{"size": 1, "bus": "sata"}, {"size": 2}, {"size": 3, "bus": "ide"},
-                         {"size": 4, "bus": "sata"}])
-    config = create_config(wanted, ["local-lvm"] * 4, None, NAMES)
-    assert {"sata0", "scsi1", "ide2", "sata3"} <= set(config)
-    state = vm_state(as_pve_stores_it(config), "pve1", False, NAMES)
-    assert [(d["size"], d["bus"]) for d in state["disks"]] == [(1, "sata"), (2, "paravirtual"), (3, "ide"), (4, "sata")]
+                         {"size": 4, "bus": "sata"}, {"size": 5, "bus": "lsilogic", "slot": "scsi3"},
+                         {"size": 6, "bus": "virtio-blk"}])
+    config = made(wanted)
+    assert {"sata0", "scsi0", "ide0", "sata1", "scsi3", "virtio0"} <= set(config)
+    state = vm_state(config, "pve1", False, NAMES)
+    assert {d["slot"]: d["size"] for d in state["disks"]} == {"sata0": 1, "scsi0": 2, "ide0": 3, "sata1": 4,
+                                                              "scsi3": 5, "virtio0": 6}
+
+
+def test_disks_read_back_sorted_by_number_then_bus_so_position_n_slots_keep_their_order():
+    config = {"sata0": "local-lvm:vm-1-disk-0,size=1G", "scsi1": "local-lvm:vm-1-disk-1,size=2G",
+              "ide2": "local-lvm:vm-1-disk-2,size=3G", "scsi0": "local-lvm:vm-1-disk-3,size=4G"}
+    assert [d["slot"] for d in vm_state(config, "pve1", False, NAMES)["disks"]] == ["scsi0", "sata0", "scsi1", "ide2"]
+
+
+def test_an_explicit_slot_is_used_as_the_config_key_at_create():
+    config = made(spec(disks=[{"size": 8, "slot": "scsi2"}, {"size": 4}], nics=[{"network": "app", "slot": "net3"}]))
+    assert config["scsi2"].startswith("local-lvm:") and config["scsi0"].startswith("local-lvm:")
+    assert "net3" in config and "net0" not in config
+    assert config["boot"] == "order=scsi2;net3"
 
 
 @pytest.mark.parametrize(("size", "gib"), [("32G", 32), ("1T", 1024), ("2048M", 2), ("1536M", 1), ("528K", 0),
@@ -135,15 +165,16 @@ def test_nics_read_back_by_vlan_as_the_declared_network_else_as_bridge_and_tag()
               "net2": "e1000=BC:24:11:00:00:02,bridge=vmbr0,tag=999",
               "net1": "model=e1000e,macaddr=BC:24:11:00:00:03,bridge=vmbr0",
               "net3": "vmxnet3,bridge=vmbr1"}
-    assert vm_state(config, "pve1", True, NAMES)["nics"] == [
-        {"network": "app", "adapter": "paravirtual"}, {"network": "lan", "adapter": "e1000e"},
-        {"network": "vmbr0.999", "adapter": "e1000"}, {"network": "vmbr1", "adapter": "vmxnet3"}]
+    assert [(n["slot"], n["network"], n["adapter"]) for n in vm_state(config, "pve1", True, NAMES)["nics"]] == [
+        ("net0", "app", "paravirtual"), ("net1", "lan", "e1000e"), ("net2", "vmbr0.999", "e1000"),
+        ("net3", "vmbr1", "vmxnet3")]
 
 
 def test_a_changed_nic_keeps_its_mac_and_other_options():
     [slot] = nic_slots({"net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1,tag=110"})
     assert nic_value(NicSpec(network="lan", adapter="e1000"), NAMES, slot) == \
         "e1000=BC:24:11:00:00:01,bridge=vmbr0,firewall=1"
+    assert nic_value(NicSpec(network="lan"), NAMES, slot) == "virtio=BC:24:11:00:00:01,bridge=vmbr0,firewall=1"
 
 
 def test_an_empty_config_reads_back_with_pves_defaults():
@@ -191,67 +222,112 @@ def test_pending_values_and_deletes_override_the_current_configuration():
 # ---- update planning ---------------------------------------------------------------------------------
 
 
-def live(wanted: VirtualMachineSpec) -> dict[str, Any]:
-    return as_pve_stores_it(create_config(wanted, ["local-lvm"] * len(wanted.disks), "local-lvm", NAMES))
-
-
-def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, *fields: str):
-    return reconfigure(after, live(before), fields, NAMES, lambda i: after.disks[i].storage or "local-lvm",
-                       lambda: "local-lvm")
+def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, finish_marker: bool = False):
+    """Reconfiguration planned as the engine would: ``after`` resolved against the VM made from ``before``, diffed."""
+    config = made(before)
+    state = vm_state(config, "pve1", False, NAMES)
+    wanted = planned(after, state)
+    changes = diff(wanted.model_dump(), state, CREATE_ONLY["VirtualMachine"])
+    return reconfigure(wanted, config, changes, NAMES, lambda disk: disk.storage or "local-lvm", lambda: "local-lvm",
+                       finish_marker)
 
 
 def test_cpu_memory_os_and_tags_changes_set_their_keys():
-    plan = plan_for(spec(), spec(cpus=4, sockets=2, memory=2048, guest_os="other", tags=["a"]),
-                    "cpus", "memory", "guest_os", "tags")
+    plan = plan_for(spec(), spec(cpus=4, sockets=2, memory=2048, guest_os="other", tags=["a"]))
     assert plan.settings == {"cores": 2, "sockets": 2, "memory": 2048, "ostype": "other", "tags": "a;virtplane"}
     assert not plan.delete and not plan.resize
 
 
+def test_unset_fields_are_never_written():
+    before = spec(cpus=2, firmware="uefi", secure_boot=True, nested_virtualization=True, tags=["x"],
+                  disks=[{"size": 8}, {"size": 4}], nics=[{"network": "app"}])
+    plan = plan_for(before, VirtualMachineSpec(memory=2048))
+    assert plan.settings == {"memory": 2048} and not plan.delete and not plan.first_delete and not plan.resize
+
+
+def test_finishing_the_marker_of_a_vm_whose_tags_are_unset_keeps_its_tags():
+    assert plan_for(spec(tags=["x"]), VirtualMachineSpec(), finish_marker=True).settings == {"tags": "virtplane;x"}
+
+
+def test_secure_boot_declared_without_firmware_keeps_a_uefi_vm_uefi():
+    plan = plan_for(spec(firmware="uefi"), VirtualMachineSpec(secure_boot=True))
+    assert "bios" not in plan.settings and plan.settings["efidisk0"].endswith("pre-enrolled-keys=1")
+
+
+def test_cpus_declared_without_sockets_keep_the_vms_socket_layout():
+    assert plan_for(spec(cpus=4, sockets=2), VirtualMachineSpec(cpus=8)).settings == {"cores": 4, "sockets": 2}
+
+
 def test_turning_nesting_off_deletes_the_cpu_type():
-    assert plan_for(spec(nested_virtualization=True), spec(), "nested_virtualization").delete == ["cpu"]
+    assert plan_for(spec(nested_virtualization=True), spec(nested_virtualization=False)).delete == ["cpu"]
 
 
-def test_a_grown_disk_is_resized_to_its_absolute_size_and_an_added_disk_takes_its_positions_slot():
+def test_a_grown_disk_is_resized_to_its_absolute_size_and_an_added_disk_takes_a_free_slot_of_its_bus():
     before = spec(disks=[{"size": 8}])
-    plan = plan_for(before, spec(disks=[{"size": 12}, {"size": 4, "bus": "sata"}]), "disks")
+    plan = plan_for(before, spec(disks=[{"size": 12}, {"size": 4, "bus": "sata"}]))
     assert plan.resize == [("scsi0", 12)]
-    assert plan.settings == {"sata1": "local-lvm:4"}
+    assert plan.settings == {"sata0": "local-lvm:4"}
+
+
+def test_disks_are_reconciled_by_slot_never_by_position():
+    before = spec(disks=[{"size": 40}, {"size": 100}])  # scsi0 and scsi1
+    kept = plan_for(before, spec(disks=[{"size": 100, "slot": "scsi1"}]))
+    assert kept.delete == ["scsi0"] and not kept.resize
+    grown = plan_for(before, spec(disks=[{"size": 100}]))  # takes scsi0: grows it, removes the data disk
+    assert grown.resize == [("scsi0", 100)] and grown.delete == ["scsi1"]
 
 
 def test_a_removed_disk_is_deleted_and_its_volume_named_for_destruction():
-    plan = plan_for(spec(disks=[{"size": 8}, {"size": 4}]), spec(disks=[{"size": 8}]), "disks")
+    plan = plan_for(spec(disks=[{"size": 8}, {"size": 4}]), spec(disks=[{"size": 8}]))
     assert plan.delete == ["scsi1"] and plan.removed_volumes == ["local-lvm:vm-100-disk-1"]
 
 
 def test_a_first_scsi_disk_added_to_a_vm_without_one_sets_the_controller():
-    plan = plan_for(spec(), spec(disks=[{"size": 8, "bus": "lsilogic"}]), "disks")
+    plan = plan_for(spec(), spec(disks=[{"size": 8, "bus": "lsilogic"}]))
     assert plan.settings == {"scsi0": "local-lvm:8", "scsihw": "lsi"}
 
 
-def test_an_added_disk_that_would_need_a_missing_slot_is_refused():
+def test_an_added_disk_whose_slot_does_not_exist_is_refused():
     before = spec(disks=[{"size": 1, "bus": "ide"}] * 4)
-    with pytest.raises(NoFreeSlot, match="no ide slot"):
-        plan_for(before, spec(disks=[{"size": 1, "bus": "ide"}] * 5), "disks")
+    with pytest.raises(NoFreeSlot, match="ide0 to ide3"):
+        plan_for(before, spec(disks=[{"size": 1, "bus": "ide"}] * 5))
 
 
-def test_nics_are_rewired_in_place_added_after_the_last_and_removed():
+def test_an_added_disk_is_never_written_over_a_cdrom_in_its_slot():
+    config = {"ide2": "local:iso/debian.iso,media=cdrom"}
+    wanted = spec(disks=[{"size": 1, "bus": "ide", "slot": "ide2"}])
+    changes = diff(wanted.model_dump(), vm_state(config, "pve1", False, NAMES))
+    with pytest.raises(NoFreeSlot, match="CD-ROM"):
+        reconfigure(wanted, config, changes, NAMES, lambda disk: "local-lvm", lambda: "local-lvm")
+
+
+def test_nics_are_rewired_by_slot_added_in_a_free_slot_and_removed():
     before = spec(nics=[{"network": "app"}, {"network": "lan"}])
-    after = spec(nics=[{"network": "lan"}])
-    plan = plan_for(before, after, "nics")
+    plan = plan_for(before, spec(nics=[{"network": "lan"}]))
     assert plan.settings == {"net0": "virtio=BC:24:11:00:00:00,bridge=vmbr0"} and plan.delete == ["net1"]
-    grown = plan_for(before, spec(nics=[{"network": "app"}, {"network": "lan"}, {"network": "app"}]), "nics")
+    kept = plan_for(before, spec(nics=[{"network": "lan", "slot": "net1"}]))
+    assert kept.settings == {} and kept.delete == ["net0"]
+    grown = plan_for(before, spec(nics=[{"network": "app"}, {"network": "lan"}, {"network": "app"}]))
     assert grown.settings == {"net2": "virtio,bridge=vmbr0,tag=110"}
 
 
 def test_switching_to_uefi_adds_an_efi_disk_and_back_to_bios_removes_it():
-    assert plan_for(spec(), spec(firmware="uefi"), "firmware").settings == {
+    assert plan_for(spec(), spec(firmware="uefi")).settings == {
         "bios": "ovmf", "efidisk0": "local-lvm:1,efitype=4m,pre-enrolled-keys=0"}
-    plan = plan_for(spec(firmware="uefi"), spec(), "firmware")
+    plan = plan_for(spec(firmware="uefi"), spec(firmware="bios"))
     assert plan.settings == {"bios": "seabios"} and plan.delete == ["efidisk0"]
     assert plan.removed_volumes == ["local-lvm:vm-100-disk-0"]
 
 
 def test_changing_secure_boot_remakes_the_efi_disk_in_two_writes():
-    plan = plan_for(spec(firmware="uefi"), spec(firmware="uefi", secure_boot=True), "secure_boot")
+    plan = plan_for(spec(firmware="uefi"), spec(firmware="uefi", secure_boot=True))
     assert plan.first_delete == ["efidisk0"]
     assert plan.settings["efidisk0"] == "local-lvm:1,efitype=4m,pre-enrolled-keys=1"
+
+
+def test_new_slots_follow_the_bus_prefix():
+    assert new_slot("disks", {"bus": None}, {"scsi0", "sata0"}) == "scsi1"
+    assert new_slot("disks", {"bus": "lsilogic"}, set()) == "scsi0"
+    assert new_slot("disks", {"bus": "virtio-blk"}, {"virtio0"}) == "virtio1"
+    assert new_slot("disks", {"bus": "ide"}, {"ide0", "ide1", "ide2", "ide3"}) == "ide4"  # check() names it
+    assert new_slot("nics", {}, {"net0", "net2"}) == "net1"

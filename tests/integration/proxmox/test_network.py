@@ -72,7 +72,7 @@ def test_a_nics_bridge_or_tag_changed_behind_our_back_is_planned_as_drift_and_re
         "web1", cpus=1, memory=512, nics=[{"network": "app"}])
     stack.apply()
     qemu(raw, "web1").config.put(net0=net0)
-    assert stack.changes() == {"web1": (Action.UPDATE, [("nics[0].network", live, "app")])}
+    assert stack.changes() == {"web1": (Action.UPDATE, [("nics[net0].network", live, "app")])}
     stack.apply()
     assert stack.changes() == {}
     assert qemu(raw, "web1").config.get()["net0"].endswith(",bridge=vmbr0,tag=110")

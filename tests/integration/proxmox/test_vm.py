@@ -36,10 +36,13 @@ FULL = {
 def test_every_field_is_created_and_read_back_equal_to_the_spec(provider, stack, raw):
     spec = VirtualMachineSpec.model_validate(FULL)
     observed = create(provider, stack, "web1", spec)
-    assert observed.state == spec.model_dump() | {"nics": [
-        {"network": "app", "adapter": "paravirtual"}, {"network": "lan", "adapter": "e1000e"},
-        {"network": "lan", "adapter": "e1000"}]}  # the untagged bridge is the declared VLAN-0 network "lan"
-    assert observed.owner == Owner(stack, "web1") and observed.marker_complete
+    assert changes_to(provider, stack, "web1", spec.model_copy(update={"nics": None})) == {}
+    assert [(n["slot"], n["network"], n["adapter"]) for n in observed.state["nics"]] == [
+        ("net0", "app", "paravirtual"), ("net1", "lan", "e1000e"),
+        ("net2", "lan", "e1000")]  # the untagged bridge is the declared VLAN-0 network "lan"
+    assert [(d["slot"], d["size"], d["bus"]) for d in observed.state["disks"]] == [
+        ("scsi0", 10, "paravirtual"), ("sata0", 4, "sata"), ("virtio0", 2, "virtio-blk")]
+    assert observed.id is not None and observed.owner == Owner(stack, "web1") and observed.marker_complete
     config = qemu(raw, "web1").config.get()
     assert config["tags"] == "app;tier1;virtplane"
     assert config["description"] == f"virtplane.owner: stack={stack};resource=web1"
@@ -47,9 +50,10 @@ def test_every_field_is_created_and_read_back_equal_to_the_spec(provider, stack,
 
 def test_a_minimal_vm_reads_back_equal_and_the_next_observe_finds_nothing_to_change(provider, stack):
     spec = vm_spec(power="off", guest_os="other", tags=[])
-    assert create(provider, stack, "tiny", spec).state == spec.model_dump() | {
-        "node": "pve1", "sockets": 1, "disks": [{"size": 8, "storage": "local-lvm", "thin": True,
-                                                 "bus": "paravirtual"}]}
+    state = create(provider, stack, "tiny", spec).state
+    assert (state["node"], state["sockets"], state["firmware"], state["nested_virtualization"]) == (
+        "pve1", 1, "bios", False)
+    assert state["disks"] == [{"size": 8, "storage": "local-lvm", "thin": True, "bus": "paravirtual", "slot": "scsi0"}]
     assert changes_to(provider, stack, "tiny", spec) == {}
 
 
@@ -63,8 +67,8 @@ def test_tags_power_disk_add_and_nic_changes_are_applied_in_place(provider, stac
                      nics=[{"network": "lan"}, {"network": "app", "adapter": "e1000"}])
     rules = {path: provider.driver("VirtualMachine").rule(FieldChange(path, old, new))
              for path, (old, new) in changes_to(provider, stack, "web1", wanted).items()}
-    assert rules == {"tags": Rule.IN_PLACE, "disks[1]": Rule.IN_PLACE, "nics[0].network": Rule.IN_PLACE,
-                     "nics[1]": Rule.IN_PLACE}
+    assert rules == {"tags": Rule.IN_PLACE, "disks[sata0]": Rule.IN_PLACE, "nics[net0].network": Rule.IN_PLACE,
+                     "nics[net1]": Rule.IN_PLACE}
     after = converge(provider, stack, "web1", wanted)
     assert changes_to(provider, stack, "web1", wanted) == {}
     assert [d["bus"] for d in after.state["disks"]] == ["paravirtual", "sata"]
@@ -124,9 +128,10 @@ def test_a_failed_change_to_a_vm_that_is_to_be_off_leaves_it_off(provider, stack
 
 def test_turning_secure_boot_off_remakes_the_efi_disk_and_back_to_bios_removes_it(provider, stack, raw):
     create(provider, stack, "uefi", vm_spec(power="off", firmware="uefi", secure_boot=True))
-    assert converge(provider, stack, "uefi", vm_spec(power="off", firmware="uefi")).state["secure_boot"] is False
+    assert converge(provider, stack, "uefi", vm_spec(power="off", firmware="uefi", secure_boot=False)).state[
+        "secure_boot"] is False
     assert "pre-enrolled-keys=0" in qemu(raw, "uefi").config.get()["efidisk0"]
-    converge(provider, stack, "uefi", vm_spec(power="off"))
+    converge(provider, stack, "uefi", vm_spec(power="off", firmware="bios"))
     config = qemu(raw, "uefi").config.get()
     assert config["bios"] == "seabios" and "efidisk0" not in config
 
@@ -135,13 +140,14 @@ def test_removing_a_disk_and_a_nic_deletes_them(provider, stack):
     create(provider, stack, "web1", vm_spec(power="off", disks=[{"size": 8}, {"size": 2}],
                                             nics=[{"network": "app"}, {"network": "lan"}]))
     after = converge(provider, stack, "web1", vm_spec(power="off"))
-    assert len(after.state["disks"]) == 1 and after.state["nics"] == [{"network": "app", "adapter": "paravirtual"}]
+    assert [d["slot"] for d in after.state["disks"]] == ["scsi0"]
+    assert [(n["slot"], n["network"]) for n in after.state["nics"]] == [("net0", "app")]
 
 
 def test_a_grown_disk_is_resized_to_its_new_absolute_size(provider, stack, pve):
     create(provider, stack, "web1", vm_spec())
     wanted = vm_spec(disks=[{"size": 12}])
-    assert provider.driver("VirtualMachine").rule(FieldChange("disks[0].size", 8, 12)) is Rule.IN_PLACE
+    assert provider.driver("VirtualMachine").rule(FieldChange("disks[scsi0].size", 8, 12)) is Rule.IN_PLACE
     converge(provider, stack, "web1", wanted)
     # fakepve answers resize with a task but does not model it (the size stays), so check what was asked.
     assert requests_to(pve, "PUT", "/resize") == [b"disk=scsi0&size=12G"]
@@ -163,12 +169,13 @@ def test_shrinking_a_disk_is_refused_with_one_sentence(provider):
     ({"delete": "cpu"}, "nested_virtualization", False),
     ({"machine": "pc"}, "machine", "pc"),
     ({"tags": "virtplane;other"}, "tags", ["other"]),
-    ({"net0": "virtio=BC:24:11:00:00:09,bridge=vmbr0,tag=42"}, "nics[0].network", "vmbr0.42"),
-    ({"net0": "e1000=BC:24:11:00:00:09,bridge=vmbr0,tag=110"}, "nics[0].adapter", "e1000"),
-    ({"delete": "net0"}, "nics[0]", None),
+    ({"net0": "virtio=BC:24:11:00:00:09,bridge=vmbr0,tag=42"}, "nics[net0].network", "vmbr0.42"),
+    ({"net0": "e1000=BC:24:11:00:00:09,bridge=vmbr0,tag=110"}, "nics[net0].adapter", "e1000"),
+    ({"delete": "net0"}, "nics[net0]", None),
 ])
 def test_an_out_of_band_change_is_detected_as_drift_in_its_field(provider, stack, raw, change, path, live):
-    spec = vm_spec(cpus=2, sockets=2, memory=512, machine="q35", nested_virtualization=True, tags=["web"])
+    spec = vm_spec(cpus=2, sockets=2, memory=512, machine="q35", nested_virtualization=True, tags=["web"],
+                   guest_os="linux", nics=[{"network": "app", "adapter": "paravirtual"}])
     create(provider, stack, "web1", spec)
     qemu(raw, "web1").config.put(**change)  # the VM runs: PVE keeps it pending, as `qm config` shows it
     drift = changes_to(provider, stack, "web1", spec)
@@ -180,8 +187,9 @@ def test_an_out_of_band_change_is_detected_as_drift_in_its_field(provider, stack
 def test_a_vm_powered_off_behind_our_back_is_powered_on_again(provider, stack, raw):
     create(provider, stack, "web1", vm_spec())
     qemu(raw, "web1").status.stop.post()
-    assert changes_to(provider, stack, "web1", vm_spec()) == {"power": ("off", "on")}
-    assert converge(provider, stack, "web1", vm_spec()).state["power"] == "on"
+    assert changes_to(provider, stack, "web1", vm_spec()) == {}  # power unset: not managed
+    assert changes_to(provider, stack, "web1", vm_spec(power="on")) == {"power": ("off", "on")}
+    assert converge(provider, stack, "web1", vm_spec(power="on")).state["power"] == "on"
 
 
 def test_a_same_named_vm_without_our_marker_is_foreign_and_never_modified_or_deleted(provider, stack, pve, raw):
@@ -310,8 +318,11 @@ def test_moving_a_vm_to_another_node_migrates_it_offline(provider, stack, pve):
     ({"tags": ["virtplane"]}, "tags", "ownership tag"),
     ({"guest_os": "beos"}, "guest_os", "'beos' is neither linux, windows or other nor a Proxmox ostype"),
     ({"clone_from": "nothing"}, "clone_from", "no VM or template named 'nothing'"),
-    ({"disks": [{"size": 1}] * 6 + [{"size": 1, "bus": "sata"}]}, "disks[6].bus",
-     "a sata disk can be at most disk number 6 on Proxmox"),
+    ({"disks": [{"size": 1, "bus": "sata", "slot": "sata6"}]}, "disks[0].slot",
+     "slot 'sata6' does not exist: PVE has sata0 to sata5"),
+    ({"disks": [{"size": 1, "bus": "sata", "slot": "scsi1"}]}, "disks[0].slot",
+     "slot 'scsi1' is on the scsi bus, but the disk's bus is sata"),
+    ({"nics": [{"network": "app", "slot": "eth0"}]}, "nics[0].slot", "not a Proxmox network device key"),
 ])
 def test_what_the_cluster_cannot_honour_is_reported_by_check_naming_the_field(provider, fields, field, fragment):
     spec = vm_spec(**fields)
