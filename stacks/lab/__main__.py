@@ -1,4 +1,5 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere and Proxmox VE), a network and three VMs.
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network and
+three VMs.
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -77,4 +78,48 @@ pve_db = virtplane.VirtualMachine(
     opts=on_pve,
 )
 
-pulumi.export("vms", [vm.resource_name for vm in [*webs, db, *pve_webs, pve_db]])
+# The Hyper-V host: a VLAN on its switch (HYPERV_SWITCH, lab-switch), a Generation 1 web VM (BIOS), a
+# Generation 2 database VM (UEFI, secure boot, nested virtualization) and a Generation 2 desk VM whose name
+# Hyper-V takes as it is, apostrophe included (names travel as data, never as PowerShell text).
+hv = virtplane.Endpoint("lab-hyperv", kind="hyperv")
+on_hv = pulumi.ResourceOptions(provider=hv)
+
+hv_net = virtplane.Network("lab-hv-app", vlan=config.get_int("vlan") or 120, opts=on_hv)
+
+hv_web = virtplane.VirtualMachine(
+    "lab-hv-web",
+    cpus=2,
+    memory="2GiB",
+    firmware="bios",
+    disks=[virtplane.Disk("20GiB", bus="ide")],
+    nics=[virtplane.Nic(hv_net)],
+    tags=["web", "lab"],
+    opts=on_hv,
+)
+
+hv_db = virtplane.VirtualMachine(
+    "lab-hv-db",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("40GiB"), virtplane.Disk("100GiB", thin=False)],
+    nics=[virtplane.Nic(hv_net)],
+    nested_virtualization=True,
+    tags=["db", "lab"],
+    opts=on_hv,
+)
+
+hv_desk = virtplane.VirtualMachine(
+    "Ana's desk",
+    cpus=2,
+    memory="4GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("60GiB")],
+    nics=[virtplane.Nic(hv_net)],
+    tags=["desk", "lab"],
+    opts=on_hv,
+)
+
+pulumi.export("vms", [vm.resource_name for vm in [*webs, db, *pve_webs, pve_db, hv_web, hv_db, hv_desk]])

@@ -1,15 +1,22 @@
-"""`virtplane lab up|status|env|down` start and stop both simulated endpoints."""
+"""`virtplane lab up|status|env|down` start and stop the three simulated endpoints."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BIN_CACHE
+from tests.support import hyperv
 from tests.support.cli import virtplane
+from virtplane.lab import state
 
 
-def test_lab_up_starts_vsphere_and_proxmox_and_down_stops_them(tmp_path: Path, vcsim_instance):
+def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
+                                                                       monkeypatch: pytest.MonkeyPatch):
     # vcsim_instance has built the simulator into BIN_CACHE; the lab reuses that build.
     (tmp_path / "bin").symlink_to(BIN_CACHE, target_is_directory=True)
     env = dict(os.environ, VIRTPLANE_LAB_DIR=str(tmp_path), COLUMNS="200")
@@ -17,17 +24,57 @@ def test_lab_up_starts_vsphere_and_proxmox_and_down_stops_them(tmp_path: Path, v
         up = virtplane("lab", "up", "--pve-time-scale", "0", env=env)
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
+        assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
 
         assert virtplane("lab", "status", env=env).returncode == 0
         exports = virtplane("lab", "env", env=env).stdout
         assert "export PROXMOX_VE_ENDPOINT=https://127.0.0.1:" in exports
         assert "export VSPHERE_SERVER=" in exports
-        for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE"):
+        assert "export HYPERV_SERVER=127.0.0.1:" in exports
+        assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
+        assert f"export HYPERV_CA_FILE={tmp_path / 'hyperv' / 'ca.pem'}" in exports
+        for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
+                     "HYPERV_USERNAME"):
             assert f"export {name}=" in exports
-        for secret_file in (tmp_path / "vcsim" / "password", tmp_path / "fakepve" / "password"):
+        for secret_file in (tmp_path / "vcsim" / "password", tmp_path / "fakepve" / "password",
+                            tmp_path / "hyperv" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports
+
+        # The exported settings reach the host over verified TLS with NTLM, and the switch is there.
+        monkeypatch.setenv("VIRTPLANE_LAB_DIR", str(tmp_path))
+        lab = state.load()
+        assert lab is not None and lab.hyperv is not None
+        switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
+        assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
+            ("lab-switch", "Internal")]
     finally:
         down = virtplane("lab", "down", env=env)
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
+    assert lab.hyperv is not None and not lab.hyperv.alive()
+
+
+def test_a_state_file_from_before_hyperv_still_loads_and_its_lab_still_stops(tmp_path: Path):
+    """A lab started by an older virtplane (vSphere and Proxmox only) is still described, exported and stopped."""
+    stand_ins = [subprocess.Popen(["sleep", "600"], start_new_session=True) for _ in range(2)]
+    try:
+        (tmp_path / "state.json").write_text(json.dumps({
+            "vsphere": {"pid": stand_ins[0].pid, "ca_file": "/x/vcsim/ca.pem", "password_file": "/x/vcsim/password",
+                        "user": "virtplane", "host": "127.0.0.1:1"},
+            "proxmox": {"pid": stand_ins[1].pid, "ca_file": "/x/fakepve/ca.pem",
+                        "password_file": "/x/fakepve/password", "user": "root@pam", "url": "https://127.0.0.1:2"}}))
+        env = dict(os.environ, VIRTPLANE_LAB_DIR=str(tmp_path), COLUMNS="200")
+        status = virtplane("lab", "status", env=env)
+        assert status.returncode == 0, status.stderr
+        assert "No Hyper-V simulator" in status.stdout and "virtplane lab down && virtplane lab up" in status.stdout
+        exports = virtplane("lab", "env", env=env)
+        assert exports.returncode == 0 and "export VSPHERE_SERVER=127.0.0.1:1" in exports.stdout
+        assert "HYPERV_" not in exports.stdout
+        down = virtplane("lab", "down", env=env)
+        assert down.returncode == 0 and "Lab stopped." in down.stdout
+        assert [p.wait(timeout=30) for p in stand_ins] == [-15, -15]
+    finally:
+        for process in stand_ins:
+            process.kill()
+            process.wait()

@@ -1,4 +1,4 @@
-"""The CLI end to end on stacks/lab against a fresh vSphere simulator and Proxmox cluster per test."""
+"""The CLI end to end on stacks/lab against a fresh vSphere simulator, Proxmox cluster and Hyper-V host per test."""
 
 from __future__ import annotations
 
@@ -11,19 +11,25 @@ import time
 
 from pyVmomi import vim
 
-from tests.support import proxmox, vsphere
+from tests.support import hyperv, proxmox, vsphere
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 
 VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db"}
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db"}
-LAB_VMS = VSPHERE_VMS | PROXMOX_VMS
+HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk"}
+LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
+# Ten to create: the vSphere and Proxmox networks and VMs, and the three Hyper-V VMs. A network on Hyper-V is a
+# VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
+TO_CREATE = 10
 
 
-def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     first = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert first.returncode == 0, first.stderr
-    assert "7 to create" in first.stdout and "Apply complete: 7 succeeded, 0 failed." in first.stdout
+    assert f"{TO_CREATE} to create" in first.stdout
+    assert f"Apply complete: {TO_CREATE} succeeded, 0 failed." in first.stdout
+    assert set(hyperv.vm_names(fresh_hyperv)) == HYPERV_VMS
     second = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert second.returncode == 0, second.stderr
     assert "Nothing to do." in second.stdout
@@ -32,18 +38,20 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pv
     assert drift.returncode == 0 and "No drift." in drift.stdout
 
 
-def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve):
-    result = virtplane("plan", str(LAB_STACK), "--json", env=lab_env(fresh_vcsim, fresh_pve))
+def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve,
+                                                                                fresh_hyperv):
+    result = virtplane("plan", str(LAB_STACK), "--json", env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
-    assert document["summary"]["create"] == 7
-    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app"}
+    assert document["summary"]["create"] == TO_CREATE
+    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app"}
+    assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "changes"}
 
 
-def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.reconfigure(vsphere.find_vm(si, "lab-web-1"), vim.vm.ConfigSpec(numCPUs=6))
@@ -53,6 +61,9 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     proxmox.qemu(pve, "lab-pve-web-1").config.put(cores=3)
     proxmox.qemu(pve, "lab-pve-db").config.put(memory=4096)
     proxmox.qemu(pve, "lab-pve-web-2").config.put(delete="net0")
+    hyperv.set_cpus(fresh_hyperv, "lab-hv-web", 3)
+    hyperv.set_memory(fresh_hyperv, "lab-hv-db", 4096)
+    hyperv.remove_nics(fresh_hyperv, "Ana's desk")
 
     drift = virtplane("drift", str(LAB_STACK), "--json", env=env)
     assert drift.returncode == 2, drift.stderr
@@ -65,19 +76,25 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert ("lab-pve-db", "memory", "4096", "8192") in changed
     assert ("lab-pve-web-2", "nics[0]", "null",
             json.dumps({"network": "lab-pve-app", "adapter": "paravirtual"})) in changed
+    assert ("lab-hv-web", "cpus", "3", "2") in changed
+    assert ("lab-hv-db", "memory", "4096", "8192") in changed
+    assert ("Ana's desk", "nics[nic0]", "null",
+            json.dumps({"network": "lab-hv-app", "adapter": None, "device": None, "slot": "nic0"})) in changed
     text = virtplane("drift", str(LAB_STACK), env=env)
     assert text.returncode == 2 and "lab-web-1" in text.stdout and "cpus: 6 → 2" in text.stdout
 
     repair = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert repair.returncode == 0, repair.stdout + repair.stderr
     assert virtplane("drift", str(LAB_STACK), env=env).returncode == 0
+    assert hyperv.memory_mib(fresh_hyperv, "lab-hv-db") == 8192
 
 
-def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "bystander")
     proxmox.create_plain_vm(proxmox.admin(env), "pve-bystander")
+    hyperv.create_plain_vm(fresh_hyperv, "hv-bystander")
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     destroyed = virtplane("destroy", str(LAB_STACK), "--yes", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
@@ -86,11 +103,12 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
-    assert "7 to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
+    assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
+    assert f"{TO_CREATE} to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
 
 
-def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "lab-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -101,8 +119,8 @@ def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh
         assert vsphere.find_vm(si, "lab-db").config.hardware.numCPU == 1
 
 
-def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     pve = proxmox.admin(env)
     proxmox.create_plain_vm(pve, "lab-pve-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -112,16 +130,28 @@ def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsi
     assert proxmox.vm_names(pve).count("lab-pve-db") == 1
 
 
-def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve):
-    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve))
+def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    hyperv.create_plain_vm(fresh_hyperv, "Ana's desk")
+    result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    assert result.returncode == 1
+    assert "a virtual machine named 'Ana's desk' already exists on endpoint 'lab-hyperv'" in result.stderr
+    assert hyperv.memory_mib(fresh_hyperv, "Ana's desk") == 512
+    assert hyperv.vm_names(fresh_hyperv).count("Ana's desk") == 1
+
+
+def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve, fresh_hyperv):
+    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
     assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
+    assert hyperv.vm_names(fresh_hyperv) == []
 
 
-def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve):
-    env = lab_env(fresh_vcsim, fresh_pve)
+def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve,
+                                                                                       fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL, start_new_session=True)
@@ -142,4 +172,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
     with vsphere.admin(fresh_vcsim) as si:
         names = [vm.name for vm in vsphere.all_vms(si)]
     names += proxmox.vm_names(proxmox.admin(env))
-    assert sorted(n for n in names if n.startswith("lab-")) == sorted(LAB_VMS)
+    names += hyperv.vm_names(fresh_hyperv)
+    assert sorted(n for n in names if n in LAB_VMS or n.startswith(("lab-", "virtplane-pending"))) == sorted(LAB_VMS)

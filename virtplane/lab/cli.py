@@ -8,9 +8,13 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import fakepve, state, vcsim
+from virtplane.lab import fakepve, hyperv, state, vcsim
 
 console = Console(highlight=False)
+
+HYPERV_HOST = "LAB-HV1"
+HYPERV_PROFILE = "gpu"  # Intel, IOMMU, a DDA GPU and a partitionable GPU, configuration versions 8.0-12.0
+HYPERV_SWITCH = "lab-switch"
 
 
 def _fail(message: str) -> None:
@@ -25,11 +29,18 @@ def _describe(lab: state.Lab) -> None:
     if lab.proxmox is not None:
         console.print(f"Proxmox VE simulator (fakepve, nodes pve1-pve3): {lab.proxmox.url} "
                       f"(user {lab.proxmox.user}, CA {lab.proxmox.ca_file})")
+    if lab.hyperv is not None:
+        console.print(f"Hyper-V simulator (host {lab.hyperv.host_name}, switch {lab.hyperv.switch or 'none'}): "
+                      f"https://{lab.hyperv.server}/wsman (NTLM, user {lab.hyperv.user}, CA {lab.hyperv.ca_file})")
+    elif lab.vsphere is not None or lab.proxmox is not None:
+        console.print("No Hyper-V simulator: this lab was started by an older virtplane "
+                      "(restart it with: virtplane lab down && virtplane lab up).")
 
 
 @click.group()
 def lab() -> None:
-    """The embedded lab: a vSphere simulator (vcsim) and a Proxmox VE cluster (fakepve) on loopback."""
+    """The embedded lab: a vSphere simulator (vcsim), a Proxmox VE cluster (fakepve) and a Hyper-V host
+    (hypervsim) on loopback."""
 
 
 @lab.command()
@@ -40,17 +51,19 @@ def lab() -> None:
 def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
     """Start the lab endpoints (no-op when they already run)."""
     running = state.load()
-    if running is not None and running.alive():
+    if running is not None and running.alive() and running.complete():
         console.print("Lab already running:")
         _describe(running)
         return
     if running is not None:
-        running.stop()  # half of an earlier lab: start afresh
+        running.stop()  # half of an earlier lab, or one without Hyper-V: start afresh
     console.print("Starting the lab (the first start builds the vSphere simulator)…")
     lab_state = state.Lab()
     try:
         lab_state.vsphere = vcsim.start(state.lab_dir(), hosts=hosts, delay_ms=delay_ms)
         lab_state.proxmox = fakepve.start(state.lab_dir(), time_scale=pve_time_scale)
+        lab_state.hyperv = hyperv.start(state.lab_dir(), host_name=HYPERV_HOST, profile=HYPERV_PROFILE, tls=True,
+                                        switch=HYPERV_SWITCH)
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

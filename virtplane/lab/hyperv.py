@@ -1,4 +1,8 @@
-"""Start and stop the lab's Hyper-V endpoint (``virtplane.lab.hypervsim``, run in its own process)."""
+"""Start and stop the lab's Hyper-V endpoint (``virtplane.lab.hypervsim``, run in its own process).
+
+With ``switch`` the launcher creates that internal VM switch on the new host over WinRM/PSRP (pypsrp's
+``New-VMSwitch -Name <switch> -SwitchType Internal``, as an administrator would), so networks, which are VLANs
+on the endpoint's switch, have one to live on."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from virtplane.errors import VirtplaneError
 from virtplane.lab import process
 
 USER = "virtplane"
@@ -25,6 +30,7 @@ class HypervInstance(process.Simulator):
     host_name: str
     control_url: str
     command_log: str
+    switch: str = ""  # the VM switch created at start ("" when none)
     user: str = USER
 
     @property
@@ -36,9 +42,12 @@ class HypervInstance(process.Simulator):
         return int(self.server.rsplit(":", 1)[1])
 
     def settings(self) -> dict[str, str]:
-        settings = {"HYPERV_SERVER": self.server, "HYPERV_USERNAME": self.user}
+        settings = {"HYPERV_SERVER": self.server, "HYPERV_USERNAME": self.user,
+                    "HYPERV_TLS": "true" if self.tls else "false"}
         if self.ca_file:
             settings["HYPERV_CA_FILE"] = self.ca_file
+        if self.switch:
+            settings["HYPERV_SWITCH"] = self.switch
         return settings
 
     def control(self, action: str, **payload: Any) -> dict[str, Any]:
@@ -58,12 +67,37 @@ class HypervInstance(process.Simulator):
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def create_switch(instance: HypervInstance, switch: str) -> None:
+    """``New-VMSwitch -Name <switch> -SwitchType Internal`` on the host, logged in with NTLM (over verified TLS,
+    or with WinRM message encryption over HTTP)."""
+    from pypsrp.exceptions import WinRMError
+    from pypsrp.powershell import PowerShell, RunspacePool
+    from pypsrp.wsman import WSMan
+    from requests.exceptions import RequestException
+
+    host, port = instance.server.rsplit(":", 1)
+    wsman = WSMan(host, port=int(port), username=instance.user, password=instance.password, ssl=instance.tls,
+                  auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10, read_timeout=30,
+                  operation_timeout=20)
+    try:
+        with RunspacePool(wsman) as pool:
+            ps = PowerShell(pool)
+            ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal")
+            ps.invoke()
+    except (WinRMError, RequestException, OSError) as exc:
+        raise VirtplaneError(f"creating the VM switch '{switch}' on the Hyper-V simulator failed: {exc}") from None
+    if ps.had_errors or ps.streams.error:
+        messages = "; ".join(str(error) for error in ps.streams.error) or "the pipeline failed"
+        raise VirtplaneError(f"creating the VM switch '{switch}' on the Hyper-V simulator failed: {messages}")
+
+
 def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
-          name: str = "hyperv", timeout: float = 60.0) -> HypervInstance:
+          name: str = "hyperv", switch: str = "", timeout: float = 60.0) -> HypervInstance:
     """Start one simulated host in its own session (it outlives this process) and wait until it serves.
 
     ``profile``: ``gpu``, ``sriov``, ``plain`` or a JSON file of host hardware; ``tls`` serves HTTPS with a
-    certificate signed by a CA written to ``ca.pem``."""
+    certificate signed by a CA written to ``ca.pem``; ``switch`` names an internal VM switch created at start
+    (and exported as ``HYPERV_SWITCH``)."""
     run_dir = work_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
@@ -76,6 +110,14 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
         ca_file = str(run_dir / "ca.pem")
         args += ["--cert-out", ca_file]
     pid, ready = process.launch(args, run_dir, "Hyper-V simulator", timeout)
-    return HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid, ca_file=ca_file,
-                          password_file=str(password_file), control_url=ready["control"],
-                          command_log=str(command_log))
+    instance = HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid,
+                              ca_file=ca_file, password_file=str(password_file), control_url=ready["control"],
+                              command_log=str(command_log))
+    if switch:
+        try:
+            create_switch(instance, switch)
+        except VirtplaneError:
+            instance.stop()
+            raise
+        instance.switch = switch
+    return instance

@@ -6,25 +6,34 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from virtplane.lab.fakepve import FakepveInstance
+from virtplane.lab.hyperv import HypervInstance
 from virtplane.lab.process import Simulator
 from virtplane.lab.vcsim import VcsimInstance
 
 
 @dataclass
 class Lab:
-    """The lab's endpoints; either may be missing (a half-started or half-stopped lab)."""
+    """The lab's endpoints; any may be missing (a half-started or half-stopped lab, or a state file written
+    before the lab had a Hyper-V host)."""
 
     vsphere: VcsimInstance | None = None
     proxmox: FakepveInstance | None = None
+    hyperv: HypervInstance | None = None
 
     def running(self) -> list[Simulator]:
         """The endpoints the lab knows of (started, not yet stopped)."""
-        return [e for e in (self.vsphere, self.proxmox) if e is not None]
+        return [e for e in (self.vsphere, self.proxmox, self.hyperv) if e is not None]
+
+    def complete(self) -> bool:
+        """Every endpoint of today's lab is there (alive or not)."""
+        return len(self.running()) == 3
 
     def alive(self) -> bool:
-        return all(e is not None and e.alive() for e in (self.vsphere, self.proxmox))
+        """Every endpoint the lab knows of runs (an older two-endpoint lab still counts as running)."""
+        return bool(self.running()) and all(e.alive() for e in self.running())
 
     def stop(self) -> None:
         for endpoint in self.running():
@@ -39,14 +48,18 @@ def _state_file() -> Path:
     return lab_dir() / "state.json"
 
 
+def _from(data: dict[str, Any], key: str, cls: type[Any]) -> Any:
+    return cls(**data[key]) if data.get(key) else None
+
+
 def load() -> Lab | None:
     try:
         data = json.loads(_state_file().read_text())
     except (OSError, ValueError):
         return None
     try:
-        return Lab(vsphere=VcsimInstance(**data["vsphere"]) if data.get("vsphere") else None,
-                   proxmox=FakepveInstance(**data["proxmox"]) if data.get("proxmox") else None)
+        return Lab(vsphere=_from(data, "vsphere", VcsimInstance), proxmox=_from(data, "proxmox", FakepveInstance),
+                   hyperv=_from(data, "hyperv", HypervInstance))
     except TypeError:
         return None  # written by another version of virtplane
 
@@ -56,6 +69,7 @@ def save(lab: Lab) -> None:
     _state_file().write_text(json.dumps({
         "vsphere": lab.vsphere.to_json() if lab.vsphere else None,
         "proxmox": lab.proxmox.to_json() if lab.proxmox else None,
+        "hyperv": lab.hyperv.to_json() if lab.hyperv else None,
     }, indent=2))
 
 

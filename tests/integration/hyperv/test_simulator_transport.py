@@ -163,8 +163,10 @@ def test_a_slow_cmdlet_delays_its_reply_without_failing(hyperv_plain):
 
 def test_the_launcher_settings_name_server_user_and_ca_but_never_the_password(hyperv_gpu, hyperv_sriov):
     """The lab's HYPERV_* variables: HYPERV_CA_FILE only over TLS; the password is read from its file."""
-    assert set(hyperv_gpu.settings()) == {"HYPERV_SERVER", "HYPERV_USERNAME"}
+    assert hyperv_gpu.settings() == {"HYPERV_SERVER": hyperv_gpu.server, "HYPERV_USERNAME": hyperv_gpu.user,
+                                     "HYPERV_TLS": "false"}
     assert hyperv_sriov.settings()["HYPERV_CA_FILE"] == hyperv_sriov.ca_file
+    assert hyperv_sriov.settings()["HYPERV_TLS"] == "true"
     exports = "\n".join(hyperv_sriov.shell_exports())
     assert hyperv_sriov.password not in exports and "HYPERV_PASSWORD" in exports
     assert hyperv_sriov.environ()["HYPERV_PASSWORD"] == hyperv_sriov.password
