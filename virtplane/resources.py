@@ -77,10 +77,11 @@ class Endpoint(pulumi.ProviderResource):
 
         self.resource_name = resource_name
         self.kind = kind
-        cls = provider_class(kind, resource_name)
-        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items()
-                                                    if k not in cls.settings_model.model_fields},
-                        list(cls.settings_model.model_fields))
+        from virtplane.endpoint_settings import endpoint_settings
+
+        known = endpoint_settings(provider_class(kind, resource_name))
+        names = [setting.name for setting in known]
+        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items() if k not in names}, names)
         collector = declared.active_collector()
         if collector is not None:
             inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items() if v is not None}
@@ -90,8 +91,9 @@ class Endpoint(pulumi.ProviderResource):
             _stand_in_outputs(self, resource_name, f"pulumi:providers:{PACKAGE}")
             return
         props = dict(settings, kind=kind)
-        if props.get("password") is not None:
-            props["password"] = pulumi.Output.secret(props["password"])
+        for setting in known:  # password, api_token: secret in the state and in every preview
+            if setting.secret and props.get(setting.name) is not None:
+                props[setting.name] = pulumi.Output.secret(props[setting.name])
         super().__init__(PACKAGE, resource_name, props, opts)
 
 
@@ -136,6 +138,7 @@ class _Managed(pulumi.CustomResource):
     """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
 
     kind: str
+    _referenced: tuple[Any, ...] = ()  # resources this one names by value (a NIC's Network)
 
     def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
                  opts: pulumi.ResourceOptions | None) -> None:
@@ -144,6 +147,9 @@ class _Managed(pulumi.CustomResource):
         if collector is None:
             if not _has_output(inputs):  # known values are validated now; others by the plugin's Check
                 build_spec(self.kind, name, inputs)
+            networks = [n for n in self._referenced if isinstance(n, Network)]
+            if networks:  # created before the VMs whose NICs name them
+                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=networks))
             super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
             return
         inputs = {k: _plain(self.kind, name, k, v) for k, v in inputs.items()}
@@ -203,6 +209,7 @@ class VirtualMachine(_Managed):
         nics_given = None if nics is None else list(nics)
         deps = {f"Network/{nic.network.resource_name}" for nic in nics_given or []
                 if isinstance(getattr(nic, "network", None), Network)}
+        self._referenced = tuple(nic.network for nic in nics_given or [] if isinstance(nic, Nic))
         inputs = {
             "cpus": cpus, "sockets": sockets, "memory": memory,
             "disks": _items(self.kind, resource_name, "disks", disks, Disk),

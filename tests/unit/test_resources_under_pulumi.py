@@ -51,3 +51,39 @@ def test_invalid_plain_inputs_fail_at_declaration_under_pulumi_too(mocks):
 def test_an_unknown_keyword_is_named_with_a_suggestion(mocks):
     with pytest.raises(SpecError, match="field 'cpu': unknown field \\(did you mean 'cpus'\\?\\)"):
         virtplane.VirtualMachine("vm", cpu=2)
+
+
+def test_a_proxmox_endpoint_registers_its_settings_with_the_api_token_as_a_secret(mocks):
+    @pulumi.runtime.test
+    def program():
+        ep = virtplane.Endpoint("pve", kind="proxmox", endpoint="https://pve:8006/", api_token="root@pam!ci=tok-x")
+        return ep.id.apply(lambda _: None)
+
+    program()
+    (_, name, inputs), = mocks.registered
+    assert name == "pve" and inputs["endpoint"] == "https://pve:8006/" and inputs["kind"] == "proxmox"
+    assert inputs["api_token"] == {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                                   "value": "root@pam!ci=tok-x"}
+
+
+def test_a_vm_depends_on_the_networks_its_nics_name_so_pulumi_creates_them_first(mocks):
+    from pulumi.runtime import settings
+
+    monitor = settings.SETTINGS.monitor
+    dependencies: dict[str, list[str]] = {}
+    register = monitor.RegisterResource
+
+    def recording(request):
+        dependencies[request.name] = list(request.dependencies)
+        return register(request)
+
+    monitor.RegisterResource = recording
+
+    @pulumi.runtime.test
+    def program():
+        net = virtplane.Network("app", vlan=5)
+        vm = virtplane.VirtualMachine("vm", cpus=2, nics=[virtplane.Nic(net), virtplane.Nic("existing")])
+        return vm.id.apply(lambda _: None)
+
+    program()
+    assert dependencies["vm"] == ["urn:pulumi:s::p::pulumi:pulumi:Stack$virtplane:index:Network::app"]
