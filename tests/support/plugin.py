@@ -194,7 +194,7 @@ def outside_secret_envelopes(text: str) -> str:
     """A reply's JSON with every secret envelope's value blanked out."""
     def strip(value: Any) -> Any:
         if isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE:
-            return "<secret>"
+            return "<hidden>"
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items()}
         if isinstance(value, list):

@@ -34,7 +34,7 @@ from virtplane.plugin.values import (
     to_property,
     to_property_map,
 )
-from virtplane.providers.base import Declared, KindDriver, Observed, Owner
+from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner
 from virtplane.slots import resolve_vm
 from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec, build_spec
 
@@ -135,6 +135,9 @@ class VirtplaneProvider(api.Provider):
         creation = await self._placed_creation_spec(spec, driver)
         owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
         created = await asyncio.to_thread(driver.create, owner, creation)
+        if not isinstance(created, Created) or not created.id:
+            raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
+                                 "stable id (it does not implement the Created contract yet)")
         if isinstance(spec, NetworkSpec):
             self.networks[name] = spec
         self.reads.forget(kind, created.id)
