@@ -124,6 +124,19 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
         assert not place["server"].get("secret")
 
 
+def test_the_plugin_folder_for_pulumi_plugin_install_serves_the_same_plugin(tmp_path: Path) -> None:
+    import sys
+
+    from tests.support.plugin import REPO
+
+    folder = Plugin(tmp_path, EXTRA, command=[sys.executable, str(REPO / "pulumi-plugin")])
+    try:
+        assert as_dict(folder.call("GetPluginInfo", empty_pb2.Empty()))["version"]
+    finally:
+        folder.stop()
+    assert folder.extra_stdout == b""
+
+
 def test_check_config_names_the_setting_that_is_wrong(raw_plugin: Plugin) -> None:
     def failures(config: dict[str, Any]) -> list[dict[str, str]]:
         return as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(

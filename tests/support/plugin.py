@@ -85,11 +85,13 @@ class FakeEngine(engine_pb2_grpc.EngineServicer):
 class Plugin:
     """One plugin process and a client of it."""
 
-    def __init__(self, tmp_path: Path, environ: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp_path: Path, environ: dict[str, str] | None = None,
+                 command: list[str] | None = None) -> None:
         self.engine = FakeEngine()
         self.stderr_path = tmp_path / "plugin.stderr"
         env = {**os.environ, "PYTHONPATH": str(REPO), **(environ or {})}
-        self.process = subprocess.Popen([str(PLUGIN), f"127.0.0.1:{self.engine.port}"], cwd=tmp_path, env=env,
+        self.process = subprocess.Popen([*(command or [str(PLUGIN)]), f"127.0.0.1:{self.engine.port}"], cwd=tmp_path,
+                                        env=env,
                                         stdout=subprocess.PIPE, stderr=self.stderr_path.open("wb"))
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
