@@ -217,6 +217,20 @@ def test_create_returns_the_stable_id_and_outputs_and_marks_the_object_as_ours(p
     assert [d["slot"] for d in outputs["disks"]] == ["disk0", "disk1"]
 
 
+def test_new_vms_are_placed_on_the_hosts_in_turn_and_an_unknown_node_is_refused_in_preview(plugin: Plugin,
+                                                                                            store: Store) -> None:
+    with store.open() as data:
+        data["hosts"] = ["h1", "h2"]
+    nodes = [_create(plugin, f"web-{n}", VM)[1]["node"] for n in range(3)]
+    assert nodes == ["h1", "h2", "h1"]
+    for preview in (True, False):
+        with pytest.raises(grpc.RpcError) as failure:
+            plugin.create("VirtualMachine", "web-9", {**VM, "node": "h9"}, preview=preview)
+        assert failure.value.details() == ("VirtualMachine 'web-9': field 'node': no host named 'h9' on this "
+                                           "endpoint; hosts: h1, h2")
+    assert len(store.read()["objects"]["VirtualMachine"]) == 3
+
+
 def test_an_input_given_as_a_secret_comes_back_as_a_secret_output(plugin: Plugin) -> None:
     reply = plugin.create("VirtualMachine", "web-1", {**VM, "guest_os": secret("windows")})
     assert reply["properties"]["guest_os"] == secret("windows")

@@ -4,7 +4,8 @@ file so the plugin (another process) serves it while the test seeds and inspects
 Registered in the plugin process with ``VIRTPLANE_EXTRA_KINDS=memory=tests.support.memory_endpoint:
 FileProvider``. Its rules are MemoryDriver's (``thin`` replaces, ``firmware`` powers off, a shrink is
 refused); it reads by stable id (``observe_ids``), guards ownership like the real drivers, and records every
-read pass so tests can count round trips. A ``password`` setting must match the file's, as a login would.
+read pass so tests can count round trips. Its hosts (``hosts`` in the file) are where placement puts VMs
+and the only nodes a VM may name. A ``password`` setting must match the file's, as a login would.
 """
 
 from __future__ import annotations
@@ -108,6 +109,17 @@ class FileDriver(MemoryDriver):
         self._guard(observed, "delete")
         with self.store.open() as data:
             data["objects"][self.kind].pop(observed.handle, None)
+
+    def check(self, spec: Spec, declared: Any) -> list[tuple[str, str]]:
+        node = getattr(spec, "node", None)
+        hosts = self.store.read().get("hosts") or []
+        if node is not None and node not in hosts:
+            return [("node", f"no host named {node!r} on this endpoint; hosts: {', '.join(hosts) or 'none'}")]
+        return []
+
+    def place(self, spec: Any, placed: Any) -> str | None:
+        self.hosts = self.store.read().get("hosts") or []
+        return super().place(spec, placed)
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> None:

@@ -128,10 +128,13 @@ class VirtplaneProvider(api.Provider):
         kind, name = resource_kind(request.type), request.name
         known, unknown = checking.known_inputs(plain_map(request.properties))
         secret = secret_keys(request.properties)
-        if request.preview:
-            return api.CreateResponse("", self._preview_outputs(kind, name, known, unknown, secret))
         driver = await self._driver(kind)
+        if request.preview:
+            if not unknown:
+                await self._check_references(driver, name, build_spec(kind, name, known))
+            return api.CreateResponse("", self._preview_outputs(kind, name, known, unknown, secret))
         spec = self._resolved(kind, name, known, None, driver)
+        await self._check_references(driver, name, spec)
         creation = await self._placed_creation_spec(spec, driver)
         owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
         created = await asyncio.to_thread(driver.create, owner, creation)
@@ -175,6 +178,8 @@ class VirtplaneProvider(api.Provider):
         spec = self._resolved(kind, name, known, live.state, driver)
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
         planned = diffing.classify(kind, name, driver, diff(spec.model_dump(), live.state, frozenset(ignore)))
+        if planned:
+            await self._check_references(driver, name, spec)
         if planned or not live.marker_complete:
             await asyncio.to_thread(driver.update, live, spec, [p.change for p in planned])
         if isinstance(spec, NetworkSpec):
@@ -203,6 +208,12 @@ class VirtplaneProvider(api.Provider):
 
     async def _driver(self, kind: str) -> KindDriver:
         return (await self.endpoint.provider()).driver(kind)
+
+    async def _check_references(self, driver: KindDriver, name: str, spec: Spec) -> None:
+        """What the endpoint cannot satisfy (an unknown node, network or storage), as the plan checks it."""
+        declared: Declared = {"Network": dict(self.networks), driver.kind: {name: spec}}
+        if problems := await asyncio.to_thread(driver.check, spec, declared):
+            raise SpecError(driver.kind, name, problems)
 
     def _resolved(self, kind: str, name: str, inputs: dict[str, Any], live_state: dict[str, Any] | None,
                   driver: KindDriver) -> Spec:
