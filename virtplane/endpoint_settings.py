@@ -1,10 +1,11 @@
-"""The settings an Endpoint accepts for each kind, derived from the provider's own settings module.
+"""The settings an Endpoint accepts for each kind, derived from the provider itself.
 
 A provider's ``settings_model`` is what its settings become once parsed (Proxmox splits ``endpoint`` into
-``host`` and ``port``, ``api_token`` into its id and its secret), so the names a user writes are read from
-the settings module instead: its ``ENV`` table (setting -> environment variable) and its ``INPUT_ONLY``
-names. A setting is secret when its model field is a ``SecretStr``, or when the model keeps its secret part
-in a ``SecretStr`` field named after it (``api_token`` -> ``api_token_secret``).
+``host`` and ``port``, ``api_token`` into its id and its secret), so the names a user writes are the
+provider's ``setting_names`` where it declares them, else its settings module's ``ENV`` table (setting ->
+environment variable) and ``INPUT_ONLY`` names. A setting is secret when its model field is a ``SecretStr``,
+or when the model keeps its secret part in a ``SecretStr`` field named after it (``api_token`` ->
+``api_token_secret``).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def endpoint_settings(cls: type[Provider]) -> list[Setting]:
     """The settings an Endpoint of this provider accepts, in the settings module's order."""
     module = sys.modules[cls.settings_model.__module__]
     environment: dict[str, str] = dict(getattr(module, "ENV", {}))
-    names = [*environment, *(name for name in getattr(module, "INPUT_ONLY", ()) if name not in environment)]
+    names = list(getattr(cls, "setting_names", None) or ())  # the provider's own list, where it has one
+    if not names:
+        names = [*environment, *(name for name in getattr(module, "INPUT_ONLY", ()) if name not in environment)]
     if not names:  # a provider without an ENV table: its model's fields are its settings
         names = list(cls.settings_model.model_fields)
     model = cls.settings_model

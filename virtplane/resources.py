@@ -69,6 +69,11 @@ class Endpoint(pulumi.ProviderResource):
     environment variable: ``VSPHERE_SERVER``, ``VSPHERE_USER``, ``VSPHERE_PASSWORD``,
     ``VSPHERE_DATACENTER``, ``VSPHERE_CLUSTER``, ``VSPHERE_DATASTORE``, ``VSPHERE_CA_FILE``,
     ``VSPHERE_ALLOW_UNVERIFIED_SSL``. TLS is verified unless ``insecure=True`` is set explicitly.
+
+    Settings for ``proxmox``: ``endpoint``, ``api_token`` (or ``username`` and ``password``), ``ca_file``,
+    ``insecure``, ``node``, ``storage``, ``bridge`` (each falls back to its ``PROXMOX_VE_*`` variable), and
+    ``task_timeout``, ``request_timeout``. Arguments win over environment variables. Under Pulumi,
+    ``password`` and ``api_token`` are secret outputs.
     """
 
     def __init__(self, resource_name: str, kind: str = "vsphere",
@@ -77,11 +82,11 @@ class Endpoint(pulumi.ProviderResource):
 
         self.resource_name = resource_name
         self.kind = kind
-        from virtplane.endpoint_settings import endpoint_settings
-
-        known = endpoint_settings(provider_class(kind, resource_name))
-        names = [setting.name for setting in known]
-        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items() if k not in names}, names)
+        cls = provider_class(kind, resource_name)
+        # The arguments a kind takes: its own list when they differ from its settings model's fields (Proxmox
+        # takes endpoint= and api_token=, which it parses into host/port and token id/secret).
+        known = list(getattr(cls, "setting_names", None) or cls.settings_model.model_fields)
+        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items() if k not in known}, known)
         collector = declared.active_collector()
         if collector is not None:
             inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items() if v is not None}
@@ -91,9 +96,9 @@ class Endpoint(pulumi.ProviderResource):
             _stand_in_outputs(self, resource_name, f"pulumi:providers:{PACKAGE}")
             return
         props = dict(settings, kind=kind)
-        for setting in known:  # password, api_token: secret in the state and in every preview
-            if setting.secret and props.get(setting.name) is not None:
-                props[setting.name] = pulumi.Output.secret(props[setting.name])
+        for secret in ("password", "api_token"):  # secrets wherever they pass
+            if props.get(secret) is not None:
+                props[secret] = pulumi.Output.secret(props[secret])
         super().__init__(PACKAGE, resource_name, props, opts)
 
 

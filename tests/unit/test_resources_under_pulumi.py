@@ -53,19 +53,6 @@ def test_an_unknown_keyword_is_named_with_a_suggestion(mocks):
         virtplane.VirtualMachine("vm", cpu=2)
 
 
-def test_a_proxmox_endpoint_registers_its_settings_with_the_api_token_as_a_secret(mocks):
-    @pulumi.runtime.test
-    def program():
-        ep = virtplane.Endpoint("pve", kind="proxmox", endpoint="https://pve:8006/", api_token="root@pam!ci=tok-x")
-        return ep.id.apply(lambda _: None)
-
-    program()
-    (_, name, inputs), = mocks.registered
-    assert name == "pve" and inputs["endpoint"] == "https://pve:8006/" and inputs["kind"] == "proxmox"
-    assert inputs["api_token"] == {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
-                                   "value": "root@pam!ci=tok-x"}
-
-
 def test_a_vm_depends_on_the_networks_its_nics_name_so_pulumi_creates_them_first(mocks):
     from pulumi.runtime import settings
 

@@ -11,6 +11,7 @@ the Endpoint settings of every registered endpoint kind, with the secret ones ma
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import types
 import typing
@@ -23,6 +24,7 @@ from virtplane.kinds import KINDS
 from virtplane.providers.registry import KINDS as ENDPOINT_KINDS
 from virtplane.providers.registry import provider_class
 
+log = logging.getLogger("virtplane.plugin")
 PACKAGE = "virtplane"
 MODULE = "index"
 
@@ -143,7 +145,12 @@ def _settings_properties() -> dict[str, dict[str, Any]]:
         "kind": {"type": "string", "description": f"The hypervisor behind the endpoint: {', '.join(kinds)}.",
                  "default": kinds[0]}}
     for kind in kinds:
-        for setting in endpoint_settings(provider_class(kind)):
+        try:
+            cls = provider_class(kind)
+        except ImportError as missing:  # a provider whose client library is not installed: leave it out
+            log.warning("the %s endpoint kind is left out of the schema: %s", kind, missing)
+            continue
+        for setting in endpoint_settings(cls):
             entry = properties.setdefault(setting.name, {"type": setting.type, "description": ""})
             used = f"{kind}" + (f" (environment variable {setting.environment})" if setting.environment else "")
             entry["description"] = (entry["description"] + "; " if entry["description"] else "Used by ") + used
