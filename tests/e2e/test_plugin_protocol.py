@@ -231,6 +231,16 @@ def test_new_vms_are_placed_on_the_hosts_in_turn_and_an_unknown_node_is_refused_
     assert len(store.read()["objects"]["VirtualMachine"]) == 3
 
 
+def test_a_name_the_hypervisor_does_not_take_is_refused_before_anything_is_made(plugin: Plugin,
+                                                                                store: Store) -> None:
+    for preview in (True, False):
+        with pytest.raises(grpc.RpcError) as failure:
+            plugin.create("VirtualMachine", "Web-1", VM, preview=preview)
+        assert failure.value.details() == ("VirtualMachine 'Web-1': field 'name': must hold no upper-case letters "
+                                           "on this hypervisor")
+    assert store.read()["objects"]["VirtualMachine"] == {}
+
+
 def test_an_input_given_as_a_secret_comes_back_as_a_secret_output(plugin: Plugin) -> None:
     reply = plugin.create("VirtualMachine", "web-1", {**VM, "guest_os": secret("windows")})
     assert reply["properties"]["guest_os"] == secret("windows")

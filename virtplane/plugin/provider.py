@@ -131,10 +131,10 @@ class VirtplaneProvider(api.Provider):
         driver = await self._driver(kind)
         if request.preview:
             if not unknown:
-                await self._check_references(driver, name, build_spec(kind, name, known))
+                await self._check_references(driver, name, build_spec(kind, name, known), new=True)
             return api.CreateResponse("", self._preview_outputs(kind, name, known, unknown, secret))
         spec = self._resolved(kind, name, known, None, driver)
-        await self._check_references(driver, name, spec)
+        await self._check_references(driver, name, spec, new=True)
         creation = await self._placed_creation_spec(spec, driver)
         owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
         created = await asyncio.to_thread(driver.create, owner, creation)
@@ -209,10 +209,16 @@ class VirtplaneProvider(api.Provider):
     async def _driver(self, kind: str) -> KindDriver:
         return (await self.endpoint.provider()).driver(kind)
 
-    async def _check_references(self, driver: KindDriver, name: str, spec: Spec) -> None:
-        """What the endpoint cannot satisfy (an unknown node, network or storage), as the plan checks it."""
+    async def _check_references(self, driver: KindDriver, name: str, spec: Spec, *, new: bool = False) -> None:
+        """What the endpoint cannot satisfy (an unknown node, network or storage; for a new object, a name
+        the hypervisor does not take, where the provider has such a rule), as the plan checks it."""
+        problems: list[tuple[str, str]] = []
+        name_problem = getattr(await self.endpoint.provider(), "name_problem", None)
+        if new and callable(name_problem) and (problem := name_problem(driver.kind, name)):
+            problems.append(("name", problem))
         declared: Declared = {"Network": dict(self.networks), driver.kind: {name: spec}}
-        if problems := await asyncio.to_thread(driver.check, spec, declared):
+        problems += await asyncio.to_thread(driver.check, spec, declared)
+        if problems:
             raise SpecError(driver.kind, name, problems)
 
     def _resolved(self, kind: str, name: str, inputs: dict[str, Any], live_state: dict[str, Any] | None,
