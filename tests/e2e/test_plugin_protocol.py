@@ -342,6 +342,16 @@ def test_an_import_by_id_alone_returns_inputs_that_diff_clean_against_the_object
         == "DIFF_NONE"
 
 
+def test_what_a_library_prints_after_the_handshake_goes_to_stderr_not_stdout(plugin: Plugin,
+                                                                            store: Store) -> None:
+    with store.open() as data:
+        data["chatty"] = True
+    plugin.read("VirtualMachine", "web-1", "vi-1")
+    plugin.stop()
+    assert plugin.extra_stdout == b""
+    assert "chatty library: reading 1 ids" in plugin.stderr()
+
+
 def test_reading_an_object_that_is_gone_answers_an_empty_id(plugin: Plugin) -> None:
     assert plugin.read("VirtualMachine", "web-1", "vi-404", {"cpus": 1}, {"cpus": 1})["id"] == ""
     assert plugin.read("VirtualMachine", "web-1", "vi-404")["id"] == ""

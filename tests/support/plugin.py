@@ -114,6 +114,9 @@ class Plugin:
         return reply
 
     def stop(self) -> None:
+        if getattr(self, "stopped", False):
+            return
+        self.stopped = True
         self.channel.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)

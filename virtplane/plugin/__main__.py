@@ -67,6 +67,8 @@ async def serve(arguments: argparse.Namespace, argv: list[str]) -> None:
         loop.add_signal_handler(signum, lambda: asyncio.ensure_future(server.stop(grace=1)))
     sys.stdout.buffer.write(f"{port}\n".encode())
     sys.stdout.buffer.flush()
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # after the handshake, whatever a library prints goes to stderr
+    sys.stdout = sys.stderr
     try:
         await server.wait_for_termination()
     finally:
