@@ -352,6 +352,15 @@ def test_what_a_library_prints_after_the_handshake_goes_to_stderr_not_stdout(plu
     assert "chatty library: reading 1 ids" in plugin.stderr()
 
 
+def test_imports_asked_for_at_once_share_read_passes_and_all_get_answers(plugin: Plugin, store: Store) -> None:
+    ids = [store.add("VirtualMachine", f"old-{n}", {"cpus": 1, "memory": 512}, owner=None) for n in range(24)]
+    with ThreadPoolExecutor(12) as pool:
+        replies = list(pool.map(lambda object_id: plugin.read("VirtualMachine", "old", object_id), ids))
+    assert [reply["id"] for reply in replies] == ids
+    passes = [call for call in store.read()["calls"] if call[1] == "observe_ids"]
+    assert sum(asked for _, _, asked in passes) == len(ids) and len(passes) < len(ids)
+
+
 def test_reading_an_object_that_is_gone_answers_an_empty_id(plugin: Plugin) -> None:
     assert plugin.read("VirtualMachine", "web-1", "vi-404", {"cpus": 1}, {"cpus": 1})["id"] == ""
     assert plugin.read("VirtualMachine", "web-1", "vi-404")["id"] == ""

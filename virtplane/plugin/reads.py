@@ -27,7 +27,7 @@ class Reads:
         self._owned: dict[str, asyncio.Task[dict[str, Observed]]] = {}
         self._by_id: dict[tuple[str, str], Observed | None] = {}
         self._pending: dict[str, dict[str, asyncio.Future[Observed | None]]] = {}
-        self._batches: dict[str, asyncio.Task[None]] = {}
+        self._collecting: dict[str, asyncio.Task[None]] = {}  # kind -> the batch still gathering ids
         self.passes: list[tuple[str, str, int]] = []  # (kind, "observe"|"observe_ids", ids asked): for tests
 
     async def owned(self, driver: KindDriver, stack: str, declared: Callable[[], Any]) -> dict[str, Observed]:
@@ -70,13 +70,14 @@ class Reads:
         if future is None:
             future = asyncio.get_running_loop().create_future()
             pending[resource_id] = future
-            if kind not in self._batches or self._batches[kind].done():
-                self._batches[kind] = asyncio.ensure_future(self._run_batch(driver, stack, declared))
+            if kind not in self._collecting:  # ids asked for while a batch is being read start the next one
+                self._collecting[kind] = asyncio.ensure_future(self._run_batch(driver, stack, declared))
         return await asyncio.shield(future)
 
     async def _run_batch(self, driver: KindDriver, stack: str, declared: Callable[[], Any]) -> None:
         await asyncio.sleep(BATCH_WINDOW_SECONDS)
         kind = driver.kind
+        self._collecting.pop(kind, None)
         batch = self._pending.pop(kind, {})
         ids = list(batch)
         try:
