@@ -288,6 +288,15 @@ def test_diff_flags_a_disk_removal_as_destroying_data_and_warns_naming_the_slot(
                          "VirtualMachine::web-1")]
 
 
+def test_a_diff_in_preview_shows_an_unknown_input_as_an_update_and_judges_the_rest(plugin: Plugin) -> None:
+    object_id, outputs = _create(plugin, "web-1", VM)
+    reply = plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "cpus": UNKNOWN, "sockets": 2,
+                                                                       "memory": "4GiB"})
+    assert reply["detailedDiff"] == {"cpus": {"kind": "UPDATE", "inputDiff": False},
+                                     "memory": {"kind": "UPDATE", "inputDiff": False},
+                                     "sockets": {"kind": "ADD", "inputDiff": False}}
+
+
 def test_a_refused_change_fails_the_diff_in_one_sentence_naming_resource_and_field(plugin: Plugin) -> None:
     object_id, outputs = _create(plugin, "web-1", VM)
     with pytest.raises(grpc.RpcError) as failure:

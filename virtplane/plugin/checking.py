@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from virtplane.errors import SpecError
 from virtplane.kinds import kind as registered_kind
 from virtplane.plugin.values import has_unknown
-from virtplane.specs import _describe, build_spec, validate_name
+from virtplane.specs import Spec, _describe, build_spec, validate_name
 
 
 def pulumi_path(location: str) -> str:
@@ -48,3 +48,15 @@ def failures(kind: str, name: str, inputs: dict[str, Any]) -> list[tuple[str, st
         return [(pulumi_path(field), message) for field, message in found
                 if field.split(".")[0] not in unknown and message != "is required"]
     return []
+
+
+def spec_of(kind: str, name: str, known: dict[str, Any], unknown: set[str]) -> Spec:
+    """The spec of the known inputs; while some are unknown (preview), without the cross-field checks that
+    would judge the unknown ones by their defaults."""
+    if not unknown:
+        return build_spec(kind, name, known)
+    model = registered_kind(kind).spec
+    try:
+        return model.model_validate(known)
+    except ValidationError as error:
+        raise SpecError(kind, name, [_describe(model, e) for e in error.errors()]) from None

@@ -114,9 +114,9 @@ class VirtplaneProvider(api.Provider):
         known, unknown = checking.known_inputs(plain_map(request.new_inputs))
         old = plain_map(request.old_state)
         driver = await self._driver(kind)
-        spec = self._resolved(kind, name, known, old, driver)
+        spec = self._resolved(kind, name, known, old, driver, unknown)
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
-        planned = diffing.classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore)))
+        planned = diffing.classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)))
         desired = spec.model_dump()
         result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore)
         for sentence in result.data_loss:
@@ -202,7 +202,8 @@ class VirtplaneProvider(api.Provider):
         self._refuse_unless_ours(live, stack, kind, name, "delete")
         await asyncio.to_thread(driver.delete, live)
         self.reads.forget(kind, request.resource_id)
-        self.networks.pop(name, None) if kind == "Network" else None
+        if kind == "Network":
+            self.networks.pop(name, None)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -222,8 +223,8 @@ class VirtplaneProvider(api.Provider):
             raise SpecError(driver.kind, name, problems)
 
     def _resolved(self, kind: str, name: str, inputs: dict[str, Any], live_state: dict[str, Any] | None,
-                  driver: KindDriver) -> Spec:
-        spec = build_spec(kind, name, inputs)
+                  driver: KindDriver, unknown: set[str] | frozenset[str] = frozenset()) -> Spec:
+        spec = checking.spec_of(kind, name, inputs, set(unknown))
         if isinstance(spec, VirtualMachineSpec):
             return resolve_vm(spec, live_state, driver.new_slot)
         return spec
@@ -244,7 +245,7 @@ class VirtplaneProvider(api.Provider):
 
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
-        spec = build_spec(kind, name, known)
+        spec = checking.spec_of(kind, name, known, unknown)
         if isinstance(spec, VirtualMachineSpec):
             spec = spec.with_creation_defaults()
         outputs = spec.model_dump()
