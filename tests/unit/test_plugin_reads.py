@@ -41,6 +41,10 @@ def test_an_id_asked_for_while_a_batch_is_being_read_gets_its_own_read(tmp_path:
         driver.release.set()
         return await asyncio.wait_for(asyncio.gather(one, two), 10)
 
-    found = asyncio.run(scenario())
+    loop = asyncio.new_event_loop()  # not asyncio.run: it would leave the thread without an event loop
+    try:
+        found = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
     assert [live.id for live in found] == [first, second]
     assert [call[1:] for call in store.read()["calls"]] == [["observe_ids", 1], ["observe_ids", 1]]
