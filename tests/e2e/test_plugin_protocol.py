@@ -425,3 +425,53 @@ def test_networks_are_served_like_vms(plugin: Plugin, store: Store) -> None:
         "vlan": {"kind": "UPDATE", "inputDiff": False}}
     plugin.update("Network", "app", object_id, outputs, {"vlan": 130})
     assert store.read()["objects"]["Network"][object_id]["state"] == {"vlan": 130}
+
+
+# -- a program's registrations, as the plugin receives them ---------------------------------------------
+
+def test_what_a_stack_program_registers_passes_the_plugins_checks(plugin: Plugin, store: Store) -> None:
+    import pulumi
+
+    import virtplane
+
+    registered: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    class Recording(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            registered[args.name] = (args.typ, dict(args.inputs))
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+            return {}
+
+    pulumi.runtime.set_mocks(Recording(), project=PROJECT, stack=STACK, preview=False)
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        endpoint = virtplane.Endpoint("lab", kind="memory", path=str(store.path), username="admin",
+                                      password=PASSWORD)
+        on_it = pulumi.ResourceOptions(provider=endpoint)
+        app = virtplane.Network("app", vlan=120, opts=on_it)
+        vm = virtplane.VirtualMachine("web-1", cpus=2, memory="2GiB", disks=[virtplane.Disk("40GiB"),
+                                      virtplane.Disk(100, thin=False)], nics=[virtplane.Nic(app)],
+                                      firmware="uefi", secure_boot=True, tags=["web"], opts=on_it)
+        return vm.id.apply(lambda _: None)
+
+    from virtplane.providers import registry
+
+    registry.KINDS.setdefault("memory", EXTRA["VIRTPLANE_EXTRA_KINDS"].split("=", 1)[1])
+    try:
+        program()
+    finally:
+        registry.KINDS.pop("memory", None)
+    provider_type, provider_inputs = registered["lab"]
+    assert provider_type == "pulumi:providers:virtplane"
+    assert provider_inputs["password"] == secret(PASSWORD)
+    network_type, network_inputs = registered["app"]
+    vm_type, vm_inputs = registered["web-1"]
+    assert (network_type, vm_type) == ("virtplane:index:Network", "virtplane:index:VirtualMachine")
+    assert plugin.check("Network", "app", network_inputs)["failures"] == []
+    assert plugin.check("VirtualMachine", "web-1", vm_inputs)["failures"] == []
+    object_id, outputs = _create(plugin, "web-1", vm_inputs)
+    assert [(d["size"], d["thin"]) for d in outputs["disks"]] == [(40, True), (100, False)]
+    assert plugin.diff("VirtualMachine", "web-1", object_id, outputs, vm_inputs)["changes"] == "DIFF_NONE"
