@@ -146,6 +146,10 @@ def test_check_config_names_the_setting_that_is_wrong(raw_plugin: Plugin) -> Non
     assert failures({"kind": "memory"})[0]["property"] == "path"
     assert failures({"kind": "memory", "path": "/x", "servr": "vc"})[0]["property"] == "servr"
     assert failures({"kind": "memory", "path": UNKNOWN}) == []  # known only at apply time: not judged
+    changed = as_dict(raw_plugin.call("DiffConfig", provider_pb2.DiffRequest(
+        urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep", olds=_struct({"kind": "memory", "path": "/x"}),
+        news=_struct({"kind": "memory", "path": "/y"}))))
+    assert changed["changes"] == "DIFF_UNKNOWN" and changed["replaces"] == []
     reply = as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
         urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
         news=_struct({"kind": "memory", "path": "/x", "password": PASSWORD}))))

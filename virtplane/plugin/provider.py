@@ -90,7 +90,9 @@ class VirtplaneProvider(api.Provider):
                                                           for field, reason in problems if field not in unknown])
 
     async def diff_config(self, request: api.DiffRequest) -> api.DiffResponse:
-        return api.DiffResponse(changes=False)
+        """DIFF_UNKNOWN and no replacement: the engine compares the settings itself, and a changed setting
+        reconfigures the endpoint; it never replaces the resources on it."""
+        return api.DiffResponse()
 
     async def configure(self, request: api.ConfigureRequest) -> api.ConfigureResponse:
         config = plain_map(request.args) if request.args else variables_config(request.variables)
