@@ -56,3 +56,16 @@ def test_a_size_accepts_an_integer_or_a_size_string_in_the_schema():
     memory = schema["resources"]["virtplane:index:VirtualMachine"]["inputProperties"]["memory"]
     assert memory["oneOf"] == [{"type": "integer"}, {"type": "string"}]
     assert schema["types"]["virtplane:index:Disk"]["properties"]["size"]["oneOf"][1] == {"type": "string"}
+
+
+def test_the_package_tells_pulumi_up_it_needs_this_plugin_at_the_packages_version():
+    import json
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    marker = json.loads((root / "virtplane" / "pulumi-plugin.json").read_text())
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert marker == {"resource": True, "name": "virtplane", "version": project["project"]["version"]}
+    assert project["project"]["scripts"]["pulumi-resource-virtplane"] == "virtplane.plugin.__main__:main"
+    assert "virtplane" in project["tool"]["setuptools"]["package-data"]
