@@ -96,7 +96,8 @@ def test_an_imported_vm_diffs_clean_and_is_not_deleted_without_our_marker(plugin
         == "DIFF_NONE"
     with pytest.raises(grpc.RpcError) as refused:
         plugin.delete("VirtualMachine", name, object_id, unwrap(imported["properties"]))
-    assert "refusing to delete" in refused.value.details() and "no virtplane.owner marker" in refused.value.details()
+    message = refused.value.details()
+    assert "refusing to delete" in message and "carries no virtplane.owner marker" in message
     assert peer.count(name) == 1
 
 

@@ -406,8 +406,10 @@ def test_delete_removes_what_we_own(plugin: Plugin, store: Store) -> None:
 
 
 @pytest.mark.parametrize(("owner", "why"), [
-    (None, "it carries no virtplane.owner marker (it was not created by virtplane)"),
-    (Owner("other/prod", "web-1", "lab"), "its marker names stack 'other/prod' and endpoint 'lab'"),
+    (None, f"it carries no virtplane.owner marker, so stack '{STACK_ID}' did not create it"),
+    (Owner("other/prod", "web-1", "lab"),
+     f"its virtplane.owner marker names stack 'other/prod' and endpoint 'lab', not stack '{STACK_ID}' and "
+     "endpoint 'lab'"),
 ])
 def test_delete_and_update_refuse_an_object_that_is_not_ours(plugin: Plugin, store: Store, owner: Owner | None,
                                                              why: str) -> None:
@@ -418,7 +420,7 @@ def test_delete_and_update_refuse_an_object_that_is_not_ours(plugin: Plugin, sto
             call()
         assert failure.value.details() == (
             f"VirtualMachine 'web-1': refusing to {action} virtual machine web-1 (id {object_id}) on endpoint "
-            f"'lab': {why}, not stack '{STACK_ID}' and endpoint 'lab'")
+            f"'lab': {why}")
     assert store.read()["objects"]["VirtualMachine"][object_id]["state"] == {"cpus": 1, "memory": 512}
 
 

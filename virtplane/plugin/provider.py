@@ -286,12 +286,15 @@ class VirtplaneProvider(api.Provider):
         owner = live.owner
         if owner is not None and owner.belongs_to(stack, self.endpoint.name):
             return
-        whose = ("it carries no virtplane.owner marker (it was not created by virtplane)" if owner is None
-                 else f"its marker names stack '{owner.stack}'"
-                 + (f" and endpoint '{owner.endpoint}'" if owner.endpoint else ""))
+        if owner is None:
+            whose = f"it carries no virtplane.owner marker, so stack '{stack}' did not create it"
+        else:
+            whose = (f"its virtplane.owner marker names stack '{owner.stack}'"
+                     + (f" and endpoint '{owner.endpoint}'" if owner.endpoint else "")
+                     + f", not stack '{stack}' and endpoint '{self.endpoint.name}'")
         raise OwnershipError(redact.redact(
             f"{kind} '{name}': refusing to {action} {registered_kind(kind).noun} {live.name} (id {live.id}) on "
-            f"endpoint '{self.endpoint.name}': {whose}, not stack '{stack}' and endpoint '{self.endpoint.name}'"))
+            f"endpoint '{self.endpoint.name}': {whose}"))
 
 
 async def _nothing() -> Declared:
