@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 from pulumi.provider.experimental.server import _GRPC_CHANNEL_OPTIONS
@@ -55,7 +56,11 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     return known
 
 
+DRIVER_THREADS = 64  # driver calls block (SOAP, HTTPS): as many at once as the engine's parallelism sends
+
+
 async def serve(arguments: argparse.Namespace, argv: list[str]) -> None:
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(DRIVER_THREADS, "driver"))
     provider = VirtplaneProvider(VERSION, EngineLog(arguments.engine))
     server = grpc.aio.server(options=_GRPC_CHANNEL_OPTIONS)
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(
