@@ -245,6 +245,14 @@ def test_a_name_the_hypervisor_does_not_take_is_refused_before_anything_is_made(
     assert store.read()["objects"]["VirtualMachine"] == {}
 
 
+def test_creates_sent_at_once_run_at_once(plugin: Plugin, store: Store) -> None:
+    with store.open() as data:
+        data["creates_together"] = 10  # each create waits until ten are in the driver together
+    with ThreadPoolExecutor(10) as pool:
+        replies = list(pool.map(lambda n: plugin.create("VirtualMachine", f"web-{n}", VM), range(10)))
+    assert len({reply["id"] for reply in replies}) == 10
+
+
 def test_an_input_given_as_a_secret_comes_back_as_a_secret_output(plugin: Plugin) -> None:
     reply = plugin.create("VirtualMachine", "web-1", {**VM, "guest_os": secret("windows")})
     assert reply["properties"]["guest_os"] == secret("windows")

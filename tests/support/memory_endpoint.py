@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from virtplane.errors import ConnectionFailed, OwnershipError, SpecError
 from virtplane.providers.base import Created, FieldChange, Observed, ObserveResult, Owner, Provider
 from virtplane.specs import Spec
 
+_BARRIER_LOCK = threading.Lock()
 ENV = {"path": "MEMORY_HYPERVISOR_PATH", "username": "MEMORY_HYPERVISOR_USER",
        "password": "MEMORY_HYPERVISOR_PASSWORD"}
 
@@ -96,7 +98,15 @@ class FileDriver(MemoryDriver):
             objects = data["objects"][self.kind]
             return {i: self._observed(i, objects[i]) for i in ids if i in objects}
 
+    _barrier: threading.Barrier | None = None
+
     def create(self, owner: Owner, spec: Spec) -> Created:
+        together = self.store.read().get("creates_together")
+        if together:  # wait until that many creates run at once (a test of the plugin's concurrency)
+            with _BARRIER_LOCK:
+                if FileDriver._barrier is None or FileDriver._barrier.parties != together:
+                    FileDriver._barrier = threading.Barrier(together)
+            FileDriver._barrier.wait(timeout=30)
         state = spec.model_dump()
         object_id = self.store.add(self.kind, owner.resource, state, owner)
         return Created(object_id, state)
