@@ -142,7 +142,7 @@ def test_check_config_names_the_setting_that_is_wrong(raw_plugin: Plugin) -> Non
         return as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
             urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep", news=_struct(config))))["failures"]
 
-    assert failures({"kind": "hyperv"})[0]["property"] == "kind"
+    assert failures({"kind": "xen"})[0]["property"] == "kind"
     assert failures({"kind": "memory"})[0]["property"] == "path"
     assert failures({"kind": "memory", "path": "/x", "servr": "vc"})[0]["property"] == "servr"
     assert failures({"kind": "memory", "path": UNKNOWN}) == []  # known only at apply time: not judged
