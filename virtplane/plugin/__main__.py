@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(_RedactingFormatter("virtplane plugin: %(levelname)s %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
-    root.setLevel(logging.DEBUG if arguments.verbosity >= 3 or os.environ.get("VIRTPLANE_DEBUG") else logging.INFO)
-    logging.getLogger("grpc").setLevel(logging.WARNING)
+    debug = arguments.verbosity >= 3 or bool(os.environ.get("VIRTPLANE_DEBUG"))
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)  # client libraries: warnings only
+    logging.getLogger("virtplane").setLevel(logging.DEBUG if debug else logging.INFO)
     add_extra_kinds(os.environ.get("VIRTPLANE_EXTRA_KINDS"))
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(arguments, argv))
