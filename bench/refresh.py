@@ -156,7 +156,7 @@ def vsphere_reader(instance: vcsim.VcsimInstance) -> tuple[Callable[[Observed], 
     content = si.RetrieveContent()
 
     def read_one(live: Observed) -> Any:  # as a Terraform-style Read: find by instance UUID, read its properties
-        (vm,) = content.searchIndex.FindAllByUuid(uuid=str(live.id), vmSearch=True, instanceUuid=True)
+        vm = content.searchIndex.FindByUuid(uuid=str(live.id), vmSearch=True, instanceUuid=True)
         spec = vmodl.query.PropertyCollector.FilterSpec(
             objectSet=[vmodl.query.PropertyCollector.ObjectSpec(obj=vm)],
             propSet=[vmodl.query.PropertyCollector.PropertySpec(type=vim.VirtualMachine, pathSet=list(PATHS))])
