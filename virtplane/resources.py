@@ -164,6 +164,7 @@ class _Managed(pulumi.CustomResource):
     """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
 
     kind: str
+    _referenced: tuple[Any, ...] = ()  # resources this one names by value (a NIC's Network)
 
     def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
                  opts: pulumi.ResourceOptions | None) -> None:
@@ -172,6 +173,9 @@ class _Managed(pulumi.CustomResource):
         if collector is None:
             if not _has_output(inputs):  # known values are validated now; others by the plugin's Check
                 build_spec(self.kind, name, inputs)
+            networks = [n for n in self._referenced if isinstance(n, Network)]
+            if networks:  # created before the VMs whose NICs name them
+                opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=networks))
             super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
             return
         inputs = {k: _plain(self.kind, name, k, v) for k, v in inputs.items()}
@@ -231,6 +235,7 @@ class VirtualMachine(_Managed):
         nics_given = None if nics is None else list(nics)
         deps = {f"Network/{nic.network.resource_name}" for nic in nics_given or []
                 if isinstance(getattr(nic, "network", None), Network)}
+        self._referenced = tuple(nic.network for nic in nics_given or [] if isinstance(nic, Nic))
         inputs = {
             "cpus": cpus, "sockets": sockets, "memory": memory,
             "disks": _items(self.kind, resource_name, "disks", disks, Disk),

@@ -51,3 +51,26 @@ def test_invalid_plain_inputs_fail_at_declaration_under_pulumi_too(mocks):
 def test_an_unknown_keyword_is_named_with_a_suggestion(mocks):
     with pytest.raises(SpecError, match="field 'cpu': unknown field \\(did you mean 'cpus'\\?\\)"):
         virtplane.VirtualMachine("vm", cpu=2)
+
+
+def test_a_vm_depends_on_the_networks_its_nics_name_so_pulumi_creates_them_first(mocks):
+    from pulumi.runtime import settings
+
+    monitor = settings.SETTINGS.monitor
+    dependencies: dict[str, list[str]] = {}
+    register = monitor.RegisterResource
+
+    def recording(request):
+        dependencies[request.name] = list(request.dependencies)
+        return register(request)
+
+    monitor.RegisterResource = recording
+
+    @pulumi.runtime.test
+    def program():
+        net = virtplane.Network("app", vlan=5)
+        vm = virtplane.VirtualMachine("vm", cpus=2, nics=[virtplane.Nic(net), virtplane.Nic("existing")])
+        return vm.id.apply(lambda _: None)
+
+    program()
+    assert dependencies["vm"] == ["urn:pulumi:s::p::pulumi:pulumi:Stack$virtplane:index:Network::app"]

@@ -1,0 +1,71 @@
+"""The plugin's pure pieces: names, paths and values between Pulumi's terms and virtplane's."""
+
+import pytest
+from pulumi.provider.experimental.property_value import PropertyValue
+
+from virtplane.endpoint_settings import endpoint_settings
+from virtplane.errors import VirtplaneError
+from virtplane.plugin.checking import pulumi_path
+from virtplane.plugin.diffing import pulumi_key
+from virtplane.plugin.endpoint import endpoint_name
+from virtplane.plugin.provider import resource_kind, stack_identity
+from virtplane.plugin.schema import package_schema
+from virtplane.plugin.values import plain, to_property
+from virtplane.providers.registry import provider_class
+
+
+def test_a_default_providers_versioned_name_is_taken_as_default_so_upgrades_keep_ownership():
+    assert endpoint_name("urn:pulumi:dev::proj::pulumi:providers:virtplane::default_0_1_0") == "default"
+    assert endpoint_name("urn:pulumi:dev::proj::pulumi:providers:virtplane::default") == "default"
+    assert endpoint_name("urn:pulumi:dev::proj::pulumi:providers:virtplane::pve-east") == "pve-east"
+
+
+def test_the_stack_identity_is_project_slash_stack_read_from_the_urn():
+    assert stack_identity("urn:pulumi:prod::web::pulumi:pulumi:Stack$virtplane:index:Network::app") == "web/prod"
+
+
+def test_a_resource_type_is_dispatched_on_its_last_qualified_part_and_others_are_named():
+    assert resource_kind("pulumi:pulumi:Stack$virtplane:index:VirtualMachine") == "VirtualMachine"
+    with pytest.raises(VirtplaneError, match="no resource type 'virtplane:index:Disk'"):
+        resource_kind("virtplane:index:Disk")
+
+
+def test_paths_use_pulumis_brackets_and_the_inputs_positions_of_slotted_items():
+    assert pulumi_path("disks.1.size") == "disks[1].size"
+    desired = {"disks": [{"slot": "scsi0:1"}, {"slot": "scsi0:0"}]}
+    old = {"disks": [{"slot": "scsi0:0"}, {"slot": "scsi0:1"}, {"slot": "scsi0:2"}]}
+    assert pulumi_key("disks[scsi0:0].size", desired, old) == "disks[1].size"
+    assert pulumi_key("disks[scsi0:2]", desired, old) == "disks[2]"
+    assert pulumi_key("memory", desired, old) == "memory"
+
+
+def test_wire_doubles_become_ints_and_ints_go_out_as_doubles():
+    assert plain(PropertyValue({"cpus": PropertyValue(2.0), "ratio": PropertyValue(0.5)})) == {"cpus": 2, "ratio": 0.5}
+    assert to_property({"cpus": 2, "tags": ["a"]}).value["cpus"].value == 2.0
+
+
+def test_proxmox_endpoint_settings_are_the_names_users_write_with_the_token_secret():
+    settings = {s.name: s for s in endpoint_settings(provider_class("proxmox"))}
+    assert {"endpoint", "api_token", "bridge", "task_timeout"} <= set(settings)
+    assert settings["api_token"].secret and settings["password"].secret and not settings["endpoint"].secret
+    assert settings["insecure"].type == "boolean" and settings["task_timeout"].type == "number"
+
+
+def test_a_size_accepts_an_integer_or_a_size_string_in_the_schema():
+    schema = package_schema("0.1.0")
+    memory = schema["resources"]["virtplane:index:VirtualMachine"]["inputProperties"]["memory"]
+    assert memory["oneOf"] == [{"type": "integer"}, {"type": "string"}]
+    assert schema["types"]["virtplane:index:Disk"]["properties"]["size"]["oneOf"][1] == {"type": "string"}
+
+
+def test_the_package_tells_pulumi_up_it_needs_this_plugin_at_the_packages_version():
+    import json
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    marker = json.loads((root / "virtplane" / "pulumi-plugin.json").read_text())
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert marker == {"resource": True, "name": "virtplane", "version": project["project"]["version"]}
+    assert project["project"]["scripts"]["pulumi-resource-virtplane"] == "virtplane.plugin.__main__:main"
+    assert "virtplane" in project["tool"]["setuptools"]["package-data"]

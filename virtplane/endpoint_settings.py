@@ -1,0 +1,69 @@
+"""The settings an Endpoint accepts for each kind, derived from the provider itself.
+
+A provider's ``settings_model`` is what its settings become once parsed (Proxmox splits ``endpoint`` into
+``host`` and ``port``, ``api_token`` into its id and its secret), so the names a user writes are the
+provider's ``setting_names`` where it declares them, else its settings module's ``ENV`` table (setting ->
+environment variable) and ``INPUT_ONLY`` names. A setting is secret when its model field is a ``SecretStr``,
+or when the model keeps its secret part in a ``SecretStr`` field named after it (``api_token`` ->
+``api_token_secret``).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, SecretStr
+
+from virtplane.providers.base import Provider
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str  # "string", "boolean", "integer" or "number"
+    secret: bool
+    environment: str | None  # the variable it falls back to, if any
+
+
+def endpoint_settings(cls: type[Provider]) -> list[Setting]:
+    """The settings an Endpoint of this provider accepts, in the settings module's order."""
+    module = sys.modules[cls.settings_model.__module__]
+    environment: dict[str, str] = dict(getattr(module, "ENV", {}))
+    names = list(getattr(cls, "setting_names", None) or ())  # the provider's own list, where it has one
+    if not names:
+        names = [*environment, *(name for name in getattr(module, "INPUT_ONLY", ()) if name not in environment)]
+    if not names:  # a provider without an ENV table: its model's fields are its settings
+        names = list(cls.settings_model.model_fields)
+    model = cls.settings_model
+    return [Setting(name, _type_of(model, name), _is_secret(model, name), environment.get(name)) for name in names]
+
+
+def _annotation(model: type[BaseModel], name: str) -> Any:
+    field = model.model_fields.get(name)
+    return None if field is None else field.annotation
+
+
+def _members(annotation: Any) -> tuple[Any, ...]:
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        return tuple(a for a in typing.get_args(annotation) if a is not type(None))
+    return (annotation,)
+
+
+def _is_secret(model: type[BaseModel], name: str) -> bool:
+    candidates = [name, *(field for field in model.model_fields if field.startswith(f"{name}_"))]
+    return any(SecretStr in _members(_annotation(model, field)) for field in candidates)
+
+
+def _type_of(model: type[BaseModel], name: str) -> str:
+    members = _members(_annotation(model, name))
+    if bool in members:
+        return "boolean"
+    if int in members:
+        return "integer"
+    if float in members:
+        return "number"
+    return "string"
