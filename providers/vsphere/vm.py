@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -12,6 +13,7 @@ from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
+    Created,
     Declared,
     FieldChange,
     KindDriver,
@@ -28,8 +30,10 @@ from virtplane.providers.vsphere.devices import (
     DevicePlan,
     Hardware,
     disk_state,
+    new_disk_slot,
     nic_backing,
     nic_state,
+    slot_problem,
     split_devices,
 )
 from virtplane.providers.vsphere.faults import provider_error
@@ -43,26 +47,25 @@ from virtplane.providers.vsphere.ownership import (
 )
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
+from virtplane.providers.vsphere.vm_config import (
+    NEUTRAL_GUEST,
+    changes_anything,
+    config_spec,
+    cores_per_socket,
+    sockets_of,
+)
 from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
-from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
+from virtplane.slots import next_numbered, resolve_vm
+from virtplane.specs import CREATE_ONLY, DiskSpec, NicSpec, Spec, VirtualMachineSpec
 
-GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
-_NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
+__all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
+
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
-         "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled"]
+         "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
+         "config.instanceUuid"]
 LINKED_CLONE_DISKS = "createNewChildDiskBacking"
-
-
-def cores_per_socket(spec: VirtualMachineSpec) -> int | None:
-    """Cores per virtual socket to write; None (sockets not declared) keeps vSphere's layout."""
-    return None if spec.sockets is None else spec.cpus // spec.sockets
-
-
-def sockets_of(num_cpu: int | None, cores_per_socket: int | None) -> int:
-    """Virtual sockets from vSphere's total vCPUs and cores per socket (0 or unset means one core each)."""
-    cores = cores_per_socket or 1
-    return max(1, (num_cpu or 0) // cores)
+_ITEM = re.compile(r"^(disks|nics|gpus)\[([^\]]+)\](?:\.(\w+))?$")
 
 
 @dataclass
@@ -74,6 +77,15 @@ class VmHandle:
 
 
 class VirtualMachineDriver(KindDriver):
+    """VMs on one vCenter / ESXi endpoint.
+
+    **Thread safety.** One driver serves concurrent create/update/delete calls on different VMs. Every call
+    works on its own objects: the VM's moref and devices come in its ``Observed`` handle, each call builds its
+    own ConfigSpec and DevicePlan and waits on its own task. The shared pieces are safe: pyVmomi's SOAP stub
+    hands each concurrent call its own pooled HTTP connection of the one session; the custom attribute keys
+    (``CustomAttributes``) are read and created under a lock; the inventory is replaced whole on a refresh
+    (readers see the old or the new one, never half of one)."""
+
     kind = "VirtualMachine"
 
     def __init__(self, si: Any, inventory: Inventory):
@@ -88,9 +100,7 @@ class VirtualMachineDriver(KindDriver):
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         result = ObserveResult()
         wanted = set(declared.get(self.kind, {}))
-        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
-        self._attributes.keys()
-        self._known_references(rows)
+        rows = self._read_all()
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -114,6 +124,24 @@ class VirtualMachineDriver(KindDriver):
                 else:
                     result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
+
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too."""
+        wanted = set(ids)
+        found: dict[str, Observed] = {}
+        for ref, props in self._read_all():
+            uuid = props.get("config.instanceUuid")
+            if uuid not in wanted or props.get("config.template") or "name" not in props:
+                continue
+            attributes = self._attributes.parse(props.get("customValue"))
+            found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
+        return found
+
+    def _read_all(self) -> list[tuple[Any, dict[str, Any]]]:
+        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
+        self._attributes.keys()
+        self._known_references(rows)
+        return rows
 
     def _known_references(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
         """Refresh the inventory once if any VM runs on a host, or any NIC names a port group, that it does
@@ -143,18 +171,20 @@ class VirtualMachineDriver(KindDriver):
             "memory": props.get("config.hardware.memoryMB"),
             "node": None if host is None else placement.host_names.get(host._moId, host._moId),
             "machine": props.get("config.version") or None,
-            "disks": [disk_state(d, hardware, placement.datastore_names) for d in hardware.disks],
-            "nics": [nic_state(n, placement.portgroup_names.get) for n in hardware.nics],
+            "disks": [disk_state(slot, d, hardware, placement.datastore_names) for slot, d in hardware.disks.items()],
+            "nics": [nic_state(slot, n, placement.portgroup_names.get) for slot, n in hardware.nics.items()],
+            "gpus": [],
             "firmware": "uefi" if props.get("config.firmware") == "efi" else "bios",
             "secure_boot": bool(getattr(boot, "efiSecureBootEnabled", False)),
-            "guest_os": _NEUTRAL_GUEST.get(guest_id, guest_id),
+            "guest_os": NEUTRAL_GUEST.get(guest_id, guest_id),
             "power": "on" if props.get("runtime.powerState") == "poweredOn" else "off",
             "nested_virtualization": bool(props.get("config.nestedHVEnabled")),
             "clone_from": None,
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
-        return Observed(name=props["name"], handle=VmHandle(ref, hardware), owner=owner, state=state)
+        return Observed(name=props["name"], handle=VmHandle(ref, hardware), owner=owner, state=state,
+                        id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
         rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, PATHS)
@@ -164,40 +194,63 @@ class VirtualMachineDriver(KindDriver):
         self._attributes.keys()
         return self._normalize(ref, props, owner, self._attributes.parse(props.get("customValue")))
 
+    # ---- slots and placement -------------------------------------------------------------------------
+
+    def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
+        if collection == "nics":
+            return next_numbered("ethernet", taken)
+        return new_disk_slot(item.get("bus"), taken)
+
+    def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
+        """None in a cluster (DRS or the resource pool decides); the host when the endpoint's compute
+        resource is a standalone host."""
+        placement = self._inventory.placement
+        if isinstance(placement.cluster, vim.ClusterComputeResource) or len(placement.cluster_hosts) != 1:
+            return None
+        return next(iter(placement.cluster_hosts))
+
     # ---- writing -------------------------------------------------------------------------------------
 
-    def create(self, owner: Owner, spec: Spec) -> None:
+    def create(self, owner: Owner, spec: Spec) -> Created:
         vm_spec = cast(VirtualMachineSpec, spec)
         if vm_spec.clone_from:
-            self._clone(owner, vm_spec)
-            return
+            observed = self._clone(owner, vm_spec)
+        else:
+            observed = self._create(owner, resolve_vm(vm_spec.with_creation_defaults(), None, self.new_slot))
+        assert observed.id is not None
+        return Created(observed.id, dict(observed.state))
+
+    def _create(self, owner: Owner, spec: VirtualMachineSpec) -> Observed:
         placement = self._inventory.placement
         name = owner.resource
-        datastore = (vm_spec.disks[0].storage if vm_spec.disks and vm_spec.disks[0].storage
-                     else placement.datastore_name)
+        disks, nics = spec.disks or [], spec.nics or []
+        datastore = disks[0].storage if disks and disks[0].storage else placement.datastore_name
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
-        plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE)), name)
-        self._plan_disks(plan, Hardware(), vm_spec, range(len(vm_spec.disks)))
-        for nic in vm_spec.nics:
+        plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE), keys=set(DEFAULT_IDE)), name)
+        for disk in disks:
+            self._add_disk(plan, disk)
+        for nic in nics:
             plan.add_nic(nic, nic_backing(self._inventory.network(nic.network)))
-        config = self._config(vm_spec, name)
+        config = config_spec(spec)
+        config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
         config.extraConfig = [extra_config_marker(owner)]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
-        if vm_spec.machine is not None:
-            config.version = vm_spec.machine
-        host, pool = self._inventory.host_and_pool(vm_spec.node)
+        if spec.machine is not None:
+            config.version = spec.machine
+        host, pool = self._inventory.host_and_pool(spec.node)
         ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=pool, host=host),
                         f"create VM {name}")
         self._attributes.write_owner(ref, owner)
-        if vm_spec.tags:
-            self._attributes.write_tags(ref, vm_spec.tags)
-        if vm_spec.power == "on":
+        if spec.tags:
+            self._attributes.write_tags(ref, spec.tags)
+        if spec.power == "on":
             self._power(ref, name, on=True)
+        return self._observe_one(ref, owner)
 
-    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> None:
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> Observed:
         placement = self._inventory.placement
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
@@ -206,8 +259,8 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
                                  f"exists in vSphere datacenter {placement.datacenter_name}")
         source = sources[0]
-        wanted = (["config.version"] if spec.machine is not None else []) + (["snapshot"] if spec.linked_clone else [])
-        rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted) if wanted else []
+        wanted = [*_TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
+        rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
         if spec.machine is not None and version_number(spec.machine) < version_number(source_version):
@@ -223,7 +276,7 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
                                      "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
             location.diskMoveType = LINKED_CLONE_DISKS
-        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec),
+        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
                                    memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
         clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
                                       snapshot=snapshot)
@@ -239,9 +292,16 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name} was cloned from '{spec.clone_from}' with hardware version "
                                      f"{source_version}; vSphere upgraded it to {observed.state['machine']}, "
                                      f"not {spec.machine}")
+        spec = resolve_vm(_unplanned_slots(_inherited(spec, source_props), observed.state), observed.state,
+                          self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
-        # Placement of the template's disks (datastore, thinness, bus) is kept as cloned.
-        self.update(observed, spec, [c for c in changes if self.rule(c) is not Rule.REPLACE])
+        # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
+        # thinness, bus) that differs from the template's is kept as cloned, and the next plan shows it.
+        changes = [c for c in changes if self.rule(c) is not Rule.REPLACE]
+        if changes:
+            self.update(observed, spec, changes)
+            observed = self._observe_one(ref, owner)
+        return observed
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         self._guard(observed, "update")
@@ -249,18 +309,17 @@ class VirtualMachineDriver(KindDriver):
         handle: VmHandle = observed.handle
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
-        config = self._config(vm_spec, observed.name, fields)
+        config = config_spec(vm_spec, observed.state, fields)
         plan = DevicePlan(handle.hardware, observed.name)
-        if "disks" in fields:
-            self._reconcile_disks(plan, handle.hardware, observed.state["disks"], vm_spec)
-        if "nics" in fields:
-            self._reconcile_nics(plan, handle.hardware, observed.state["nics"], vm_spec)
+        self._reconcile_items(plan, handle.hardware, vm_spec, changes)
         if plan.changes:
             config.deviceChange = plan.changes
-        configure = bool(plan.changes) or any(getattr(config, k, None) is not None for k in _CONFIG_FIELDS)
+        configure = changes_anything(config)
         upgrade = next((change.new for change, rule in zip(changes, rules, strict=True)
                         if change.path == "machine" and rule is Rule.POWER_OFF), None)
-        powered_on = observed.state["power"] == "on"
+        was_on = observed.state["power"] == "on"
+        want_on = vm_spec.power == "on" if "power" in fields and vm_spec.power is not None else was_on
+        powered_on = was_on
         switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
         if switched_off:
             self._switch_off(handle.ref, observed.name)
@@ -273,7 +332,7 @@ class VirtualMachineDriver(KindDriver):
                           f"upgrade VM {observed.name} to hardware version {upgrade}")
             if "node" in fields and vm_spec.node is not None:
                 self._move(handle.ref, observed.name, vm_spec.node)
-            if "tags" in fields:
+            if "tags" in fields and vm_spec.tags is not None:
                 self._attributes.write_tags(handle.ref, vm_spec.tags)
             if not observed.marker_complete and observed.owner is not None:
                 self._attributes.write_owner(handle.ref, observed.owner)
@@ -281,9 +340,9 @@ class VirtualMachineDriver(KindDriver):
             if switched_off:  # the change failed: the VM runs again as it did before
                 self._power_back_on(handle.ref, observed.name, failure)
             raise
-        if vm_spec.power == "on" and not powered_on:
+        if want_on and not powered_on:
             self._power(handle.ref, observed.name, on=True)
-        elif vm_spec.power == "off" and powered_on:
+        elif not want_on and powered_on:
             self._switch_off(handle.ref, observed.name)
 
     def delete(self, observed: Observed) -> None:
@@ -306,20 +365,24 @@ class VirtualMachineDriver(KindDriver):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
-        for index, disk in enumerate(vm_spec.disks):
+        for index, disk in enumerate(vm_spec.disks or []):
             if disk.bus == "virtio-blk":
                 problems.append((f"disks[{index}].bus",
                                  "virtio-blk disks exist only on Proxmox; use 'paravirtual' (PVSCSI) on vSphere"))
+            elif (why := slot_problem("disks", disk)) is not None:
+                problems.append((f"disks[{index}].slot", why))
             if disk.storage is not None and disk.storage not in placement.datastores:
                 known = ", ".join(sorted(placement.datastores))
                 problems.append((f"disks[{index}].storage", f"datastore '{disk.storage}' does not exist in "
                                  f"datacenter {placement.datacenter_name} (choices: {known})"))
         networks = set(declared.get("Network", ())) | set(placement.networks)
-        for index, nic in enumerate(vm_spec.nics):
+        for index, nic in enumerate(vm_spec.nics or []):
             if nic.network not in networks:
                 known = ", ".join(sorted(networks))
                 problems.append((f"nics[{index}].network", f"network '{nic.network}' is neither declared in the "
                                  f"stack nor present in datacenter {placement.datacenter_name} (choices: {known})"))
+            if (why := slot_problem("nics", nic)) is not None:
+                problems.append((f"nics[{index}].slot", why))
         return problems
 
     def rule(self, change: FieldChange) -> Rule:
@@ -333,61 +396,50 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker, so it was not created by virtplane")
 
-    def _config(self, spec: VirtualMachineSpec, name: str, fields: Collection[str] | None = None
-                ) -> vim.vm.ConfigSpec:
-        """A ConfigSpec carrying ``fields`` of ``spec`` (all scalar fields when None)."""
-        def want(field: str) -> bool:
-            return fields is None or field in fields
+    def _add_disk(self, plan: DevicePlan, disk: DiskSpec) -> None:
+        name = disk.storage or self._inventory.placement.datastore_name
+        plan.add_disk(disk, name, self._inventory.datastore(name))
 
-        config = vim.vm.ConfigSpec()
-        if fields is None:
-            config.name = name
-        if want("cpus") or want("sockets"):
-            config.numCPUs = spec.cpus
-            config.numCoresPerSocket = cores_per_socket(spec)
-        if want("memory"):
-            config.memoryMB = spec.memory
-        if want("guest_os"):
-            config.guestId = GUEST_IDS.get(spec.guest_os, spec.guest_os)
-        if want("firmware"):
-            config.firmware = "efi" if spec.firmware == "uefi" else "bios"
-        if want("secure_boot") or (fields is not None and "firmware" in fields):
-            config.bootOptions = vim.vm.BootOptions(efiSecureBootEnabled=spec.secure_boot)
-        if want("nested_virtualization"):
-            config.nestedHVEnabled = spec.nested_virtualization
-        return config
-
-    def _plan_disks(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
-                    indexes: range) -> None:
-        placement = self._inventory.placement
-        for index in indexes:
-            disk = spec.disks[index]
-            name = disk.storage or placement.datastore_name
-            plan.add_disk(disk, name, self._inventory.datastore(name))
-
-    def _reconcile_disks(self, plan: DevicePlan, hardware: Hardware, live: list[dict[str, Any]],
-                         spec: VirtualMachineSpec) -> None:
-        for index, disk in enumerate(hardware.disks):
-            if index >= len(spec.disks):
-                plan.remove_disk(disk)
-            elif spec.disks[index].size > live[index]["size"]:
-                plan.grow_disk(disk, spec.disks[index].size)
-        self._plan_disks(plan, hardware, spec, range(len(hardware.disks), len(spec.disks)))
-
-    def _reconcile_nics(self, plan: DevicePlan, hardware: Hardware, live: list[dict[str, Any]],
-                        spec: VirtualMachineSpec) -> None:
-        for index, nic in enumerate(hardware.nics):
-            if index >= len(spec.nics):
-                plan.remove_nic(nic)
+    def _reconcile_items(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
+                         changes: list[FieldChange]) -> None:
+        """Add, remove, grow and rewire exactly the disks and NICs ``changes`` names, by slot."""
+        disks = {disk.slot: disk for disk in spec.disks or []}
+        nics = {nic.slot: nic for nic in spec.nics or []}
+        for change in changes:
+            match = _ITEM.match(change.path)
+            if match is None:
                 continue
-            want = spec.nics[index]
-            if want.adapter != live[index]["adapter"]:
-                plan.remove_nic(nic)
+            collection, slot, attribute = match.groups()
+            if collection == "disks":
+                self._reconcile_disk(plan, hardware, slot, attribute, disks.get(slot), change)
+            elif collection == "nics":
+                self._reconcile_nic(plan, hardware, slot, attribute, nics.get(slot))
+
+    def _reconcile_disk(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
+                        want: DiskSpec | None, change: FieldChange) -> None:
+        live = hardware.disks.get(slot)
+        if attribute is None and change.new is None:
+            if live is not None:
+                plan.remove_disk(live)  # a removal reaching update was allowed (--allow-data-loss)
+        elif attribute is None:
+            if want is not None and live is None:
+                self._add_disk(plan, want)
+        elif attribute == "size" and live is not None and want is not None:
+            plan.grow_disk(live, want.size)
+
+    def _reconcile_nic(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
+                       want: NicSpec | None) -> None:
+        live = hardware.nics.get(slot)
+        if attribute is None and want is None:
+            if live is not None:
+                plan.remove_nic(live)
+        elif attribute is None or attribute == "adapter":
+            if live is not None:
+                plan.remove_nic(live)
+            if want is not None:
                 plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
-            elif want.network != live[index]["network"]:
-                plan.rewire_nic(nic, nic_backing(self._inventory.network(want.network)))
-        for want in spec.nics[len(hardware.nics):]:
-            plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
+        elif attribute == "network" and live is not None and want is not None:
+            plan.rewire_nic(live, nic_backing(self._inventory.network(want.network)))
 
     def _move(self, ref: Any, name: str, node: str) -> None:
         """Migrate the VM to host ``node`` (vMotion when it runs, cold migration otherwise)."""
@@ -431,6 +483,36 @@ class VirtualMachineDriver(KindDriver):
         return wait_for_task(task, what=what)
 
 
-_CONFIG_FIELDS = {"name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
-                  "nestedHVEnabled"}
+_TEMPLATE_PATHS = ["config.firmware", "config.bootOptions", "config.nestedHVEnabled", "config.guestId"]
 
+
+def _inherited(spec: VirtualMachineSpec, template: dict[str, Any]) -> VirtualMachineSpec:
+    """A clone's spec with the template's firmware, secure boot, nested virtualization and guest OS for
+    what the stack leaves unset. vCenter's clone copies them already; the simulator's does not, and a clone
+    must keep its template's values."""
+    boot = template.get("config.bootOptions")
+    guest_id = template.get("config.guestId")
+    values = {
+        "firmware": None if template.get("config.firmware") is None else (
+            "uefi" if template["config.firmware"] == "efi" else "bios"),
+        "secure_boot": None if boot is None else bool(getattr(boot, "efiSecureBootEnabled", False)),
+        "nested_virtualization": template.get("config.nestedHVEnabled"),
+        "guest_os": None if not guest_id else NEUTRAL_GUEST.get(guest_id, guest_id),
+    }
+    return spec.model_copy(update={field: value for field, value in values.items()
+                                   if getattr(spec, field) is None and value is not None})
+
+
+def _unplanned_slots(spec: VirtualMachineSpec, live: dict[str, Any]) -> VirtualMachineSpec:
+    """A clone's spec with the slots planned before the clone existed taken off where the clone has no such
+    item, so those disks and NICs take the template's remaining slots in order instead of adding new ones
+    beside them (a new VM's slots are planned without knowing the template's)."""
+    update: dict[str, Any] = {}
+    for collection in ("disks", "nics"):
+        items = getattr(spec, collection)
+        if items is None:
+            continue
+        live_slots = {item["slot"] for item in live.get(collection) or []}
+        update[collection] = [item if item.slot in live_slots else item.model_copy(update={"slot": None})
+                              for item in items]
+    return spec.model_copy(update=update)

@@ -40,7 +40,7 @@ def test_a_vm_can_attach_to_a_network_created_in_the_same_run(provider, stack, n
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
     declared = {"VirtualMachine": dict.fromkeys([name])}
     state = provider.driver("VirtualMachine").observe(stack, declared).owned[name].state
-    assert state["nics"] == [{"network": name, "adapter": "paravirtual"}]
+    assert state["nics"] == [{"network": name, "adapter": "paravirtual", "device": None, "slot": "ethernet0"}]
 
 
 def test_an_existing_port_group_without_our_marker_is_foreign(provider, stack):
