@@ -43,10 +43,10 @@ class Stack:
     def plan(self, *, destroy: bool = False) -> Plan:
         return build_plan(self.desired, {ENDPOINT: self.peer.provider}, destroy=destroy)
 
-    def apply(self, *, destroy: bool = False) -> Plan:
+    def apply(self, *, destroy: bool = False, allow_data_loss: bool = False) -> Plan:
         """Plan and apply; fail the test on any failed resource. Returns the plan that was applied."""
         plan = self.plan(destroy=destroy)
-        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=4)
+        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=4, allow_data_loss=allow_data_loss)
         assert not result.failed, [outcome.error for outcome in result.failed]
         return plan
 

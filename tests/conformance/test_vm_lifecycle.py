@@ -128,7 +128,7 @@ def test_a_vm_removed_from_the_stack_is_deleted_on_the_next_apply(peer, name):
     stack.apply()
     stack.drop(f"{name}-vm1")
     assert stack.changes()[f"{name}-vm1"][0] is Action.DELETE
-    stack.apply()
+    stack.apply(allow_data_loss=True)  # deleting a VM destroys its disks: apply asks for the flag
     assert peer.count(f"{name}-vm1") == 0 and peer.count(f"{name}-vm0") == 1
 
 
@@ -156,3 +156,16 @@ def test_a_vm_left_half_created_is_finished_not_duplicated(peer, name):
     stack.apply()
     assert stack.changes() == {}
     assert peer.count(f"{name}-vm0") == 1
+
+
+def test_fields_left_unset_are_neither_compared_nor_changed(peer, name):
+    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
+    stack.vm(f"{name}-vm0", cpus=1, memory="1GiB", nics=[{"network": f"{name}-net"}])  # power, tags, disks unset
+    stack.apply()
+    peer.power_off(f"{name}-vm0")
+    assert stack.changes() == {}
+    stack.vm(f"{name}-vm0", cpus=2, memory="1GiB", nics=[{"network": f"{name}-net"}])
+    assert [path for path, *_ in stack.changes()[f"{name}-vm0"][1]] == ["cpus"]
+    stack.apply()
+    assert stack.changes() == {}
+    assert observed_vm(stack, f"{name}-vm0")["power"] == "off"
