@@ -16,6 +16,7 @@ from typing import Any
 from pyVmomi import vim
 
 from virtplane.errors import VirtplaneError
+from virtplane.providers.vsphere.pci import is_pci_gpu, sriov_function
 from virtplane.specs import DiskSpec, NicSpec
 
 GiB_IN_KB = 1024 * 1024
@@ -42,7 +43,8 @@ _MAX_CONTROLLERS = {"scsi": 4, "sata": 4, "nvme": 4, "ide": 2}
 DEFAULT_BUS = "paravirtual"
 
 _ADAPTERS: list[tuple[type, str]] = [
-    (_D.VirtualVmxnet3, "paravirtual"), (_D.VirtualE1000e, "e1000e"), (_D.VirtualE1000, "e1000")]
+    (_D.VirtualVmxnet3, "paravirtual"), (_D.VirtualE1000e, "e1000e"), (_D.VirtualE1000, "e1000"),
+    (_D.VirtualSriovEthernetCard, "sriov")]
 _NEW_ADAPTER = {"paravirtual": _D.VirtualVmxnet3, "e1000": _D.VirtualE1000, "e1000e": _D.VirtualE1000e}
 NIC_KEY_BASE = 4000  # ethernetN has device key 4000 + N
 _NIC_KEY_RANGE = 100
@@ -122,10 +124,12 @@ def new_disk_slot(bus: str | None, taken: set[str]) -> str:
 
 @dataclass
 class Hardware:
-    """One VM's disks and NICs by slot (in slot order), with the controllers they hang off."""
+    """One VM's disks and NICs by slot (in slot order), with the controllers they hang off, and its GPUs
+    (PCI passthrough and vGPU devices) in key order."""
 
     disks: dict[str, Any] = field(default_factory=dict)  # slot -> VirtualDisk
     nics: dict[str, Any] = field(default_factory=dict)  # slot -> VirtualEthernetCard
+    gpus: list[Any] = field(default_factory=list)  # VirtualPCIPassthrough devices in key order
     controllers: dict[int, tuple[str, int]] = field(default_factory=dict)  # key -> (bus, busNumber)
     units: dict[int, set[int]] = field(default_factory=dict)  # controller key -> used units
     keys: set[int] = field(default_factory=set)  # every device key in use
@@ -153,10 +157,13 @@ def split_devices(devices: list[Any] | None) -> Hardware:
                               disk_slot(family, controller[1], unit), device))
         elif isinstance(device, _D.VirtualEthernetCard):
             nics.append(device)
+        elif is_pci_gpu(device):
+            hardware.gpus.append(device)
         if device.controllerKey in hardware.controllers and device.unitNumber is not None:
             hardware.units.setdefault(device.controllerKey, set()).add(device.unitNumber)
     hardware.disks = {slot: device for _, slot, device in sorted(disks, key=lambda item: item[0])}
     hardware.nics = _nic_slots(nics)
+    hardware.gpus.sort(key=lambda gpu: gpu.key)
     return hardware
 
 
@@ -196,7 +203,7 @@ def nic_state(slot: str, nic: Any, portgroup_name: Callable[[str], str | None]) 
         network = portgroup_name(backing.port.portgroupKey) or backing.port.portgroupKey
     elif backing is not None:
         network = getattr(backing, "deviceName", None)
-    return {"network": network, "adapter": adapter_name(nic), "device": None, "slot": slot}
+    return {"network": network, "adapter": adapter_name(nic), "device": sriov_function(nic), "slot": slot}
 
 
 class DevicePlan:
@@ -290,7 +297,7 @@ class DevicePlan:
     def add_nic(self, nic: NicSpec, backing: Any) -> None:
         """Add ``nic`` at its slot (``nic.slot``)."""
         adapter = nic.adapter or "paravirtual"
-        if adapter not in _NEW_ADAPTER:
+        if adapter not in _NEW_ADAPTER:  # SR-IOV NICs are built from the host's PCI devices (pci.py)
             raise VirtplaneError(f"VM '{self._name}': NIC {nic.slot} adapter {adapter} is not supported here")
         device = _NEW_ADAPTER[adapter](
             key=self.nic_key(nic.slot), backing=backing, addressType="generated",
@@ -299,8 +306,19 @@ class DevicePlan:
         self._others.append(_D.VirtualDeviceSpec(operation="add", device=device))
 
     def remove_nic(self, nic: Any) -> None:
-        self._release(nic)
-        self._removals.append(_D.VirtualDeviceSpec(operation="remove", device=nic))
+        self.remove_device(nic)
+
+    def add_device(self, device: Any) -> None:
+        """Add a device built elsewhere (a GPU, an SR-IOV NIC keyed with ``nic_key``)."""
+        self._others.append(_D.VirtualDeviceSpec(operation="add", device=device))
+
+    def remove_device(self, device: Any) -> None:
+        self._release(device)
+        self._removals.append(_D.VirtualDeviceSpec(operation="remove", device=device))
+
+    def new_key(self) -> int:
+        """A temporary key for a new device (vSphere gives it its own)."""
+        return self._key()
 
     def rewire_nic(self, nic: Any, backing: Any) -> None:
         nic.backing = backing

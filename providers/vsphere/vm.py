@@ -45,6 +45,7 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
+from virtplane.providers.vsphere.pci import HostPci, gpu_state, holds_devices, new_gpu, new_sriov_nic, read_host_pci
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
 from virtplane.providers.vsphere.vm_config import (
@@ -56,24 +57,26 @@ from virtplane.providers.vsphere.vm_config import (
 )
 from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
 from virtplane.slots import next_numbered, resolve_vm
-from virtplane.specs import CREATE_ONLY, DiskSpec, NicSpec, Spec, VirtualMachineSpec
+from virtplane.specs import CREATE_ONLY, DiskSpec, GpuSpec, NicSpec, Spec, VirtualMachineSpec
 
 __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
 
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
-         "config.instanceUuid"]
+         "config.instanceUuid", "config.memoryReservationLockedToMax"]
 LINKED_CLONE_DISKS = "createNewChildDiskBacking"
 _ITEM = re.compile(r"^(disks|nics|gpus)\[([^\]]+)\](?:\.(\w+))?$")
 
 
 @dataclass
 class VmHandle:
-    """The driver's reference to a live VM: its moref and its devices as last read."""
+    """The driver's reference to a live VM: its moref, its devices as last read, and whether all its memory
+    is reserved (what PCI devices need)."""
 
     ref: Any
     hardware: Hardware
+    memory_locked: bool = False
 
 
 class VirtualMachineDriver(KindDriver):
@@ -94,12 +97,17 @@ class VirtualMachineDriver(KindDriver):
         self._inventory = inventory
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
+        # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
+        # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
+        self._named_gpus: dict[str, list[bool]] = {}
 
     # ---- reading -------------------------------------------------------------------------------------
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         result = ObserveResult()
         wanted = set(declared.get(self.kind, {}))
+        self._named_gpus = {name: [gpu.device is not None for gpu in cast(VirtualMachineSpec, spec).gpus or []]
+                            for name, spec in declared.get(self.kind, {}).items() if spec is not None}
         rows = self._read_all()
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
@@ -173,7 +181,7 @@ class VirtualMachineDriver(KindDriver):
             "machine": props.get("config.version") or None,
             "disks": [disk_state(slot, d, hardware, placement.datastore_names) for slot, d in hardware.disks.items()],
             "nics": [nic_state(slot, n, placement.portgroup_names.get) for slot, n in hardware.nics.items()],
-            "gpus": [],
+            "gpus": [gpu_state(gpu) for gpu in hardware.gpus],
             "firmware": "uefi" if props.get("config.firmware") == "efi" else "bios",
             "secure_boot": bool(getattr(boot, "efiSecureBootEnabled", False)),
             "guest_os": NEUTRAL_GUEST.get(guest_id, guest_id),
@@ -183,7 +191,8 @@ class VirtualMachineDriver(KindDriver):
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
-        return Observed(name=props["name"], handle=VmHandle(ref, hardware), owner=owner, state=state,
+        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
+        return Observed(name=props["name"], handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
@@ -218,7 +227,9 @@ class VirtualMachineDriver(KindDriver):
         else:
             observed = self._create(owner, resolve_vm(vm_spec.with_creation_defaults(), None, self.new_slot))
         assert observed.id is not None
-        return Created(observed.id, dict(observed.state))
+        outputs = dict(observed.state)
+        outputs["memory_reservation_locked_to_max"] = observed.handle.memory_locked
+        return Created(observed.id, outputs)
 
     def _create(self, owner: Owner, spec: VirtualMachineSpec) -> Observed:
         placement = self._inventory.placement
@@ -227,11 +238,18 @@ class VirtualMachineDriver(KindDriver):
         datastore = disks[0].storage if disks and disks[0].storage else placement.datastore_name
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
         plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE), keys=set(DEFAULT_IDE)), name)
+        host_pci = self._host_pci(spec.node, name) if holds_devices(spec.gpus, nics) else None
         for disk in disks:
             self._add_disk(plan, disk)
         for nic in nics:
-            plan.add_nic(nic, nic_backing(self._inventory.network(nic.network)))
+            self._add_nic(plan, nic, host_pci, name)
+        named = self._named_gpus.get(name)
+        for index, gpu in enumerate(spec.gpus or []):
+            fixed = gpu.device is not None and (named is None or index >= len(named) or named[index])
+            plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
         config = config_spec(spec)
+        if host_pci is not None:
+            config.memoryReservationLockedToMax = True  # PCI devices need all the VM's memory reserved
         config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
@@ -311,7 +329,13 @@ class VirtualMachineDriver(KindDriver):
         fields = {top_field(change.path) for change in changes}
         config = config_spec(vm_spec, observed.state, fields)
         plan = DevicePlan(handle.hardware, observed.name)
-        self._reconcile_items(plan, handle.hardware, vm_spec, changes)
+        devices_change = "gpus" in fields or any(_touches_sriov(change) for change in changes)
+        host_pci = self._host_pci(observed.state.get("node"), observed.name) if devices_change else None
+        self._reconcile_items(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
+        if "gpus" in fields and vm_spec.gpus is not None:
+            self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, host_pci, observed.name)
+        if devices_change and _holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
+            config.memoryReservationLockedToMax = True
         if plan.changes:
             config.deviceChange = plan.changes
         configure = changes_anything(config)
@@ -400,8 +424,34 @@ class VirtualMachineDriver(KindDriver):
         name = disk.storage or self._inventory.placement.datastore_name
         plan.add_disk(disk, name, self._inventory.datastore(name))
 
+    def _host_pci(self, node: str | None, name: str) -> HostPci:
+        if node is None:
+            raise VirtplaneError(f"VM {name} asks for PCI devices (GPUs, SR-IOV NICs) but names no host and "
+                                 "placement chose none")
+        host, _pool = self._inventory.host_and_pool(node)
+        return read_host_pci(self._content, host, node)
+
+    def _add_nic(self, plan: DevicePlan, nic: NicSpec, host_pci: HostPci | None, name: str) -> None:
+        backing = nic_backing(self._inventory.network(nic.network))
+        if nic.adapter == "sriov":
+            key = plan.nic_key(nic.slot)
+            plan.add_device(new_sriov_nic(nic, host_pci, backing, key, f"VM {name}: NIC {nic.slot}"))
+        else:
+            plan.add_nic(nic, backing)
+
+    @staticmethod
+    def _rebuild_gpus(plan: DevicePlan, hardware: Hardware, gpus: list[GpuSpec], host_pci: HostPci | None,
+                      name: str) -> None:
+        """Remove every GPU and add the declared ones in order: GPUs are identified by position (device
+        key order), which a new device added beside old ones would not keep. The VM is off for this."""
+        for device in hardware.gpus:
+            plan.remove_device(device)
+        for index, gpu in enumerate(gpus):
+            plan.add_device(new_gpu(gpu, gpu.device is not None, host_pci, f"VM {name}: gpus[{index}]",
+                                    plan.new_key()))
+
     def _reconcile_items(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
-                         changes: list[FieldChange]) -> None:
+                         changes: list[FieldChange], host_pci: HostPci | None, name: str) -> None:
         """Add, remove, grow and rewire exactly the disks and NICs ``changes`` names, by slot."""
         disks = {disk.slot: disk for disk in spec.disks or []}
         nics = {nic.slot: nic for nic in spec.nics or []}
@@ -413,7 +463,7 @@ class VirtualMachineDriver(KindDriver):
             if collection == "disks":
                 self._reconcile_disk(plan, hardware, slot, attribute, disks.get(slot), change)
             elif collection == "nics":
-                self._reconcile_nic(plan, hardware, slot, attribute, nics.get(slot))
+                self._reconcile_nic(plan, hardware, slot, attribute, nics.get(slot), host_pci, name)
 
     def _reconcile_disk(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
                         want: DiskSpec | None, change: FieldChange) -> None:
@@ -428,16 +478,16 @@ class VirtualMachineDriver(KindDriver):
             plan.grow_disk(live, want.size)
 
     def _reconcile_nic(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
-                       want: NicSpec | None) -> None:
+                       want: NicSpec | None, host_pci: HostPci | None, name: str) -> None:
         live = hardware.nics.get(slot)
         if attribute is None and want is None:
             if live is not None:
                 plan.remove_nic(live)
-        elif attribute is None or attribute == "adapter":
+        elif attribute in (None, "adapter", "device"):  # a new adapter or physical function: a new device
             if live is not None:
                 plan.remove_nic(live)
             if want is not None:
-                plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
+                self._add_nic(plan, want, host_pci, name)
         elif attribute == "network" and live is not None and want is not None:
             plan.rewire_nic(live, nic_backing(self._inventory.network(want.network)))
 
@@ -481,6 +531,23 @@ class VirtualMachineDriver(KindDriver):
         except vmodl.MethodFault as fault:
             raise provider_error(what, fault) from None
         return wait_for_task(task, what=what)
+
+
+def _touches_sriov(change: FieldChange) -> bool:
+    """True for a NIC change that adds, removes or changes an SR-IOV NIC (or the function it uses)."""
+    if not change.path.startswith("nics["):
+        return False
+    items = [change.old, change.new]
+    return (any(isinstance(item, dict) and item.get("adapter") == "sriov" for item in items)
+            or change.path.endswith(".device") or (change.path.endswith(".adapter") and "sriov" in items))
+
+
+def _holds_devices_after(spec: VirtualMachineSpec, live: dict[str, Any]) -> bool:
+    """Whether the VM holds PCI devices once ``spec`` is applied (unset lists keep the live ones)."""
+    gpus = spec.gpus if spec.gpus is not None else live.get("gpus")
+    adapters = ([nic.adapter for nic in spec.nics] if spec.nics is not None
+                else [nic.get("adapter") for nic in live.get("nics") or []])
+    return bool(gpus) or "sriov" in adapters
 
 
 _TEMPLATE_PATHS = ["config.firmware", "config.bootOptions", "config.nestedHVEnabled", "config.guestId"]

@@ -14,7 +14,7 @@ GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", 
 NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
 # ConfigSpec attributes this module may set: a spec with none of them set changes nothing.
 CONFIG_FIELDS = ("name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
-                 "nestedHVEnabled")
+                 "nestedHVEnabled", "memoryReservationLockedToMax")
 
 
 def cores_per_socket(cpus: int | None, sockets: int | None) -> int | None:

@@ -25,6 +25,15 @@ def find_vm(si: Any, name: str) -> Any:
         view.DestroyView()
 
 
+def find_host(si: Any, name: str) -> Any:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    try:
+        return next(host for host in view.view if host.name == name)
+    finally:
+        view.DestroyView()
+
+
 def reconfigure(vm: Any, **settings: Any) -> None:
     wait_for_task(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**settings)), what="reconfigure out of band")
 
