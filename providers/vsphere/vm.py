@@ -243,9 +243,7 @@ class VirtualMachineDriver(KindDriver):
             self._add_disk(plan, disk)
         for nic in nics:
             self._add_nic(plan, nic, host_pci, name)
-        named = self._named_gpus.get(name)
-        for index, gpu in enumerate(spec.gpus or []):
-            fixed = gpu.device is not None and (named is None or index >= len(named) or named[index])
+        for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
             plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
         config = config_spec(spec)
         if host_pci is not None:
@@ -317,13 +315,18 @@ class VirtualMachineDriver(KindDriver):
         # thinness, bus) that differs from the template's is kept as cloned, and the next plan shows it.
         changes = [c for c in changes if self.rule(c) is not Rule.REPLACE]
         if changes:
-            self.update(observed, spec, changes)
+            self._update(observed, spec, changes, self._fixed_gpus(name, spec))
             observed = self._observe_one(ref, owner)
         return observed
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
-        self._guard(observed, "update")
         vm_spec = cast(VirtualMachineSpec, spec)
+        self._update(observed, vm_spec, changes, [gpu.device is not None for gpu in vm_spec.gpus or []])
+
+    def _update(self, observed: Observed, vm_spec: VirtualMachineSpec, changes: list[FieldChange],
+                fixed_gpus: list[bool]) -> None:
+        """``update``; ``fixed_gpus`` tells, per declared GPU, whether its device is the stack's own choice."""
+        self._guard(observed, "update")
         handle: VmHandle = observed.handle
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
@@ -333,7 +336,7 @@ class VirtualMachineDriver(KindDriver):
         host_pci = self._host_pci(observed.state.get("node"), observed.name) if devices_change else None
         self._reconcile_items(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
-            self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, host_pci, observed.name)
+            self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
         if devices_change and _holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
             config.memoryReservationLockedToMax = True
         if plan.changes:
@@ -439,16 +442,22 @@ class VirtualMachineDriver(KindDriver):
         else:
             plan.add_nic(nic, backing)
 
+    def _fixed_gpus(self, name: str, spec: VirtualMachineSpec) -> list[bool]:
+        """Per GPU of a new VM, whether it gets a fixed backing: its device was named by the stack (as the
+        declaration observe saw says), not chosen by placement. Unknown declarations keep what is given."""
+        named = self._named_gpus.get(name)
+        return [gpu.device is not None and (named is None or index >= len(named) or named[index])
+                for index, gpu in enumerate(spec.gpus or [])]
+
     @staticmethod
-    def _rebuild_gpus(plan: DevicePlan, hardware: Hardware, gpus: list[GpuSpec], host_pci: HostPci | None,
-                      name: str) -> None:
+    def _rebuild_gpus(plan: DevicePlan, hardware: Hardware, gpus: list[GpuSpec], fixed: list[bool],
+                      host_pci: HostPci | None, name: str) -> None:
         """Remove every GPU and add the declared ones in order: GPUs are identified by position (device
         key order), which a new device added beside old ones would not keep. The VM is off for this."""
         for device in hardware.gpus:
             plan.remove_device(device)
-        for index, gpu in enumerate(gpus):
-            plan.add_device(new_gpu(gpu, gpu.device is not None, host_pci, f"VM {name}: gpus[{index}]",
-                                    plan.new_key()))
+        for index, (gpu, fixed_backing) in enumerate(zip(gpus, fixed, strict=True)):
+            plan.add_device(new_gpu(gpu, fixed_backing, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
 
     def _reconcile_items(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
                          changes: list[FieldChange], host_pci: HostPci | None, name: str) -> None:

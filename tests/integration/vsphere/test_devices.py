@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pyVmomi import vim
 
-from tests.integration.vsphere.helpers import find_host, find_vm, reconfigure
+from tests.integration.vsphere.helpers import find_host, find_vm, mark_as_template, reconfigure
 from tests.integration.vsphere.test_vm import converge, observe_one, resolved
 from virtplane.diff import diff
 from virtplane.providers.base import FieldChange, Owner, Rule
@@ -181,3 +181,15 @@ def test_adding_a_gpu_to_a_running_vm_locks_its_memory_and_restores_power(provid
                                                   ("gpus[0].profile", "grid_a100-4c", "grid_a100-10c")])
 def test_device_changes_need_the_vm_off(provider, path, old, new):
     assert provider.driver("VirtualMachine").rule(FieldChange(path, old, new)) is Rule.POWER_OFF
+
+
+def test_a_clone_given_a_gpu_by_placement_gets_dynamic_directpath_too(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner("templates", f"{name}-tpl"), vm(power="off"))
+    mark_as_template(raw_si, f"{name}-tpl")
+    declared = VirtualMachineSpec(clone_from=f"{name}-tpl", gpus=[{"mode": "passthrough"}])
+    planned = declared.model_copy(update={"node": HOST, "gpus": [
+        declared.gpus[0].model_copy(update={"device": a_gpu(raw_si).id})]})
+    declare_and_create(provider, stack, name, declared, planned)
+    [device] = passthrough_devices(raw_si, name)
+    assert isinstance(device.backing, P.DynamicBackingInfo)
+    assert find_vm(raw_si, name).config.memoryReservationLockedToMax is True
