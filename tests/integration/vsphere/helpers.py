@@ -34,6 +34,15 @@ def find_host(si: Any, name: str) -> Any:
         view.DestroyView()
 
 
+def find_portgroup(si: Any, name: str) -> Any:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.dvs.DistributedVirtualPortgroup], True)
+    try:
+        return next(group for group in view.view if group.name == name)
+    finally:
+        view.DestroyView()
+
+
 def reconfigure(vm: Any, **settings: Any) -> None:
     wait_for_task(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**settings)), what="reconfigure out of band")
 
