@@ -238,7 +238,7 @@ class VirtualMachineDriver(KindDriver):
         datastore = disks[0].storage if disks and disks[0].storage else placement.datastore_name
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
         plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE), keys=set(DEFAULT_IDE)), name)
-        host_pci = self._host_pci(spec.node, name) if holds_devices(spec.gpus, nics) else None
+        host_pci = self._host_pci(spec.node, name) if _needs_host_devices(spec.gpus, nics) else None
         for disk in disks:
             self._add_disk(plan, disk)
         for nic in nics:
@@ -246,7 +246,7 @@ class VirtualMachineDriver(KindDriver):
         for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
             plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
         config = config_spec(spec)
-        if host_pci is not None:
+        if holds_devices(spec.gpus, nics):
             config.memoryReservationLockedToMax = True  # PCI devices need all the VM's memory reserved
         config.name = name
         config.cpuHotAddEnabled = True
@@ -333,7 +333,9 @@ class VirtualMachineDriver(KindDriver):
         config = config_spec(vm_spec, observed.state, fields)
         plan = DevicePlan(handle.hardware, observed.name)
         devices_change = "gpus" in fields or any(_touches_sriov(change) for change in changes)
-        host_pci = self._host_pci(observed.state.get("node"), observed.name) if devices_change else None
+        needs_host = devices_change and _needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
+                                                            vm_spec.nics if "nics" in fields else None)
+        host_pci = self._host_pci(observed.state.get("node"), observed.name) if needs_host else None
         self._reconcile_items(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
             self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
@@ -549,6 +551,13 @@ def _touches_sriov(change: FieldChange) -> bool:
     items = [change.old, change.new]
     return (any(isinstance(item, dict) and item.get("adapter") == "sriov" for item in items)
             or change.path.endswith(".device") or (change.path.endswith(".adapter") and "sriov" in items))
+
+
+def _needs_host_devices(gpus: list[GpuSpec] | None, nics: list[NicSpec] | None) -> bool:
+    """Whether building these devices needs the host's PCI devices (passthrough GPUs, SR-IOV NICs; a vGPU
+    names only its profile)."""
+    return any(gpu.mode == "passthrough" for gpu in gpus or []) or any(
+        nic.adapter == "sriov" for nic in nics or [])
 
 
 def _holds_devices_after(spec: VirtualMachineSpec, live: dict[str, Any]) -> bool:

@@ -193,3 +193,9 @@ def test_a_clone_given_a_gpu_by_placement_gets_dynamic_directpath_too(provider, 
     [device] = passthrough_devices(raw_si, name)
     assert isinstance(device.backing, P.DynamicBackingInfo)
     assert find_vm(raw_si, name).config.memoryReservationLockedToMax is True
+
+
+def test_a_vgpu_names_only_its_profile_so_a_vm_without_a_host_gets_one(provider, raw_si, stack, name):
+    provider.driver("VirtualMachine").create(Owner(stack, name), vm(gpus=[{"mode": "vgpu", "profile": "grid_a100-4c"}]))
+    assert [d.backing.vgpu for d in passthrough_devices(raw_si, name)] == ["grid_a100-4c"]
+    assert find_vm(raw_si, name).config.memoryReservationLockedToMax is True
