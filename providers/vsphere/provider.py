@@ -14,9 +14,11 @@ from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 
 from virtplane.errors import ConnectionFailed
+from virtplane.inventory import Host
 from virtplane.providers.base import Provider
 from virtplane.providers.vsphere import settings as settings_module
-from virtplane.providers.vsphere.faults import fault_text
+from virtplane.providers.vsphere.faults import fault_text, provider_error
+from virtplane.providers.vsphere.host_facts import read_hosts
 from virtplane.providers.vsphere.inventory import Inventory
 from virtplane.providers.vsphere.network import NetworkDriver
 from virtplane.providers.vsphere.settings import VsphereSettings
@@ -57,6 +59,21 @@ class VsphereProvider(Provider):
             _logout(si)
             raise
         return cls(si, config, inventory)
+
+    def identity(self) -> str:
+        """The vCenter's instance UUID (``content.about.instanceUuid``); the server address when it has none
+        (a standalone ESXi host)."""
+        try:
+            about = self.si.RetrieveContent().about
+        except vmodl.MethodFault as fault:
+            raise provider_error("read the server's identity", fault) from None
+        return about.instanceUuid or self.settings.server
+
+    def hosts(self) -> list[Host]:
+        """Every host of the endpoint's datacenter with its hardware facts, in one batched read. ``endpoint``
+        on each Host is the server address (the provider does not know the stack's Endpoint name)."""
+        placement = self.inventory.placement
+        return read_hosts(self.si.RetrieveContent(), placement.datacenter, self.settings.server)
 
     def close(self) -> None:
         _logout(self.si)

@@ -52,10 +52,12 @@ def build(work_dir: Path) -> Path:
 
 
 def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, own_vms: str = "",
-          datastores: int = 1, timeout: float = 300.0, bin_dir: Path | None = None) -> VcsimInstance:
+          datastores: int = 1, timeout: float = 300.0, bin_dir: Path | None = None,
+          pci_per_host: int | None = None) -> VcsimInstance:
     """Start a simulator in its own session (it outlives this process) and wait until it serves.
 
-    ``own_vms`` marks the seeded VMs as owned by that stack (benchmarks); ``bin_dir`` caches the build."""
+    ``own_vms`` marks the seeded VMs as owned by that stack (benchmarks); ``bin_dir`` caches the build;
+    ``pci_per_host`` sets how many PCI devices each host has (the simulator's default is 8)."""
     binary = build(bin_dir or work_dir / "bin")
     run_dir = work_dir / "vcsim"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -66,5 +68,7 @@ def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, ow
             "-password-file", str(password_file)]
     if own_vms:
         args += ["-own-vms", own_vms]
+    if pci_per_host is not None:
+        args += ["-pci-per-host", str(pci_per_host)]
     pid, ready = process.launch(args, run_dir, "vSphere simulator", timeout)
     return VcsimInstance(host=ready["host"], pid=pid, ca_file=str(ca_file), password_file=str(password_file))

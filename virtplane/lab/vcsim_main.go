@@ -1,8 +1,28 @@
 // Command vcsim-virtplane runs the govmomi vSphere simulator for virtplane's lab and tests.
 //
 // It serves the SDK over TLS with a freshly generated P-256 certificate (written to -cert-out, so
-// clients verify against it), seeds every host with realistic hardware-assist facts, and prints one
-// JSON line with the URL once it is ready.
+// clients verify against it), seeds every host with realistic, heterogeneous hardware-assist facts,
+// and prints one JSON line with the URL once it is ready.
+//
+// Topology: datacenter DC0, cluster DC0_C0 with -hosts hosts DC0_C0_H0…, datastores LocalDS_0…,
+// distributed switch DC0_DVS with port group DC0_DVPG0.
+//
+// Hardware, by host index i (DC0_C0_H<i>), profile i % 4; every host has -pci-per-host devices
+// (default 8): the profile's own devices, then chipset, RAID, 1 GbE and NVMe fillers.
+//
+//	i%4  CPU (CPUID)                 VT-x/AMD-V  SLAT  nested  GPU (passthrough)          SR-IOV NIC (VFs/max)            vGPU types (graphics)
+//	0    Xeon Gold 6338 (Intel)      VMX on      yes   yes     A100 80GB capable+enabled  X710 enabled 8/64               grid_a100-{4,10,20,40}c (sharedDirect)
+//	1    EPYC 7763 (AMD)             SVM on      yes   yes     A100 40GB capable, NOT en. ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
+//	2    Xeon Silver 4210R (Intel)   VMX off     no    no      none                       none                            none; no device passthrough capable
+//	3    EPYC 9354 (AMD)             no regs     unset yes     none                       E810 enabled 32/256             none
+//
+// Every host has a non-nil capability (a nil one crashes property reads in govmomi 0.24); profile 3
+// leaves cpuHwMmuSupported unset and reports no CPUID registers, so SLAT and VT-x/AMD-V read as
+// unknown (nestedHVSupported is a required boolean in the API: clients read an unset one as false).
+// Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host answers "yes"
+// to both kinds of request (real vGPU needs the GPU out of passthrough). NVMe and USB fillers are
+// passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on profile 2. IDs are signed
+// shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on every host.
 package main
 
 import (
@@ -22,6 +42,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +62,7 @@ func main() {
 	user := flag.String("user", "virtplane", "login user name")
 	passFile := flag.String("password-file", "", "file holding the login password")
 	owner := flag.String("own-vms", "", "mark seeded VMs as owned by this stack (benchmarks)")
+	pciPerHost := flag.Int("pci-per-host", 8, "PCI devices per host (the profile's GPU and NIC, then chipset fillers)")
 	flag.Parse()
 
 	password := "virtplane"
@@ -66,7 +88,7 @@ func main() {
 	}
 	defer model.Remove()
 
-	seedHosts()
+	seedHosts(*pciPerHost)
 	if *owner != "" {
 		markOwned(*owner)
 	}
@@ -122,51 +144,276 @@ func selfSigned() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-// seedHosts gives every host the hardware-assist facts a real ESXi host reports: capability flags,
-// a GPU and an SR-IOV NIC in hardware.pciDevice, their passthrough state, and vGPU profiles.
-func seedHosts() {
+// seedHosts gives every host the hardware-assist facts a real ESXi host reports, deterministically by
+// its index (the number after "_H" in its name): the profile is index % 4 (see the table at the top).
+// Every host gets a non-nil Capability: a nil one crashes property reads in this govmomi version.
+func seedHosts(pciPerHost int) {
 	for _, entity := range simulator.Map.All("HostSystem") {
 		host := entity.(*simulator.HostSystem)
-		host.Capability = &types.HostCapability{
-			NestedHVSupported:         types.NewBool(true),
-			CpuHwMmuSupported:         types.NewBool(true),
-			VmDirectPathGen2Supported: types.NewBool(true),
-			VmotionSupported:          true,
-			MaxRunningVMs:             1024,
-			MaxSupportedVcpus:         768,
+		seedHost(host, profiles[hostIndex(host.Name)%len(profiles)], pciPerHost)
+	}
+}
+
+// hostIndex is the number after the last "_H" of a host name (DC0_C0_H2 -> 2), 0 when there is none.
+func hostIndex(name string) int {
+	at := strings.LastIndex(name, "_H")
+	if at < 0 {
+		return 0
+	}
+	index, err := strconv.Atoi(name[at+2:])
+	if err != nil {
+		return 0
+	}
+	return index
+}
+
+// cpu is one processor model: what cpuPkg, summary.hardware and the CPUID registers say about it.
+type cpu struct {
+	vendor      string // "intel" or "amd"
+	model       string
+	mhz         int32
+	cores       int16 // per package
+	leaf1ECX    uint32
+	ext1ECX     uint32 // leaf 0x80000001
+	noRegisters bool   // report no CPUID registers at all (facts derived from them stay unknown)
+}
+
+// profile is the hardware of one kind of host.
+type profile struct {
+	name           string
+	server         [2]string // summary.hardware vendor, model
+	cpu            cpu
+	memoryGiB      int64
+	usedMiB        int32
+	nested, hwMmu  *bool
+	directPathGen2 *bool
+	special        []types.HostPciDevice           // devices this profile is about (GPU, SR-IOV NIC)
+	passthru       []types.BaseHostPciPassthruInfo // their passthrough state
+	iommu          bool                            // fillers are passthrough capable (NVMe, USB) when true
+	gpuTypes       []string
+	graphics       string // graphicsType of the profile's GPU (its first special device), "" for none
+	gpuMemoryGiB   int64
+}
+
+const (
+	intelVendor  = -32634 // 0x8086 as the API's signed short
+	nvidiaA100   = 0x20b5 // A100 PCIe 80GB
+	nvidiaA10040 = 0x20f1 // A100 PCIe 40GB
+)
+
+var (
+	a100x80 = types.HostPciDevice{
+		Id: "0000:3b:00.0", ClassId: 0x0302, Bus: 0x3b, VendorId: 0x10de, DeviceId: nvidiaA100,
+		SubVendorId: 0x10de, SubDeviceId: 0x1533, VendorName: "NVIDIA Corporation",
+		DeviceName: "GA100 [A100 PCIe 80GB]",
+	}
+	a100x40 = types.HostPciDevice{
+		Id: "0000:41:00.0", ClassId: 0x0302, Bus: 0x41, VendorId: 0x10de, DeviceId: nvidiaA10040,
+		SubVendorId: 0x10de, SubDeviceId: 0x145f, VendorName: "NVIDIA Corporation",
+		DeviceName: "GA100 [A100 PCIe 40GB]",
+	}
+	x710 = types.HostPciDevice{
+		Id: "0000:5e:00.0", ClassId: 0x0200, Bus: 0x5e, VendorId: intelVendor, DeviceId: 0x1572,
+		SubVendorId: intelVendor, SubDeviceId: 0x0006, VendorName: "Intel Corporation",
+		DeviceName: "Ethernet Controller X710 for 10GbE SFP+",
+	}
+	connectx6 = types.HostPciDevice{
+		Id: "0000:c1:00.0", ClassId: 0x0200, Bus: 0xc1, VendorId: 0x15b3, DeviceId: 0x101d,
+		SubVendorId: 0x15b3, SubDeviceId: 0x0016, VendorName: "Mellanox Technologies",
+		DeviceName: "MT2892 Family [ConnectX-6 Dx]",
+	}
+	e810 = types.HostPciDevice{
+		Id: "0000:98:00.0", ClassId: 0x0200, Bus: 0x98, VendorId: intelVendor, DeviceId: 0x159b,
+		SubVendorId: intelVendor, SubDeviceId: 0x0003, VendorName: "Intel Corporation",
+		DeviceName: "Ethernet Controller E810-C for SFP",
+	}
+
+	profiles = []profile{
+		{
+			name: "gpu-passthrough", server: [2]string{"Dell Inc.", "PowerEdge R750xa"},
+			cpu: cpu{vendor: "intel", model: "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", mhz: 2000, cores: 32,
+				leaf1ECX: 0x7ffefbff, ext1ECX: 0x00000121},
+			memoryGiB: 512, usedMiB: 98304,
+			nested: types.NewBool(true), hwMmu: types.NewBool(true), directPathGen2: types.NewBool(true),
+			special: []types.HostPciDevice{a100x80, x710},
+			passthru: []types.BaseHostPciPassthruInfo{
+				passthru(a100x80, true, true, true),
+				sriov(x710, true, 8, 64),
+			},
+			iommu:    true,
+			gpuTypes: []string{"grid_a100-4c", "grid_a100-10c", "grid_a100-20c", "grid_a100-40c"},
+			graphics: string(types.HostGraphicsInfoGraphicsTypeSharedDirect), gpuMemoryGiB: 80,
+		},
+		{
+			name: "gpu-not-enabled", server: [2]string{"Supermicro", "AS -2124GQ-NART"},
+			cpu: cpu{vendor: "amd", model: "AMD EPYC 7763 64-Core Processor", mhz: 2450, cores: 64,
+				leaf1ECX: 0x7ef8320b, ext1ECX: 0x75c237ff},
+			memoryGiB: 1024, usedMiB: 262144,
+			nested: types.NewBool(true), hwMmu: types.NewBool(true), directPathGen2: types.NewBool(false),
+			special: []types.HostPciDevice{a100x40, connectx6},
+			passthru: []types.BaseHostPciPassthruInfo{
+				passthru(a100x40, true, false, false),
+				sriov(connectx6, false, 0, 127),
+			},
+			iommu:    true,
+			gpuTypes: []string{"grid_a100-1-5c", "grid_a100-2-10c", "grid_a100-3-20c", "grid_a100-7-40c"},
+			graphics: string(types.HostGraphicsInfoGraphicsTypeShared), gpuMemoryGiB: 40,
+		},
+		{
+			name: "plain", server: [2]string{"HPE", "ProLiant DL360 Gen10"},
+			cpu: cpu{vendor: "intel", model: "Intel(R) Xeon(R) Silver 4210R CPU @ 2.40GHz", mhz: 2400, cores: 10,
+				leaf1ECX: 0x7ffefbdf, ext1ECX: 0x00000121}, // VMX (bit 5) clear: VT-x off in the BIOS
+			memoryGiB: 128, usedMiB: 16384,
+			nested: types.NewBool(false), hwMmu: types.NewBool(false), directPathGen2: types.NewBool(false),
+		},
+		{
+			name: "sriov-unknown-cpu", server: [2]string{"Lenovo", "ThinkSystem SR645 V3"},
+			cpu: cpu{vendor: "amd", model: "AMD EPYC 9354 32-Core Processor", mhz: 3250, cores: 32,
+				noRegisters: true},
+			memoryGiB: 768, usedMiB: 65536,
+			nested: types.NewBool(true), directPathGen2: types.NewBool(true), // cpuHwMmuSupported left unset
+			special:  []types.HostPciDevice{e810},
+			passthru: []types.BaseHostPciPassthruInfo{sriov(e810, true, 32, 256)},
+			iommu:    true,
+		},
+	}
+
+	// fillers complete every host's device list up to -pci-per-host: chipset functions, a RAID
+	// controller and NVMe drives (class ids are class<<8 | subclass).
+	fillers = []types.HostPciDevice{
+		filler("0000:00:00.0", 0x0600, 0x8086, 0x09a2, "Intel Corporation", "Ice Lake Memory Map/VT-d"),
+		filler("0000:00:14.0", 0x0c03, 0x8086, 0xa1af, "Intel Corporation", "C620 Series Chipset USB 3.0 xHCI Controller"),
+		filler("0000:00:17.0", 0x0106, 0x8086, 0xa182, "Intel Corporation", "C620 Series Chipset SATA Controller [AHCI mode]"),
+		filler("0000:00:1f.4", 0x0c05, 0x8086, 0xa1a3, "Intel Corporation", "C620 Series Chipset SMBus"),
+		filler("0000:17:00.0", 0x0104, 0x1000, 0x10e2, "Broadcom / LSI", "MegaRAID 12GSAS/PCIe Secure SAS39xx"),
+		filler("0000:01:00.0", 0x0200, 0x8086, 0x1521, "Intel Corporation", "I350 Gigabit Network Connection"),
+	}
+)
+
+// filler is a plain device; ids are given as the hardware has them and stored as the API's signed shorts.
+func filler(id string, class, vendor, device uint16, vendorName, deviceName string) types.HostPciDevice {
+	var bus, slot, function byte
+	_, _ = fmt.Sscanf(id, "0000:%x:%x.%x", &bus, &slot, &function)
+	return types.HostPciDevice{Id: id, ClassId: int16(class), Bus: bus, Slot: slot, Function: function,
+		VendorId: int16(vendor), DeviceId: int16(device), SubVendorId: int16(vendor), VendorName: vendorName,
+		DeviceName: deviceName}
+}
+
+// nvme is the n-th extra NVMe drive, for hosts seeded with more devices than the fillers.
+func nvme(n int) types.HostPciDevice {
+	return filler(fmt.Sprintf("0000:%02x:00.0", 0xb0+n%0x40), 0x0108, 0x144d, 0xa824,
+		"Samsung Electronics Co Ltd", "NVMe SSD Controller PM173X")
+}
+
+func passthru(device types.HostPciDevice, capable, enabled, active bool) *types.HostPciPassthruInfo {
+	return &types.HostPciPassthruInfo{Id: device.Id, DependentDevice: device.Id,
+		PassthruCapable: capable, PassthruEnabled: enabled, PassthruActive: active}
+}
+
+func sriov(device types.HostPciDevice, enabled bool, vfs, max int32) *types.HostSriovInfo {
+	return &types.HostSriovInfo{
+		HostPciPassthruInfo: *passthru(device, true, false, false),
+		SriovCapable:        true, SriovEnabled: enabled, SriovActive: enabled,
+		NumVirtualFunctionRequested: vfs, NumVirtualFunction: vfs, MaxVirtualFunctionSupported: max,
+	}
+}
+
+// register renders a CPUID register the way the API does: 32 bits, most significant first, in
+// ':'-separated groups of four.
+func register(value uint32) string {
+	bits := fmt.Sprintf("%032b", value)
+	groups := make([]string, 0, 8)
+	for i := 0; i < 32; i += 4 {
+		groups = append(groups, bits[i:i+4])
+	}
+	return strings.Join(groups, ":")
+}
+
+// ascii4 packs four characters of a CPUID vendor string the way the register holds them.
+func ascii4(s string) uint32 {
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
+}
+
+// cpuid is the CPUID leaves 0, 1, 0x80000000 and 0x80000001 of a processor (leaf numbers are
+// signed 32-bit integers in the API: 0x80000001 is -2147483647).
+func (c cpu) cpuid() []types.HostCpuIdInfo {
+	if c.noRegisters {
+		return nil
+	}
+	vendor := "GenuineIntel"
+	if c.vendor == "amd" {
+		vendor = "AuthenticAMD"
+	}
+	leaf := func(level uint32, eax, ebx, ecx, edx uint32) types.HostCpuIdInfo {
+		return types.HostCpuIdInfo{Level: int32(level), Vendor: c.vendor, Eax: register(eax),
+			Ebx: register(ebx), Ecx: register(ecx), Edx: register(edx)}
+	}
+	return []types.HostCpuIdInfo{
+		leaf(0, 0x1b, ascii4(vendor[0:4]), ascii4(vendor[8:12]), ascii4(vendor[4:8])),
+		leaf(1, 0x000606a6, 0x00800800, c.leaf1ECX, 0xbfebfbff),
+		leaf(0x80000000, 0x80000008, 0, 0, 0),
+		leaf(0x80000001, 0, 0, c.ext1ECX, 0x2c100800),
+	}
+}
+
+func seedHost(host *simulator.HostSystem, p profile, pciPerHost int) {
+	host.Capability = &types.HostCapability{
+		NestedHVSupported:         p.nested,
+		CpuHwMmuSupported:         p.hwMmu,
+		VmDirectPathGen2Supported: p.directPathGen2,
+		VmotionSupported:          true,
+		MaxRunningVMs:             1024,
+		MaxSupportedVcpus:         768,
+	}
+
+	devices := append([]types.HostPciDevice{}, p.special...)
+	for i := 0; len(devices) < pciPerHost; i++ {
+		if i < len(fillers) {
+			devices = append(devices, fillers[i])
+		} else {
+			devices = append(devices, nvme(i-len(fillers)))
 		}
-		gpu := types.HostPciDevice{
-			Id: "0000:3b:00.0", ClassId: 0x0302, Bus: 0x3b, VendorId: 0x10de, DeviceId: 0x20b5,
-			SubVendorId: 0x10de, SubDeviceId: 0x1533, VendorName: "NVIDIA Corporation",
-			DeviceName: "GA100 [A100 PCIe 80GB]",
+	}
+	infos := append([]types.BaseHostPciPassthruInfo{}, p.passthru...)
+	for _, device := range devices[len(p.special):] {
+		capable := p.iommu && (device.ClassId == 0x0108 || device.ClassId == 0x0c03)
+		infos = append(infos, passthru(device, capable, false, false))
+	}
+
+	registers := p.cpu.cpuid()
+	hw := *host.Hardware
+	hw.PciDevice = devices
+	hw.CpuFeature = registers
+	hw.MemorySize = p.memoryGiB << 30
+	hw.CpuInfo = types.HostCpuInfo{NumCpuPackages: 2, NumCpuCores: 2 * p.cpu.cores,
+		NumCpuThreads: 4 * p.cpu.cores, Hz: int64(p.cpu.mhz) * 1000000}
+	hw.CpuPkg = nil
+	for index := int16(0); index < 2; index++ {
+		hw.CpuPkg = append(hw.CpuPkg, types.HostCpuPackage{Index: index, Vendor: p.cpu.vendor,
+			Hz: int64(p.cpu.mhz) * 1000000, BusHz: 100000000, Description: p.cpu.model,
+			CpuFeature: registers})
+	}
+	host.Hardware = &hw
+
+	summary := *host.Summary.Hardware
+	summary.Vendor, summary.Model = p.server[0], p.server[1]
+	summary.CpuModel, summary.CpuMhz = p.cpu.model, p.cpu.mhz
+	summary.MemorySize = hw.MemorySize
+	summary.NumCpuPkgs, summary.NumCpuCores, summary.NumCpuThreads = 2, 2*p.cpu.cores, 4*p.cpu.cores
+	host.Summary.Hardware = &summary
+	host.Summary.QuickStats.OverallMemoryUsage = p.usedMiB
+
+	if host.Config != nil {
+		cfg := *host.Config
+		cfg.PciPassthruInfo = infos
+		cfg.SharedPassthruGpuTypes = append([]string(nil), p.gpuTypes...)
+		cfg.GraphicsInfo = nil
+		if p.graphics != "" {
+			gpu := p.special[0]
+			cfg.GraphicsInfo = []types.HostGraphicsInfo{{DeviceName: gpu.DeviceName, VendorName: gpu.VendorName,
+				PciId: gpu.Id, GraphicsType: p.graphics, MemorySizeInKB: p.gpuMemoryGiB << 20}}
 		}
-		nic := types.HostPciDevice{
-			Id: "0000:5e:00.0", ClassId: 0x0200, Bus: 0x5e, VendorId: -32634, DeviceId: 0x1572,
-			SubVendorId: -32634, SubDeviceId: 0x0000, VendorName: "Intel Corporation",
-			DeviceName: "Ethernet Controller X710 for 10GbE SFP+",
-		}
-		hw := *host.Hardware
-		hw.PciDevice = append(append([]types.HostPciDevice{}, hw.PciDevice...), gpu, nic)
-		host.Hardware = &hw
-		if host.Config != nil {
-			cfg := *host.Config
-			cfg.PciPassthruInfo = []types.BaseHostPciPassthruInfo{
-				&types.HostPciPassthruInfo{
-					Id: gpu.Id, DependentDevice: gpu.Id,
-					PassthruCapable: true, PassthruEnabled: true, PassthruActive: true,
-				},
-				&types.HostSriovInfo{
-					HostPciPassthruInfo: types.HostPciPassthruInfo{
-						Id: nic.Id, DependentDevice: nic.Id,
-						PassthruCapable: true, PassthruEnabled: false, PassthruActive: false,
-					},
-					SriovEnabled: true, SriovCapable: true, SriovActive: true,
-					NumVirtualFunctionRequested: 8, NumVirtualFunction: 8, MaxVirtualFunctionSupported: 64,
-				},
-			}
-			cfg.SharedPassthruGpuTypes = []string{"grid_a100d-10c", "grid_a100d-20c", "grid_a100d-40c", "grid_a100d-80c"}
-			host.Config = &cfg
-		}
+		host.Config = &cfg
 	}
 }
 

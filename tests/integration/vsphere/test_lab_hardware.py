@@ -1,0 +1,189 @@
+"""The lab's vSphere hosts differ in hardware, and VsphereProvider.hosts() reads it back in one pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyVmomi import SoapAdapter, vim
+
+from tests.conftest import BIN_CACHE
+from virtplane.inventory import Host
+from virtplane.lab import vcsim
+from virtplane.providers.vsphere.provider import VsphereProvider
+from virtplane.providers.vsphere.tasks import wait_for_task
+
+Passthrough = vim.vm.device.VirtualPCIPassthrough
+
+
+@pytest.fixture(scope="module")
+def lab_hosts(provider: VsphereProvider) -> dict[str, Host]:
+    return {host.name: host for host in provider.hosts()}
+
+
+@pytest.fixture(scope="module")
+def four_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VsphereProvider]:
+    """A simulator of its own with four hosts (one of each profile) and no VMs."""
+    instance = vcsim.start(tmp_path_factory.mktemp("vcsim4"), hosts=4, bin_dir=BIN_CACHE)
+    connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, instance.environ()))
+    yield connected
+    connected.close()
+    instance.stop()
+
+
+@pytest.fixture
+def soap_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = SoapAdapter.SoapStubAdapter.InvokeMethod
+
+    def counting(self, mo, info, args, outerStub=None):
+        calls.append(info.name)
+        return original(self, mo, info, args, outerStub)
+
+    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", counting)
+    return calls
+
+
+def devices(host: Host) -> dict[str, tuple[str, bool | None, bool | None]]:
+    return {d.address: (f"{d.vendor_id}:{d.device_id}", d.passthrough_capable, d.passthrough_enabled)
+            for d in host.pci_devices}
+
+
+def test_the_lab_has_a_gpu_host_a_host_with_its_gpu_not_enabled_and_a_plain_host(lab_hosts):
+    assert sorted(lab_hosts) == ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
+    gpus = {name: [(d.address, d.passthrough_capable, d.passthrough_enabled) for d in host.gpus()]
+            for name, host in lab_hosts.items()}
+    assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True)],
+                    "DC0_C0_H1": [("0000:41:00.0", True, False)],
+                    "DC0_C0_H2": []}
+    sriov = {name: [(f.address, f.enabled, f.vfs_enabled, f.vfs_max) for f in host.sriov]
+             for name, host in lab_hosts.items()}
+    assert sriov == {"DC0_C0_H0": [("0000:5e:00.0", True, 8, 64)],
+                     "DC0_C0_H1": [("0000:c1:00.0", False, 0, 127)],
+                     "DC0_C0_H2": []}
+    nesting = {name: (h.hardware_virtualization, h.slat, h.nested) for name, h in lab_hosts.items()}
+    assert nesting == {"DC0_C0_H0": (True, True, True), "DC0_C0_H1": (True, True, True),
+                       "DC0_C0_H2": (False, False, False)}
+
+
+def test_cpu_memory_and_product_facts_match_the_seeded_hardware(lab_hosts):
+    cpus = {name: (h.cpu_vendor, h.cpu_model) for name, h in lab_hosts.items()}
+    assert cpus == {"DC0_C0_H0": ("intel", "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"),
+                    "DC0_C0_H1": ("amd", "AMD EPYC 7763 64-Core Processor"),
+                    "DC0_C0_H2": ("intel", "Intel(R) Xeon(R) Silver 4210R CPU @ 2.40GHz")}
+    assert lab_hosts["DC0_C0_H1"].sources["hardware_virtualization"].endswith("(SVM)")
+    memory = {name: (h.memory_total_mib, h.memory_free_mib) for name, h in lab_hosts.items()}
+    assert memory == {"DC0_C0_H0": (524288, 425984), "DC0_C0_H1": (1048576, 786432), "DC0_C0_H2": (131072, 114688)}
+    for host in lab_hosts.values():
+        assert (host.hypervisor, host.product, host.version, host.online, host.max_hardware_version) == (
+            "vsphere", "VMware ESXi", "6.5.0", True, "vmx-13")
+        assert host.endpoint.startswith("127.0.0.1:")
+
+
+def test_pci_devices_read_with_unsigned_ids_and_their_passthrough_state(lab_hosts):
+    first = devices(lab_hosts["DC0_C0_H0"])
+    assert len(first) == 8
+    assert first["0000:3b:00.0"] == ("0x10de:0x20b5", True, True)
+    assert first["0000:5e:00.0"] == ("0x8086:0x1572", True, False)
+    assert first["0000:00:17.0"] == ("0x8086:0xa182", False, False)
+    assert devices(lab_hosts["DC0_C0_H1"])["0000:c1:00.0"] == ("0x15b3:0x101d", True, False)
+    plain = devices(lab_hosts["DC0_C0_H2"])
+    assert len(plain) == 8 and not any(capable for _, capable, _ in plain.values())
+
+
+def test_vgpu_profiles_and_graphics_modes_differ_per_gpu_host(lab_hosts):
+    profiles = {name: [v.profile for v in h.vgpu_types] for name, h in lab_hosts.items()}
+    assert profiles == {
+        "DC0_C0_H0": ["grid_a100-10c", "grid_a100-20c", "grid_a100-40c", "grid_a100-4c"],
+        "DC0_C0_H1": ["grid_a100-1-5c", "grid_a100-2-10c", "grid_a100-3-20c", "grid_a100-7-40c"],
+        "DC0_C0_H2": []}
+    assert all(v.available is None and v.total is None for h in lab_hosts.values() for v in h.vgpu_types)
+    assert {name: h.graphics_mode for name, h in lab_hosts.items()} == {
+        "DC0_C0_H0": "sharedDirect", "DC0_C0_H1": "shared", "DC0_C0_H2": None}
+
+
+def test_iommu_is_true_where_a_device_is_passthrough_capable_and_unknown_elsewhere(lab_hosts):
+    assert {name: h.iommu for name, h in lab_hosts.items()} == {
+        "DC0_C0_H0": True, "DC0_C0_H1": True, "DC0_C0_H2": None}
+    assert lab_hosts["DC0_C0_H2"].sources["iommu"].startswith("unknown")
+
+
+def test_a_host_without_cpuid_registers_or_slat_flag_reads_them_as_unknown(four_hosts):
+    hosts = {host.name: host for host in four_hosts.hosts()}
+    fourth = hosts["DC0_C0_H3"]
+    assert (fourth.cpu_vendor, fourth.hardware_virtualization, fourth.slat, fourth.nested) == ("amd", None, None, True)
+    assert fourth.sources["hardware_virtualization"].startswith("unknown")
+    assert fourth.sources["slat"] == "unknown: capability.cpuHwMmuSupported not reported"
+    assert [(f.address, f.enabled, f.vfs_enabled, f.vfs_free, f.vfs_max) for f in fourth.sriov] == [
+        ("0000:98:00.0", True, 32, 32, 256)]
+    assert fourth.gpus() == [] and fourth.graphics_mode is None
+
+
+def test_all_hosts_are_read_in_one_retrieval(four_hosts, soap_calls):
+    hosts = four_hosts.hosts()
+    assert len(hosts) == 4
+    assert soap_calls == ["RetrieveContent", "CreateContainerView", "RetrievePropertiesEx", "Destroy",
+                          "QueryConfigOptionDescriptor"]  # the hardware versions, once for the cluster
+
+
+def test_the_identity_is_the_vcenter_instance_uuid(provider, raw_si):
+    uuid = raw_si.RetrieveContent().about.instanceUuid
+    assert uuid
+    assert provider.identity() == uuid
+
+
+def test_vms_holding_a_gpu_a_vgpu_and_a_virtual_function_are_named_and_counted(fresh_vcsim: vcsim.VcsimInstance,
+                                                                              soap_calls: list[str]):
+    connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, fresh_vcsim.environ()))
+    try:
+        create_vm_holding(connected, "gpu-user", "DC0_C0_H0", [
+            Passthrough(key=-1, backing=Passthrough.DeviceBackingInfo(
+                id="0000:3b:00.0", deviceId="20b5", systemId="lab", vendorId=0x10de)),
+            Passthrough(key=-2, backing=Passthrough.VmiopBackingInfo(vgpu="grid_a100-10c")),
+            sriov_nic(-3, "0000:5e:00.0")])
+        create_vm_holding(connected, "vf-user", "DC0_C0_H0", [sriov_nic(-1, "0000:5e:00.0")])
+        create_vm_holding(connected, "bystander", "DC0_C0_H2", [])
+        soap_calls.clear()
+        host = {h.name: h for h in connected.hosts()}["DC0_C0_H0"]
+    finally:
+        connected.close()
+    assert {d.address: d.in_use_by for d in host.pci_devices if d.in_use_by} == {"0000:3b:00.0": ["gpu-user"]}
+    assert [(v.profile, v.in_use_by) for v in host.vgpu_types if v.in_use_by] == [("grid_a100-10c", ["gpu-user"])]
+    assert [(f.vfs_enabled, f.vfs_free, f.in_use_by) for f in host.sriov] == [(8, 6, ["gpu-user", "vf-user"])]
+    assert soap_calls.count("RetrievePropertiesEx") == 2  # the hosts, then the devices of the VMs on DC0_C0_H0
+
+
+def sriov_nic(key: int, function: str) -> vim.vm.device.VirtualSriovEthernetCard:
+    backing = vim.vm.device.VirtualSriovEthernetCard.SriovBackingInfo(
+        physicalFunctionBacking=Passthrough.DeviceBackingInfo(id=function, deviceId="1572", systemId="lab",
+                                                              vendorId=-32634))
+    return vim.vm.device.VirtualSriovEthernetCard(
+        key=key, sriovBacking=backing, backing=vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(
+            deviceName="VM Network"))
+
+
+def create_vm_holding(provider: VsphereProvider, name: str, host: str, held: list[vim.vm.device.VirtualDevice]
+                      ) -> None:
+    """A VM made with plain pyVmomi on ``host`` with the given devices, as another tool would make it."""
+    placement = provider.inventory.placement
+    config = vim.vm.ConfigSpec(
+        name=name, numCPUs=1, memoryMB=256, guestId="otherLinux64Guest",
+        files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"),
+        deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=device) for device in held])
+    wait_for_task(placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool,
+                                                    host=provider.inventory.host(host)), what=f"create VM {name}")
+
+
+def test_the_launcher_passes_the_number_of_pci_devices_per_host(tmp_path: Path):
+    instance = vcsim.start(tmp_path / "vcsim", hosts=1, pci_per_host=12, bin_dir=BIN_CACHE)
+    try:
+        connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, instance.environ()))
+        try:
+            (host,) = connected.hosts()
+        finally:
+            connected.close()
+    finally:
+        instance.stop()
+    assert len(host.pci_devices) == 12
+    assert len({d.address for d in host.pci_devices}) == 12
