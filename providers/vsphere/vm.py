@@ -335,7 +335,12 @@ class VirtualMachineDriver(KindDriver):
         devices_change = "gpus" in fields or any(_touches_sriov(change) for change in changes)
         needs_host = devices_change and _needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
                                                             vm_spec.nics if "nics" in fields else None)
-        host_pci = self._host_pci(observed.state.get("node"), observed.name) if needs_host else None
+        moving = "node" in fields and vm_spec.node is not None
+        # A VM holding PCI devices is pinned to its host: it moves after they are changed; one holding none
+        # moves first, so the devices it gets are those of the host it will run on.
+        move_first = moving and not _holds_devices(observed.state)
+        node = vm_spec.node if move_first else observed.state.get("node")
+        host_pci = self._host_pci(node, observed.name) if needs_host else None
         self._reconcile_items(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
             self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
@@ -354,12 +359,14 @@ class VirtualMachineDriver(KindDriver):
             self._switch_off(handle.ref, observed.name)
             powered_on = False
         try:
+            if move_first:
+                self._move(handle.ref, observed.name, node)
             if configure:
                 self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
             if upgrade is not None:
                 self._run(lambda: handle.ref.UpgradeVM_Task(version=upgrade),
                           f"upgrade VM {observed.name} to hardware version {upgrade}")
-            if "node" in fields and vm_spec.node is not None:
+            if moving and not move_first:
                 self._move(handle.ref, observed.name, vm_spec.node)
             if "tags" in fields and vm_spec.tags is not None:
                 self._attributes.write_tags(handle.ref, vm_spec.tags)
@@ -558,6 +565,10 @@ def _needs_host_devices(gpus: list[GpuSpec] | None, nics: list[NicSpec] | None) 
     names only its profile)."""
     return any(gpu.mode == "passthrough" for gpu in gpus or []) or any(
         nic.adapter == "sriov" for nic in nics or [])
+
+
+def _holds_devices(live: dict[str, Any]) -> bool:
+    return bool(live.get("gpus")) or any(nic.get("adapter") == "sriov" for nic in live.get("nics") or [])
 
 
 def _holds_devices_after(spec: VirtualMachineSpec, live: dict[str, Any]) -> bool:
