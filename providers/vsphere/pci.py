@@ -87,6 +87,7 @@ class HostPci:
     system_id: str
     devices: dict[str, Any] = field(default_factory=dict)  # address -> vim.host.PciDevice
     sriov_enabled: list[str] = field(default_factory=list)  # PF addresses with SR-IOV enabled
+    passthrough_enabled: set[str] = field(default_factory=set)  # addresses enabled for passthrough
 
     def device(self, address: str, what: str) -> Any:
         found = self.devices.get(normalize_address(address))
@@ -95,11 +96,12 @@ class HostPci:
         return found
 
     def gpu_for(self, gpu: GpuSpec, what: str) -> Any:
-        """The GPU named by ``gpu.device``, else the host's first GPU of the wanted vendor."""
+        """The GPU named by ``gpu.device``, else the host's first GPU of the wanted vendor, those enabled for
+        passthrough first (a server's own VGA chip is a display device too, but never enabled)."""
         if gpu.device:
             return self.device(gpu.device, what)
         wanted = None if gpu.vendor is None else int(VENDOR_IDS[gpu.vendor], 16)
-        for address in sorted(self.devices):
+        for address in sorted(self.devices, key=lambda a: (a not in self.passthrough_enabled, a)):
             device = self.devices[address]
             if f"0x{unsigned16(device.classId):04x}"[:6] in GPU_CLASSES and (
                     wanted is None or unsigned16(device.vendorId) == wanted):
@@ -156,12 +158,14 @@ def read_host_pci(content: Any, host: Any, name: str) -> HostPci:
                             ["hardware.pciDevice", "hardware.systemInfo", "config.pciPassthruInfo", "parent"])
     props = rows[0][1] if rows else {}
     devices = {normalize_address(d.id): d for d in props.get("hardware.pciDevice") or [] if d.id}
-    enabled = sorted(normalize_address(info.id) for info in props.get("config.pciPassthruInfo") or []
-                     if isinstance(info, vim.host.SriovInfo) and info.sriovEnabled and info.id)
+    passthru = [info for info in props.get("config.pciPassthruInfo") or [] if info.id]
+    enabled = sorted(normalize_address(info.id) for info in passthru
+                     if isinstance(info, vim.host.SriovInfo) and info.sriovEnabled)
+    passthrough = {normalize_address(info.id) for info in passthru if info.passthruEnabled}
     system_id = _config_target_system_id(props.get("parent"), host)
     if system_id is None:
         system_id = getattr(props.get("hardware.systemInfo"), "uuid", None) or ""
-    return HostPci(name, system_id, devices, enabled)
+    return HostPci(name, system_id, devices, enabled, passthrough)
 
 
 def _config_target_system_id(compute_resource: Any, host: Any) -> str | None:
