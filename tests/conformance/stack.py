@@ -46,7 +46,7 @@ class Stack:
     def apply(self, *, destroy: bool = False, allow_data_loss: bool = False) -> Plan:
         """Plan and apply; fail the test on any failed resource. Returns the plan that was applied."""
         plan = self.plan(destroy=destroy)
-        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=4, allow_data_loss=allow_data_loss)
+        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=4, allow_data_loss=allow_data_loss or destroy)
         assert not result.failed, [outcome.error for outcome in result.failed]
         return plan
 
