@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
@@ -24,6 +23,7 @@ from virtplane.providers.base import (
 )
 from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere.claims import claim
+from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited, unplanned_slots
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
@@ -31,7 +31,6 @@ from virtplane.providers.vsphere.devices import (
     Hardware,
     disk_state,
     new_disk_slot,
-    nic_backing,
     nic_state,
     slot_problem,
     split_devices,
@@ -45,7 +44,13 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
-from virtplane.providers.vsphere.pci import HostPci, gpu_state, holds_devices, new_gpu, new_sriov_nic, read_host_pci
+from virtplane.providers.vsphere.pci import gpu_state, holds_devices, new_gpu
+from virtplane.providers.vsphere.pci_changes import (
+    holds_devices_after,
+    holds_live_devices,
+    needs_host_devices,
+    touches_sriov,
+)
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
 from virtplane.providers.vsphere.vm_config import (
@@ -55,9 +60,10 @@ from virtplane.providers.vsphere.vm_config import (
     cores_per_socket,
     sockets_of,
 )
+from virtplane.providers.vsphere.vm_devices import VmDevices
 from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
 from virtplane.slots import next_numbered, resolve_vm
-from virtplane.specs import CREATE_ONLY, DiskSpec, GpuSpec, NicSpec, Spec, VirtualMachineSpec
+from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
 
@@ -65,8 +71,6 @@ PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "co
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
          "config.instanceUuid", "config.memoryReservationLockedToMax"]
-LINKED_CLONE_DISKS = "createNewChildDiskBacking"
-_ITEM = re.compile(r"^(disks|nics|gpus)\[([^\]]+)\](?:\.(\w+))?$")
 
 
 @dataclass
@@ -96,6 +100,7 @@ class VirtualMachineDriver(KindDriver):
         self._content = si.RetrieveContent()
         self._inventory = inventory
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
+        self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
@@ -238,11 +243,11 @@ class VirtualMachineDriver(KindDriver):
         datastore = disks[0].storage if disks and disks[0].storage else placement.datastore_name
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
         plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE), keys=set(DEFAULT_IDE)), name)
-        host_pci = self._host_pci(spec.node, name) if _needs_host_devices(spec.gpus, nics) else None
+        host_pci = self._devices.host_pci(spec.node, name) if needs_host_devices(spec.gpus, nics) else None
         for disk in disks:
-            self._add_disk(plan, disk)
+            self._devices.add_disk(plan, disk)
         for nic in nics:
-            self._add_nic(plan, nic, host_pci, name)
+            self._devices.add_nic(plan, nic, host_pci, name)
         for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
             plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
         config = config_spec(spec)
@@ -275,7 +280,7 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
                                  f"exists in vSphere datacenter {placement.datacenter_name}")
         source = sources[0]
-        wanted = [*_TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
+        wanted = [*TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
@@ -308,7 +313,7 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name} was cloned from '{spec.clone_from}' with hardware version "
                                      f"{source_version}; vSphere upgraded it to {observed.state['machine']}, "
                                      f"not {spec.machine}")
-        spec = resolve_vm(_unplanned_slots(_inherited(spec, source_props), observed.state), observed.state,
+        spec = resolve_vm(unplanned_slots(inherited(spec, source_props), observed.state), observed.state,
                           self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
         # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
@@ -332,19 +337,19 @@ class VirtualMachineDriver(KindDriver):
         fields = {top_field(change.path) for change in changes}
         config = config_spec(vm_spec, observed.state, fields)
         plan = DevicePlan(handle.hardware, observed.name)
-        devices_change = "gpus" in fields or any(_touches_sriov(change) for change in changes)
-        needs_host = devices_change and _needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
+        devices_change = "gpus" in fields or any(touches_sriov(change) for change in changes)
+        needs_host = devices_change and needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
                                                             vm_spec.nics if "nics" in fields else None)
         moving = "node" in fields and vm_spec.node is not None
         # A VM holding PCI devices is pinned to its host: it moves after they are changed; one holding none
         # moves first, so the devices it gets are those of the host it will run on.
-        move_first = moving and not _holds_devices(observed.state)
+        move_first = moving and not holds_live_devices(observed.state)
         node = vm_spec.node if move_first else observed.state.get("node")
-        host_pci = self._host_pci(node, observed.name) if needs_host else None
-        self._reconcile_items(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
+        host_pci = self._devices.host_pci(node, observed.name) if needs_host else None
+        self._devices.reconcile(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
-            self._rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
-        if devices_change and _holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
+            self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+        if devices_change and holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
             config.memoryReservationLockedToMax = True
         if plan.changes:
             config.deviceChange = plan.changes
@@ -432,82 +437,12 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker, so it was not created by virtplane")
 
-    def _add_disk(self, plan: DevicePlan, disk: DiskSpec) -> None:
-        name = disk.storage or self._inventory.placement.datastore_name
-        plan.add_disk(disk, name, self._inventory.datastore(name))
-
-    def _host_pci(self, node: str | None, name: str) -> HostPci:
-        if node is None:
-            raise VirtplaneError(f"VM {name} asks for PCI devices (GPUs, SR-IOV NICs) but names no host and "
-                                 "placement chose none")
-        host, _pool = self._inventory.host_and_pool(node)
-        return read_host_pci(self._content, host, node)
-
-    def _add_nic(self, plan: DevicePlan, nic: NicSpec, host_pci: HostPci | None, name: str) -> None:
-        backing = nic_backing(self._inventory.network(nic.network))
-        if nic.adapter == "sriov":
-            key = plan.nic_key(nic.slot)
-            plan.add_device(new_sriov_nic(nic, host_pci, backing, key, f"VM {name}: NIC {nic.slot}"))
-        else:
-            plan.add_nic(nic, backing)
-
     def _fixed_gpus(self, name: str, spec: VirtualMachineSpec) -> list[bool]:
         """Per GPU of a new VM, whether it gets a fixed backing: its device was named by the stack (as the
         declaration observe saw says), not chosen by placement. Unknown declarations keep what is given."""
         named = self._named_gpus.get(name)
         return [gpu.device is not None and (named is None or index >= len(named) or named[index])
                 for index, gpu in enumerate(spec.gpus or [])]
-
-    @staticmethod
-    def _rebuild_gpus(plan: DevicePlan, hardware: Hardware, gpus: list[GpuSpec], fixed: list[bool],
-                      host_pci: HostPci | None, name: str) -> None:
-        """Remove every GPU and add the declared ones in order: GPUs are identified by position (device
-        key order), which a new device added beside old ones would not keep. The VM is off for this."""
-        for device in hardware.gpus:
-            plan.remove_device(device)
-        for index, (gpu, fixed_backing) in enumerate(zip(gpus, fixed, strict=True)):
-            plan.add_device(new_gpu(gpu, fixed_backing, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
-
-    def _reconcile_items(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
-                         changes: list[FieldChange], host_pci: HostPci | None, name: str) -> None:
-        """Add, remove, grow and rewire exactly the disks and NICs ``changes`` names, by slot."""
-        disks = {disk.slot: disk for disk in spec.disks or []}
-        nics = {nic.slot: nic for nic in spec.nics or []}
-        for change in changes:
-            match = _ITEM.match(change.path)
-            if match is None:
-                continue
-            collection, slot, attribute = match.groups()
-            if collection == "disks":
-                self._reconcile_disk(plan, hardware, slot, attribute, disks.get(slot), change)
-            elif collection == "nics":
-                self._reconcile_nic(plan, hardware, slot, attribute, nics.get(slot), host_pci, name)
-
-    def _reconcile_disk(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
-                        want: DiskSpec | None, change: FieldChange) -> None:
-        live = hardware.disks.get(slot)
-        if attribute is None and change.new is None:
-            if live is not None:
-                plan.remove_disk(live)  # a removal reaching update was allowed (--allow-data-loss)
-        elif attribute is None:
-            if want is not None and live is None:
-                self._add_disk(plan, want)
-        elif attribute == "size" and live is not None and want is not None:
-            plan.grow_disk(live, want.size)
-
-    def _reconcile_nic(self, plan: DevicePlan, hardware: Hardware, slot: str, attribute: str | None,
-                       want: NicSpec | None, host_pci: HostPci | None, name: str) -> None:
-        live = hardware.nics.get(slot)
-        if attribute is None and want is None:
-            if live is not None:
-                plan.remove_nic(live)
-        elif attribute in (None, "adapter", "device"):  # a new adapter or physical function: a new device
-            if live is not None:
-                plan.remove_nic(live)
-            if want is not None:
-                self._add_nic(plan, want, host_pci, name)
-        elif attribute == "network" and live is not None and want is not None:
-            plan.rewire_nic(live, nic_backing(self._inventory.network(want.network)))
 
     def _move(self, ref: Any, name: str, node: str) -> None:
         """Migrate the VM to host ``node`` (vMotion when it runs, cold migration otherwise)."""
@@ -549,66 +484,3 @@ class VirtualMachineDriver(KindDriver):
         except vmodl.MethodFault as fault:
             raise provider_error(what, fault) from None
         return wait_for_task(task, what=what)
-
-
-def _touches_sriov(change: FieldChange) -> bool:
-    """True for a NIC change that adds, removes or changes an SR-IOV NIC (or the function it uses)."""
-    if not change.path.startswith("nics["):
-        return False
-    items = [change.old, change.new]
-    return (any(isinstance(item, dict) and item.get("adapter") == "sriov" for item in items)
-            or change.path.endswith(".device") or (change.path.endswith(".adapter") and "sriov" in items))
-
-
-def _needs_host_devices(gpus: list[GpuSpec] | None, nics: list[NicSpec] | None) -> bool:
-    """Whether building these devices needs the host's PCI devices (passthrough GPUs, SR-IOV NICs; a vGPU
-    names only its profile)."""
-    return any(gpu.mode == "passthrough" for gpu in gpus or []) or any(
-        nic.adapter == "sriov" for nic in nics or [])
-
-
-def _holds_devices(live: dict[str, Any]) -> bool:
-    return bool(live.get("gpus")) or any(nic.get("adapter") == "sriov" for nic in live.get("nics") or [])
-
-
-def _holds_devices_after(spec: VirtualMachineSpec, live: dict[str, Any]) -> bool:
-    """Whether the VM holds PCI devices once ``spec`` is applied (unset lists keep the live ones)."""
-    gpus = spec.gpus if spec.gpus is not None else live.get("gpus")
-    adapters = ([nic.adapter for nic in spec.nics] if spec.nics is not None
-                else [nic.get("adapter") for nic in live.get("nics") or []])
-    return bool(gpus) or "sriov" in adapters
-
-
-_TEMPLATE_PATHS = ["config.firmware", "config.bootOptions", "config.nestedHVEnabled", "config.guestId"]
-
-
-def _inherited(spec: VirtualMachineSpec, template: dict[str, Any]) -> VirtualMachineSpec:
-    """A clone's spec with the template's firmware, secure boot, nested virtualization and guest OS for
-    what the stack leaves unset. vCenter's clone copies them already; the simulator's does not, and a clone
-    must keep its template's values."""
-    boot = template.get("config.bootOptions")
-    guest_id = template.get("config.guestId")
-    values = {
-        "firmware": None if template.get("config.firmware") is None else (
-            "uefi" if template["config.firmware"] == "efi" else "bios"),
-        "secure_boot": None if boot is None else bool(getattr(boot, "efiSecureBootEnabled", False)),
-        "nested_virtualization": template.get("config.nestedHVEnabled"),
-        "guest_os": None if not guest_id else NEUTRAL_GUEST.get(guest_id, guest_id),
-    }
-    return spec.model_copy(update={field: value for field, value in values.items()
-                                   if getattr(spec, field) is None and value is not None})
-
-
-def _unplanned_slots(spec: VirtualMachineSpec, live: dict[str, Any]) -> VirtualMachineSpec:
-    """A clone's spec with the slots planned before the clone existed taken off where the clone has no such
-    item, so those disks and NICs take the template's remaining slots in order instead of adding new ones
-    beside them (a new VM's slots are planned without knowing the template's)."""
-    update: dict[str, Any] = {}
-    for collection in ("disks", "nics"):
-        items = getattr(spec, collection)
-        if items is None:
-            continue
-        live_slots = {item["slot"] for item in live.get(collection) or []}
-        update[collection] = [item if item.slot in live_slots else item.model_copy(update={"slot": None})
-                              for item in items]
-    return spec.model_copy(update=update)
