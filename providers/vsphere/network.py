@@ -11,6 +11,7 @@ from pyVmomi import vim, vmodl
 from virtplane.errors import OwnershipError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
+    Created,
     Declared,
     FieldChange,
     KindDriver,
@@ -39,6 +40,11 @@ class NetworkHandle:
 
 
 class NetworkDriver(KindDriver):
+    """Port groups on one endpoint.
+
+    **Thread safety.** Concurrent calls work on their own port groups and tasks over pyVmomi's pooled
+    connections; the custom attribute keys are cached under a lock and the inventory is replaced whole."""
+
     kind = "Network"
 
     def __init__(self, si: Any, inventory: Inventory):
@@ -66,10 +72,21 @@ class NetworkDriver(KindDriver):
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         names = set(declared.get(self.kind, {}))
+        result = ObserveResult()
+        for observed in self._read_all():
+            _sort(result, observed, stack, names)
+        return result
+
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """Port groups by id (a distributed port group's key, a standard network's moref), in one pass."""
+        wanted = set(ids)
+        return {observed.id: observed for observed in self._read_all() if observed.id in wanted}
+
+    def _read_all(self) -> list[Observed]:
         self._attributes.keys()
         if self._switch() is None:
-            return self._observe_standard(stack, names)
-        result = ObserveResult()
+            return self._read_standard()
+        found = []
         rows = retrieve(self._content, self._inventory.placement.network_folder, vim.dvs.DistributedVirtualPortgroup,
                         ["name", "config.defaultPortConfig", "config.description", "config.configVersion",
                          "customValue", "key"])
@@ -78,29 +95,30 @@ class NetworkDriver(KindDriver):
             # onto a port group of their own, so a marker found there alone is never trusted.
             owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
             handle = NetworkHandle(ref, props.get("config.configVersion"), props.get("config.description"))
-            observed = Observed(props["name"], handle, owner, {"vlan": _vlan(props.get("config.defaultPortConfig"))})
-            _sort(result, observed, stack, names)
-        return result
+            found.append(Observed(props["name"], handle, owner, {"vlan": _vlan(props.get("config.defaultPortConfig"))},
+                                  id=props.get("key") or ref._moId))
+        return found
 
-    def _observe_standard(self, stack: str, names: Collection[str]) -> ObserveResult:
-        result = ObserveResult()
+    def _read_standard(self) -> list[Observed]:
         placement = self._inventory.placement
         vlans: dict[str, int] = {}
         for _, props in retrieve_objects(self._content, placement.hosts, vim.HostSystem,
                                          ["config.network.portgroup"]):
             for group in props.get("config.network.portgroup") or []:
                 vlans.setdefault(group.spec.name, group.spec.vlanId or 0)
+        found = []
         for ref, props in retrieve(self._content, placement.network_folder, vim.Network, ["name", "customValue"]):
             if isinstance(ref, vim.dvs.DistributedVirtualPortgroup) or props.get("name") not in vlans:
                 continue
             owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
-            observed = Observed(props["name"], NetworkHandle(ref), owner, {"vlan": vlans[props["name"]]})
-            _sort(result, observed, stack, names)
-        return result
+            found.append(Observed(props["name"], NetworkHandle(ref), owner, {"vlan": vlans[props["name"]]},
+                                  id=ref._moId))
+        return found
 
     # ---- writing -------------------------------------------------------------------------------------
 
-    def create(self, owner: Owner, spec: Spec) -> None:
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        """Create the port group; its id is the distributed port group's key, or the standard network's moref."""
         net_spec = cast(NetworkSpec, spec)
         name = owner.resource
         switch = self._switch()
@@ -112,8 +130,9 @@ class NetworkDriver(KindDriver):
                 name=name, type="earlyBinding", numPorts=8, autoExpand=True,
                 description=description_marker(owner), defaultPortConfig=_port_setting(net_spec.vlan))
             self._run(lambda: switch.ref.AddDVPortgroup_Task(spec=[config]), f"create port group {name}")
-        ref = self._inventory.network(name).ref  # re-reads the inventory: the new port group is in it
-        self._attributes.write_owner(ref, owner)
+        network = self._inventory.network(name)  # re-reads the inventory: the new port group is in it
+        self._attributes.write_owner(network.ref, owner)
+        return Created(network.portgroup_key or network.ref._moId, {"vlan": net_spec.vlan})
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         _guard(observed, "update")

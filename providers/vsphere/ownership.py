@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,6 +28,7 @@ class CustomAttributes:
         self._type_name = mo_type.__name__.rsplit(".", 1)[-1]
         self._keys: dict[str, int] = {}
         self._manager_ref: Any = None
+        self._lock = threading.Lock()
 
     @property
     def _manager(self) -> Any:
@@ -36,9 +38,10 @@ class CustomAttributes:
 
     def keys(self) -> dict[str, int]:
         """Our attribute names -> keys, as far as they exist (re-read while one is missing)."""
-        if MARKER_KEY not in self._keys or TAGS_KEY not in self._keys:
-            self._read()
-        return self._keys
+        with self._lock:
+            if MARKER_KEY not in self._keys or TAGS_KEY not in self._keys:
+                self._read()
+            return dict(self._keys)
 
     def _read(self) -> None:
         try:
@@ -53,7 +56,14 @@ class CustomAttributes:
 
     def key(self, name: str) -> int:
         """The key of attribute ``name``, creating the global definition when it is missing."""
-        if name in self.keys():
+        known = self.keys()
+        if name in known:
+            return known[name]
+        with self._lock:
+            return self._create(name)
+
+    def _create(self, name: str) -> int:
+        if name in self._keys:
             return self._keys[name]
         try:
             definition = self._manager.AddCustomFieldDef(name=name, moType=self._mo_type)
@@ -78,7 +88,8 @@ class CustomAttributes:
 
         Uses the keys as last read: callers read them once per pass with ``keys()``.
         """
-        names = {key: name for name, key in self._keys.items()}
+        with self._lock:
+            names = {key: name for name, key in self._keys.items()}
         found: dict[str, str] = {}
         for value in custom_values or []:
             name = names.get(value.key)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from pydantic import BaseModel
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim, vmodl
 
 from virtplane.errors import ConnectionFailed
@@ -26,6 +26,10 @@ from virtplane.providers.vsphere.vm import VirtualMachineDriver
 
 CONNECT_TIMEOUT = 15.0  # reaching the server; an unreachable one fails within this
 CALL_TIMEOUT = 300.0  # any one SOAP call once connected
+# The vSphere API version spoken. Dynamic DirectPath GPU backings exist from 7.0 on; a server advertising
+# an older API (the simulator, vCenter 6.5) would otherwise be spoken to at that version, which silently
+# turns such a backing into a plain one when written and fails to read a VM holding one.
+API_VERSION = "vim.version.v7_0"
 
 
 class VsphereProvider(Provider):
@@ -83,9 +87,16 @@ def _login(settings: VsphereSettings) -> Any:
         raise ConnectionFailed(f"cannot reach vSphere at {target}: {_reason(exc)}") from None
     context = _tls_context(settings, target)
     try:
-        return SmartConnect(host=settings.host, port=settings.port, user=settings.username,
-                            pwd=settings.password.get_secret_value(), sslContext=context,
-                            httpConnectionTimeout=CALL_TIMEOUT)
+        try:
+            return Connect(host=settings.host, port=settings.port, user=settings.username,
+                           pwd=settings.password.get_secret_value(), sslContext=context,
+                           httpConnectionTimeout=CALL_TIMEOUT, version=API_VERSION)
+        except vim.fault.HostConnectFault as fault:
+            # pyVmomi wraps what went wrong on the wire (TLS, a dropped connection) in this fault.
+            cause = fault.__context__
+            if isinstance(cause, OSError | http.client.HTTPException):
+                raise cause from None
+            raise
     except vim.fault.InvalidLogin as fault:
         raise ConnectionFailed(f"vSphere at {target} refused the login for user {settings.username}: "
                                f"{fault_text(fault)}") from None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -12,6 +12,7 @@ from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
     MARKER_KEY,
+    Created,
     Declared,
     FieldChange,
     KindDriver,
@@ -22,14 +23,16 @@ from virtplane.providers.base import (
 )
 from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere.claims import claim
+from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited, unplanned_slots
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
     DevicePlan,
     Hardware,
     disk_state,
-    nic_backing,
+    new_disk_slot,
     nic_state,
+    slot_problem,
     split_devices,
 )
 from virtplane.providers.vsphere.faults import provider_error
@@ -41,39 +44,55 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
+from virtplane.providers.vsphere.pci import gpu_state, holds_devices, new_gpu
+from virtplane.providers.vsphere.pci_changes import (
+    holds_devices_after,
+    holds_live_devices,
+    needs_host_devices,
+    touches_sriov,
+)
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
+from virtplane.providers.vsphere.vm_config import (
+    NEUTRAL_GUEST,
+    changes_anything,
+    config_spec,
+    cores_per_socket,
+    sockets_of,
+)
+from virtplane.providers.vsphere.vm_devices import VmDevices
 from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
+from virtplane.slots import next_numbered, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
-GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
-_NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
+__all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
+
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
-         "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled"]
-LINKED_CLONE_DISKS = "createNewChildDiskBacking"
-
-
-def cores_per_socket(spec: VirtualMachineSpec) -> int | None:
-    """Cores per virtual socket to write; None (sockets not declared) keeps vSphere's layout."""
-    return None if spec.sockets is None else spec.cpus // spec.sockets
-
-
-def sockets_of(num_cpu: int | None, cores_per_socket: int | None) -> int:
-    """Virtual sockets from vSphere's total vCPUs and cores per socket (0 or unset means one core each)."""
-    cores = cores_per_socket or 1
-    return max(1, (num_cpu or 0) // cores)
+         "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
+         "config.instanceUuid", "config.memoryReservationLockedToMax"]
 
 
 @dataclass
 class VmHandle:
-    """The driver's reference to a live VM: its moref and its devices as last read."""
+    """The driver's reference to a live VM: its moref, its devices as last read, and whether all its memory
+    is reserved (what PCI devices need)."""
 
     ref: Any
     hardware: Hardware
+    memory_locked: bool = False
 
 
 class VirtualMachineDriver(KindDriver):
+    """VMs on one vCenter / ESXi endpoint.
+
+    **Thread safety.** One driver serves concurrent create/update/delete calls on different VMs. Every call
+    works on its own objects: the VM's moref and devices come in its ``Observed`` handle, each call builds its
+    own ConfigSpec and DevicePlan and waits on its own task. The shared pieces are safe: pyVmomi's SOAP stub
+    hands each concurrent call its own pooled HTTP connection of the one session; the custom attribute keys
+    (``CustomAttributes``) are read and created under a lock; the inventory is replaced whole on a refresh
+    (readers see the old or the new one, never half of one)."""
+
     kind = "VirtualMachine"
 
     def __init__(self, si: Any, inventory: Inventory):
@@ -81,16 +100,20 @@ class VirtualMachineDriver(KindDriver):
         self._content = si.RetrieveContent()
         self._inventory = inventory
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
+        self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
+        # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
+        # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
+        self._named_gpus: dict[str, list[bool]] = {}
 
     # ---- reading -------------------------------------------------------------------------------------
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         result = ObserveResult()
         wanted = set(declared.get(self.kind, {}))
-        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
-        self._attributes.keys()
-        self._known_references(rows)
+        self._named_gpus = {name: [gpu.device is not None for gpu in cast(VirtualMachineSpec, spec).gpus or []]
+                            for name, spec in declared.get(self.kind, {}).items() if spec is not None}
+        rows = self._read_all()
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -114,6 +137,24 @@ class VirtualMachineDriver(KindDriver):
                 else:
                     result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
+
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too."""
+        wanted = set(ids)
+        found: dict[str, Observed] = {}
+        for ref, props in self._read_all():
+            uuid = props.get("config.instanceUuid")
+            if uuid not in wanted or props.get("config.template") or "name" not in props:
+                continue
+            attributes = self._attributes.parse(props.get("customValue"))
+            found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
+        return found
+
+    def _read_all(self) -> list[tuple[Any, dict[str, Any]]]:
+        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
+        self._attributes.keys()
+        self._known_references(rows)
+        return rows
 
     def _known_references(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
         """Refresh the inventory once if any VM runs on a host, or any NIC names a port group, that it does
@@ -143,18 +184,21 @@ class VirtualMachineDriver(KindDriver):
             "memory": props.get("config.hardware.memoryMB"),
             "node": None if host is None else placement.host_names.get(host._moId, host._moId),
             "machine": props.get("config.version") or None,
-            "disks": [disk_state(d, hardware, placement.datastore_names) for d in hardware.disks],
-            "nics": [nic_state(n, placement.portgroup_names.get) for n in hardware.nics],
+            "disks": [disk_state(slot, d, hardware, placement.datastore_names) for slot, d in hardware.disks.items()],
+            "nics": [nic_state(slot, n, placement.portgroup_names.get) for slot, n in hardware.nics.items()],
+            "gpus": [gpu_state(gpu) for gpu in hardware.gpus],
             "firmware": "uefi" if props.get("config.firmware") == "efi" else "bios",
             "secure_boot": bool(getattr(boot, "efiSecureBootEnabled", False)),
-            "guest_os": _NEUTRAL_GUEST.get(guest_id, guest_id),
+            "guest_os": NEUTRAL_GUEST.get(guest_id, guest_id),
             "power": "on" if props.get("runtime.powerState") == "poweredOn" else "off",
             "nested_virtualization": bool(props.get("config.nestedHVEnabled")),
             "clone_from": None,
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
-        return Observed(name=props["name"], handle=VmHandle(ref, hardware), owner=owner, state=state)
+        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
+        return Observed(name=props["name"], handle=handle, owner=owner, state=state,
+                        id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
         rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, PATHS)
@@ -164,40 +208,70 @@ class VirtualMachineDriver(KindDriver):
         self._attributes.keys()
         return self._normalize(ref, props, owner, self._attributes.parse(props.get("customValue")))
 
+    # ---- slots and placement -------------------------------------------------------------------------
+
+    def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
+        if collection == "nics":
+            return next_numbered("ethernet", taken)
+        return new_disk_slot(item.get("bus"), taken)
+
+    def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
+        """None in a cluster (DRS or the resource pool decides); the host when the endpoint's compute
+        resource is a standalone host."""
+        placement = self._inventory.placement
+        if isinstance(placement.cluster, vim.ClusterComputeResource) or len(placement.cluster_hosts) != 1:
+            return None
+        return next(iter(placement.cluster_hosts))
+
     # ---- writing -------------------------------------------------------------------------------------
 
-    def create(self, owner: Owner, spec: Spec) -> None:
+    def create(self, owner: Owner, spec: Spec) -> Created:
         vm_spec = cast(VirtualMachineSpec, spec)
         if vm_spec.clone_from:
-            self._clone(owner, vm_spec)
-            return
+            observed = self._clone(owner, vm_spec)
+        else:
+            observed = self._create(owner, resolve_vm(vm_spec.with_creation_defaults(), None, self.new_slot))
+        assert observed.id is not None
+        outputs = dict(observed.state)
+        outputs["memory_reservation_locked_to_max"] = observed.handle.memory_locked
+        return Created(observed.id, outputs)
+
+    def _create(self, owner: Owner, spec: VirtualMachineSpec) -> Observed:
         placement = self._inventory.placement
         name = owner.resource
-        datastore = (vm_spec.disks[0].storage if vm_spec.disks and vm_spec.disks[0].storage
-                     else placement.datastore_name)
+        disks, nics = spec.disks or [], spec.nics or []
+        datastore = disks[0].storage if disks and disks[0].storage else placement.datastore_name
         self._inventory.datastore(datastore)  # a clear error for an unknown datastore
-        plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE)), name)
-        self._plan_disks(plan, Hardware(), vm_spec, range(len(vm_spec.disks)))
-        for nic in vm_spec.nics:
-            plan.add_nic(nic, nic_backing(self._inventory.network(nic.network)))
-        config = self._config(vm_spec, name)
+        plan = DevicePlan(Hardware(controllers=dict(DEFAULT_IDE), keys=set(DEFAULT_IDE)), name)
+        host_pci = self._devices.host_pci(spec.node, name) if needs_host_devices(spec.gpus, nics) else None
+        for disk in disks:
+            self._devices.add_disk(plan, disk)
+        for nic in nics:
+            self._devices.add_nic(plan, nic, host_pci, name)
+        for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
+            plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
+        config = config_spec(spec)
+        if holds_devices(spec.gpus, nics):
+            config.memoryReservationLockedToMax = True  # PCI devices need all the VM's memory reserved
+        config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
         config.extraConfig = [extra_config_marker(owner)]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
-        if vm_spec.machine is not None:
-            config.version = vm_spec.machine
-        host, pool = self._inventory.host_and_pool(vm_spec.node)
+        if spec.machine is not None:
+            config.version = spec.machine
+        host, pool = self._inventory.host_and_pool(spec.node)
         ref = self._run(lambda: placement.vm_folder.CreateVM_Task(config=config, pool=pool, host=host),
                         f"create VM {name}")
         self._attributes.write_owner(ref, owner)
-        if vm_spec.tags:
-            self._attributes.write_tags(ref, vm_spec.tags)
-        if vm_spec.power == "on":
+        if spec.tags:
+            self._attributes.write_tags(ref, spec.tags)
+        if spec.power == "on":
             self._power(ref, name, on=True)
+        return self._observe_one(ref, owner)
 
-    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> None:
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> Observed:
         placement = self._inventory.placement
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
@@ -206,8 +280,8 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
                                  f"exists in vSphere datacenter {placement.datacenter_name}")
         source = sources[0]
-        wanted = (["config.version"] if spec.machine is not None else []) + (["snapshot"] if spec.linked_clone else [])
-        rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted) if wanted else []
+        wanted = [*TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
+        rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
         if spec.machine is not None and version_number(spec.machine) < version_number(source_version):
@@ -223,7 +297,7 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
                                      "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
             location.diskMoveType = LINKED_CLONE_DISKS
-        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec),
+        config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
                                    memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
         clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
                                       snapshot=snapshot)
@@ -239,41 +313,67 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name} was cloned from '{spec.clone_from}' with hardware version "
                                      f"{source_version}; vSphere upgraded it to {observed.state['machine']}, "
                                      f"not {spec.machine}")
+        spec = resolve_vm(unplanned_slots(inherited(spec, source_props), observed.state), observed.state,
+                          self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
-        # Placement of the template's disks (datastore, thinness, bus) is kept as cloned.
-        self.update(observed, spec, [c for c in changes if self.rule(c) is not Rule.REPLACE])
+        # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
+        # thinness, bus) that differs from the template's is kept as cloned, and the next plan shows it.
+        changes = [c for c in changes if self.rule(c) is not Rule.REPLACE]
+        if changes:
+            self._update(observed, spec, changes, self._fixed_gpus(name, spec))
+            observed = self._observe_one(ref, owner)
+        return observed
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
-        self._guard(observed, "update")
         vm_spec = cast(VirtualMachineSpec, spec)
+        self._update(observed, vm_spec, changes, [gpu.device is not None for gpu in vm_spec.gpus or []])
+
+    def _update(self, observed: Observed, vm_spec: VirtualMachineSpec, changes: list[FieldChange],
+                fixed_gpus: list[bool]) -> None:
+        """``update``; ``fixed_gpus`` tells, per declared GPU, whether its device is the stack's own choice."""
+        self._guard(observed, "update")
         handle: VmHandle = observed.handle
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
-        config = self._config(vm_spec, observed.name, fields)
+        config = config_spec(vm_spec, observed.state, fields)
         plan = DevicePlan(handle.hardware, observed.name)
-        if "disks" in fields:
-            self._reconcile_disks(plan, handle.hardware, observed.state["disks"], vm_spec)
-        if "nics" in fields:
-            self._reconcile_nics(plan, handle.hardware, observed.state["nics"], vm_spec)
+        devices_change = "gpus" in fields or any(touches_sriov(change) for change in changes)
+        needs_host = devices_change and needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
+                                                            vm_spec.nics if "nics" in fields else None)
+        moving = "node" in fields and vm_spec.node is not None
+        # A VM holding PCI devices is pinned to its host: it moves after they are changed; one holding none
+        # moves first, so the devices it gets are those of the host it will run on.
+        move_first = moving and not holds_live_devices(observed.state)
+        node = vm_spec.node if move_first else observed.state.get("node")
+        host_pci = self._devices.host_pci(node, observed.name) if needs_host else None
+        self._devices.reconcile(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
+        if "gpus" in fields and vm_spec.gpus is not None:
+            self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+        if devices_change and holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
+            config.memoryReservationLockedToMax = True
         if plan.changes:
             config.deviceChange = plan.changes
-        configure = bool(plan.changes) or any(getattr(config, k, None) is not None for k in _CONFIG_FIELDS)
+        configure = changes_anything(config)
         upgrade = next((change.new for change, rule in zip(changes, rules, strict=True)
                         if change.path == "machine" and rule is Rule.POWER_OFF), None)
-        powered_on = observed.state["power"] == "on"
+        was_on = observed.state["power"] == "on"
+        want_on = vm_spec.power == "on" if "power" in fields and vm_spec.power is not None else was_on
+        powered_on = was_on
         switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
         if switched_off:
             self._switch_off(handle.ref, observed.name)
             powered_on = False
         try:
+            if move_first:
+                self._move(handle.ref, observed.name, node)
             if configure:
                 self._run(lambda: handle.ref.ReconfigVM_Task(spec=config), f"reconfigure VM {observed.name}")
             if upgrade is not None:
                 self._run(lambda: handle.ref.UpgradeVM_Task(version=upgrade),
                           f"upgrade VM {observed.name} to hardware version {upgrade}")
-            if "node" in fields and vm_spec.node is not None:
+            if moving and not move_first:
                 self._move(handle.ref, observed.name, vm_spec.node)
-            if "tags" in fields:
+            if "tags" in fields and vm_spec.tags is not None:
                 self._attributes.write_tags(handle.ref, vm_spec.tags)
             if not observed.marker_complete and observed.owner is not None:
                 self._attributes.write_owner(handle.ref, observed.owner)
@@ -281,9 +381,9 @@ class VirtualMachineDriver(KindDriver):
             if switched_off:  # the change failed: the VM runs again as it did before
                 self._power_back_on(handle.ref, observed.name, failure)
             raise
-        if vm_spec.power == "on" and not powered_on:
+        if want_on and not powered_on:
             self._power(handle.ref, observed.name, on=True)
-        elif vm_spec.power == "off" and powered_on:
+        elif not want_on and powered_on:
             self._switch_off(handle.ref, observed.name)
 
     def delete(self, observed: Observed) -> None:
@@ -306,20 +406,24 @@ class VirtualMachineDriver(KindDriver):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
-        for index, disk in enumerate(vm_spec.disks):
+        for index, disk in enumerate(vm_spec.disks or []):
             if disk.bus == "virtio-blk":
                 problems.append((f"disks[{index}].bus",
                                  "virtio-blk disks exist only on Proxmox; use 'paravirtual' (PVSCSI) on vSphere"))
+            elif (why := slot_problem("disks", disk)) is not None:
+                problems.append((f"disks[{index}].slot", why))
             if disk.storage is not None and disk.storage not in placement.datastores:
                 known = ", ".join(sorted(placement.datastores))
                 problems.append((f"disks[{index}].storage", f"datastore '{disk.storage}' does not exist in "
                                  f"datacenter {placement.datacenter_name} (choices: {known})"))
         networks = set(declared.get("Network", ())) | set(placement.networks)
-        for index, nic in enumerate(vm_spec.nics):
+        for index, nic in enumerate(vm_spec.nics or []):
             if nic.network not in networks:
                 known = ", ".join(sorted(networks))
                 problems.append((f"nics[{index}].network", f"network '{nic.network}' is neither declared in the "
                                  f"stack nor present in datacenter {placement.datacenter_name} (choices: {known})"))
+            if (why := slot_problem("nics", nic)) is not None:
+                problems.append((f"nics[{index}].slot", why))
         return problems
 
     def rule(self, change: FieldChange) -> Rule:
@@ -333,61 +437,12 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker, so it was not created by virtplane")
 
-    def _config(self, spec: VirtualMachineSpec, name: str, fields: Collection[str] | None = None
-                ) -> vim.vm.ConfigSpec:
-        """A ConfigSpec carrying ``fields`` of ``spec`` (all scalar fields when None)."""
-        def want(field: str) -> bool:
-            return fields is None or field in fields
-
-        config = vim.vm.ConfigSpec()
-        if fields is None:
-            config.name = name
-        if want("cpus") or want("sockets"):
-            config.numCPUs = spec.cpus
-            config.numCoresPerSocket = cores_per_socket(spec)
-        if want("memory"):
-            config.memoryMB = spec.memory
-        if want("guest_os"):
-            config.guestId = GUEST_IDS.get(spec.guest_os, spec.guest_os)
-        if want("firmware"):
-            config.firmware = "efi" if spec.firmware == "uefi" else "bios"
-        if want("secure_boot") or (fields is not None and "firmware" in fields):
-            config.bootOptions = vim.vm.BootOptions(efiSecureBootEnabled=spec.secure_boot)
-        if want("nested_virtualization"):
-            config.nestedHVEnabled = spec.nested_virtualization
-        return config
-
-    def _plan_disks(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
-                    indexes: range) -> None:
-        placement = self._inventory.placement
-        for index in indexes:
-            disk = spec.disks[index]
-            name = disk.storage or placement.datastore_name
-            plan.add_disk(disk, name, self._inventory.datastore(name))
-
-    def _reconcile_disks(self, plan: DevicePlan, hardware: Hardware, live: list[dict[str, Any]],
-                         spec: VirtualMachineSpec) -> None:
-        for index, disk in enumerate(hardware.disks):
-            if index >= len(spec.disks):
-                plan.remove_disk(disk)
-            elif spec.disks[index].size > live[index]["size"]:
-                plan.grow_disk(disk, spec.disks[index].size)
-        self._plan_disks(plan, hardware, spec, range(len(hardware.disks), len(spec.disks)))
-
-    def _reconcile_nics(self, plan: DevicePlan, hardware: Hardware, live: list[dict[str, Any]],
-                        spec: VirtualMachineSpec) -> None:
-        for index, nic in enumerate(hardware.nics):
-            if index >= len(spec.nics):
-                plan.remove_nic(nic)
-                continue
-            want = spec.nics[index]
-            if want.adapter != live[index]["adapter"]:
-                plan.remove_nic(nic)
-                plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
-            elif want.network != live[index]["network"]:
-                plan.rewire_nic(nic, nic_backing(self._inventory.network(want.network)))
-        for want in spec.nics[len(hardware.nics):]:
-            plan.add_nic(want, nic_backing(self._inventory.network(want.network)))
+    def _fixed_gpus(self, name: str, spec: VirtualMachineSpec) -> list[bool]:
+        """Per GPU of a new VM, whether it gets a fixed backing: its device was named by the stack (as the
+        declaration observe saw says), not chosen by placement. Unknown declarations keep what is given."""
+        named = self._named_gpus.get(name)
+        return [gpu.device is not None and (named is None or index >= len(named) or named[index])
+                for index, gpu in enumerate(spec.gpus or [])]
 
     def _move(self, ref: Any, name: str, node: str) -> None:
         """Migrate the VM to host ``node`` (vMotion when it runs, cold migration otherwise)."""
@@ -429,8 +484,3 @@ class VirtualMachineDriver(KindDriver):
         except vmodl.MethodFault as fault:
             raise provider_error(what, fault) from None
         return wait_for_task(task, what=what)
-
-
-_CONFIG_FIELDS = {"name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
-                  "nestedHVEnabled"}
-

@@ -3,7 +3,8 @@
 - In place: ``cpus`` and ``memory`` raised (hot add is enabled on VMs we create), ``node`` (vMotion),
   ``power``, ``tags``, disks added, removed or grown, NICs added, removed or moved.
 - Power off: ``cpus`` or ``memory`` lowered, ``firmware``, ``secure_boot``, ``guest_os``,
-  ``nested_virtualization``, ``sockets``, a NIC's ``adapter``, and ``machine`` raised (UpgradeVM).
+  ``nested_virtualization``, ``sockets``, a NIC's ``adapter`` or SR-IOV physical function (``device``), any
+  GPU change, and ``machine`` raised (UpgradeVM).
 - Replace: ``machine`` lowered (vSphere can only upgrade a hardware version) and a disk's ``storage``,
   ``thin`` or ``bus``.
 """
@@ -24,9 +25,14 @@ _table = VmRules(
 )
 
 
+_NIC_FUNCTION = re.compile(r"^nics\[[^\]]+\]\.device$")
+
+
 def vm_rule(change: FieldChange) -> Rule:
     if change.path == "machine":
         return machine_rule(change.old, change.new)
+    if _NIC_FUNCTION.match(change.path):
+        return Rule.POWER_OFF  # another physical function: the SR-IOV NIC is a new PCI device
     return _table(change)
 
 

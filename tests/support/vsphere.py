@@ -7,17 +7,19 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim
 
 from virtplane.lab.vcsim import VcsimInstance
+from virtplane.providers.vsphere.provider import API_VERSION
 
 
 @contextmanager
 def admin(instance: VcsimInstance) -> Iterator[vim.ServiceInstance]:
     host, port = instance.host.rsplit(":", 1)
     context = ssl.create_default_context(cafile=instance.ca_file)
-    si = SmartConnect(host=host, port=int(port), user=instance.user, pwd=instance.password, sslContext=context)
+    si = Connect(host=host, port=int(port), user=instance.user, pwd=instance.password, sslContext=context,
+                 version=API_VERSION)
     try:
         yield si
     finally:

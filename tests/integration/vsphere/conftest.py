@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pyVim.connect import Disconnect, SmartConnect
+from pyVim.connect import Connect, Disconnect
 
 from virtplane.lab import vcsim
-from virtplane.providers.vsphere.provider import VsphereProvider
+from virtplane.providers.vsphere.provider import API_VERSION, VsphereProvider
 
 _names = itertools.count()
 
@@ -31,10 +31,11 @@ def provider(simulator: vcsim.VcsimInstance) -> Iterator[VsphereProvider]:
 
 @pytest.fixture(scope="session")
 def raw_si(simulator: vcsim.VcsimInstance) -> Iterator[Any]:
-    """A plain pyVmomi session, for changes made behind virtplane's back."""
+    """A plain pyVmomi session, for changes made behind virtplane's back (at the API version virtplane
+    speaks: an older one cannot read a VM holding a Dynamic DirectPath GPU)."""
     host, port = simulator.host.rsplit(":", 1)
-    si = SmartConnect(host=host, port=int(port), user=simulator.user, pwd=simulator.password,
-                      sslContext=ssl.create_default_context(cafile=simulator.ca_file))
+    si = Connect(host=host, port=int(port), user=simulator.user, pwd=simulator.password,
+                 sslContext=ssl.create_default_context(cafile=simulator.ca_file), version=API_VERSION)
     yield si
     Disconnect(si)
 

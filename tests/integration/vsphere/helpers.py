@@ -1,4 +1,5 @@
-"""Raw pyVmomi helpers for making changes out of band, as another tool or a person would."""
+"""Raw pyVmomi helpers for making changes out of band, as another tool or a person would, and a stack
+planned and applied through the engine."""
 
 from __future__ import annotations
 
@@ -6,8 +7,13 @@ from typing import Any
 
 from pyVmomi import vim
 
+from virtplane import apply
+from virtplane.declared import DeclaredEndpoint, DeclaredResource, DesiredStack
+from virtplane.engine import build_plan
+from virtplane.plan import Plan, ResourcePlan
 from virtplane.providers.base import MARKER_KEY
 from virtplane.providers.vsphere.tasks import wait_for_task
+from virtplane.specs import build_spec
 
 
 def find_vm(si: Any, name: str) -> Any:
@@ -15,6 +21,24 @@ def find_vm(si: Any, name: str) -> Any:
     view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
     try:
         return next(vm for vm in view.view if vm.name == name)
+    finally:
+        view.DestroyView()
+
+
+def find_host(si: Any, name: str) -> Any:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    try:
+        return next(host for host in view.view if host.name == name)
+    finally:
+        view.DestroyView()
+
+
+def find_portgroup(si: Any, name: str) -> Any:
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.dvs.DistributedVirtualPortgroup], True)
+    try:
+        return next(group for group in view.view if group.name == name)
     finally:
         view.DestroyView()
 
@@ -57,3 +81,39 @@ def create_raw_portgroup(si: Any, name: str, description: str) -> Any:
                                                          description=description)
     wait_for_task(switch.AddDVPortgroup_Task(spec=[spec]), what="create a port group out of band")
     return next(pg for pg in switch.portgroup if pg.name == name)
+
+
+class EngineStack:
+    """A stack declared in code on one vSphere provider, planned and applied by the engine as the CLI does."""
+
+    ENDPOINT = "ep"
+
+    def __init__(self, provider: Any, name: str):
+        self.provider = provider
+        self.desired = DesiredStack("it", name)
+        self.desired.endpoints[self.ENDPOINT] = DeclaredEndpoint(self.ENDPOINT, "vsphere", {})
+
+    def vm(self, name: str, **fields: Any) -> EngineStack:
+        spec = build_spec("VirtualMachine", name, fields)
+        self.desired.resources[f"VirtualMachine/{name}"] = DeclaredResource("VirtualMachine", name, spec,
+                                                                            self.ENDPOINT)
+        return self
+
+    def plan(self) -> Plan:
+        return build_plan(self.desired, {self.ENDPOINT: self.provider})
+
+    def item(self, name: str) -> ResourcePlan:
+        return next(r for r in self.plan().resources if r.name == name)
+
+    def apply(self, plan: Plan | None = None, allow_data_loss: bool = False) -> apply.ApplyResult:
+        result = apply.run(plan or self.plan(), {self.ENDPOINT: self.provider}, allow_data_loss=allow_data_loss)
+        assert not result.failed, [outcome.error for outcome in result.failed]
+        return result
+
+
+def mark_as_template(si: Any, name: str) -> None:
+    find_vm(si, name).MarkAsTemplate()
+
+
+def disk_devices(vm: Any) -> list[Any]:
+    return [d for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk)]

@@ -171,8 +171,8 @@ def create_vm_holding(provider: VsphereProvider, name: str, host: str, held: lis
         name=name, numCPUs=1, memoryMB=256, guestId="otherLinux64Guest",
         files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"),
         deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=device) for device in held])
-    wait_for_task(placement.vm_folder.CreateVM_Task(config=config, pool=placement.resource_pool,
-                                                    host=provider.inventory.host(host)), what=f"create VM {name}")
+    host_ref, pool = provider.inventory.host_and_pool(host)
+    wait_for_task(placement.vm_folder.CreateVM_Task(config=config, pool=pool, host=host_ref), what=f"create VM {name}")
 
 
 def test_the_launcher_passes_the_number_of_pci_devices_per_host(tmp_path: Path):

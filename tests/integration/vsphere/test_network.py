@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.vsphere.helpers import create_raw_portgroup, set_owner_attribute
+from tests.integration.vsphere.helpers import create_raw_portgroup, find_portgroup, set_owner_attribute
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError
 from virtplane.providers.base import FieldChange, Owner, description_marker
@@ -34,13 +34,23 @@ def test_a_network_is_created_read_back_with_its_vlan_updated_and_deleted(provid
     driver.delete(observed)  # gone already: tolerated
 
 
+def test_create_returns_the_port_group_key_and_observe_ids_reads_it_back(provider, raw_si, stack, name):
+    created = provider.driver("Network").create(Owner(stack, name), NetworkSpec(vlan=42))
+    assert created.id == find_portgroup(raw_si, name).key and created.outputs == {"vlan": 42}
+    assert observe(provider, stack, name).owned[name].id == created.id
+    found = provider.driver("Network").observe_ids("another-stack", [created.id, "no-such-key"], {})
+    assert list(found) == [created.id]
+    assert (found[created.id].name, found[created.id].state, found[created.id].owner) == (
+        name, {"vlan": 42}, Owner(stack, name))
+
+
 def test_a_vm_can_attach_to_a_network_created_in_the_same_run(provider, stack, name):
     provider.driver("Network").create(Owner(stack, name), NetworkSpec(vlan=7))
     spec = VirtualMachineSpec(cpus=1, memory=256, nics=[{"network": name}], power="off")
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
     declared = {"VirtualMachine": dict.fromkeys([name])}
     state = provider.driver("VirtualMachine").observe(stack, declared).owned[name].state
-    assert state["nics"] == [{"network": name, "adapter": "paravirtual"}]
+    assert state["nics"] == [{"network": name, "adapter": "paravirtual", "device": None, "slot": "ethernet0"}]
 
 
 def test_an_existing_port_group_without_our_marker_is_foreign(provider, stack):

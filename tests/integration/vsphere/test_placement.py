@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pyVmomi import vim
 
-from tests.integration.vsphere.helpers import find_vm
+from tests.integration.vsphere.helpers import EngineStack, find_vm
 from tests.integration.vsphere.test_vm import converge, observe_one, vm_spec
 from tests.support.vsphere import admin
 from virtplane.errors import VirtplaneError
@@ -80,3 +80,23 @@ def test_a_named_cluster_that_does_not_exist_lists_the_choices(fresh_vcsim):
     choices = r"\(choices: DC0_C0, DC0_H0\)"
     with pytest.raises(VirtplaneError, match=rf"has no cluster named 'nope' in datacenter DC0 {choices}"):
         VsphereProvider.connect(settings)
+
+
+def test_placement_leaves_a_cluster_to_vsphere(mixed):
+    _instance, provider = mixed
+    assert provider.driver("VirtualMachine").place(vm_spec(), {}) is None
+
+
+def test_placement_names_the_host_of_a_standalone_compute_resource_and_the_plan_shows_it(fresh_vcsim, name):
+    add_standalone_host(fresh_vcsim, STANDALONE)
+    settings = VsphereProvider.settings_from("lab", {"cluster": STANDALONE}, fresh_vcsim.environ())
+    provider = VsphereProvider.connect(settings)
+    try:
+        assert provider.driver("VirtualMachine").place(vm_spec(nics=LOCAL_NIC), {}) == STANDALONE
+        stack = EngineStack(provider, name).vm(name, memory=256, nics=LOCAL_NIC)
+        assert stack.item(name).placement == STANDALONE
+        stack.apply()
+        with admin(fresh_vcsim) as si:
+            assert find_vm(si, name).runtime.host.name == STANDALONE
+    finally:
+        provider.close()

@@ -14,6 +14,7 @@ from virtplane.providers.base import FieldChange, Observed, Owner, RefusedChange
 from virtplane.providers.vsphere.provider import VsphereProvider
 from virtplane.providers.vsphere.tasks import wait_for_task
 from virtplane.providers.vsphere.vm import sockets_of
+from virtplane.slots import resolve_vm
 from virtplane.specs import CREATE_ONLY, VirtualMachineSpec
 
 FULL = {
@@ -36,9 +37,16 @@ def vm_spec(**overrides: Any) -> VirtualMachineSpec:
     return VirtualMachineSpec.model_validate(values | overrides)
 
 
-def as_declared(spec: VirtualMachineSpec, state: dict[str, Any]) -> dict[str, Any]:
-    """``state`` with the fields ``spec`` leaves to vSphere (None: node, machine) blanked, as the diff does."""
-    return state | {field: None for field, value in spec.model_dump().items() if value is None}
+def resolved(provider: VsphereProvider, spec: VirtualMachineSpec, state: dict[str, Any] | None = None
+             ) -> VirtualMachineSpec:
+    """``spec`` with every disk and NIC given its slot against ``state``, as the engine plans it."""
+    return resolve_vm(spec, state, provider.driver("VirtualMachine").new_slot)
+
+
+def in_sync(provider: VsphereProvider, spec: VirtualMachineSpec, state: dict[str, Any]) -> bool:
+    """True when the engine would see nothing to change: every field ``spec`` sets is live (unset fields,
+    None, are not managed and not compared)."""
+    return diff(resolved(provider, spec, state).model_dump(), state, CREATE_ONLY["VirtualMachine"]) == []
 
 
 @pytest.fixture
@@ -63,6 +71,7 @@ def converge(provider: VsphereProvider, stack: str, name: str, spec: VirtualMach
     """Update the VM to ``spec`` the way the engine does, and read it back."""
     driver = provider.driver("VirtualMachine")
     observed = observe_one(provider, stack, name)
+    spec = resolved(provider, spec, observed.state)
     changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
     driver.update(observed, spec, changes)
     return observe_one(provider, stack, name)
@@ -72,7 +81,8 @@ def test_observe_reads_back_every_field_of_a_created_vm(provider, stack, name):
     spec = VirtualMachineSpec.model_validate(FULL)
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
     observed = observe_one(provider, stack, name)
-    assert observed.state == spec.model_dump()
+    assert observed.state == resolved(provider, spec.with_creation_defaults()).model_dump()
+    assert [d["slot"] for d in observed.state["disks"]] == ["scsi0:0", "scsi1:0", "sata0:0", "nvme0:0"]
     assert observed.owner == Owner(stack, name)
     assert observed.marker_complete
 
@@ -80,7 +90,7 @@ def test_observe_reads_back_every_field_of_a_created_vm(provider, stack, name):
 def test_a_vm_with_no_disks_nics_or_tags_reads_back_equal(provider, stack, name):
     spec = VirtualMachineSpec(cpus=2, memory=1024, power="off", guest_os="other")
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
-    assert as_declared(spec, observe_one(provider, stack, name).state) == spec.model_dump()
+    assert in_sync(provider, spec, observe_one(provider, stack, name).state)
 
 
 def test_a_guest_id_that_is_not_a_neutral_name_is_written_and_read_as_is(provider, stack, name):
@@ -96,23 +106,28 @@ def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider
                      nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}], tags=["a"])
     before = observe_one(provider, stack, name)
     rules = {c.path: provider.driver("VirtualMachine").rule(c)
-             for c in diff(wanted.model_dump(), before.state)}
-    assert set(rules.values()) == {Rule.IN_PLACE}
-    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
+             for c in diff(resolved(provider, wanted, before.state).model_dump(), before.state)}
+    assert rules == {"cpus": Rule.IN_PLACE, "memory": Rule.IN_PLACE, "disks[scsi0:0].size": Rule.IN_PLACE,
+                     "disks[scsi0:1]": Rule.IN_PLACE, "nics[ethernet1]": Rule.IN_PLACE, "tags": Rule.IN_PLACE}
+    assert in_sync(provider, wanted, converge(provider, stack, name, wanted).state)
 
 
 def test_a_nic_is_removed_and_rewired_in_place(provider, stack, name):
     start = vm_spec(nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}])
     provider.driver("VirtualMachine").create(Owner(stack, name), start)
     wanted = vm_spec(nics=[{"network": "VM Network"}])
-    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
+    after = converge(provider, stack, name, wanted)
+    assert in_sync(provider, wanted, after.state)
+    assert after.state["nics"] == [{"network": "VM Network", "adapter": "paravirtual", "device": None,
+                                    "slot": "ethernet0"}]
 
 
 def test_an_adapter_change_powers_the_vm_off_and_back_on(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(nics=[{"network": "DC0_DVPG0", "adapter": "e1000"}], cpus=1)
     observed = converge(provider, stack, name, wanted)
-    assert as_declared(wanted, observed.state) == wanted.model_dump()
+    assert in_sync(provider, wanted, observed.state)
+    assert observed.state["nics"][0]["slot"] == "ethernet0"
     assert observed.state["power"] == "on"
 
 
@@ -125,7 +140,7 @@ def test_power_is_switched_off_and_on(provider, stack, name):
 def test_firmware_change_to_uefi_with_secure_boot_is_applied(provider, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(firmware="uefi", secure_boot=True, nested_virtualization=True)
-    assert as_declared(wanted, converge(provider, stack, name, wanted).state) == wanted.model_dump()
+    assert in_sync(provider, wanted, converge(provider, stack, name, wanted).state)
 
 
 def test_out_of_band_changes_show_up_in_observe(provider, raw_si, stack, name):
@@ -138,7 +153,7 @@ def test_out_of_band_changes_show_up_in_observe(provider, raw_si, stack, name):
         vim.vm.device.VirtualDeviceSpec(operation="remove", device=nic)])
     state = observe_one(provider, stack, name).state
     assert (state["cpus"], state["memory"]) == (3, 1536)
-    assert state["nics"] == [{"network": "DC0_DVPG0", "adapter": "paravirtual"}]
+    assert state["nics"] == [{"network": "DC0_DVPG0", "adapter": "paravirtual", "device": None, "slot": "ethernet0"}]
 
 
 def test_a_same_named_vm_created_out_of_band_is_foreign_and_cannot_be_updated_or_deleted(
@@ -198,7 +213,9 @@ def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, stack, name)
                    disks=[{"size": 12, "datastore": "LocalDS_0"}, {"size": 2, "datastore": "LocalDS_0"}])
     driver.create(Owner(stack, name), spec)
     state = observe_one(provider, stack, name).state
-    assert as_declared(spec, state) == spec.model_dump() | {"clone_from": None}
+    assert in_sync(provider, spec, state)
+    assert [(d["slot"], d["size"]) for d in state["disks"]] == [("scsi0:0", 12), ("scsi0:1", 2)]
+    assert (state["cpus"], state["memory"], state["tags"]) == (2, 1024, ["cloned"])
 
 
 def test_clone_from_a_missing_template_names_it(provider, stack, name):
@@ -212,11 +229,13 @@ def test_clone_from_a_missing_template_names_it(provider, stack, name):
     ("firmware", "bios", "uefi", Rule.POWER_OFF), ("secure_boot", False, True, Rule.POWER_OFF),
     ("guest_os", "linux", "windows", Rule.POWER_OFF), ("nested_virtualization", False, True, Rule.POWER_OFF),
     ("power", "off", "on", Rule.IN_PLACE), ("tags", [], ["a"], Rule.IN_PLACE),
-    ("disks[1]", None, {"size": 1}, Rule.IN_PLACE), ("disks[1]", {"size": 1}, None, Rule.IN_PLACE),
-    ("disks[0].size", 20, 40, Rule.IN_PLACE), ("disks[0].storage", "a", "b", Rule.REPLACE),
-    ("disks[0].thin", True, False, Rule.REPLACE), ("disks[0].bus", "sata", "nvme", Rule.REPLACE),
-    ("nics[1]", None, {"network": "n"}, Rule.IN_PLACE), ("nics[0]", {"network": "n"}, None, Rule.IN_PLACE),
-    ("nics[0].network", "a", "b", Rule.IN_PLACE), ("nics[0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
+    ("disks[scsi0:1]", None, {"size": 1}, Rule.IN_PLACE), ("disks[scsi0:1]", {"size": 1}, None, Rule.IN_PLACE),
+    ("disks[scsi0:0].size", 20, 40, Rule.IN_PLACE), ("disks[scsi0:0].storage", "a", "b", Rule.REPLACE),
+    ("disks[sata0:0].thin", True, False, Rule.REPLACE), ("disks[sata0:0].bus", "sata", "nvme", Rule.REPLACE),
+    ("nics[ethernet1]", None, {"network": "n"}, Rule.IN_PLACE),
+    ("nics[ethernet0]", {"network": "n"}, None, Rule.IN_PLACE),
+    ("nics[ethernet0].network", "a", "b", Rule.IN_PLACE),
+    ("nics[ethernet0].adapter", "e1000", "paravirtual", Rule.POWER_OFF),
     ("sockets", 1, 2, Rule.POWER_OFF), ("node", "DC0_C0_H0", "DC0_C0_H1", Rule.IN_PLACE),
     ("machine", "vmx-13", "vmx-19", Rule.POWER_OFF), ("machine", "vmx-19", "vmx-13", Rule.REPLACE),
 ])
@@ -226,7 +245,7 @@ def test_each_changed_field_has_its_rule(provider, path, old, new, rule):
 
 def test_shrinking_a_disk_is_refused_with_both_sizes(provider):
     with pytest.raises(RefusedChange, match="from 40 GiB to 20 GiB"):
-        provider.driver("VirtualMachine").rule(FieldChange("disks[0].size", 40, 20))
+        provider.driver("VirtualMachine").rule(FieldChange("disks[scsi0:0].size", 40, 20))
 
 
 # ---- sockets ---------------------------------------------------------------------------------------------
@@ -355,8 +374,7 @@ def test_linked_clone_clones_the_template_snapshot_onto_child_disks(provider, ra
     assert clone_spec.snapshot._moId == snapshot._moId
     assert clone_spec.location.diskMoveType == "createNewChildDiskBacking"
     assert clone_spec.location.host.name == "DC0_C0_H1"
-    state = observe_one(provider, stack, name).state
-    assert as_declared(spec, state) == spec.model_dump() | {"clone_from": None, "linked_clone": False}
+    assert in_sync(provider, spec, observe_one(provider, stack, name).state)
 
 
 def test_a_linked_clone_of_a_template_without_a_snapshot_is_refused_in_one_sentence(provider, stack, name):
@@ -384,7 +402,7 @@ def test_a_disk_declared_with_the_datastore_alias_reads_back_as_storage(provider
     spec = vm_spec(disks=[{"size": 4, "datastore": "LocalDS_0"}])
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
     assert observe_one(provider, stack, name).state["disks"] == [
-        {"size": 4, "storage": "LocalDS_0", "thin": True, "bus": "paravirtual"}]
+        {"size": 4, "storage": "LocalDS_0", "thin": True, "bus": "paravirtual", "slot": "scsi0:0"}]
 
 
 # ---- ownership -------------------------------------------------------------------------------------------

@@ -1,0 +1,95 @@
+"""GPUs and SR-IOV NICs through the engine on the lab's seeded hosts: placement picks the host that has
+them (DC0_C0_H0: an NVIDIA A100 enabled for passthrough at 0000:3b:00.0, vGPU profiles, an SR-IOV
+physical function at 0000:5e:00.0), apply creates them, drift finds them gone and apply puts them back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pyVmomi import vim
+
+from tests.integration.vsphere.helpers import EngineStack, find_vm, reconfigure
+from tests.support.vsphere import admin
+from virtplane.lab.vcsim import VcsimInstance
+from virtplane.plan import Action
+from virtplane.providers.base import Rule
+from virtplane.providers.vsphere.provider import VsphereProvider
+
+P = vim.vm.device.VirtualPCIPassthrough
+GPU_HOST, GPU, FUNCTION = "DC0_C0_H0", "0000:3b:00.0", "0000:5e:00.0"
+NVIDIA, A100 = 0x10DE, 0x20B5
+
+
+@pytest.fixture
+def lab(fresh_vcsim: VcsimInstance) -> Iterator[tuple[VcsimInstance, VsphereProvider]]:
+    """A simulator of its own: VMs holding the GPU must not change what other tests can place."""
+    provider = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, fresh_vcsim.environ()))
+    yield fresh_vcsim, provider
+    provider.close()
+
+
+def devices(instance: VcsimInstance, name: str) -> tuple[list[Any], list[Any], bool]:
+    """The VM's PCI passthrough devices, SR-IOV NICs and whether its memory is locked, read raw."""
+    with admin(instance) as si:
+        vm = find_vm(si, name)
+        hardware = vm.config.hardware.device
+        return ([d for d in hardware if isinstance(d, P)],
+                [d for d in hardware if isinstance(d, vim.vm.device.VirtualSriovEthernetCard)],
+                bool(vm.config.memoryReservationLockedToMax))
+
+
+def test_a_passthrough_gpu_and_an_sriov_nic_are_placed_created_repaired_and_removed(lab, name):
+    instance, provider = lab
+    stack = EngineStack(provider, name).vm(name, cpus=1, memory=512, gpus=[{"mode": "passthrough",
+                                                                            "vendor": "nvidia"}],
+                                           nics=[{"network": "DC0_DVPG0", "adapter": "sriov"}])
+    assert stack.item(name).placement == GPU_HOST
+    stack.apply()
+    [gpu], [nic], locked = devices(instance, name)
+    assert isinstance(gpu.backing, P.DynamicBackingInfo)
+    assert [(a.vendorId, a.deviceId) for a in gpu.backing.allowedDevice] == [(NVIDIA, A100)]
+    function = nic.sriovBacking.physicalFunctionBacking
+    assert (function.id, function.deviceId, function.vendorId) == (FUNCTION, "1572", -32634)  # 0x8086, signed
+    assert locked
+    assert stack.item(name).action is Action.NOOP
+
+    with admin(instance) as si:
+        vm = find_vm(si, name)
+        reconfigure(vm, deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="remove", device=gpu)])
+    item = stack.item(name)
+    assert [(c.change.path, c.rule) for c in item.changes] == [("gpus[0]", Rule.POWER_OFF)]
+    stack.apply()
+    [gpu], _, _ = devices(instance, name)
+    assert [(a.vendorId, a.deviceId) for a in gpu.backing.allowedDevice] == [(NVIDIA, A100)]
+    assert stack.item(name).action is Action.NOOP
+
+    stack.vm(name, cpus=1, memory=512, gpus=[], nics=[])
+    assert {c.change.path for c in stack.item(name).changes} == {"gpus[0]", "nics[ethernet0]"}
+    stack.apply()
+    assert devices(instance, name)[:2] == ([], [])
+
+
+def test_a_gpu_the_stack_names_is_pinned_with_a_fixed_backing(lab, name):
+    instance, provider = lab
+    stack = EngineStack(provider, name).vm(name, cpus=1, memory=512, gpus=[{"mode": "passthrough", "device": GPU}])
+    assert stack.item(name).placement == GPU_HOST
+    stack.apply()
+    [gpu], _, locked = devices(instance, name)
+    assert isinstance(gpu.backing, P.DeviceBackingInfo) and locked
+    assert (gpu.backing.id, gpu.backing.deviceId, gpu.backing.vendorId) == (GPU, "20b5", NVIDIA)
+    assert stack.item(name).action is Action.NOOP
+    host = {h.name: h for h in provider.hosts()}[GPU_HOST]
+    assert next(d for d in host.pci_devices if d.address == GPU).in_use_by == [name]
+
+
+def test_a_vgpu_profile_only_one_host_offers_is_placed_there_as_a_vmiop_backing(lab, name):
+    instance, provider = lab
+    stack = EngineStack(provider, name).vm(name, cpus=1, memory=512,
+                                           gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])
+    assert stack.item(name).placement == GPU_HOST
+    stack.apply()
+    [gpu], _, locked = devices(instance, name)
+    assert gpu.backing.vgpu == "grid_a100-20c" and locked
+    assert stack.item(name).action is Action.NOOP
