@@ -47,7 +47,8 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     assert document["summary"]["create"] == TO_CREATE
     assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app"}
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
-    assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "changes"}
+    assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
+                                             "destroys_data", "changes"}
 
 
 def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -71,11 +72,12 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
                for r in json.loads(drift.stdout)["resources"] for c in r["changes"]}
     assert ("lab-web-1", "cpus", "6", "2") in changed
     assert ("lab-db", "memory", "4096", "8192") in changed
-    assert ("lab-web-2", "nics[0]", "null", json.dumps({"network": "lab-app", "adapter": "paravirtual"})) in changed
+    assert ("lab-web-2", "nics[ethernet0]", "null",
+            json.dumps({"network": "lab-app", "adapter": None, "device": None, "slot": "ethernet0"})) in changed
     assert ("lab-pve-web-1", "cpus", "3", "2") in changed
     assert ("lab-pve-db", "memory", "4096", "8192") in changed
-    assert ("lab-pve-web-2", "nics[0]", "null",
-            json.dumps({"network": "lab-pve-app", "adapter": "paravirtual"})) in changed
+    assert ("lab-pve-web-2", "nics[net0]", "null",
+            json.dumps({"network": "lab-pve-app", "adapter": None, "device": None, "slot": "net0"})) in changed
     assert ("lab-hv-web", "cpus", "3", "2") in changed
     assert ("lab-hv-db", "memory", "4096", "8192") in changed
     assert ("Ana's desk", "nics[nic0]", "null",
