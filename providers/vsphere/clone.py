@@ -27,18 +27,3 @@ def inherited(spec: VirtualMachineSpec, template: dict[str, Any]) -> VirtualMach
     }
     return spec.model_copy(update={field: value for field, value in values.items()
                                    if getattr(spec, field) is None and value is not None})
-
-
-def unplanned_slots(spec: VirtualMachineSpec, live: dict[str, Any]) -> VirtualMachineSpec:
-    """A clone's spec with the slots planned before the clone existed taken off where the clone has no such
-    item, so those disks and NICs take the template's remaining slots in order instead of adding new ones
-    beside them (a new VM's slots are planned without knowing the template's)."""
-    update: dict[str, Any] = {}
-    for collection in ("disks", "nics"):
-        items = getattr(spec, collection)
-        if items is None:
-            continue
-        live_slots = {item["slot"] for item in live.get(collection) or []}
-        update[collection] = [item if item.slot in live_slots else item.model_copy(update={"slot": None})
-                              for item in items]
-    return spec.model_copy(update=update)

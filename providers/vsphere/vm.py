@@ -23,7 +23,7 @@ from virtplane.providers.base import (
 )
 from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere.claims import claim
-from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited, unplanned_slots
+from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.devices import (
     DEFAULT_IDE,
@@ -313,7 +313,7 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name} was cloned from '{spec.clone_from}' with hardware version "
                                      f"{source_version}; vSphere upgraded it to {observed.state['machine']}, "
                                      f"not {spec.machine}")
-        spec = resolve_vm(unplanned_slots(inherited(spec, source_props), observed.state), observed.state,
+        spec = resolve_vm(inherited(spec, source_props), observed.state,
                           self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
         # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
