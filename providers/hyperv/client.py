@@ -18,6 +18,7 @@ unknown), never after a dropped connection, where part of the pipeline may have 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -152,12 +153,12 @@ class HypervClient:
         where = f"Hyper-V endpoint '{settings.endpoint_name}' at {settings.address}"
         name = type(exc).__name__
         text = str(exc)
-        if name == "AuthenticationError" or "401" in text:
-            return ConnectionFailed(f"{where} refused the login of user {settings.username} "
-                                    f"({settings.auth}): check {ENV['username']} and {ENV['password']}")
         if "SSL" in name or "certificate" in text.lower() or "SSL" in text:
             return ConnectionFailed(f"cannot verify the TLS certificate of {where}: give its CA in "
                                     f"{ENV['ca_file']} (or set insecure=true to turn verification off)")
+        if name == "AuthenticationError" or re.search(r"(?<![\d:=])401(?!\d)", text):  # not a port like 40195
+            return ConnectionFailed(f"{where} refused the login of user {settings.username} "
+                                    f"({settings.auth}): check {ENV['username']} and {ENV['password']}")
         if name in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "ConnectionRefusedError") or \
                 "Connection" in name:
             return ConnectionFailed(f"cannot reach Hyper-V at {settings.host}:{settings.port} "

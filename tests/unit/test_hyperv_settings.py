@@ -69,3 +69,18 @@ def test_the_password_is_a_secret_that_does_not_print():
     settings = settings_from("hv", {}, BASE)
     assert "s3cret-pw" not in repr(settings) and "s3cret-pw" not in str(settings)
     assert settings.password.get_secret_value() == "s3cret-pw"
+
+
+def test_a_certificate_failure_on_a_port_holding_401_is_not_taken_for_a_refused_login():
+    """requests raises SSLError (CERTIFICATE_VERIFY_FAILED) with the port in its text; 40195 is no HTTP 401."""
+    from requests.exceptions import SSLError
+
+    from virtplane.providers.hyperv.client import HypervClient
+
+    client = HypervClient(settings_from("hv", {}, {**BASE, "HYPERV_SERVER": "127.0.0.1:40195"}))
+    error = SSLError("HTTPSConnectionPool(host='127.0.0.1', port=40195): Max retries exceeded (Caused by "
+                     "SSLError(SSLCertVerificationError(1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                     "failed')))")
+    assert str(client._connection_failure(error)).startswith("cannot verify the TLS certificate of Hyper-V endpoint")
+    refused = client._connection_failure(Exception("Bad HTTP response returned from server. Code 401"))
+    assert "refused the login of user LAB\\ops (ntlm)" in str(refused)
