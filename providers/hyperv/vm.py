@@ -13,8 +13,8 @@
 - Power: a change that needs the VM off shuts it down cleanly (``Stop-VM -Force``), then turns it off after
   ``shutdown_timeout``; the power state is restored even when the change fails.
 
-Thread safety: the client serializes pipelines per endpoint; the driver keeps no shared mutable state beyond
-the last observed host name and switches (written only by observe/check, before apply starts).
+- Devices (devices.py): GPUs by Discrete Device Assignment or GPU partitioning, read back in the same observe
+  pipeline; plan-time rules for nested virtualization, GPU partitioning, DDA and SR-IOV in vm_checks.py.
 """
 
 from __future__ import annotations
@@ -77,6 +77,14 @@ class VmHandle:
 
 
 class VirtualMachineDriver(KindDriver):
+    """Hyper-V VMs by VMId.
+
+    Thread safety (apply calls create/update/delete from several threads): the client serializes pipelines on
+    the endpoint's runspace pool, and each call works only on its own VM (addressed by VMId) and its own VHD
+    files (named by VMId). The driver's shared state — the switches and live VM facts of the last observe,
+    the host's versions — is written by observe and check at plan time, before apply starts; during apply
+    ``host_versions`` may fill its cache from two threads at once, which writes equal values."""
+
     kind = "VirtualMachine"
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
@@ -90,19 +98,11 @@ class VirtualMachineDriver(KindDriver):
     # ---- reading -------------------------------------------------------------------------------------
 
     def _read_all(self, what: str) -> list[tuple[PsObject, dict[str, Any]]]:
-        """Every VM with its parts, in one round trip."""
-        vms = pipe(Cmd("Get-VM"))
-        statements = [
-            vms,
-            pipe(Cmd("Get-VM"), Cmd("Get-VMProcessor")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VHD")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMFirmware")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMGpuPartitionAdapter")),
-        ]
+        """Every VM with its parts, in one round trip; each statement keeps only the properties read here
+        (``Select-Object -Property``): a VirtualMachine object is large, and at 1,000 VMs parsing the reply
+        is most of the time."""
+        statements = [pipe(*commands, Cmd("Select-Object", {"Property": list(properties)}))
+                      for commands, properties in _OBSERVE]
         result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
         joined = join_parts(result.objects)
         counts: dict[str, int] = {}
@@ -459,6 +459,24 @@ class VirtualMachineDriver(KindDriver):
                                  "marker of this stack, so it was not created by it")
         return handle
 
+
+# The observe pipeline: each statement's cmdlets, and the properties kept of its output (the type names
+# become "Selected.<type>", still told apart by their last part).
+_GET_VM = Cmd("Get-VM")
+_OBSERVE: list[tuple[tuple[Cmd, ...], tuple[str, ...]]] = [
+    ((_GET_VM,), ("VMId", "Name", "State", "Generation", "Version", "ProcessorCount", "MemoryStartup",
+                  "DynamicMemoryEnabled", "Notes")),
+    ((_GET_VM, Cmd("Get-VMProcessor")), ("VMId", "Count", "ExposeVirtualizationExtensions")),
+    ((_GET_VM, Cmd("Get-VMHardDiskDrive")), ("VMId", "ControllerType", "ControllerNumber", "ControllerLocation",
+                                             "Path")),
+    ((_GET_VM, Cmd("Get-VHD")), ("Path", "Size", "VhdType")),
+    ((_GET_VM, Cmd("Get-VMNetworkAdapter")), ("VMId", "Name", "SwitchName", "IovWeight")),
+    ((_GET_VM, Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
+     ("VMId", "ParentAdapter", "AdapterName", "OperationMode", "AccessVlanId")),
+    ((_GET_VM, Cmd("Get-VMFirmware")), ("VMId", "SecureBoot")),
+    ((_GET_VM, Cmd("Get-VMAssignableDevice")), ("VMId", "LocationPath", "InstanceID")),
+    ((_GET_VM, Cmd("Get-VMGpuPartitionAdapter")), ("VMId", "InstancePath")),
+]
 
 _NO_VM = "00000000-0000-0000-0000-000000000000"  # statements built only to find what would be refused
 
