@@ -14,6 +14,7 @@ switch, 2 CPUs, 512 MiB, off), so the drift pass must find N owned VMs and no dr
     ``| Get-VHD``, ``| Get-VMNetworkAdapter``, ``| Get-VMNetworkAdapterVlan``, ``| Get-VMFirmware`` — mapped
     with the same pure functions and diffed the same way; run on a sample of --naive VMs, scaled per VM;
 
+and the same loop with --threads VMs in flight, each thread on its own runspace pool (connection and login);
 with, for each, PSRP round trips (pipelines), HTTP requests (counted at http.client), client CPU time and the
 simulator's CPU time. The ratio is the loop's time (scaled) over virtplane's.
 
@@ -21,7 +22,7 @@ The simulator runs with TCP_NODELAY (bench/hypervsim_nodelay.py) unless --nagle:
 headers and body apart and waits on the client's delayed ACK, ~50 ms per request that a real host does not
 add, which would flatter virtplane (1 round trip) against the loop (7 per VM).
 
-    python bench/drift_hyperv.py [--vms 1000] [--naive 100] [--repeat 3] [--batch 100] [--nagle]
+    python bench/drift_hyperv.py [--vms 1000] [--naive 100] [--repeat 3] [--batch 100] [--threads 8] [--nagle]
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ import argparse
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -138,27 +141,42 @@ PER_VM = ("Get-VMProcessor", "Get-VMHardDiskDrive", "Get-VHD", "Get-VMNetworkAda
           "Get-VMFirmware")
 
 
-def per_vm_loop(client: HypervClient, desired: DesiredStack, sample: int, server_pid: int) -> tuple[Meter, int, int]:
-    """List once, then one round trip per VM per property; map and diff each VM like virtplane does."""
-    switches = Switches(None)
-    before = client.round_trips
-    drifted = 0
+def read_one(client: HypervClient, desired: DesiredStack, name: str, vm_id: str) -> bool:
+    """One VM, one round trip per property; mapped and diffed like virtplane does. True when it drifted."""
+    objects = client.run([pipe(vm_by_id(vm_id))], f"read VM {name}").objects
+    for cmdlet in PER_VM:
+        objects += client.run([pipe(vm_by_id(vm_id), Cmd(cmdlet))], f"read {cmdlet} of {name}").objects
+    [(vm, parts)] = join_parts(objects)
+    state = vm_state(vm, parts.get("processor"), parts["disks"], parts["nics"], parts.get("firmware"), "HV",
+                     Switches(None))
+    spec = resolve_vm(desired.resources[f"VirtualMachine/{name}"].spec, state, lambda *_: "unused")  # live slots
+    return bool(diff(spec.model_dump(), {**state, "gpus": []}, frozenset({"clone_from", "linked_clone"})))
+
+
+def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: int, threads: int
+                ) -> tuple[Meter, int, int]:
+    """List once, then per VM one round trip per property: one VM after another (threads=1), or ``threads``
+    VMs at a time, each thread on its own runspace pool (a pool runs one pipeline at a time here)."""
+    clients = [HypervClient(settings) for _ in range(threads)]
+    for client in clients:
+        client.run([pipe(Cmd("Get-VMHost"))], "open the runspace pool")  # log in outside the measurement
+    before = sum(client.round_trips for client in clients)
     with Meter(server_pid) as meter:
-        listed = client.run([pipe(Cmd("Get-VM"))], "list the VMs").objects
+        listed = clients[0].run([pipe(Cmd("Get-VM"))], "list the VMs").objects
         ids = {vm.text("Name"): str(vm.get("VMId")) for vm in listed}
-        for index in range(sample):
-            name = name_of(index)
-            vm_id = ids[name]
-            objects = client.run([pipe(vm_by_id(vm_id))], f"read VM {name}").objects
-            for cmdlet in PER_VM:
-                objects += client.run([pipe(vm_by_id(vm_id), Cmd(cmdlet))], f"read {cmdlet} of {name}").objects
-            [(vm, parts)] = join_parts(objects)
-            state = vm_state(vm, parts.get("processor"), parts["disks"], parts["nics"], parts.get("firmware"),
-                             "HV", switches)
-            spec = resolve_vm(desired.resources[f"VirtualMachine/{name}"].spec, state,
-                              lambda *_: "unused")  # the live slots
-            drifted += bool(diff(spec.model_dump(), {**state, "gpus": []}, frozenset({"clone_from", "linked_clone"})))
-    return meter, client.round_trips - before, drifted
+        names = [name_of(index) for index in range(sample)]
+        if threads == 1:
+            drifted = sum(read_one(clients[0], desired, name, ids[name]) for name in names)
+        else:
+            def worker(slot: int) -> int:
+                return sum(read_one(clients[slot], desired, name, ids[name]) for name in names[slot::threads])
+
+            with ThreadPoolExecutor(threads) as pool:
+                drifted = sum(pool.map(worker, range(threads)))
+    trips = sum(client.round_trips for client in clients) - before
+    for client in clients:
+        client.close()
+    return meter, trips, drifted
 
 
 def main() -> None:
@@ -167,6 +185,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=100, help="VMs the per-VM loop reads (scaled to --vms)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=100, help="VMs per seeding pipeline")
+    parser.add_argument("--threads", type=int, default=8, help="runspace pools of the concurrent loop")
     parser.add_argument("--nagle", action="store_true", help="the stock simulator: ~50 ms more per WinRM request")
     args = parser.parse_args()
     sample = min(args.naive, args.vms)
@@ -185,10 +204,10 @@ def main() -> None:
         median = sorted(runs, key=lambda run: run[0].wall)[len(runs) // 2]
         ours, our_trips = median
 
-        loop_client = HypervClient(hv.settings)
-        loop, loop_trips, drifted = per_vm_loop(loop_client, desired, sample, instance.pid)
-        loop_client.close()
+        loop, loop_trips, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, 1)
         assert drifted == 0, f"the per-VM loop found drift on {drifted} VMs"
+        wide, wide_trips, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, args.threads)
+        assert drifted == 0, f"the concurrent per-VM loop found drift on {drifted} VMs"
         scale = args.vms / sample
 
         print(f"\n{args.vms} VMs; virtplane: median of {args.repeat} passes "
@@ -200,8 +219,12 @@ def main() -> None:
               f"{round(loop.requests * scale):14d} {loop.cpu * scale:10.2f}s {loop.server * scale:8.2f}s")
         print(f"{'per-VM cmdlet loop (measured)':32} {loop.wall:8.2f}s {loop_trips:12d} {loop.requests:14d} "
               f"{loop.cpu:10.2f}s {loop.server:8.2f}s")
-        print(f"\nratio, time: {loop.wall * scale / ours.wall:.1f}x; round trips: "
-              f"{loop_trips * scale / our_trips:.0f}x; HTTP requests: {loop.requests * scale / ours.requests:.0f}x")
+        print(f"{f'concurrent loop, {args.threads} pools (scaled)':32} {wide.wall * scale:8.2f}s "
+              f"{round(wide_trips * scale):12d} {round(wide.requests * scale):14d} {wide.cpu * scale:10.2f}s "
+              f"{wide.server * scale:8.2f}s")
+        print(f"\nratio, time: {loop.wall * scale / ours.wall:.1f}x sequential, "
+              f"{wide.wall * scale / ours.wall:.1f}x concurrent; round trips: {loop_trips * scale / our_trips:.0f}x; "
+              f"HTTP requests: {loop.requests * scale / ours.requests:.0f}x")
         hv.close()
     finally:
         instance.stop()
