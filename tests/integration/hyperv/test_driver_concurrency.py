@@ -15,6 +15,8 @@ _numbers = itertools.count()
 
 
 def test_sixteen_creates_updates_and_deletes_at_once_each_land_on_their_own_vm(hyperv_plain):
+    """New-VM, Set-VMProcessor -Count, Set-VMMemory -StartupBytes, Set-VM -Notes and Remove-VM (cmdlet
+    references), 16 at once through one driver: each VM ends as its own spec says."""
     hv = provider(hyperv_plain)
     project = f"many{next(_numbers)}"
     run = next(_numbers)

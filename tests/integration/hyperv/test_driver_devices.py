@@ -226,3 +226,43 @@ def test_an_sriov_nic_gets_iov_weight_on_an_iov_switch_and_is_refused_on_a_switc
     assert (adapter.text("SwitchName"), adapter.number("IovWeight")) == ("iov-switch", 100)
     item = vm_item(hv, desired)
     assert item.action is Action.NOOP and item.observed.state["nics"][0]["adapter"] == "sriov"
+
+
+def test_a_gpu_no_longer_declared_is_removed_and_given_back_to_the_host(hv_gpu):
+    """Remove-VMAssignableDevice, then Mount-VMHostAssignableDevice (DDA page, "undo"); the VM is off meanwhile."""
+    hv = provider(hv_gpu)
+    driver = hv.driver("VirtualMachine")
+    name = f"undo-{next(_numbers)}"
+    project = f"undo{next(_numbers)}"
+    spec = build_spec("VirtualMachine", name, {"memory": 1024, "power": "on", "gpus": [
+        {"mode": "passthrough", "device": GPU_LOCATION}]})
+    driver.create(Owner(f"{project}/dev", name, "hv"), spec.with_creation_defaults())  # as placement fills it
+    assert assigned(hv, name) == [GPU_LOCATION]
+    desired = stack(project, {name: {"memory": 1024, "gpus": []}})
+    item = vm_item(hv, desired)
+    assert [(c.change.path, c.rule) for c in item.changes] == [("gpus[0]", Rule.POWER_OFF)]
+    converge(desired, hv)
+    assert assigned(hv, name) == [] and str(vm_of(hv, name).get("State")) == "Running"
+    assert hv_gpu.control("state")["hardware"]["pci_devices"][0]["state"] == "host"
+    assert vm_item(hv, desired).action is Action.NOOP
+    assert not apply.run(build_plan(stack(project, {}), {"hv": hv}, destroy=True), {"hv": hv},
+                         allow_data_loss=True).failed
+
+
+def test_a_new_partition_profile_replaces_the_vms_partition_and_splits_the_gpu_again(hv_gpu):
+    """Set-VMHostPartitionableGpu -PartitionCount is refused while partitions are assigned (cmdlet reference):
+    the VM's own partition is removed first, in the same pipeline, then the GPU is split anew."""
+    hv = provider(hv_gpu)
+    name = f"resplit-{next(_numbers)}"
+    project = f"resplit{next(_numbers)}"
+    converge(stack(project, {name: {"memory": 1024, "power": "off",
+                                    "gpus": [{"mode": "vgpu", "profile": "gpu-p/2"}]}}), hv)
+    desired = stack(project, {name: {"memory": 1024, "power": "off", "gpus": [{"mode": "vgpu", "profile": "gpu-p/8"}]}})
+    assert [c.change.path for c in vm_item(hv, desired).changes] == ["gpus[0].profile"]
+    converge(desired, hv)
+    [gpu] = read(hv, pipe(Cmd("Get-VMHostPartitionableGpu")))
+    assert gpu.number("PartitionCount") == 8
+    item = vm_item(hv, desired)
+    assert item.action is Action.NOOP and item.observed.state["gpus"][0]["profile"] == "gpu-p/8"
+    assert not apply.run(build_plan(stack(project, {}), {"hv": hv}, destroy=True), {"hv": hv},
+                         allow_data_loss=True).failed

@@ -66,8 +66,9 @@ def assert_clean(hv: HypervProvider, instance: hyperv.HypervInstance, desired: A
 
 @pytest.mark.parametrize("cmdlet", ["New-VHD", "Add-VMHardDiskDrive"])
 def test_a_create_cut_in_its_configuration_pipeline_fails_clearly_and_the_rerun_leaves_no_orphan(hv_host, cmdlet):
-    """New-VM, then New-VHD / Add-VMHardDiskDrive in the next pipeline: the connection drops there (the VHD may
-    exist, unattached). The rerun removes the pending VM and that VHD, and creates the VM once."""
+    """New-VM, then New-VHD / Add-VMHardDiskDrive in the next pipeline (New-VM, New-VHD and Add-VMHardDiskDrive
+    cmdlet references: New-VM cannot set Notes): the connection drops there (the VHD may exist, unattached). The
+    rerun removes the pending VM and that VHD, and creates the VM once."""
     hv = provider(hv_host)
     before = vhd_paths(hv_host)
     name = f"cut-{next(_numbers)}"
@@ -83,8 +84,8 @@ def test_a_create_cut_in_its_configuration_pipeline_fails_clearly_and_the_rerun_
 
 
 def test_an_update_cut_at_set_vmprocessor_fails_clearly_restarts_the_vm_and_the_rerun_converges(hv_host):
-    """Set-VMProcessor -Count needs the VM off: the driver stops it, the connection drops, the VM is started again
-    (its power state restored) and the next run applies the change."""
+    """Set-VMProcessor -Count needs the VM off (Set-VMProcessor cmdlet reference): the driver stops it, the
+    connection drops, the VM is started again (its power state restored) and the next run applies the change."""
     hv = provider(hv_host)
     name = f"upd-{next(_numbers)}"
     project = f"upd{next(_numbers)}"
@@ -104,7 +105,8 @@ def test_an_update_cut_at_set_vmprocessor_fails_clearly_restarts_the_vm_and_the_
 
 
 def test_a_delete_cut_at_remove_vm_fails_clearly_and_the_rerun_removes_the_vm_and_its_vhds(hv_host):
-    """Remove-VM does not delete the VHDs (documented): the driver removes the ones it made, also on the rerun."""
+    """Remove-VM "does not delete any virtual hard drives" (Remove-VM cmdlet reference): the driver removes the
+    ones it made, also on the rerun."""
     hv = provider(hv_host)
     name = f"del-{next(_numbers)}"
     project = f"del{next(_numbers)}"
@@ -122,8 +124,8 @@ def test_a_delete_cut_at_remove_vm_fails_clearly_and_the_rerun_removes_the_vm_an
 
 
 def test_a_cmdlet_slower_than_the_winrm_operation_timeout_still_completes(hv_host):
-    """The host answers a Receive that waited OperationTimeout with a timeout fault; the client asks again until
-    the pipeline is done (WS-Management Receive)."""
+    """The host answers a Receive that waited OperationTimeout with a timeout fault and the client asks again
+    until the pipeline is done ([MS-WSMV] Receive and OperationTimeout; Set-VMProcessor cmdlet reference)."""
     env = {**hv_host.settings(), "HYPERV_PASSWORD": hv_host.password, "HYPERV_TLS": "false", "HYPERV_SWITCH": SWITCH}
     provider(hv_host)  # the switch exists
     hv = HypervProvider.connect(HypervProvider.settings_from("hv", {"operation_timeout": 1}, env))
@@ -139,8 +141,9 @@ def test_a_cmdlet_slower_than_the_winrm_operation_timeout_still_completes(hv_hos
 
 
 def test_a_host_reboot_between_plan_and_apply_reopens_the_runspace_and_applies(hv_host):
-    """A reboot loses every runspace: the first request on the old shell is refused by WinRM (unknown shell), so
-    nothing ran; the client opens a new runspace pool and sends the pipeline again."""
+    """A reboot loses every runspace: the first request is refused (login context or shell unknown, [MS-PSRP]
+    runspace pool state), so nothing ran; the client opens a new runspace pool and sends the pipeline again
+    (Set-VMProcessor cmdlet reference for the change applied)."""
     hv = provider(hv_host)
     name = f"boot-{next(_numbers)}"
     project = f"boot{next(_numbers)}"

@@ -62,7 +62,8 @@ def apply_mistake(instance: HypervInstance, tmp_path: Any, extra: str = "", **en
 
 
 def test_a_wrong_password_is_refused_without_echoing_it(hyperv_gpu, tmp_path):
-    """pypsrp raises AuthenticationError on HTTP 401; the sentence names the user and the variables."""
+    """WinRM answers a failed login with HTTP 401 (Microsoft's "Authentication for remote connections" page);
+    pypsrp raises AuthenticationError; the sentence names the user and the variables."""
     wrong = "Wr0ng-Hyperv-Passw0rd-Sentinel"
     name, result = apply_mistake(hyperv_gpu, tmp_path, HYPERV_PASSWORD=wrong)
     assert_one_clear_error(result, "refused the login of user virtplane (ntlm)", "HYPERV_PASSWORD",
@@ -71,7 +72,8 @@ def test_a_wrong_password_is_refused_without_echoing_it(hyperv_gpu, tmp_path):
 
 
 def test_basic_authentication_over_http_is_refused_before_connecting(hyperv_gpu, tmp_path):
-    """Basic over HTTP sends the password in clear text: pypsrp refuses it unless encryption is "never"."""
+    """Basic over HTTP sends the password in clear text (Microsoft's "Installation and configuration for Windows
+    Remote Management" page: AllowUnencrypted, Basic); pypsrp refuses it unless encryption is "never"."""
     name, result = apply_mistake(hyperv_gpu, tmp_path, HYPERV_AUTH="basic")
     assert_one_clear_error(result, "Endpoint 'hv'", "field 'auth'", "Basic authentication over HTTP",
                            "allow_unencrypted", secrets=[hyperv_gpu.password])
@@ -79,7 +81,8 @@ def test_basic_authentication_over_http_is_refused_before_connecting(hyperv_gpu,
 
 
 def test_a_switch_that_does_not_exist_names_the_switches_the_host_has(hyperv_gpu, tmp_path):
-    """Get-VMSwitch lists the host's switches; a network is a VLAN on the endpoint's switch."""
+    """Get-VMSwitch lists the host's switches (Get-VMSwitch cmdlet reference); a network is a VLAN on the
+    endpoint's switch (Set-VMNetworkAdapterVlan reference)."""
     name, result = apply_mistake(hyperv_gpu, tmp_path, HYPERV_SWITCH="no-such-switch")
     assert_one_clear_error(result, "Network 'app'", "switch 'no-such-switch' does not exist on the Hyper-V host",
                            SWITCH, secrets=[hyperv_gpu.password])
@@ -114,7 +117,9 @@ def test_a_passthrough_gpu_on_a_vm_with_dynamic_memory_is_refused_and_nothing_ch
 
 
 def test_an_untrusted_certificate_points_at_the_ca_setting(hyperv_sriov, tmp_path):
-    """pypsrp's cert_validation becomes requests' verify: without the lab's CA the TLS handshake fails."""
+    """WinRM over HTTPS needs a certificate the client trusts ("Installation and configuration for Windows
+    Remote Management" page); pypsrp's cert_validation becomes requests' verify: without the lab's CA the TLS
+    handshake fails."""
     name, result = apply_mistake(hyperv_sriov, tmp_path, HYPERV_CA_FILE=None)
     assert_one_clear_error(result, "cannot verify the TLS certificate of Hyper-V endpoint 'hv'", "HYPERV_CA_FILE",
                            secrets=[hyperv_sriov.password])
