@@ -24,6 +24,7 @@ from virtplane.engine import build_plan
 from virtplane.errors import SpecError
 from virtplane.lab import hyperv
 from virtplane.lab.hypervsim.model import GPU_LOCATION, profile
+from virtplane.placement import PlacementError
 from virtplane.plan import Action
 from virtplane.providers.base import Owner, Rule
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
@@ -110,6 +111,12 @@ def test_a_passthrough_gpu_is_assigned_with_the_dda_settings_read_back_repaired_
     converge(desired, hv)
     assert assigned(hv, name) == [GPU_LOCATION]
     assert str(vm_of(hv, name).get("State")) == "Running"
+
+    [device] = hv.hosts()[0].pci_devices  # the inventory shows who holds it; placement will not give it twice
+    assert (device.address, device.vendor_id, device.in_use_by) == (GPU_LOCATION, "0x10de", [name])
+    with pytest.raises(PlacementError, match=f"{re.escape(GPU_LOCATION)} is in use by {name}"):
+        build_plan(stack(desired.project, {name: {"gpus": [{"mode": "passthrough"}]},
+                                           "second": {"gpus": [{"mode": "passthrough"}]}}), {"hv": hv})
 
     assert not apply.run(build_plan(stack(desired.project, {}), {"hv": hv}, destroy=True), {"hv": hv}).failed
     assert vms_named(hv, name) == []
