@@ -10,12 +10,15 @@ only in ``streams.error`` (pypsrp's ``had_errors`` stays False), so every run re
 raises unless the caller said which errors it expects.
 
 Thread safety: pipelines on one runspace pool are serialized by a lock (apply calls drivers from several
-threads); a lost runspace (the host rebooted, the connection dropped) is reopened once for reads.
+threads). A lost runspace is reopened and the pipeline sent again once: for reads always, for writes only
+when the host refused the request before running anything (after a reboot: login context or shell
+unknown), never after a dropped connection, where part of the pipeline may have run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -150,12 +153,12 @@ class HypervClient:
         where = f"Hyper-V endpoint '{settings.endpoint_name}' at {settings.address}"
         name = type(exc).__name__
         text = str(exc)
-        if name == "AuthenticationError" or "401" in text:
-            return ConnectionFailed(f"{where} refused the login of user {settings.username} "
-                                    f"({settings.auth}): check {ENV['username']} and {ENV['password']}")
         if "SSL" in name or "certificate" in text.lower() or "SSL" in text:
             return ConnectionFailed(f"cannot verify the TLS certificate of {where}: give its CA in "
                                     f"{ENV['ca_file']} (or set insecure=true to turn verification off)")
+        if name == "AuthenticationError" or re.search(r"(?<![\d:=])401(?!\d)", text):  # not a port like 40195
+            return ConnectionFailed(f"{where} refused the login of user {settings.username} "
+                                    f"({settings.auth}): check {ENV['username']} and {ENV['password']}")
         if name in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "ConnectionRefusedError") or \
                 "Connection" in name:
             return ConnectionFailed(f"cannot reach Hyper-V at {settings.host}:{settings.port} "
@@ -174,8 +177,7 @@ class HypervClient:
         """Run ``statements`` in one round trip; raise ProviderError naming ``what`` on any error that
         ``tolerate`` does not accept."""
         with self._lock:
-            attempts = 2 if retry_read else 1
-            for attempt in range(attempts):
+            for attempt in range(2):
                 if self._pool is None:
                     self._pool = self._open()
                 try:
@@ -184,7 +186,7 @@ class HypervClient:
                     raise
                 except Exception as exc:
                     self._pool = None  # the runspace is gone (dropped connection, host rebooted)
-                    if attempt + 1 < attempts:
+                    if attempt == 0 and (retry_read or _nothing_ran(exc)):
                         continue
                     failure = self._connection_failure(exc)
                     raise ProviderError(f"Hyper-V could not {what}: {failure}") from None
@@ -214,6 +216,19 @@ class HypervClient:
             message = "; ".join(unexpected or errors) or "the pipeline failed"
             raise ProviderError(f"Hyper-V endpoint '{self.settings.endpoint_name}' could not {what}: {message}")
         return Result([PsObject(item) for item in output if item is not None], errors)
+
+
+# WSMan fault: the shell (runspace pool) the request names does not exist (any more).
+_UNKNOWN_SHELL = 2150858843
+
+
+def _nothing_ran(exc: BaseException) -> bool:
+    """True when the host refused the request before running anything, so sending it again on a new runspace
+    pool is safe even for a write: the runspace was lost (host rebooted: the login context or the shell is
+    unknown to it). A dropped connection is not such a case: part of the pipeline may have run."""
+    if type(exc).__name__ == "AuthenticationError":
+        return True
+    return type(exc).__name__ == "WSManFaultError" and getattr(exc, "code", None) == _UNKNOWN_SHELL
 
 
 # Parameters that are switches: sent by name alone.

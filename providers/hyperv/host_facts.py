@@ -5,7 +5,10 @@
 - IOMMU / DDA: ``Get-VMHost`` IovSupport (the signal Microsoft's DDA survey script uses), with its reasons.
 - Nested virtualization: supported when the host offers a configuration version of at least 8.0 (Intel) or
   9.3 (AMD) — Microsoft's nested virtualization page; unknown when the CPU vendor is not reported.
-- GPUs: assignable (dismounted) devices from ``Get-VMHostAssignableDevice`` are passthrough devices;
+- GPUs: assignable (dismounted) devices from ``Get-VMHostAssignableDevice`` are passthrough devices, and
+  so are the devices VMs hold (``Get-VM | Get-VMAssignableDevice``, ``in_use_by`` their VM); vendor and
+  device ids come from the ``VEN_xxxx&DEV_xxxx`` of the instance path. A device still mounted on the host is
+  not listed (finding it needs Get-PnpDevice and its location-path property);
   partitionable GPUs from ``Get-VMHostPartitionableGpu`` offer one profile per valid partition count
   (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be.
 - SR-IOV: switches created with IOV enabled, with their virtual function counts.
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
+from virtplane.providers.hyperv.devices import pci_ids
 
 MiB = 1024**2
 
@@ -28,8 +32,18 @@ def _version(text: str | None) -> tuple[int, int]:
         return (0, 0)
 
 
+def _pci_device(device: Any, iov: bool | None, holders: list[str]) -> PciDevice:
+    vendor_id, device_id = pci_ids(device.text("InstanceID"))
+    return PciDevice(address=str(device.text("LocationPath") or device.text("InstanceID") or ""),
+                     class_id=str(device.get("ClassId") or "0x0302"),
+                     vendor_id=str(device.get("VendorId") or vendor_id or "0x0000"),
+                     device_id=str(device.get("DeviceId") or device_id or "0x0000"), device_name=device.text("Name"),
+                     passthrough_capable=bool(iov) if iov is not None else None, passthrough_enabled=True,
+                     in_use_by=holders)
+
+
 def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list[Any], gpus: list[Any],
-               switches: list[Any]) -> Host:
+               switches: list[Any], assigned: list[Any] | None = None) -> Host:
     sources: dict[str, str] = {}
     iov = vmhost.flag("IovSupport")
     reasons = vmhost.get("IovSupportReasons")
@@ -46,12 +60,13 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
     sources["nested"] = ("configuration versions offered vs Microsoft's minimums (8.0 Intel, 9.3 AMD)"
                          if vendor else "unknown: the host does not report its CPU vendor")
     sources["hardware_virtualization"] = sources["slat"] = "inferred: the Hyper-V hypervisor runs on this host"
-    devices = [PciDevice(address=str(d.text("LocationPath") or d.text("InstanceID") or ""),
-                         class_id=str(d.get("ClassId") or "0x0302"), vendor_id=str(d.get("VendorId") or "0x0000"),
-                         device_id=str(d.get("DeviceId") or "0x0000"), device_name=d.text("Name"),
-                         passthrough_capable=bool(iov) if iov is not None else None, passthrough_enabled=True,
-                         in_use_by=[str(v) for v in (d.get("VMNames") or [])])
-               for d in assignable]
+    devices = [_pci_device(d, iov, [str(v) for v in (d.get("VMNames") or [])]) for d in assignable]
+    listed = {device.address.lower() for device in devices}
+    for held in assigned or []:
+        address = str(held.text("LocationPath") or "").lower()
+        if address and address not in listed:
+            listed.add(address)
+            devices.append(_pci_device(held, iov, [held.text("VMName") or str(held.get("VMId"))]))
     vgpu_types = []
     for gpu in gpus:
         name = gpu.text("Name") or ""

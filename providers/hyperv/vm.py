@@ -13,8 +13,8 @@
 - Power: a change that needs the VM off shuts it down cleanly (``Stop-VM -Force``), then turns it off after
   ``shutdown_timeout``; the power state is restored even when the change fails.
 
-Thread safety: the client serializes pipelines per endpoint; the driver keeps no shared mutable state beyond
-the last observed host name and switches (written only by observe/check, before apply starts).
+- Devices (devices.py): GPUs by Discrete Device Assignment or GPU partitioning, read back in the same observe
+  pipeline; plan-time rules for nested virtualization, GPU partitioning, DDA and SR-IOV in vm_checks.py.
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ from virtplane.providers.base import (
     Owner,
     Rule,
 )
+from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
 from virtplane.providers.hyperv.settings import HypervSettings
+from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm
 from virtplane.providers.hyperv.vm_state import (
     GiB,
     MiB,
@@ -63,15 +65,26 @@ _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
 
 
 class VmHandle:
-    def __init__(self, vm_id: str, vhd_paths: dict[str, str], ours: bool, pending: bool, notes: str | None) -> None:
+    def __init__(self, vm_id: str, vhd_paths: dict[str, str], ours: bool, pending: bool, notes: str | None,
+                 live: LiveVm | None = None, gpus: list[dict[str, Any]] | None = None) -> None:
         self.vm_id = vm_id
         self.notes = notes
         self.vhd_paths = vhd_paths  # slot -> VHD path
         self.ours = ours
         self.pending = pending
+        self.live = live or LiveVm(None, False, 1)
+        self.gpus = gpus or []  # the GPUs read back, spec-shaped
 
 
 class VirtualMachineDriver(KindDriver):
+    """Hyper-V VMs by VMId.
+
+    Thread safety (apply calls create/update/delete from several threads): the client serializes pipelines on
+    the endpoint's runspace pool, and each call works only on its own VM (addressed by VMId) and its own VHD
+    files (named by VMId). The driver's shared state — the switches and live VM facts of the last observe,
+    the host's versions — is written by observe and check at plan time, before apply starts; during apply
+    ``host_versions`` may fill its cache from two threads at once, which writes equal values."""
+
     kind = "VirtualMachine"
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
@@ -79,34 +92,45 @@ class VirtualMachineDriver(KindDriver):
         self._settings = settings
         self._host = host  # the provider's HostInfo: name and default VHD path
         self._switches = Switches(settings.switch)
+        self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
+        self._versions: HostVersions | None = None
 
     # ---- reading -------------------------------------------------------------------------------------
 
     def _read_all(self, what: str) -> list[tuple[PsObject, dict[str, Any]]]:
-        """Every VM with its parts, in one round trip."""
-        vms = pipe(Cmd("Get-VM"))
-        statements = [
-            vms,
-            pipe(Cmd("Get-VM"), Cmd("Get-VMProcessor")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMHardDiskDrive")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VHD")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
-            pipe(Cmd("Get-VM"), Cmd("Get-VMFirmware")),
-        ]
+        """Every VM with its parts, in one round trip; each statement keeps only the properties read here
+        (``Select-Object -Property``): a VirtualMachine object is large, and at 1,000 VMs parsing the reply
+        is most of the time."""
+        statements = [pipe(*commands, Cmd("Select-Object", {"Property": list(properties)}))
+                      for commands, properties in _OBSERVE]
         result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
-        return join_parts(result.objects)
+        joined = join_parts(result.objects)
+        counts: dict[str, int] = {}
+        if any(parts["partitions"] for _, parts in joined):  # a profile is the GPU's partition count: ask for it
+            gpus = self._client.run([pipe(Cmd("Get-VMHostPartitionableGpu"))], "read the partitionable GPUs",
+                                    retry_read=True)
+            counts = {(g.text("Name") or "").lower(): g.number("PartitionCount") or 0 for g in gpus.objects}
+        for _, parts in joined:
+            parts["gpus"] = devices.observed_gpus(parts["assigned"], parts["partitions"], counts)
+        return joined
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         self._switches = _switches(self._settings, declared)
-        wanted = set(declared.get(self.kind, {}))
+        self._versions = None  # read again when a check needs it
+        specs = declared.get(self.kind, {})
+        wanted = set(specs)
         result = ObserveResult()
+        live: dict[str, LiveVm] = {}
         for vm, parts in self._read_all("read the virtual machines"):
             name = vm.text("Name") or ""
             pending = owner_from_pending(name)
             owner = pending or owner_from_notes(vm.text("Notes"))
+            if owner is not None and owner.resource in specs:
+                parts["gpus"] = devices.order_like(parts["gpus"], cast(VirtualMachineSpec, specs[owner.resource]).gpus)
             if owner is not None and owner.stack == stack:
                 observed = self._observed(vm, parts, owner, ours=True, pending=pending is not None)
+                if not pending:
+                    live[owner.resource] = observed.handle.live
                 if owner.resource in result.owned:
                     other = result.owned[owner.resource]
                     raise OwnershipError(
@@ -116,6 +140,7 @@ class VirtualMachineDriver(KindDriver):
                 result.owned[owner.resource] = observed
             elif name in wanted:
                 result.foreign[name] = self._observed(vm, parts, owner, ours=False, pending=False)
+        self._live = live
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -138,8 +163,10 @@ class VirtualMachineDriver(KindDriver):
         paths = {item["slot"]: drive.text("Path") or "" for item, (drive, _) in
                  zip(state["disks"], sorted(parts.get("disks", []), key=_drive_slot), strict=False)}
         name = owner.resource if pending and owner is not None else (vm.text("Name") or "")
-        return Observed(name, VmHandle(vm_id, paths, ours, pending, vm.text("Notes")), owner, state,
-                        marker_complete=not pending, id=vm_id)
+        state["gpus"] = parts.get("gpus", [])
+        live = LiveVm(vm.text("Version"), bool(vm.flag("DynamicMemoryEnabled")), vm.number("Generation") or 1)
+        handle = VmHandle(vm_id, paths, ours, pending, vm.text("Notes"), live, state["gpus"])
+        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id)
 
     # ---- creating ------------------------------------------------------------------------------------
 
@@ -150,8 +177,13 @@ class VirtualMachineDriver(KindDriver):
         memory = i64((vm_spec.memory or 1024) * MiB)
         params: dict[str, Any] = {"Name": pending_name(owner), "MemoryStartupBytes": memory,
                                   "Generation": generation, "NoVHD": True}
-        if vm_spec.machine:
-            params["Version"] = vm_spec.machine
+        version = vm_checks.creation_version(vm_spec, self.host_versions()) if _needs_version(vm_spec) \
+            else vm_spec.machine
+        if version:
+            params["Version"] = version
+        host_devices = self._host_devices() if vm_spec.gpus else None
+        if vm_spec.gpus and host_devices is not None:  # refuse before anything is made
+            self._gpu_statements(_NO_VM, name, [], vm_spec.gpus, host_devices, new_vm=True)
         made = self._client.run([pipe(Cmd("New-VM", params))], f"create VM {name}")
         [vm] = by_type(made.objects, "VirtualMachine") or made.objects[:1] or [None]
         if vm is None:
@@ -163,6 +195,8 @@ class VirtualMachineDriver(KindDriver):
             statements += self._add_disk(vm_id, disk)
         for nic in vm_spec.nics or []:
             statements += self._add_nic(vm_id, nic)
+        if vm_spec.gpus and host_devices is not None:
+            statements += self._gpu_statements(vm_id, name, [], vm_spec.gpus, host_devices, new_vm=True)
         self._client.run(statements, f"configure the new VM {name}")
         notes = notes_with(None, owner, vm_spec.tags)
         self._client.run([pipe(vm_by_id(vm_id), Cmd("Set-VM", {"Notes": notes, "NewVMName": name}))],
@@ -227,7 +261,8 @@ class VirtualMachineDriver(KindDriver):
         vm_spec = cast(VirtualMachineSpec, spec)
         name = observed.name
         if handle.pending:
-            self._remove(handle, name)  # an interrupted create: it held nothing yet; make it again
+            # an interrupted create: it held nothing yet; remove it (and any VHD it made) and make it again
+            self._remove(handle, name, slots=[d.slot for d in vm_spec.disks or [] if d.slot])
             self.create(cast(Owner, observed.owner), vm_spec.with_creation_defaults())
             return
         fields = {top_field(change.path) for change in changes}
@@ -236,6 +271,9 @@ class VirtualMachineDriver(KindDriver):
         needs_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
         statements = self._settings_statements(handle.vm_id, vm_spec, generation, fields)
         statements += self._device_statements(handle, observed, vm_spec, changes)
+        if vm_spec.gpus is not None and any(top_field(change.path) == "gpus" for change in changes):
+            statements += self._gpu_statements(handle.vm_id, name, handle.gpus, vm_spec.gpus, self._host_devices(),
+                                               new_vm=False)
         if "tags" in fields or not observed.marker_complete:
             notes = notes_with(handle.notes, observed.owner,
                                vm_spec.tags if vm_spec.tags is not None else observed.state["tags"])
@@ -327,12 +365,49 @@ class VirtualMachineDriver(KindDriver):
         handle = self._guard(observed, "delete")
         self._remove(handle, observed.name)
 
-    def _remove(self, handle: VmHandle, name: str) -> None:
-        statements = [pipe(vm_by_id(handle.vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True})),
-                      pipe(vm_by_id(handle.vm_id), Cmd("Remove-VM", {"Force": True}))]
-        statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in handle.vhd_paths.values()
-                       if _made_by_us(path, handle.vm_id)]
-        self._client.run(statements, f"delete VM {name}", tolerate=_already_off_or_gone)
+    def _remove(self, handle: VmHandle, name: str, slots: list[str] | None = None) -> None:
+        """Turn the VM off, give its assigned devices back to the host, remove it and the VHDs virtplane made
+        for it (``slots``: also the VHDs an interrupted create may have made but not attached yet)."""
+        statements = [pipe(vm_by_id(handle.vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True}))]
+        for gpu in handle.gpus:
+            if gpu["mode"] == "passthrough" and gpu.get("device"):
+                statements += devices.remove_passthrough(handle.vm_id, gpu["device"])
+        statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Remove-VM", {"Force": True})))
+        paths = {path for path in handle.vhd_paths.values() if _made_by_us(path, handle.vm_id)}
+        statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in sorted(paths)]
+        unattached = sorted({self._vhd_path(handle.vm_id, slot) for slot in slots or []} - paths)
+        tolerate = _already_off_or_gone
+        if unattached:
+            statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in unattached]
+            tolerate = _off_gone_or_never_made(unattached)
+        self._client.run(statements, f"delete VM {name}", tolerate=tolerate)
+
+    # ---- devices -------------------------------------------------------------------------------------
+
+    def _host_devices(self) -> devices.HostDevices:
+        result = self._client.run(devices.HostDevices.statements(), "read the host's assignable devices and GPUs",
+                                  retry_read=True)
+        return devices.HostDevices.from_objects(result.objects)
+
+    def _gpu_statements(self, vm_id: str, name: str, have: list[dict[str, Any]], want: list[Any],
+                        host: devices.HostDevices, *, new_vm: bool) -> list[Any]:
+        try:
+            return devices.reconcile(vm_id, have, want, host, new_vm=new_vm)
+        except devices.DeviceError as exc:
+            raise ProviderError(f"VirtualMachine '{name}': field 'gpus': {exc}") from None
+
+    def host_versions(self) -> HostVersions:
+        """The host's CPU vendor and configuration versions (one read, kept until the next observe)."""
+        if self._versions is None:
+            result = self._client.run([pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion"))],
+                                      "read the host's configuration versions", retry_read=True)
+            vmhost = next(iter(by_type(result.objects, "VMHost")), None)
+            vendor_text = str(vmhost.get("ProcessorVendor") or "").lower() if vmhost is not None else ""
+            vendor = "intel" if "intel" in vendor_text else "amd" if "amd" in vendor_text else None
+            versions = by_type(result.objects, "VMHostSupportedVersion")
+            default = next((v.text("Version") for v in versions if v.flag("IsDefault")), None)
+            self._versions = HostVersions(vendor, [v.text("Version") or "" for v in versions], default)
+        return self._versions
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
@@ -363,7 +438,18 @@ class VirtualMachineDriver(KindDriver):
             if nic.network in networks and not self._settings.switch:
                 problems.append((f"nics[{index}].network", "networks on Hyper-V are VLANs on the endpoint's switch: "
                                                           "set switch= on the Endpoint or HYPERV_SWITCH"))
-        return problems
+        if problems or not _needs_hardware_checks(vm_spec):
+            return problems
+        switches: dict[str, bool] = {}
+        if any(nic.adapter == "sriov" for nic in vm_spec.nics or []):
+            read = self._client.run([pipe(Cmd("Get-VMSwitch"))], "read the VM switches", retry_read=True)
+            switches = {o.text("Name") or "": bool(o.flag("IovEnabled")) for o in read.objects}
+        for name in _spec_names(declared, vm_spec):
+            found = vm_checks.problems(name, vm_spec, self._live.get(name), self.host_versions(), switches,
+                                       lambda network: self._switches.wiring(network)[0])
+            if found:
+                return found
+        return []
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> VmHandle:
@@ -372,6 +458,60 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker of this stack, so it was not created by it")
         return handle
+
+
+# The observe pipeline: each statement's cmdlets, and the properties kept of its output (the type names
+# become "Selected.<type>", still told apart by their last part).
+_GET_VM = Cmd("Get-VM")
+_OBSERVE: list[tuple[tuple[Cmd, ...], tuple[str, ...]]] = [
+    ((_GET_VM,), ("VMId", "Name", "State", "Generation", "Version", "ProcessorCount", "MemoryStartup",
+                  "DynamicMemoryEnabled", "Notes")),
+    ((_GET_VM, Cmd("Get-VMProcessor")), ("VMId", "Count", "ExposeVirtualizationExtensions")),
+    ((_GET_VM, Cmd("Get-VMHardDiskDrive")), ("VMId", "ControllerType", "ControllerNumber", "ControllerLocation",
+                                             "Path")),
+    ((_GET_VM, Cmd("Get-VHD")), ("Path", "Size", "VhdType")),
+    ((_GET_VM, Cmd("Get-VMNetworkAdapter")), ("VMId", "Name", "SwitchName", "IovWeight")),
+    ((_GET_VM, Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
+     ("VMId", "ParentAdapter", "AdapterName", "OperationMode", "AccessVlanId")),
+    ((_GET_VM, Cmd("Get-VMFirmware")), ("VMId", "SecureBoot")),
+    ((_GET_VM, Cmd("Get-VMAssignableDevice")), ("VMId", "LocationPath", "InstanceID")),
+    ((_GET_VM, Cmd("Get-VMGpuPartitionAdapter")), ("VMId", "InstancePath")),
+]
+
+_NO_VM = "00000000-0000-0000-0000-000000000000"  # statements built only to find what would be refused
+
+
+def _needs_version(spec: VirtualMachineSpec) -> bool:
+    return bool(spec.nested_virtualization) or any(gpu.mode == "vgpu" for gpu in spec.gpus or [])
+
+
+def _needs_hardware_checks(spec: VirtualMachineSpec) -> bool:
+    return _needs_version(spec) or bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or [])
+
+
+def _spec_names(declared: Declared, spec: VirtualMachineSpec) -> list[str]:
+    """The declared names whose spec is ``spec`` (check gets the slot-resolved spec, not its name): equal once
+    the slots the plan gave disks and NICs are left out."""
+    def unslotted(candidate: Any) -> dict[str, Any]:
+        dumped = candidate.model_dump()
+        for collection in ("disks", "nics"):
+            dumped[collection] = [{**item, "slot": None} for item in dumped[collection] or []] or dumped[collection]
+        return dumped
+
+    wanted = unslotted(spec)
+    names = [name for name, candidate in declared.get("VirtualMachine", {}).items()
+             if isinstance(candidate, VirtualMachineSpec) and unslotted(candidate) == wanted]
+    return names or ["?"]
+
+
+def _off_gone_or_never_made(paths: list[str]):
+    lowered = [p.lower() for p in paths]
+
+    def tolerate(error: str) -> bool:
+        text = error.lower()
+        return _already_off_or_gone(error) or ("does not exist" in text and any(p in text for p in lowered))
+
+    return tolerate
 
 
 def _switches(settings: HypervSettings, declared: Declared) -> Switches:
@@ -412,7 +552,7 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
     for obj in objects:
         short = obj.type_name.rsplit(".", 1)[-1]
         if short == "VirtualMachine":
-            vms[_vm_id(obj)] = (obj, {"disks": [], "nics": []})
+            vms[_vm_id(obj)] = (obj, {"disks": [], "nics": [], "assigned": [], "partitions": []})
         elif short == "VirtualHardDisk":
             vhds[str(obj.get("Path") or "").lower()] = obj
         elif short == "VMNetworkAdapterVlanSetting":
@@ -434,6 +574,10 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
             parts["nics"].append((obj, vlans.get((_vm_id(obj), obj.text("Name") or ""))))
         elif short == "VMFirmware":
             parts["firmware"] = obj
+        elif short == "VMAssignedDevice":
+            parts["assigned"].append(obj)
+        elif short == "VMGpuPartitionAdapter":
+            parts["partitions"].append(obj)
     return list(vms.values())
 
 

@@ -1,0 +1,140 @@
+"""The pure mapping between Hyper-V objects and the VirtualMachine spec's shape (providers/hyperv/vm_state.py,
+devices.py, vm_checks.py). Property names from Microsoft's Hyper-V cmdlet reference (Get-VM, Get-VMProcessor,
+Get-VMHardDiskDrive, Get-VHD, Get-VMNetworkAdapter(Vlan), Get-VMFirmware, Get-VMAssignableDevice,
+Get-VMGpuPartitionAdapter); version minimums from the nested-virtualization and GPU-partitioning pages."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from virtplane.providers.base import Owner
+from virtplane.providers.hyperv.client import PsObject
+from virtplane.providers.hyperv.devices import matches, observed_gpus, order_like, partition_count, vendor_of
+from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, creation_version, problems
+from virtplane.providers.hyperv.vm_state import (
+    Switches,
+    notes_with,
+    owner_from_notes,
+    owner_from_pending,
+    parse_disk_slot,
+    pending_name,
+    tags_from_notes,
+    vm_state,
+)
+from virtplane.specs import GpuSpec, build_spec
+
+GiB = 1024**3
+
+
+def obj(type_name: str, **props: Any) -> PsObject:
+    return PsObject(SimpleNamespace(types=[f"Microsoft.HyperV.PowerShell.{type_name}"], adapted_properties={},
+                                    extended_properties=props))
+
+
+def test_a_generation_2_vm_maps_to_the_spec_shape():
+    vm = obj("VirtualMachine", VMId="id", Name="web", State="Running", Generation=2, Version="12.0",
+             MemoryStartup=4 * GiB, Notes="virtplane.tags: a,b")
+    processor = obj("VMProcessor", Count=4, ExposeVirtualizationExtensions=True)
+    drive = obj("HardDiskDrive", ControllerType="SCSI", ControllerNumber=0, ControllerLocation=1, Path="C:\\d.vhdx")
+    vhd = obj("VirtualHardDisk", Path="C:\\d.vhdx", Size=20 * GiB, VhdType="Fixed")
+    adapter = obj("VMNetworkAdapter", Name="nic0", SwitchName="lab", IovWeight=100)
+    vlan = obj("VMNetworkAdapterVlanSetting", OperationMode="Access", AccessVlanId=120)
+    firmware = obj("VMFirmware", SecureBoot="On")
+    state = vm_state(vm, processor, [(drive, vhd)], [(adapter, vlan)], firmware, "HV1", Switches("lab", {"app": 120}))
+    assert (state["cpus"], state["memory"], state["firmware"], state["secure_boot"], state["power"]) == (
+        4, 4096, "uefi", True, "on")
+    assert (state["machine"], state["nested_virtualization"], state["tags"], state["node"]) == (
+        "12.0", True, ["a", "b"], "HV1")
+    assert state["disks"] == [{"slot": "scsi0:1", "size": 20, "storage": None, "thin": False, "bus": "paravirtual"}]
+    assert state["nics"] == [{"slot": "nic0", "network": "app", "adapter": "sriov", "device": None}]
+
+
+def test_a_generation_1_vm_without_firmware_is_bios_off_and_its_ide_disk_has_an_ide_slot():
+    vm = obj("VirtualMachine", VMId="id", Name="old", State="Saved", Generation=1, MemoryStartup=512 * 1024**2)
+    drive = obj("HardDiskDrive", ControllerType="IDE", ControllerNumber=1, ControllerLocation=0, Path="p")
+    adapter = obj("VMNetworkAdapter", Name="nic0", SwitchName="other", IovWeight=0)
+    vlan = obj("VMNetworkAdapterVlanSetting", OperationMode="Access", AccessVlanId=7)
+    state = vm_state(vm, None, [(drive, None)], [(adapter, vlan)], None, "HV1", Switches("lab"))
+    assert (state["firmware"], state["secure_boot"], state["power"], state["memory"]) == ("bios", False, "off", 512)
+    assert state["disks"][0]["slot"] == "ide1:0" and state["disks"][0]["bus"] == "ide"
+    assert state["nics"][0]["network"] == "other.7" and state["nics"][0]["adapter"] == "paravirtual"
+    assert parse_disk_slot("ide1:0") == ("IDE", 1, 0) and parse_disk_slot("scsi2:5") == ("SCSI", 2, 5)
+
+
+def test_notes_keep_peoples_lines_and_replace_only_our_marker_and_tags():
+    owner = Owner("proj/dev", "web", "hv")
+    people = "Owner: team blue\nticket OPS-12"
+    notes = notes_with(people, owner, ["b", "a"])
+    assert notes.splitlines()[2:] == people.splitlines()
+    assert owner_from_notes(notes) == owner and tags_from_notes(notes) == ["a", "b"]
+    again = notes_with(notes, owner, None)  # tags None: the tags line stays as it is
+    assert tags_from_notes(again) == ["a", "b"] and again.count("virtplane.owner") == 1
+    cleared = notes_with(notes, owner, [])
+    assert tags_from_notes(cleared) == [] and "team blue" in cleared
+
+
+@pytest.mark.parametrize("resource", ["web-1", "o'neil;x=y", "Ünïcødé [1]", "50%"])
+def test_a_pending_name_carries_the_owner_and_round_trips(resource):
+    owner = Owner("proj/dev", resource, "hv")
+    name = pending_name(owner)
+    assert name.startswith("virtplane-pending:") and owner_from_pending(name) == owner
+    assert owner_from_pending("web-1") is None and owner_from_pending(None) is None
+
+
+def test_gpus_are_read_back_with_vendor_and_profile_and_ordered_like_the_declaration():
+    assigned = [obj("VMAssignedDevice", LocationPath="PCIROOT(0)#PCI(0300)#PCI(0000)",
+                    InstanceID="PCI\\VEN_10DE&DEV_2236&SUBSYS_1\\4&2")]
+    gpu_name = "\\\\?\\PCI#VEN_1002&DEV_73BF#4&1"
+    partitions = [obj("VMGpuPartitionAdapter", InstancePath=gpu_name)]
+    gpus = observed_gpus(assigned, partitions, {gpu_name.lower(): 4})
+    assert gpus == [{"mode": "passthrough", "profile": None, "device": "PCIROOT(0)#PCI(0300)#PCI(0000)",
+                     "vendor": "nvidia"},
+                    {"mode": "vgpu", "profile": "gpu-p/4", "device": gpu_name, "vendor": "amd"}]
+    declared = [GpuSpec(mode="vgpu", profile="gpu-p/4"), GpuSpec(mode="passthrough")]
+    assert [g["mode"] for g in order_like(gpus, declared)] == ["vgpu", "passthrough"]
+    assert matches(gpus[1], declared[0]) and not matches(gpus[1], GpuSpec(mode="vgpu", profile="gpu-p/2"))
+    assert (vendor_of("PCI\\VEN_8086&DEV_1"), vendor_of("nothing")) == ("intel", None)
+    assert (partition_count("gpu-p/8"), partition_count("grid_a100-20c"), partition_count("gpu-p/0")) == (8, None, None)
+
+
+INTEL = HostVersions("intel", ["8.0", "9.0", "10.0", "11.0", "12.0"], "10.0")
+AMD = HostVersions("amd", ["8.0", "9.0", "9.3", "10.0"], "9.0")
+
+
+def spec(**fields: Any) -> Any:
+    return build_spec("VirtualMachine", "vm", fields)
+
+
+def test_create_asks_for_the_lowest_version_the_features_need_only_when_the_default_is_too_low():
+    assert creation_version(spec(nested_virtualization=True), INTEL) is None  # 10.0 >= 8.0
+    assert creation_version(spec(gpus=[{"mode": "vgpu", "profile": "gpu-p/2"}]), INTEL) == "12.0"
+    assert creation_version(spec(nested_virtualization=True), AMD) == "9.3"
+    assert creation_version(spec(machine="11.0", nested_virtualization=True), AMD) == "11.0"
+
+
+def test_version_rules_name_the_feature_the_version_and_the_vm():
+    [(field, message)] = problems("db", spec(nested_virtualization=True), LiveVm("9.0", False, 2), AMD, {}, str)
+    assert field == "nested_virtualization"
+    assert message == ("nested virtualization on a host with an AMD processor needs VM configuration version 9.3 or "
+                       "later, and VM db has version 9.0 (Update-VMVersion raises it, one way, with the VM off)")
+    [(_, message)] = problems("db", spec(gpus=[{"mode": "vgpu", "profile": "gpu-p/2"}]), None, AMD, {}, str)
+    assert message == ("GPU partitioning needs VM configuration version 12.0 or later, and this host offers versions "
+                       "up to 10.0")
+    assert problems("db", spec(nested_virtualization=True), LiveVm("9.3", False, 1), AMD, {}, str) == []
+
+
+def test_dda_with_dynamic_memory_and_sriov_on_a_switch_without_iov_are_refused():
+    dda = spec(gpus=[{"mode": "passthrough"}])
+    [(field, message)] = problems("db", dda, LiveVm("12.0", True, 2), INTEL, {}, str)
+    assert field == "gpus[0]" and "needs static memory and VM db uses dynamic memory" in message
+    assert problems("db", dda, LiveVm("12.0", False, 2), INTEL, {}, str) == []
+    sriov = spec(nics=[{"network": "lab", "adapter": "sriov"}])
+    [(field, message)] = problems("db", sriov, None, INTEL, {"lab": False}, str)
+    assert field == "nics[0].adapter" and "SR-IOV is chosen when a switch is created" in message
+    [(field, message)] = problems("db", sriov, None, INTEL, {"other": True}, str)
+    assert field == "nics[0].network"
+    assert message == "the switch 'lab' does not exist on the Hyper-V host (switches: other)"
+    assert problems("db", sriov, None, INTEL, {"lab": True}, str) == []
