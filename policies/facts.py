@@ -44,7 +44,7 @@ def device(host: Host, address: str | None) -> PciDevice | None:
     if not address:
         return None
     wanted = normalize_address(address)
-    return next((d for d in host.pci_devices if d.address == wanted), None)
+    return next((d for d in host.pci_devices if normalize_address(d.address) == wanted), None)
 
 
 def chosen_gpu(vm: VmUnderCheck, index: int) -> PciDevice | None:

@@ -12,6 +12,7 @@ have what the VM needs are preferred. When no host fits, the error says, host by
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,10 +28,14 @@ class PlacementError(VirtplaneError):
     """No host can serve a VM, or the host it names cannot."""
 
 
+_SHORT_PCI = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
+
+
 def normalize_address(address: str) -> str:
-    """``3b:00.0`` -> ``0000:3b:00.0``; lower case."""
+    """A device name to compare: PCI ``3b:00.0`` -> ``0000:3b:00.0``; anything else (a Hyper-V location path
+    ``PCIROOT(0)#PCI(0300)#PCI(0000)``, a partitionable GPU's name) as it is; lower case."""
     address = address.strip().lower()
-    return address if address.count(":") >= 2 else f"0000:{address}"
+    return f"0000:{address}" if _SHORT_PCI.match(address) else address
 
 
 @dataclass
@@ -90,7 +95,8 @@ def _gpu_matches(device: PciDevice, gpu: GpuSpec, host: Host) -> bool:
     if gpu.device:
         wanted = gpu.device.strip().lower()
         mapped = {normalize_address(a) for m in host.pci_mappings if m.id.lower() == wanted for a in m.addresses}
-        return device.address in mapped or (":" in wanted and device.address == normalize_address(wanted))
+        return normalize_address(device.address) in mapped or normalize_address(device.address) == normalize_address(
+            wanted)
     return gpu.vendor is None or device.vendor_id.lower() == VENDOR_IDS[gpu.vendor]
 
 
@@ -124,7 +130,7 @@ def _free_vgpu(host: Host, gpu: GpuSpec, usage: Usage, extra: Counter[tuple[str,
     profile = (gpu.profile or "").lower()
     offered = [t for t in host.vgpu_types if t.profile.lower() == profile]
     if gpu.device:
-        offered = [t for t in offered if t.device and t.device == normalize_address(gpu.device)]
+        offered = [t for t in offered if t.device and normalize_address(t.device) == normalize_address(gpu.device)]
     if not offered:
         names = sorted({t.profile for t in host.vgpu_types})
         choices = f" (offered: {', '.join(names)})" if names else " (it offers no vGPU profiles)"

@@ -133,3 +133,13 @@ def test_memory_must_fit_only_for_vms_whose_memory_is_reserved_by_a_device():
     assert place("v", "ep", spec(memory=8192, nested_virtualization=True), [small], Usage()).host == "small"
     with pytest.raises(PlacementError, match="small: has 1024 MiB of memory free, the VM needs 8192 MiB"):
         place("v", "ep", spec(memory=8192, gpus=[{"mode": "passthrough"}]), [small], Usage())
+
+
+def test_a_gpu_named_by_its_hyper_v_location_path_is_found_whatever_its_case():
+    path = "PCIROOT(0)#PCI(0300)#PCI(0000)"
+    hv = host("hv", hypervisor="hyperv", pci_devices=[gpu(address=path)],
+              vgpu_types=[VgpuType(profile="gpu-p/4", device="NVIDIA A2", available=4)])
+    assert place("v", "ep", spec(gpus=[{"mode": "passthrough", "device": path.lower()}]), [hv], Usage()).gpu_devices == [
+        path]
+    assert place("w", "ep", spec(gpus=[{"mode": "vgpu", "profile": "gpu-p/4", "device": "nvidia a2"}]), [hv],
+                 Usage()).host == "hv"
