@@ -139,7 +139,7 @@ def test_a_gpu_named_by_its_hyper_v_location_path_is_found_whatever_its_case():
     path = "PCIROOT(0)#PCI(0300)#PCI(0000)"
     hv = host("hv", hypervisor="hyperv", pci_devices=[gpu(address=path)],
               vgpu_types=[VgpuType(profile="gpu-p/4", device="NVIDIA A2", available=4)])
-    assert place("v", "ep", spec(gpus=[{"mode": "passthrough", "device": path.lower()}]), [hv], Usage()).gpu_devices == [
-        path]
+    whole = spec(gpus=[{"mode": "passthrough", "device": path.lower()}])
+    assert place("v", "ep", whole, [hv], Usage()).gpu_devices == [path]
     assert place("w", "ep", spec(gpus=[{"mode": "vgpu", "profile": "gpu-p/4", "device": "nvidia a2"}]), [hv],
                  Usage()).host == "hv"
