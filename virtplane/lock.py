@@ -58,7 +58,7 @@ def _describe(holder: dict[str, object], now: float) -> tuple[str, bool]:
     return text, stale
 
 
-def _take(path: Path, stack: str, backend: str, command: str, break_lock: bool) -> None:
+def _take(path: Path, stack: str, backend: str, command: str, break_lock: bool) -> dict[str, object]:
     path.parent.mkdir(parents=True, exist_ok=True)
     holder = {"user": getpass.getuser(), "host": socket.gethostname(), "pid": os.getpid(), "command": command,
               "started": time.time(), "stack": stack, "backend": backend}
@@ -79,20 +79,29 @@ def _take(path: Path, stack: str, backend: str, command: str, break_lock: bool) 
                               f"or pass --break-lock to remove it if no run is active (lock file {path})") from None
         with os.fdopen(fd, "w") as handle:
             json.dump(holder, handle)
-        return
+        return holder
     raise StackLocked(f"stack {stack} on {backend}: another run took the lock while it was being broken")
 
 
 @contextlib.contextmanager
 def stack_lock(stack: str, backends: list[str], command: str, *, break_lock: bool = False) -> Iterator[None]:
     """Hold the lock of ``stack`` on every backend (taken in sorted order, so runs cannot deadlock)."""
-    taken: list[Path] = []
+    taken: list[tuple[Path, dict[str, object]]] = []
     try:
         for backend in sorted(set(backends)):
             path = lock_path(stack, backend)
-            _take(path, stack, backend, command, break_lock)
-            taken.append(path)
+            taken.append((path, _take(path, stack, backend, command, break_lock)))
         yield
     finally:
-        for path in reversed(taken):
-            path.unlink(missing_ok=True)
+        for path, holder in reversed(taken):
+            _release(path, holder)
+
+
+def _release(path: Path, holder: dict[str, object]) -> None:
+    """Remove the lock file only while it is still ours (another run may have broken it and taken it since)."""
+    try:
+        current = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return
+    if current.get("pid") == holder["pid"] and current.get("started") == holder["started"]:
+        path.unlink(missing_ok=True)

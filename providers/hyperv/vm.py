@@ -535,12 +535,12 @@ def _made_by_us(path: str, vm_id: str) -> bool:
     return bool(path) and leaf.startswith(vm_id.lower() + "-") and leaf.endswith(".vhdx")
 
 
-def _drive_slot(pair: tuple[Any, Any]) -> str:
-    from virtplane.providers.hyperv.vm_state import disk_slot
+def _drive_slot(pair: tuple[Any, Any]) -> tuple[Any, ...]:
+    from virtplane.providers.hyperv.vm_state import disk_slot, slot_order
 
     drive = pair[0]
-    return disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
-                     drive.number("ControllerLocation"))
+    return slot_order(disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
+                                drive.number("ControllerLocation")))
 
 
 def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -81,6 +82,12 @@ class Switches:
         return f"{switch}.{vlan}" if vlan else switch
 
 
+def slot_order(slot: str) -> tuple[Any, ...]:
+    """Slots sort by their numbers, not as text: ``scsi0:2`` before ``scsi0:10``, ``nic2`` before ``nic10``."""
+    parts = re.split(r"(\d+)", slot)
+    return tuple(int(part) if part.isdigit() else part for part in parts)
+
+
 def disk_slot(controller_type: str | None, number: int | None, location: int | None) -> str:
     prefix = "ide" if str(controller_type or "").upper() == "IDE" else "scsi"
     return f"{prefix}{number or 0}:{location or 0}"
@@ -131,8 +138,8 @@ def vm_state(vm: Any, processor: Any, disks: list[tuple[Any, Any]], nics: list[t
         "memory": None if memory is None else memory // MiB,
         "node": host,
         "machine": vm.text("Version"),
-        "disks": sorted(disk_items, key=lambda d: d["slot"]),
-        "nics": sorted(nic_items, key=lambda n: n["slot"]),
+        "disks": sorted(disk_items, key=lambda d: slot_order(d["slot"])),
+        "nics": sorted(nic_items, key=lambda n: slot_order(n["slot"])),
         "gpus": [],
         "firmware": "uefi" if generation == 2 else "bios",
         "secure_boot": str(secure).lower() == "on" if secure is not None else False,

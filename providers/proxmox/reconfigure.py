@@ -200,6 +200,9 @@ def _nics(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, 
             if slot in live or slot in functions:
                 plan.delete.append(slot)
         elif slot in declared and is_hostpci_slot(slot):
+            if attribute is None and change.old is None and slot in config:
+                raise NoFreeSlot(f"NIC {slot} cannot be added: {slot} already holds another PCI device "
+                                 f"({config[slot]}); name a free hostpci slot with Nic(..., slot=...)")
             if attribute not in (None, "device"):
                 continue  # a VF's network is a label on Proxmox (check() refuses a VLAN); its adapter is refused
             if problem := nic_slot_problem(slot, declared[slot].adapter):

@@ -206,6 +206,14 @@ def nic_state(slot: str, nic: Any, portgroup_name: Callable[[str], str | None]) 
     return {"network": network, "adapter": adapter_name(nic), "device": sriov_function(nic), "slot": slot}
 
 
+def in_vm_folder(file_name: str | None, vm_name: str) -> bool:
+    """``[ds1] web-1/web-1_1.vmdk`` is in VM web-1's folder; ``[ds1] other/disk.vmdk`` is not."""
+    if not file_name:
+        return False
+    path = file_name.split("]", 1)[-1].strip()
+    return path.split("/", 1)[0] == vm_name and "/" in path
+
+
 class DevicePlan:
     """Collects deviceChange entries for one CreateVM / ReconfigVM call: removals first, then edits and
     additions (so a slot freed by a removal can be filled again in the same call)."""
@@ -279,8 +287,14 @@ class DevicePlan:
         self._others.append(_D.VirtualDeviceSpec(operation="edit", device=disk))
 
     def remove_disk(self, disk: Any) -> None:
+        """Detach the disk; its file is destroyed only when it lives in this VM's own folder (``[ds] <vm>/``),
+        where vSphere put the disks it made for the VM. A disk attached from elsewhere (another VM's folder)
+        is detached and its file kept."""
         self._release(disk)
-        self._removals.append(_D.VirtualDeviceSpec(operation="remove", fileOperation="destroy", device=disk))
+        change = _D.VirtualDeviceSpec(operation="remove", device=disk)
+        if in_vm_folder(getattr(disk.backing, "fileName", None), self._name):
+            change.fileOperation = "destroy"
+        self._removals.append(change)
 
     def nic_key(self, slot: str | None) -> int:
         """The device key of NIC slot ``ethernetN`` (4000 + N), which must be free."""

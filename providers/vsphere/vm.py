@@ -276,9 +276,10 @@ class VirtualMachineDriver(KindDriver):
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
                    if props.get("name") == spec.clone_from]
-        if not sources:
-            raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but no VM or template of that name "
-                                 f"exists in vSphere datacenter {placement.datacenter_name}")
+        if len(sources) != 1:
+            found = f"{len(sources)} VMs or templates" if sources else "no VM or template"
+            raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "
+                                 f"datacenter {placement.datacenter_name} (exactly one is needed)")
         source = sources[0]
         wanted = [*TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)

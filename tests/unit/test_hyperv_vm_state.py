@@ -138,3 +138,11 @@ def test_dda_with_dynamic_memory_and_sriov_on_a_switch_without_iov_are_refused()
     assert field == "nics[0].network"
     assert message == "the switch 'lab' does not exist on the Hyper-V host (switches: other)"
     assert problems("db", sriov, None, INTEL, {"lab": True}, str) == []
+
+
+def test_slots_sort_by_their_numbers_so_the_eleventh_disk_comes_after_the_second():
+    from virtplane.providers.hyperv.vm_state import slot_order
+
+    slots = ["scsi0:10", "scsi0:2", "scsi0:0", "scsi0:1", "scsi1:0"]
+    assert sorted(slots, key=slot_order) == ["scsi0:0", "scsi0:1", "scsi0:2", "scsi0:10", "scsi1:0"]
+    assert sorted(["nic10", "nic2"], key=slot_order) == ["nic2", "nic10"]

@@ -118,3 +118,11 @@ def test_a_marker_round_trips_names_holding_its_own_separators(resource):
     owner = Owner("proj/dev", resource, "ep;1")
     assert Owner.decode(owner.encode()) == owner
     assert "\n" not in owner.encode()
+
+
+def test_a_run_whose_lock_was_broken_and_retaken_does_not_remove_the_new_holders_lock(tmp_path, monkeypatch):
+    monkeypatch.setenv("VIRTPLANE_LOCK_DIR", str(tmp_path))
+    path = lock.lock_path("p/dev", "b")
+    with lock.stack_lock("p/dev", ["b"], "first"):
+        path.write_text('{"pid": 1, "started": 5, "user": "x", "host": "y", "command": "second"}')
+    assert path.exists() and '"second"' in path.read_text()

@@ -79,3 +79,17 @@ def test_a_pf_the_stack_writes_without_its_domain_reads_back_as_written():
     declared = [NicSpec(network="plain", adapter="sriov", device="5e:00.0")]
     [nic] = vm_state(config, "pve1", False, NAMES, PCI, declared)["nics"]
     assert (nic["device"], nic["slot"]) == ("5e:00.0", "hostpci15")
+
+
+def test_a_new_sriov_nic_never_takes_a_hostpci_slot_that_holds_another_device():
+    from virtplane.providers.base import FieldChange
+    from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
+    from virtplane.specs import VirtualMachineSpec
+
+    config = {"hostpci15": "host=0000:00:17.0", "net0": "virtio=BC:24:11:00:00:01,bridge=vmbr0"}
+    nic = NicSpec(network="plain", adapter="sriov", device="0000:5e:00.0", slot="hostpci15")
+    spec = VirtualMachineSpec(nics=[nic])
+    change = FieldChange("nics[hostpci15]", None, nic.model_dump())
+    with pytest.raises(NoFreeSlot, match=r"hostpci15 already holds another PCI device \(host=0000:00:17.0\)"):
+        reconfigure(spec, config, [change], NAMES, lambda disk: "local-lvm", lambda: "local-lvm",
+                    devices=DeviceWriter({"a100", "x710-vf"}, False, lambda pf: "0000:5e:02.0"), node="pve1", pci=PCI)

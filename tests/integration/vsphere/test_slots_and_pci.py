@@ -72,3 +72,12 @@ def test_a_passthrough_gpu_without_a_device_gets_an_enabled_gpu_before_the_serve
     assert host.gpu_for(GpuSpec(mode="passthrough", device="3b:00.0"), "VM a").id == "0000:3b:00.0"
     with pytest.raises(VirtplaneError, match="VM a: host esx1 has no amd GPU"):
         host.gpu_for(GpuSpec(mode="passthrough", vendor="amd"), "VM a")
+
+
+@pytest.mark.parametrize(("file_name", "ours"), [
+    ("[LocalDS_0] web-1/web-1.vmdk", True), ("[LocalDS_0] web-1/web-1_3.vmdk", True),
+    ("[LocalDS_0] db-7/shared-data.vmdk", False), ("[LocalDS_0] web-1.vmdk", False), (None, False)])
+def test_only_disk_files_in_the_vms_own_folder_are_destroyed_with_it(file_name, ours):
+    from virtplane.providers.vsphere.devices import in_vm_folder
+
+    assert in_vm_folder(file_name, "web-1") is ours
