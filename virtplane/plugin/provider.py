@@ -173,7 +173,13 @@ class VirtplaneProvider(api.Provider):
         secret = secret_keys(request.inputs) | secret_keys(request.properties)
         previous = plain_map(request.properties)
         outputs = {**{k: previous[k] for k in registered_kind(kind).create_only if k in previous}, **live.state}
-        inputs = request.inputs if not importing else to_property_map(_inputs_from_state(kind, live.state), secret)
+        inputs = request.inputs
+        if importing:
+            described, unmanaged = _importable(kind, name, _inputs_from_state(kind, live.state))
+            for field, reason in unmanaged:
+                await self.log.warning(f"{kind} '{name}': imported without '{field}', which stays unmanaged: "
+                                       f"{reason}", request.urn)
+            inputs = to_property_map(described, secret)
         if kind == "Network" and importing:
             self.networks[name] = build_spec(kind, name, _inputs_from_state(kind, live.state))
         return api.ReadResponse(live.id or request.resource_id, to_property_map(outputs, secret), inputs)
@@ -343,6 +349,26 @@ def _unknown_inside(value: Any) -> Any:
     if isinstance(value, list):
         return [_unknown_inside(item) for item in value]
     return value
+
+
+def _importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The imported inputs Check accepts: a field the spec cannot express as the object has it (a Hyper-V
+    adapter connected to no switch has no network) is left out — unset, so not managed — with the reason."""
+    inputs = dict(inputs)
+    left_out: list[tuple[str, str]] = []
+    while True:
+        try:
+            build_spec(kind, name, inputs)
+            return inputs, left_out
+        except SpecError as error:
+            failing = [(checking.pulumi_path(path), reason) for path, reason in error.problems
+                       if re.split(r"[.\[]", checking.pulumi_path(path))[0] in inputs]
+            if not failing:
+                return inputs, left_out  # not about a field (the name): Check reports it as it is
+            for path, reason in failing:
+                top = re.split(r"[.\[]", path)[0]
+                if inputs.pop(top, None) is not None:
+                    left_out.append((top, f"{path} {reason}"))
 
 
 def _inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
