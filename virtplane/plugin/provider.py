@@ -282,7 +282,7 @@ class VirtplaneProvider(api.Provider):
         except PlacementError as error:
             field = re.search(r"field '([^']+)'", str(error))
             return [(field.group(1) if field else "gpus", redact.redact(str(error)))]
-        except VirtplaneError:
+        except Exception:  # the endpoint unreachable, a library's fault: Create reports it, as one sentence
             return []
         return []
 
