@@ -127,8 +127,11 @@ def test_a_vgpu_vm_lands_on_the_proxmox_node_with_the_gpu_and_an_sriov_vm_on_the
     proxmox.delete("VirtualMachine", f"{name}-nfv", nfv["id"], nfv_outputs)
 
 
-def test_concurrent_creates_never_get_the_last_vgpu_instance_twice(proxmox: Plugin, name: str) -> None:
+def test_check_takes_nothing_and_concurrent_creates_never_get_the_last_vgpu_instance_twice(proxmox: Plugin,
+                                                                                            name: str) -> None:
     inputs = vm(gpus=[{"mode": "vgpu", "profile": "nvidia-474"}])  # pve1 has one instance of it
+    for vm_name in (f"{name}-a", f"{name}-b"):
+        assert proxmox.check("VirtualMachine", vm_name, inputs)["failures"] == []
 
     def create(vm_name: str) -> dict[str, Any] | str:
         try:
@@ -144,6 +147,8 @@ def test_concurrent_creates_never_get_the_last_vgpu_instance_twice(proxmox: Plug
     assert unwrap(made[0]["properties"])["node"] == "pve1"
     assert "field 'gpus': no host of endpoint 'lab' can serve it" in errors[0]
     assert "pve1: has no free instance of vGPU profile 'nvidia-474' left" in errors[0]
+    [failure] = proxmox.check("VirtualMachine", f"{name}-c", inputs)["failures"]
+    assert failure["property"] == "gpus" and "has no free instance of vGPU profile 'nvidia-474'" in failure["reason"]
 
 
 def test_an_mdev_type_no_proxmox_node_offers_fails_check_and_create_naming_every_node(
