@@ -1,8 +1,9 @@
 """Placement under ``pulumi up``: the plugin's Create places a VM that needs devices as ``virtplane plan`` does
-(virtplane/placement.py over the endpoint's hosts), over gRPC against the lab's seeded simulators — vcsim
-(DC0_C0_H0: an enabled A100 and vGPU profiles) and fakepve (pve1: an A100 with mdev types, pve2: an X710 with
-SR-IOV virtual functions). When no host fits, Check reports it as a failure and Create fails with the one
-sentence naming VM, field and each host's reason."""
+(virtplane/placement.py over the endpoint's hosts), over gRPC against the lab's seeded simulators: vcsim
+(DC0_C0_H0: an enabled A100 and vGPU profiles), fakepve (pve1: an A100 with mdev types, pve2: an X710 with
+SR-IOV virtual functions) and the lab's Hyper-V host (LAB-HV1: a partitionable GPU).
+When no host fits, Check reports it as a failure and Create fails with the one sentence naming VM, field and
+each host's reason."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 
 from tests.support import vsphere as raw_vsphere
 from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
+from virtplane.lab.hyperv import HypervInstance
 from virtplane.lab.vcsim import VcsimInstance
 
 pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")
@@ -58,6 +60,15 @@ def proxmox(tmp_path: Path, fakepve: Any, fakepve_cafile: str) -> Iterator[Plugi
                                 "password": fakepve.password, "ca_file": fakepve_cafile})
     yield plugin
     stopped(plugin, fakepve.password)
+
+
+@pytest.fixture
+def hyperv(tmp_path: Path, fresh_hyperv: HypervInstance) -> Iterator[Plugin]:
+    plugin = started(tmp_path, {"kind": "hyperv", "server": fresh_hyperv.server, "username": fresh_hyperv.user,
+                                "password": fresh_hyperv.password, "tls": True, "ca_file": fresh_hyperv.ca_file,
+                                "switch": fresh_hyperv.switch})
+    yield plugin
+    stopped(plugin, fresh_hyperv.password)
 
 
 @pytest.fixture
@@ -172,3 +183,18 @@ def fakepve_node(fakepve: Any, ca_file: str, vm_name: str) -> str:
                      verify_ssl=ca_file)
     [node] = [r["node"] for r in api.cluster.resources.get(type="vm") if r.get("name") == vm_name]
     return str(node)
+
+
+def test_a_gpu_partition_vm_gets_the_hyperv_hosts_partitionable_gpu_and_an_unknown_profile_is_refused(
+        hyperv: Plugin, fresh_hyperv: HypervInstance, name: str) -> None:
+    inputs = vm(gpus=[{"mode": "vgpu", "profile": "gpu-p/4"}])
+    created = hyperv.create("VirtualMachine", name, inputs)
+    outputs = unwrap(created["properties"])
+    assert outputs["node"] == fresh_hyperv.host_name
+    assert [(g["profile"], "VEN_10DE" in g["device"]) for g in outputs["gpus"]] == [("gpu-p/4", True)]
+    assert hyperv.diff("VirtualMachine", name, created["id"], outputs, inputs)["changes"] == "DIFF_NONE"
+    failures, message = refused(hyperv, f"{name}-p", vm(gpus=[{"mode": "vgpu", "profile": "gpu-p/999"}]))
+    assert failures == [{"property": "gpus", "reason": message}]
+    assert message.startswith(f"VM {name}-p: field 'gpus': no host of endpoint 'lab' can serve it — "
+                              f"{fresh_hyperv.host_name}: offers no vGPU profile 'gpu-p/999'")
+    hyperv.delete("VirtualMachine", name, created["id"], outputs)
