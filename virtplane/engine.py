@@ -73,7 +73,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
-        placer = _Placer(endpoint, provider)
+        placer = Placer(endpoint, provider)
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             driver = provider.driver(kind_name)
@@ -168,10 +168,12 @@ def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec
     return spec
 
 
-class _Placer:
+class Placer:
     """Decides where each new VM of one endpoint goes, now, so the plan shows it and one plan's VMs spread out
     and never take the same last device. VMs asking for devices or nested virtualization are placed on the
-    endpoint's inventory (virtplane/placement.py); the others by the driver (or the hypervisor)."""
+    endpoint's inventory (virtplane/placement.py); the others by the driver (or the hypervisor).
+
+    Also used by the Pulumi plugin (one per plugin process, with a lock around ``place``): not thread-safe."""
 
     def __init__(self, endpoint: str, provider: Provider) -> None:
         self.endpoint = endpoint

@@ -2,25 +2,32 @@
 
 No business logic lives here: Check is ``build_spec``, Diff is the generic diff over the slot-resolved spec
 plus the driver's rules, Create/Update/Delete are the driver's, Read is a batched observe (reads.py).
+Create places a new VM as ``virtplane plan`` does (the engine's Placer: devices and nested virtualization on
+the endpoint's hosts, the driver's ``place`` otherwise), counting what this process placed already.
 Driver calls block (SOAP, HTTPS), so they run in worker threads and RPCs stay concurrent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import os
-from collections import Counter
+import re
 from typing import Any
 
 from pulumi.provider.experimental import provider as api
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from virtplane import redact
+from virtplane.apply import creation_spec
 from virtplane.diff import diff
+from virtplane.engine import Placer
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
+from virtplane.placement import PlacementError, needs_hardware, place
+from virtplane.plan import Action, ResourcePlan
 from virtplane.plugin import checking, diffing
 from virtplane.plugin.endpoint import Endpoint, check_settings, endpoint_name, variables_config
 from virtplane.plugin.engine_log import EngineLog
@@ -68,8 +75,9 @@ class VirtplaneProvider(api.Provider):
         self.provider_urn = ""
         self.provider_name = ""
         self.networks: dict[str, Spec] = {}  # Networks seen by this process: how a NIC's network is read back
-        self._placed: Counter[str] = Counter()
-        self._placement = asyncio.Lock()
+        self.configured = False
+        self._placer: Placer | None = None  # what this process placed, per host; used under _placement only
+        self._placement = asyncio.Lock()  # Creates run concurrently: one placement at a time
 
     # -- schema and configuration -------------------------------------------------------------------------
 
@@ -97,6 +105,7 @@ class VirtplaneProvider(api.Provider):
     async def configure(self, request: api.ConfigureRequest) -> api.ConfigureResponse:
         config = plain_map(request.args) if request.args else variables_config(request.variables)
         self.endpoint.configure(endpoint_name(self.provider_urn, self.provider_name), config)
+        self.configured = True
         return api.ConfigureResponse(accept_secrets=True, supports_preview=True, accept_resources=False,
                                      accept_outputs=False)
 
@@ -106,8 +115,11 @@ class VirtplaneProvider(api.Provider):
         kind = resource_kind(request.type)
         inputs = plain_map(request.new_inputs)
         problems = checking.failures(kind, request.name, inputs)
-        if not problems and kind == "Network" and not any(has_unknown(v) for v in inputs.values()):
+        known = not any(has_unknown(v) for v in inputs.values())
+        if not problems and kind == "Network" and known:
             self.networks[request.name] = build_spec(kind, request.name, inputs)
+        if not problems and kind == "VirtualMachine" and known and not request.old_inputs and self.configured:
+            problems = await self._placement_failures(request.name, inputs)
         return api.CheckResponse(inputs=request.new_inputs,
                                  failures=[api.CheckFailure(field, reason) for field, reason in problems])
 
@@ -137,7 +149,7 @@ class VirtplaneProvider(api.Provider):
             return api.CreateResponse("", self._preview_outputs(kind, name, known, unknown, secret))
         spec = self._resolved(kind, name, known, None, driver)
         await self._check_references(driver, name, spec, new=True)
-        creation = await self._placed_creation_spec(spec, driver)
+        creation = await self._placed_creation_spec(name, spec, driver)
         owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
         created = await asyncio.to_thread(driver.create, owner, creation)
         if not isinstance(created, Created) or not created.id:
@@ -161,7 +173,13 @@ class VirtplaneProvider(api.Provider):
         secret = secret_keys(request.inputs) | secret_keys(request.properties)
         previous = plain_map(request.properties)
         outputs = {**{k: previous[k] for k in registered_kind(kind).create_only if k in previous}, **live.state}
-        inputs = request.inputs if not importing else to_property_map(_inputs_from_state(kind, live.state), secret)
+        inputs = request.inputs
+        if importing:
+            described, unmanaged = _importable(kind, name, _inputs_from_state(kind, live.state))
+            for field, reason in unmanaged:
+                await self.log.warning(f"{kind} '{name}': imported without '{field}', which stays unmanaged: "
+                                       f"{reason}", request.urn)
+            inputs = to_property_map(described, secret)
         if kind == "Network" and importing:
             self.networks[name] = build_spec(kind, name, _inputs_from_state(kind, live.state))
         return api.ReadResponse(live.id or request.resource_id, to_property_map(outputs, secret), inputs)
@@ -231,19 +249,42 @@ class VirtplaneProvider(api.Provider):
             return resolve_vm(spec, live_state, driver.new_slot)
         return spec
 
-    async def _placed_creation_spec(self, spec: Spec, driver: KindDriver) -> Spec:
-        """The creation defaults, and the host placement chooses (counting what this run placed already)."""
+    async def _endpoint_placer(self) -> Placer:
+        if self._placer is None:
+            self._placer = Placer(self.endpoint.name, await self.endpoint.provider())
+        return self._placer
+
+    async def _placed_creation_spec(self, name: str, spec: Spec, driver: KindDriver) -> Spec:
+        """What the driver's create gets, as ``virtplane apply`` makes it: the creation defaults, the host and
+        the devices placement chose (counting what this process placed already)."""
         if not isinstance(spec, VirtualMachineSpec):
             return spec
-        creation = spec.with_creation_defaults()
-        if creation.node is not None:
-            return creation
+        item = ResourcePlan(driver.kind, name, self.endpoint.name, Action.CREATE, spec=spec)
         async with self._placement:
-            node = await asyncio.to_thread(driver.place, creation, self._placed)
-            if node is not None:
-                self._placed[node] += creation.memory or 0
-                creation = creation.model_copy(update={"node": node})
-        return creation
+            placer = await self._endpoint_placer()
+            await asyncio.to_thread(placer.place, item, driver)
+        return creation_spec(item)
+
+    async def _placement_failures(self, name: str, inputs: dict[str, Any]) -> list[tuple[str, str]]:
+        """Check's view of placement, without taking anything: a new VM that needs devices or nested
+        virtualization no host of the endpoint can serve (as it stands, after what this process placed) is a
+        failure. Anything else that goes wrong here (the endpoint unreachable) is left for Create to report."""
+        spec = build_spec("VirtualMachine", name, inputs)
+        assert isinstance(spec, VirtualMachineSpec)
+        spec = spec.with_creation_defaults()
+        if not needs_hardware(spec):
+            return []
+        try:
+            async with self._placement:
+                placer = await self._endpoint_placer()
+                trial = copy.deepcopy(placer.usage)
+                await asyncio.to_thread(lambda: place(name, placer.endpoint, spec, placer.hosts(), trial))
+        except PlacementError as error:
+            field = re.search(r"field '([^']+)'", str(error))
+            return [(field.group(1) if field else "gpus", redact.redact(str(error)))]
+        except Exception:  # the endpoint unreachable, a library's fault: Create reports it, as one sentence
+            return []
+        return []
 
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
@@ -308,6 +349,26 @@ def _unknown_inside(value: Any) -> Any:
     if isinstance(value, list):
         return [_unknown_inside(item) for item in value]
     return value
+
+
+def _importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The imported inputs Check accepts: a field the spec cannot express as the object has it (a Hyper-V
+    adapter connected to no switch has no network) is left out — unset, so not managed — with the reason."""
+    inputs = dict(inputs)
+    left_out: list[tuple[str, str]] = []
+    while True:
+        try:
+            build_spec(kind, name, inputs)
+            return inputs, left_out
+        except SpecError as error:
+            failing = [(checking.pulumi_path(path), reason) for path, reason in error.problems
+                       if re.split(r"[.\[]", checking.pulumi_path(path))[0] in inputs]
+            if not failing:
+                return inputs, left_out  # not about a field (the name): Check reports it as it is
+            for path, reason in failing:
+                top = re.split(r"[.\[]", path)[0]
+                if inputs.pop(top, None) is not None:
+                    left_out.append((top, f"{path} {reason}"))
 
 
 def _inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
