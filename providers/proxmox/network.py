@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from virtplane.providers.base import Declared, FieldChange, KindDriver, Observed, ObserveResult, Owner
+from virtplane.providers.base import Created, Declared, FieldChange, KindDriver, Observed, ObserveResult, Owner
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.specs import NetworkSpec, Spec
@@ -35,7 +35,8 @@ class NetworkDriver(KindDriver):
         result = ObserveResult()
         for name, spec in networks.items():
             if not self._problems(name, spec, networks):
-                result.owned[name] = Observed(name, None, Owner(stack, name), {"vlan": spec.vlan})
+                result.owned[name] = Observed(name, None, Owner(stack, name), {"vlan": spec.vlan},
+                                              id=f"{self._bridge}.{spec.vlan}")
         return result
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
@@ -56,8 +57,10 @@ class NetworkDriver(KindDriver):
                                      "sharing one could not be told apart"))
         return problems
 
-    def create(self, owner: Owner, spec: Spec) -> None:
-        """Nothing to create: NICs carry the VLAN tag."""
+    def create(self, owner: Owner, spec: Spec) -> Created:
+        """Nothing to create: NICs carry the VLAN tag. The id names the bridge and the VLAN."""
+        vlan = cast(NetworkSpec, spec).vlan
+        return Created(f"{self._bridge}.{vlan}", {"vlan": vlan})
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         """Nothing to change: the VLAN read back is the declared one."""

@@ -69,3 +69,18 @@ def test_the_package_tells_pulumi_up_it_needs_this_plugin_at_the_packages_versio
     assert marker == {"resource": True, "name": "virtplane", "version": project["project"]["version"]}
     assert project["project"]["scripts"]["pulumi-resource-virtplane"] == "virtplane.plugin.__main__:main"
     assert "virtplane" in project["tool"]["setuptools"]["package-data"]
+
+
+def test_an_update_refuses_to_remove_a_disk_that_only_the_live_vm_has_and_no_preview_showed():
+    import pytest
+
+    from virtplane.errors import VirtplaneError
+    from virtplane.plan import PlannedChange
+    from virtplane.plugin.provider import refuse_unpreviewed_data_loss
+    from virtplane.providers.base import FieldChange, Rule
+
+    attached = PlannedChange(FieldChange("disks[scsi0:2]", {"size": 500, "slot": "scsi0:2"}, None), Rule.IN_PLACE)
+    memory = PlannedChange(FieldChange("memory", 1024, 2048), Rule.IN_PLACE)
+    refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory", "disks[scsi0:2]"})
+    with pytest.raises(VirtplaneError, match=r"disks\[scsi0:2\] \(500 GiB\).*Nothing was changed"):
+        refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory"})

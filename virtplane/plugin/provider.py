@@ -27,7 +27,7 @@ from virtplane.errors import OwnershipError, SpecError, VirtplaneError
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
 from virtplane.placement import PlacementError, needs_hardware, place
-from virtplane.plan import Action, ResourcePlan
+from virtplane.plan import Action, PlannedChange, ResourcePlan
 from virtplane.plugin import checking, diffing
 from virtplane.plugin.endpoint import Endpoint, check_settings, endpoint_name, variables_config
 from virtplane.plugin.engine_log import EngineLog
@@ -198,6 +198,8 @@ class VirtplaneProvider(api.Provider):
         spec = self._resolved(kind, name, known, live.state, driver)
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
         planned = diffing.classify(kind, name, driver, diff(spec.model_dump(), live.state, frozenset(ignore)))
+        previewed = {change.path for change in diff(spec.model_dump(), old, frozenset(ignore))}
+        refuse_unpreviewed_data_loss(kind, name, planned, previewed)
         if planned:
             await self._check_references(driver, name, spec)
         if planned or not live.marker_complete:
@@ -385,3 +387,15 @@ def _inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
                      for item in value]
         inputs[key] = value
     return inputs
+
+
+def refuse_unpreviewed_data_loss(kind: str, name: str, planned: list[PlannedChange], previewed: set[str]) -> None:
+    """The preview compared the inputs with the state Pulumi holds; the update compares them with the live
+    object. A disk that only the live object has (attached out of band since the last refresh) would be removed
+    without anyone having seen it in a preview: refuse, and change nothing."""
+    unseen = [c for c in planned if c.destroys_data and c.change.path not in previewed]
+    if unseen:
+        disks = ", ".join(f"{c.change.path} ({(c.change.old or {}).get('size', '?')} GiB)" for c in unseen)
+        raise VirtplaneError(f"{kind} '{name}': the live VM has disks the preview did not show ({disks}); removing "
+                             "them would destroy data nobody reviewed. Nothing was changed: run `pulumi refresh`, "
+                             "then preview again")

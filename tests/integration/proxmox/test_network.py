@@ -76,3 +76,18 @@ def test_a_nics_bridge_or_tag_changed_behind_our_back_is_planned_as_drift_and_re
     stack.apply()
     assert stack.changes() == {}
     assert qemu(raw, "web1").config.get()["net0"].endswith(",bridge=vmbr0,tag=110")
+
+
+def test_a_network_create_returns_an_id_naming_the_bridge_and_vlan(fresh_pve):
+    from virtplane.providers.base import Owner
+    from virtplane.providers.registry import provider_class
+    from virtplane.specs import build_spec
+
+    cls = provider_class("proxmox")
+    provider = cls.connect(cls.settings_from("pve", {}, fresh_pve))
+    try:
+        created = provider.driver("Network").create(Owner("p/dev", "app", "pve"), build_spec("Network", "app",
+                                                                                           {"vlan": 30}))
+        assert (created.id, created.outputs) == ("vmbr0.30", {"vlan": 30})
+    finally:
+        provider.close()
