@@ -46,7 +46,8 @@ db = virtplane.VirtualMachine(
 # Accelerators on vSphere. Only DC0_C0_H0 has an A100 enabled for passthrough (H1's is capable, not enabled; H2 has
 # none), and that one GPU cannot be given whole and sliced into vGPUs at once: the lab holds a vGPU workstation
 # (profile grid_a100-20c, host graphics Shared Direct) and an SR-IOV appliance (a virtual function of H0's X710),
-# but no passthrough VM. Placement puts both on H0 (`→ host DC0_C0_H0` in the plan).
+# but no passthrough VM (which, unless it named the device, would also need vmx-17 for Dynamic DirectPath: the
+# simulator's hosts run at most vmx-13). Placement puts both on H0 (`→ host DC0_C0_H0` in the plan).
 gpu_ws = virtplane.VirtualMachine(
     "lab-gpu-ws",
     cpus=4,
