@@ -178,26 +178,30 @@ def offline_env(env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
 
 
-def test_the_lab_stack_gets_the_same_verdicts_live_and_from_its_inventory_file(fresh_vcsim, fresh_pve,
-                                                                               fresh_hyperv, tmp_path):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
-    snapshot = tmp_path / "inventory.json"
-    assert virtplane("inventory", str(LAB_STACK), "--out", str(snapshot), env=env).returncode == 0
-    live = findings_of(virtplane("check", str(LAB_STACK), "--format", "json", env=env))
-    offline = findings_of(virtplane("check", str(LAB_STACK), "--inventory", str(snapshot), "--format", "json",
-                                    env=offline_env(env)))
-    assert live == offline
-    assert {f["resource"] for f in live} >= {"lab-gpu-ws", "lab-sriov", "lab-pve-gpu-ws", "lab-pve-sriov",
-                                             "lab-hv-gpu-ws"}
-    assert not [f for f in live if f["level"] == "mandatory"]
-
-
-def test_a_stack_with_mandatory_findings_gets_the_same_verdicts_live_and_offline(fresh_vcsim, tmp_path):
-    stack = stack_dir(tmp_path, "vsphere", MISTAKES["a passthrough GPU on a host where it is not enabled"][1])
-    env = lab_env(fresh_vcsim)
-    snapshot = tmp_path / "inventory.json"
+def live_and_offline(stack: Path, env: dict[str, str], snapshot: Path) -> tuple[list[Any], list[Any]]:
     assert virtplane("inventory", str(stack), "--out", str(snapshot), env=env).returncode == 0
     live = findings_of(virtplane("check", str(stack), "--format", "json", env=env))
     offline = findings_of(virtplane("check", str(stack), "--inventory", str(snapshot), "--format", "json",
                                     env=offline_env(env)))
+    return live, offline
+
+
+def test_the_lab_stack_gets_the_same_verdicts_live_and_from_its_inventory_file(fresh_vcsim, fresh_pve,
+                                                                               fresh_hyperv, tmp_path):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    live, offline = live_and_offline(LAB_STACK, env, tmp_path / "before.json")
+    assert live == offline
+    assert {f["resource"] for f in live} >= {"lab-gpu-ws", "lab-sriov", "lab-pve-gpu-ws", "lab-pve-sriov",
+                                             "lab-hv-gpu-ws"}
+    assert not [f for f in live if f["level"] == "mandatory"]
+    # Once applied, the inventory shows the lab's VMs holding their devices: still the same verdicts, both ways.
+    assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
+    after = tmp_path / "after.json"
+    live_after, offline_after = live_and_offline(LAB_STACK, env, after)
+    assert "lab-gpu-ws" in after.read_text() and live_after == offline_after == live
+
+
+def test_a_stack_with_mandatory_findings_gets_the_same_verdicts_live_and_offline(fresh_vcsim, tmp_path):
+    stack = stack_dir(tmp_path, "vsphere", MISTAKES["a passthrough GPU on a host where it is not enabled"][1])
+    live, offline = live_and_offline(stack, lab_env(fresh_vcsim), tmp_path / "inventory.json")
     assert live == offline and [f for f in live if f["level"] == "mandatory"]
