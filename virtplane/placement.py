@@ -237,6 +237,7 @@ def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment 
     if host.memory_free_mib is not None and memory and host.memory_free_mib - usage.memory_mib[host.name] < memory:
         free = host.memory_free_mib - usage.memory_mib[host.name]
         reasons.append(f"has {free} MiB of memory free, the VM needs {memory} MiB")
+    reasons = list(dict.fromkeys(reasons))  # several NICs or GPUs a host cannot serve: say why once
     return (None, reasons) if reasons else (assignment, [])
 
 
@@ -278,11 +279,19 @@ def place(name: str, endpoint: str, spec: VirtualMachineSpec, hosts: Sequence[Ho
         details = "; ".join(f"{host}: {', '.join(reasons)}" for host, reasons in sorted(why.items()))
         target = f"host '{spec.node}'" if spec.node is not None else f"no host of endpoint '{endpoint}'"
         verb = "cannot serve it" if spec.node is not None else "can serve it"
-        raise PlacementError(f"VM {name}: field '{field_name}': {target} {verb} — {details}")
+        choices = f"; {_other_choices(spec, hosts, usage)}" if spec.node is not None else ""
+        raise PlacementError(f"VM {name}: field '{field_name}': {target} {verb} — {details}{choices}")
     free = {h.name: free_memory(h, usage) for h in candidates}
     best = min(fitting, key=lambda a: preference(a, free[a.host]))
     record(spec, best, usage)
     return best
+
+
+def _other_choices(spec: VirtualMachineSpec, hosts: Sequence[Host], usage: Usage) -> str:
+    """For a VM whose ``node`` cannot serve it: the endpoint's other hosts that could (nothing is recorded)."""
+    unpinned = spec.model_copy(update={"node": None})
+    able = sorted(h.name for h in hosts if h.name != spec.node and fit(unpinned, h, usage)[0] is not None)
+    return f"hosts that can: {', '.join(able)}" if able else "no other host of the endpoint can either"
 
 
 def free_memory(host: Host, usage: Usage) -> int:

@@ -81,8 +81,18 @@ def _vsphere(vm: VmUnderCheck) -> list[Finding]:
     elif version < minimum:
         findings.append(vm.finding(RULE, f"{what} ({field}) needs hardware version vmx-{minimum:02d} or later; "
                                          f"{whose} is vmx-{version:02d}", field="machine",
-                                   remediation=f"set machine='vmx-{minimum:02d}' or later"))
+                                   remediation=_remedy(host.name, host_max, minimum, minimum == DYNAMIC_DIRECTPATH)))
     return findings
+
+
+def _remedy(host: str, host_max: int | None, minimum: int, dynamic: bool) -> str:
+    """Raise ``machine`` where the host runs the version; where it does not, that would only trade this finding for
+    "the host runs up to …": name a newer host, or (Dynamic DirectPath) the GPU's address for plain DirectPath I/O."""
+    if host_max is None or host_max >= minimum:
+        return f"set machine='vmx-{minimum:02d}' or later"
+    plain = (" or name the GPU's PCI address in device= (DirectPath I/O, which does not need vmx-17)"
+             if dynamic else "")
+    return f"run the VM on a host with vmx-{minimum:02d} or later (host {host} runs up to vmx-{host_max:02d}){plain}"
 
 
 def _proxmox(vm: VmUnderCheck) -> list[Finding]:

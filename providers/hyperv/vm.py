@@ -144,7 +144,8 @@ class VirtualMachineDriver(KindDriver):
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
-        self._switches = _switches(self._settings, declared)
+        if declared:  # create reads its new VM back with {}: keep the plan's networks for the creates still running
+            self._switches = _switches(self._settings, declared)
         wanted = {str(i).lower() for i in ids}
         found: dict[str, Observed] = {}
         for vm, parts in self._read_all("read virtual machines by id"):

@@ -1,5 +1,6 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network and
-three VMs.
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs
+and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation everywhere, an SR-IOV appliance on
+vSphere and Proxmox VE), each placed at plan time on the host that has the device (README, "Devices").
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -42,12 +43,69 @@ db = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
+# Accelerators on vSphere. Only DC0_C0_H0 has an A100 enabled for passthrough (H1's is capable, not enabled; H2 has
+# none), and that one GPU cannot be given whole and sliced into vGPUs at once: the lab holds a vGPU workstation
+# (profile grid_a100-20c, host graphics Shared Direct) and an SR-IOV appliance (a virtual function of H0's X710),
+# but no passthrough VM (which, unless it named the device, would also need vmx-17 for Dynamic DirectPath: the
+# simulator's hosts run at most vmx-13). Placement puts both on H0 (`→ host DC0_C0_H0` in the plan).
+gpu_ws = virtplane.VirtualMachine(
+    "lab-gpu-ws",
+    cpus=4,
+    memory="16GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(app_net)],
+    gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],
+    tags=["gpu", "lab"],
+    opts=on_esx,
+)
+
+sriov_appliance = virtplane.VirtualMachine(
+    "lab-sriov",
+    cpus=2,
+    memory="4GiB",
+    disks=[virtplane.Disk("10GiB")],
+    nics=[virtplane.Nic(app_net, adapter="sriov")],
+    tags=["sriov", "lab"],
+    opts=on_esx,
+)
+
 # The same shape on the Proxmox cluster: a VLAN on the nodes' bridge, two web VMs placed by virtplane
 # (the online node with the most free memory) and a database VM pinned to a node.
 pve = virtplane.Endpoint("lab-proxmox", kind="proxmox")
 on_pve = pulumi.ResourceOptions(provider=pve)
 
 pve_net = virtplane.Network("lab-pve-app", vlan=config.get_int("vlan") or 120, opts=on_pve)
+
+# Accelerators on Proxmox VE. pve1's A100 (mapping `a100`) is the lab's only GPU and cannot be passed through whole
+# while it serves mdev instances: the lab holds a vGPU workstation (mdev type nvidia-471 on pve1) and an SR-IOV
+# appliance (a virtual function of pve2's X710), but no passthrough VM. The lab's nodes report 6 GiB free and device
+# VMs reserve all their memory (balloon=0), so these stay small and come first: a plan places VMs in declaration
+# order, counting what it placed, and the web VMs below would otherwise fill pve1 and pve2. A VF's VLAN cannot be set
+# in a VM's configuration, so the appliance's VF is on the bridge untagged, beside a VirtIO NIC on the VLAN.
+pve_gpu_ws = virtplane.VirtualMachine(
+    "lab-pve-gpu-ws",
+    cpus=4,
+    memory="4GiB",
+    machine="q35",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(pve_net)],
+    gpus=[virtplane.Gpu("vgpu", profile="nvidia-471")],
+    tags=["gpu", "lab"],
+    opts=on_pve,
+)
+
+pve_sriov_appliance = virtplane.VirtualMachine(
+    "lab-pve-sriov",
+    cpus=2,
+    memory="2GiB",
+    machine="q35",
+    disks=[virtplane.Disk("10GiB")],
+    nics=[virtplane.Nic(pve_net), virtplane.Nic("vmbr0", adapter="sriov")],
+    tags=["sriov", "lab"],
+    opts=on_pve,
+)
 
 pve_webs = [
     virtplane.VirtualMachine(
@@ -66,7 +124,7 @@ pve_db = virtplane.VirtualMachine(
     "lab-pve-db",
     cpus=4,
     sockets=2,
-    memory="8GiB",
+    memory="4GiB",  # pve2 has 6 GiB free and also holds lab-pve-sriov, whose 2 GiB are reserved
     node="pve2",
     machine="q35",
     firmware="uefi",
@@ -122,4 +180,24 @@ hv_desk = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
-pulumi.export("vms", [vm.resource_name for vm in [*webs, db, *pve_webs, pve_db, hv_web, hv_db, hv_desk]])
+# Accelerators on Hyper-V: a GPU partition of LAB-HV1's partitionable GPU (profile gpu-p/4: the GPU split in four;
+# configuration version 12.0, the host's default). The lab has no SR-IOV appliance here: lab-switch is an internal
+# switch, made without IOV (SR-IOV is chosen when an external switch is created on an SR-IOV NIC). Nor a
+# passthrough VM: the host's DDA GPU (NVIDIA A2) is still mounted on the host, and the inventory lists only
+# dismounted devices (README, "Hyper-V": dismount a GPU once before its first placement).
+hv_gpu_ws = virtplane.VirtualMachine(
+    "lab-hv-gpu-ws",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("60GiB")],
+    nics=[virtplane.Nic(hv_net)],
+    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/4")],
+    tags=["gpu", "lab"],
+    opts=on_hv,
+)
+
+lab_vms = [*webs, db, gpu_ws, sriov_appliance, pve_gpu_ws, pve_sriov_appliance, *pve_webs, pve_db, hv_web, hv_db,
+           hv_desk, hv_gpu_ws]
+pulumi.export("vms", [vm.resource_name for vm in lab_vms])

@@ -14,13 +14,16 @@ from pyVmomi import vim
 from tests.support import hyperv, proxmox, vsphere
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 
-VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db"}
-PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db"}
-HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk"}
+VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-sriov"}
+PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-sriov"}
+HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws"}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
-# Ten to create: the vSphere and Proxmox networks and VMs, and the three Hyper-V VMs. A network on Hyper-V is a
+# Fifteen to create: the vSphere and Proxmox networks and VMs, and the four Hyper-V VMs. A network on Hyper-V is a
 # VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 10
+TO_CREATE = 15
+# The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
+DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0", "lab-pve-gpu-ws": "pve1",
+                "lab-pve-sriov": "pve2", "lab-hv-gpu-ws": "LAB-HV1"}
 
 
 def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -49,6 +52,31 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
                                              "destroys_data", "changes"}
+    placed = {r["name"]: r["placement"] for r in document["resources"] if r["name"] in DEVICE_HOSTS}
+    assert placed == DEVICE_HOSTS
+    assert [f["level"] for f in document["policy"]["findings"] if f["level"] == "mandatory"] == []
+
+
+def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_pve, fresh_hyperv):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    for name, host in DEVICE_HOSTS.items():
+        assert f"VirtualMachine {name} on " in applied.stdout and f"→ host {host}" in applied.stdout
+    drift = virtplane("drift", str(LAB_STACK), "--json", env=env)
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+    with vsphere.admin(fresh_vcsim) as si:
+        vgpu = [d for d in vsphere.find_vm(si, "lab-gpu-ws").config.hardware.device
+                if isinstance(d, vim.vm.device.VirtualPCIPassthrough)]
+        vf = [d for d in vsphere.find_vm(si, "lab-sriov").config.hardware.device
+              if isinstance(d, vim.vm.device.VirtualSriovEthernetCard)]
+    assert [d.backing.vgpu for d in vgpu] == ["grid_a100-20c"] and len(vf) == 1
+    pve = proxmox.admin(env)
+    assert "mdev=nvidia-471" in proxmox.qemu(pve, "lab-pve-gpu-ws").config.get()["hostpci0"]
+    assert proxmox.qemu(pve, "lab-pve-sriov").config.get()["hostpci15"].startswith("0000:5e:02.")
+    partitions = hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", "lab-hv-gpu-ws")
+                            .add_cmdlet("Get-VMGpuPartitionAdapter"))
+    assert len(partitions) == 1
 
 
 def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -60,7 +88,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
         vsphere.remove_first_nic(vsphere.find_vm(si, "lab-web-2"))
     pve = proxmox.admin(env)
     proxmox.qemu(pve, "lab-pve-web-1").config.put(cores=3)
-    proxmox.qemu(pve, "lab-pve-db").config.put(memory=4096)
+    proxmox.qemu(pve, "lab-pve-db").config.put(memory=2048)
     proxmox.qemu(pve, "lab-pve-web-2").config.put(delete="net0")
     hyperv.set_cpus(fresh_hyperv, "lab-hv-web", 3)
     hyperv.set_memory(fresh_hyperv, "lab-hv-db", 4096)
@@ -75,7 +103,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert ("lab-web-2", "nics[ethernet0]", "null",
             json.dumps({"network": "lab-app", "adapter": None, "device": None, "slot": "ethernet0"})) in changed
     assert ("lab-pve-web-1", "cpus", "3", "2") in changed
-    assert ("lab-pve-db", "memory", "4096", "8192") in changed
+    assert ("lab-pve-db", "memory", "2048", "4096") in changed
     assert ("lab-pve-web-2", "nics[net0]", "null",
             json.dumps({"network": "lab-pve-app", "adapter": None, "device": None, "slot": "net0"})) in changed
     assert ("lab-hv-web", "cpus", "3", "2") in changed

@@ -143,3 +143,18 @@ def test_a_gpu_named_by_its_hyper_v_location_path_is_found_whatever_its_case():
     assert place("v", "ep", whole, [hv], Usage()).gpu_devices == [path]
     assert place("w", "ep", spec(gpus=[{"mode": "vgpu", "profile": "gpu-p/4", "device": "nvidia a2"}]), [hv],
                  Usage()).host == "hv"
+
+
+def test_a_node_that_cannot_serve_the_vm_is_named_with_the_hosts_that_can():
+    with pytest.raises(PlacementError) as caught:
+        place("v", "ep", spec(gpus=[{"mode": "passthrough"}], node="disabled"), HOSTS, Usage())
+    assert str(caught.value).endswith(f"disabled: {A100} is not enabled for passthrough; hosts that can: gpu")
+    with pytest.raises(PlacementError, match=r"no other host of the endpoint can either$"):
+        place("v", "ep", spec(gpus=[{"mode": "passthrough"}], node="disabled"), [DISABLED, PLAIN], Usage())
+
+
+def test_several_nics_a_host_cannot_serve_give_its_reason_once():
+    nics = [{"network": "n", "adapter": "sriov"}] * 3
+    with pytest.raises(PlacementError) as caught:
+        place("v", "ep", spec(nics=nics), [PLAIN], Usage())
+    assert str(caught.value).count("has no SR-IOV physical function") == 1

@@ -173,3 +173,14 @@ def test_the_host_reports_its_facts_and_hosts_differ(hyperv_gpu, hyperv_plain):
     plain_host = provider(hyperv_plain).hosts()[0]
     assert gpu_host.iommu is True and gpu_host.vgpu_types
     assert plain_host.iommu is False and not plain_host.vgpu_types
+
+
+def test_vms_created_one_after_another_all_join_the_declared_vlan(hyperv_gpu):
+    # A create reads its new VM back by id; that read must not forget the plan's networks for the next create.
+    hv = provider(hyperv_gpu)
+    desired = stack(f"p{next(_numbers)}", {name: {"memory": 512, "nics": [{"network": "app"}]}
+                                           for name in ("seq-1", "seq-2", "seq-3")})
+    converge(desired, hv, parallel=1)
+    items = [r for r in build_plan(desired, {"hv": hv}).resources if r.kind == "VirtualMachine"]
+    assert [r.action for r in items] == [Action.NOOP] * 3, [c.change for r in items for c in r.changes]
+    assert {n["network"] for r in items for n in r.observed.state["nics"]} == {"app"}

@@ -206,3 +206,13 @@ def test_a_gpu_held_by_a_vm_outside_the_stack_names_that_vm():
     [finding] = [f for f in run(VSPHERE, vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}]))
                  if f.rule == "hw.gpu-passthrough"]
     assert "in use by other-team-vm" in finding.message and finding.field == "gpus[0]"
+
+
+def test_a_hardware_version_the_host_cannot_run_is_not_the_remedy():
+    [older] = [f for f in run(VSPHERE, vm(node="esx-noiommu", **PASSTHROUGH)) if f.rule == "hw.hardware-version"]
+    assert older.remediation.startswith(
+        "run the VM on a host with vmx-17 or later (host esx-noiommu runs up to vmx-13)")
+    assert "device=" in older.remediation
+    [raise_it] = [f for f in run(VSPHERE, vm(node="esx-gpu", machine="vmx-15", **PASSTHROUGH))
+                  if f.rule == "hw.hardware-version"]
+    assert raise_it.remediation == "set machine='vmx-17' or later"

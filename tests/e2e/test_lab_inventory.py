@@ -1,0 +1,84 @@
+"""`virtplane inventory stacks/lab` as a user runs it against the lab's three simulators: one sorted document
+without timestamps (schema virtplane.inventory/1) naming every host by the stack's Endpoint, and hosts whose seeded
+hardware differs (README, "Inventory")."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from tests.support.cli import LAB_STACK, lab_env, virtplane
+
+ENDPOINTS = {"lab-vsphere", "lab-proxmox", "lab-hyperv"}
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b1[6-9]\d{8}(\.\d+)?\b")
+
+
+def keys_sorted_everywhere(value: Any) -> bool:
+    if isinstance(value, dict):
+        return list(value) == sorted(value) and all(keys_sorted_everywhere(v) for v in value.values())
+    if isinstance(value, list):
+        return all(keys_sorted_everywhere(v) for v in value)
+    return True
+
+
+def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {host["name"]: host for host in document["hosts"]}
+
+
+def test_the_lab_inventory_names_every_endpoints_hosts_and_reads_the_same_twice(vcsim_instance, fresh_pve,
+                                                                                  fresh_hyperv, tmp_path):
+    env = lab_env(vcsim_instance, fresh_pve, fresh_hyperv)
+    first = virtplane("inventory", str(LAB_STACK), env=env)
+    assert first.returncode == 0, first.stderr
+    second = virtplane("inventory", str(LAB_STACK), env=env)
+    out = tmp_path / "inventory.json"
+    written = virtplane("inventory", str(LAB_STACK), "--out", str(out), env=env)
+    assert written.returncode == 0, written.stderr
+    assert second.stdout == first.stdout == out.read_text()
+
+    document = json.loads(first.stdout)
+    assert document["schema"] == "virtplane.inventory/1"
+    assert {host["endpoint"] for host in document["hosts"]} == ENDPOINTS
+    assert [(h["endpoint"], h["name"]) for h in document["hosts"]] == sorted(
+        (h["endpoint"], h["name"]) for h in document["hosts"])
+    assert keys_sorted_everywhere(document)
+    for host in document["hosts"]:
+        assert [d["address"] for d in host["pci_devices"]] == sorted(d["address"] for d in host["pci_devices"])
+        assert [s["address"] for s in host["sriov"]] == sorted(s["address"] for s in host["sriov"])
+    assert not TIMESTAMP.search(first.stdout)
+    assert not any(re.search("time|date|generated", key) for host in document["hosts"] for key in host)
+
+
+def test_the_lab_inventory_tells_a_gpu_host_an_sriov_host_and_a_plain_host_apart(vcsim_instance, fresh_pve,
+                                                                                   fresh_hyperv):
+    result = virtplane("inventory", str(LAB_STACK), env=lab_env(vcsim_instance, fresh_pve, fresh_hyperv))
+    assert result.returncode == 0, result.stderr
+    hosts = by_name(json.loads(result.stdout))
+    assert {name: host["endpoint"] for name, host in hosts.items()} == {
+        "DC0_C0_H0": "lab-vsphere", "DC0_C0_H1": "lab-vsphere", "DC0_C0_H2": "lab-vsphere",
+        "pve1": "lab-proxmox", "pve2": "lab-proxmox", "pve3": "lab-proxmox", "LAB-HV1": "lab-hyperv"}
+
+    def gpus(host: dict[str, Any]) -> list[tuple[str, bool | None]]:
+        return [(d["address"], d["passthrough_enabled"]) for d in host["pci_devices"]
+                if d["class_id"].startswith("0x03")]
+
+    # GPU hosts: a whole A100 enabled for passthrough and vGPU / mdev / partition profiles.
+    assert gpus(hosts["DC0_C0_H0"]) == [("0000:3b:00.0", True)]
+    assert "grid_a100-20c" in {v["profile"] for v in hosts["DC0_C0_H0"]["vgpu_types"]}
+    assert gpus(hosts["pve1"]) == [("0000:3b:00.0", True)]
+    assert "nvidia-471" in {v["profile"] for v in hosts["pve1"]["vgpu_types"]}
+    assert {v["profile"] for v in hosts["LAB-HV1"]["vgpu_types"]} == {"gpu-p/1", "gpu-p/2", "gpu-p/4", "gpu-p/8"}
+    # A GPU that is capable but not enabled is told apart from one that is.
+    assert gpus(hosts["DC0_C0_H1"]) == [("0000:41:00.0", False)]
+    # SR-IOV hosts: a physical function with SR-IOV on, and no GPU on pve2.
+    assert [(s["address"], s["enabled"], s["vfs_enabled"]) for s in hosts["DC0_C0_H0"]["sriov"]] == [
+        ("0000:5e:00.0", True, 8)]
+    assert [(s["address"], s["enabled"]) for s in hosts["pve2"]["sriov"]] == [("0000:5e:00.0", True)]
+    assert gpus(hosts["pve2"]) == [] and hosts["pve2"]["pci_mappings"][0]["id"] == "x710-vf"
+    # Plain hosts: nothing to pass through, and what they lack is a "no", not an unknown.
+    for name in ("DC0_C0_H2", "pve3"):
+        assert gpus(hosts[name]) == [] and hosts[name]["sriov"] == [] and hosts[name]["vgpu_types"] == []
+        assert hosts[name]["nested"] is False
+    assert hosts["DC0_C0_H2"]["hardware_virtualization"] is False
+    assert hosts["pve3"]["iommu"] is False
