@@ -80,7 +80,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
                                            declared)
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
-            for item in items:
+            for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
     if destroy:
@@ -158,6 +158,12 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         if name not in declared:
             plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live))
     return plans
+
+
+def _pinned_first(item: ResourcePlan) -> bool:
+    """Sort key: VMs that name their node are placed before those placement chooses a host for, so a pinned VM
+    is never crowded out of its host by one that could have gone elsewhere."""
+    return not (isinstance(item.spec, VirtualMachineSpec) and item.spec.node is not None)
 
 
 def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec:

@@ -42,7 +42,8 @@ def normalize_address(address: str) -> str:
 class Usage:
     """What this plan has already placed, per host."""
 
-    memory_mib: Counter[str] = field(default_factory=Counter)
+    memory_mib: Counter[str] = field(default_factory=Counter)  # all memory placed (orders the choice)
+    reserved_mib: Counter[str] = field(default_factory=Counter)  # memory device VMs reserve (must fit)
     whole_gpus: dict[str, set[str]] = field(default_factory=dict)  # host -> GPU addresses taken
     vgpus: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (host, device, profile) -> taken
     vgpus_by_host: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)  # host -> (device, profile)
@@ -234,8 +235,8 @@ def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment 
             if function.vfs_free is None:
                 assignment.unknowns.append(f"free virtual functions of {function.address}")
     memory = (spec.memory or 0) if reserves_memory(spec) else 0
-    if host.memory_free_mib is not None and memory and host.memory_free_mib - usage.memory_mib[host.name] < memory:
-        free = host.memory_free_mib - usage.memory_mib[host.name]
+    if host.memory_free_mib is not None and memory and host.memory_free_mib - usage.reserved_mib[host.name] < memory:
+        free = host.memory_free_mib - usage.reserved_mib[host.name]
         reasons.append(f"has {free} MiB of memory free, the VM needs {memory} MiB")
     reasons = list(dict.fromkeys(reasons))  # several NICs or GPUs a host cannot serve: say why once
     return (None, reasons) if reasons else (assignment, [])
@@ -245,6 +246,8 @@ def record(spec: VirtualMachineSpec, assignment: Assignment, usage: Usage) -> No
     """Count what ``assignment`` takes on its host."""
     host = assignment.host
     usage.memory_mib[host] += spec.memory or 0
+    if reserves_memory(spec):
+        usage.reserved_mib[host] += spec.memory or 0
     for address in assignment.gpu_devices:
         if address is not None:
             usage.whole_gpus.setdefault(host, set()).add(address)

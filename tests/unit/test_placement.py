@@ -158,3 +158,25 @@ def test_several_nics_a_host_cannot_serve_give_its_reason_once():
     with pytest.raises(PlacementError) as caught:
         place("v", "ep", spec(nics=nics), [PLAIN], Usage())
     assert str(caught.value).count("has no SR-IOV physical function") == 1
+
+
+def test_memory_of_vms_that_reserve_none_does_not_crowd_out_a_device_vm():
+    small = host("small", memory_free_mib=8192, pci_devices=[gpu()])
+    usage = Usage()
+    place("nested", "ep", spec(memory=6144, nested_virtualization=True), [small], usage)
+    assert place("gpu-vm", "ep", spec(memory=4096, gpus=[{"mode": "passthrough"}]), [small], usage).host == "small"
+
+
+def test_a_vm_pinned_to_a_host_is_placed_before_one_that_could_go_anywhere():
+    one_vf = host("edge", sriov=[SriovFunction(address="0000:5e:00.0", enabled=True, vfs_free=1)])
+    other = host("other", sriov=[SriovFunction(address="0000:5e:00.0", enabled=True, vfs_free=1)])
+
+    class TwoHosts(MemoryProvider):
+        def hosts(self):
+            return [one_vf, other]
+
+    free = vm("free", nics=[{"network": "n", "adapter": "sriov"}])
+    pinned = vm("pinned", nics=[{"network": "n", "adapter": "sriov"}], node="edge")
+    plan = build_plan(stack(free, pinned), {"ep": TwoHosts()})
+    assert {r.name: r.placement for r in plan.resources if r.kind == "VirtualMachine"} == {"free": "other",
+                                                                                          "pinned": "edge"}
