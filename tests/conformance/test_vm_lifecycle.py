@@ -13,21 +13,22 @@ from virtplane.plan import Action
 from virtplane.providers.base import Owner
 
 
-def full_vm(network: str, **overrides: Any) -> dict[str, Any]:
-    """A VM using every portable field."""
-    return {
+def full_vm(peer: Peer, network: str, **overrides: Any) -> dict[str, Any]:
+    """A VM using every portable field the peer's hypervisor has (peers.py says where one differs and why)."""
+    fields = {
         "cpus": 4, "sockets": 2, "memory": "2GiB",
-        "disks": [{"size": "10GiB"}, {"size": 4, "bus": "sata"}],
-        "nics": [{"network": network}, {"network": network, "adapter": "e1000e"}],
+        "disks": [{"size": "10GiB"}, {"size": 4, "bus": peer.second_disk_bus}],
+        "nics": [{"network": network}, {"network": network, "adapter": peer.second_nic_adapter}],
         "firmware": "uefi", "secure_boot": True, "guest_os": "linux", "power": "on",
         "nested_virtualization": True, "tags": ["app", "tier1"], **overrides,
     }
+    return {field: value for field, value in fields.items() if field not in peer.absent_fields}
 
 
 def lab(peer: Peer, name: str, vms: int = 1, **overrides: Any) -> Stack:
     stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
     for index in range(vms):
-        stack.vm(f"{name}-vm{index}", **full_vm(f"{name}-net", **overrides))
+        stack.vm(f"{name}-vm{index}", **full_vm(peer, f"{name}-net", **overrides))
     return stack
 
 
@@ -42,8 +43,8 @@ def test_every_field_is_created_and_read_back_as_declared(peer, name):
     plan = stack.apply()
     actions = {r.name: r.action for r in plan.resources}
     assert actions[f"{name}-vm0"] is Action.CREATE
-    # A Proxmox network is a VLAN tag on the bridge, realized by the NICs: nothing to create.
-    assert actions[f"{name}-net"] is (Action.NOOP if peer.kind == "proxmox" else Action.CREATE)
+    # A Proxmox or Hyper-V network is a VLAN tag its NICs carry: nothing to create.
+    assert actions[f"{name}-net"] is (Action.CREATE if peer.creates_networks else Action.NOOP)
     live = observed_vm(stack, f"{name}-vm0")
     declared = stack.desired.resources[f"VirtualMachine/{name}-vm0"].spec.model_dump()
     for field, value in declared.items():
@@ -68,7 +69,7 @@ def test_changed_declarations_are_applied_and_then_in_sync(peer, name):
     stack = lab(peer, name)
     stack.apply()
     # Disk growth is tested beside each driver: fakepve accepts a resize but does not change the disk.
-    stack.vm(f"{name}-vm0", **full_vm(f"{name}-net", cpus=6, sockets=2, memory="3GiB",
+    stack.vm(f"{name}-vm0", **full_vm(peer, f"{name}-net", cpus=6, sockets=2, memory="3GiB",
                                       nics=[{"network": f"{name}-net"}], tags=["app", "tier2"]))
     action, changes = stack.changes()[f"{name}-vm0"]
     assert action is Action.UPDATE
