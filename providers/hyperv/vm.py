@@ -82,8 +82,10 @@ class VirtualMachineDriver(KindDriver):
     Thread safety (apply calls create/update/delete from several threads): the client serializes pipelines on
     the endpoint's runspace pool, and each call works only on its own VM (addressed by VMId) and its own VHD
     files (named by VMId). The driver's shared state — the switches and live VM facts of the last observe,
-    the host's versions — is written by observe and check at plan time, before apply starts; during apply
-    ``host_versions`` may fill its cache from two threads at once, which writes equal values."""
+    the host's versions — is written by observe and check at plan time, before apply starts; create, update
+    and delete only read it (create reads its VM back by id with the switches as they are, never replacing
+    them). During apply ``host_versions`` may fill its cache from two threads at once, which writes equal
+    values."""
 
     kind = "VirtualMachine"
 
@@ -144,21 +146,25 @@ class VirtualMachineDriver(KindDriver):
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
-        self._switches = _switches(self._settings, declared)
-        wanted = {str(i).lower() for i in ids}
+        """VMs by VMId, keyed by the ids as asked (a GUID in any case). Networks are named after ``declared``
+        without touching what observe and check keep for apply (the plugin may read while creates run)."""
+        return self._read_ids(stack, ids, _switches(self._settings, declared))
+
+    def _read_ids(self, stack: str, ids: list[str], switches: Switches) -> dict[str, Observed]:
+        wanted = {str(i).lower(): i for i in ids}
         found: dict[str, Observed] = {}
         for vm, parts in self._read_all("read virtual machines by id"):
             vm_id = str(vm.get("VMId") or vm.get("Id")).lower()
             if vm_id in wanted:
                 owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
                 ours = owner is not None and owner.stack == stack
-                found[vm_id] = self._observed(vm, parts, owner, ours=ours, pending=False)
+                found[wanted[vm_id]] = self._observed(vm, parts, owner, ours=ours, pending=False, switches=switches)
         return found
 
     def _observed(self, vm: PsObject, parts: dict[str, Any], owner: Owner | None, *, ours: bool,
-                  pending: bool) -> Observed:
+                  pending: bool, switches: Switches | None = None) -> Observed:
         state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
-                         parts.get("firmware"), self._host.name, self._switches)
+                         parts.get("firmware"), self._host.name, switches or self._switches)
         vm_id = str(vm.get("VMId") or vm.get("Id"))
         paths = {item["slot"]: drive.text("Path") or "" for item, (drive, _) in
                  zip(state["disks"], sorted(parts.get("disks", []), key=_drive_slot), strict=False)}
@@ -203,7 +209,8 @@ class VirtualMachineDriver(KindDriver):
                          f"name VM {name} and write its ownership marker")
         if vm_spec.power == "on":
             self._start(vm_id, name)
-        observed = self.observe_ids(owner.stack, [vm_id], {}).get(vm_id.lower())
+        # read back with the switches the NICs were wired by, so networks carry their declared names
+        observed = self._read_ids(owner.stack, [vm_id], self._switches).get(vm_id)
         outputs = dict(observed.state) if observed else {}
         return Created(vm_id, outputs)
 

@@ -99,6 +99,17 @@ def test_create_returns_the_vmid_and_observe_ids_reads_it(hyperv_gpu):
     assert list(found) == [vm_id.lower()] and found[vm_id.lower()].name == "id-1"
 
 
+def test_observe_ids_answers_under_the_id_as_asked_whatever_its_case(hyperv_gpu):
+    """Get-VM -Id takes a GUID (Microsoft, "Get-VM"): a VMId in upper case names the same VM, and the answer is
+    keyed by the id the caller gave."""
+    hv = provider(hyperv_gpu)
+    converge(stack(f"case{next(_numbers)}", {"case-1": {"cpus": 1, "memory": 512, "power": "off"}}), hv)
+    [vm] = vms_named(hv, "case-1")
+    asked = str(vm.get("VMId")).upper()
+    found = hv.driver("VirtualMachine").observe_ids("x/dev", [asked], {})
+    assert list(found) == [asked] and found[asked].name == "case-1"
+
+
 def test_observe_is_one_round_trip_whatever_the_number_of_vms(hyperv_gpu):
     hv = provider(hyperv_gpu)
     desired = stack(f"rt{next(_numbers)}", {f"rt-{i}": {"cpus": 1, "memory": 512, "power": "off"} for i in range(6)})
