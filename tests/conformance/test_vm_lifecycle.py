@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.conformance.peers import Peer
-from tests.conformance.stack import Stack
+from tests.conformance.stack import full_vm, lab, observed_vm
 from virtplane.errors import OwnershipError
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
-
-
-def full_vm(peer: Peer, network: str, **overrides: Any) -> dict[str, Any]:
-    """A VM using every portable field the peer's hypervisor has (peers.py says where one differs and why)."""
-    fields = {
-        "cpus": 4, "sockets": 2, "memory": "2GiB",
-        "disks": [{"size": "10GiB"}, {"size": 4, "bus": peer.second_disk_bus}],
-        "nics": [{"network": network}, {"network": network, "adapter": peer.second_nic_adapter}],
-        "firmware": "uefi", "secure_boot": True, "guest_os": "linux", "power": "on",
-        "nested_virtualization": True, "tags": ["app", "tier1"], **overrides,
-    }
-    return {field: value for field, value in fields.items() if field not in peer.absent_fields}
-
-
-def lab(peer: Peer, name: str, vms: int = 1, **overrides: Any) -> Stack:
-    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
-    for index in range(vms):
-        stack.vm(f"{name}-vm{index}", **full_vm(peer, f"{name}-net", **overrides))
-    return stack
-
-
-def observed_vm(stack: Stack, vm: str) -> dict[str, Any]:
-    [item] = [r for r in stack.plan().resources if r.name == vm]
-    assert item.observed is not None
-    return item.observed.state
 
 
 def test_every_field_is_created_and_read_back_as_declared(peer, name):
