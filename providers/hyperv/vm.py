@@ -62,6 +62,10 @@ _NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sock
                   "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
                   "linked_clone": "cloning is not supported on Hyper-V yet"}
 _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
+# Hyper-V's adapters are the synthetic network adapter and, on Generation 1 only, the legacy one
+# (Add-VMNetworkAdapter -IsLegacy, an emulated DEC 21140): no Intel e1000 model to choose.
+_NO_INTEL_NIC = ("{adapter} adapters do not exist on Hyper-V (choices: paravirtual, the synthetic network adapter; "
+                 "sriov)")
 
 
 class VmHandle:
@@ -442,6 +446,8 @@ class VirtualMachineDriver(KindDriver):
                 problems.append((f"disks[{index}].storage", "set vhd_path on the Hyper-V Endpoint instead"))
         networks = declared.get("Network", {})
         for index, nic in enumerate(vm_spec.nics or []):
+            if nic.adapter in ("e1000", "e1000e"):
+                problems.append((f"nics[{index}].adapter", _NO_INTEL_NIC.format(adapter=nic.adapter)))
             if nic.network in networks and not self._settings.switch:
                 problems.append((f"nics[{index}].network", "networks on Hyper-V are VLANs on the endpoint's switch: "
                                                           "set switch= on the Endpoint or HYPERV_SWITCH"))

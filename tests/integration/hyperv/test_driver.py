@@ -179,6 +179,16 @@ def test_a_switch_that_does_not_exist_is_one_sentence_naming_the_switches(hyperv
         build_plan(stack(f"sw{next(_numbers)}", {"s-1": {"cpus": 1, "nics": [{"network": "app"}]}}), {"hv": hv})
 
 
+def test_an_intel_e1000_adapter_is_refused_at_plan_time_since_hyper_v_has_none(hyperv_gpu):
+    """Add-VMNetworkAdapter makes a synthetic adapter, or with -IsLegacy the emulated legacy one (Microsoft,
+    "Add-VMNetworkAdapter"): an e1000e would be made synthetic and drift on every plan."""
+    hv = provider(hyperv_gpu)
+    with pytest.raises(SpecError, match=r"nics\[0\]\.adapter.*e1000e adapters do not exist on Hyper-V"):
+        nic = {"network": "app", "adapter": "e1000e"}
+        build_plan(stack(f"nic{next(_numbers)}", {"e-1": {"cpus": 1, "nics": [nic]}}), {"hv": hv})
+    assert vms_named(hv, "e-1") == []
+
+
 def test_the_host_reports_its_facts_and_hosts_differ(hyperv_gpu, hyperv_plain):
     gpu_host = provider(hyperv_gpu).hosts()[0]
     plain_host = provider(hyperv_plain).hosts()[0]
