@@ -103,11 +103,13 @@ class VirtualMachineDriver(KindDriver):
 
     # ---- reading -------------------------------------------------------------------------------------
 
-    def _read_all(self, what: str) -> list[tuple[PsObject, dict[str, Any]]]:
-        """Every VM with its parts, in one round trip; each statement keeps only the properties read here
-        (``Select-Object -Property``): a VirtualMachine object is large, and at 1,000 VMs parsing the reply
-        is most of the time."""
-        statements = [pipe(*commands, Cmd("Select-Object", {"Property": list(properties)}))
+    def _read_all(self, what: str, only: str | None = None) -> list[tuple[PsObject, dict[str, Any]]]:
+        """Every VM (or ``only`` the one with that VMId) with its parts, in one round trip; each statement keeps
+        only the properties read here (``Select-Object -Property``): a VirtualMachine object is large, and at
+        1,000 VMs parsing the reply is most of the time."""
+        first = (vm_by_id(only),) if only else ()
+        statements = [pipe(*(first + commands[1:] if first else commands),
+                           Cmd("Select-Object", {"Property": list(properties)}))
                       for commands, properties in _OBSERVE]
         result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
         joined = join_parts(result.objects)
@@ -154,10 +156,11 @@ class VirtualMachineDriver(KindDriver):
         without touching what observe and check keep for apply (the plugin may read while creates run)."""
         return self._read_ids(stack, ids, _switches(self._settings, declared))
 
-    def _read_ids(self, stack: str, ids: list[str], switches: Switches) -> dict[str, Observed]:
+    def _read_ids(self, stack: str, ids: list[str], switches: Switches, *, only: str | None = None
+                  ) -> dict[str, Observed]:
         wanted = {str(i).lower(): i for i in ids}
         found: dict[str, Observed] = {}
-        for vm, parts in self._read_all("read virtual machines by id"):
+        for vm, parts in self._read_all("read virtual machines by id", only):
             vm_id = str(vm.get("VMId") or vm.get("Id")).lower()
             if vm_id in wanted:
                 owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
@@ -213,8 +216,9 @@ class VirtualMachineDriver(KindDriver):
                          f"name VM {name} and write its ownership marker")
         if vm_spec.power == "on":
             self._start(vm_id, name)
-        # read back with the switches the NICs were wired by, so networks carry their declared names
-        observed = self._read_ids(owner.stack, [vm_id], self._switches).get(vm_id)
+        # read back (that VM only: Get-VM -Id) with the switches the NICs were wired by, so networks carry their
+        # declared names
+        observed = self._read_ids(owner.stack, [vm_id], self._switches, only=vm_id).get(vm_id)
         outputs = dict(observed.state) if observed else {}
         return Created(vm_id, outputs)
 

@@ -110,6 +110,19 @@ def test_observe_ids_answers_under_the_id_as_asked_whatever_its_case(hyperv_gpu)
     assert list(found) == [asked] and found[asked].name == "case-1"
 
 
+def test_a_create_reads_back_its_own_vm_alone(hyperv_gpu):
+    """Get-VM -Id <guid> (Microsoft, "Get-VM"): the read after New-VM asks for the new VM only, not for every VM
+    on the host, whose reply grows with the host."""
+    hv = provider(hyperv_gpu)
+    plan = build_plan(stack(f"one{next(_numbers)}", {"one-1": {"cpus": 1, "memory": 512, "power": "off"}}),
+                      {"hv": hv})
+    before = len(hyperv_gpu.commands())
+    assert not apply.run(plan, {"hv": hv}).failed
+    gets = [command for entry in hyperv_gpu.commands()[before:] for command in entry["commands"]
+            if command["command"] == "Get-VM"]
+    assert gets and all("Id" in command["parameters"] for command in gets), gets
+
+
 def test_observe_is_one_round_trip_whatever_the_number_of_vms(hyperv_gpu):
     hv = provider(hyperv_gpu)
     desired = stack(f"rt{next(_numbers)}", {f"rt-{i}": {"cpus": 1, "memory": 512, "power": "off"} for i in range(6)})
