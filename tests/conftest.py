@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from tests.support import fakepve_fixture
-from virtplane.lab import vcsim
+from tests.support import hyperv as raw_hyperv
+from virtplane.lab import cli as lab_cli
+from virtplane.lab import hyperv, vcsim
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -40,3 +42,20 @@ def fresh_pve(fakepve: Any, fakepve_cafile: str) -> dict[str, str]:
         fakepve.add_node(node)
     return {"PROXMOX_VE_ENDPOINT": fakepve.url, "PROXMOX_VE_USERNAME": fakepve.user,
             "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile}
+
+
+@pytest.fixture(scope="session")
+def hyperv_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hyperv.HypervInstance]:
+    """One simulated Hyper-V host for the session, set up as `virtplane lab up` sets up the lab's (HTTPS with
+    its own CA, NTLM, the switch lab-switch): shared by the end-to-end and the conformance tests."""
+    instance = hyperv.start(tmp_path_factory.mktemp("hyperv-lab"), host_name=lab_cli.HYPERV_HOST,
+                            profile=lab_cli.HYPERV_PROFILE, tls=True, switch=lab_cli.HYPERV_SWITCH)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def fresh_hyperv(hyperv_lab_host: hyperv.HypervInstance) -> hyperv.HypervInstance:
+    """The session's Hyper-V host with no VMs on it (its switch stays)."""
+    raw_hyperv.empty(hyperv_lab_host)
+    return hyperv_lab_host

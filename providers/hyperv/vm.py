@@ -62,6 +62,10 @@ _NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sock
                   "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
                   "linked_clone": "cloning is not supported on Hyper-V yet"}
 _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
+# Hyper-V's adapters are the synthetic network adapter and, on Generation 1 only, the legacy one
+# (Add-VMNetworkAdapter -IsLegacy, an emulated DEC 21140): no Intel e1000 model to choose.
+_NO_INTEL_NIC = ("{adapter} adapters do not exist on Hyper-V (choices: paravirtual, the synthetic network adapter; "
+                 "sriov)")
 
 
 class VmHandle:
@@ -82,8 +86,10 @@ class VirtualMachineDriver(KindDriver):
     Thread safety (apply calls create/update/delete from several threads): the client serializes pipelines on
     the endpoint's runspace pool, and each call works only on its own VM (addressed by VMId) and its own VHD
     files (named by VMId). The driver's shared state — the switches and live VM facts of the last observe,
-    the host's versions — is written by observe and check at plan time, before apply starts; during apply
-    ``host_versions`` may fill its cache from two threads at once, which writes equal values."""
+    the host's versions — is written by observe and check at plan time, before apply starts; create, update
+    and delete only read it (create reads its VM back by id with the switches as they are, never replacing
+    them). During apply ``host_versions`` may fill its cache from two threads at once, which writes equal
+    values."""
 
     kind = "VirtualMachine"
 
@@ -97,11 +103,13 @@ class VirtualMachineDriver(KindDriver):
 
     # ---- reading -------------------------------------------------------------------------------------
 
-    def _read_all(self, what: str) -> list[tuple[PsObject, dict[str, Any]]]:
-        """Every VM with its parts, in one round trip; each statement keeps only the properties read here
-        (``Select-Object -Property``): a VirtualMachine object is large, and at 1,000 VMs parsing the reply
-        is most of the time."""
-        statements = [pipe(*commands, Cmd("Select-Object", {"Property": list(properties)}))
+    def _read_all(self, what: str, only: str | None = None) -> list[tuple[PsObject, dict[str, Any]]]:
+        """Every VM (or ``only`` the one with that VMId) with its parts, in one round trip; each statement keeps
+        only the properties read here (``Select-Object -Property``): a VirtualMachine object is large, and at
+        1,000 VMs parsing the reply is most of the time."""
+        first = (vm_by_id(only),) if only else ()
+        statements = [pipe(*(first + commands[1:] if first else commands),
+                           Cmd("Select-Object", {"Property": list(properties)}))
                       for commands, properties in _OBSERVE]
         result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
         joined = join_parts(result.objects)
@@ -144,22 +152,26 @@ class VirtualMachineDriver(KindDriver):
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
-        if declared:  # create reads its new VM back with {}: keep the plan's networks for the creates still running
-            self._switches = _switches(self._settings, declared)
-        wanted = {str(i).lower() for i in ids}
+        """VMs by VMId, keyed by the ids as asked (a GUID in any case). Networks are named after ``declared``
+        without touching what observe and check keep for apply (the plugin may read while creates run)."""
+        return self._read_ids(stack, ids, _switches(self._settings, declared))
+
+    def _read_ids(self, stack: str, ids: list[str], switches: Switches, *, only: str | None = None
+                  ) -> dict[str, Observed]:
+        wanted = {str(i).lower(): i for i in ids}
         found: dict[str, Observed] = {}
-        for vm, parts in self._read_all("read virtual machines by id"):
+        for vm, parts in self._read_all("read virtual machines by id", only):
             vm_id = str(vm.get("VMId") or vm.get("Id")).lower()
             if vm_id in wanted:
                 owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
                 ours = owner is not None and owner.stack == stack
-                found[vm_id] = self._observed(vm, parts, owner, ours=ours, pending=False)
+                found[wanted[vm_id]] = self._observed(vm, parts, owner, ours=ours, pending=False, switches=switches)
         return found
 
     def _observed(self, vm: PsObject, parts: dict[str, Any], owner: Owner | None, *, ours: bool,
-                  pending: bool) -> Observed:
+                  pending: bool, switches: Switches | None = None) -> Observed:
         state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
-                         parts.get("firmware"), self._host.name, self._switches)
+                         parts.get("firmware"), self._host.name, switches or self._switches)
         vm_id = str(vm.get("VMId") or vm.get("Id"))
         paths = {item["slot"]: drive.text("Path") or "" for item, (drive, _) in
                  zip(state["disks"], sorted(parts.get("disks", []), key=_drive_slot), strict=False)}
@@ -204,7 +216,9 @@ class VirtualMachineDriver(KindDriver):
                          f"name VM {name} and write its ownership marker")
         if vm_spec.power == "on":
             self._start(vm_id, name)
-        observed = self.observe_ids(owner.stack, [vm_id], {}).get(vm_id.lower())
+        # read back (that VM only: Get-VM -Id) with the switches the NICs were wired by, so networks carry their
+        # declared names
+        observed = self._read_ids(owner.stack, [vm_id], self._switches, only=vm_id).get(vm_id)
         outputs = dict(observed.state) if observed else {}
         return Created(vm_id, outputs)
 
@@ -436,6 +450,8 @@ class VirtualMachineDriver(KindDriver):
                 problems.append((f"disks[{index}].storage", "set vhd_path on the Hyper-V Endpoint instead"))
         networks = declared.get("Network", {})
         for index, nic in enumerate(vm_spec.nics or []):
+            if nic.adapter in ("e1000", "e1000e"):
+                problems.append((f"nics[{index}].adapter", _NO_INTEL_NIC.format(adapter=nic.adapter)))
             if nic.network in networks and not self._settings.switch:
                 problems.append((f"nics[{index}].network", "networks on Hyper-V are VLANs on the endpoint's switch: "
                                                           "set switch= on the Endpoint or HYPERV_SWITCH"))

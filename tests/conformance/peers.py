@@ -1,21 +1,26 @@
 """The hypervisors the conformance suite runs against, each with an administrator's back door.
 
 A peer gives the suite a connected virtplane Provider and makes changes behind virtplane's back with the
-hypervisor's own client library (pyvmomi, proxmoxer), never through virtplane's drivers.
+hypervisor's own client library (pyvmomi, proxmoxer, pypsrp with structured cmdlets), never through
+virtplane's drivers. Where a hypervisor genuinely lacks a setting of the suite's full VM, its peer says so in
+``absent_fields``/``second_disk_bus``/``second_nic_adapter``, with the vendor's page cited beside it.
 """
 
 from __future__ import annotations
 
 import ssl
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 from pyVim.connect import Disconnect, SmartConnect
 from pyVmomi import vim
 
+from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
+from virtplane.lab.hyperv import HypervInstance
 from virtplane.lab.vcsim import VcsimInstance
 from virtplane.providers.base import MARKER_KEY, Owner, Provider
+from virtplane.providers.hyperv.vm_state import pending_name
 from virtplane.providers.registry import provider_class
 
 
@@ -24,6 +29,12 @@ class Peer(ABC):
 
     kind: str
     provider: Provider
+    # The full VM's settings this hypervisor does not have (left unset there), and the second disk's bus and
+    # second NIC's adapter: a type other than the default where the hypervisor offers one.
+    absent_fields: ClassVar[frozenset[str]] = frozenset()
+    second_disk_bus: ClassVar[str] = "sata"
+    second_nic_adapter: ClassVar[str] = "e1000e"
+    creates_networks: ClassVar[bool] = True  # False where a network is a VLAN tag its NICs carry
 
     def connect(self, environ: dict[str, str]) -> None:
         cls = provider_class(self.kind)
@@ -99,6 +110,7 @@ class VspherePeer(Peer):
 
 class ProxmoxPeer(Peer):
     kind = "proxmox"
+    creates_networks = False  # a VLAN tag on the bridge, realized by the NICs
 
     def __init__(self, url: str, user: str, password: str, ca_file: str):
         from urllib.parse import urlparse
@@ -148,3 +160,51 @@ class ProxmoxPeer(Peer):
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
+
+
+class HypervPeer(Peer):
+    """A simulated Hyper-V host (the lab's: HTTPS, NTLM, switch lab-switch); out-of-band changes are pypsrp
+    pipelines of structured cmdlets (tests/support/hyperv.py), never script text."""
+
+    kind = "hyperv"
+    # Set-VMProcessor sets a VM's processor Count; Hyper-V has no virtual sockets setting (Microsoft,
+    # "Set-VMProcessor", Hyper-V module reference). New-VM and Set-VM take no guest OS (Microsoft, "New-VM",
+    # "Set-VM"): a VM has no guest OS setting to manage.
+    absent_fields = frozenset({"sockets", "guest_os"})
+    # Hyper-V disks hang on IDE or SCSI controllers only (Add-VMHardDiskDrive -ControllerType IDE|SCSI), and a
+    # Generation 2 VM — the suite's UEFI VM — has SCSI only (Microsoft, "Should I create a generation 1 or 2
+    # virtual machine in Hyper-V?"): the second disk is on SCSI too.
+    second_disk_bus = "paravirtual"
+    # Hyper-V's network adapters are the synthetic one and, on Generation 1 only, the legacy adapter
+    # (Add-VMNetworkAdapter -IsLegacy; same page): no e1000e, and a Generation 2 VM has synthetic adapters only.
+    second_nic_adapter = "paravirtual"
+    # A network is a VLAN on the endpoint's switch (Set-VMNetworkAdapterVlan -Access -VlanId), set on each
+    # adapter: nothing to create on the host.
+    creates_networks = False
+
+    def __init__(self, instance: HypervInstance):
+        self.instance = instance
+        self.connect({**instance.settings(), "HYPERV_PASSWORD": instance.password})
+
+    def set_cpus(self, vm: str, cpus: int) -> None:
+        raw_hyperv.set_cpus(self.instance, vm, cpus)
+
+    def set_memory(self, vm: str, mib: int) -> None:
+        raw_hyperv.set_memory(self.instance, vm, mib)
+
+    def remove_first_nic(self, vm: str) -> None:
+        raw_hyperv.remove_nic(self.instance, vm, "nic0")  # virtplane names adapters by slot: nic0 is the first
+
+    def power_off(self, vm: str) -> None:
+        raw_hyperv.turn_off(self.instance, vm)
+
+    def add_unmanaged_vm(self, name: str) -> None:
+        raw_hyperv.create_plain_vm(self.instance, name)
+
+    def add_half_created_vm(self, owner: Owner) -> None:
+        # New-VM cannot set Notes: the driver names the new VM after its marker (virtplane-pending:…) until a
+        # Set-VM -Notes -NewVMName that never ran; the New-VM of a UEFI VM made it Generation 2.
+        raw_hyperv.create_vm(self.instance, pending_name(owner), generation=2)
+
+    def count(self, name: str) -> int:
+        return raw_hyperv.vm_names(self.instance).count(name)

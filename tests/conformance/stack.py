@@ -1,4 +1,4 @@
-"""Declaring a stack in code and converging it through the engine, as the CLI does."""
+"""Declaring a stack in code and converging it through the engine, as the CLI does; the suite's full VM."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from virtplane import apply
 from virtplane.declared import DeclaredEndpoint, DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
 from virtplane.plan import Action, Plan
-from virtplane.specs import build_spec
+from virtplane.specs import Spec, build_spec
 
 ENDPOINT = "ep"
 
@@ -43,10 +43,18 @@ class Stack:
     def plan(self, *, destroy: bool = False) -> Plan:
         return build_plan(self.desired, {ENDPOINT: self.peer.provider}, destroy=destroy)
 
-    def apply(self, *, destroy: bool = False, allow_data_loss: bool = False) -> Plan:
+    def declared(self) -> dict[str, dict[str, Spec]]:
+        """Kind -> name -> spec, as the engine hands it to the drivers."""
+        found: dict[str, dict[str, Spec]] = {}
+        for resource in self.desired.resources.values():
+            found.setdefault(resource.kind, {})[resource.name] = resource.spec
+        return found
+
+    def apply(self, *, destroy: bool = False, allow_data_loss: bool = False, parallel: int = 4) -> Plan:
         """Plan and apply; fail the test on any failed resource. Returns the plan that was applied."""
         plan = self.plan(destroy=destroy)
-        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=4, allow_data_loss=allow_data_loss or destroy)
+        result = apply.run(plan, {ENDPOINT: self.peer.provider}, parallel=parallel,
+                           allow_data_loss=allow_data_loss or destroy)
         assert not result.failed, [outcome.error for outcome in result.failed]
         return plan
 
@@ -54,3 +62,28 @@ class Stack:
         """Resource name -> (action, [(path, live, declared)]) for everything not in sync."""
         return {r.name: (r.action, [(c.change.path, c.change.old, c.change.new) for c in r.changes])
                 for r in self.plan().resources if r.action is not Action.NOOP}
+
+
+def full_vm(peer: Peer, network: str, **overrides: Any) -> dict[str, Any]:
+    """A VM using every portable field the peer's hypervisor has (peers.py says where one differs and why)."""
+    fields = {
+        "cpus": 4, "sockets": 2, "memory": "2GiB",
+        "disks": [{"size": "10GiB"}, {"size": 4, "bus": peer.second_disk_bus}],
+        "nics": [{"network": network}, {"network": network, "adapter": peer.second_nic_adapter}],
+        "firmware": "uefi", "secure_boot": True, "guest_os": "linux", "power": "on",
+        "nested_virtualization": True, "tags": ["app", "tier1"], **overrides,
+    }
+    return {field: value for field, value in fields.items() if field not in peer.absent_fields}
+
+
+def lab(peer: Peer, name: str, vms: int = 1, **overrides: Any) -> Stack:
+    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
+    for index in range(vms):
+        stack.vm(f"{name}-vm{index}", **full_vm(peer, f"{name}-net", **overrides))
+    return stack
+
+
+def observed_vm(stack: Stack, vm: str) -> dict[str, Any]:
+    [item] = [r for r in stack.plan().resources if r.name == vm]
+    assert item.observed is not None
+    return item.observed.state

@@ -2,39 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.conformance.peers import Peer
-from tests.conformance.stack import Stack
+from tests.conformance.stack import full_vm, lab, observed_vm
 from virtplane.errors import OwnershipError
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
-
-
-def full_vm(network: str, **overrides: Any) -> dict[str, Any]:
-    """A VM using every portable field."""
-    return {
-        "cpus": 4, "sockets": 2, "memory": "2GiB",
-        "disks": [{"size": "10GiB"}, {"size": 4, "bus": "sata"}],
-        "nics": [{"network": network}, {"network": network, "adapter": "e1000e"}],
-        "firmware": "uefi", "secure_boot": True, "guest_os": "linux", "power": "on",
-        "nested_virtualization": True, "tags": ["app", "tier1"], **overrides,
-    }
-
-
-def lab(peer: Peer, name: str, vms: int = 1, **overrides: Any) -> Stack:
-    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
-    for index in range(vms):
-        stack.vm(f"{name}-vm{index}", **full_vm(f"{name}-net", **overrides))
-    return stack
-
-
-def observed_vm(stack: Stack, vm: str) -> dict[str, Any]:
-    [item] = [r for r in stack.plan().resources if r.name == vm]
-    assert item.observed is not None
-    return item.observed.state
 
 
 def test_every_field_is_created_and_read_back_as_declared(peer, name):
@@ -42,8 +15,8 @@ def test_every_field_is_created_and_read_back_as_declared(peer, name):
     plan = stack.apply()
     actions = {r.name: r.action for r in plan.resources}
     assert actions[f"{name}-vm0"] is Action.CREATE
-    # A Proxmox network is a VLAN tag on the bridge, realized by the NICs: nothing to create.
-    assert actions[f"{name}-net"] is (Action.NOOP if peer.kind == "proxmox" else Action.CREATE)
+    # A Proxmox or Hyper-V network is a VLAN tag its NICs carry: nothing to create.
+    assert actions[f"{name}-net"] is (Action.CREATE if peer.creates_networks else Action.NOOP)
     live = observed_vm(stack, f"{name}-vm0")
     declared = stack.desired.resources[f"VirtualMachine/{name}-vm0"].spec.model_dump()
     for field, value in declared.items():
@@ -68,7 +41,7 @@ def test_changed_declarations_are_applied_and_then_in_sync(peer, name):
     stack = lab(peer, name)
     stack.apply()
     # Disk growth is tested beside each driver: fakepve accepts a resize but does not change the disk.
-    stack.vm(f"{name}-vm0", **full_vm(f"{name}-net", cpus=6, sockets=2, memory="3GiB",
+    stack.vm(f"{name}-vm0", **full_vm(peer, f"{name}-net", cpus=6, sockets=2, memory="3GiB",
                                       nics=[{"network": f"{name}-net"}], tags=["app", "tier2"]))
     action, changes = stack.changes()[f"{name}-vm0"]
     assert action is Action.UPDATE

@@ -65,6 +65,25 @@ def remove_nics(instance: HypervInstance, name: str) -> None:
     run(instance, lambda ps: _vm(ps, name).add_cmdlet("Get-VMNetworkAdapter").add_cmdlet("Remove-VMNetworkAdapter"))
 
 
+def remove_nic(instance: HypervInstance, name: str, adapter: str) -> None:
+    """``Get-VMNetworkAdapter -Name <adapter> | Remove-VMNetworkAdapter`` on one VM."""
+    run(instance, lambda ps: _vm(ps, name).add_cmdlet("Get-VMNetworkAdapter").add_parameter("Name", adapter)
+        .add_cmdlet("Remove-VMNetworkAdapter"))
+
+
+def turn_off(instance: HypervInstance, name: str) -> None:
+    """``Stop-VM -TurnOff``: the VM is off at once, as when its power is pulled."""
+    run(instance, lambda ps: _vm(ps, name).add_cmdlet("Stop-VM").add_parameter("TurnOff", True)
+        .add_parameter("Force", True))
+
+
+def create_vm(instance: HypervInstance, name: str, *, generation: int = 1, memory_mib: int = 512) -> None:
+    """``New-VM -Name <name> -Generation <g> -MemoryStartupBytes <m> -NoVHD``, without any virtplane marker."""
+    memory = TaggedValue("I64", memory_mib * 1024**2)
+    run(instance, lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("Generation", generation)
+        .add_parameter("MemoryStartupBytes", memory).add_parameter("NoVHD", True))
+
+
 def create_plain_vm(instance: HypervInstance, name: str) -> None:
     """``New-VM`` with Hyper-V's defaults (Generation 1, 512 MB, one adapter), no virtplane marker."""
     run(instance, lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("NoVHD", True))

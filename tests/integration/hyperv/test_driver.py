@@ -99,6 +99,30 @@ def test_create_returns_the_vmid_and_observe_ids_reads_it(hyperv_gpu):
     assert list(found) == [vm_id.lower()] and found[vm_id.lower()].name == "id-1"
 
 
+def test_observe_ids_answers_under_the_id_as_asked_whatever_its_case(hyperv_gpu):
+    """Get-VM -Id takes a GUID (Microsoft, "Get-VM"): a VMId in upper case names the same VM, and the answer is
+    keyed by the id the caller gave."""
+    hv = provider(hyperv_gpu)
+    converge(stack(f"case{next(_numbers)}", {"case-1": {"cpus": 1, "memory": 512, "power": "off"}}), hv)
+    [vm] = vms_named(hv, "case-1")
+    asked = str(vm.get("VMId")).upper()
+    found = hv.driver("VirtualMachine").observe_ids("x/dev", [asked], {})
+    assert list(found) == [asked] and found[asked].name == "case-1"
+
+
+def test_a_create_reads_back_its_own_vm_alone(hyperv_gpu):
+    """Get-VM -Id <guid> (Microsoft, "Get-VM"): the read after New-VM asks for the new VM only, not for every VM
+    on the host, whose reply grows with the host."""
+    hv = provider(hyperv_gpu)
+    plan = build_plan(stack(f"one{next(_numbers)}", {"one-1": {"cpus": 1, "memory": 512, "power": "off"}}),
+                      {"hv": hv})
+    before = len(hyperv_gpu.commands())
+    assert not apply.run(plan, {"hv": hv}).failed
+    gets = [command for entry in hyperv_gpu.commands()[before:] for command in entry["commands"]
+            if command["command"] == "Get-VM"]
+    assert gets and all("Id" in command["parameters"] for command in gets), gets
+
+
 def test_observe_is_one_round_trip_whatever_the_number_of_vms(hyperv_gpu):
     hv = provider(hyperv_gpu)
     desired = stack(f"rt{next(_numbers)}", {f"rt-{i}": {"cpus": 1, "memory": 512, "power": "off"} for i in range(6)})
@@ -166,6 +190,16 @@ def test_a_switch_that_does_not_exist_is_one_sentence_naming_the_switches(hyperv
     hv = provider(hyperv_gpu, HYPERV_SWITCH="no-such-switch")
     with pytest.raises(SpecError, match="switch 'no-such-switch' does not exist on the Hyper-V host"):
         build_plan(stack(f"sw{next(_numbers)}", {"s-1": {"cpus": 1, "nics": [{"network": "app"}]}}), {"hv": hv})
+
+
+def test_an_intel_e1000_adapter_is_refused_at_plan_time_since_hyper_v_has_none(hyperv_gpu):
+    """Add-VMNetworkAdapter makes a synthetic adapter, or with -IsLegacy the emulated legacy one (Microsoft,
+    "Add-VMNetworkAdapter"): an e1000e would be made synthetic and drift on every plan."""
+    hv = provider(hyperv_gpu)
+    with pytest.raises(SpecError, match=r"nics\[0\]\.adapter.*e1000e adapters do not exist on Hyper-V"):
+        nic = {"network": "app", "adapter": "e1000e"}
+        build_plan(stack(f"nic{next(_numbers)}", {"e-1": {"cpus": 1, "nics": [nic]}}), {"hv": hv})
+    assert vms_named(hv, "e-1") == []
 
 
 def test_the_host_reports_its_facts_and_hosts_differ(hyperv_gpu, hyperv_plain):
