@@ -21,7 +21,7 @@ from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
-from virtplane.providers.base import Declared, KindDriver, ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_vm
 from virtplane.specs import Spec, VirtualMachineSpec
@@ -144,7 +144,7 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on))
         if live is not None:
-            item.changes = _classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
+            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
             if any(c.rule is Rule.REPLACE for c in item.changes):
                 item.action = Action.REPLACE
             elif item.changes or not live.marker_complete:
@@ -212,7 +212,8 @@ class Placer:
             self.usage.memory_mib[node] += spec.memory or 0
 
 
-def _classify(kind_name: str, name: str, driver: KindDriver, changes) -> list[PlannedChange]:
+def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange]) -> list[PlannedChange]:
+    """Each change with how the driver applies it; a change it cannot make stops the plan naming the field."""
     planned = []
     for change in changes:
         try:

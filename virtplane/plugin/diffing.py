@@ -14,9 +14,8 @@ from typing import Any
 
 from pulumi.provider.experimental.provider import PropertyDiff, PropertyDiffKind
 
-from virtplane.errors import ProviderError
 from virtplane.plan import Action, PlannedChange, ResourcePlan
-from virtplane.providers.base import FieldChange, KindDriver, Observed, RefusedChange, Rule
+from virtplane.providers.base import FieldChange, Observed, Rule
 
 _ITEM = re.compile(r"^(disks|nics)\[([^\]]+)\](.*)$")
 
@@ -28,16 +27,6 @@ class PulumiDiff:
     replaces: list[str] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
     data_loss: list[str] = field(default_factory=list)
-
-
-def classify(kind: str, name: str, driver: KindDriver, changes: list[FieldChange]) -> list[PlannedChange]:
-    planned = []
-    for change in changes:
-        try:
-            planned.append(PlannedChange(change, driver.rule(change)))
-        except RefusedChange as refused:
-            raise ProviderError(f"{kind} '{name}': field '{change.path}': {refused}") from None
-    return planned
 
 
 def top_field(path: str) -> str:
