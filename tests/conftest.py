@@ -49,7 +49,8 @@ def hyperv_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hyperv
     """One simulated Hyper-V host for the session, set up as `virtplane lab up` sets up the lab's (HTTPS with
     its own CA, NTLM, the switch lab-switch): shared by the end-to-end and the conformance tests."""
     instance = hyperv.start(tmp_path_factory.mktemp("hyperv-lab"), host_name=lab_cli.HYPERV_HOST,
-                            profile=lab_cli.HYPERV_PROFILE, tls=True, switch=lab_cli.HYPERV_SWITCH)
+                            profile=lab_cli.HYPERV_PROFILE, tls=True, switch=lab_cli.HYPERV_SWITCH,
+                            dismount=lab_cli.HYPERV_DDA_GPUS)
     yield instance
     instance.stop()
 
@@ -58,4 +59,5 @@ def hyperv_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hyperv
 def fresh_hyperv(hyperv_lab_host: hyperv.HypervInstance) -> hyperv.HypervInstance:
     """The session's Hyper-V host with no VMs on it (its switch stays)."""
     raw_hyperv.empty(hyperv_lab_host)
+    hyperv.dismount_devices(hyperv_lab_host, lab_cli.HYPERV_DDA_GPUS)  # a destroy gives the DDA GPU back to the host
     return hyperv_lab_host

@@ -1,6 +1,7 @@
 """The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs
-and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation everywhere, an SR-IOV appliance on
-vSphere and Proxmox VE), each placed at plan time on the host that has the device (README, "Devices").
+and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
+SR-IOV appliance on vSphere and Proxmox VE), each placed at plan time on the host that has the device (README,
+"Devices").
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -43,11 +44,12 @@ db = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
-# Accelerators on vSphere. Only DC0_C0_H0 has an A100 enabled for passthrough (H1's is capable, not enabled; H2 has
-# none), and that one GPU cannot be given whole and sliced into vGPUs at once: the lab holds a vGPU workstation
-# (profile grid_a100-20c, host graphics Shared Direct) and an SR-IOV appliance (a virtual function of H0's X710),
-# but no passthrough VM (which, unless it named the device, would also need vmx-17 for Dynamic DirectPath: the
-# simulator's hosts run at most vmx-13). Placement puts both on H0 (`→ host DC0_C0_H0` in the plan).
+# Accelerators on vSphere. Only DC0_C0_H0 has GPUs enabled for passthrough, an A100 and an L4 (H1's A100 is capable,
+# not enabled; H2 has none). A GPU cannot be given whole and sliced into vGPUs at once, so the lab holds a vGPU
+# workstation (profile grid_a100-20c, host graphics Shared Direct: the A100), a passthrough VM that names the L4's
+# address (fixed DirectPath I/O: without `device=` it would be Dynamic DirectPath, which needs vmx-17, and the
+# simulator's hosts run at most vmx-13) and an SR-IOV appliance (a virtual function of H0's X710). Placement puts
+# all three on H0 (`→ host DC0_C0_H0` in the plan).
 gpu_ws = virtplane.VirtualMachine(
     "lab-gpu-ws",
     cpus=4,
@@ -56,6 +58,18 @@ gpu_ws = virtplane.VirtualMachine(
     disks=[virtplane.Disk("40GiB")],
     nics=[virtplane.Nic(app_net)],
     gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],
+    tags=["gpu", "lab"],
+    opts=on_esx,
+)
+
+gpu_passthrough = virtplane.VirtualMachine(
+    "lab-gpu-pt",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(app_net)],
+    gpus=[virtplane.Gpu("passthrough", device="0000:af:00.0")],
     tags=["gpu", "lab"],
     opts=on_esx,
 )
@@ -77,12 +91,13 @@ on_pve = pulumi.ResourceOptions(provider=pve)
 
 pve_net = virtplane.Network("lab-pve-app", vlan=config.get_int("vlan") or 120, opts=on_pve)
 
-# Accelerators on Proxmox VE. pve1's A100 (mapping `a100`) is the lab's only GPU and cannot be passed through whole
-# while it serves mdev instances: the lab holds a vGPU workstation (mdev type nvidia-471 on pve1) and an SR-IOV
-# appliance (a virtual function of pve2's X710), but no passthrough VM. The lab's nodes report 6 GiB free and device
-# VMs reserve all their memory (balloon=0), so these stay small and come first: a plan places VMs in declaration
-# order, counting what it placed, and the web VMs below would otherwise fill pve1 and pve2. A VF's VLAN cannot be set
-# in a VM's configuration, so the appliance's VF is on the bridge untagged, beside a VirtIO NIC on the VLAN.
+# Accelerators on Proxmox VE. pve1's A100 (mapping `a100`) cannot be passed through whole while it serves mdev
+# instances, and pve2 has an L4 with no mdev types: the lab holds a vGPU workstation (mdev type nvidia-471 on pve1),
+# a passthrough VM (placement gives it the L4, so it lands on pve2) and an SR-IOV appliance (a virtual function of
+# pve2's X710). The lab's nodes report 6 GiB free and device VMs reserve all their memory (balloon=0), so these stay
+# small and come first: a plan places VMs in declaration order, counting what it placed, and the web VMs below would
+# otherwise fill pve1 and pve2. A VF's VLAN cannot be set in a VM's configuration, so the appliance's VF is on the
+# bridge untagged, beside a VirtIO NIC on the VLAN.
 pve_gpu_ws = virtplane.VirtualMachine(
     "lab-pve-gpu-ws",
     cpus=4,
@@ -92,6 +107,19 @@ pve_gpu_ws = virtplane.VirtualMachine(
     disks=[virtplane.Disk("40GiB")],
     nics=[virtplane.Nic(pve_net)],
     gpus=[virtplane.Gpu("vgpu", profile="nvidia-471")],
+    tags=["gpu", "lab"],
+    opts=on_pve,
+)
+
+pve_gpu_passthrough = virtplane.VirtualMachine(
+    "lab-pve-gpu-pt",
+    cpus=2,
+    memory="2GiB",
+    machine="q35",
+    firmware="uefi",
+    disks=[virtplane.Disk("20GiB")],
+    nics=[virtplane.Nic(pve_net)],
+    gpus=[virtplane.Gpu("passthrough")],
     tags=["gpu", "lab"],
     opts=on_pve,
 )
@@ -124,7 +152,7 @@ pve_db = virtplane.VirtualMachine(
     "lab-pve-db",
     cpus=4,
     sockets=2,
-    memory="4GiB",  # pve2 has 6 GiB free and also holds lab-pve-sriov, whose 2 GiB are reserved
+    memory="4GiB",  # pve2 has 6 GiB free; lab-pve-gpu-pt and lab-pve-sriov reserve 2 GiB each there
     node="pve2",
     machine="q35",
     firmware="uefi",
@@ -181,10 +209,11 @@ hv_desk = virtplane.VirtualMachine(
 )
 
 # Accelerators on Hyper-V: a GPU partition of LAB-HV1's partitionable GPU (profile gpu-p/4: the GPU split in four;
-# configuration version 12.0, the host's default). The lab has no SR-IOV appliance here: lab-switch is an internal
-# switch, made without IOV (SR-IOV is chosen when an external switch is created on an SR-IOV NIC). Nor a
-# passthrough VM: the host's DDA GPU (NVIDIA A2) is still mounted on the host, and the inventory lists only
-# dismounted devices (README, "Hyper-V": dismount a GPU once before its first placement).
+# configuration version 12.0, the host's default) and a passthrough VM holding the host's DDA GPU (NVIDIA A2) by
+# Discrete Device Assignment: `virtplane lab up` dismounts that GPU from the host at start, as the DDA page has an
+# administrator do once, so the inventory lists it; the VM gets static memory. The lab has no SR-IOV appliance
+# here: lab-switch is an internal switch, made without IOV (SR-IOV is chosen when an external switch is created on
+# an SR-IOV NIC, and LAB-HV1's NIC has no virtual functions).
 hv_gpu_ws = virtplane.VirtualMachine(
     "lab-hv-gpu-ws",
     cpus=4,
@@ -198,6 +227,19 @@ hv_gpu_ws = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
-lab_vms = [*webs, db, gpu_ws, sriov_appliance, pve_gpu_ws, pve_sriov_appliance, *pve_webs, pve_db, hv_web, hv_db,
-           hv_desk, hv_gpu_ws]
+hv_gpu_passthrough = virtplane.VirtualMachine(
+    "lab-hv-gpu-pt",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("60GiB")],
+    nics=[virtplane.Nic(hv_net)],
+    gpus=[virtplane.Gpu("passthrough")],
+    tags=["gpu", "lab"],
+    opts=on_hv,
+)
+
+lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_gpu_passthrough, pve_sriov_appliance,
+           *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])

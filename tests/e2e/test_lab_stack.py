@@ -13,17 +13,20 @@ from pyVmomi import vim
 
 from tests.support import hyperv, proxmox, vsphere
 from tests.support.cli import LAB_STACK, lab_env, virtplane
+from virtplane.lab import cli as lab_cli
+from virtplane.lab import hyperv as lab_hyperv
 
-VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-sriov"}
-PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-sriov"}
-HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws"}
+VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov"}
+PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
+HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
-# Fifteen to create: the vSphere and Proxmox networks and VMs, and the four Hyper-V VMs. A network on Hyper-V is a
+# Eighteen to create: the vSphere and Proxmox networks and VMs, and the five Hyper-V VMs. A network on Hyper-V is a
 # VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 15
+TO_CREATE = 18
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
-DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0", "lab-pve-gpu-ws": "pve1",
-                "lab-pve-sriov": "pve2", "lab-hv-gpu-ws": "LAB-HV1"}
+DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
+                "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
+                "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1"}
 
 
 def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -70,13 +73,20 @@ def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_
                 if isinstance(d, vim.vm.device.VirtualPCIPassthrough)]
         vf = [d for d in vsphere.find_vm(si, "lab-sriov").config.hardware.device
               if isinstance(d, vim.vm.device.VirtualSriovEthernetCard)]
+        whole = [d for d in vsphere.find_vm(si, "lab-gpu-pt").config.hardware.device
+                 if isinstance(d, vim.vm.device.VirtualPCIPassthrough)]
     assert [d.backing.vgpu for d in vgpu] == ["grid_a100-20c"] and len(vf) == 1
+    assert [d.backing.id for d in whole] == ["0000:af:00.0"]  # the L4, fixed DirectPath I/O
     pve = proxmox.admin(env)
     assert "mdev=nvidia-471" in proxmox.qemu(pve, "lab-pve-gpu-ws").config.get()["hostpci0"]
+    assert proxmox.qemu(pve, "lab-pve-gpu-pt").config.get()["hostpci0"].startswith("0000:af:00.0")
     assert proxmox.qemu(pve, "lab-pve-sriov").config.get()["hostpci15"].startswith("0000:5e:02.")
     partitions = hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", "lab-hv-gpu-ws")
                             .add_cmdlet("Get-VMGpuPartitionAdapter"))
     assert len(partitions) == 1
+    assigned = hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", "lab-hv-gpu-pt")
+                          .add_cmdlet("Get-VMAssignableDevice"))
+    assert [hyperv.prop(d, "LocationPath") for d in assigned] == list(lab_cli.HYPERV_DDA_GPUS)
 
 
 def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -134,6 +144,9 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
     assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
+    # Removing the passthrough VM gave the DDA GPU back to the host; dismounted again, the stack plans as new.
+    assert hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
+    lab_hyperv.dismount_devices(fresh_hyperv, lab_cli.HYPERV_DDA_GPUS)
     assert f"{TO_CREATE} to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
 
 

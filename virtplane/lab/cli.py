@@ -15,6 +15,7 @@ console = Console(highlight=False)
 HYPERV_HOST = "LAB-HV1"
 HYPERV_PROFILE = "gpu"  # Intel, IOMMU, a DDA GPU and a partitionable GPU, configuration versions 8.0-12.0
 HYPERV_SWITCH = "lab-switch"
+HYPERV_DDA_GPUS = ("PCIROOT(0)#PCI(0300)#PCI(0000)",)  # the gpu profile's NVIDIA A2, dismounted at start for DDA
 
 
 def _fail(message: str) -> None:
@@ -63,7 +64,7 @@ def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
         lab_state.vsphere = vcsim.start(state.lab_dir(), hosts=hosts, delay_ms=delay_ms)
         lab_state.proxmox = fakepve.start(state.lab_dir(), time_scale=pve_time_scale)
         lab_state.hyperv = hyperv.start(state.lab_dir(), host_name=HYPERV_HOST, profile=HYPERV_PROFILE, tls=True,
-                                        switch=HYPERV_SWITCH)
+                                        switch=HYPERV_SWITCH, dismount=HYPERV_DDA_GPUS)
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

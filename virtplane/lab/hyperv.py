@@ -2,7 +2,9 @@
 
 With ``switch`` the launcher creates that internal VM switch on the new host over WinRM/PSRP (pypsrp's
 ``New-VMSwitch -Name <switch> -SwitchType Internal``, as an administrator would), so networks, which are VLANs
-on the endpoint's switch, have one to live on."""
+on the endpoint's switch, have one to live on. With ``dismount`` it dismounts those devices (location paths)
+from the host (``Dismount-VMHostAssignableDevice -LocationPath <path> -Force``, as Microsoft's DDA page has an
+administrator do once), so they are assignable and the inventory lists them."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import json
 import ssl
 import sys
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,9 +70,9 @@ class HypervInstance(process.Simulator):
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def create_switch(instance: HypervInstance, switch: str) -> None:
-    """``New-VMSwitch -Name <switch> -SwitchType Internal`` on the host, logged in with NTLM (over verified TLS,
-    or with WinRM message encryption over HTTP)."""
+def _run(instance: HypervInstance, what: str, build: Callable[[Any], None]) -> list[Any]:
+    """Run one structured pipeline (``build`` adds its cmdlets to a pypsrp PowerShell) on the host, logged in
+    with NTLM (over verified TLS, or with WinRM message encryption over HTTP); ``what`` names it in errors."""
     from pypsrp.exceptions import WinRMError
     from pypsrp.powershell import PowerShell, RunspacePool
     from pypsrp.wsman import WSMan
@@ -82,22 +85,52 @@ def create_switch(instance: HypervInstance, switch: str) -> None:
     try:
         with RunspacePool(wsman) as pool:
             ps = PowerShell(pool)
-            ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal")
-            ps.invoke()
+            build(ps)
+            output: list[Any] = ps.invoke()
     except (WinRMError, RequestException, OSError) as exc:
-        raise VirtplaneError(f"creating the VM switch '{switch}' on the Hyper-V simulator failed: {exc}") from None
+        raise VirtplaneError(f"{what} on the Hyper-V simulator failed: {exc}") from None
     if ps.had_errors or ps.streams.error:
         messages = "; ".join(str(error) for error in ps.streams.error) or "the pipeline failed"
-        raise VirtplaneError(f"creating the VM switch '{switch}' on the Hyper-V simulator failed: {messages}")
+        raise VirtplaneError(f"{what} on the Hyper-V simulator failed: {messages}")
+    return output
+
+
+def create_switch(instance: HypervInstance, switch: str) -> None:
+    """``New-VMSwitch -Name <switch> -SwitchType Internal`` on the host."""
+    _run(instance, f"creating the VM switch '{switch}'",
+         lambda ps: ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal"))
+
+
+def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> None:
+    """Dismount each device of ``location_paths`` from the host (``Dismount-VMHostAssignableDevice -Force``)
+    unless it is dismounted already (``Get-VMHostAssignableDevice`` lists it), so calling it again is harmless."""
+    listed = _run(instance, "listing the assignable devices", lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
+    dismounted = {_location_path(device) for device in listed}
+    for path in location_paths:
+        if path not in dismounted:
+            _run(instance, f"dismounting the device '{path}'",
+                 lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice")
+                 .add_parameter("LocationPath", path).add_parameter("Force", True))
+
+
+def _location_path(device: Any) -> str:
+    """The ``LocationPath`` property of a deserialized assignable device ("" when it has none)."""
+    for properties in (getattr(device, "adapted_properties", {}), getattr(device, "extended_properties", {})):
+        for key, value in properties.items():
+            if key.lower() == "locationpath":
+                return str(value)
+    return ""
 
 
 def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
-          name: str = "hyperv", switch: str = "", timeout: float = 60.0) -> HypervInstance:
+          name: str = "hyperv", switch: str = "", dismount: Sequence[str] = (),
+          timeout: float = 60.0) -> HypervInstance:
     """Start one simulated host in its own session (it outlives this process) and wait until it serves.
 
     ``profile``: ``gpu``, ``sriov``, ``plain`` or a JSON file of host hardware; ``tls`` serves HTTPS with a
     certificate signed by a CA written to ``ca.pem``; ``switch`` names an internal VM switch created at start
-    (and exported as ``HYPERV_SWITCH``)."""
+    (and exported as ``HYPERV_SWITCH``); ``dismount`` the location paths of devices dismounted from the host at
+    start, so they can be assigned to VMs."""
     run_dir = work_dir / name
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
@@ -113,11 +146,13 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
     instance = HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid,
                               ca_file=ca_file, password_file=str(password_file), control_url=ready["control"],
                               command_log=str(command_log))
-    if switch:
-        try:
+    try:
+        if switch:
             create_switch(instance, switch)
-        except VirtplaneError:
-            instance.stop()
-            raise
-        instance.switch = switch
+            instance.switch = switch
+        if dismount:
+            dismount_devices(instance, dismount)
+    except VirtplaneError:
+        instance.stop()
+        raise
     return instance

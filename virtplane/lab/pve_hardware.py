@@ -7,7 +7,8 @@ The nodes differ on purpose, so placement, inventory and policy tests see every 
   virtualization supported.
 - ``pve2``: Intel Xeon with VT-x and EPT, IOMMU on, an Intel X710 SR-IOV NIC (one physical function and four
   virtual functions, each listed as its own PCI function: PVE does not link a VF to its PF), the VFs pooled by the
-  mapping ``x710-vf``; no GPU; nested virtualization supported.
+  mapping ``x710-vf``; an NVIDIA L4 with no mdev types, to be passed through whole (the lab's passthrough VM);
+  nested virtualization supported.
 - ``pve3``: AMD EPYC with AMD-V and NPT, IOMMU off (every ``iommugroup`` is -1), no nested virtualization, nothing
   to pass through.
 
@@ -165,6 +166,8 @@ def lab_nodes() -> dict[str, FakeNode]:
                           "Ethernet Controller X710 for 10GbE SFP+", 30, "0x8086", "0x0000")
     x710_vfs = [PciFunction(f"0000:5e:02.{n}", "0x020000", "0x8086", "0x154c", "Intel Corporation",
                             "Ethernet Virtual Function 700 Series", 31 + n, "0x8086", "0x0000") for n in range(4)]
+    l4 = PciFunction("0000:af:00.0", "0x030200", "0x10de", "0x27b8", "NVIDIA Corporation", "AD104GL [L4]", 50,
+                     "0x10de", "0x16ca")
     epyc = [
         PciFunction("0000:00:00.0", "0x060000", "0x1022", "0x1480", "Advanced Micro Devices, Inc. [AMD]",
                     "Starship/Matisse Root Complex", -1),
@@ -177,7 +180,7 @@ def lab_nodes() -> dict[str, FakeNode]:
         "pve1": FakeNode("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", INTEL_FLAGS, nested=True,
                          devices=[*_intel_chipset(iommu=True), a100]),
         "pve2": FakeNode("Intel(R) Xeon(R) Silver 4314 CPU @ 2.40GHz", INTEL_FLAGS, nested=True,
-                         devices=[*_intel_chipset(iommu=True), x710_pf, *x710_vfs]),
+                         devices=[*_intel_chipset(iommu=True), x710_pf, *x710_vfs, l4]),
         "pve3": FakeNode("AMD EPYC 7313 16-Core Processor", AMD_FLAGS, nested=False, devices=epyc),
     }
 

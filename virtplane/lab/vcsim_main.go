@@ -12,6 +12,7 @@
 //
 //	i%4  CPU (CPUID)                 VT-x/AMD-V  SLAT  nested  GPU (passthrough)          SR-IOV NIC (VFs/max)            vGPU types (graphics)
 //	0    Xeon Gold 6338 (Intel)      VMX on      yes   yes     A100 80GB capable+enabled  X710 enabled 8/64               grid_a100-{4,10,20,40}c (sharedDirect)
+//	                                                           + L4 capable+enabled
 //	1    EPYC 7763 (AMD)             SVM on      yes   yes     A100 40GB capable, NOT en. ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
 //	2    Xeon Silver 4210R (Intel)   VMX off     no    no      none                       none                            none; no device passthrough capable
 //	3    EPYC 9354 (AMD)             no regs     unset yes     none                       E810 enabled 32/256             none
@@ -20,7 +21,8 @@
 // leaves cpuHwMmuSupported unset and reports no CPUID registers, so SLAT and VT-x/AMD-V read as
 // unknown (nestedHVSupported is a required boolean in the API: clients read an unset one as false).
 // Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host answers "yes"
-// to both kinds of request (real vGPU needs the GPU out of passthrough). NVMe and USB fillers are
+// to both kinds of request (real vGPU needs the GPU out of passthrough); its second GPU, an L4 enabled
+// for passthrough, can be given whole while the A100 serves vGPU instances (the lab's passthrough VM). NVMe and USB fillers are
 // passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on profile 2. IDs are signed
 // shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on every host.
 package main
@@ -199,6 +201,7 @@ const (
 	intelVendor  = -32634 // 0x8086 as the API's signed short
 	nvidiaA100   = 0x20b5 // A100 PCIe 80GB
 	nvidiaA10040 = 0x20f1 // A100 PCIe 40GB
+	nvidiaL4     = 0x27b8 // L4
 )
 
 var (
@@ -211,6 +214,11 @@ var (
 		Id: "0000:41:00.0", ClassId: 0x0302, Bus: 0x41, VendorId: 0x10de, DeviceId: nvidiaA10040,
 		SubVendorId: 0x10de, SubDeviceId: 0x145f, VendorName: "NVIDIA Corporation",
 		DeviceName: "GA100 [A100 PCIe 40GB]",
+	}
+	l4 = types.HostPciDevice{
+		Id: "0000:af:00.0", ClassId: 0x0302, Bus: 0xaf, VendorId: 0x10de, DeviceId: nvidiaL4,
+		SubVendorId: 0x10de, SubDeviceId: 0x16ca, VendorName: "NVIDIA Corporation",
+		DeviceName: "AD104GL [L4]",
 	}
 	x710 = types.HostPciDevice{
 		Id: "0000:5e:00.0", ClassId: 0x0200, Bus: 0x5e, VendorId: intelVendor, DeviceId: 0x1572,
@@ -235,10 +243,11 @@ var (
 				leaf1ECX: 0x7ffefbff, ext1ECX: 0x00000121},
 			memoryGiB: 512, usedMiB: 98304,
 			nested: types.NewBool(true), hwMmu: types.NewBool(true), directPathGen2: types.NewBool(true),
-			special: []types.HostPciDevice{a100x80, x710},
+			special: []types.HostPciDevice{a100x80, x710, l4},
 			passthru: []types.BaseHostPciPassthruInfo{
 				passthru(a100x80, true, true, true),
 				sriov(x710, true, 8, 64),
+				passthru(l4, true, true, true),
 			},
 			iommu:    true,
 			gpuTypes: []string{"grid_a100-4c", "grid_a100-10c", "grid_a100-20c", "grid_a100-40c"},

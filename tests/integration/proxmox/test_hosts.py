@@ -41,7 +41,10 @@ def test_the_nodes_report_the_hardware_they_were_seeded_with_and_differ(provider
     assert [(m.id, m.addresses, m.mdev) for m in pve1.pci_mappings] == [("a100", ["0000:3b:00.0"], True)]
     assert pve1.sriov == []
 
-    assert (pve2.cpu_vendor, pve2.iommu, pve2.nested, pve2.gpus(), pve2.vgpu_types) == ("intel", True, True, [], [])
+    assert (pve2.cpu_vendor, pve2.iommu, pve2.nested, pve2.vgpu_types) == ("intel", True, True, [])
+    [l4] = pve2.gpus()  # a whole GPU: no mdev types
+    assert (l4.address, l4.device_id, l4.iommu_group, l4.passthrough_capable, l4.passthrough_enabled) == (
+        "0000:af:00.0", "0x27b8", 50, True, True)
     [pf] = pve2.sriov
     assert (pf.address, pf.enabled, pf.vfs_enabled, pf.vfs_max, pf.vfs_free) == ("0000:5e:00.0", True, 4, None, None)
     vfs = [d for d in pve2.pci_devices if d.device_id == "0x154c"]

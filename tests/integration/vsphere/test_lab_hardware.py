@@ -54,7 +54,7 @@ def test_the_lab_has_a_gpu_host_a_host_with_its_gpu_not_enabled_and_a_plain_host
     assert sorted(lab_hosts) == ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
     gpus = {name: [(d.address, d.passthrough_capable, d.passthrough_enabled) for d in host.gpus()]
             for name, host in lab_hosts.items()}
-    assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True)],
+    assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True), ("0000:af:00.0", True, True)],
                     "DC0_C0_H1": [("0000:41:00.0", True, False)],
                     "DC0_C0_H2": []}
     sriov = {name: [(f.address, f.enabled, f.vfs_enabled, f.vfs_max) for f in host.sriov]
