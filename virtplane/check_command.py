@@ -16,6 +16,7 @@ from pathlib import Path
 from rich.console import Console
 
 from virtplane.declared import DesiredStack
+from virtplane.engine import HostFacts, collect_inventory
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import Inventory
 from virtplane.policies import waivers
@@ -52,7 +53,7 @@ def run(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: st
         from virtplane.engine import connected
 
         with connected(desired) as providers:
-            inventory = read_hosts(providers, tolerant=False)
+            inventory = collect_inventory(providers)
     report = check_stack(desired, inventory, config)
     base = Path.cwd()
     if fmt == "text" and out_file is None:
@@ -79,27 +80,16 @@ def _plain_text(report: Report, base: Path) -> str:
     return buffer.getvalue()
 
 
-def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_dir: Path) -> Report | None:
+def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_dir: Path,
+                facts: HostFacts | None = None) -> Report | None:
     """The policy report ``plan``/``apply`` show, or None when no VM asks for devices or nested virtualization
     (then no host facts are read). An endpoint whose provider cannot read host facts yet contributes no hosts: its
     VMs get an advisory "cannot verify", not a refusal."""
     if not needs_policy(desired):
         return None
     config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
-    return check_stack(desired, read_hosts(providers, tolerant=True), config)
-
-
-def read_hosts(providers: Mapping[str, Provider], *, tolerant: bool) -> Inventory:
-    """Every endpoint's hosts, named as the stack's Endpoint (what the rules match VMs by). ``tolerant``: an
-    endpoint whose provider cannot read host facts yet contributes none (its VMs get "cannot verify")."""
-    hosts = []
-    for name, provider in providers.items():
-        try:
-            hosts.extend(host.model_copy(update={"endpoint": name}) for host in provider.hosts())
-        except NotImplementedError as exc:
-            if not tolerant:
-                raise VirtplaneError(f"endpoint '{name}': {exc}") from None
-    return Inventory(hosts=hosts)
+    facts = facts if facts is not None else HostFacts(providers)
+    return check_stack(desired, facts.inventory(tolerant=True), config)
 
 
 def show(console: Console, report: Report | None) -> None:

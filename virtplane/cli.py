@@ -103,13 +103,14 @@ def _emit(text: str) -> None:
 
 
 def _plan(stack_dir: Path, stack: str | None, policy: bool = False) -> tuple[Plan, Report | None]:
-    from virtplane.engine import build_plan, connected
+    from virtplane.engine import HostFacts, build_plan, connected
     from virtplane.evaluate import evaluate
 
     desired = evaluate(stack_dir, stack)
     with connected(desired) as providers:
-        report = _policy_gate(desired, providers, stack_dir) if policy else None  # policy: see check_command
-        return build_plan(desired, providers), report
+        facts = HostFacts(providers)  # host facts are read once, for the policy gate and placement alike
+        report = _policy_gate(desired, providers, stack_dir, facts) if policy else None  # see check_command
+        return build_plan(desired, providers, facts=facts), report
 
 
 @main.command()
@@ -160,7 +161,7 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
               destroy: bool, allow_data_loss: bool, break_lock: bool) -> int:
     from virtplane import apply as applier
     from virtplane import output
-    from virtplane.engine import build_plan, connected
+    from virtplane.engine import HostFacts, build_plan, connected
     from virtplane.errors import VirtplaneError
     from virtplane.evaluate import evaluate
     from virtplane.lock import stack_lock
@@ -170,7 +171,8 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
     with connected(desired) as providers, stack_lock(
             desired.identity, [_backend(name, p) for name, p in providers.items()],
             f"virtplane {command} {stack_dir}", break_lock=break_lock):
-        the_plan = build_plan(desired, providers, destroy=destroy)
+        facts = HostFacts(providers)  # read once, for placement and the policy gate alike
+        the_plan = build_plan(desired, providers, destroy=destroy, facts=facts)
         if not as_json:
             output.render_plan(out, the_plan, title="Destroy plan" if destroy else "Plan")
         if not the_plan.pending:
@@ -180,7 +182,7 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
                 out.print("Nothing to do.")
             return EXIT_OK
         if not destroy:  # policy: mandatory findings stop apply before anything changes (see check_command)
-            _refuse_on_policy(desired, providers, stack_dir, out, as_json)
+            _refuse_on_policy(desired, providers, stack_dir, facts, out, as_json)
         if not allow_data_loss:
             applier.refuse_data_loss(the_plan)
         if not yes:
@@ -279,16 +281,17 @@ def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
 
 # --- policy (virtplane/check_command.py and policies/) -----------------------------------------------------------
 
-def _policy_gate(desired: Any, providers: Any, stack_dir: Path) -> Report | None:
+def _policy_gate(desired: Any, providers: Any, stack_dir: Path, facts: Any) -> Report | None:
     from virtplane.check_command import policy_gate
 
-    return policy_gate(desired, providers, stack_dir)
+    return policy_gate(desired, providers, stack_dir, facts)
 
 
-def _refuse_on_policy(desired: Any, providers: Any, stack_dir: Path, out: Console, as_json: bool) -> None:
+def _refuse_on_policy(desired: Any, providers: Any, stack_dir: Path, facts: Any, out: Console, as_json: bool
+                      ) -> None:
     from virtplane import check_command
 
-    report = _policy_gate(desired, providers, stack_dir)
+    report = _policy_gate(desired, providers, stack_dir, facts)
     if not as_json:
         check_command.show(out, report)
     check_command.refuse(report)

@@ -65,15 +65,18 @@ def refuse_shared_backends(providers: Mapping[str, Provider]) -> None:
         seen[key] = name
 
 
-def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, destroy: bool = False) -> Plan:
-    """Compare declared resources with what each endpoint holds. ``destroy`` plans removing all ours."""
+def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, destroy: bool = False,
+               facts: HostFacts | None = None) -> Plan:
+    """Compare declared resources with what each endpoint holds. ``destroy`` plans removing all ours. ``facts``
+    shares host facts already read in this command (placement reads them only when a VM needs devices)."""
+    facts = facts if facts is not None else HostFacts(providers)
     plan = Plan(stack=desired.identity, destroy=destroy)
     grouped = {} if destroy else _group_by_endpoint(desired)
     specs: dict[str, Declared] = {
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
-        placer = Placer(endpoint, provider)
+        placer = Placer(endpoint, provider, facts)
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             driver = provider.driver(kind_name)
@@ -181,20 +184,17 @@ class Placer:
 
     Also used by the Pulumi plugin (one per plugin process, with a lock around ``place``): not thread-safe."""
 
-    def __init__(self, endpoint: str, provider: Provider) -> None:
+    def __init__(self, endpoint: str, provider: Provider, facts: HostFacts | None = None) -> None:
         self.endpoint = endpoint
         self.provider = provider
         self.usage = Usage()
-        self._hosts: list[Host] | None = None
+        self._facts = facts if facts is not None else HostFacts({endpoint: provider})
 
     def hosts(self) -> list[Host]:
-        if self._hosts is None:
-            try:
-                self._hosts = endpoint_hosts(self.endpoint, self.provider)
-            except NotImplementedError as exc:
-                raise VirtplaneError(f"endpoint '{self.endpoint}': cannot place VMs that need devices: {exc}"
-                                     ) from None
-        return self._hosts
+        try:
+            return self._facts.of(self.endpoint)
+        except NotImplementedError as exc:
+            raise VirtplaneError(f"endpoint '{self.endpoint}': cannot place VMs that need devices: {exc}") from None
 
     def place(self, item: ResourcePlan, driver: KindDriver) -> None:
         if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
@@ -223,17 +223,41 @@ def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldC
     return planned
 
 
-def endpoint_hosts(name: str, provider: Provider) -> list[Host]:
-    """The endpoint's hosts, each named as belonging to the stack's Endpoint ``name``."""
-    return [host.model_copy(update={"endpoint": name}) for host in provider.hosts()]
+class HostFacts:
+    """The host facts of each connected endpoint, read at most once (one batched ``Provider.hosts()`` each) and
+    shared by placement, the policy gate and ``inventory`` within one command. Hosts carry the stack's
+    Endpoint name, whatever the provider reports."""
+
+    def __init__(self, providers: Mapping[str, Provider]) -> None:
+        self.providers = providers
+        self._read: dict[str, list[Host] | NotImplementedError] = {}
+
+    def of(self, endpoint: str) -> list[Host]:
+        """The endpoint's hosts; NotImplementedError when its provider cannot read host facts."""
+        if endpoint not in self._read:
+            try:
+                self._read[endpoint] = [host.model_copy(update={"endpoint": endpoint})
+                                        for host in self.providers[endpoint].hosts()]
+            except NotImplementedError as exc:
+                self._read[endpoint] = exc
+        found = self._read[endpoint]
+        if isinstance(found, NotImplementedError):
+            raise found
+        return found
+
+    def inventory(self, *, tolerant: bool = False) -> Inventory:
+        """Every endpoint's hosts. ``tolerant``: an endpoint whose provider cannot read host facts contributes
+        none (the policy layer then says "cannot verify"); otherwise that is an error naming it."""
+        hosts = []
+        for name in self.providers:
+            try:
+                hosts.extend(self.of(name))
+            except NotImplementedError as exc:
+                if not tolerant:
+                    raise VirtplaneError(f"endpoint '{name}': {exc}") from None
+        return Inventory(hosts=hosts)
 
 
 def collect_inventory(providers: Mapping[str, Provider]) -> Inventory:
     """Every endpoint's hosts, one batched read each."""
-    hosts = []
-    for name, provider in providers.items():
-        try:
-            hosts.extend(endpoint_hosts(name, provider))
-        except NotImplementedError as exc:
-            raise VirtplaneError(f"endpoint '{name}': {exc}") from None
-    return Inventory(hosts=hosts)
+    return HostFacts(providers).inventory()

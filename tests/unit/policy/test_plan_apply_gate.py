@@ -68,3 +68,21 @@ def test_hosts_are_matched_to_vms_by_the_stacks_endpoint_name_whatever_the_provi
     report = check_command.policy_gate(stack(vm("a", nested_virtualization=True, node="esx-1")),
                                        {"ep": ForeignNamedHostProvider()}, tmp_path)
     assert report is not None and [f.rule for f in report.blocking] == ["hw.nested"]
+
+
+def test_the_gate_and_placement_share_one_read_of_the_host_facts(tmp_path):
+    from virtplane.engine import HostFacts, build_plan
+
+    class CountingProvider(MemoryProvider):
+        reads = 0
+
+        def hosts(self):
+            CountingProvider.reads += 1
+            return [esx("esx-1", endpoint="ep")]
+
+    providers = {"ep": CountingProvider()}
+    desired = stack(vm("a", nested_virtualization=True))
+    facts = HostFacts(providers)
+    check_command.policy_gate(desired, providers, tmp_path, facts)
+    build_plan(desired, providers, facts=facts)
+    assert CountingProvider.reads == 1
