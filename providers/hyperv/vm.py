@@ -42,6 +42,7 @@ from virtplane.providers.hyperv.vm_state import (
     GiB,
     MiB,
     Switches,
+    drive_slot,
     notes_with,
     owner_from_notes,
     owner_from_pending,
@@ -173,8 +174,7 @@ class VirtualMachineDriver(KindDriver):
         state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
                          parts.get("firmware"), self._host.name, switches or self._switches)
         vm_id = str(vm.get("VMId") or vm.get("Id"))
-        paths = {item["slot"]: drive.text("Path") or "" for item, (drive, _) in
-                 zip(state["disks"], sorted(parts.get("disks", []), key=_drive_slot), strict=False)}
+        paths = {drive_slot(drive): drive.text("Path") or "" for drive, _ in parts.get("disks", [])}
         name = owner.resource if pending and owner is not None else (vm.text("Name") or "")
         state["gpus"] = parts.get("gpus", [])
         live = LiveVm(vm.text("Version"), bool(vm.flag("DynamicMemoryEnabled")), vm.number("Generation") or 1)
@@ -550,14 +550,6 @@ def _already_off_or_gone(error: str) -> bool:
 def _made_by_us(path: str, vm_id: str) -> bool:
     leaf = path.replace("/", "\\").rsplit("\\", 1)[-1].lower()
     return bool(path) and leaf.startswith(vm_id.lower() + "-") and leaf.endswith(".vhdx")
-
-
-def _drive_slot(pair: tuple[Any, Any]) -> tuple[Any, ...]:
-    from virtplane.providers.hyperv.vm_state import disk_slot, slot_order
-
-    drive = pair[0]
-    return slot_order(disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
-                                drive.number("ControllerLocation")))
 
 
 def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]:

@@ -93,6 +93,11 @@ def disk_slot(controller_type: str | None, number: int | None, location: int | N
     return f"{prefix}{number or 0}:{location or 0}"
 
 
+def drive_slot(drive: Any) -> str:
+    """The slot of a HardDiskDrive object (``scsi0:1``)."""
+    return disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"), drive.number("ControllerLocation"))
+
+
 def parse_disk_slot(slot: str) -> tuple[str, int, int]:
     """``scsi0:1`` -> ("SCSI", 0, 1)."""
     head, _, location = slot.partition(":")
@@ -113,8 +118,7 @@ def vm_state(vm: Any, processor: Any, disks: list[tuple[Any, Any]], nics: list[t
         size = vhd.number("Size") if vhd is not None else None
         vhd_type = str(vhd.get("VhdType") or "") if vhd is not None else ""
         disk_items.append({
-            "slot": disk_slot(drive.text("ControllerType"), drive.number("ControllerNumber"),
-                              drive.number("ControllerLocation")),
+            "slot": drive_slot(drive),
             "size": None if size is None else size // GiB,
             "storage": None,
             "thin": None if not vhd_type else vhd_type.lower() == "dynamic",
