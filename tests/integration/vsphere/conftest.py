@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from pyVim.connect import Connect, Disconnect
+from pyVmomi import SoapAdapter
 
 from virtplane.lab import vcsim
 from virtplane.providers.vsphere.provider import API_VERSION, VsphereProvider
@@ -49,3 +50,37 @@ def name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def stack(name: str) -> str:
     return f"stack-{name}"
+
+
+class SoapCalls(list[str]):
+    """Every SOAP method this process calls, in order, with the arguments of the last call of each in ``args``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.args: dict[str, Any] = {}
+
+
+def _record_soap_calls(monkeypatch: pytest.MonkeyPatch, *, wire_names: bool) -> SoapCalls:
+    calls = SoapCalls()
+    original = SoapAdapter.SoapStubAdapter.InvokeMethod
+
+    def recording(self, mo, info, args, outerStub=None):
+        method = info.wsdlName if wire_names else info.name
+        calls.append(method)
+        calls.args[method] = args
+        return original(self, mo, info, args, outerStub)
+
+    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
+    return calls
+
+
+@pytest.fixture
+def soap_calls(monkeypatch: pytest.MonkeyPatch) -> SoapCalls:
+    """SOAP calls by pyVmomi's method name (``Destroy`` for DestroyView)."""
+    return _record_soap_calls(monkeypatch, wire_names=False)
+
+
+@pytest.fixture
+def soap_methods(monkeypatch: pytest.MonkeyPatch) -> SoapCalls:
+    """SOAP calls by their name on the wire (``DestroyView``)."""
+    return _record_soap_calls(monkeypatch, wire_names=True)

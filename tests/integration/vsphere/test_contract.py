@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pyVmomi import SoapAdapter, vim
+from pyVmomi import vim
 
 from tests.integration.vsphere.helpers import EngineStack, disk_devices, find_vm, mark_as_template
 from tests.integration.vsphere.test_vm import converge, observe_one, vm_spec
@@ -17,20 +17,6 @@ from virtplane.providers.vsphere.tasks import wait_for_task
 from virtplane.specs import VirtualMachineSpec
 
 GiB_IN_KB = 1024 * 1024
-
-
-@pytest.fixture
-def soap_methods(monkeypatch) -> list[str]:
-    """The name of every SOAP method this process calls."""
-    called: list[str] = []
-    original = SoapAdapter.SoapStubAdapter.InvokeMethod
-
-    def recording(self, mo, info, args, outerStub=None):
-        called.append(info.wsdlName)
-        return original(self, mo, info, args, outerStub)
-
-    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
-    return called
 
 
 def template(provider, raw_si, name: str, **fields: Any) -> str:

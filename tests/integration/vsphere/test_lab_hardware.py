@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyVmomi import SoapAdapter, vim
+from pyVmomi import vim
 
 from tests.conftest import BIN_CACHE
 from virtplane.inventory import Host
@@ -30,19 +30,6 @@ def four_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VsphereProv
     yield connected
     connected.close()
     instance.stop()
-
-
-@pytest.fixture
-def soap_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    calls: list[str] = []
-    original = SoapAdapter.SoapStubAdapter.InvokeMethod
-
-    def counting(self, mo, info, args, outerStub=None):
-        calls.append(info.name)
-        return original(self, mo, info, args, outerStub)
-
-    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", counting)
-    return calls
 
 
 def devices(host: Host) -> dict[str, tuple[str, bool | None, bool | None]]:

@@ -2,24 +2,8 @@
 
 from __future__ import annotations
 
-import pytest
-from pyVmomi import SoapAdapter
-
 from virtplane.providers.base import Owner
 from virtplane.specs import VirtualMachineSpec
-
-
-@pytest.fixture
-def soap_calls(monkeypatch):
-    calls: list[str] = []
-    original = SoapAdapter.SoapStubAdapter.InvokeMethod
-
-    def counting(self, mo, info, args, outerStub=None):
-        calls.append(info.name)
-        return original(self, mo, info, args, outerStub)
-
-    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", counting)
-    return calls
 
 
 def test_observe_uses_the_same_number_of_calls_for_5_and_15_vms(provider, stack, name, soap_calls):

@@ -6,7 +6,7 @@ import itertools
 from typing import Any
 
 import pytest
-from pyVmomi import SoapAdapter, vim
+from pyVmomi import vim
 
 from tests.integration.vsphere.helpers import find_vm, reconfigure
 from tests.integration.vsphere.test_vm import converge, vm_spec
@@ -14,28 +14,6 @@ from virtplane.errors import ProviderError
 from virtplane.providers.base import FieldChange, Owner, Rule
 from virtplane.providers.vsphere.power import wait_until
 from virtplane.providers.vsphere.vm_rules import machine_rule
-
-
-class Calls(list[str]):
-    """The name of every SOAP method this process calls, with the arguments of each in ``args``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.args: dict[str, Any] = {}
-
-
-@pytest.fixture
-def soap_methods(monkeypatch) -> Calls:
-    called = Calls()
-    original = SoapAdapter.SoapStubAdapter.InvokeMethod
-
-    def recording(self, mo, info, args, outerStub=None):
-        called.append(info.wsdlName)
-        called.args[info.wsdlName] = args
-        return original(self, mo, info, args, outerStub)
-
-    monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
-    return called
 
 
 def start_vmware_tools(vm: Any) -> None:
