@@ -29,6 +29,7 @@ def run(instance: HypervInstance, *statements: Callable[[PowerShell], Any]) -> l
 
 
 def prop(obj: Any, name: str) -> Any:
+    """A property of a deserialized object, read case-insensitively from adapted and extended properties."""
     for properties in (obj.adapted_properties, obj.extended_properties):
         for key, value in properties.items():
             if key.lower() == name.lower():

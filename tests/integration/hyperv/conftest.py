@@ -89,12 +89,3 @@ def sriov_run(hyperv_sriov: hyperv.HypervInstance) -> Iterator[Run]:
 @pytest.fixture
 def plain_run(hyperv_plain: hyperv.HypervInstance) -> Iterator[Run]:
     yield from runner(hyperv_plain)
-
-
-def prop(obj: Any, name: str) -> Any:
-    """A property of a deserialized object, read case-insensitively from adapted and extended properties."""
-    for properties in (obj.adapted_properties, obj.extended_properties):
-        for key, value in properties.items():
-            if key.lower() == name.lower():
-                return value
-    raise KeyError(name)

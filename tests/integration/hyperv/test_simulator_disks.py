@@ -6,8 +6,9 @@ from __future__ import annotations
 from pypsrp.powershell import PSInvocationState
 from pypsrp.serializer import TaggedValue
 
-from tests.integration.hyperv.conftest import prop, unique
+from tests.integration.hyperv.conftest import unique
 from tests.integration.hyperv.test_simulator_vms import by_id, new_vm
+from tests.support.hyperv import prop
 
 GIB = 1024**3
 

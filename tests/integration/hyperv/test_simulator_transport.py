@@ -13,7 +13,8 @@ from pypsrp.exceptions import AuthenticationError
 from pypsrp.powershell import PowerShell, PSInvocationState, RunspacePool
 from pypsrp.serializer import TaggedValue
 
-from tests.integration.hyperv.conftest import prop, unique, wsman
+from tests.integration.hyperv.conftest import unique, wsman
+from tests.support.hyperv import prop
 from virtplane.lab import hyperv
 
 

@@ -8,7 +8,8 @@ import uuid
 from pypsrp.powershell import PSInvocationState
 from pypsrp.serializer import TaggedValue
 
-from tests.integration.hyperv.conftest import prop, unique
+from tests.integration.hyperv.conftest import unique
+from tests.support.hyperv import prop
 
 GIB = 1024**3
 
