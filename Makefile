@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV  := .venv
 BIN   := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | sha1sum | cut -c1-12)
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GOVMOMI := /usr/share/gocode/src/github.com/vmware/govmomi
 
@@ -30,10 +30,10 @@ bench: deps-python deps-debian
 
 deps-python: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,lab,policy]'
+	$(BIN)/pip install -q -e '.[dev,policy]' -e ./lab
 	rm -f $(VENV)/.installed-* && touch $@
 
 deps-debian:

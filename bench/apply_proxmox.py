@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.drift_proxmox import NODES, STACK, declared_specs, write_stack  # noqa: E402
-from virtplane.lab import fakepve  # noqa: E402
+from virtplane_lab import fakepve  # noqa: E402
 
 
 def virtplane(*args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float]:

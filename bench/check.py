@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from virtplane.inventory import Host, Inventory, PciDevice, SriovFunction, VgpuType
+from virtplane.kinds import build_spec
 from virtplane.policies.evaluate import DeclaredVm, check_vms
 from virtplane.policies.waivers import PolicyConfig
-from virtplane.specs import build_spec
 
 
 def inventory(hosts: int) -> Inventory:

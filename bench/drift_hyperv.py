@@ -1,6 +1,6 @@
 """Drift over N VMs on the Hyper-V simulator: virtplane's batched read vs. a per-VM cmdlet loop, in one run.
 
-The simulator (virtplane.lab.hypervsim, its own process, WinRM over HTTP with NTLM message encryption as the
+The simulator (virtplane_lab.hypervsim, its own process, WinRM over HTTP with NTLM message encryption as the
 driver uses by default) is seeded fast: pipelines of many statements, each VM made by ``New-VHD`` and
 ``New-VM -VHDPath -SwitchName | Set-VM -ProcessorCount -Notes <virtplane's ownership marker>``. A generated
 stack declares those VMs as they are (Generation 2, secure boot, one 10 GiB disk, one adapter on the
@@ -43,7 +43,7 @@ from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.declared import DeclaredResource, DesiredStack  # noqa: E402
 from virtplane.diff import diff  # noqa: E402
 from virtplane.engine import build_plan  # noqa: E402
-from virtplane.lab import hyperv, process  # noqa: E402
+from virtplane.kinds import build_spec  # noqa: E402
 from virtplane.plan import Action  # noqa: E402
 from virtplane.providers.base import Owner, description_marker  # noqa: E402
 from virtplane.providers.hyperv.client import Cmd, HypervClient, i64, pipe, u64, vm_by_id  # noqa: E402
@@ -51,7 +51,7 @@ from virtplane.providers.hyperv.provider import HypervProvider  # noqa: E402
 from virtplane.providers.hyperv.vm import join_parts  # noqa: E402
 from virtplane.providers.hyperv.vm_state import Switches, vm_state  # noqa: E402
 from virtplane.slots import resolve_vm  # noqa: E402
-from virtplane.specs import build_spec  # noqa: E402
+from virtplane_lab import hyperv, process  # noqa: E402
 
 PROJECT, STACK_NAME, ENDPOINT = "bench", "dev", "hv"
 STACK = f"{PROJECT}/{STACK_NAME}"
@@ -62,7 +62,7 @@ FIELDS = {"cpus": 2, "memory": 512, "firmware": "uefi", "secure_boot": True, "po
 
 
 def start_simulator(work_dir: Path, nagle: bool) -> hyperv.HypervInstance:
-    """The simulated host, as virtplane.lab.hyperv.start runs it; without --nagle through hypervsim_nodelay.py
+    """The simulated host, as virtplane_lab.hyperv.start runs it; without --nagle through hypervsim_nodelay.py
     (TCP_NODELAY on the simulator's sockets, as a real WinRM listener answers)."""
     if nagle:
         return hyperv.start(work_dir, host_name="HV-BENCH", profile="gpu", name="bench")

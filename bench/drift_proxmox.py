@@ -48,7 +48,6 @@ from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
-from virtplane.lab import fakepve  # noqa: E402
 from virtplane.plan import Plan  # noqa: E402
 from virtplane.providers.base import Owner, description_marker  # noqa: E402
 from virtplane.providers.proxmox.config import (  # noqa: E402
@@ -62,6 +61,7 @@ from virtplane.providers.proxmox.ownership import encode_tags  # noqa: E402
 from virtplane.providers.registry import provider_class  # noqa: E402
 from virtplane.slots import resolve_vm  # noqa: E402
 from virtplane.specs import VirtualMachineSpec  # noqa: E402
+from virtplane_lab import fakepve  # noqa: E402
 
 PROJECT, STACK_NAME = "bench", "dev"
 STACK = f"{PROJECT}/{STACK_NAME}"

@@ -43,8 +43,8 @@ from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
-from virtplane.lab import vcsim  # noqa: E402
 from virtplane.providers.vsphere.vm import PATHS  # noqa: E402
+from virtplane_lab import vcsim  # noqa: E402
 
 STACK = "bench/dev"
 PROGRAM = '''

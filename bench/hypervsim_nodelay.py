@@ -12,4 +12,4 @@ import socketserver
 
 if __name__ == "__main__":
     socketserver.StreamRequestHandler.disable_nagle_algorithm = True
-    runpy.run_module("virtplane.lab.hypervsim", run_name="__main__", alter_sys=True)
+    runpy.run_module("virtplane_lab.hypervsim", run_name="__main__", alter_sys=True)

@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.request_counter import RequestCounter  # noqa: E402
-from virtplane.lab import vcsim  # noqa: E402
 from virtplane.providers.vsphere.provider import VsphereProvider  # noqa: E402
+from virtplane_lab import vcsim  # noqa: E402
 
 
 def measured(fn: Callable[[], Any], repeat: int) -> tuple[float, int, Any]:

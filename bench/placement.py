@@ -15,8 +15,8 @@ import argparse
 import time
 
 from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError, Usage, place
-from virtplane.specs import build_spec
 
 
 def inventory(hosts: int) -> list[Host]:

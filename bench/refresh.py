@@ -39,7 +39,6 @@ sys.path.insert(0, str(REPO))
 
 from bench import drift_proxmox  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
-from virtplane.lab import fakepve, vcsim  # noqa: E402
 from virtplane.plugin import VERSION  # noqa: E402
 from virtplane.plugin.engine_log import EngineLog  # noqa: E402
 from virtplane.plugin.provider import VirtplaneProvider  # noqa: E402
@@ -47,6 +46,7 @@ from virtplane.plugin.servicer import VirtplaneServicer  # noqa: E402
 from virtplane.providers.base import Observed  # noqa: E402
 from virtplane.providers.registry import provider_class  # noqa: E402
 from virtplane.specs import NetworkSpec  # noqa: E402
+from virtplane_lab import fakepve, vcsim  # noqa: E402
 
 PROJECT, STACK_NAME = "bench", "dev"
 STACK = f"{PROJECT}/{STACK_NAME}"

@@ -10,8 +10,8 @@ import pytest
 
 from tests.support import fakepve_fixture
 from tests.support import hyperv as raw_hyperv
-from virtplane.lab import cli as lab_cli
-from virtplane.lab import hyperv, vcsim
+from virtplane_lab import cli as lab_cli
+from virtplane_lab import hyperv, vcsim
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout

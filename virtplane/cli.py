@@ -78,18 +78,41 @@ def guarded(command: Callable[..., int]) -> Callable[..., None]:
     return wrapper
 
 
+COMMANDS_GROUP = "virtplane.commands"  # entry points of packages that add commands (the lab package adds `lab`)
+LAB_MISSING = ("the lab is not installed: install the lab package beside virtplane "
+               "(`pip install ./lab` from a virtplane checkout, or run `make lab` there)")
+
+
+def _plugin_commands() -> dict[str, Any]:
+    from importlib.metadata import entry_points
+
+    return {point.name: point for point in entry_points(group=COMMANDS_GROUP)}
+
+
 class _Commands(click.Group):
-    """Loads the ``lab`` group only when it is used."""
+    """Adds the commands other installed packages register (``virtplane.commands`` entry points), loaded only
+    when used; ``lab`` is always listed and says how to install the lab package when it is absent."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "lab"])
+        return sorted({*super().list_commands(ctx), *_plugin_commands(), "lab"})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        point = _plugin_commands().get(cmd_name)
+        if point is not None:
+            return point.load()
         if cmd_name == "lab":
-            from virtplane.lab.cli import lab
+            return _lab_missing
+        return None
 
-            return lab
-        return super().get_command(ctx, cmd_name)
+
+@click.command("lab", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+def _lab_missing() -> None:
+    """The embedded lab (not installed)."""
+    console(stderr=True).print(f"[red]error:[/] {LAB_MISSING}")
+    sys.exit(EXIT_ERROR)
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,8 +7,12 @@ deletes in reverse. Adding a kind is one line here plus its spec and its drivers
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec
+from pydantic import ValidationError
+
+from virtplane.errors import SpecError
+from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec, describe_error, validate_name
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,16 @@ def kind(name: str) -> Kind:
 def later_kinds(name: str) -> tuple[str, ...]:
     """The kinds that may reference ``name`` (listed after it)."""
     return ORDER[ORDER.index(name) + 1:]
+
+
+def build_spec(kind_name: str, name: str, inputs: dict[str, Any]) -> Spec:
+    """Validate ``inputs`` for a resource of ``kind_name``; raise SpecError naming resource and fields."""
+    validate_name(kind_name, name)
+    model = kind(kind_name).spec
+    try:
+        spec = model.model_validate(inputs)
+    except ValidationError as exc:
+        raise SpecError(kind_name, name, [describe_error(model, error) for error in exc.errors()]) from None
+    if problems := spec.problems():
+        raise SpecError(kind_name, name, problems)
+    return spec

@@ -16,7 +16,7 @@ import pulumi
 
 from virtplane import declared
 from virtplane.errors import SpecError
-from virtplane.specs import build_spec
+from virtplane.kinds import build_spec
 
 PACKAGE = "virtplane"
 

@@ -11,7 +11,7 @@ import difflib
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
 from virtplane.errors import SpecError
 from virtplane.units import SizeError, parse_size
@@ -210,22 +210,7 @@ def strict_name_problem(name: str) -> str | None:
     return None if STRICT_NAME.match(name) else STRICT_NAME_RULE
 
 
-def build_spec(kind: str, name: str, inputs: dict[str, Any]) -> Spec:
-    """Validate ``inputs`` for a resource of ``kind``; raise SpecError naming resource and fields."""
-    from virtplane.kinds import kind as registered
-
-    validate_name(kind, name)
-    model = registered(kind).spec
-    try:
-        spec = model.model_validate(inputs)
-    except ValidationError as exc:
-        raise SpecError(kind, name, [_describe(model, error) for error in exc.errors()]) from None
-    if problems := spec.problems():
-        raise SpecError(kind, name, problems)
-    return spec
-
-
-def _describe(model: type[BaseModel], error: Any) -> tuple[str, str]:
+def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
     location = ".".join(str(part) for part in error["loc"]) or "(all)"
     kind = error["type"]
     if kind == "extra_forbidden":

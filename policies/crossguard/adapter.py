@@ -29,10 +29,10 @@ from pulumi_policy import (
 
 from virtplane.errors import SpecError, VirtplaneError
 from virtplane.inventory import Inventory
+from virtplane.kinds import build_spec
 from virtplane.policies.evaluate import DeclaredVm, Report, check_vms
 from virtplane.policies.model import ADVISORY, MANDATORY
 from virtplane.policies.rules import ALL
-from virtplane.specs import build_spec
 
 VM_TYPE = "virtplane:index:VirtualMachine"
 CONFIG_SCHEMA = PolicyConfigSchema(properties={"inventory": {"type": "string"}})

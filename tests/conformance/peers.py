@@ -17,11 +17,11 @@ from pyVmomi import vim
 
 from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
-from virtplane.lab.hyperv import HypervInstance
-from virtplane.lab.vcsim import VcsimInstance
 from virtplane.providers.base import MARKER_KEY, Owner, Provider
 from virtplane.providers.hyperv.vm_state import pending_name
 from virtplane.providers.registry import provider_class
+from virtplane_lab.hyperv import HypervInstance
+from virtplane_lab.vcsim import VcsimInstance
 
 
 class Peer(ABC):

@@ -8,8 +8,9 @@ from tests.conformance.peers import Peer
 from virtplane import apply
 from virtplane.declared import DeclaredEndpoint, DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
+from virtplane.kinds import build_spec
 from virtplane.plan import Action, Plan
-from virtplane.specs import Spec, build_spec
+from virtplane.specs import Spec
 
 ENDPOINT = "ep"
 

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
 from tests.support.cli import virtplane
-from virtplane.lab import state
+from virtplane_lab import state
 
 
 def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
@@ -78,3 +78,22 @@ def test_a_state_file_from_before_hyperv_still_loads_and_its_lab_still_stops(tmp
         for process in stand_ins:
             process.kill()
             process.wait()
+
+
+def test_virtplane_lab_says_how_to_install_the_lab_when_it_is_absent(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from virtplane import cli
+
+    monkeypatch.setattr(cli, "_plugin_commands", dict)  # no package registers commands: the core alone
+    result = CliRunner().invoke(cli.main, ["lab", "up"])
+    assert result.exit_code == 1
+    assert "the lab is not installed" in result.output and "pip install ./lab" in result.output
+    assert "lab" in CliRunner().invoke(cli.main, ["--help"]).output
+
+
+def test_the_lab_command_comes_from_the_lab_package_entry_point() -> None:
+    from virtplane import cli
+
+    point = cli._plugin_commands()["lab"]
+    assert point.value == "virtplane_lab.cli:lab" and point.dist.name == "virtplane-lab"

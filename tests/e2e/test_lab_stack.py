@@ -13,8 +13,8 @@ from pyVmomi import vim
 
 from tests.support import hyperv, proxmox, vsphere
 from tests.support.cli import LAB_STACK, lab_env, virtplane
-from virtplane.lab import cli as lab_cli
-from virtplane.lab import hyperv as lab_hyperv
+from virtplane_lab import cli as lab_cli
+from virtplane_lab import hyperv as lab_hyperv
 
 VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov"}
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}

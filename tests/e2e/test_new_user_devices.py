@@ -5,7 +5,7 @@ and the choices (exit 1), and nothing is made; `virtplane check` reports it as a
 turns it into a reported waiver, and the check gives the same verdicts live and from an inventory file.
 
 The lab's hardware: README "Host facts (vSphere)" (DC0_C0_H0 has an enabled A100 with grid_a100-* profiles and
-an X710 with 8 VFs; DC0_C0_H1's A100 is capable, not enabled), virtplane/lab/pve_hardware.py (pve1's A100 offers
+an X710 with 8 VFs; DC0_C0_H1's A100 is capable, not enabled), lab/virtplane_lab/pve_hardware.py (pve1's A100 offers
 mdev types nvidia-471..474) and the Hyper-V lab host (a partitionable GPU split in 1, 2, 4 or 8)."""
 
 from __future__ import annotations

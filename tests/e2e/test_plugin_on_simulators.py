@@ -20,7 +20,7 @@ from pypsrp.serializer import TaggedValue
 from tests.conformance.peers import Peer, ProxmoxPeer, VspherePeer
 from tests.support import hyperv as raw_hyperv
 from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
-from virtplane.lab.hyperv import HypervInstance
+from virtplane_lab.hyperv import HypervInstance
 
 pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")  # a password no reply could hold by chance
 _names = itertools.count()

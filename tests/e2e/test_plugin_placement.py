@@ -18,8 +18,8 @@ import pytest
 
 from tests.support import vsphere as raw_vsphere
 from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
-from virtplane.lab.hyperv import HypervInstance
-from virtplane.lab.vcsim import VcsimInstance
+from virtplane_lab.hyperv import HypervInstance
+from virtplane_lab.vcsim import VcsimInstance
 
 pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")
 _names = itertools.count()

@@ -9,8 +9,8 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from virtplane.lab.hyperv import HypervInstance
-from virtplane.lab.vcsim import VcsimInstance
+from virtplane_lab.hyperv import HypervInstance
+from virtplane_lab.vcsim import VcsimInstance
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_STACK = REPO / "stacks" / "lab"

@@ -1,5 +1,5 @@
 """The ``fakepve`` fixture, overriding fakepve's own: the same fresh fake per test (same marker options), but a
-``HardwarePve``, so every node carries the lab's seeded hardware (see ``virtplane.lab.pve_hardware``).
+``HardwarePve``, so every node carries the lab's seeded hardware (see ``virtplane_lab.pve_hardware``).
 
 It reuses the serving thread and option parsing of fakepve's pytest plugin (the version pinned in pyproject.toml).
 """
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fakepve.pytest_plugin import HOST, _options, _Serving
 
-from virtplane.lab.fakepve_hardware import HardwarePve
+from virtplane_lab.fakepve_hardware import HardwarePve
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.serializer import TaggedValue
 from pypsrp.wsman import WSMan
 
-from virtplane.lab.hyperv import HypervInstance
+from virtplane_lab.hyperv import HypervInstance
 
 
 def run(instance: HypervInstance, *statements: Callable[[PowerShell], Any]) -> list[Any]:

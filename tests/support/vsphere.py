@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from pyVim.connect import Connect, Disconnect
 from pyVmomi import vim
 
-from virtplane.lab.vcsim import VcsimInstance
 from virtplane.providers.vsphere.provider import API_VERSION
+from virtplane_lab.vcsim import VcsimInstance
 
 
 @contextmanager

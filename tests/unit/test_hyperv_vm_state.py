@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from virtplane.kinds import build_spec
 from virtplane.providers.base import Owner
 from virtplane.providers.hyperv.client import PsObject
 from virtplane.providers.hyperv.devices import matches, observed_gpus, order_like, partition_count, vendor_of
@@ -24,7 +25,7 @@ from virtplane.providers.hyperv.vm_state import (
     tags_from_notes,
     vm_state,
 )
-from virtplane.specs import GpuSpec, build_spec
+from virtplane.specs import GpuSpec
 
 GiB = 1024**3
 

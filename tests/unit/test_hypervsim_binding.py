@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
-from virtplane.lab.hypervsim.errors import CmdletError
-from virtplane.lab.hypervsim.params import Param, convert
-from virtplane.lab.hypervsim.targets import wildcard
+from virtplane_lab.hypervsim.errors import CmdletError
+from virtplane_lab.hypervsim.params import Param, convert
+from virtplane_lab.hypervsim.targets import wildcard
 
 
 @pytest.mark.parametrize(("param", "value", "expected"), [

@@ -101,8 +101,8 @@ def test_a_stale_lock_is_reported_with_its_holder_and_age_and_broken_only_when_a
 
 def test_a_name_only_some_hypervisors_take_is_validated_by_the_endpoints_provider():
     from virtplane.errors import SpecError
+    from virtplane.kinds import build_spec
     from virtplane.providers.hyperv.provider import HypervProvider
-    from virtplane.specs import build_spec
 
     spec = build_spec("VirtualMachine", "o'neil", {})  # the core refuses only what no hypervisor takes
     assert spec.cpus is None

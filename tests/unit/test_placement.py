@@ -7,8 +7,8 @@ from tests.unit.test_planning import stack, vm
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.inventory import Host, PciDevice, PciMapping, SriovFunction, VgpuType
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError, Usage, place
-from virtplane.specs import build_spec
 
 A100 = "0000:3b:00.0"
 

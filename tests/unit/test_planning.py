@@ -4,9 +4,9 @@ from tests.unit.memory_hypervisor import MemoryProvider
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
 from virtplane.errors import OwnershipError, ProviderError
+from virtplane.kinds import build_spec
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
-from virtplane.specs import build_spec
 
 
 def stack(*resources: DeclaredResource) -> DesiredStack:

@@ -1,7 +1,7 @@
 import pytest
 
 from virtplane.errors import SpecError
-from virtplane.specs import build_spec
+from virtplane.kinds import build_spec
 
 
 def vm(**fields):

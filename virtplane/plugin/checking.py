@@ -12,9 +12,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from virtplane.errors import SpecError
+from virtplane.kinds import build_spec
 from virtplane.kinds import kind as registered_kind
 from virtplane.plugin.values import has_unknown
-from virtplane.specs import Spec, _describe, build_spec, validate_name
+from virtplane.specs import Spec, describe_error, validate_name
 
 
 def pulumi_path(location: str) -> str:
@@ -44,7 +45,7 @@ def failures(kind: str, name: str, inputs: dict[str, Any]) -> list[tuple[str, st
     try:
         model.model_validate(known)
     except ValidationError as error:
-        found = [_describe(model, e) for e in error.errors()]
+        found = [describe_error(model, e) for e in error.errors()]
         return [(pulumi_path(field), message) for field, message in found
                 if field.split(".")[0] not in unknown and message != "is required"]
     return []
@@ -59,4 +60,4 @@ def spec_of(kind: str, name: str, known: dict[str, Any], unknown: set[str]) -> S
     try:
         return model.model_validate(known)
     except ValidationError as error:
-        raise SpecError(kind, name, [_describe(model, e) for e in error.errors()]) from None
+        raise SpecError(kind, name, [describe_error(model, e) for e in error.errors()]) from None

@@ -24,7 +24,7 @@ from virtplane.apply import creation_spec
 from virtplane.diff import diff
 from virtplane.engine import Placer, classify
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
-from virtplane.kinds import KINDS
+from virtplane.kinds import KINDS, build_spec
 from virtplane.kinds import kind as registered_kind
 from virtplane.placement import PlacementError, needs_hardware, place
 from virtplane.plan import Action, PlannedChange, ResourcePlan
@@ -43,7 +43,7 @@ from virtplane.plugin.values import (
 )
 from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner
 from virtplane.slots import resolve_vm
-from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec, build_spec
+from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
 
 _KIND_NAMES = {kind.name for kind in KINDS}
 

@@ -1,4 +1,4 @@
-"""Simulated Hyper-V hosts (``virtplane.lab.hypervsim``) for the session, and pypsrp clients on them.
+"""Simulated Hyper-V hosts (``virtplane_lab.hypervsim``) for the session, and pypsrp clients on them.
 
 ``hyperv_gpu``: Intel host with a DDA-capable GPU and a partitionable GPU, plain HTTP (NTLM with WinRM
 message encryption, or Basic with encryption="never"). ``hyperv_sriov``: AMD host with an SR-IOV NIC, HTTPS
@@ -15,7 +15,7 @@ import pytest
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
-from virtplane.lab import hyperv
+from virtplane_lab import hyperv
 
 _names = itertools.count()
 

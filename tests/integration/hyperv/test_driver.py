@@ -1,4 +1,4 @@
-"""The Hyper-V driver against the simulated host (virtplane.lab.hypervsim) through unmodified pypsrp.
+"""The Hyper-V driver against the simulated host (virtplane_lab.hypervsim) through unmodified pypsrp.
 
 Cmdlet behaviour cited from Microsoft's Hyper-V module reference (docset winserver2025-ps): New-VM, Set-VM,
 Get-VM, Remove-VM, Get-/Add-/Remove-VMHardDiskDrive, New-/Resize-VHD, Get-/Add-VMNetworkAdapter,
@@ -15,11 +15,11 @@ from virtplane import apply
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
 from virtplane.errors import OwnershipError, SpecError
-from virtplane.lab.hyperv import HypervInstance
+from virtplane.kinds import build_spec
 from virtplane.plan import Action
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
-from virtplane.specs import build_spec
+from virtplane_lab.hyperv import HypervInstance
 
 SWITCH = "lab-switch"
 _numbers = itertools.count()

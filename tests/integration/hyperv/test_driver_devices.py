@@ -22,13 +22,13 @@ from tests.integration.hyperv.test_driver import converge, provider, stack, vms_
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.errors import SpecError
-from virtplane.lab import hyperv
-from virtplane.lab.hypervsim.model import GPU_LOCATION, profile
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError
 from virtplane.plan import Action
 from virtplane.providers.base import Owner, Rule
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
-from virtplane.specs import build_spec
+from virtplane_lab import hyperv
+from virtplane_lab.hypervsim.model import GPU_LOCATION, profile
 
 GiB = 1024**3
 MiB = 1024**2

@@ -17,10 +17,10 @@ import pytest
 from tests.integration.hyperv.test_driver import SWITCH, converge, provider, stack, vms_named
 from virtplane import apply
 from virtplane.engine import build_plan
-from virtplane.lab import hyperv
 from virtplane.plan import Action
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
+from virtplane_lab import hyperv
 
 _numbers = itertools.count()
 

@@ -1,4 +1,4 @@
-"""The lab's Hyper-V launcher (``virtplane.lab.hyperv``) prepares its host over PSRP: the DDA GPU it is told to
+"""The lab's Hyper-V launcher (``virtplane_lab.hyperv``) prepares its host over PSRP: the DDA GPU it is told to
 dismount is assignable once the host serves, and asking again changes nothing."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 
 from tests.support import hyperv as raw_hyperv
 from virtplane.errors import VirtplaneError
-from virtplane.lab import cli as lab_cli
-from virtplane.lab import hyperv
+from virtplane_lab import cli as lab_cli
+from virtplane_lab import hyperv
 
 
 def assignable(instance: hyperv.HypervInstance) -> list[str]:

@@ -15,7 +15,7 @@ from pypsrp.serializer import TaggedValue
 
 from tests.integration.hyperv.conftest import unique, wsman
 from tests.support.hyperv import prop
-from virtplane.lab import hyperv
+from virtplane_lab import hyperv
 
 
 def invoke(instance: hyperv.HypervInstance, build, **overrides) -> PowerShell:

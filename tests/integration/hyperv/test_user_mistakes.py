@@ -14,8 +14,8 @@ from typing import Any
 
 from tests.integration.hyperv.test_driver import SWITCH, provider, vms_named
 from tests.support.cli import virtplane, write_stack
-from virtplane.lab.hyperv import HypervInstance
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
+from virtplane_lab.hyperv import HypervInstance
 
 _numbers = itertools.count()
 

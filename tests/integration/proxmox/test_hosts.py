@@ -12,7 +12,7 @@ from proxmoxer.core import ResourceException
 from tests.integration.proxmox.conftest import connect
 from tests.integration.proxmox.transports import CountInFlight, wrap
 from virtplane.inventory import Host
-from virtplane.lab.pve_hardware import PciFunction, plain_node
+from virtplane_lab.pve_hardware import PciFunction, plain_node
 
 TOKEN_SECRET = "0b7d-hosts-token-secret"
 

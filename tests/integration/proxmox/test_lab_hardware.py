@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.integration.proxmox.conftest import connect
-from virtplane.lab import fakepve
+from virtplane_lab import fakepve
 
 
 def test_the_lab_process_serves_nodes_that_differ_in_hardware(tmp_path: Path) -> None:

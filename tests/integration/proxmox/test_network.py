@@ -79,9 +79,9 @@ def test_a_nics_bridge_or_tag_changed_behind_our_back_is_planned_as_drift_and_re
 
 
 def test_a_network_create_returns_an_id_naming_the_bridge_and_vlan(fresh_pve):
+    from virtplane.kinds import build_spec
     from virtplane.providers.base import Owner
     from virtplane.providers.registry import provider_class
-    from virtplane.specs import build_spec
 
     cls = provider_class("proxmox")
     provider = cls.connect(cls.settings_from("pve", {}, fresh_pve))

@@ -11,8 +11,8 @@ import pytest
 from pyVim.connect import Connect, Disconnect
 from pyVmomi import SoapAdapter
 
-from virtplane.lab import vcsim
 from virtplane.providers.vsphere.provider import API_VERSION, VsphereProvider
+from virtplane_lab import vcsim
 
 _names = itertools.count()
 

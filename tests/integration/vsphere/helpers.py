@@ -10,10 +10,10 @@ from pyVmomi import vim
 from virtplane import apply
 from virtplane.declared import DeclaredEndpoint, DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
+from virtplane.kinds import build_spec
 from virtplane.plan import Plan, ResourcePlan
 from virtplane.providers.base import MARKER_KEY
 from virtplane.providers.vsphere.tasks import wait_for_task
-from virtplane.specs import build_spec
 
 
 def find_vm(si: Any, name: str) -> Any:

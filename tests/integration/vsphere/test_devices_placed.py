@@ -12,10 +12,10 @@ from pyVmomi import vim
 
 from tests.integration.vsphere.helpers import EngineStack, find_vm, reconfigure
 from tests.support.vsphere import admin
-from virtplane.lab.vcsim import VcsimInstance
 from virtplane.plan import Action
 from virtplane.providers.base import Rule
 from virtplane.providers.vsphere.provider import VsphereProvider
+from virtplane_lab.vcsim import VcsimInstance
 
 P = vim.vm.device.VirtualPCIPassthrough
 GPU_HOST, GPU, FUNCTION = "DC0_C0_H0", "0000:3b:00.0", "0000:5e:00.0"

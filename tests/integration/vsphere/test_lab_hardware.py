@@ -10,9 +10,9 @@ from pyVmomi import vim
 
 from tests.conftest import BIN_CACHE
 from virtplane.inventory import Host
-from virtplane.lab import vcsim
 from virtplane.providers.vsphere.provider import VsphereProvider
 from virtplane.providers.vsphere.tasks import wait_for_task
+from virtplane_lab import vcsim
 
 Passthrough = vim.vm.device.VirtualPCIPassthrough
 

@@ -11,10 +11,10 @@ from tests.integration.vsphere.helpers import EngineStack, find_vm
 from tests.integration.vsphere.test_vm import converge, observe_one, vm_spec
 from tests.support.vsphere import admin
 from virtplane.errors import VirtplaneError
-from virtplane.lab.vcsim import VcsimInstance
 from virtplane.providers.base import Owner
 from virtplane.providers.vsphere.provider import VsphereProvider
 from virtplane.providers.vsphere.tasks import wait_for_task
+from virtplane_lab.vcsim import VcsimInstance
 
 STANDALONE = "DC0_H0"
 LOCAL_NIC = [{"network": "VM Network"}]  # the standalone host is not on the distributed switch

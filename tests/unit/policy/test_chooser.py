@@ -1,9 +1,9 @@
 """The policy layer's host chooser picks the host virtplane/placement.py's ``place`` picks, VM after VM."""
 
 from virtplane.inventory import Host, Inventory, PciDevice, SriovFunction, VgpuType
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError, Usage, place, record
 from virtplane.policies.chooser import HostChooser
-from virtplane.specs import build_spec
 
 
 def hosts() -> list[Host]:

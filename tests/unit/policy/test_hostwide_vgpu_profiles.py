@@ -5,8 +5,8 @@ import pytest
 
 from tests.unit.policy.inventories import esx, gpu
 from virtplane.inventory import Inventory, VgpuType
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError, Usage, place
-from virtplane.specs import build_spec
 
 HOST = esx("esx-1", endpoint="ep", pci_devices=[gpu("0000:3b:00.0", "GA100 [A100 PCIe 80GB]")],
            vgpu_types=[VgpuType(profile="grid_a100-20c")])

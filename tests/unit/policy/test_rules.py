@@ -6,8 +6,8 @@ import pytest
 
 from tests.unit.policy.inventories import A100, NIC, PROXMOX, T4, VSPHERE, esx, hyperv, pve
 from virtplane.inventory import Inventory
+from virtplane.kinds import build_spec
 from virtplane.policies.evaluate import DeclaredVm, check_vms
-from virtplane.specs import build_spec
 
 KINDS = {"vc": "vsphere", "pve": "proxmox", "hv": "hyperv"}
 INTEL_HV = Inventory(hosts=[hyperv("hv-intel")])

@@ -1,4 +1,4 @@
-"""Start and stop the lab's Hyper-V endpoint (``virtplane.lab.hypervsim``, run in its own process).
+"""Start and stop the lab's Hyper-V endpoint (``virtplane_lab.hypervsim``, run in its own process).
 
 With ``switch`` the launcher creates that internal VM switch on the new host over WinRM/PSRP (pypsrp's
 ``New-VMSwitch -Name <switch> -SwitchType Internal``, as an administrator would), so networks, which are VLANs
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import process
+from virtplane_lab import process
 
 USER = "virtplane"
 
@@ -135,7 +135,7 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
     command_log = run_dir / "commands.jsonl"
-    args = [sys.executable, "-m", "virtplane.lab.hypervsim", "--port", "0", "--host-name", host_name,
+    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--port", "0", "--host-name", host_name,
             "--profile", profile, "--user", USER, "--password-file", str(password_file), "--work-dir", str(run_dir),
             "--command-log", str(command_log), "--state-dump", str(run_dir / "state.json")]
     ca_file = ""

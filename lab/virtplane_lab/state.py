@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from virtplane.lab.fakepve import FakepveInstance
-from virtplane.lab.hyperv import HypervInstance
-from virtplane.lab.process import Simulator
-from virtplane.lab.vcsim import VcsimInstance
+from virtplane_lab.fakepve import FakepveInstance
+from virtplane_lab.hyperv import HypervInstance
+from virtplane_lab.process import Simulator
+from virtplane_lab.vcsim import VcsimInstance
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """The lab's Proxmox VE endpoint: fakepve (an optional, AGPL test peer) as a three-node cluster with seeded
 hardware (``fakepve_hardware.HardwarePve``: pve1 has a GPU with vGPU types, pve2 an SR-IOV NIC, pve3 no IOMMU).
 
-Run as its own process by ``virtplane.lab.fakepve.start``; nothing else in virtplane imports fakepve.
+Run as its own process by ``virtplane_lab.fakepve.start``; nothing else in virtplane imports fakepve.
 It serves TLS with a certificate written for the client to verify, logs in with a password read from
 a file, and writes one JSON line (the URL) to stdout once it listens.
 """
@@ -20,7 +20,7 @@ NODES = ("pve1", "pve2", "pve3")
 async def serve(args: argparse.Namespace) -> None:
     from fakepve.certs import make_cert
 
-    from virtplane.lab.fakepve_hardware import HardwarePve
+    from virtplane_lab.fakepve_hardware import HardwarePve
 
     password = Path(args.password_file).read_text().strip()
     pve = HardwarePve(user=args.user, password=password, host=args.host, port=args.port)

@@ -1,4 +1,4 @@
-"""Run one simulated Hyper-V host: ``python -m virtplane.lab.hypervsim --port 0 --password-file F …``.
+"""Run one simulated Hyper-V host: ``python -m virtplane_lab.hypervsim --port 0 --password-file F …``.
 
 Prints one JSON line once it listens: ``{"url", "host", "port", "tls", "control"}``."""
 
@@ -15,7 +15,7 @@ from .app import Simulator
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m virtplane.lab.hypervsim", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m virtplane_lab.hypervsim", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--host-name", default="HV1", help="the Hyper-V host's computer name")

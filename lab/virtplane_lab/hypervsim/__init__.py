@@ -4,7 +4,7 @@ Built on psrpcore's server side (runspace pool, pipelines) behind ``http.server`
 (``WSMan``, ``RunspacePool``, ``PowerShell``) talks to it. Self-contained: imports nothing else from
 virtplane. Run one host per process::
 
-    python -m virtplane.lab.hypervsim --port 0 --password-file PW [--host-name HV1] [--profile gpu|sriov|plain|F.json]
+    python -m virtplane_lab.hypervsim --port 0 --password-file PW [--host-name HV1] [--profile gpu|sriov|plain|F.json]
         [--cert-out ca.pem] [--user virtplane] [--work-dir DIR] [--command-log F] [--state-dump F]
 
 It prints one JSON line once it listens (``url``, ``host``, ``port``, ``tls``, ``control``).

@@ -30,7 +30,7 @@ from fakepve import schema as pve_schema
 from fakepve.model import PveError
 from fakepve.server import USER, FakePve, ok, params
 
-from virtplane.lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
+from virtplane_lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
 
 GIB = 1024 ** 3
 DEFAULT_CLASS_BLACKLIST = "05;06;0b"

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import process
+from virtplane_lab import process
 
 SOURCE = Path(__file__).with_name("vcsim_main.go")
 GOPATH = "/usr/share/gocode"

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import fakepve, hyperv, state, vcsim
+from virtplane_lab import fakepve, hyperv, state, vcsim
 
 console = Console(highlight=False)
 

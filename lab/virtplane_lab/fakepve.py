@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from virtplane.errors import VirtplaneError
-from virtplane.lab import process
+from virtplane_lab import process
 
 USER = "root@pam"
 
@@ -40,7 +40,7 @@ def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: f
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
     ca_file = run_dir / "ca.pem"
-    args = [sys.executable, "-m", "virtplane.lab.fakepve_main", "--nodes", str(nodes),
+    args = [sys.executable, "-m", "virtplane_lab.fakepve_main", "--nodes", str(nodes),
             "--password-file", str(password_file), "--cert-out", str(ca_file),
             "--time-scale", str(time_scale), "--latency", str(latency)]
     if guests is not None:
