@@ -53,7 +53,7 @@ def workspace(tmp_path: Path) -> Path:
 def test_mandatory_findings_exit_2_and_name_the_vm_host_and_field_in_text(workspace):
     result = check("stacks/bad", "--inventory", "inventory.json", cwd=workspace)
     assert result.returncode == 2, result.stderr
-    assert "mandatory hw.gpu-passthrough VM gpu-box on esx-gpu field 'gpus[0]' stacks/bad/__main__.py:7" \
+    assert "mandatory hw.device-in-use VM gpu-box on esx-gpu field 'gpus[0]' stacks/bad/__main__.py:7" \
         in result.stdout
     assert "0000:af:00.0 is in use by other-team-vm" in result.stdout
     assert "host pve2 does not support nested virtualization" in result.stdout
@@ -112,7 +112,7 @@ def test_sarif_has_the_fields_sarif_2_1_0_and_github_code_scanning_require(works
         assert physical["artifactLocation"]["uri"] == "stacks/bad/__main__.py"
         assert physical["region"]["startLine"] >= 1
         levels.add((result_["ruleId"], result_["level"]))
-    assert ("hw.gpu-passthrough", "error") in levels and ("hw.mobility", "warning") in levels
+    assert ("hw.device-in-use", "error") in levels and ("hw.mobility", "warning") in levels
 
 
 def test_junit_has_a_case_per_vm_and_rule_and_a_failure_per_mandatory_finding(workspace):
@@ -137,17 +137,17 @@ def test_a_missing_inventory_file_is_one_sentence_and_exit_1(workspace):
 
 def test_a_waived_mandatory_rule_is_reported_as_waived_with_its_reason_and_does_not_block(workspace):
     (workspace / "stacks" / "bad" / "Pulumi.dev.yaml").write_text(
-        "config:\n  virtplane:policy:\n    waive:\n      hw.gpu-passthrough@gpu-box: \"freed in the change window\"\n"
+        "config:\n  virtplane:policy:\n    waive:\n      hw.device-in-use@gpu-box: \"freed in the change window\"\n"
         "    downgrade:\n      - hw.nested\n")
     result = check("stacks/bad", "--inventory", "inventory.json", "--format", "json", cwd=workspace)
     assert result.returncode == 0, result.stdout
     findings = json.loads(result.stdout)["findings"]
-    [waived] = [f for f in findings if f["rule"] == "hw.gpu-passthrough"]
+    [waived] = [f for f in findings if f["rule"] == "hw.device-in-use"]
     assert waived["waived"] == "freed in the change window" and waived["level"] == "mandatory"
     [downgraded] = [f for f in findings if f["rule"] == "hw.nested"]
     assert downgraded["level"] == "advisory"
     text = check("stacks/bad", "--inventory", "inventory.json", cwd=workspace).stdout
-    assert "waived (freed in the change window) hw.gpu-passthrough" in text
+    assert "waived (freed in the change window) hw.device-in-use" in text
 
 
 def test_waiving_a_mandatory_rule_without_a_reason_is_refused(workspace):

@@ -90,7 +90,7 @@ def test_analyze_stack_reports_mandatory_findings_against_the_vms_urn(analyzer):
     reply = json_format.MessageToDict(stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources)))
     mandatory = {(d["policyName"], d["urn"].rsplit("::", 1)[-1]) for d in reply.get("diagnostics", [])
                  if d.get("enforcementLevel") == "MANDATORY"}
-    assert mandatory == {("hw.gpu-passthrough", "gpu-box"), ("hw.sriov", "edge-2")}
+    assert mandatory == {("hw.device-in-use", "gpu-box"), ("hw.sriov", "edge-2")}
     messages = " ".join(d["message"] for d in reply["diagnostics"])
     assert "0000:af:00.0 is in use by other-team-vm" in messages
 

@@ -47,6 +47,7 @@ def test_two_vgpu_sizes_on_a_one_gpu_host_with_host_wide_profiles_are_a_mix():
         "cpus": 1, "memory": 1024, "node": "esx-1", "gpus": [{"mode": "vgpu", "profile": profile}]}))
         for name, profile in (("a", "grid_a100-20c"), ("b", "grid_a100-10c"))]
     report = check_vms("p/s", vms, Inventory(hosts=[host]))
-    mixes = [f for f in report.findings if f.rule == "hw.vgpu" and f.level == "mandatory"]
+    mixes = [f for f in report.findings if f.rule == "hw.vgpu-size" and f.level == "mandatory"]
     assert [f.resource for f in mixes] == ["b"]
-    assert "GPU 0000:3b:00.0 on esx-1 already hosts vGPU profile grid_a100-20c" in mixes[0].message
+    assert "host esx-1 cannot give gpus[0].profile 'grid_a100-10c': GPU 0000:3b:00.0 already hosts vGPU profile " \
+           "grid_a100-20c" in mixes[0].message
