@@ -122,13 +122,20 @@ def judge(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignmen
             vfs[function.address] += 1
         assignment.nic_devices.append(None if function is None else function.address)
     assignment.unknowns = list(dict.fromkeys(unknown.fact for unknown in judgement.unknowns))
-    return (None if judgement.refusals else assignment), judgement
+    return (None if refused(judgement) else assignment), judgement
+
+
+def refused(judgement: Judgement) -> bool:
+    """A refusal, or a fact that must be known (a mandatory unknown: the inventory is incomplete) and is not."""
+    return bool(judgement.refusals) or any(unknown.level == "mandatory" for unknown in judgement.unknowns)
 
 
 def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, list[str]]:
     """The devices ``host`` would give the VM, or None and why not (each reason once)."""
     assignment, judgement = judge(spec, host, usage)
-    return assignment, list(dict.fromkeys(refusal.why for refusal in judgement.refusals))
+    reasons = [refusal.why for refusal in judgement.refusals]
+    reasons += [f"cannot verify {u.fact}" for u in judgement.unknowns if u.level == "mandatory"]
+    return assignment, list(dict.fromkeys(reasons))
 
 
 def record(spec: VirtualMachineSpec, assignment: Assignment, usage: Usage) -> None:
