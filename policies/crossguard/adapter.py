@@ -28,8 +28,8 @@ from pulumi_policy import (
 )
 
 from virtplane.errors import SpecError, VirtplaneError
-from virtplane.inventory import Inventory
 from virtplane.kinds import build_spec
+from virtplane.policies import inventory_file
 from virtplane.policies.evaluate import DeclaredVm, Report, check_vms
 from virtplane.policies.model import ADVISORY, MANDATORY
 from virtplane.policies.rules import ALL
@@ -98,10 +98,8 @@ class _Evaluations:
         if key != self._key or self._value is None:
             vms, kinds, urns = vms_from(args.resources)
             stack = f"{os.environ.get('PULUMI_PROJECT', 'pulumi')}/{os.environ.get('PULUMI_STACK', 'stack')}"
-            try:
-                inventory = Inventory.load(path)
-            except OSError as exc:
-                raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
+            inventory = inventory_file.load(path)
+            inventory_file.require_coverage(inventory, {vm.endpoint: kinds.get(vm.endpoint) for vm in vms}, path)
             self._value = (check_vms(stack, vms, inventory, kinds), urns)
             self._key = key
         return self._value

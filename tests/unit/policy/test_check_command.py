@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.cli import write_stack
 from tests.unit.policy.inventories import BOTH
+from virtplane.inventory import Inventory
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -180,3 +181,47 @@ def test_without_inventory_check_reads_the_live_endpoints_and_an_unreachable_one
     assert result.returncode == 1
     assert result.stderr.strip() == "error: cannot reach vSphere at 127.0.0.1:1: Connection refused"
     assert "hunter2-live" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("document", "said"), [
+    ("{}", "is not a virtplane.inventory/1 document: it names no schema"),
+    ('{"schema": "virtplane.inventory/0", "hosts": []}',
+     "is not a virtplane.inventory/1 document: its schema is 'virtplane.inventory/0'"),
+    ("[]", "is not a virtplane.inventory/1 document: it names no schema"),
+    ("not json", "is not JSON"),
+])
+def test_an_inventory_that_is_not_one_is_an_error_naming_the_file_not_a_pass(workspace, document, said):
+    (workspace / "wrong.json").write_text(document)
+    result = check("stacks/good", "--inventory", "wrong.json", cwd=workspace)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip().startswith(f"error: inventory wrong.json {said}")
+    assert "\n" not in result.stderr.strip() and "Traceback" not in result.stderr
+
+
+def test_an_inventory_without_hosts_for_an_endpoint_the_stack_uses_is_an_error_naming_it(workspace):
+    only_vsphere = Inventory(hosts=[h for h in BOTH.hosts if h.endpoint == "vc"])
+    (workspace / "vc-only.json").write_text(only_vsphere.to_json())
+    result = check("stacks/bad", "--inventory", "vc-only.json", cwd=workspace)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip() == (
+        "error: inventory vc-only.json has no hosts of endpoint 'pve', which the stack's VMs use (it has hosts of "
+        "'vc'); write it with `virtplane inventory --out FILE` for this stack")
+
+
+def test_an_inventory_of_another_stacks_endpoints_cannot_turn_a_mandatory_finding_into_a_pass(workspace):
+    renamed = Inventory(hosts=[h.model_copy(update={"endpoint": "prod-" + h.endpoint}) for h in BOTH.hosts])
+    (workspace / "other.json").write_text(renamed.to_json())
+    result = check("stacks/bad", "--inventory", "other.json", cwd=workspace)
+    assert result.returncode == 1
+    assert "has no hosts of endpoint 'pve', 'vc', which the stack's VMs use (it has hosts of 'prod-pve', " \
+           "'prod-vc')" in result.stderr
+
+
+def test_an_inventory_whose_hosts_are_another_hypervisors_is_an_error(workspace):
+    swapped = Inventory(hosts=[h.model_copy(update={"endpoint": {"vc": "pve", "pve": "vc"}[h.endpoint]})
+                               for h in BOTH.hosts])
+    (workspace / "swapped.json").write_text(swapped.to_json())
+    result = check("stacks/bad", "--inventory", "swapped.json", cwd=workspace)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: inventory swapped.json lists vsphere hosts for endpoint 'pve', which the "
+                                     "stack declares as proxmox")

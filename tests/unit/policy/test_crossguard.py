@@ -108,3 +108,14 @@ def test_analyze_checks_each_vms_inputs(analyzer):
     good = vm("good", "vc", "vsphere", node="esx-gpu")
     assert not json_format.MessageToDict(stub.Analyze(analyzer_pb2.AnalyzeRequest(
         type=good.type, name=good.name, urn=good.urn, properties=good.properties))).get("diagnostics")
+
+
+def test_an_inventory_without_the_stacks_endpoint_is_a_mandatory_violation_not_a_pass(analyzer):
+    stub, inventory = analyzer
+    inventory.write_text('{"schema": "virtplane.inventory/1", "hosts": []}')
+    configure(stub, inventory)
+    reply = json_format.MessageToDict(stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(
+        resources=[vm("gpu-box", "vc", "vsphere", gpus=[{"mode": "passthrough"}])])))
+    [diagnostic] = [d for d in reply["diagnostics"] if d.get("enforcementLevel") == "MANDATORY"]
+    assert diagnostic["policyName"] == "hw.placement"
+    assert "has no hosts of endpoint 'vc', which the stack's VMs use (it has no hosts)" in diagnostic["message"]
