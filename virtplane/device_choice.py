@@ -184,6 +184,9 @@ def _gpu_miss(spec: VirtualMachineSpec, host: Host, device: PciDevice, taken: se
         return Miss(IN_USE, DEVICE_IN_USE, f"{address} is already given to another VM of this plan")
     if address in sliced:
         return Miss(IN_USE, DEVICE_IN_USE, f"{address} already serves vGPU instances of this plan")
+    running = sorted({vm for t in host.vgpu_types if t.device == address for vm in t.in_use_by})
+    if running:
+        return Miss(IN_USE, DEVICE_IN_USE, f"{address} runs the vGPUs of {', '.join(running)}")
     if "" in sliced and not another_gpu_left(host, address, taken, usage):
         return Miss(IN_USE, DEVICE_IN_USE, f"{address} is the last GPU left for this plan's vGPU instances")
     if host.device_claims and (left := claims_satisfiable(host, plan_whole | {address})):

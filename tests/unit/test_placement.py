@@ -183,3 +183,10 @@ def test_a_vm_pinned_to_a_host_is_placed_before_one_that_could_go_anywhere():
     plan = build_plan(stack(free, pinned), {"ep": TwoHosts()})
     assert {r.name: r.placement for r in plan.resources if r.kind == "VirtualMachine"} == {"free": "other",
                                                                                           "pinned": "edge"}
+
+
+def test_a_gpu_running_vgpus_cannot_be_given_whole():
+    busy = host("busy", pci_devices=[gpu()], vgpu_types=[VgpuType(profile="grid_t4-4q", device=A100,
+                                                                  in_use_by=["vdi-1"])])
+    with pytest.raises(PlacementError, match=f"busy: {A100} runs the vGPUs of vdi-1"):
+        checked_place("v", "ep", spec(gpus=[{"mode": "passthrough"}]), [busy], Usage())
