@@ -8,8 +8,14 @@ model:
 - ``GET /nodes/{node}/status``: ``cpuinfo`` (model, vendor, flags, ``hvm``), ``memory`` (as ``/nodes`` reports
   it), ``pveversion``;
 - ``GET /nodes/{node}/hardware/pci`` (``pci-class-blacklist``, ``verbose``) and ``…/pci/{id-or-mapping}/mdev``;
-- ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``) and ``…/cpu``;
+- ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``), ``…/cpu`` and
+  ``…/machines`` (the node's QEMU machine versions);
 - ``GET /cluster/mapping/pci`` (``check-node``) and ``/cluster/mapping/pci/{id}``.
+
+A GPU's mdev ``available`` counts the instances running VMs hold, as the NVIDIA driver's ``available_instances``
+does: one fewer per running instance of the type, and none of any type of another size once one size runs on the
+GPU (equal-size mode; NVIDIA "Virtual GPU Software User Guide"). The cluster holds the lab's other-team VMs
+(``pve_hardware.lab_guests``).
 
 It also registers PVE's ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
 PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
@@ -30,7 +36,16 @@ from fakepve import schema as pve_schema
 from fakepve.model import PveError
 from fakepve.server import USER, FakePve, ok, params
 
-from virtplane_lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
+from virtplane_lab.pve_hardware import (
+    FakeMapping,
+    FakeNode,
+    MdevType,
+    lab_guests,
+    lab_mappings,
+    lab_nodes,
+    machine_versions,
+    plain_node,
+)
 
 GIB = 1024 ** 3
 DEFAULT_CLASS_BLACKLIST = "05;06;0b"
@@ -91,6 +106,8 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
+        for guest in lab_guests():
+            self.add_vm(guest.vmid, guest.name, node=guest.node, status=guest.status, config=guest.config)
 
     def node_hardware(self, node: str) -> FakeNode:
         if node not in self.hardware:
@@ -114,6 +131,7 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
             ("GET", "/nodes/{node}/hardware/pci/{pci-id-or-mapping}/mdev"): self._mdev_types,
             ("GET", "/nodes/{node}/capabilities/qemu/cpu-flags"): self._cpu_flags,
             ("GET", "/nodes/{node}/capabilities/qemu/cpu"): self._cpu_models,
+            ("GET", "/nodes/{node}/capabilities/qemu/machines"): self._machines,
             ("GET", "/cluster/mapping/pci"): self._mapping_list,
             ("GET", "/cluster/mapping/pci/{id}"): self._mapping_get,
         }
@@ -151,14 +169,37 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         hardware = self.node_hardware(node)
         if PCI_ID.fullmatch(wanted):
             device = hardware.device(wanted)
-            return [kind.answer() for kind in (device.mdev_types or [])] if device else []
+            return [self._mdev_answer(node, device.id, kind) for kind in (device.mdev_types or [])] if device else []
         mapping = next((m for m in self.pci_mappings if m.id == wanted), None)
         types: dict[str, dict[str, Any]] = {}
         for path in mapping.paths_on(node) if mapping else []:
             device = None if ";" in path else hardware.device(path)  # no mdev on multifunction devices
             for kind in (device.mdev_types or []) if device else []:
-                types.setdefault(kind.type, kind.answer())
+                types.setdefault(kind.type, self._mdev_answer(node, device.id, kind))
         return [types[name] for name in sorted(types)]
+
+    def _running_instances(self, node: str, device: str) -> list[str]:
+        """The mdev types of the instances running VMs on ``node`` hold on ``device`` (one entry per instance)."""
+        found = []
+        for vm in self.vms:
+            if vm.node != node or vm.status != "running":
+                continue
+            for key, value in vm.config.items():
+                if not HOSTPCI_KEY.fullmatch(key) or "mdev=" not in str(value):
+                    continue
+                keys = _map_keys(str(value))
+                mapping = next((m for m in self.pci_mappings if m.id == keys.get("mapping")), None)
+                paths = mapping.paths_on(node) if mapping else [keys.get("host") or str(value).split(",")[0]]
+                if any(path.lower() in (device, device[5:]) for path in paths):
+                    found.append(keys["mdev"])
+        return found
+
+    def _mdev_answer(self, node: str, device: str, kind: MdevType) -> dict[str, Any]:
+        running = self._running_instances(node, device)
+        row = kind.answer()
+        row["available"] = 0 if any(other != kind.type for other in running) else max(
+            kind.available - running.count(kind.type), 0)
+        return row
 
     def _cpu_flags(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
         online = sorted(name for name, state in self.nodes.items() if state.get("online", True))
@@ -170,6 +211,9 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
             rows.append({"name": "nested-virt", "supported-on": [n for n in online if self.node_hardware(n).nested],
                          "description": "Expose hardware virtualization (Intel VT-x or AMD-V) to the guest"})
         return sorted(rows, key=lambda row: row["name"])
+
+    def _machines(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
+        return machine_versions(self.node_hardware(values["node"]).qemu)
 
     def _cpu_models(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
         return [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in CPU_MODELS]

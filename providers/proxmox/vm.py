@@ -475,8 +475,10 @@ class VirtualMachineDriver(KindDriver):
         self._declared = declared.get(self.kind, {})
         if vm_spec.clone_from and not self._rows:
             self._rows = self._reader.rows()
+        root = self._settings.api_token_id is None and self._settings.username == "root@pam"
         return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
-                           lambda: {str(row.get("id")) for row in self._pci.mappings()})
+                           lambda: {str(row.get("id")) for row in self._pci.mappings()},
+                           None if root else self._settings.principal)
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)

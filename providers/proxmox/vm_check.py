@@ -1,5 +1,10 @@
 """Plan-time checks of a VirtualMachineSpec against a Proxmox cluster: fields PVE cannot honour and references
-(nodes, storages, bridges, clone sources) the cluster does not have, as (field, message) pairs."""
+(nodes, storages, bridges, clone sources) the cluster does not have, as (field, message) pairs.
+
+Raw PCI devices: qemu-server lets only ``root@pam`` itself (not its API tokens, not another user) set a ``hostpciN``
+that names a device by address; everyone else passes devices through resource mappings, with Mapping.Use on them
+(Proxmox VE Administration Guide, "Resource Mapping"; qemu-server's check_hostpci_perm). A GPU or SR-IOV NIC that
+would be written as an address is said at plan time, naming the mappings to use instead."""
 
 from __future__ import annotations
 
@@ -24,8 +29,10 @@ _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the l
 
 
 def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
-                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set) -> Problems:
-    """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
+                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set,
+                raw_devices_as: str | None = None) -> Problems:
+    """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created);
+    ``raw_devices_as`` names who the endpoint acts as when that is not root@pam itself (raw devices refused)."""
     problems: Problems = []
     source = _clone_source(spec, rows, problems)
     node = spec.node or (source.node if source else default_node)
@@ -39,6 +46,8 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
     problems += _nic_problems(spec, names, cluster)
     problems += _tag_problems(spec.tags or [])
     problems += _device_problems(spec, mapping_ids)
+    if raw_devices_as is not None:
+        problems += _raw_device_problems(spec, mapping_ids, raw_devices_as)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
                                      f"(choices: {', '.join(PVE_OSTYPES)})"))
@@ -157,6 +166,22 @@ def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str
     choices = ", ".join(sorted(known)) or "none"
     return [(where, f"'{device}' is neither a PCI address (0000:3b:00.0) nor a PCI resource mapping of the cluster "
                     f"(mappings: {choices})") for where, device in names if device not in known]
+
+
+def _raw_device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str]], principal: str) -> Problems:
+    """GPUs and SR-IOV NICs that would be written as raw addresses (named by address, or named by nothing: placement
+    then gives an address), for an endpoint that is not root@pam itself."""
+    raw = [(f"gpus[{i}].device", gpu.device) for i, gpu in enumerate(spec.gpus or [])
+           if not gpu.device or is_address(gpu.device)]
+    raw += [(f"nics[{i}].device", nic.device) for i, nic in enumerate(spec.nics or [])
+            if nic.adapter == "sriov" and (not nic.device or is_address(nic.device))]
+    if not raw:
+        return []
+    choices = ", ".join(sorted(mapping_ids())) or "none yet"
+    return [(where, f"{'names PCI address ' + device if device else 'names no device, so it would get a PCI address'}"
+                    f"; Proxmox lets only root@pam itself pass a raw PCI device (hostpciN), and this endpoint acts as "
+                    f"{principal}: name a resource mapping in device= (Datacenter > Resource Mappings, with "
+                    f"Mapping.Use for {principal}; mappings: {choices})") for where, device in raw]
 
 
 def _tag_problems(tags: list[str]) -> Problems:

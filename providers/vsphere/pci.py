@@ -88,6 +88,8 @@ class HostPci:
     devices: dict[str, Any] = field(default_factory=dict)  # address -> vim.host.PciDevice
     sriov_enabled: list[str] = field(default_factory=list)  # PF addresses with SR-IOV enabled
     passthrough_enabled: set[str] = field(default_factory=set)  # addresses enabled for passthrough
+    passthrough_active: set[str] = field(default_factory=set)  # enabled and the host rebooted since
+    serving_vgpus: set[str] = field(default_factory=set)  # GPUs in Shared Direct or running vGPUs
 
     def device(self, address: str, what: str) -> Any:
         found = self.devices.get(normalize_address(address))
@@ -96,12 +98,15 @@ class HostPci:
         return found
 
     def gpu_for(self, gpu: GpuSpec, what: str) -> Any:
-        """The GPU named by ``gpu.device``, else the host's first GPU of the wanted vendor, those enabled for
-        passthrough first (a server's own VGA chip is a display device too, but never enabled)."""
+        """The GPU named by ``gpu.device`` (placement names one for a new VM), else the host's first GPU of the
+        wanted vendor: those enabled for passthrough first (a server's own VGA chip is a display device too, but
+        never enabled), then active ones (not waiting for a reboot), then those not serving vGPUs."""
         if gpu.device:
             return self.device(gpu.device, what)
         wanted = None if gpu.vendor is None else int(VENDOR_IDS[gpu.vendor], 16)
-        for address in sorted(self.devices, key=lambda a: (a not in self.passthrough_enabled, a)):
+        order = sorted(self.devices, key=lambda a: (a not in self.passthrough_enabled, a not in self.passthrough_active,
+                                                     a in self.serving_vgpus, a))
+        for address in order:
             device = self.devices[address]
             if f"0x{unsigned16(device.classId):04x}"[:6] in GPU_CLASSES and (
                     wanted is None or unsigned16(device.vendorId) == wanted):
@@ -155,17 +160,21 @@ def read_host_pci(content: Any, host: Any, name: str) -> HostPci:
     id the compute resource's config target gives for the host's passthrough devices (vCenter), else the
     host's system UUID (the simulator lists no passthrough targets)."""
     rows = retrieve_objects(content, [host], vim.HostSystem,
-                            ["hardware.pciDevice", "hardware.systemInfo", "config.pciPassthruInfo", "parent"])
+                            ["hardware.pciDevice", "hardware.systemInfo", "config.pciPassthruInfo",
+                             "config.graphicsInfo", "parent"])
     props = rows[0][1] if rows else {}
     devices = {normalize_address(d.id): d for d in props.get("hardware.pciDevice") or [] if d.id}
     passthru = [info for info in props.get("config.pciPassthruInfo") or [] if info.id]
     enabled = sorted(normalize_address(info.id) for info in passthru
                      if isinstance(info, vim.host.SriovInfo) and info.sriovEnabled)
     passthrough = {normalize_address(info.id) for info in passthru if info.passthruEnabled}
+    active = {normalize_address(info.id) for info in passthru if info.passthruActive}
+    vgpus = {normalize_address(info.pciId) for info in props.get("config.graphicsInfo") or []
+             if info.pciId and (info.graphicsType == "sharedDirect" or info.vm)}
     system_id = _config_target_system_id(props.get("parent"), host)
     if system_id is None:
         system_id = getattr(props.get("hardware.systemInfo"), "uuid", None) or ""
-    return HostPci(name, system_id, devices, enabled, passthrough)
+    return HostPci(name, system_id, devices, enabled, passthrough, active, vgpus)
 
 
 def _config_target_system_id(compute_resource: Any, host: Any) -> str | None:

@@ -18,8 +18,17 @@ Passthrough = vim.vm.device.VirtualPCIPassthrough
 
 
 @pytest.fixture(scope="module")
-def lab_hosts(provider: VsphereProvider) -> dict[str, Host]:
-    return {host.name: host for host in provider.hosts()}
+def lab_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Host]]:
+    """The lab's three hosts as `virtplane lab up` starts them, on a simulator no other test adds VMs to."""
+    instance = vcsim.start(tmp_path_factory.mktemp("vcsim-lab"), hosts=3, bin_dir=BIN_CACHE)
+    try:
+        connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, instance.environ()))
+        try:
+            yield {host.name: host for host in connected.hosts()}
+        finally:
+            connected.close()
+    finally:
+        instance.stop()
 
 
 @pytest.fixture(scope="module")
