@@ -37,9 +37,11 @@ def fresh_vcsim(tmp_path: Path) -> Iterator[vcsim.VcsimInstance]:
 
 @pytest.fixture
 def fresh_pve(fakepve: Any, fakepve_cafile: str) -> dict[str, str]:
-    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables."""
+    """A fresh three-node fake Proxmox VE cluster for one test, as `virtplane lab up` starts it (the lab's hardware
+    and other teams' VMs), as PROXMOX_VE_* variables."""
     for node in ("pve2", "pve3"):
         fakepve.add_node(node)
+    fakepve.seed_lab_guests()
     return {"PROXMOX_VE_ENDPOINT": fakepve.url, "PROXMOX_VE_USERNAME": fakepve.user,
             "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile}
 

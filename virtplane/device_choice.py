@@ -189,9 +189,13 @@ def _gpu_miss(spec: VirtualMachineSpec, host: Host, device: PciDevice, taken: se
         return Miss(IN_USE, DEVICE_IN_USE, f"{address} runs the vGPUs of {', '.join(running)}")
     if "" in sliced and not another_gpu_left(host, address, taken, usage):
         return Miss(IN_USE, DEVICE_IN_USE, f"{address} is the last GPU left for this plan's vGPU instances")
-    if host.device_claims and (left := claims_satisfiable(host, plan_whole | {address})):
-        return Miss(IN_USE, DEVICE_IN_USE, f"{address} is the last free device that {', '.join(left)} can take "
-                                           "when it starts (a powered-off VM that holds no particular device yet)")
+    if host.device_claims:
+        before = claims_satisfiable(host, plan_whole)
+        after = claims_satisfiable(host, plan_whole | {address})
+        if len(after) > len(before):
+            left = [vm for vm in after if vm not in before] or after
+            return Miss(IN_USE, DEVICE_IN_USE, f"{address} is the last free device that {', '.join(left)} can take "
+                                               "when it starts (a powered-off VM that holds no particular device yet)")
     return _firmware_miss(spec, device, "GPU")
 
 

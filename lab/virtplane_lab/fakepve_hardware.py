@@ -106,6 +106,10 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
+
+    def seed_lab_guests(self) -> None:
+        """Add the VMs of other teams the lab's cluster holds (``pve_hardware.lab_guests``): `virtplane lab up` and
+        the lab's end-to-end tests have them; other tests start from an empty cluster."""
         for guest in lab_guests():
             self.add_vm(guest.vmid, guest.name, node=guest.node, status=guest.status, config=guest.config)
 

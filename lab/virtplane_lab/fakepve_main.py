@@ -29,6 +29,7 @@ async def serve(args: argparse.Namespace) -> None:
         pve.slow_network(args.latency)
     for node in NODES[: args.nodes]:
         pve.add_node(node)
+    pve.seed_lab_guests()
     if args.guests:
         for guest in json.loads(Path(args.guests).read_text())["guests"]:
             pve.add_vm(int(guest["vmid"]), guest["name"], node=guest.get("node", NODES[0]),

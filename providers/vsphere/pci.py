@@ -6,6 +6,11 @@ the spec's shape, and build them from the spec and the host's PCI devices.
   names the ``device``, a fixed DeviceBackingInfo for exactly that PCI address.
 - ``Gpu("vgpu", profile=…)``: a VirtualPCIPassthrough with a VmiopBackingInfo (NVIDIA GRID profile).
 - ``Nic(adapter="sriov")``: a VirtualSriovEthernetCard whose physical function backing names the PF.
+
+A VM given a device that maps more than 16 GB (a large-BAR GPU, passthrough or its C-series vGPU) gets the
+extraConfig VMware documents for it: ``pciPassthru.use64bitMMIO = "TRUE"`` and ``pciPassthru.64bitMMIOSizeGB`` = its
+large BARs added up, rounded up to a power of two (VMware blog "How to Enable Nvidia V100 GPU in Passthrough mode on
+vSphere"; KB 2142307); BIOS firmware with such a device is refused by the policy (hw.mmio).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from virtplane import gpus as boards
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import GPU_CLASSES
 from virtplane.placement import VENDOR_IDS, normalize_address
@@ -142,6 +148,37 @@ def new_gpu(gpu: GpuSpec, fixed: bool, host: HostPci | None, what: str, key: int
         return _P(key=key, backing=fixed_backing(device, host))
     allowed = _P.AllowedDevice(vendorId=unsigned16(device.vendorId), deviceId=unsigned16(device.deviceId))
     return _P(key=key, backing=_P.DynamicBackingInfo(deviceName="", allowedDevice=[allowed]))
+
+
+def _bar_gib(device: Any, host: HostPci | None) -> int | None:
+    """The large BAR of one VirtualPCIPassthrough's device, in GiB (None: not a large-BAR device, or not known)."""
+    backing = device.backing
+    if isinstance(backing, _P.VmiopBackingInfo):
+        described = boards.profile(backing.vgpu or "")
+        sizes = [b.bar1_gib for b in boards.BOARDS.values() if described.series == "c" and b.token == described.board]
+        size = min(sizes) if sizes else None
+    elif isinstance(backing, _P.DynamicBackingInfo):
+        allowed = list(backing.allowedDevice or [])
+        size = boards.bar_gib(f"0x{unsigned16(allowed[0].vendorId):04x}", f"0x{unsigned16(allowed[0].deviceId):04x}",
+                              None) if allowed else None
+    elif isinstance(backing, _P.DeviceBackingInfo) and host is not None and backing.id:
+        found = host.devices.get(normalize_address(backing.id))
+        size = None if found is None else boards.bar_gib(f"0x{unsigned16(found.vendorId):04x}",
+                                                          f"0x{unsigned16(found.deviceId):04x}", None,
+                                                          found.deviceName)
+    else:
+        size = None
+    return size if size is not None and size >= boards.LARGE_BAR_GIB else None
+
+
+def large_bar_options(devices: Sequence[Any], host: HostPci | None) -> list[Any]:
+    """The extraConfig a VM with these VirtualPCIPassthrough devices needs: 64-bit MMIO sized to its large BARs
+    (none when it has no large-BAR device)."""
+    bars = [size for device in devices if (size := _bar_gib(device, host)) is not None]
+    if not bars:
+        return []
+    return [vim.option.OptionValue(key="pciPassthru.use64bitMMIO", value="TRUE"),
+            vim.option.OptionValue(key="pciPassthru.64bitMMIOSizeGB", value=str(boards.mmio_size_gib(bars)))]
 
 
 def new_sriov_nic(nic: NicSpec, host: HostPci | None, network_backing: Any, key: int, what: str) -> Any:

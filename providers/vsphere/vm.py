@@ -44,7 +44,7 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
-from virtplane.providers.vsphere.pci import gpu_state, holds_devices, new_gpu
+from virtplane.providers.vsphere.pci import gpu_state, holds_devices, large_bar_options, new_gpu
 from virtplane.providers.vsphere.pci_changes import (
     holds_devices_after,
     holds_live_devices,
@@ -248,15 +248,17 @@ class VirtualMachineDriver(KindDriver):
             self._devices.add_disk(plan, disk)
         for nic in nics:
             self._devices.add_nic(plan, nic, host_pci, name)
-        for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
-            plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
+        gpus = [new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key())
+                for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True))]
+        for device in gpus:
+            plan.add_device(device)
         config = config_spec(spec)
         if holds_devices(spec.gpus, nics):
             config.memoryReservationLockedToMax = True  # PCI devices need all the VM's memory reserved
         config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
-        config.extraConfig = [extra_config_marker(owner)]
+        config.extraConfig = [extra_config_marker(owner), *large_bar_options(gpus, host_pci)]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
         if spec.machine is not None:
@@ -349,7 +351,9 @@ class VirtualMachineDriver(KindDriver):
         host_pci = self._devices.host_pci(node, observed.name) if needs_host else None
         self._devices.reconcile(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
-            self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+            gpus = self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+            if options := large_bar_options(gpus, host_pci):
+                config.extraConfig = options
         if devices_change and holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
             config.memoryReservationLockedToMax = True
         if plan.changes:

@@ -7,7 +7,7 @@ from tests.unit.placement_agreement import checked_place
 from tests.unit.test_planning import stack, vm
 from virtplane import apply
 from virtplane.engine import build_plan
-from virtplane.inventory import Host, PciDevice, PciMapping, SriovFunction, VgpuType
+from virtplane.inventory import DeviceClaim, Host, PciDevice, PciMapping, SriovFunction, VgpuType
 from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError, Usage
 
@@ -190,3 +190,12 @@ def test_a_gpu_running_vgpus_cannot_be_given_whole():
                                                                   in_use_by=["vdi-1"])])
     with pytest.raises(PlacementError, match=f"busy: {A100} runs the vGPUs of vdi-1"):
         checked_place("v", "ep", spec(gpus=[{"mode": "passthrough"}]), [busy], Usage())
+
+
+def test_a_claim_no_device_here_can_meet_does_not_block_the_devices_others_could_take():
+    claimed = host("claimed", pci_devices=[gpu(), gpu(address="0000:af:00.0")], device_claims=[
+        DeviceClaim(vm="elsewhere", devices=[]), DeviceClaim(vm="render-7", devices=[A100, "0000:af:00.0"])])
+    usage = Usage()
+    assert checked_place("a", "ep", spec(gpus=[{"mode": "passthrough"}]), [claimed], usage).gpu_devices == [A100]
+    with pytest.raises(PlacementError, match=r"0000:af:00\.0 is the last free device that render-7 can take"):
+        checked_place("b", "ep", spec(gpus=[{"mode": "passthrough"}]), [claimed], usage)

@@ -23,6 +23,7 @@ def by_name(hosts: list[Host]) -> dict[str, Host]:
 
 
 def test_the_nodes_report_the_hardware_they_were_seeded_with_and_differ(provider, pve):
+    pve.seed_lab_guests()
     hosts = by_name(provider.hosts())
     assert sorted(hosts) == ["pve1", "pve2", "pve3"]
     for host in hosts.values():
@@ -91,6 +92,7 @@ def test_a_token_that_may_not_audit_the_nodes_gets_unknown_hardware_not_an_error
 
 
 def test_hardware_is_read_with_a_fixed_number_of_requests_per_node_and_one_per_vm_not_per_device(provider, pve):
+    pve.seed_lab_guests()
     watch = wrap(provider, CountInFlight)
     provider.hosts()
     first = sorted(path for _, path in watch.seen)

@@ -31,6 +31,12 @@ def lab(fresh_vcsim: VcsimInstance) -> Iterator[tuple[VcsimInstance, VsphereProv
     provider.close()
 
 
+def mmio(instance: VcsimInstance, name: str) -> dict[str, str]:
+    """The VM's pciPassthru.* extraConfig, read raw."""
+    with admin(instance) as si:
+        return {o.key: o.value for o in find_vm(si, name).config.extraConfig or [] if o.key.startswith("pciPassthru")}
+
+
 def devices(instance: VcsimInstance, name: str) -> tuple[list[Any], list[Any], bool]:
     """The VM's PCI passthrough devices, SR-IOV NICs and whether its memory is locked, read raw."""
     with admin(instance) as si:
@@ -81,6 +87,8 @@ def test_a_gpu_the_stack_names_is_pinned_with_a_fixed_backing(lab, name):
     [gpu], _, locked = devices(instance, name)
     assert isinstance(gpu.backing, P.DeviceBackingInfo) and locked
     assert (gpu.backing.id, gpu.backing.deviceId, gpu.backing.vendorId) == (GPU, "27b8", NVIDIA)
+    # The L4's 32 GiB BAR: 64-bit MMIO, sized to it (a power of two)
+    assert mmio(instance, name) == {"pciPassthru.use64bitMMIO": "TRUE", "pciPassthru.64bitMMIOSizeGB": "32"}
     assert stack.item(name).action is Action.NOOP
     host = {h.name: h for h in provider.hosts()}[GPU_HOST]
     assert next(d for d in host.pci_devices if d.address == GPU).in_use_by == [name]
@@ -94,4 +102,5 @@ def test_a_vgpu_profile_only_one_host_offers_is_placed_there_as_a_vmiop_backing(
     stack.apply()
     [gpu], _, locked = devices(instance, name)
     assert gpu.backing.vgpu == "grid_a100-20c" and locked
+    assert mmio(instance, name) == {"pciPassthru.use64bitMMIO": "TRUE", "pciPassthru.64bitMMIOSizeGB": "64"}
     assert stack.item(name).action is Action.NOOP
