@@ -180,6 +180,11 @@ class KindDriver(ABC):
         """How ``change`` is applied; raise RefusedChange when it cannot be. Default: in place."""
         return Rule.IN_PLACE
 
+    def rule_in(self, change: FieldChange, live: Mapping[str, Any] | None) -> Rule:
+        """How ``change`` is applied to the object whose observed state is ``live`` (None: not known), where the
+        answer depends on it; raise RefusedChange when it cannot be. Default: ``rule``."""
+        return self.rule(change)
+
     def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
         """Where a new object goes, decided at plan time and shown in the plan (a node or host name), or
         None to leave it to the hypervisor (vSphere DRS). ``placed`` counts MiB of memory already placed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -147,7 +148,8 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on))
         if live is not None:
-            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
+            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
+                                    live.state)
             if any(c.rule is Rule.REPLACE for c in item.changes):
                 item.action = Action.REPLACE
             elif item.changes or not live.marker_complete:
@@ -212,12 +214,14 @@ class Placer:
             self.usage.memory_mib[node] += spec.memory or 0
 
 
-def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange]) -> list[PlannedChange]:
-    """Each change with how the driver applies it; a change it cannot make stops the plan naming the field."""
+def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange],
+             live: Mapping[str, Any] | None = None) -> list[PlannedChange]:
+    """Each change with how the driver applies it to the live object (its observed state ``live``); a change it
+    cannot make stops the plan naming the field."""
     planned = []
     for change in changes:
         try:
-            planned.append(PlannedChange(change, driver.rule(change)))
+            planned.append(PlannedChange(change, driver.rule_in(change, live)))
         except RefusedChange as exc:
             raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
     return planned

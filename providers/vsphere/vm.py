@@ -19,6 +19,7 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
+    RefusedChange,
     Rule,
 )
 from virtplane.providers.vm_rules import top_field
@@ -61,7 +62,7 @@ from virtplane.providers.vsphere.vm_config import (
     sockets_of,
 )
 from virtplane.providers.vsphere.vm_devices import VmDevices
-from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
+from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, moving_device_vm, version_number, vm_rule
 from virtplane.slots import next_numbered, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -346,6 +347,9 @@ class VirtualMachineDriver(KindDriver):
         moving = "node" in fields and vm_spec.node is not None
         # A VM holding PCI devices is pinned to its host: it moves after they are changed; one holding none
         # moves first, so the devices it gets are those of the host it will run on.
+        if moving and holds_live_devices(observed.state) and vm_spec.node != observed.state.get("node"):
+            raise VirtplaneError(f"VM {observed.name}: field 'node': "
+                                 f"{moving_device_vm(observed.state.get('node'), vm_spec.node)}")
         move_first = moving and not holds_live_devices(observed.state)
         node = vm_spec.node if move_first else observed.state.get("node")
         host_pci = self._devices.host_pci(node, observed.name) if needs_host else None
@@ -433,6 +437,11 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def rule_in(self, change: FieldChange, live: Mapping[str, Any] | None) -> Rule:
+        if change.path == "node" and live is not None and holds_live_devices(dict(live)):
+            raise RefusedChange(moving_device_vm(live.get("node"), change.new))
+        return self.rule(change)
 
     # ---- helpers -------------------------------------------------------------------------------------
 

@@ -130,7 +130,7 @@ class VirtplaneProvider(api.Provider):
         driver = await self._driver(kind)
         spec = self._resolved(kind, name, known, old, driver, unknown)
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
-        planned = classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)))
+        planned = classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)), old)
         desired = spec.model_dump()
         result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore)
         for sentence in result.data_loss:
@@ -197,7 +197,7 @@ class VirtplaneProvider(api.Provider):
         live = await self._owned_live(driver, stack, request.resource_id, name, "update")
         spec = self._resolved(kind, name, known, live.state, driver)
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
-        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, frozenset(ignore)))
+        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, frozenset(ignore)), live.state)
         previewed = {change.path for change in diff(spec.model_dump(), old, frozenset(ignore))}
         refuse_unpreviewed_data_loss(kind, name, planned, previewed)
         if planned:

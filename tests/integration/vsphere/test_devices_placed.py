@@ -13,6 +13,7 @@ from pyVmomi import vim
 
 from tests.integration.vsphere.helpers import EngineStack, find_vm, reconfigure
 from tests.support.vsphere import admin
+from virtplane.errors import ProviderError
 from virtplane.plan import Action
 from virtplane.providers.base import Rule
 from virtplane.providers.vsphere.provider import VsphereProvider
@@ -104,3 +105,20 @@ def test_a_vgpu_profile_only_one_host_offers_is_placed_there_as_a_vmiop_backing(
     assert gpu.backing.vgpu == "grid_a100-20c" and locked
     assert mmio(instance, name) == {"pciPassthru.use64bitMMIO": "TRUE", "pciPassthru.64bitMMIOSizeGB": "64"}
     assert stack.item(name).action is Action.NOOP
+
+
+def test_a_vm_holding_a_device_is_not_vmotioned_to_another_host_the_plan_says_how_to_move_it(lab, name):
+    instance, provider = lab
+    stack = EngineStack(provider, name).vm(name, cpus=1, memory=512, firmware="uefi",
+                                           gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])
+    stack.apply()
+    stack.vm(name, cpus=1, memory=512, firmware="uefi", node="DC0_C0_H1",
+             gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])
+    with pytest.raises(ProviderError) as refused:
+        stack.plan()
+    assert str(refused.value).startswith(
+        f"VirtualMachine '{name}': field 'node': the VM holds PCI devices (a passthrough GPU, a vGPU or an SR-IOV "
+        "NIC), which vSphere cannot vMotion from DC0_C0_H0 to DC0_C0_H1")
+    assert "remove them from the VM (gpus=[], no SR-IOV NICs) and apply, then change node" in str(refused.value)
+    with admin(instance) as si:
+        assert find_vm(si, name).runtime.host.name == GPU_HOST  # nothing moved
