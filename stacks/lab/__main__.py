@@ -46,10 +46,11 @@ db = virtplane.VirtualMachine(
 
 # Accelerators on vSphere. Only DC0_C0_H0 has GPUs enabled for passthrough, an A100 and an L4 (H1's A100 is capable,
 # not enabled; H2 has none). A GPU cannot be given whole and sliced into vGPUs at once, so the lab holds a vGPU
-# workstation (profile grid_a100-20c, host graphics Shared Direct: the A100), a passthrough VM that names the L4's
-# address (fixed DirectPath I/O: without `device=` it would be Dynamic DirectPath, which needs vmx-17, and the
-# simulator's hosts run at most vmx-13) and an SR-IOV appliance (a virtual function of H0's X710). Placement puts
-# all three on H0 (`→ host DC0_C0_H0` in the plan).
+# workstation (profile grid_a100-20c on the A100, in Shared Direct, which already runs another team's 20 GB vGPU:
+# equal-size mode takes only 20 GB ones), a passthrough VM that names the L4's address (fixed DirectPath I/O; its
+# large BAR needs UEFI, and virtplane writes the 64-bit MMIO settings) and an SR-IOV appliance (a virtual function of
+# H0's X710). Placement puts all three on H0 (`→ host DC0_C0_H0` in the plan). What the lab's hosts refuse is in
+# stacks/lab-refused (a second stack `make lab` does not apply).
 gpu_ws = virtplane.VirtualMachine(
     "lab-gpu-ws",
     cpus=4,

@@ -91,7 +91,7 @@ def refused(plugin: Plugin, name: str, inputs: dict[str, Any]) -> tuple[list[dic
 
 def test_a_vgpu_vm_created_through_the_plugin_lands_on_the_vsphere_host_with_the_profile(
         vsphere: Plugin, fresh_vcsim: VcsimInstance, name: str) -> None:
-    inputs = vm(gpus=[{"mode": "vgpu", "profile": "grid_a100-4c"}])
+    inputs = vm(firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-4c"}])
     assert vsphere.check("VirtualMachine", name, inputs)["failures"] == []
     preview = vsphere.create("VirtualMachine", name, inputs, preview=True)
     assert preview["id"] == ""
