@@ -93,7 +93,8 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
                 memory_free_mib=(vmhost.number("MemoryAvailable") or 0) // MiB if vmhost.get("MemoryAvailable")
                 is not None else None,
                 max_hardware_version=f"{highest[0]}.{highest[1]}" if highest > (0, 0) else None,
-                pci_devices=devices, vgpu_types=vgpu_types, sriov=sriov, sources=sources)
+                pci_devices=devices, vgpu_types=vgpu_types, sriov=sriov, sources=sources,
+                devices_in_use_known=assigned is not None)  # every VM's Get-VMAssignableDevice was read
 
 
 def _free(total: int | None, used: int | None) -> int | None:
