@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.errors import SpecError
 from virtplane.specs import Spec
 
 
@@ -46,12 +47,24 @@ class DesiredStack:
 
 
 class Collector:
-    """Receives resources from their constructors while a program is evaluated by virtplane."""
+    """Receives resources from their constructors while a program is evaluated by virtplane. A resource that
+    fails validation is noted (``refuse``) and the program goes on, so every error of the stack is reported in
+    one run."""
 
     def __init__(self) -> None:
         self.endpoints: dict[str, DeclaredEndpoint] = {}
         self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
+        self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
+
+    def refuse(self, error: SpecError) -> None:
+        """Note ``error``; the problems of one resource are kept together, in the order they were found."""
+        noted = self._refused.setdefault((error.kind, error.name), [])
+        noted.extend(problem for problem in error.problems if problem not in noted)
+
+    def errors(self) -> list[SpecError]:
+        """Every error noted, one per resource, in declaration order."""
+        return [SpecError(kind, name, problems) for (kind, name), problems in self._refused.items()]
 
 
 _active: Collector | None = None
