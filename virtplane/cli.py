@@ -50,9 +50,11 @@ class Interrupted(KeyboardInterrupt):
 
 def _say_error(text: str) -> None:
     """Each line of an error (one sentence each) on stderr, marked ``error:``."""
+    from rich.markup import escape
+
     err = console(stderr=True)
     for line in text.splitlines() or [text]:
-        err.print(f"[red]error:[/] {line}", markup=True, highlight=False)
+        err.print(f"[red]error:[/] {escape(line)}", markup=True, highlight=False)
 
 
 def _interrupted(exc: KeyboardInterrupt) -> None:

@@ -56,6 +56,11 @@ class Collector:
         self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
         self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._order: dict[tuple[str, str], int] = {}
+
+    def declare(self, kind: str, name: str) -> None:
+        """Note that the program declared ``kind`` ``name`` (valid or not), for the order errors are reported in."""
+        self._order.setdefault((kind, name), len(self._order))
 
     def refuse(self, error: SpecError) -> None:
         """Note ``error``; the problems of one resource are kept together, in the order they were found."""
@@ -64,7 +69,8 @@ class Collector:
 
     def errors(self) -> list[SpecError]:
         """Every error noted, one per resource, in declaration order."""
-        return [SpecError(kind, name, problems) for (kind, name), problems in self._refused.items()]
+        keys = sorted(self._refused, key=lambda key: self._order.get(key, len(self._order)))
+        return [SpecError(kind, name, self._refused[(kind, name)]) for kind, name in keys]
 
 
 _active: Collector | None = None

@@ -108,6 +108,7 @@ class Endpoint(pulumi.ProviderResource):
             _refuse("Endpoint", resource_name, _unknown({k: v for k, v in settings.items() if k not in known}, known))
         collector = declared.active_collector()
         if collector is not None:
+            collector.declare("Endpoint", resource_name)
             inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items()
                       if v is not None and k in known}
             if resource_name in collector.endpoints:
@@ -202,6 +203,7 @@ class _Managed(pulumi.CustomResource):
                 opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=networks))
             super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
             return
+        collector.declare(self.kind, name)
         _stand_in_outputs(self, name, f"{PACKAGE}:index:{self.kind}")
         plain: dict[str, Any] = {}
         for key, value in inputs.items():
