@@ -108,3 +108,29 @@ def test_the_same_name_twice_is_an_error(tmp_path):
 def test_a_crashing_program_is_reported_with_its_line(tmp_path):
     with pytest.raises(VirtplaneError, match=r"failed at __main__.py line 2: ZeroDivisionError"):
         evaluate(write_stack(tmp_path, "x = 1\ny = 1 / 0\n"))
+
+
+def test_every_endpoints_missing_settings_are_reported_at_once_before_any_is_contacted(tmp_path):
+    from virtplane.engine import connected
+    from virtplane.errors import StackInvalid
+
+    program = ("import virtplane\n"
+               "virtplane.Endpoint('esx', kind='vsphere', server='127.0.0.1:1', username='u')\n"
+               "virtplane.Endpoint('pve', kind='proxmox')\n")
+    desired = evaluate(write_stack(tmp_path, program))
+    with pytest.raises(StackInvalid) as caught, connected(desired, environ={}):
+        pass
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("Endpoint 'esx': field 'password': is not set") and "VSPHERE_PASSWORD" in lines[0]
+    assert lines[1].startswith("Endpoint 'pve': ") and "PROXMOX_VE_ENDPOINT" in lines[1]
+
+
+def test_a_program_that_fails_after_invalid_resources_reports_them_and_its_failure(tmp_path):
+    from virtplane.errors import StackInvalid
+
+    program = "import virtplane\nvirtplane.Network('net', vlan=-1)\nraise RuntimeError('boom')\n"
+    with pytest.raises(StackInvalid) as caught:
+        evaluate(write_stack(tmp_path, program))
+    assert str(caught.value).splitlines() == [
+        "Network 'net': field 'vlan': Input should be greater than or equal to 0",
+        "stack program failed at __main__.py line 3: RuntimeError: boom"]
