@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import SCHEMA, Inventory
+from virtplane.specs import field_path
 
 WRITE_IT = "write it with `virtplane inventory --out FILE`"
 
@@ -36,7 +37,7 @@ def load(path: Path) -> Inventory:
         return Inventory.model_validate(document)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = field_path(first["loc"])
         raise VirtplaneError(f"inventory {path} is not a {SCHEMA} document: {where}: {first['msg']}") from None
 
 

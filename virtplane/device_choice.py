@@ -208,7 +208,8 @@ def choose_gpu(spec: VirtualMachineSpec, index: int, host: Host, taken: set[str]
     candidates = [d for d in host.gpus() if gpu_matches(d, gpu, host)]
     if not candidates:
         what = f"GPU {gpu.device}" if gpu.device else (f"{gpu.vendor} GPU" if gpu.vendor else "GPU")
-        judgement.refuse(GPU_PASSTHROUGH, field, f"has no {what}", subject)
+        listed = host.sources.get("gpus")  # how the host's GPUs are found, where that explains a missing one
+        judgement.refuse(GPU_PASSTHROUGH, field, f"has no {what}" + (f" ({listed})" if listed else ""), subject)
         return None
     misses = []
     for device in candidates:
