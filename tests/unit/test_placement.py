@@ -199,3 +199,51 @@ def test_a_claim_no_device_here_can_meet_does_not_block_the_devices_others_could
     assert checked_place("a", "ep", spec(gpus=[{"mode": "passthrough"}]), [claimed], usage).gpu_devices == [A100]
     with pytest.raises(PlacementError, match=r"0000:af:00\.0 is the last free device that render-7 can take"):
         checked_place("b", "ep", spec(gpus=[{"mode": "passthrough"}]), [claimed], usage)
+
+
+def a100_80(**facts) -> PciDevice:
+    return PciDevice(address=A100, class_id="0x0302", vendor_id="0x10de", device_id="0x20b5",
+                     device_name="GA100 [A100 PCIe 80GB]", passthrough_capable=True, passthrough_enabled=True,
+                     memory_mib=81920, graphics_type="sharedDirect", **facts)
+
+
+def vgpus(*running: tuple[str, int, list[str]]) -> list[VgpuType]:
+    return [VgpuType(profile=profile, device=A100, size_mib=size, in_use_by=vms) for profile, size, vms in running]
+
+
+def test_a_third_40_gb_vgpu_does_not_fit_an_80_gb_gpu():
+    full = host("full", pci_devices=[a100_80()], vgpu_types=vgpus(("grid_a100-40c", 40960, ["a", "b"])))
+    with pytest.raises(PlacementError, match=f"full: GPU {A100} has 80 GB of frame buffer and 80 GB is taken by "
+                                             r"vGPUs: 'grid_a100-40c' \(40 GB\) does not fit"):
+        checked_place("c", "ep", spec(firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-40c"}]), [full],
+                      Usage())
+
+
+def test_a_gpu_running_20_gb_vgpus_takes_only_20_gb_ones_unless_it_runs_in_mixed_size_mode():
+    offered = [("grid_a100-20c", 20480, ["vdi-3"]), ("grid_a100-40c", 40960, [])]
+    equal = host("equal", pci_devices=[a100_80()], vgpu_types=vgpus(*offered))
+    forty = spec(firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-40c"}])
+    with pytest.raises(PlacementError, match="already hosts vGPU profile grid_a100-20c; a time-sliced NVIDIA GPU in "
+                                             "equal-size mode hosts one frame-buffer size at a time"):
+        checked_place("v", "ep", forty, [equal], Usage())
+    assert checked_place("w", "ep", spec(firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}]),
+                         [equal], Usage()).vgpu_devices == [(A100, "grid_a100-20c")]
+    mixed = host("mixed", pci_devices=[a100_80(vgpu_mode="mixedSize")], vgpu_types=vgpus(*offered))
+    assert checked_place("v", "ep", forty, [mixed], Usage()).vgpu_devices == [(A100, "grid_a100-40c")]
+
+
+def test_a_gpu_is_given_only_when_the_device_it_leaves_the_host_with_is_free_too():
+    shared = "0000:3a:00.0"
+    mate = gpu(address="0000:af:00.0", used=("other-vm",)).model_copy(update={"dependent_device": shared})
+    pair = host("pair", pci_devices=[gpu().model_copy(update={"dependent_device": shared}), mate])
+    with pytest.raises(PlacementError, match=f"pair: {A100} is released by the host only together with 0000:af:00.0 "
+                                             rf"\(dependent device {shared}\), which is in use by other-vm"):
+        checked_place("v", "ep", spec(gpus=[{"mode": "passthrough", "device": A100}]), [pair], Usage())
+
+
+def test_a_vm_that_boots_bios_is_given_a_gpu_without_a_large_bar_where_there_is_one():
+    both = host("both", pci_devices=[a100_80(), gpu(address="0000:af:00.0")])
+    assert checked_place("v", "ep", spec(gpus=[{"mode": "passthrough"}]), [both], Usage()).gpu_devices == [
+        "0000:af:00.0"]
+    assert checked_place("w", "ep", spec(firmware="uefi", gpus=[{"mode": "passthrough"}]), [both],
+                         Usage()).gpu_devices == [A100]
