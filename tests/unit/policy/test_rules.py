@@ -234,3 +234,11 @@ def test_a_hardware_version_the_host_cannot_run_is_not_the_remedy():
     [raise_it] = [f for f in run(VSPHERE, vm(node="esx-gpu", machine="vmx-15", **PASSTHROUGH))
                   if f.rule == "hw.hardware-version"]
     assert raise_it.remediation == "set machine='vmx-17' or later"
+
+
+def test_a_claim_of_this_stacks_own_powered_off_vm_is_given_back_before_it_is_checked_again():
+    claimed = Inventory(hosts=[h for h in VSPHERE.hosts if h.name == "esx-claimed"])
+    assert [c.vm for c in claimed.hosts[0].device_claims] == ["render-farm-7"]
+    own = vm("render-farm-7", firmware="uefi", **PASSTHROUGH)
+    assert verdict("hw.device-in-use", claimed, own) == "pass"
+    assert verdict("hw.placement", claimed, vm("someone-new", firmware="uefi", **PASSTHROUGH)) == "mandatory"
