@@ -155,9 +155,11 @@ def claims_satisfiable(host: Host, unavailable: set[str]) -> list[str]:
     return [claim.vm for index, claim in enumerate(host.device_claims) if not assign(index, set())]
 
 
-def _firmware_miss(spec: VirtualMachineSpec, device: PciDevice, what: str) -> Miss | None:
+def _firmware_miss(spec: VirtualMachineSpec, host: Host, device: PciDevice, what: str) -> Miss | None:
+    """BIOS firmware with a large-BAR device: refused where the vendors say it fails (vSphere's DevicePowerOn, and
+    Proxmox VE, whose GPU passthrough wants OVMF); Hyper-V sizes the VM's MMIO space for DDA instead."""
     facts = (device.vendor_id, device.device_id, device.memory_mib, device.device_name)
-    if spec.firmware != "bios" or not boards.large_bar(*facts):
+    if host.hypervisor not in ("vsphere", "proxmox") or spec.firmware != "bios" or not boards.large_bar(*facts):
         return None
     size = boards.bar_gib(*facts)
     return Miss(FIRMWARE, MMIO, f"{what} {device.address} maps more than 16 GB (a {size} GiB BAR) and needs UEFI "
@@ -196,7 +198,7 @@ def _gpu_miss(spec: VirtualMachineSpec, host: Host, device: PciDevice, taken: se
             left = [vm for vm in after if vm not in before] or after
             return Miss(IN_USE, DEVICE_IN_USE, f"{address} is the last free device that {', '.join(left)} can take "
                                                "when it starts (a powered-off VM that holds no particular device yet)")
-    return _firmware_miss(spec, device, "GPU")
+    return _firmware_miss(spec, host, device, "GPU")
 
 
 def choose_gpu(spec: VirtualMachineSpec, index: int, host: Host, taken: set[str], usage: Usage,
@@ -321,8 +323,8 @@ def _vgpu_miss(spec: VirtualMachineSpec, host: Host, vgpu_type: VgpuType, usage:
         return Miss(FREE, VGPU, f"has no free instance of vGPU profile '{vgpu_type.profile}' left")
     profile = boards.profile(vgpu_type.profile, vgpu_type.description)
     gpu = device_at(host, device) if device else None
-    if gpu is not None and profile.series == "c" and (miss := _firmware_miss(spec, gpu, "the C-series vGPU's GPU")):
-        return miss
+    if gpu is not None and profile.series == "c":
+        return _firmware_miss(spec, host, gpu, "the C-series vGPU's GPU")
     return None
 
 
