@@ -71,16 +71,21 @@ def test_the_package_tells_pulumi_up_it_needs_this_plugin_at_the_packages_versio
     assert "virtplane" in project["tool"]["setuptools"]["package-data"]
 
 
-def test_an_update_refuses_to_remove_a_disk_that_only_the_live_vm_has_and_no_preview_showed():
+def test_an_update_refuses_a_change_that_starts_from_a_live_value_the_preview_did_not_show():
     import pytest
 
     from virtplane.errors import VirtplaneError
     from virtplane.plan import PlannedChange
-    from virtplane.plugin.provider import refuse_unpreviewed_data_loss
+    from virtplane.plugin.guards import refuse_unpreviewed
     from virtplane.providers.base import FieldChange, Rule
 
     attached = PlannedChange(FieldChange("disks[scsi0:2]", {"size": 500, "slot": "scsi0:2"}, None), Rule.IN_PLACE)
     memory = PlannedChange(FieldChange("memory", 1024, 2048), Rule.IN_PLACE)
-    refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory", "disks[scsi0:2]"})
-    with pytest.raises(VirtplaneError, match=r"disks\[scsi0:2\] \(500 GiB\).*Nothing was changed"):
-        refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory"})
+    previewed = {"memory": FieldChange("memory", 1024, 2048)}
+    refuse_unpreviewed("VirtualMachine", "db", "virtual machine", [memory], previewed)
+    with pytest.raises(VirtplaneError, match=r"disks\[scsi0:2\] is disk scsi0:2 \(500 GiB\) on the hypervisor but "
+                                             r"\(none\) in Pulumi's state.*Nothing was changed: run `pulumi refresh`"):
+        refuse_unpreviewed("VirtualMachine", "db", "virtual machine", [memory, attached], previewed)
+    with pytest.raises(VirtplaneError, match="memory is 4096 on the hypervisor but 1024 in Pulumi's state"):
+        refuse_unpreviewed("VirtualMachine", "db", "virtual machine",
+                           [PlannedChange(FieldChange("memory", 4096, 2048), Rule.POWER_OFF)], previewed)
