@@ -89,3 +89,31 @@ def test_an_update_refuses_a_change_that_starts_from_a_live_value_the_preview_di
     with pytest.raises(VirtplaneError, match="memory is 4096 on the hypervisor but 1024 in Pulumi's state"):
         refuse_unpreviewed("VirtualMachine", "db", "virtual machine",
                            [PlannedChange(FieldChange("memory", 4096, 2048), Rule.POWER_OFF)], previewed)
+
+
+def test_each_vm_driver_names_as_replaceable_every_field_its_rules_can_replace_for():
+    from virtplane.providers.base import FieldChange, RefusedChange, Rule
+    from virtplane.providers.hyperv.vm import VirtualMachineDriver as Hyperv
+    from virtplane.providers.proxmox.vm import VirtualMachineDriver as Proxmox
+    from virtplane.providers.vm_rules import top_field
+    from virtplane.providers.vsphere.vm import VirtualMachineDriver as Vsphere
+
+    disk = {"slot": "scsi0:1", "size": 10, "storage": "a", "thin": True, "bus": "paravirtual"}
+    changes = [FieldChange(field, old, new) for field, old, new in (
+        ("cpus", 2, 1), ("cpus", 1, 2), ("memory", 2048, 1024), ("sockets", 1, 2), ("firmware", "bios", "uefi"),
+        ("secure_boot", False, True), ("guest_os", "linux", "windows"), ("machine", "vmx-19", "vmx-13"),
+        ("machine", "q35", "pc"), ("node", "a", "b"), ("power", "off", "on"), ("nested_virtualization", False, True),
+        ("tags", [], ["a"]), ("disks[scsi0:1]", None, disk), ("disks[scsi0:1]", disk, None),
+        ("disks[scsi0:1].size", 10, 20), ("disks[scsi0:1].thin", True, False), ("disks[scsi0:1].storage", "a", "b"),
+        ("disks[scsi0:1].bus", "paravirtual", "sata"), ("nics[net0].network", "a", "b"),
+        ("nics[net0].adapter", "paravirtual", "e1000"), ("gpus[0].profile", "a", "b"))]
+    for driver in (Vsphere, Proxmox, Hyperv):
+        replaced = set()
+        for change in changes:
+            try:
+                rule = driver.rule(driver.__new__(driver), change)
+            except RefusedChange:
+                continue
+            if rule is Rule.REPLACE:
+                replaced.add(top_field(change.path))
+        assert replaced == set(driver.replaceable), driver.__module__

@@ -280,9 +280,8 @@ class VirtplaneProvider(api.Provider):
                                          spec: Spec, urn: str) -> Observed | None:
         """An object already carrying this resource's marker (a create interrupted after the hypervisor made it,
         whose pending operation the engine then forgot) is taken over and finished, as ``virtplane apply``
-        finishes an interrupted create: changed in place to the inputs, or — when a field cannot change in place
-        and data loss is allowed — deleted, and None returned so it is made again. A same-named object that is
-        not this endpoint's is refused, as the plan refuses it."""
+        finishes an interrupted create: changed in place to the inputs. One that would need replacing is refused,
+        never deleted, and so is a same-named object that is not this endpoint's (as the plan refuses it)."""
         kind, endpoint = driver.kind, self.endpoint.name
         self.new_resources.get(kind, {}).pop(name, None)
         claimed = await self.reads.claimed(driver, stack, name, spec, lambda: self._declared(driver, stack),
@@ -297,19 +296,21 @@ class VirtplaneProvider(api.Provider):
         resolved = self._resolved(kind, name, inputs, live.state, driver)
         create_only = registered_kind(kind).create_only
         planned = classify(kind, name, driver, diff(resolved.model_dump(), live.state, create_only))
-        replace = any(change.rule is Rule.REPLACE for change in planned)
-        item = ResourcePlan(kind, name, endpoint, Action.REPLACE if replace else Action.UPDATE, spec=resolved,
-                            observed=live, changes=planned, note="finishing an interrupted create")
+        replaced = [change.change.path for change in planned if change.rule is Rule.REPLACE]
+        if replaced:  # never deleted here: it may be a VM retainOnDelete kept when its resource was replaced
+            raise VirtplaneError(
+                f"{kind} '{name}': {registered_kind(kind).noun} {live.name} (id {live.id}) on endpoint '{endpoint}' "
+                f"already carries this resource's ownership marker (left by an interrupted create, or kept by "
+                f"retainOnDelete) and differs in {', '.join(replaced)}, which cannot change in place. Nothing was "
+                "changed: delete it by hand, or give the resource its values and run again")
+        item = ResourcePlan(kind, name, endpoint, Action.UPDATE, spec=resolved, observed=live, changes=planned,
+                            note="finishing an interrupted create")
         if item.data_loss():
             guards.refuse_unallowed_loss(item, self.endpoint.allow_data_loss)
         if planned or not live.marker_complete or kind == "VirtualMachine":  # not a VLAN network: it always exists
             await self.log.warning(f"{kind} '{name}': finishing an interrupted create: {registered_kind(kind).noun} "
                                    f"{live.name} (id {live.id}) already carries this resource's ownership marker, so "
-                                   f"it is {'replaced' if replace else 'taken over'}, not made a second time", urn)
-        if replace:
-            await asyncio.to_thread(driver.delete, live)
-            self.reads.forget(kind, live.id or "")
-            return None
+                                   "it is taken over, not made a second time", urn)
         if planned:
             await self._check_references(driver, name, resolved)
         if planned or not live.marker_complete:
