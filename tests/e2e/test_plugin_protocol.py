@@ -576,3 +576,18 @@ def test_a_create_never_deletes_an_object_carrying_its_marker_that_would_need_re
         "disks[disk0].thin, which cannot change in place. Nothing was changed: delete it by hand, or give the "
         "resource its values and run again")
     assert store.read()["objects"]["VirtualMachine"][object_id]["state"] == state
+
+
+def test_the_plugin_answers_that_it_maps_nothing_from_other_ecosystems(raw_plugin: Plugin) -> None:
+    assert as_dict(raw_plugin.call("GetMapping", provider_pb2.GetMappingRequest(key="terraform"))) == {
+        "provider": "", "data": ""}
+    assert as_dict(raw_plugin.call("GetMappings", provider_pb2.GetMappingsRequest(key="terraform"))) == {
+        "providers": []}
+
+
+def test_a_preview_says_when_a_change_powers_the_vm_off(plugin: Plugin) -> None:
+    object_id, outputs = _create(plugin, "web-1", VM)
+    plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "cpus": 4})
+    plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "firmware": "uefi"})
+    warnings = [message for severity, message, _ in plugin.engine.logs if severity == engine_pb2.WARNING]
+    assert warnings == ["powers off: VirtualMachine 'web-1' is shut down to change firmware, then started again"]

@@ -154,6 +154,10 @@ class VirtplaneProvider(api.Provider):
             await self.log.warning(f"destroys data: {sentence}", request.urn)
         for sentence in result.possible_loss:
             await self.log.warning(f"may destroy data: {sentence}", request.urn)
+        if result.item is not None and not result.replaces and result.item.needs_power_off and old.get("power") == "on":
+            fields = ", ".join(c.change.path for c in planned if c.rule is Rule.POWER_OFF)
+            again = "" if getattr(spec, "power", None) == "off" else ", then started again"
+            await self.log.warning(f"powers off: {kind} '{name}' is shut down to change {fields}{again}", request.urn)
         return api.DiffResponse(changes=bool(result.detailed), replaces=result.replaces, diffs=result.diffs,
                                 detailed_diff=result.detailed, delete_before_replace=bool(result.replaces))
 
@@ -367,11 +371,12 @@ class VirtplaneProvider(api.Provider):
     async def _declared(self, driver: KindDriver, stack: str) -> Declared:
         """What helps a driver read objects and references back: the stack's Networks (seen here, recorded by
         VMs, or owned on the endpoint) — a VM's NICs are named after them, and so are VLAN networks read by id."""
-        known = self.networks.all()
         if driver.kind != "VirtualMachine":
-            return {"Network": known}
+            return {"Network": self.networks.all()}
         network_driver = await self._driver("Network")
-        for live in (await self.reads.owned(network_driver, stack, lambda: _nothing())).values():
+        owned = await self.reads.owned(network_driver, stack, lambda: _nothing())
+        known = self.networks.all()  # after the last await: what a pass is told is what it is told (read())
+        for live in owned.values():
             if live.owner is not None and live.owner.resource not in known:
                 try:
                     known[live.owner.resource] = build_spec("Network", live.owner.resource,
