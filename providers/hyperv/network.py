@@ -13,7 +13,16 @@ from __future__ import annotations
 from typing import cast
 
 from virtplane.providers import vlan_networks
-from virtplane.providers.base import Created, Declared, FieldChange, KindDriver, Observed, ObserveResult, Owner
+from virtplane.providers.base import (
+    Created,
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Owner,
+    Rule,
+)
 from virtplane.providers.hyperv.client import Cmd, HypervClient, pipe
 from virtplane.providers.hyperv.settings import ENV, HypervSettings
 from virtplane.specs import NetworkSpec, Spec
@@ -21,6 +30,7 @@ from virtplane.specs import NetworkSpec, Spec
 
 class NetworkDriver(KindDriver):
     kind = "Network"
+    replaceable = frozenset({"vlan"})  # the id names the VLAN: another VLAN is another network (new id)
 
     def __init__(self, client: HypervClient, settings: HypervSettings) -> None:
         self._client = client
@@ -66,6 +76,11 @@ class NetworkDriver(KindDriver):
         """Nothing to create: adapters carry the VLAN."""
         vlan = cast(NetworkSpec, spec).vlan
         return Created(vlan_networks.network_id(self._settings.switch or "", vlan), {"vlan": vlan})
+
+    def rule(self, change: FieldChange) -> Rule:
+        """Another VLAN is another network on the switch (its id changes): a replacement. Under the CLI it never
+        comes up: ``observe`` reports a declared network with its declared VLAN, and the NICs carry the change."""
+        return Rule.REPLACE if change.path == "vlan" else Rule.IN_PLACE
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         """Nothing to change."""

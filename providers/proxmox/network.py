@@ -18,7 +18,16 @@ from __future__ import annotations
 from typing import cast
 
 from virtplane.providers import vlan_networks
-from virtplane.providers.base import Created, Declared, FieldChange, KindDriver, Observed, ObserveResult, Owner
+from virtplane.providers.base import (
+    Created,
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Owner,
+    Rule,
+)
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.specs import NetworkSpec, Spec
@@ -26,6 +35,7 @@ from virtplane.specs import NetworkSpec, Spec
 
 class NetworkDriver(KindDriver):
     kind = "Network"
+    replaceable = frozenset({"vlan"})  # the id names the VLAN: another VLAN is another network (new id)
 
     def __init__(self, cluster: Cluster, settings: ProxmoxSettings):
         self._cluster = cluster
@@ -69,6 +79,11 @@ class NetworkDriver(KindDriver):
         """Nothing to create: NICs carry the VLAN tag. The id names the bridge and the VLAN."""
         vlan = cast(NetworkSpec, spec).vlan
         return Created(vlan_networks.network_id(self._bridge, vlan), {"vlan": vlan})
+
+    def rule(self, change: FieldChange) -> Rule:
+        """Another VLAN is another network on the bridge (its id changes): a replacement. Under the CLI it never
+        comes up: ``observe`` reports a declared network with its declared VLAN, and the NICs carry the change."""
+        return Rule.REPLACE if change.path == "vlan" else Rule.IN_PLACE
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         """Nothing to change: the VLAN read back is the declared one."""

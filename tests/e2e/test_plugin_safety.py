@@ -200,6 +200,9 @@ def test_networks_are_read_and_deleted_by_id_and_a_refresh_names_the_nics_as_the
     network_id, network_outputs = _created(plugin, network, {"vlan": 120}, kind="Network")
     vm_id, vm_outputs = _created(plugin, name, vm)
     assert vm_outputs["nics"][0]["network"] == network
+    moved = plugin.diff("Network", network, network_id, network_outputs, {"vlan": 130})
+    # a VLAN tag's id names the VLAN: another VLAN is another network; a vSphere port group changes in place
+    assert moved["replaces"] == ([] if _kind(endpoint) == "vsphere" else ["vlan"])
 
     refresh = started(tmp_path / "refresh", config)  # `pulumi refresh`: Reads only, a VM's maybe first
     try:
