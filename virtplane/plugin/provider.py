@@ -315,13 +315,15 @@ class VirtplaneProvider(api.Provider):
             await self.log.warning(f"{kind} '{name}': finishing an interrupted create: {registered_kind(kind).noun} "
                                    f"{live.name} (id {live.id}) already carries this resource's ownership marker, so "
                                    "it is taken over, not made a second time", urn)
-        if planned:
-            await self._check_references(driver, name, resolved)
-        if planned or not live.marker_complete:
+        if not planned and live.marker_complete:
+            finished: Observed | None = live  # nothing to finish: as it was read
+        else:
+            if planned:
+                await self._check_references(driver, name, resolved)
             await asyncio.to_thread(driver.update, live, resolved, [change.change for change in planned])
-        self.reads.forget(kind, live.id or "")
-        finished = (await self.reads.claimed(driver, stack, name, resolved,
-                                             lambda: self._declared(driver, stack))).owned
+            self.reads.forget(kind, live.id or "")
+            finished = (await self.reads.claimed(driver, stack, name, resolved,
+                                                 lambda: self._declared(driver, stack))).owned
         if finished is None or not finished.id:
             raise VirtplaneError(f"{kind} '{name}': the {registered_kind(kind).noun} left by an interrupted create "
                                  f"was finished but cannot be read back on endpoint '{endpoint}'")
