@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from virtplane import redact
-from virtplane.endpoint_settings import endpoint_settings
+from virtplane.endpoint_settings import PLUGIN_ONLY, endpoint_settings
 from virtplane.errors import SpecError, VirtplaneError
 from virtplane.plugin import guards
 from virtplane.providers.base import Provider
@@ -25,7 +25,6 @@ from virtplane.providers.registry import KINDS, provider_class
 
 _DEFAULT_PROVIDER = re.compile(r"^default(_\d+_\d+_\d+.*)?$")
 ENGINE_KEYS = frozenset({"version", "__internal"})  # keys the engine adds to a provider's inputs
-PLUGIN_KEYS = frozenset({"allowDataLoss"})  # the plugin's own settings, not the endpoint's
 
 
 def endpoint_name(provider_urn: str, provider_name: str = "") -> str:
@@ -38,7 +37,7 @@ def endpoint_name(provider_urn: str, provider_name: str = "") -> str:
 def settings_inputs(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The endpoint kind and its settings from the provider's inputs (engine keys dropped)."""
     values = {key: value for key, value in config.items()
-              if key not in ENGINE_KEYS | PLUGIN_KEYS and value is not None}
+              if key not in ENGINE_KEYS | PLUGIN_ONLY and value is not None}
     kind = str(values.pop("kind", None) or next(iter(KINDS)))
     return kind, values
 
