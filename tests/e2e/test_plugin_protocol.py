@@ -550,6 +550,10 @@ def test_check_config_refuses_an_allow_data_loss_that_is_not_a_boolean(raw_plugi
         urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
         news=_struct({"kind": "memory", "path": "/x", "allowDataLoss": "maybe"}))))
     assert reply["failures"] == [{"property": "allowDataLoss", "reason": "got 'maybe'; expected true or false"}]
+    both = as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
+        urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
+        news=_struct({"kind": "memory", "path": "/x", "allowDataLoss": "maybe", "servr": "x"}))))
+    assert [failure["property"] for failure in both["failures"]] == ["allowDataLoss", "servr"]  # all at once
     for given in (True, "true", "false"):
         assert as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
             urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",

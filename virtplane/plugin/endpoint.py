@@ -44,8 +44,13 @@ def settings_inputs(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 
 def check_settings(name: str, config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Problems with these settings as (setting, reason) pairs, without connecting (environment included)."""
-    if config.get("allowDataLoss") is not None and guards.flag(config["allowDataLoss"]) is None:
-        return [("allowDataLoss", f"got {config['allowDataLoss']!r}; expected true or false")]
+    allowance = config.get("allowDataLoss")
+    plugin_problems = [] if allowance is None or guards.flag(allowance) is not None else [
+        ("allowDataLoss", f"got {allowance!r}; expected true or false")]
+    return plugin_problems + _endpoint_problems(name, config)
+
+
+def _endpoint_problems(name: str, config: Mapping[str, Any]) -> list[tuple[str, str]]:
     kind, values = settings_inputs(config)
     if kind not in KINDS:
         return [("kind", f"got {kind!r}; expected one of {', '.join(KINDS)}")]
