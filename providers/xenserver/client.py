@@ -147,6 +147,13 @@ class XapiClient:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def settle(self, method: str, what: str) -> None:
+        """Wait for the pool's pending ``Async.<method>`` tasks: after a lost answer, the call may be running still,
+        and what it makes must be looked for once it is done."""
+        where = f'field "name_label" = "Async.{method}" and field "status" = "pending"'
+        for task in self.get("task.get_all_records_where", where, what=f"look for the tasks to {what}"):
+            self.wait(task, self.settings.task_timeout, what)
+
     def forget(self, task: str) -> None:
         """Destroy a finished task; one already gone (or an unreachable pool) is not an error worth reporting."""
         with contextlib.suppress(ProviderError, *_CONNECTION_ERRORS):

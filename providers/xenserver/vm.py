@@ -237,6 +237,7 @@ class VirtualMachineDriver(KindDriver):
                     return self._client.run("VM.copy", source, pending, sr, what=what)
                 return self._client.run("VM.clone", source, pending, what=what)
             except OutcomeUnknown:
+                self._client.settle("VM.copy" if full else "VM.clone", what=f"{what} (its answer was lost)")
                 made = self._client.get("VM.get_by_name_label", pending, what=f"look for VM {owner.resource} "
                                         "after a lost answer")
                 if made:

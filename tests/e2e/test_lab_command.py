@@ -1,4 +1,4 @@
-"""`virtplane lab up|status|env|down` start and stop the three simulated endpoints."""
+"""`virtplane lab up|status|env|down` start and stop the four simulated endpoints."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
+from tests.support import xenserver as raw_xen
 from tests.support.cli import virtplane
 from virtplane_lab import state
 
 
-def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
+def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
     # vcsim_instance has built the simulator into BIN_CACHE; the lab reuses that build.
     (tmp_path / "bin").symlink_to(BIN_CACHE, target_is_directory=True)
@@ -25,6 +26,7 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
+        assert "XenServer simulator (xapisim, pool lab-pool" in up.stdout
 
         assert virtplane("lab", "status", env=env).returncode == 0
         exports = virtplane("lab", "env", env=env).stdout
@@ -33,11 +35,13 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert "export HYPERV_SERVER=127.0.0.1:" in exports
         assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
         assert f"export HYPERV_CA_FILE={tmp_path / 'hyperv' / 'ca.pem'}" in exports
+        assert "export XENSERVER_URL=https://127.0.0.1:" in exports
+        assert f"export XENSERVER_CA_FILE={tmp_path / 'xenserver' / 'ca.pem'}" in exports
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
-                     "HYPERV_USERNAME"):
+                     "HYPERV_USERNAME", "XENSERVER_USERNAME"):
             assert f"export {name}=" in exports
         for secret_file in (tmp_path / "vcsim" / "password", tmp_path / "fakepve" / "password",
-                            tmp_path / "hyperv" / "password"):
+                            tmp_path / "hyperv" / "password", tmp_path / "xenserver" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports
 
@@ -48,11 +52,15 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
         assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
             ("lab-switch", "Internal")]
+        assert lab.xenserver is not None  # and the pool answers over verified TLS
+        with raw_xen.session(lab.xenserver) as api:
+            assert sorted(api.host.get_name_label(h) for h in api.host.get_all()) == ["xs-gpu", "xs-plain", "xs-sriov"]
     finally:
         down = virtplane("lab", "down", env=env)
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
+    assert lab.xenserver is not None and not lab.xenserver.alive()
 
 
 def test_a_state_file_from_before_hyperv_still_loads_and_its_lab_still_stops(tmp_path: Path):

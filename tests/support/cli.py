@@ -11,20 +11,24 @@ from pathlib import Path
 
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
+from virtplane_lab.xenserver import XenserverInstance
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_STACK = REPO / "stacks" / "lab"
 
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
-            hyperv: HypervInstance | None = None, **overrides: str | None) -> dict[str, str]:
+            hyperv: HypervInstance | None = None, xenserver: XenserverInstance | None = None,
+            **overrides: str | None) -> dict[str, str]:
     """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
-    variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, and the Hyper-V ones
-    (HYPERV_*, switch and CA included) when ``hyperv`` is given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
+    variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, the Hyper-V ones
+    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and the XenServer ones when ``xenserver`` is."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_"))}
     env.update(instance.environ())
     env.update(proxmox or {})
     env.update(hyperv.environ() if hyperv is not None else {})
+    env.update(xenserver.environ() if xenserver is not None else {})
     env["COLUMNS"] = "200"
     env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="virtplane-locks-")  # one lock space per test
     for key, value in overrides.items():

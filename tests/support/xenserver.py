@@ -78,3 +78,16 @@ def vgpu_type(api: Any, model: str) -> str:
 
 def group_of(api: Any, device_name_part: str) -> str:
     return next(ref for ref, r in api.GPU_group.get_all_records().items() if device_name_part in r["name_label"])
+
+
+def vm_names(instance: XenserverInstance) -> list[str]:
+    """The pool's VMs (not templates, not control domains), by name, sorted."""
+    with session(instance) as api:
+        return sorted(r["name_label"] for r in api.VM.get_all_records_where(
+            'field "is_control_domain" = "false" and field "is_a_snapshot" = "false"').values()
+            if not r["is_a_template"] or r["name_label"].startswith("virtplane-pending:"))
+
+
+def vdi_names(instance: XenserverInstance) -> list[str]:
+    with session(instance) as api:
+        return sorted(r["name_label"] for r in api.VDI.get_all_records().values())
