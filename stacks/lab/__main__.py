@@ -1,7 +1,7 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network, three VMs
-and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
-SR-IOV appliance on vSphere and Proxmox VE), each placed at plan time on the host that has the device (README,
-"Devices").
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
+VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
+an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
+(docs/devices.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
