@@ -1,7 +1,8 @@
 """pulumi-resource-virtplane over gRPC on the real drivers: vSphere on vcsim (SOAP), Proxmox VE on fakepve
-(HTTPS) and Hyper-V on our simulator (WinRM/PSRP over HTTPS), configured as a stack's Endpoint would be (password
-as a secret). The same protocol as tests/e2e/test_plugin_protocol.py, on real protocol peers; the peers' own
-clients (pyvmomi, proxmoxer, pypsrp) check the hypervisor.
+(HTTPS), Hyper-V on our simulator (WinRM/PSRP over HTTPS) and XenServer on ours (XAPI's XML-RPC over HTTPS),
+configured as a stack's Endpoint would be (password as a secret). The same protocol as
+tests/e2e/test_plugin_protocol.py, on real protocol peers; the peers' own clients (pyvmomi, proxmoxer, pypsrp,
+xenapi) check the hypervisor.
 
 These need the drivers' stable-id contract (``Created``, ``Observed.id``, ``observe_ids``).
 """
@@ -17,8 +18,9 @@ import grpc
 import pytest
 from pypsrp.serializer import TaggedValue
 
-from tests.conformance.peers import Peer, ProxmoxPeer, VspherePeer
+from tests.conformance.peers import Peer, ProxmoxPeer, VspherePeer, XenserverPeer
 from tests.support import hyperv as raw_hyperv
+from tests.support import xenserver as raw_xen
 from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
 from virtplane_lab.hyperv import HypervInstance
 
@@ -54,7 +56,7 @@ class HypervPeer:
 Endpoint = tuple[Peer | HypervPeer, dict[str, Any], str]
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
 def endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
     """A peer (its own client for checks) and the Endpoint settings the plugin is configured with."""
     peer: Peer | HypervPeer
@@ -63,6 +65,11 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
         peer = HypervPeer(host)
         config = {"kind": "hyperv", "server": host.server, "username": host.user, "password": host.password,
                   "tls": True, "ca_file": host.ca_file, "switch": host.switch}
+    elif request.param == "xenserver":
+        pool = request.getfixturevalue("fresh_xenserver")
+        peer = XenserverPeer(pool)
+        config = {"kind": "xenserver", "server": pool.url, "username": pool.user, "password": pool.password,
+                  "ca_file": pool.ca_file}
     elif request.param == "vsphere":
         instance = request.getfixturevalue("vcsim_instance")
         peer = VspherePeer(instance)
@@ -84,7 +91,8 @@ def endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
 def plugin(tmp_path: Path, endpoint: Endpoint) -> Iterator[Plugin]:
     _peer, config, password = endpoint
     environ = {variable: "" for variable in ("VSPHERE_SERVER", "VSPHERE_PASSWORD", "PROXMOX_VE_ENDPOINT",
-                                             "PROXMOX_VE_PASSWORD", "HYPERV_SERVER", "HYPERV_PASSWORD")}
+                                             "PROXMOX_VE_PASSWORD", "HYPERV_SERVER", "HYPERV_PASSWORD",
+                                             "XENSERVER_URL", "XENSERVER_PASSWORD")}
     started = Plugin(tmp_path, environ)
     started.configure("lab", config)
     yield started
@@ -159,9 +167,12 @@ def test_a_refresh_of_several_vms_reads_them_in_one_batched_pass(plugin: Plugin,
 
 def _id_of(peer: Peer | HypervPeer, name: str) -> str:
     """The hypervisor's own stable id, through its own client: vSphere instance UUID, Proxmox vmid, Hyper-V
-    VMId."""
+    VMId, XenServer VM uuid."""
     if isinstance(peer, HypervPeer):
         return peer.vm_id(name)
+    if isinstance(peer, XenserverPeer):
+        with raw_xen.session(peer.instance) as api:
+            return str(api.VM.get_uuid(raw_xen.vm_named(api, name)))
     if isinstance(peer, VspherePeer):
         from tests.support import vsphere as raw
 
