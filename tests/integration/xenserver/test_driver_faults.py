@@ -77,3 +77,14 @@ def test_a_guest_slower_to_shut_down_than_the_timeout_is_powered_off_hard_and_st
     with xen.session(fresh_xenserver) as api:
         vm = xen.vm_named(api, "slow")
         assert (api.VM.get_VCPUs_max(vm), api.VM.get_power_state(vm)) == ("2", "Running")
+
+
+def test_a_vlan_network_whose_create_answer_was_lost_is_found_by_its_key_and_finished_not_made_twice(
+        stack, fresh_xenserver):
+    stack.network("app", vlan=160)
+    fresh_xenserver.control("fault", drop="network.create", when="after")
+    stack.apply()
+    with xen.session(fresh_xenserver) as api:
+        [network] = api.network.get_by_name_label("app")
+        assert sorted(api.PIF.get_VLAN(p) for p in api.network.get_PIFs(network)) == ["160"] * 3
+    assert stack.changes() == {}
