@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from virtplane.endpoint_settings import flag, gather
 from virtplane.errors import SpecError
 
 ENV = {
@@ -31,8 +32,6 @@ ENV = {
 }
 INPUT_ONLY = ("task_timeout", "shutdown_timeout")
 DEFAULT_TEMPLATE = "Other install media"  # the blank HVM template every XenServer and XCP-ng pool ships
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 
 
 class XenserverSettings(BaseModel):
@@ -58,22 +57,8 @@ class XenserverSettings(BaseModel):
 
 
 def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> XenserverSettings:
-    known = [*ENV, *INPUT_ONLY]
-    problems = [(name, f"unknown setting for a XenServer endpoint; known: {', '.join(known)}")
-                for name in sorted(set(inputs) - set(known))]
-    values: dict[str, Any] = {}
-    for name, variable in ENV.items():
-        value = inputs.get(name)
-        if value is None and environ.get(variable) not in (None, ""):
-            value = environ[variable]
-        if value is not None:
-            values[name] = value
-    values.update({name: inputs[name] for name in INPUT_ONLY if inputs.get(name) is not None})
-    if isinstance(values.get("insecure"), str):
-        raw = values["insecure"].strip().lower()
-        if raw not in _TRUE | _FALSE:
-            problems.append(("insecure", f"{values['insecure']!r} is not a boolean (use true or false)"))
-        values["insecure"] = raw in _TRUE
+    values, problems = gather("a XenServer endpoint", inputs, environ, ENV, INPUT_ONLY)
+    flag(values, "insecure", problems)
     for name in ("server", "username", "password"):
         if not values.get(name):
             problems.append((name, f"is required: set it on the Endpoint or in {ENV[name]}"))

@@ -7,12 +7,10 @@ reference; a name that names none cannot be cloned), VGPU_type (``model_name``) 
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from typing import Any
 
 from tests.support import xenserver as xen
-from tests.support.cli import virtplane, write_stack
+from tests.support.cli import assert_one_clear_error, user_env, virtplane, write_stack
 from virtplane_lab.xenserver import XenserverInstance
 
 _numbers = itertools.count()
@@ -20,16 +18,7 @@ _numbers = itertools.count()
 
 def xen_env(instance: XenserverInstance, **overrides: str | None) -> dict[str, str]:
     """The environment of a user who exported the pool's XENSERVER_* variables."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_"))}
-    env.update(instance.environ())
-    env.update({"COLUMNS": "200", "VIRTPLANE_LOCK_DIR": tempfile.mkdtemp(prefix="virtplane-locks-")})
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
+    return user_env(instance.environ(), **overrides)
 
 
 def apply_mistake(instance: XenserverInstance, tmp_path: Any, extra: str = "", **env: str | None) -> tuple[str, Any]:
@@ -42,17 +31,6 @@ def apply_mistake(instance: XenserverInstance, tmp_path: Any, extra: str = "", *
                f"{extra}opts=on_xs)\n")
     stack = write_stack(tmp_path / name, program, project=f"mistakes{next(_numbers)}")
     return name, virtplane("apply", str(stack), "--yes", env=xen_env(instance, **env))
-
-
-def assert_one_clear_error(result: Any, *fragments: str, secrets: list[str]) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for secret in secrets:
-        assert secret not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def assert_nothing_made(instance: XenserverInstance) -> None:
