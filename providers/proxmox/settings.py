@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from virtplane.endpoint_settings import flag, gather
 from virtplane.errors import SpecError
+from virtplane.specs import field_path
 
 ENV = {
     "endpoint": "PROXMOX_VE_ENDPOINT",
@@ -84,7 +85,7 @@ def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str
     try:
         return ProxmoxSettings.model_validate({"endpoint_name": endpoint, **values})
     except ValidationError as exc:
-        raise SpecError("Endpoint", endpoint, [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        raise SpecError("Endpoint", endpoint, [(field_path(e["loc"]), e["msg"]) for e in exc.errors()]
                         ) from None
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from virtplane.errors import ConnectionFailed
 from virtplane.inventory import Host
-from virtplane.providers.base import Provider
+from virtplane.providers.base import PENDING_PREFIX, Provider
 from virtplane.providers.xenserver import settings as settings_module
 from virtplane.providers.xenserver.client import XapiClient
 from virtplane.providers.xenserver.network import NetworkDriver
@@ -46,6 +46,14 @@ class XenserverProvider(Provider):
             raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify XenServer endpoint "
                                    f"'{config.endpoint_name}' at {config.url}: no such file")
         return cls(XapiClient(config), config)
+
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """XAPI's names are free strings (``name_label``); only the prefix virtplane gives a VM it is still making
+        cannot begin one."""
+        if kind == "VirtualMachine" and name.startswith(PENDING_PREFIX):
+            return f"must not begin with '{PENDING_PREFIX}' (virtplane's name for a VM it is still making)"
+        return None
 
     def identity(self) -> str:
         """The pool's uuid: every member and address of one pool is one backend."""
