@@ -167,3 +167,10 @@ def test_missing_and_unknown_settings_are_one_error_naming_each():
         settings_from("ep", {"sever": "x"}, {})
     text = str(refused.value)
     assert "sever" in text and "XENSERVER_URL" in text and "XENSERVER_PASSWORD" in text
+
+
+def test_any_name_xapi_takes_is_accepted_but_the_pending_prefix():
+    from virtplane.providers.xenserver.provider import XenserverProvider
+
+    assert XenserverProvider.name_problem("VirtualMachine", "Ana's desk [2]") is None
+    assert "virtplane-pending:" in XenserverProvider.name_problem("VirtualMachine", "virtplane-pending:x")
