@@ -46,6 +46,7 @@ from .storage import clone_vdi, new_vdi
 
 _ALLOWED = {
     "start": ["Halted"], "start_on": ["Halted"], "provision": ["Halted"], "changing_VCPUs": ["Halted"],
+    "make_into_template": ["Halted"],
     "changing_memory_limits": ["Halted"], "clean_shutdown": ["Running"],
     "hard_shutdown": ["Paused", "Suspended", "Running"], "clone": ["Halted"], "copy": ["Halted"],
     "destroy": ["Halted", "Suspended"],
@@ -101,6 +102,18 @@ def set_vcpus_at_startup(context: Context, self: str, value: int) -> str:
     if value < 1 or value > int(record["VCPUs_max"]):
         raise XapiError("INVALID_VALUE", "VCPU values must satisfy: 0 < VCPUs_at_startup ≤ VCPUs_max", value)
     db.set("VM", self, VCPUs_at_startup=str(value))
+    return ""
+
+
+@message("VM.set_is_a_template", ("r:VM", "self"), ("b", "value"))
+def set_is_a_template(context: Context, self: str, value: bool) -> str:
+    """Making a VM a template is the ``make_into_template`` operation: Halted only (a template back into a VM is
+    allowed, as ``provision`` does)."""
+    db = context.pool.db
+    record = db.get("VM", self)
+    if value and not record["is_a_template"]:
+        check_operation(db, self, "make_into_template")
+    db.set("VM", self, is_a_template=value)
     return ""
 
 

@@ -54,6 +54,7 @@ def test_power_operations_refuse_the_wrong_state_with_expected_and_actual(fresh_
         assert api.VM.get_power_state(vm) == "Running"
         assert failure(api.VM.start, vm, False, False) == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
         assert failure(api.VM.destroy, vm) == ["VM_BAD_POWER_STATE", vm, "halted, suspended", "running"]
+        assert failure(api.VM.set_is_a_template, vm, True) == ["VM_BAD_POWER_STATE", vm, "halted", "running"]
         api.VM.hard_shutdown(vm)
         api.VM.destroy(vm)
         assert api.VM.get_by_name_label("power") == []
