@@ -31,6 +31,7 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
+    Rule,
 )
 from virtplane.providers.claims import guard
 from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, XapiFailure
@@ -49,6 +50,7 @@ class NetworkHandle:
 
 class NetworkDriver(KindDriver):
     kind = "Network"
+    replaceable = frozenset({"vlan"})  # a Network is found by its VLAN: another VLAN is another network (new id)
 
     def __init__(self, client: XapiClient, settings: XenserverSettings, facts: PoolFacts) -> None:
         self._client = client
@@ -80,6 +82,27 @@ class NetworkDriver(KindDriver):
                                                     {"vlan": vlan if vlan is not None else 0},
                                                     id=str(network["uuid"]))
         return result
+
+    def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
+        """Networks by uuid (a Pulumi refresh, destroy or import), named as ``observe`` names them: the declared
+        Network of their VLAN, else their own name. One read of the pool's networks and PIFs."""
+        view = self._reader.view(("networks", "pifs"))
+        vlans = Vlans(self._facts.device(view.pifs), {})
+        names = {vlan: name for name, vlan in declared_vlans(declared).items()}
+        found: dict[str, Observed] = {}
+        for ref, network in view.networks.items():
+            if network["uuid"] not in ids:
+                continue
+            vlan = vlans.vlan_of(ref, view.pifs)
+            name = names.get(vlan, str(network["name_label"])) if vlan is not None else str(network["name_label"])
+            found[str(network["uuid"])] = Observed(name, NetworkHandle(ref if vlan else None), Owner(stack, name),
+                                                   {"vlan": vlan if vlan is not None else 0}, id=str(network["uuid"]))
+        return found
+
+    def rule(self, change: FieldChange) -> Rule:
+        """Another VLAN is another network of the pool (its id changes): a replacement. Under the CLI it never comes
+        up: ``observe`` reports a declared Network by its VLAN."""
+        return Rule.REPLACE if change.path == "vlan" else Rule.IN_PLACE
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         vlan = cast(NetworkSpec, spec).vlan
@@ -138,6 +161,10 @@ class NetworkDriver(KindDriver):
         if ref is None:
             return
         try:
+            marker = Owner.decode(self._client.get("network.get_other_config", ref,
+                                                   what=f"read network {observed.name}").get(MARKER_KEY))
+            if marker is None or observed.owner is None or marker.stack != observed.owner.stack:
+                return  # a VLAN network another stack (or a person) made: used, never deleted
             vifs = self._client.get("network.get_VIFs", ref, what=f"read the NICs on network {observed.name}")
             if vifs:  # VMs not of this stack use it: leave it to them, without our marker
                 self._client.call("network.remove_from_other_config", ref, MARKER_KEY,

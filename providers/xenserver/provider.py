@@ -25,6 +25,7 @@ class XenserverProvider(Provider):
     name = "xenserver"
     settings_model = XenserverSettings
     setting_names = (*ENV, *INPUT_ONLY)
+    identity_settings = frozenset({"server"})  # the pool's master (another address may be another pool)
 
     def __init__(self, client: XapiClient, settings: XenserverSettings) -> None:
         self.client = client

@@ -107,6 +107,7 @@ class VirtualMachineDriver(KindDriver):
     templates) is read by ``observe``/``check`` before apply starts and only read afterwards."""
 
     kind = "VirtualMachine"
+    replaceable = _table.replaceable  # a disk's SR, thin or bus replaces the VM
 
     def __init__(self, client: XapiClient, settings: XenserverSettings, facts: PoolFacts) -> None:
         self._client = client
