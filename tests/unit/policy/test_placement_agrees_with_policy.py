@@ -1,7 +1,8 @@
 """Placement and the policy layer agree on every host and every request: a host placement accepts is one no
 mandatory rule refuses, a host it refuses is one a mandatory rule names, and the host placement picks among many is
 never refused while another qualifies. Hosts carry every fact the rules check, on vSphere, Proxmox VE and Hyper-V
-(the Hyper-V facts that exist today: CPU vendor, SLAT, IOMMU, nested, configuration versions, DDA devices, GPU-P)."""
+(the Hyper-V facts that exist today: CPU vendor, SLAT, IOMMU, nested, configuration versions, DDA devices, GPU-P;
+and XenServer's)."""
 
 from __future__ import annotations
 
@@ -37,9 +38,14 @@ EXTRA = [
            vgpu_types=[VgpuType(profile="gpu-p/4", device="NVIDIA A2", available=4, total=4)]),
     hyperv("hv-amd-2019", cpu_vendor="amd", max_hardware_version="9.0"),
     hyperv("hv-noiommu", iommu=False, slat=False),
+    Host(name="xen-1", endpoint="xen", hypervisor="xenserver", online=True, cpu_vendor="intel",
+         hardware_virtualization=True, iommu=True, nested=False, memory_free_mib=65536,
+         pci_devices=[gpu("0000:3c:00.0", "TU104GL [Tesla T4]")],
+         vgpu_types=[VgpuType(profile="GRID T4-4Q", device="0000:3c:00.0", available=4)]),
+    Host(name="xen-2", endpoint="xen", hypervisor="xenserver", online=True, hardware_virtualization=False),
 ]
 HOSTS: list[Host] = [*VSPHERE.hosts, *PROXMOX.hosts, *EXTRA]
-KINDS = {"vc": "vsphere", "pve": "proxmox", "hv": "hyperv"}
+KINDS = {"vc": "vsphere", "pve": "proxmox", "hv": "hyperv", "xen": "xenserver"}
 
 REQUESTS: dict[str, dict] = {
     "plain": {},
@@ -58,6 +64,7 @@ REQUESTS: dict[str, dict] = {
     "mdev": {"machine": "q35", "gpus": [{"mode": "vgpu", "profile": "nvidia-471"}]},
     "mdev by mapping": {"gpus": [{"mode": "vgpu", "profile": "nvidia-471", "device": "l4"}]},
     "GPU partition": {"gpus": [{"mode": "vgpu", "profile": "gpu-p/4"}]},
+    "XenServer vGPU": {"gpus": [{"mode": "vgpu", "profile": "GRID T4-4Q"}]},
     "SR-IOV": {"nics": [{"network": "n", "adapter": "sriov"}]},
     "three SR-IOV NICs": {"nics": [{"network": "n", "adapter": "sriov"}] * 3},
     "big device VM": {"memory": "200GiB", "nics": [{"network": "n", "adapter": "sriov"}]},
