@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
@@ -185,6 +185,11 @@ class KindDriver(ABC):
         None to leave it to the hypervisor (vSphere DRS). ``placed`` counts MiB of memory already placed
         per host by this plan, so one plan spreads its VMs. Default: no choice."""
         return None
+
+    def slots_for(self, spec: Spec) -> Callable[[str, dict[str, Any], set[str]], str]:
+        """How new slots are chosen for this spec's disks and NICs (a hypervisor whose default bus depends on the VM,
+        like Hyper-V's Generation 1 booting from IDE, looks at the spec). Default: ``new_slot``."""
+        return self.new_slot
 
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
         """A free slot for a new disk or NIC (``collection`` "disks" or "nics"), in this hypervisor's own

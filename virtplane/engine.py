@@ -173,7 +173,7 @@ def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec
     if isinstance(spec, VirtualMachineSpec) and live_state is None and spec.clone_from:
         return spec  # a clone's unnamed slots are its template's: the driver resolves them once it has cloned
     if isinstance(spec, VirtualMachineSpec):
-        return resolve_vm(spec, live_state, driver.new_slot)
+        return resolve_vm(spec, live_state, driver.slots_for(spec))
     return spec
 
 

@@ -2,9 +2,11 @@
 
 With ``switch`` the launcher creates that internal VM switch on the new host over WinRM/PSRP (pypsrp's
 ``New-VMSwitch -Name <switch> -SwitchType Internal``, as an administrator would), so networks, which are VLANs
-on the endpoint's switch, have one to live on. With ``dismount`` it dismounts those devices (location paths)
-from the host (``Dismount-VMHostAssignableDevice -LocationPath <path> -Force``, as Microsoft's DDA page has an
-administrator do once), so they are assignable and the inventory lists them."""
+on the endpoint's switch, have one to live on. With ``dismount`` it gives those devices (location paths) up from
+the host as Microsoft's DDA page has an administrator do once: find the device by its location path
+(``Get-PnpDevice | Get-PnpDeviceProperty -KeyName DEVPKEY_Device_LocationPaths``), ``Disable-PnpDevice
+-InstanceId <id> -Confirm:$false``, then ``Dismount-VMHostAssignableDevice -LocationPath <path> -Force``, so they
+are assignable and the inventory lists them."""
 
 from __future__ import annotations
 
@@ -102,24 +104,34 @@ def create_switch(instance: HypervInstance, switch: str) -> None:
 
 
 def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> None:
-    """Dismount each device of ``location_paths`` from the host (``Dismount-VMHostAssignableDevice -Force``)
-    unless it is dismounted already (``Get-VMHostAssignableDevice`` lists it), so calling it again is harmless."""
+    """Disable and dismount each device of ``location_paths`` on the host unless it is dismounted already
+    (``Get-VMHostAssignableDevice`` lists it), so calling it again is harmless."""
     listed = _run(instance, "listing the assignable devices", lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
-    dismounted = {_location_path(device) for device in listed}
+    dismounted = {_prop(device, "LocationPath") for device in listed}
+    located = _run(instance, "reading the devices' location paths",
+                   lambda ps: ps.add_cmdlet("Get-PnpDevice").add_parameter("PresentOnly", True)
+                   .add_cmdlet("Get-PnpDeviceProperty").add_parameter("KeyName", "DEVPKEY_Device_LocationPaths"))
+    instance_of = {path: _prop(item, "InstanceId") for item in located for path in (_prop(item, "Data") or [])}
     for path in location_paths:
-        if path not in dismounted:
-            _run(instance, f"dismounting the device '{path}'",
-                 lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice")
-                 .add_parameter("LocationPath", path).add_parameter("Force", True))
+        if path in dismounted:
+            continue
+        if path not in instance_of:
+            raise VirtplaneError(f"dismounting the device '{path}' on the Hyper-V simulator failed: no device has "
+                                 "that location path")
+        _run(instance, f"dismounting the device '{path}'",
+             lambda ps, path=path: ps.add_cmdlet("Disable-PnpDevice").add_parameter("InstanceId", instance_of[path])
+             .add_parameter("Confirm", False).add_statement()
+             .add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", path)
+             .add_parameter("Force", True))
 
 
-def _location_path(device: Any) -> str:
-    """The ``LocationPath`` property of a deserialized assignable device ("" when it has none)."""
-    for properties in (getattr(device, "adapted_properties", {}), getattr(device, "extended_properties", {})):
+def _prop(obj: Any, name: str) -> Any:
+    """A property of a deserialized object (None when it has none)."""
+    for properties in (getattr(obj, "adapted_properties", {}), getattr(obj, "extended_properties", {})):
         for key, value in properties.items():
-            if key.lower() == "locationpath":
-                return str(value)
-    return ""
+            if key.lower() == name.lower():
+                return value
+    return None
 
 
 def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
@@ -127,7 +139,8 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
           timeout: float = 60.0) -> HypervInstance:
     """Start one simulated host in its own session (it outlives this process) and wait until it serves.
 
-    ``profile``: ``gpu``, ``sriov``, ``plain`` or a JSON file of host hardware; ``tls`` serves HTTPS with a
+    ``profile``: a built-in host (``gpu``, ``sriov``, ``plain``) or a host description file (YAML or JSON,
+    virtplane_lab.hypervsim.hostfile); ``tls`` serves HTTPS with a
     certificate signed by a CA written to ``ca.pem``; ``switch`` names an internal VM switch created at start
     (and exported as ``HYPERV_SWITCH``); ``dismount`` the location paths of devices dismounted from the host at
     start, so they can be assigned to VMs."""

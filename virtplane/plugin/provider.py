@@ -248,7 +248,7 @@ class VirtplaneProvider(api.Provider):
                   driver: KindDriver, unknown: set[str] | frozenset[str] = frozenset()) -> Spec:
         spec = checking.spec_of(kind, name, inputs, set(unknown))
         if isinstance(spec, VirtualMachineSpec):
-            return resolve_vm(spec, live_state, driver.new_slot)
+            return resolve_vm(spec, live_state, driver.slots_for(spec))
         return spec
 
     async def _endpoint_placer(self) -> Placer:
