@@ -138,8 +138,8 @@ def split_server(server: str) -> tuple[str, str]:
 
     text = server.strip()
     if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and not rest.startswith(":"):
+        host, closed, rest = text[1:].partition("]")
+        if not closed or (rest and not rest.startswith(":")):
             raise ValueError(f"'{server}' is not host, host:port or [IPv6 address]:port")
         port = rest[1:]
     elif text.count(":") > 1:

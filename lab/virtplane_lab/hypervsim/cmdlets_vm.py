@@ -240,8 +240,8 @@ def start_vm(inv: Invocation) -> Iterator[Any]:
             # DDA: the VM's high MMIO gap must hold the devices' BARs ("Deploy graphics devices by using DDA")
             inv.error(CmdletError(f"'{vm.name}' failed to start. The assigned devices need {needed // MB} MB of "
                                   "memory-mapped I/O space above 4 GB and the virtual machine has "
-                                  f"{vm.high_mmio // MB} MB (Set-VM -HighMemoryMappedIoSpace).", category="ResourceUnavailable",
-                                  error_id="InvalidState", target=vm.name))
+                                  f"{vm.high_mmio // MB} MB (Set-VM -HighMemoryMappedIoSpace).",
+                                  category="ResourceUnavailable", error_id="InvalidState", target=vm.name))
             continue
         if vm.automatic_checkpoints and vm.checkpoint_type != "Disabled":
             if vm.assigned_devices or vm.gpu_partitions:
