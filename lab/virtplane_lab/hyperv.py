@@ -81,7 +81,7 @@ def _run(instance: HypervInstance, what: str, build: Callable[[Any], None]) -> l
     from requests.exceptions import RequestException
 
     host, port = instance.server.rsplit(":", 1)
-    wsman = WSMan(host, port=int(port), username=instance.user, password=instance.password, ssl=instance.tls,
+    wsman = WSMan(host.strip("[]"), port=int(port), username=instance.user, password=instance.password, ssl=instance.tls,
                   auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10, read_timeout=30,
                   operation_timeout=20)
     try:
@@ -115,13 +115,13 @@ def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) ->
     for path in location_paths:
         if path in dismounted:
             continue
-        if path not in instance_of:
-            raise VirtplaneError(f"dismounting the device '{path}' on the Hyper-V simulator failed: no device has "
-                                 "that location path")
-        _run(instance, f"dismounting the device '{path}'",
-             lambda ps, path=path: ps.add_cmdlet("Disable-PnpDevice").add_parameter("InstanceId", instance_of[path])
-             .add_parameter("Confirm", False).add_statement()
-             .add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", path)
+        if path in instance_of:
+            _run(instance, f"disabling the device '{path}'",
+                 lambda ps, path=path: ps.add_cmdlet("Disable-PnpDevice").add_parameter("InstanceId",
+                                                                                        instance_of[path])
+                 .add_parameter("Confirm", False))
+        _run(instance, f"dismounting the device '{path}'",  # an unknown path: the host's own error says why
+             lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", path)
              .add_parameter("Force", True))
 
 
@@ -136,7 +136,7 @@ def _prop(obj: Any, name: str) -> Any:
 
 def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
           name: str = "hyperv", switch: str = "", dismount: Sequence[str] = (),
-          timeout: float = 60.0) -> HypervInstance:
+          timeout: float = 60.0, address: str = "127.0.0.1") -> HypervInstance:
     """Start one simulated host in its own session (it outlives this process) and wait until it serves.
 
     ``profile``: a built-in host (``gpu``, ``sriov``, ``plain``) or a host description file (YAML or JSON,
@@ -148,7 +148,7 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
     command_log = run_dir / "commands.jsonl"
-    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--port", "0", "--host-name", host_name,
+    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--host", address, "--port", "0", "--host-name", host_name,
             "--profile", profile, "--user", USER, "--password-file", str(password_file), "--work-dir", str(run_dir),
             "--command-log", str(command_log), "--state-dump", str(run_dir / "state.json")]
     ca_file = ""
@@ -156,7 +156,8 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
         ca_file = str(run_dir / "ca.pem")
         args += ["--cert-out", ca_file]
     pid, ready = process.launch(args, run_dir, "Hyper-V simulator", timeout)
-    instance = HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid,
+    where = f"[{ready['host']}]" if ":" in ready["host"] else ready["host"]  # HYPERV_SERVER: [IPv6]:port
+    instance = HypervInstance(server=f"{where}:{ready['port']}", host_name=host_name, pid=pid,
                               ca_file=ca_file, password_file=str(password_file), control_url=ready["control"],
                               command_log=str(command_log))
     try:

@@ -89,15 +89,26 @@ def partition_count(profile: str | None) -> int | None:
     return int(number) if number.isdigit() and int(number) > 0 else None
 
 
+def partition_gpu(partition: Any, gpu_names: Sequence[str]) -> str:
+    """The partitionable GPU a VMGpuPartitionAdapter sits on. The type documents no GPU (its InstancePath is only
+    Add-VMGpuPartitionAdapter's parameter; the WMI object Msvm_GpuPartition has DeviceInstancePath): read it where
+    a host reports it, else the host's only partitionable GPU, else "" (unknown)."""
+    named = partition.text("InstancePath")
+    if named:
+        return named
+    return gpu_names[0] if len(gpu_names) == 1 else ""
+
+
 def observed_gpus(assigned: Iterable[Any], partitions: Iterable[Any], counts: dict[str, int]) -> list[dict[str, Any]]:
     """The VM's GPUs in spec shape: assigned devices (by location path), then its partition (``counts``: the
-    partitionable GPUs' current partition counts by name, lower case)."""
+    partitionable GPUs' current partition counts by name)."""
     items = [{"mode": "passthrough", "profile": None, "device": d.text("LocationPath"),
               "vendor": vendor_of(d.text("InstanceID"))}
              for d in sorted(assigned, key=lambda d: d.text("LocationPath") or "")]
+    lowered = {name.lower(): count for name, count in counts.items()}
     for partition in partitions:
-        gpu = partition.text("InstancePath") or ""
-        count = counts.get(gpu.lower())
+        gpu = partition_gpu(partition, list(counts))
+        count = lowered.get(gpu.lower())
         items.append({"mode": "vgpu", "profile": f"{PROFILE_PREFIX}{count}" if count else None, "device": gpu or None,
                       "vendor": vendor_of(gpu)})
     return items
@@ -152,6 +163,7 @@ class HostDevices:
     @classmethod
     def from_objects(cls, objects: Iterable[Any]) -> HostDevices:
         found = cls()
+        partitions: list[Any] = []
         for obj in objects:
             short = obj.type_name.rsplit(".", 1)[-1]
             if short == "VMHostAssignableDevice":
@@ -169,8 +181,10 @@ class HostDevices:
                 counts = [int(c) for c in obj.get("ValidPartitionCounts") or []]
                 found.gpus[obj.text("Name") or ""] = (counts, obj.number("PartitionCount") or 0)
             elif short == "VMGpuPartitionAdapter":
-                gpu = (obj.text("InstancePath") or "").lower()
-                found.partitions_in_use[gpu] = found.partitions_in_use.get(gpu, 0) + 1
+                partitions.append(obj)
+        for partition in partitions:  # after the GPUs are known: a partition names none of its own
+            gpu = partition_gpu(partition, list(found.gpus)).lower()
+            found.partitions_in_use[gpu] = found.partitions_in_use.get(gpu, 0) + 1
         return found
 
     def is_dismounted(self, location: str) -> bool:

@@ -154,7 +154,7 @@ class VirtualMachineDriver(KindDriver):
         if any(parts["partitions"] for _, parts in joined):  # a profile is the GPU's partition count: ask for it
             gpus = self._client.run([pipe(Cmd("Get-VMHostPartitionableGpu"))], "read the partitionable GPUs",
                                     retry_read=True)
-            counts = {(g.text("Name") or "").lower(): g.number("PartitionCount") or 0 for g in gpus.objects}
+            counts = {g.text("Name") or "": g.number("PartitionCount") or 0 for g in gpus.objects}
         for _, parts in joined:
             parts["gpus"] = devices.observed_gpus(parts["assigned"], parts["partitions"], counts)
         return joined
@@ -330,7 +330,10 @@ class VirtualMachineDriver(KindDriver):
         controller, number, location = parse_disk_slot(disk.slot)
         path = self._vhd_path(vm_id, disk.slot)
         kind = "Fixed" if disk.thin is False else "Dynamic"
-        return [pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(disk.size * GiB), kind: True})),
+        # -ErrorAction Stop: a batch goes on after a failed statement, and Add-VMHardDiskDrive must not attach a file
+        # New-VHD did not make (one already there at that path is not ours)
+        return [pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(disk.size * GiB), kind: True,
+                                     "ErrorAction": "Stop"})),
                 pipe(vm_by_id(vm_id), Cmd("Add-VMHardDiskDrive", {
                     "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location,
                     "Path": path}))]

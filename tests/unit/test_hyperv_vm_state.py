@@ -126,7 +126,7 @@ def test_gpus_are_read_back_with_vendor_and_profile_and_ordered_like_the_declara
                     InstanceID="PCI\\VEN_10DE&DEV_2236&SUBSYS_1\\4&2")]
     gpu_name = "\\\\?\\PCI#VEN_1002&DEV_73BF#4&1"
     partitions = [obj("VMGpuPartitionAdapter", InstancePath=gpu_name)]
-    gpus = observed_gpus(assigned, partitions, {gpu_name.lower(): 4})
+    gpus = observed_gpus(assigned, partitions, {gpu_name: 4})
     assert gpus == [{"mode": "passthrough", "profile": None, "device": "PCIROOT(0)#PCI(0300)#PCI(0000)",
                      "vendor": "nvidia"},
                     {"mode": "vgpu", "profile": "gpu-p/4", "device": gpu_name, "vendor": "amd"}]

@@ -46,8 +46,9 @@ class Simulator:
         assert self.endpoint is not None
         host, port = self.endpoint.server_address[:2]
         scheme = "https" if self.tls else "http"
-        return {"url": f"{scheme}://{host}:{port}/wsman", "host": str(host), "port": port, "tls": self.tls,
-                "control": f"{scheme}://{host}:{port}/hypervsim/", "host_name": self.host.name}
+        where = f"[{host}]" if ":" in str(host) else str(host)
+        return {"url": f"{scheme}://{where}:{port}/wsman", "host": str(host), "port": port, "tls": self.tls,
+                "control": f"{scheme}://{where}:{port}/hypervsim/", "host_name": self.host.name}
 
     def serve_forever(self) -> None:
         assert self.endpoint is not None

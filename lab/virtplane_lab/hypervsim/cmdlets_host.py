@@ -12,7 +12,7 @@ from .engine import Invocation, cmdlet
 from .errors import CmdletError
 from .params import Param
 from .psobjects import CimView, HostView, NumaNodeView, Selected, ServiceView, VersionView, describe
-from .targets import wildcard
+from .targets import has_wildcard, wildcard
 
 
 @cmdlet("Get-VMHost", {"ComputerName": Param("String[]")})
@@ -35,12 +35,14 @@ def select_object(inv: Invocation) -> Iterator[Any]:
     if obj is None:
         return
     type_names, properties = describe(obj, inv.host)
-    patterns = [wildcard(p) for p in inv.get("Property", ["*"])]
     chosen: dict[str, Any] = {}
-    for pattern in patterns:
-        for name, value in properties.items():
-            if pattern.match(name) and name not in chosen:
-                chosen[name] = value
+    for given in inv.get("Property", ["*"]):
+        pattern = wildcard(given)
+        matched = [name for name in properties if pattern.match(name)]
+        for name in matched:
+            chosen.setdefault(name, properties[name])
+        if not matched and not has_wildcard(given):
+            chosen.setdefault(given, None)  # Select-Object adds a property the object lacks, as $null
     yield Selected(["Selected." + type_names[0], "System.Management.Automation.PSCustomObject", "System.Object"],
                    chosen)
 
