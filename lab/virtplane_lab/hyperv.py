@@ -82,8 +82,8 @@ def _run(instance: HypervInstance, what: str, build: Callable[[Any], None]) -> l
 
     host, port = instance.server.rsplit(":", 1)
     wsman = WSMan(host.strip("[]"), port=int(port), username=instance.user, password=instance.password,
-                  ssl=instance.tls, auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10, read_timeout=30,
-                  operation_timeout=20)
+                  ssl=instance.tls, auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10,
+                  read_timeout=30, operation_timeout=20)
     try:
         with RunspacePool(wsman) as pool:
             ps = PowerShell(pool)

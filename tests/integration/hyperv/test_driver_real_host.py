@@ -20,6 +20,7 @@ from tests.integration.hyperv.test_driver import SWITCH, converge, provider, sta
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.errors import ConnectionFailed, ProviderError, SpecError
+from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError
 from virtplane.plan import Action
 from virtplane.providers.base import Rule
@@ -273,10 +274,11 @@ def test_a_gpu_request_never_takes_the_dismounted_nvme_drive(client_host):
                    {"hv": hv})
 
 
-def test_an_h100_gets_mmio_for_its_128_gib_bar_is_disabled_before_dismount_and_starts(client_host):
-    """DDA page: MMIO for the device's BARs (an H100 maps 128 GiB; the page's 33280 MB example would not start it);
-    Disable-PnpDevice before Dismount-VMHostAssignableDevice."""
+def test_an_h100_gets_mmio_for_its_128_gib_bar_starts_and_is_given_back_enabled(client_host):
+    """DDA page: MMIO for the device's BARs (an H100 maps 128 GiB; the page's 33280 MB example would not start it).
+    Undo: Remove-VMAssignableDevice, Mount-VMHostAssignableDevice, Enable-PnpDevice."""
     hv = provider(client_host)
+    hyperv.dismount_devices(client_host, [H100])  # as an administrator prepares a host (DDA page)
     name = f"h100-{next(_numbers)}"
     desired = stack(f"h100{next(_numbers)}", {name: {"memory": 2048, "power": "on", "firmware": "uefi",
                                                      "gpus": [{"mode": "passthrough", "device": H100}]}})
@@ -284,8 +286,6 @@ def test_an_h100_gets_mmio_for_its_128_gib_bar_is_disabled_before_dismount_and_s
     vm = vm_of(hv, name)
     assert (vm.number("HighMemoryMappedIoSpace"), str(vm.get("State"))) == (128 * GiB + 512 * MiB, "Running")
     assert str(vm.get("CheckpointType")) == "Disabled"
-    sent = [c["command"] for entry in client_host.commands() for c in entry["commands"]]
-    assert sent.index("Disable-PnpDevice") < sent.index("Dismount-VMHostAssignableDevice")
     assert not apply.run(build_plan(stack(desired.project, {}), {"hv": hv}, destroy=True), {"hv": hv}).failed
     device = next(d for d in client_host.control("state")["hardware"]["pci_devices"] if d["location_path"] == H100)
     assert (device["state"], device["enabled"]) == ("host", True)  # mounted and enabled again
@@ -303,7 +303,7 @@ def test_a_nested_vm_gets_mac_address_spoofing_on_its_network_adapters(client_ho
     assert str(adapter.get("MacAddressSpoofing")) == "On" and adapter.text("SwitchName") == SWITCH
 
 
-def test_amd_nested_virtualization_on_a_pre_2022_build_is_refused_at_plan(tmp_path):
+def test_amd_nested_virtualization_on_a_pre_2022_build_is_refused_at_placement_and_check(tmp_path):
     """AMD: Windows Server 2022 / Windows 11 or later (nested virtualization page); a Windows 10 2004 host offering
     version 9.3 still cannot."""
     instance = hyperv.start(tmp_path, host_name="HV-W10", name="w10", profile=str(described(
@@ -312,10 +312,13 @@ def test_amd_nested_virtualization_on_a_pre_2022_build_is_refused_at_plan(tmp_pa
     try:
         hv = provider(instance)
         refused = re.escape("needs a Windows Server 2022 or Windows 11 host (build 20348 or later")
-        with pytest.raises(SpecError, match=refused):
-            build_plan(stack(f"amd{next(_numbers)}", {"n-1": {"nested_virtualization": True}}), {"hv": hv})
         [host] = hv.hosts()
-        assert (host.cpu_vendor, host.nested) == ("amd", False)
+        assert (host.cpu_vendor, host.nested) == ("amd", False) and "20348" in host.sources["nested"]
+        with pytest.raises(PlacementError, match="HV-W10: does not support nested virtualization"):
+            build_plan(stack(f"amd{next(_numbers)}", {"n-1": {"nested_virtualization": True}}), {"hv": hv})
+        spec = build_spec("VirtualMachine", "n-1", {"nested_virtualization": True, "node": "HV-W10"})
+        [(field, message)] = hv.driver("VirtualMachine").check(spec, {"VirtualMachine": {"n-1": spec}})
+        assert field == "nested_virtualization" and re.search(refused, message)
     finally:
         instance.stop()
 
