@@ -54,9 +54,10 @@ Cmdlets and parameters (all named; ``-VM`` is filled from the pipeline)
 - Get-VMFirmware, Set-VMFirmware -EnableSecureBoot On|Off -SecureBootTemplate (generation 2 only: a
   non-terminating error for generation 1).
 - New-VHD -Path -SizeBytes<UInt64> -Dynamic|-Fixed; Get-VHD -Path | -VMId; Resize-VHD -Path -SizeBytes
-  (grow only; -ToMinimumSize refused; online only for VHDX on SCSI); Remove-Item -Path (wildcards) | -LiteralPath (VHD files only;
-  refused while attached); Get/Add/Remove-VMHardDiskDrive -ControllerType IDE|SCSI -ControllerNumber
-  -ControllerLocation -Path (Generation 1: 2x2 IDE, DVD at 1:0, SCSI once added; Generation 2: 1 SCSI, up to 4x64; IDE changes need the
+  (grow only; -ToMinimumSize refused; online only for VHDX on SCSI; not on a checkpoint chain); Remove-Item
+  -Path (wildcards) | -LiteralPath (VHD files only; refused while attached or a parent);
+  Get/Add/Remove-VMHardDiskDrive -ControllerType IDE|SCSI -ControllerNumber -ControllerLocation -Path
+  (Generation 1: 2x2 IDE, DVD at 1:0, SCSI once added; Generation 2: one SCSI, up to 4x64; IDE changes need the
   VM off).
 - Get/Add/Remove/Connect/Disconnect/Set-VMNetworkAdapter (-Name -SwitchName -StaticMacAddress -IovWeight 0..100);
   Get/Set-VMNetworkAdapterVlan -Access -VlanId 1..4094 | -Untagged.
