@@ -202,8 +202,9 @@ class HypervPeer(Peer):
         raw_hyperv.create_plain_vm(self.instance, name)
 
     def add_half_created_vm(self, owner: Owner) -> None:
-        # New-VM cannot set Notes: the driver names the new VM after its marker (virtplane-pending:…) until a
-        # Set-VM -Notes -NewVMName that never ran; the New-VM of a UEFI VM made it Generation 2.
+        # New-VM cannot set Notes: the driver creates the VM under a short pending name (a hash of stack and
+        # resource) and writes the marker into Notes in the same pipeline; a host that went down between the two
+        # leaves the name alone. The New-VM of a UEFI VM made it Generation 2.
         raw_hyperv.create_vm(self.instance, pending_name(owner), generation=2)
 
     def count(self, name: str) -> int:

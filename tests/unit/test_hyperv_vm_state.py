@@ -215,3 +215,18 @@ def test_a_bios_vm_boots_from_ide_so_its_first_disk_goes_on_ide0_0_and_the_rest_
     assert _new_slot("disks", {"bus": "ide"}, {"ide0:0", "ide0:1"}, bios=True) == "ide1:1"
     assert _new_slot("disks", {"bus": None}, set(), bios=False) == "scsi0:0"
     assert _new_slot("disks", {"bus": "paravirtual"}, set(), bios=True) == "scsi0:0"
+
+
+def test_an_error_record_is_told_apart_by_fqid_category_and_target_never_its_text():
+    """pypsrp's ErrorRecord carries fq_error, the ErrorCategory number and the target object; a localized host's
+    message text differs, those do not (published: InvalidArgument, InvalidParameter,...Commands.GetVM, LABDC)."""
+    from virtplane.providers.hyperv.client import HvError
+
+    record = SimpleNamespace(fq_error="InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM", category=5,
+                             target_object="LABDC")
+    error = HvError.from_record(record)
+    assert (error.error_id, error.command, error.category, error.target) == (
+        "InvalidParameter", "GetVM", "InvalidArgument", "LABDC")
+    assert error.is_("InvalidParameter", "getvm") and not error.is_("InvalidParameter", "GetVMFirmware")
+    assert HvError.from_record(SimpleNamespace(fq_error="CommandNotFoundException", category=13,
+                                               target_object=None, target_name="Nope")).is_("CommandNotFoundException")

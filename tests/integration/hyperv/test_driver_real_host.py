@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.integration.hyperv.test_driver import SWITCH, converge, provider, stack, vms_named
+from tests.integration.hyperv.test_driver_devices import read, vm_item, vm_of
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.errors import ConnectionFailed, ProviderError, SpecError
@@ -57,20 +58,6 @@ def client_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hyperv.Hyp
                             profile=str(described(work, "gpu", automatic_checkpoints=True)))
     yield instance
     instance.stop()
-
-
-def vm_of(hv: HypervProvider, name: str) -> Any:
-    [vm] = vms_named(hv, name)
-    return vm
-
-
-def read(hv: HypervProvider, *statements: Any) -> list[Any]:
-    return hv.client.run(list(statements), "read").objects
-
-
-def vm_item(hv: HypervProvider, desired: Any) -> Any:
-    [item] = [r for r in build_plan(desired, {"hv": hv}).resources if r.kind == "VirtualMachine"]
-    return item
 
 
 def test_a_bios_vm_boots_from_ide_0_0_and_its_next_disk_gets_a_scsi_controller(client_host):

@@ -15,6 +15,7 @@ from pypsrp.powershell import PSInvocationState
 from pypsrp.serializer import TaggedValue
 
 from tests.integration.hyperv.conftest import unique
+from tests.integration.hyperv.test_simulator_vms import by_id
 from tests.support.hyperv import prop
 from virtplane_lab import hyperv
 from virtplane_lab.hypervsim import hostfile
@@ -30,13 +31,7 @@ def new_vm(run: Any, name: str, generation: int = 2) -> Any:
 
 
 def on_vm(run: Any, vm: Any, *commands: tuple[str, dict[str, Any]]) -> Any:
-    def build(ps: Any) -> None:
-        ps.add_cmdlet("Get-VM").add_parameter("Id", prop(vm, "VMId"))
-        for command, parameters in commands:
-            ps.add_cmdlet(command)
-            for key, value in parameters.items():
-                ps.add_parameter(key, value)
-    return run(build)
+    return by_id(run, prop(vm, "VMId"), *commands)
 
 
 def vhd(run: Any, path: str) -> None:

@@ -15,6 +15,7 @@ from pypsrp.powershell import PowerShell
 from pypsrp.serializer import TaggedValue
 
 from tests.integration.hyperv.conftest import runner, unique
+from tests.integration.hyperv.test_simulator_vms import by_id
 from tests.support.hyperv import prop
 from virtplane_lab import hyperv
 
@@ -56,13 +57,9 @@ def objects(hyperv_gpu: hyperv.HypervInstance) -> Iterator[dict[str, Any]]:
     path = f"C:\\Shapes\\{vm_id}.vhdx"
 
     def on_vm(*commands: tuple[str, dict[str, Any]]) -> list[Any]:
-        def build(ps: PowerShell) -> None:
-            ps.add_cmdlet("Get-VM").add_parameter("Id", vm_id)
-            for command, parameters in commands:
-                ps.add_cmdlet(command)
-                for key, value in parameters.items():
-                    ps.add_parameter(key, value)
-        return one(build)
+        ps = by_id(run, vm_id, *commands)
+        assert not ps.streams.error, [str(e) for e in ps.streams.error]
+        return ps.output
 
     one(lambda ps: ps.add_cmdlet("New-VHD").add_parameter("Path", path)
         .add_parameter("SizeBytes", TaggedValue("U64", 1024**3)).add_parameter("Dynamic", True))
