@@ -189,10 +189,8 @@ class VirtualMachineDriver(KindDriver):
             owner = pending or (None if is_pending(name) else owner_from_notes(vm.text("Notes")))
             if owner is not None and owner.resource in specs:
                 parts["gpus"] = devices.order_like(parts["gpus"], cast(VirtualMachineSpec, specs[owner.resource]).gpus)
-            if (owner is not None and owner.stack == stack) or name in wanted:
-                self._refuse_unreadable(owner.resource if owner is not None and owner.stack == stack else name,
-                                        vm, parts)
             if owner is not None and owner.stack == stack:
+                self._refuse_unreadable(owner.resource, vm, parts)
                 observed = self._observed(vm, parts, owner, ours=True, pending=pending is not None)
                 if not pending:
                     live[owner.resource] = observed.handle.live
@@ -209,8 +207,8 @@ class VirtualMachineDriver(KindDriver):
         return result
 
     def _refuse_unreadable(self, name: str, vm: PsObject, parts: dict[str, Any]) -> None:
-        """A VM of the stack (ours, or holding a declared name) that is clustered or whose disks cannot be read is
-        one sentence: the plan cannot be right without it."""
+        """A VM of the stack that is clustered or whose disks cannot be read is one sentence: the plan cannot be right
+        without it. (A VM not ours that holds a declared name is refused by the engine anyway, naming it.)"""
         where = f"VirtualMachine '{name}'"
         if vm.flag("IsClustered"):
             raise ProviderError(f"{where}: the VM is a Failover Cluster role on Hyper-V endpoint "

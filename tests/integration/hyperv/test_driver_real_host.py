@@ -24,7 +24,7 @@ from virtplane.errors import ConnectionFailed, ProviderError, SpecError
 from virtplane.kinds import build_spec
 from virtplane.placement import PlacementError
 from virtplane.plan import Action
-from virtplane.providers.base import Rule
+from virtplane.providers.base import Owner, Rule, description_marker
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
 from virtplane.providers.hyperv.provider import HypervProvider
 from virtplane_lab import hyperv
@@ -117,12 +117,18 @@ def test_unreadable_disks_of_vms_the_stack_does_not_touch_do_not_fail_its_plan(c
     assert vm_item(hv, desired).action is Action.NOOP
 
 
-def test_an_unreadable_disk_of_a_declared_vm_is_one_sentence_naming_vm_and_disk(client_host):
+def ours(desired: Any, name: str) -> str:
+    """Notes carrying the stack's marker for ``name`` (a VM of the stack, made here in a way virtplane never does)."""
+    return description_marker(Owner(desired.identity, name, "hv"))
+
+
+def test_an_unreadable_disk_of_a_vm_of_the_stack_is_one_sentence_naming_vm_and_disk(client_host):
     hv = provider(client_host)
     name = f"mine-{next(_numbers)}"
-    client_host.control("seed", name=name, drives=["smb"])
+    desired = stack(f"mine{next(_numbers)}", {name: {"memory": 512}})
+    client_host.control("seed", name=name, drives=["smb"], notes=ours(desired, name))
     with pytest.raises(ProviderError) as caught:
-        build_plan(stack(f"mine{next(_numbers)}", {name: {"memory": 512}}), {"hv": hv})
+        build_plan(desired, {"hv": hv})
     assert re.match(rf"VirtualMachine '{name}': disk scsi0:0 cannot be read on Hyper-V endpoint 'hv' "
                     r"\(PermissionDenied\): ", str(caught.value)), str(caught.value)
 
@@ -130,9 +136,10 @@ def test_an_unreadable_disk_of_a_declared_vm_is_one_sentence_naming_vm_and_disk(
 def test_a_clustered_vm_of_the_stack_is_refused_in_one_sentence(client_host):
     hv = provider(client_host)
     name = f"role-{next(_numbers)}"
-    client_host.control("seed", name=name, clustered=True)
+    desired = stack(f"role{next(_numbers)}", {name: {"memory": 512}})
+    client_host.control("seed", name=name, clustered=True, notes=ours(desired, name))
     with pytest.raises(ProviderError, match=f"VirtualMachine '{name}': the VM is a Failover Cluster role"):
-        build_plan(stack(f"role{next(_numbers)}", {name: {"memory": 512}}), {"hv": hv})
+        build_plan(desired, {"hv": hv})
 
 
 def test_a_failover_cluster_node_is_refused_at_connect(tmp_path):
