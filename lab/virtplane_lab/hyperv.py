@@ -103,15 +103,19 @@ def create_switch(instance: HypervInstance, switch: str) -> None:
          lambda ps: ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal"))
 
 
-def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> None:
-    """Disable and dismount each device of ``location_paths`` on the host unless it is dismounted already
-    (``Get-VMHostAssignableDevice`` lists it), so calling it again is harmless."""
+def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> list[str]:
+    """Disable and dismount each device of ``location_paths`` on the host unless it is dismounted already or
+    assigned to a VM (``Get-VMHostAssignableDevice`` and ``Get-VM | Get-VMAssignableDevice`` list those), so
+    calling it again is harmless. Returns the paths it dismounted."""
     listed = _run(instance, "listing the assignable devices", lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
-    dismounted = {_prop(device, "LocationPath") for device in listed}
+    held = _run(instance, "listing the devices assigned to VMs",
+                lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMAssignableDevice"))
+    dismounted = {_prop(device, "LocationPath") for device in [*listed, *held]}
     located = _run(instance, "reading the devices' location paths",
                    lambda ps: ps.add_cmdlet("Get-PnpDevice").add_parameter("PresentOnly", True)
                    .add_cmdlet("Get-PnpDeviceProperty").add_parameter("KeyName", "DEVPKEY_Device_LocationPaths"))
     instance_of = {path: _prop(item, "InstanceId") for item in located for path in (_prop(item, "Data") or [])}
+    done = []
     for path in location_paths:
         if path in dismounted:
             continue
@@ -123,6 +127,8 @@ def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) ->
         _run(instance, f"dismounting the device '{path}'",  # an unknown path: the host's own error says why
              lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", path)
              .add_parameter("Force", True))
+        done.append(path)
+    return done
 
 
 def _prop(obj: Any, name: str) -> Any:

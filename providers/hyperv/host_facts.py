@@ -29,6 +29,11 @@ from virtplane.providers.hyperv.devices import pci_ids
 from virtplane.providers.hyperv.vm_checks import AMD_NESTED_BUILD, vendor_of
 
 MiB = 1024**2
+# How GPUs are found, which placement shows where a host has none for a passthrough VM.
+GPU_SOURCE = ("Hyper-V lists only GPUs dismounted from the host (Get-VMHostAssignableDevice): a GPU still mounted on "
+              "the host must be given up first, as Microsoft's DDA steps do: `Disable-PnpDevice -InstanceId <its "
+              "instance id> -Confirm:$false`, then "
+              "`Dismount-VMHostAssignableDevice -LocationPath <its location path> -Force`")
 
 
 def _version(text: str | None) -> tuple[int, int]:
@@ -77,6 +82,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
                          f"a Windows Server 2022 / Windows 11 build ({AMD_NESTED_BUILD}+; Win32_OperatingSystem)"
                          if vendor else "unknown: the host does not report its CPU vendor")
     sources["hardware_virtualization"] = sources["slat"] = "inferred: the Hyper-V hypervisor runs on this host"
+    sources["gpus"] = GPU_SOURCE
     devices = [_pci_device(d, iov, [], devices_by_id) for d in assignable]
     listed = {device.address.lower() for device in devices}
     for held in assigned or []:

@@ -69,9 +69,12 @@ class HypervProvider(Provider):
         vhd_path = vmhost.text("VirtualHardDiskPath") if vmhost is not None else None
         return cls(client, config, HostInfo(name or config.host, vhd_path))
 
-    def name_problem(self, kind: str, name: str) -> str | None:
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
         """Hyper-V takes any name up to 100 characters (quotes, ``$``, brackets included): they travel as data."""
-        return None if 0 < len(name) <= MAX_NAME else f"must be 1 to {MAX_NAME} characters (Hyper-V's limit)"
+        if 0 < len(name) <= MAX_NAME:
+            return None
+        return f"must be 1 to {MAX_NAME} characters on Hyper-V; it has {len(name)}"
 
     def identity(self) -> str:
         return f"host {self.host.name}"
