@@ -69,7 +69,7 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert again.returncode == 0, again.stderr
         assert "Lab already running" in again.stdout and f"Dismounted the DDA GPU {gpu}" in again.stdout
         listed = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
-        assert [hyperv.prop(d, "LocationPath") for d in listed] == [gpu]
+        assert gpu in [hyperv.prop(d, "LocationPath") for d in listed]
         third = virtplane("lab", "up", env=env, cwd=elsewhere)
         assert third.returncode == 0 and "Dismounted" not in third.stdout
     finally:
