@@ -219,6 +219,9 @@ class HypervClient:
         if "SSL" in name or "certificate" in text.lower() or "SSL" in text:
             return ConnectionFailed(f"cannot verify the TLS certificate of {where}: give its CA in "
                                     f"{ENV['ca_file']} (or set insecure=true to turn verification off)")
+        if settings.auth == "credssp" and name == "AuthenticationException":  # requests-credssp: not offered
+            return ConnectionFailed(f"{where} does not accept CredSSP logins: enable CredSSP on the host "
+                                    "(Enable-WSManCredSSP -Role Server) or use auth='negotiate'")
         if name == "AuthenticationError" or re.search(r"(?<![\d:=])401(?!\d)", text):  # not a port like 40195
             return ConnectionFailed(f"{where} refused the login of user {settings.username} "
                                     f"({settings.auth}): check {ENV['username']} and {ENV['password']}")

@@ -327,3 +327,14 @@ def test_hyperv_server_takes_an_ipv6_address(tmp_path):
         hv.close()
     finally:
         instance.stop()
+
+
+def test_credssp_against_a_host_that_does_not_offer_it_is_one_sentence_saying_how_to_enable_it(hyperv_sriov):
+    """WinRM offers CredSSP only once Enable-WSManCredSSP -Role Server ran (Microsoft, "Enable-WSManCredSSP");
+    the lab's hosts, like a default Windows Server, offer Negotiate and Basic."""
+    env = {**hyperv_sriov.settings(), "HYPERV_PASSWORD": hyperv_sriov.password, "HYPERV_AUTH": "credssp"}
+    with pytest.raises(ConnectionFailed) as caught:
+        HypervProvider.connect(HypervProvider.settings_from("hv", {}, env))
+    assert str(caught.value).endswith("does not accept CredSSP logins: enable CredSSP on the host "
+                                      "(Enable-WSManCredSSP -Role Server) or use auth='negotiate'")
+    assert hyperv_sriov.password not in str(caught.value)
