@@ -20,6 +20,7 @@ from virtplane.engine import build_plan
 from virtplane.plan import Action
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
+from virtplane.providers.hyperv.vm_state import PENDING_PREFIX
 from virtplane_lab import hyperv
 
 _numbers = itertools.count()
@@ -58,7 +59,7 @@ def assert_clean(hv: HypervProvider, instance: hyperv.HypervInstance, desired: A
     """Converged: each declared VM once, nothing pending, every VHD made since ``before`` attached."""
     live = all_vm_names(hv)
     assert all(live.count(name) == 1 for name in names), live
-    assert not [n for n in live if n.startswith("virtplane-pending:")]
+    assert not [n for n in live if n.startswith(PENDING_PREFIX)]
     assert vhd_paths(instance) - before <= attached_paths(hv)
     assert [r.action for r in build_plan(desired, {"hv": hv}).resources if r.kind == "VirtualMachine"] == [
         Action.NOOP] * len(names)
