@@ -4,7 +4,7 @@
   VHDs, network adapters, their VLAN settings and Generation 2 firmware), joined on VMId in Python. VMs are
   never looked up by name (names are not unique; ``Get-VM -Name`` takes wildcards).
 - Ownership: the marker is a line of the VM's Notes. New-VM cannot set Notes, so a VM is created under a short
-  pending name (``virtplane-pending-<hash of stack and resource>``: names are at most 100 characters) with its
+  pending name (``virtplane-pending:#<hash of stack and resource>``: names are at most 100 characters) with its
   marker written into Notes by the same pipeline (``New-VM | Set-VM -Notes``), configured, and then given its
   real name. A VM still pending on the next run was interrupted before it was finished: it held no data yet, so
   the driver removes it (and the VHDs it made, named by its VMId) and creates it again — never a duplicate, never

@@ -24,22 +24,29 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description
+from virtplane.providers.base import (
+    DESCRIPTION_PREFIX,
+    PENDING_PREFIX,
+    Owner,
+    description_marker,
+    owner_from_description,
+    owner_from_pending,
+)
 
 GiB = 1024**3
 MiB = 1024**2
 TAGS_PREFIX = "virtplane.tags: "
-PENDING_PREFIX = "virtplane-pending-"
 MAX_NAME = 100  # Hyper-V's limit on virtual machine names
 
 
 def pending_name(owner: Owner) -> str:
-    """The name a VM has between New-VM and the Set-VM that gives it its real name: short (Hyper-V names are at
-    most 100 characters, a marker can be longer), a hash of the stack and resource. The same pipeline writes the
-    full marker into Notes (``New-VM | Set-VM -Notes``), so a create cut after it is recognised by its Notes,
-    and one cut between the two by the hash of a resource the stack declares."""
+    """The name a VM has between New-VM and the Set-VM that gives it its real name: the shared pending prefix and a
+    short hash of the stack and resource (``virtplane-pending:#<hash>``: Hyper-V names are at most 100 characters,
+    the marker the other hypervisors put in the name can be longer). The same pipeline writes the full marker into
+    Notes (``New-VM | Set-VM -Notes``), so a create cut after it is recognised by its Notes, and one cut between the
+    two by the hash of a resource the stack declares."""
     digest = hashlib.sha256(f"{owner.stack}\n{owner.resource}".encode()).hexdigest()[:24]
-    return PENDING_PREFIX + digest
+    return f"{PENDING_PREFIX}#{digest}"
 
 
 def is_pending(name: str | None) -> bool:
@@ -47,11 +54,13 @@ def is_pending(name: str | None) -> bool:
 
 
 def pending_owner(name: str | None, notes: str | None, stack: str, resources: Iterable[str]) -> Owner | None:
-    """The owner of a VM still under its pending name: from its Notes, else the declared resource of ``stack``
-    whose pending name it carries; None when it is not pending or belongs to no such resource."""
+    """The owner of a VM still under a pending name: from its Notes; else from the name itself when it carries the
+    whole marker (the form ``providers.base.pending_name`` writes, and this driver wrote before names were hashed);
+    else the declared resource of ``stack`` whose hashed pending name it carries; None when it is not pending or
+    belongs to no such resource."""
     if not is_pending(name):
         return None
-    owner = owner_from_notes(notes)
+    owner = owner_from_notes(notes) or owner_from_pending(name)
     if owner is not None:
         return owner
     return next((Owner(stack, resource) for resource in resources

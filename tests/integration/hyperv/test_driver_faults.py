@@ -18,9 +18,9 @@ from tests.integration.hyperv.test_driver import SWITCH, converge, provider, sta
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.plan import Action
+from virtplane.providers.base import PENDING_PREFIX
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
-from virtplane.providers.hyperv.vm_state import PENDING_PREFIX
 from virtplane_lab import hyperv
 
 _numbers = itertools.count()

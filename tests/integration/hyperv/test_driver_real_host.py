@@ -100,7 +100,7 @@ def test_a_vm_of_100_characters_is_created_under_a_short_pending_name_even_when_
     client_host.control("fault", drop="New-VHD", times=1)
     assert apply.run(build_plan(desired, {"hv": hv}), {"hv": hv}).failed
     client_host.control("clear")
-    [pending] = [o for o in read(hv, pipe(Cmd("Get-VM"))) if (o.text("Name") or "").startswith("virtplane-pending-")
+    [pending] = [o for o in read(hv, pipe(Cmd("Get-VM"))) if (o.text("Name") or "").startswith("virtplane-pending:#")
                  and f"resource={name[:20]}" in (o.text("Notes") or "")]
     assert len(pending.text("Name") or "") < 50
     converge(desired, hv)
