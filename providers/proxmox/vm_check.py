@@ -17,7 +17,7 @@ from virtplane.providers.proxmox.config import (
 from virtplane.providers.proxmox.devices import is_address
 from virtplane.providers.proxmox.ownership import MARKER_TAG
 from virtplane.providers.proxmox.vm_reader import VmRow
-from virtplane.specs import VirtualMachineSpec
+from virtplane.specs import NicSpec, VirtualMachineSpec
 
 Problems = list[tuple[str, str]]
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the lower case PVE stores
@@ -36,8 +36,8 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
         problems.append(("node", f"the endpoint's {problem}"))
         node = None
     problems += _disk_problems(spec, cluster, node)
-    problems += _nic_problems(spec, names, cluster)
-    problems += _tag_problems(spec.tags or [])
+    problems += nic_problems(spec.nics or [], names, cluster)
+    problems += tag_problems(spec.tags or [])
     problems += _device_problems(spec, mapping_ids)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
@@ -119,9 +119,10 @@ def _node_with(cluster: Cluster, storages: set[str], problems: Problems) -> str 
     return online[0]
 
 
-def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster) -> Problems:
+def nic_problems(nics: list[NicSpec], names: NetworkNames, cluster: Cluster) -> Problems:
+    """NICs (of a VM or a container) on networks that are neither declared nor bridges of the cluster, and slots or
+    SR-IOV VLANs PVE cannot take."""
     problems: Problems = []
-    nics = spec.nics or []
     for index, nic in enumerate(nics):
         if nic.slot is not None and (problem := nic_slot_problem(nic.slot, nic.adapter)):
             problems.append((f"nics[{index}].slot", problem))
@@ -159,7 +160,7 @@ def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str
                     f"(mappings: {choices})") for where, device in names if device not in known]
 
 
-def _tag_problems(tags: list[str]) -> Problems:
+def tag_problems(tags: list[str]) -> Problems:
     problems: Problems = []
     for tag in tags:
         if tag == MARKER_TAG:

@@ -45,9 +45,9 @@ def _own_doc(cls: type) -> str:
 
 def _docs(model: type[BaseModel]) -> list[str]:
     """The spec model's docstring, then the docstring of the class stack authors write for it."""
-    from virtplane import resources
+    import virtplane
 
-    written = getattr(resources, _type_name(model), None)
+    written = getattr(virtplane, _type_name(model), None) if _type_name(model) in virtplane.__all__ else None
     return [doc for doc in (_own_doc(model), _own_doc(written) if written else "") if doc]
 
 
@@ -131,6 +131,8 @@ class SchemaBuilder:
                                  else Annotated[(info.annotation, *info.metadata)])
             if description := _field_description(model, field):
                 spec["description"] = description
+            if "SecretStr" in str(info.annotation):  # a container's password: the engine keeps it secret
+                spec["secret"] = True
             if info.is_required():
                 required.append(field)
             elif info.default is not None and isinstance(info.default, bool | int | str | float):
