@@ -24,7 +24,7 @@ from virtplane.apply import creation_spec
 from virtplane.diff import diff
 from virtplane.engine import Placer, classify
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
-from virtplane.kinds import KINDS, build_spec
+from virtplane.kinds import KINDS, build_spec, secret_fields
 from virtplane.kinds import kind as registered_kind
 from virtplane.placement import PlacementError, needs_hardware, place
 from virtplane.plan import Action, PlannedChange, ResourcePlan
@@ -42,7 +42,7 @@ from virtplane.plugin.values import (
     to_property_map,
 )
 from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner
-from virtplane.slots import resolve_vm
+from virtplane.slots import resolve_slots
 from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
 
 _KIND_NAMES = {kind.name for kind in KINDS}
@@ -158,7 +158,7 @@ class VirtplaneProvider(api.Provider):
         if isinstance(spec, NetworkSpec):
             self.networks[name] = spec
         self.reads.forget(kind, created.id)
-        outputs = {**creation.model_dump(), **created.outputs}
+        outputs = {**creation.model_dump(exclude=secret_fields(kind)), **created.outputs}
         return api.CreateResponse(created.id, to_property_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
@@ -246,10 +246,7 @@ class VirtplaneProvider(api.Provider):
 
     def _resolved(self, kind: str, name: str, inputs: dict[str, Any], live_state: dict[str, Any] | None,
                   driver: KindDriver, unknown: set[str] | frozenset[str] = frozenset()) -> Spec:
-        spec = checking.spec_of(kind, name, inputs, set(unknown))
-        if isinstance(spec, VirtualMachineSpec):
-            return resolve_vm(spec, live_state, driver.new_slot)
-        return spec
+        return resolve_slots(checking.spec_of(kind, name, inputs, set(unknown)), live_state, driver.new_slot)
 
     async def _endpoint_placer(self) -> Placer:
         if self._placer is None:
@@ -259,7 +256,7 @@ class VirtplaneProvider(api.Provider):
     async def _placed_creation_spec(self, name: str, spec: Spec, driver: KindDriver) -> Spec:
         """What the driver's create gets, as ``virtplane apply`` makes it: the creation defaults, the host and
         the devices placement chose (counting what this process placed already)."""
-        if not isinstance(spec, VirtualMachineSpec):
+        if "node" not in type(spec).model_fields:
             return spec
         item = ResourcePlan(driver.kind, name, self.endpoint.name, Action.CREATE, spec=spec)
         async with self._placement:
@@ -290,18 +287,16 @@ class VirtplaneProvider(api.Provider):
 
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
-        spec = checking.spec_of(kind, name, known, unknown)
-        if isinstance(spec, VirtualMachineSpec):
-            spec = spec.with_creation_defaults()
-        outputs = spec.model_dump()
+        spec = checking.spec_of(kind, name, known, unknown).with_creation_defaults()
+        outputs = spec.model_dump(exclude=secret_fields(kind))
         outputs.update({key: UNKNOWN for key in unknown})
         return {key: to_property(UNKNOWN if value is None else _unknown_inside(value), key in secret)
                 for key, value in outputs.items()}
 
     async def _declared(self, driver: KindDriver, stack: str) -> Declared:
         """What helps a driver read references back: the stack's Networks (seen here, or owned on the
-        endpoint), for a VM's NICs."""
-        if driver.kind != "VirtualMachine":
+        endpoint), for a VM's or a container's NICs."""
+        if driver.kind == "Network":
             return {}
         networks = dict(self.networks)
         network_driver = await self._driver("Network")
@@ -395,7 +390,8 @@ def refuse_unpreviewed_data_loss(kind: str, name: str, planned: list[PlannedChan
     without anyone having seen it in a preview: refuse, and change nothing."""
     unseen = [c for c in planned if c.destroys_data and c.change.path not in previewed]
     if unseen:
-        disks = ", ".join(f"{c.change.path} ({(c.change.old or {}).get('size', '?')} GiB)" for c in unseen)
-        raise VirtplaneError(f"{kind} '{name}': the live VM has disks the preview did not show ({disks}); removing "
-                             "them would destroy data nobody reviewed. Nothing was changed: run `pulumi refresh`, "
-                             "then preview again")
+        items = ", ".join(f"{c.change.path} ({(c.change.old or {}).get('size', '?')} GiB)" for c in unseen)
+        label, noun = registered_kind(kind).label, unseen[0].removed_noun
+        raise VirtplaneError(f"{kind} '{name}': the live {label} has {noun}s the preview did not show ({items}); "
+                             "removing them would destroy data nobody reviewed. Nothing was changed: run `pulumi "
+                             "refresh`, then preview again")
