@@ -89,7 +89,7 @@ def test_a_privileged_container_is_waived_only_with_a_written_reason_and_then_do
     config = PolicyConfig.parse({"waive": {"ct.privileged@legacy": "needs NFS mounts inside; isolated VLAN"}})
     [finding] = check_stack(desired, PROXMOX, config).findings
     assert finding.waived == "needs NFS mounts inside; isolated VLAN" and not finding.blocking
-    with pytest.raises(Exception, match="mandatory rule 'ct.privileged@legacy' can only be waived with a written "
+    with pytest.raises(Exception, match=r"mandatory rule 'ct\.privileged@legacy' can only be waived with a written "
                                         "reason"):
         PolicyConfig.parse({"waive": {"ct.privileged@legacy": ""}})
 
