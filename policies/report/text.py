@@ -21,7 +21,8 @@ def _label(finding: Finding) -> str:
 
 
 def render(console: Console, report: Report, base: Path) -> None:
-    counted = f"{report.vms} VMs" + (f", {report.containers} containers" if report.containers else "")
+    counted = f"{report.vms} VMs" + (f", {report.containers} container{'s' * (report.containers != 1)}"
+                                      if report.containers else "")
     console.print(f"[bold]Policy check[/] for stack [bold]{escape(report.stack)}[/] ({counted})")
     ordered = sorted(report.findings, key=lambda f: (f.waived is not None, f.level != "mandatory"))
     for finding in ordered:

@@ -98,3 +98,21 @@ def test_under_pulumi_a_container_registers_with_its_parts_and_its_password_as_a
 def test_a_disk_with_a_bus_is_no_root_filesystem():
     with pytest.raises(SpecError, match=r"Container 'ct': field 'rootfs\.bus': unknown field"):
         virtplane.Container("ct", template=TEMPLATE, rootfs=virtplane.Disk(8, bus="sata"))
+
+
+def test_a_planned_create_shows_its_secrets_as_secret_and_its_mount_points_as_values():
+    import io
+
+    from rich.console import Console
+
+    from virtplane.output import render_plan
+    from virtplane.plan import Action, Plan, ResourcePlan
+
+    spec = build_spec("Container", "ct", {"template": TEMPLATE, "password": "Tr0ub4dor&3", "ssh_keys": ["k-1-x"],
+                                          "mounts": [{"path": "/srv", "size": 4, "slot": "mp0"}]})
+    buffer = io.StringIO()
+    render_plan(Console(file=buffer, width=300, no_color=True), Plan("p/s", [ResourcePlan(
+        "Container", "ct", "ep", Action.CREATE, spec=spec)]), title="Plan")
+    text = buffer.getvalue()
+    assert "password=(secret) ssh_keys=(secret)" in text and "Tr0ub4dor&3" not in text and "k-1-x" not in text
+    assert "mounts=[{path=/srv, size=4, slot=mp0}]" in text
