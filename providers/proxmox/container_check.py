@@ -42,7 +42,11 @@ def container_problems(spec: ContainerSpec, names: NetworkNames, cluster: Cluste
     problems += tag_problems(spec.tags or [])
     if spec.password is not None and len(spec.password.get_secret_value()) < PASSWORD_MINIMUM:
         problems.append(("password", f"Proxmox takes a root password of at least {PASSWORD_MINIMUM} characters"))
-    if not root and spec.features is not None:
+    if not root and spec.features is not None and spec.unprivileged is False:
+        problems.append(("features", "only root@pam itself may set the feature flags of a privileged container on "
+                                     "Proxmox (\"changing feature flags for privileged container is only allowed for "
+                                     "root@pam\"): connect as root@pam, or leave features unset"))
+    elif not root and spec.features is not None:
         for flag in ROOT_ONLY_FEATURES:
             if getattr(spec.features, flag) is not None:
                 problems.append((f"features.{flag}", "only root@pam itself may set this feature flag on Proxmox "

@@ -20,9 +20,12 @@ VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
 HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
-# Eighteen to create: the vSphere and Proxmox networks and VMs, and the five Hyper-V VMs. A network on Hyper-V is a
-# VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 18
+PROXMOX_CONTAINERS = {"lab-pve-ct"}
+LAB_GUESTS = LAB_VMS | PROXMOX_CONTAINERS  # what a Proxmox listing of guests names: VMs and containers
+# Nineteen to create: the vSphere and Proxmox networks and VMs, the Proxmox container, and the five Hyper-V VMs. A
+# network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start:
+# unchanged.
+TO_CREATE = 19
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
@@ -51,7 +54,8 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
     assert document["summary"]["create"] == TO_CREATE
-    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app"}
+    assert {r["name"] for r in document["resources"]} == LAB_GUESTS | {"lab-app", "lab-pve-app", "lab-hv-app"}
+    assert {r["name"] for r in document["resources"] if r["kind"] == "Container"} == PROXMOX_CONTAINERS
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
                                              "destroys_data", "changes"}
@@ -100,6 +104,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     proxmox.qemu(pve, "lab-pve-web-1").config.put(cores=3)
     proxmox.qemu(pve, "lab-pve-db").config.put(memory=2048)
     proxmox.qemu(pve, "lab-pve-web-2").config.put(delete="net0")
+    proxmox.lxc(pve, "lab-pve-ct").config.put(memory=2048)
     hyperv.set_cpus(fresh_hyperv, "lab-hv-web", 3)
     hyperv.set_memory(fresh_hyperv, "lab-hv-db", 4096)
     hyperv.remove_nics(fresh_hyperv, "Ana's desk")
@@ -116,6 +121,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert ("lab-pve-db", "memory", "2048", "4096") in changed
     assert ("lab-pve-web-2", "nics[net0]", "null",
             json.dumps({"network": "lab-pve-app", "adapter": None, "device": None, "slot": "net0"})) in changed
+    assert ("lab-pve-ct", "memory", "2048", "1024") in changed
     assert ("lab-hv-web", "cpus", "3", "2") in changed
     assert ("lab-hv-db", "memory", "4096", "8192") in changed
     assert ("Ana's desk", "nics[nic0]", "null",
@@ -142,7 +148,7 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
         names = {vm.name for vm in vsphere.all_vms(si)}
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
-    assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
+    assert "pve-bystander" in pve_names and not pve_names & LAB_GUESTS
     assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
     # Removing the passthrough VM gave the DDA GPU back to the host; dismounted again, the stack plans as new.
     assert hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
@@ -188,7 +194,7 @@ def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
-    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
+    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_GUESTS
     assert hyperv.vm_names(fresh_hyperv) == []
 
 
@@ -216,4 +222,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
         names = [vm.name for vm in vsphere.all_vms(si)]
     names += proxmox.vm_names(proxmox.admin(env))
     names += hyperv.vm_names(fresh_hyperv)
-    assert sorted(n for n in names if n in LAB_VMS or n.startswith(("lab-", "virtplane-pending"))) == sorted(LAB_VMS)
+    assert sorted(n for n in names if n in LAB_GUESTS or n.startswith(("lab-", "virtplane-pending"))) == sorted(
+        LAB_GUESTS)
