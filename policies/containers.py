@@ -44,18 +44,19 @@ class ContainerUnderCheck:
                                                        "virtplane:policy config")
 
 
+def under_check(name: str, endpoint: str, spec: ContainerSpec, inventory: Inventory, hypervisor: str | None = None,
+                file: str | None = None, line: int | None = None) -> ContainerUnderCheck:
+    """A declared container as the rules see it: its creation defaults filled in, the host it names found."""
+    spec = spec.with_creation_defaults()
+    host = next((h for h in inventory.by_endpoint(endpoint) if h.name == spec.node), None)
+    return ContainerUnderCheck(name, endpoint, spec, hypervisor, host, file, line)
+
+
 def declared_containers(desired: DesiredStack, inventory: Inventory,
                         hypervisors: Mapping[str, str] | None = None) -> list[ContainerUnderCheck]:
     hypervisors = hypervisors or {}
-    found = []
-    for resource in desired.resources.values():
-        if resource.kind != "Container" or not isinstance(resource.spec, ContainerSpec):
-            continue
-        spec = resource.spec.with_creation_defaults()
-        host = next((h for h in inventory.by_endpoint(resource.endpoint) if h.name == spec.node), None)
-        found.append(ContainerUnderCheck(resource.name, resource.endpoint, spec, hypervisors.get(resource.endpoint),
-                                         host, resource.file, resource.line))
-    return found
+    return [under_check(r.name, r.endpoint, r.spec, inventory, hypervisors.get(r.endpoint), r.file, r.line)
+            for r in desired.resources.values() if r.kind == "Container" and isinstance(r.spec, ContainerSpec)]
 
 
 def check_containers(containers: list[ContainerUnderCheck], inventory: Inventory, stack: StackUnderCheck
