@@ -29,7 +29,6 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from virtplane.container_specs import CONTAINER_CREATE_ONLY, ContainerSpec
-from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
@@ -39,7 +38,6 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
     Rule,
     description_marker,
     owner_from_description,
@@ -48,16 +46,16 @@ from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import NetworkNames, network_names
 from virtplane.providers.proxmox.config_writer import ConfigWriter
-from virtplane.providers.proxmox.container_check import ROOTDIR, container_problems, find_containers
+from virtplane.providers.proxmox.container_check import ROOTDIR, container_problems
 from virtplane.providers.proxmox.container_rules import container_rule
-from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError
 from virtplane.providers.proxmox.guest_create import GuestCreator
+from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.lxc_config import container_state, create_config, new_slot, reconfigure_container
 from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot
 from virtplane.providers.proxmox.settings import ProxmoxSettings
-from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.templates import Templates
+from virtplane.providers.proxmox.vm_check import find_sources
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
 from virtplane.providers.proxmox.vmids import VmidAllocator
@@ -94,6 +92,7 @@ class ContainerDriver(KindDriver):
         self._creator = GuestCreator(client, self._reader, vmids, settings)
         self._writer = ConfigWriter(client, NOUN, "PUT")
         self._templates = Templates(client, cluster)
+        self._guests = Guests(client, self._reader, self._power, settings.endpoint_name)
         self._names = NetworkNames(settings.bridge, {})
         self._rows: list[VmRow] = []
 
@@ -109,22 +108,7 @@ class ContainerDriver(KindDriver):
         candidates = [row for row in self._rows
                       if not row.template and (has_marker_tag(row.tags) or row.name in listed_as)]
         configs = self._reader.configs(candidates, set(listed_as))
-        result = ObserveResult()
-        for row in candidates:
-            config = configs.get(row.vmid)
-            if config is None:
-                continue
-            owner = owner_from_description(config.get("description"))
-            if owner is not None and owner.stack == stack:
-                if owner.resource in result.owned:
-                    other = result.owned[owner.resource].handle.row.vmid
-                    raise ProviderError(f"two containers on Proxmox endpoint '{self._settings.endpoint_name}' carry "
-                                        f"the ownership marker of container {owner.resource} of stack {stack} (VMIDs "
-                                        f"{other} and {row.vmid}); delete the one that should not exist")
-                result.owned[owner.resource] = self._observed(row, config, owner, ours=True)
-            elif row.name in listed_as:
-                result.foreign[listed_as[row.name]] = self._observed(row, config, owner, ours=False)
-        return result
+        return self._guests.sort(stack, candidates, configs, listed_as, self._observed)
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One listing and the configurations of the VMIDs asked for; a container whose marker names ``stack`` is ours
@@ -212,7 +196,7 @@ class ContainerDriver(KindDriver):
 
     def _clone(self, owner: Owner, ct: ContainerSpec) -> VmRow:
         name, source_name = owner.resource, str(ct.clone_from)
-        sources = find_containers(source_name, self._reader.rows(f"to find '{source_name}', the source of {NOUN} "
+        sources = find_sources(source_name, self._reader.rows(f"to find '{source_name}', the source of {NOUN} "
                                                                  f"{name}"))
         if len(sources) != 1:
             found = f"{len(sources)} containers" if sources else "no container or container template"
@@ -240,16 +224,7 @@ class ContainerDriver(KindDriver):
                                      f"{source.vmid})", listed_as=hostname)
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
-        resolved = resolve_slots(ct, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CONTAINER_CREATE_ONLY):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                raise ProviderError(f"{NOUN} {name} clones '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # volumes keep the storage they were cloned to
-                changes.append(change)
-        self.update(observed, resolved, changes)
+        finish_clone(self, observed, ct, CONTAINER_CREATE_ONLY, f"{NOUN} {name} clones '{source_name}'")
         return self._reader.row_at(row.node, row.vmid, name) or row
 
     # ---- updating ------------------------------------------------------------------------------------
@@ -259,63 +234,24 @@ class ContainerDriver(KindDriver):
         ct = cast(ContainerSpec, spec)
         name, row = observed.name, handle.row
         fields = {top_field(change.path) for change in changes}
-        node, running = row.node, row.running
         try:
             plan = reconfigure_container(ct, handle.config, changes, self._names,
-                                         lambda mount: mount.storage or self._cluster.default_storage(node, ROOTDIR),
+                                         lambda mount: mount.storage or self._cluster.default_storage(row.node,
+                                                                                                       ROOTDIR),
                                          finish_marker=not observed.marker_complete)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update {NOUN} {name}: {exc}") from None
-        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
-        # power None is not managed: a container shut down for a change is started again, any other is left as it is
-        want_on = ct.power == "on" if ct.power is not None else row.running
-        if shut_down:
-            self._power.shut_down(row.path, name)
-            running = False
-        path = row.path
-        try:
-            if "node" in fields and ct.node and ct.node != node:
-                node = self._migrate(row, ct.node, name)
-            path = f"/nodes/{node}/lxc/{row.vmid}"
-            self._writer.apply(path, name, plan)
-        except Exception as error:
-            if shut_down and want_on:
-                self._power.start_again_after(error, path, name)
-            raise
-        if want_on != running:
-            if want_on:
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
-
-    def _migrate(self, row: VmRow, target: str, name: str) -> str:
-        """Offline migration (the container is stopped); returns the node it is on after."""
-        run(self._client, "POST", f"{row.path}/migrate", f"migrate {NOUN} {name} from node {row.node} to node "
-            f"{target}", {"target": target})
-        moved = self._reader.row(row.vmid, name)
-        return moved.node if moved else target
+        power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        with self._power.change(row.path, name, row.running, ct.power, power_off) as guest:
+            if "node" in fields and ct.node and ct.node != row.node:
+                guest.path = f"/nodes/{self._guests.migrate(row, ct.node, name)}/lxc/{row.vmid}"
+            self._writer.apply(guest.path, name, plan)
 
     # ---- deleting ------------------------------------------------------------------------------------
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
-        row, name = handle.row, observed.name
-        try:
-            if row.running:
-                self._power.stop(row.path, name)
-            self._destroy(row, name)
-        except PveError as error:
-            if not error.missing:
-                raise
-
-    def _destroy(self, row: VmRow, name: str) -> None:
-        what = f"delete {NOUN} {name} ({row.vmid}) on node {row.node}"
-        params = {"purge": 1, "destroy-unreferenced-disks": 0}
-        try:
-            run(self._client, "DELETE", row.path, what, params)
-        except OutcomeUnknown:
-            if self._reader.row(row.vmid, name) is not None:
-                run(self._client, "DELETE", row.path, what, params)
+        self._guests.delete(handle.row, observed.name, {"purge": 1, "destroy-unreferenced-disks": 0})
 
     # ---- rules and checks ----------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import NetworkNames
 from virtplane.providers.proxmox.lxc_config import mount_slot_problem
 from virtplane.providers.proxmox.templates import Templates
-from virtplane.providers.proxmox.vm_check import nic_problems, tag_problems
+from virtplane.providers.proxmox.vm_check import checked_node, clone_source, nic_problems, tag_problems
 from virtplane.providers.proxmox.vm_reader import VmRow
 
 Problems = list[tuple[str, str]]
@@ -24,14 +24,12 @@ def container_problems(spec: ContainerSpec, names: NetworkNames, cluster: Cluste
     """``rows`` are the cluster's containers (clone sources); ``default_node`` the endpoint's ``node`` setting;
     ``root`` whether virtplane acts as root@pam itself (not a token)."""
     problems: Problems = []
-    source = _clone_source(spec, rows, problems)
-    node = spec.node or (source.node if source else default_node)
-    if spec.node and (problem := cluster.node_problem(spec.node)):
-        problems.append(("node", problem))
-        node = None
-    elif node and not spec.node and not source and (problem := cluster.node_problem(node)):
-        problems.append(("node", f"the endpoint's {problem}"))
-        node = None
+    source = clone_source(spec.clone_from, spec.linked_clone, rows, problems, "container", "container template")
+    if source is not None and not spec.linked_clone and source.running:
+        problems.append(("clone_from", f"'{spec.clone_from}' (VMID {source.vmid}) is running, and Proxmox makes a full "
+                                       "clone of a running container only from a snapshot: stop it, or clone a "
+                                       "template"))
+    node = checked_node(spec.node, source, default_node, cluster, problems)
     if spec.template is not None:
         node = _template_problems(spec.template, node, cluster, templates, problems)
     problems += _storage_problems(spec, cluster, node)
@@ -56,35 +54,6 @@ def container_problems(spec: ContainerSpec, names: NetworkNames, cluster: Cluste
         problems.append(("devices", "only root@pam itself may pass devices into a container on Proxmox "
                                     "(\"configuring device passthrough is only allowed for root@pam\")"))
     return problems
-
-
-def find_containers(name: str, rows: list[VmRow]) -> list[VmRow]:
-    return [row for row in rows if row.name == name]
-
-
-def _clone_source(spec: ContainerSpec, rows: list[VmRow], problems: Problems) -> VmRow | None:
-    if not spec.clone_from:
-        return None
-    found = find_containers(spec.clone_from, rows)
-    if not found:
-        problems.append(("clone_from", f"no container or container template named '{spec.clone_from}' exists on this "
-                                       "Proxmox cluster"))
-        return None
-    if len(found) > 1:
-        ids = ", ".join(str(row.vmid) for row in found)
-        problems.append(("clone_from", f"several containers are named '{spec.clone_from}' (VMIDs {ids}); rename all "
-                                       "but one, clone sources must be unique"))
-        return None
-    source = found[0]
-    if spec.linked_clone and not source.template:
-        problems.append(("linked_clone", f"a linked clone needs a container template, and '{spec.clone_from}' (VMID "
-                                         f"{source.vmid}) is a container: convert it to a template or set "
-                                         "linked_clone=False"))
-    elif not spec.linked_clone and source.running:
-        problems.append(("clone_from", f"'{spec.clone_from}' (VMID {source.vmid}) is running, and Proxmox makes a full "
-                                       "clone of a running container only from a snapshot: stop it, or clone a "
-                                       "template"))
-    return source
 
 
 def _template_problems(template: str, node: str | None, cluster: Cluster, templates: Templates,

@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
@@ -41,7 +40,6 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
     Rule,
     description_marker,
     owner_from_description,
@@ -59,13 +57,12 @@ from virtplane.providers.proxmox.config import (
 )
 from virtplane.providers.proxmox.config_writer import ConfigWriter
 from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
-from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError
 from virtplane.providers.proxmox.guest_create import GuestCreator
+from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
-from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
@@ -103,6 +100,7 @@ class VirtualMachineDriver(KindDriver):
         self._vmids = vmids or VmidAllocator(client)
         self._creator = GuestCreator(client, self._reader, self._vmids, settings)
         self._writer = ConfigWriter(client)
+        self._guests = Guests(client, self._reader, self._power, settings.endpoint_name)
         self._pci = PciReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
@@ -121,22 +119,7 @@ class VirtualMachineDriver(KindDriver):
         candidates = [row for row in self._rows
                       if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
         configs = self._reader.configs(candidates, wanted)
-        result = ObserveResult()
-        for row in candidates:
-            config = configs.get(row.vmid)
-            if config is None:
-                continue
-            owner = owner_from_description(config.get("description"))
-            if owner is not None and owner.stack == stack:
-                if owner.resource in result.owned:
-                    other = result.owned[owner.resource].handle.row.vmid
-                    raise ProviderError(f"two VMs on Proxmox endpoint '{self._settings.endpoint_name}' carry the "
-                                        f"ownership marker of VM {owner.resource} of stack {stack} (VMIDs {other} "
-                                        f"and {row.vmid}); delete the one that should not exist")
-                result.owned[owner.resource] = self._observed(row, config, owner, ours=True)
-            elif row.name in wanted:
-                result.foreign[row.name] = self._observed(row, config, owner, ours=False)
-        return result
+        return self._guests.sort(stack, candidates, configs, {name: name for name in wanted}, self._observed)
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
@@ -255,16 +238,7 @@ class VirtualMachineDriver(KindDriver):
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
-        resolved = resolve_vm(spec, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # disks keep the storage and bus they were cloned with
-                changes.append(change)
-        self.update(observed, resolved, changes)
+        finish_clone(self, observed, spec, CREATE_ONLY[self.kind], f"VM {name} clones '{source_name}'")
         return self._reader.row_at(row.node, row.vmid, name) or row
 
     # ---- updating ------------------------------------------------------------------------------------
@@ -295,34 +269,12 @@ class VirtualMachineDriver(KindDriver):
                                finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
-        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
-        # power None is not managed: a VM shut down for a change is started again, any other is left as it is
-        want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
-        if shut_down:
-            self._power.shut_down(row.path, name)
-            running = False
-        path = row.path
-        try:
+        power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        with self._power.change(row.path, name, running, vm_spec.power, power_off) as guest:
             if "node" in fields and vm_spec.node and vm_spec.node != node:
-                node = self._migrate(row, vm_spec.node, name)
-            path = f"/nodes/{node}/qemu/{row.vmid}"
-            self._writer.apply(path, name, plan)
-        except Exception as error:
-            if shut_down and want_on:
-                self._power.start_again_after(error, path, name)
-            raise
-        if want_on != running:
-            if want_on:
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
-
-    def _migrate(self, row: VmRow, target: str, name: str) -> str:
-        """Offline migration (the VM is stopped: local disks move with it); returns the node it is on after."""
-        run(self._client, "POST", f"{row.path}/migrate", f"migrate VM {name} from node {row.node} to node {target}",
-            {"target": target})
-        moved = self._reader.row(row.vmid, name)
-        return moved.node if moved else target
+                node = self._guests.migrate(row, vm_spec.node, name)
+            guest.path = f"/nodes/{node}/qemu/{row.vmid}"
+            self._writer.apply(guest.path, name, plan)
 
     def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
         """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
@@ -340,23 +292,7 @@ class VirtualMachineDriver(KindDriver):
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
-        row, name = handle.row, observed.name
-        try:
-            if row.running:
-                self._power.stop(row.path, name)
-            self._destroy(row, name)
-        except PveError as error:
-            if not error.missing:
-                raise
-
-    def _destroy(self, row: VmRow, name: str) -> None:
-        what = f"delete VM {name} ({row.vmid}) on node {row.node}"
-        params = {"purge": 1, "destroy-unreferenced-disks": 1}
-        try:
-            run(self._client, "DELETE", row.path, what, params)
-        except OutcomeUnknown:
-            if self._reader.row(row.vmid, name) is not None:
-                run(self._client, "DELETE", row.path, what, params)
+        self._guests.delete(handle.row, observed.name, {"purge": 1, "destroy-unreferenced-disks": 1})
 
     # ---- rules and checks ----------------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ request is sent once more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from virtplane.errors import ProviderError
 from virtplane.providers.proxmox.client import PveClient
@@ -17,6 +19,13 @@ from virtplane.providers.proxmox.tasks import run
 
 SHUTDOWN_SECONDS = 120  # the guest's time to power off after ACPI before PVE gives up (then: hard stop)
 _TASK_MARGIN = 30.0
+
+
+@dataclass
+class PoweredGuest:
+    """The guest a powered change works on: ``path`` is where it is (set it after a migration)."""
+
+    path: str
 
 
 class Power:
@@ -38,6 +47,31 @@ class Power:
         except PveError as error:
             if "already running" not in error.pve_text:
                 raise
+
+    @contextmanager
+    def change(self, path: str, name: str, running: bool, declared: str | None, power_off: bool
+               ) -> Iterator[PoweredGuest]:
+        """Around a change of a guest at ``path``: shut it down first when ``power_off`` and it runs; afterwards give it
+        the ``declared`` power state ("on", "off"; None is not managed: one shut down for the change is started again,
+        any other is left as it is). When the change fails after a shutdown, the guest is started again (if it is to
+        run) before the error goes on."""
+        want_on = declared == "on" if declared is not None else running
+        shut_down = running and power_off
+        if shut_down:
+            self.shut_down(path, name)
+            running = False
+        guest = PoweredGuest(path)
+        try:
+            yield guest
+        except Exception as error:
+            if shut_down and want_on:
+                self.start_again_after(error, guest.path, name)
+            raise
+        if want_on != running:
+            if want_on:
+                self.start(guest.path, name)
+            else:
+                self.shut_down(guest.path, name)
 
     def start_again_after(self, error: Exception, path: str, name: str) -> None:
         """A change failed after the guest was shut down for it: start it again, so a failed update does not leave a

@@ -95,6 +95,13 @@ def test_a_clone_source_that_is_missing_or_running_is_named_at_plan(provider, st
     observe(provider, stack, {"a": missing})
     assert driver.check(missing, declared({"a": missing})) == [
         ("clone_from", "no container or container template named 'nosuch' exists on this Proxmox cluster")]
+    vmid = int(raw.cluster.nextid.get())
+    raw.nodes("pve1").lxc.post(vmid=vmid, hostname="live-one", ostemplate=TEMPLATE, storage="local-lvm", start=1)
+    running = ContainerSpec.model_validate({"clone_from": "live-one"})
+    observe(provider, stack, {"b": running})
+    assert driver.check(running, declared({"b": running})) == [
+        ("clone_from", f"'live-one' (VMID {vmid}) is running, and Proxmox makes a full clone of a running container "
+                       "only from a snapshot: stop it, or clone a template")]
 
 
 def test_an_api_token_may_set_nesting_but_keyctl_fuse_and_devices_are_refused_at_plan(pve, environ):
