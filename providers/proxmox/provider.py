@@ -17,6 +17,7 @@ from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.container import ContainerDriver
 from virtplane.providers.proxmox.host_facts import cluster_identity
 from virtplane.providers.proxmox.host_reader import HostReader
+from virtplane.providers.proxmox.names import vm_name_problem
 from virtplane.providers.proxmox.network import NetworkDriver
 from virtplane.providers.proxmox.settings import ENV, INPUT_ONLY, ProxmoxSettings
 from virtplane.providers.proxmox.vm import VirtualMachineDriver
@@ -50,6 +51,12 @@ class ProxmoxProvider(Provider):
             raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify Proxmox endpoint "
                                    f"'{config.endpoint_name}' at {config.url}: no such file")
         return cls(PveClient(config), config)
+
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """VM and container names are DNS names (providers/proxmox/names.py; a container's is its hostname unless it
+        declares one); networks have no name on the cluster."""
+        return vm_name_problem(name) if kind in ("VirtualMachine", "Container") else None
 
     def identity(self) -> str:
         """The cluster's name (``/cluster/status``), or ``node:<name>`` for a standalone node."""

@@ -37,6 +37,7 @@ from virtplane.providers.vsphere.devices import (
 )
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory
+from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
     TAGS_KEY,
     CustomAttributes,
@@ -122,7 +123,7 @@ class VirtualMachineDriver(KindDriver):
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
                 claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
-            elif props["name"] in wanted:
+            elif unescaped(props["name"]) in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         if candidates:
             refs = [ref for ref, *_ in candidates.values()]
@@ -135,7 +136,7 @@ class VirtualMachineDriver(KindDriver):
                     observed.marker_complete = False
                     claim(result, marker.resource, observed, "VM")
                 else:
-                    result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
+                    result.foreign[unescaped(props["name"])] = self._normalize(ref, props, owner or marker, attributes)
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -197,7 +198,7 @@ class VirtualMachineDriver(KindDriver):
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
-        return Observed(name=props["name"], handle=handle, owner=owner, state=state,
+        return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
@@ -275,7 +276,7 @@ class VirtualMachineDriver(KindDriver):
         placement = self._inventory.placement
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
-                   if props.get("name") == spec.clone_from]
+                   if unescaped(props.get("name") or "") == spec.clone_from]
         if len(sources) != 1:
             found = f"{len(sources)} VMs or templates" if sources else "no VM or template"
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "
