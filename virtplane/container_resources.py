@@ -11,7 +11,7 @@ from typing import Any
 
 import pulumi
 
-from virtplane.resources import Disk, Network, Nic, _items, _Managed, _reject_unknown
+from virtplane.resources import Disk, Network, Nic, _items, _Managed, _unknown
 
 _FIELDS = ["template", "clone_from", "linked_clone", "cpus", "memory", "swap", "rootfs", "mounts", "nics",
            "unprivileged", "features", "devices", "hostname", "password", "ssh_keys", "docker", "power", "node",
@@ -62,22 +62,25 @@ class Container(_Managed):
                  ssh_keys: list[str] | None = None, docker: bool = False, power: str | None = None,
                  node: str | None = None, tags: list[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None, **unknown: Any) -> None:
-        _reject_unknown(self.kind, resource_name, unknown, _FIELDS)
-        nics_given = None if nics is None else list(nics)
-        deps = {f"Network/{nic.network.resource_name}" for nic in nics_given or []
-                if isinstance(getattr(nic, "network", None), Network)}
-        self._referenced = tuple(nic.network for nic in nics_given or [] if isinstance(nic, Nic))
+        problems = _unknown(unknown, _FIELDS)
+        items = {field: _items(field, values, expected, problems)
+                 for field, values, expected in (("mounts", mounts, Mount), ("nics", nics, Nic))}
+        nics_given = [nic for nic in nics if isinstance(nic, Nic)] if isinstance(nics, list | tuple) else []
+        deps = {f"Network/{nic.network.resource_name}" for nic in nics_given if isinstance(nic.network, Network)}
+        self._referenced = tuple(nic.network for nic in nics_given)
         inputs = {
             "template": template, "clone_from": clone_from, "linked_clone": linked_clone, "cpus": cpus,
-            "memory": memory, "swap": swap, "rootfs": _rootfs(rootfs),
-            "mounts": _items(self.kind, resource_name, "mounts", mounts, Mount),
-            "nics": _items(self.kind, resource_name, "nics", nics_given, Nic), "unprivileged": unprivileged,
+            "memory": memory, "swap": swap, "rootfs": _rootfs(rootfs), **items, "unprivileged": unprivileged,
             "features": features.args if isinstance(features, ContainerFeatures) else features,
-            "devices": None if devices is None else list(devices), "hostname": hostname,
-            "password": password, "ssh_keys": None if ssh_keys is None else list(ssh_keys), "docker": docker,
-            "power": power, "node": node, "tags": None if tags is None else list(tags),
+            "devices": _listed(devices), "hostname": hostname, "password": password,
+            "ssh_keys": _listed(ssh_keys), "docker": docker, "power": power, "node": node, "tags": _listed(tags),
         }
-        self._declare(resource_name, inputs, deps, opts)
+        self._declare(resource_name, inputs, deps, opts, problems)
+
+
+def _listed(values: Any) -> Any:
+    """A tuple as a list; anything else as given (the spec says what is wrong with it)."""
+    return list(values) if isinstance(values, list | tuple) else values
 
 
 def _rootfs(value: Disk | dict[str, Any] | None) -> dict[str, Any] | None:

@@ -31,8 +31,8 @@ def problems(**fields) -> str:
     ({"template": TEMPLATE, "devices": ["/dev/dri/renderD128"]},
      "field 'devices': a host device is on one node: set node= to the node that has /dev/dri/renderD128"),
     ({"template": TEMPLATE, "node": "n", "devices": ["dri/renderD128"]},
-     "field 'devices.0': 'dri/renderD128' must be a host device path under /dev/"),
-    ({"template": TEMPLATE, "mounts": [{"path": "srv", "size": 1}]}, "field 'mounts.0.path': 'srv' must be an "
+     "field 'devices[0]': 'dri/renderD128' must be a host device path under /dev/"),
+    ({"template": TEMPLATE, "mounts": [{"path": "srv", "size": 1}]}, "field 'mounts[0].path': 'srv' must be an "
                                                                      "absolute path inside the container"),
     ({"template": TEMPLATE, "mounts": [{"path": "/a", "size": 1}, {"path": "/a/", "size": 2}]},
      "field 'mounts': path '/a' is the mount path of more than one mount point"),
