@@ -145,6 +145,9 @@ class KindDriver(ABC):
     ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
+    # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
+    # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
+    replaceable: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
@@ -202,6 +205,9 @@ class Provider(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
+    # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
+    identity_settings: ClassVar[frozenset[str]] = frozenset()
     drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod

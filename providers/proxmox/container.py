@@ -47,7 +47,7 @@ from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import NetworkNames, network_names
 from virtplane.providers.proxmox.config_writer import ConfigWriter
 from virtplane.providers.proxmox.container_check import ROOTDIR, container_problems
-from virtplane.providers.proxmox.container_rules import container_rule
+from virtplane.providers.proxmox.container_rules import REPLACEABLE, container_rule
 from virtplane.providers.proxmox.guest_create import GuestCreator
 from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.lxc_config import container_state, create_config, new_slot, reconfigure_container
@@ -81,6 +81,7 @@ class ContainerDriver(KindDriver):
     lists are guarded by locks; ``_names``, ``_declared`` and ``_rows`` are written only by ``observe``/``check``."""
 
     kind = "Container"
+    replaceable = REPLACEABLE
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings, vmids: VmidAllocator):
         self._client = client

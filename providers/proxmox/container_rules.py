@@ -20,6 +20,7 @@ _MOUNT = re.compile(r"^mounts\[(?P<slot>[^\]]+)\](?:\.(?P<attribute>\w+))?$")
 IN_PLACE = frozenset({"cpus", "memory", "swap", "hostname", "tags", "power"})
 POWER_OFF = frozenset({"devices", "node"})
 REPLACE = frozenset({"unprivileged", "rootfs.storage"})
+REPLACEABLE = frozenset({"unprivileged", "rootfs", "mounts"})  # the fields some change of which replaces it
 
 
 def container_rule(change: FieldChange) -> Rule:
