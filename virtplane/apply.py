@@ -68,8 +68,10 @@ def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
     """Raise DataLossRefused naming every VM, slot and size the plan would destroy; ``allowance`` says how to allow
     it (the CLI's flag, the plugin's ``allowDataLoss``)."""
     if lost := plan.data_loss():
+        kept = " and ".join(sorted({"mount points" if item.kind == "Container" else "disks"
+                                    for item in plan.pending if item.data_loss()}))
         raise DataLossRefused("refusing to apply: " + "; ".join(lost) + f". Nothing was changed; {allowance} to "
-                              "apply it anyway, or declare the disks to keep")
+                              f"apply it anyway, or declare the {kept} to keep")
 
 
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,

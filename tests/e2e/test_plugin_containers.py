@@ -83,20 +83,44 @@ def test_create_read_update_and_delete_a_container_through_the_plugin(plugin: Pl
     assert plugin.read("Container", name, object_id, outputs, container())["id"] == ""
 
 
-def test_diff_says_unprivileged_replaces_and_a_removed_mount_point_destroys_data(plugin: Plugin, name: str) -> None:
+def test_diff_refuses_a_replace_or_a_removed_mount_point_in_the_plans_words_and_a_shrink(plugin: Plugin,
+                                                                                          name: str) -> None:
     created = plugin.create("Container", name, container())
     object_id, outputs = created["id"], unwrap(created["properties"])
-    replace = plugin.diff("Container", name, object_id, outputs, container(unprivileged=False))
-    assert replace["replaces"] == ["unprivileged"] and replace["deleteBeforeReplace"] is True
-    removed = plugin.diff("Container", name, object_id, outputs, container(mounts=[]))
-    assert removed["detailedDiff"] == {"mounts[0]": {"kind": "DELETE", "inputDiff": False}}
-    assert any(f"destroys data: container {name} on lab: mount point mp0 (2 GiB) is no longer declared" in message
-               for _severity, message, _urn in plugin.engine.logs)
-    with pytest.raises(grpc.RpcError) as refused:
-        plugin.diff("Container", name, object_id, outputs, container(rootfs={"size": 2}))
+    refusals = {}
+    for label, news in (("replace", container(unprivileged=False)), ("removed", container(mounts=[])),
+                        ("shrunk", container(rootfs={"size": 2}))):
+        with pytest.raises(grpc.RpcError) as refused:
+            plugin.diff("Container", name, object_id, outputs, news)
+        refusals[label] = refused.value.details()
+    assert refusals["replace"].startswith(f"refusing to apply: container {name} on lab would be replaced (deleted and "
+                                          "created again) to change unprivileged, destroying its root filesystem and "
+                                          "mount points (rootfs (4 GiB), mp0 (2 GiB))")
+    assert refusals["replace"].endswith("or declare the mount points to keep")
+    assert refusals["removed"].startswith(f"refusing to apply: container {name} on lab: mount point mp0 (2 GiB) is "
+                                          "no longer declared; removing it destroys its data")
     assert "field 'rootfs.size': shrinking the root filesystem from 4 GiB to 2 GiB is not possible" in \
-        refused.value.details()
+        refusals["shrunk"]
     plugin.delete("Container", name, object_id, outputs)
+
+
+def test_with_data_loss_allowed_diff_says_unprivileged_replaces_and_a_removed_mount_point_is_a_delete(
+        tmp_path: Path, fakepve: Any, fakepve_cafile: str, name: str) -> None:
+    started = Plugin(tmp_path, {"PROXMOX_VE_ENDPOINT": "", "PROXMOX_VE_PASSWORD": ""})
+    try:
+        started.configure("lab", {"kind": "proxmox", "endpoint": fakepve.url, "username": fakepve.user,
+                                  "password": fakepve.password, "ca_file": fakepve_cafile, "allowDataLoss": True})
+        created = started.create("Container", name, container())
+        object_id, outputs = created["id"], unwrap(created["properties"])
+        replace = started.diff("Container", name, object_id, outputs, container(unprivileged=False))
+        assert replace["replaces"] == ["unprivileged"] and replace["deleteBeforeReplace"] is True
+        removed = started.diff("Container", name, object_id, outputs, container(mounts=[]))
+        assert removed["detailedDiff"] == {"mounts[0]": {"kind": "DELETE", "inputDiff": False}}
+        assert any(f"destroys data: container {name} on lab: mount point mp0 (2 GiB) is no longer declared" in message
+                   for _severity, message, _urn in started.engine.logs)
+        started.delete("Container", name, object_id, outputs)
+    finally:
+        started.stop()
 
 
 def test_a_template_that_does_not_exist_fails_the_create_in_one_sentence_and_makes_nothing(plugin: Plugin,
