@@ -70,6 +70,35 @@ class Peer(ABC):
         """How many VMs carry this name."""
 
 
+class ContainerPeer(ABC):
+    """A live endpoint with system containers, and out-of-band operations on them. ``template`` is an OS template it
+    holds; ``storage_volumes`` lists the container volumes on its storages, so tests see what a delete destroys."""
+
+    template: ClassVar[str]
+
+    @abstractmethod
+    def set_container_memory(self, container: str, mib: int) -> None: ...
+
+    @abstractmethod
+    def stop_container(self, container: str) -> None: ...
+
+    @abstractmethod
+    def add_unmanaged_container(self, name: str) -> None:
+        """A container made by hand, without any virtplane marker."""
+
+    @abstractmethod
+    def add_half_created_container(self, owner: Owner) -> None:
+        """A container as an apply killed mid-clone leaves it: only the marker written at creation time."""
+
+    @abstractmethod
+    def count_containers(self, name: str) -> int:
+        """How many containers carry this name."""
+
+    @abstractmethod
+    def container_volumes(self) -> set[str]:
+        """Every container volume on the endpoint's storages."""
+
+
 class VspherePeer(Peer):
     kind = "vsphere"
 
@@ -110,9 +139,10 @@ class VspherePeer(Peer):
         return sum(1 for vm in raw_vsphere.all_vms(self.si) if vm.name == name)
 
 
-class ProxmoxPeer(Peer):
+class ProxmoxPeer(Peer, ContainerPeer):
     kind = "proxmox"
     creates_networks = False  # a VLAN tag on the bridge, realized by the NICs
+    template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"  # the lab seeds it (virtplane_lab.pve_templates)
 
     def __init__(self, url: str, user: str, password: str, ca_file: str):
         from urllib.parse import urlparse
@@ -162,6 +192,41 @@ class ProxmoxPeer(Peer):
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
+
+    # ---- containers (``/nodes/{node}/lxc``; a container is listed by its hostname) ----------------------------
+
+    def _lxc(self, name: str) -> Any:
+        matches = [(r["node"], int(r["vmid"])) for r in self.api.cluster.resources.get(type="vm")
+                   if r.get("type") == "lxc" and r.get("name") == name]
+        assert len(matches) == 1, f"expected one container named {name}, found {len(matches)}"
+        node, vmid = matches[0]
+        return self.api.nodes(node).lxc(vmid)
+
+    def set_container_memory(self, container: str, mib: int) -> None:
+        self._lxc(container).config.put(memory=mib)
+
+    def stop_container(self, container: str) -> None:
+        self._lxc(container).status.stop.post()
+
+    def _create_container(self, name: str, **config: Any) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").lxc.post(vmid=vmid, hostname=name, ostemplate=self.template, storage="local-lvm",
+                                        **config)
+
+    def add_unmanaged_container(self, name: str) -> None:
+        self._create_container(name, description="made by hand")
+
+    def add_half_created_container(self, owner: Owner) -> None:
+        # A clone carries the description marker at once; the tag is added by the update that never ran.
+        self._create_container(owner.resource, description=f"{MARKER_KEY}: {owner.encode()}")
+
+    def count_containers(self, name: str) -> int:
+        return sum(1 for r in self.api.cluster.resources.get(type="vm")
+                   if r.get("type") == "lxc" and r.get("name") == name)
+
+    def container_volumes(self) -> set[str]:
+        return {item["volid"] for storage in ("local-lvm",)
+                for item in self.api.nodes("pve1").storage(storage).content.get(content="rootdir")}
 
 
 class HypervPeer(Peer):
