@@ -80,3 +80,7 @@ PVE_API_MACHINES = Source("Proxmox VE API: GET /nodes/{node}/capabilities/qemu/m
 PVE_RESOURCE_MAPPING = Source(
     "Proxmox VE Administration Guide: Resource Mapping (only root@pam may pass a raw device; others need a "
     "mapping and Mapping.Use)", "https://pve.proxmox.com/pve-docs/chapter-qm.html#resource_mapping")
+PVE_PCT = Source("Proxmox VE Administration Guide: Proxmox Container Toolkit (privileged and unprivileged containers, "
+                 "container options)", "https://pve.proxmox.com/pve-docs/chapter-pct.html")
+PVE_LXC_API = Source("Proxmox VE API viewer: /nodes/{node}/lxc (features: nesting, keyctl; devN)",
+                     "https://pve.proxmox.com/pve-docs/api-viewer/index.html#/nodes/{node}/lxc")

@@ -14,10 +14,11 @@ model:
 
 A GPU's mdev ``available`` counts the instances running VMs hold, as the NVIDIA driver's ``available_instances``
 does: one fewer per running instance of the type, and none of any type of another size once one size runs on the
-GPU (equal-size mode; NVIDIA "Virtual GPU Software User Guide"). The cluster holds the lab's other-team VMs
+GPU (equal-size mode; NVIDIA "Virtual GPU Software User Guide"). ``seed_lab_guests`` adds the lab's other-team VMs
 (``pve_hardware.lab_guests``).
 
-It also registers PVE's ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
+Its storage ``local`` holds the lab's container templates (``pve_templates``). It also registers PVE's
+``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
 PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
 Mapping.Use on it), and can play a standalone node (``standalone = True``: ``/cluster/status`` lists the node
 and no cluster).
@@ -46,6 +47,7 @@ from virtplane_lab.pve_hardware import (
     machine_versions,
     plain_node,
 )
+from virtplane_lab.pve_templates import seed_templates
 
 GIB = 1024 ** 3
 DEFAULT_CLASS_BLACKLIST = "05;06;0b"
@@ -106,6 +108,7 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
+        seed_templates(self.storages)
 
     def seed_lab_guests(self) -> None:
         """Add the VMs of other teams the lab's cluster holds (``pve_hardware.lab_guests``): `virtplane lab up` and
