@@ -1,0 +1,67 @@
+"""Start and stop the lab's libvirt endpoint: a real libvirtd with QEMU (Debian's libvirt-daemon-system and
+qemu-system-x86), private to the lab (libvirtd_main.py runs it in namespaces of its own).
+
+QEMU runs with TCG (``type='qemu'``) unless ``/dev/kvm`` is usable; the provider chooses by the host's domain
+capabilities. ``stop`` ends the namespace's every process (libvirtd, virtlogd, QEMU); ``start`` clears what an
+earlier run left, so no domain outlives the lab.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from virtplane.errors import VirtplaneError
+from virtplane_lab import process
+
+NEEDED = {"libvirtd": "libvirt-daemon-system", "virtlogd": "libvirt-daemon-system",
+          "qemu-system-x86_64": "qemu-system-x86", "unshare": "util-linux"}
+_STATE_DIRS = ("etc", "lib", "log", "cache", "pool", "sock")
+
+
+@dataclass(kw_only=True)
+class LibvirtInstance:
+    """A running private libvirtd; ``uri`` reaches it (``qemu+unix:///system?socket=…``)."""
+
+    pid: int
+    uri: str
+    run_dir: str
+
+    def settings(self) -> dict[str, str]:
+        return {"LIBVIRT_DEFAULT_URI": self.uri}
+
+    def environ(self) -> dict[str, str]:
+        return self.settings()
+
+    def shell_exports(self) -> list[str]:
+        return [f"export {name}='{value}'" for name, value in self.settings().items()]
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    def alive(self) -> bool:
+        return process.alive(self.pid)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop ``unshare``: its child, PID 1 of the namespace, is killed with it, and every process there too."""
+        process.stop(self.pid, timeout)
+
+
+def start(work_dir: Path, *, network: bool = True, timeout: float = 120.0) -> LibvirtInstance:
+    """Start libvirtd and virtlogd in their own namespaces and wait until the lab's pool (and network) exist."""
+    missing = sorted({package for binary, package in NEEDED.items() if shutil.which(binary) is None})
+    if missing:
+        raise VirtplaneError(f"the libvirt side of the lab needs Debian's {', '.join(missing)} "
+                             f"(run `make lab` or `apt-get install {' '.join(missing)}`)")
+    run_dir = work_dir / "libvirt"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in _STATE_DIRS:  # no domain, volume or socket of an earlier run survives
+        shutil.rmtree(run_dir / name, ignore_errors=True)
+    args = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--mount-proc",
+            sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir)]
+    if not network:
+        args.append("--no-network")
+    pid, ready = process.launch(args, run_dir, "libvirt daemon (libvirtd)", timeout)
+    return LibvirtInstance(pid=pid, uri=ready["uri"], run_dir=str(run_dir))
