@@ -11,7 +11,7 @@ import pytest
 from tests.support import fakepve_fixture
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
-from virtplane_lab import hyperv, vcsim
+from virtplane_lab import hyperv, libvirtd, vcsim
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -61,3 +61,27 @@ def fresh_hyperv(hyperv_lab_host: hyperv.HypervInstance) -> hyperv.HypervInstanc
     raw_hyperv.empty(hyperv_lab_host)
     hyperv.dismount_devices(hyperv_lab_host, lab_cli.HYPERV_DDA_GPUS)  # a destroy gives the DDA GPU back to the host
     return hyperv_lab_host
+
+
+@pytest.fixture(scope="session")
+def libvirtd_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[libvirtd.LibvirtInstance]:
+    """One private libvirtd with QEMU for the session, as `virtplane lab up` starts the lab's (pool and network
+    'default'); tests use distinct names and ``fresh_libvirtd`` empties it."""
+    instance = libvirtd.start(tmp_path_factory.mktemp("libvirtd"))
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def fresh_libvirtd(libvirtd_lab: libvirtd.LibvirtInstance) -> Iterator[libvirtd.LibvirtInstance]:
+    """The session's libvirtd with no domain, volume or extra network, before and after the test (a running QEMU
+    left behind would keep a core busy)."""
+    import libvirt
+
+    from tests.support import libvirt as raw_libvirt
+
+    conn = libvirt.open(libvirtd_lab.uri)
+    raw_libvirt.empty(conn)
+    yield libvirtd_lab
+    raw_libvirt.empty(conn)
+    conn.close()

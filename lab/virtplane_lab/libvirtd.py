@@ -1,13 +1,14 @@
 """Start and stop the lab's libvirt endpoint: a real libvirtd with QEMU (Debian's libvirt-daemon-system and
 qemu-system-x86), private to the lab (libvirtd_main.py runs it in namespaces of its own).
 
-QEMU runs with TCG (``type='qemu'``) unless ``/dev/kvm`` is usable; the provider chooses by the host's domain
-capabilities. ``stop`` ends the namespace's every process (libvirtd, virtlogd, QEMU); ``start`` clears what an
+QEMU runs with TCG (``type='qemu'``) unless VIRTPLANE_LAB_KVM=1 lets it use ``/dev/kvm``; the provider chooses
+by the host's domain capabilities. ``stop`` ends the namespace's every process (libvirtd, virtlogd, QEMU); ``start`` clears what an
 earlier run left, so no domain outlives the lab.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -16,9 +17,15 @@ from pathlib import Path
 from virtplane.errors import VirtplaneError
 from virtplane_lab import process
 
+NODE_FILE = Path(__file__).with_name("libvirt") / "node.xml"  # the test driver's host: GPUs, mdev types, SR-IOV
 NEEDED = {"libvirtd": "libvirt-daemon-system", "virtlogd": "libvirt-daemon-system",
           "qemu-system-x86_64": "qemu-system-x86", "unshare": "util-linux"}
 _STATE_DIRS = ("etc", "lib", "log", "cache", "pool", "sock")
+
+
+def test_driver_uri(node_file: Path = NODE_FILE) -> str:
+    """libvirt's test driver on our node file (``test:///abs/path.xml``): each connection gets a fresh copy."""
+    return f"test://{node_file.resolve()}"
 
 
 @dataclass(kw_only=True)
@@ -49,8 +56,10 @@ class LibvirtInstance:
         process.stop(self.pid, timeout)
 
 
-def start(work_dir: Path, *, network: bool = True, timeout: float = 120.0) -> LibvirtInstance:
-    """Start libvirtd and virtlogd in their own namespaces and wait until the lab's pool (and network) exist."""
+def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, timeout: float = 120.0
+          ) -> LibvirtInstance:
+    """Start libvirtd and virtlogd in their own namespaces and wait until the lab's pool (and network) exist.
+    QEMU runs with TCG unless ``kvm`` (default: the environment variable VIRTPLANE_LAB_KVM=1)."""
     missing = sorted({package for binary, package in NEEDED.items() if shutil.which(binary) is None})
     if missing:
         raise VirtplaneError(f"the libvirt side of the lab needs Debian's {', '.join(missing)} "
@@ -63,5 +72,8 @@ def start(work_dir: Path, *, network: bool = True, timeout: float = 120.0) -> Li
             sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir)]
     if not network:
         args.append("--no-network")
+    if kvm if kvm is not None else os.environ.get("VIRTPLANE_LAB_KVM") == "1":
+        args.append("--kvm")
     pid, ready = process.launch(args, run_dir, "libvirt daemon (libvirtd)", timeout)
     return LibvirtInstance(pid=pid, uri=ready["uri"], run_dir=str(run_dir))
+

@@ -5,7 +5,8 @@ Inside the namespaces this process is PID 1. It bind-mounts directories of the r
 system paths (``/etc/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``, ``/var/cache/libvirt``) and a tmpfs
 over ``/run``, writes a libvirtd.conf whose UNIX socket lives in the run directory (so clients outside reach it)
 and a qemu.conf that runs QEMU as root without cgroups or a security driver (a CI machine has neither systemd
-nor AppArmor), starts virtlogd and libvirtd, defines the lab's storage pool and network, prints one JSON line
+nor AppArmor), hides ``/dev/kvm`` unless asked not to (the lab's QEMU runs with TCG wherever it runs, as in CI, which has
+no KVM; a nested KVM may also lack what q35 secure boot needs, SMM), starts virtlogd and libvirtd, defines the lab's storage pool and network, prints one JSON line
 (``{"uri": …}``) and waits. When it ends (its ``unshare`` parent is stopped), the kernel ends every process of
 the namespace with it: libvirtd, virtlogd and every QEMU. The domains' definitions live in the run directory,
 which the next start clears.
@@ -57,8 +58,10 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
 
 
-def _private_paths(run_dir: Path) -> None:
+def _private_paths(run_dir: Path, kvm: bool) -> None:
     _mount("--make-rprivate", "/")
+    if not kvm and Path("/dev/kvm").exists():
+        _mount("--bind", "/dev/null", "/dev/kvm")  # QEMU runs with TCG, as on a machine without KVM (CI)
     _mount("-t", "tmpfs", "tmpfs", "/run")
     for name, target in SYSTEM_PATHS.items():
         source = run_dir / name
@@ -110,12 +113,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--no-network", action="store_true", help="define no network (benchmarks)")
+    parser.add_argument("--kvm", action="store_true", help="let QEMU use /dev/kvm (hidden by default)")
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
     if os.getpid() != 1:
         raise SystemExit("libvirtd_main runs as PID 1 of its own namespaces (started by virtplane_lab.libvirtd)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    _private_paths(run_dir)
+    _private_paths(run_dir, args.kvm)
     sock = run_dir / "sock"
     sock.mkdir(parents=True, exist_ok=True)
     conf = _write_config(run_dir, sock)

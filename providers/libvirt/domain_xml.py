@@ -102,6 +102,7 @@ def new_domain(name: str, uuid: str, owner: Owner, spec: VirtualMachineSpec, tar
         device_list.append(devices_for.gpu(index, gpu))
     devices.ensure_controllers(device_list)
     if target.domain_type != "test" and is_q35(spec.machine or DEFAULT_MACHINE):
+        ET.SubElement(device_list, "controller", {"type": "pci", "index": "0", "model": "pcie-root"})
         for _ in range(target.spare_root_ports):
             ET.SubElement(device_list, "controller", {"type": "pci", "model": "pcie-root-port"})
     return root

@@ -50,14 +50,15 @@ class HostReader:
             return self._cpu
 
     def domain_caps(self) -> DomainCaps | None:
-        """QEMU's capabilities for ``kvm`` when KVM is usable, else for ``qemu`` (TCG); None on the test driver."""
+        """QEMU's capabilities (for q35, the machine new domains get) for ``kvm`` when KVM is usable, else for ``qemu``
+        (TCG); None on the test driver."""
         with self._lock:
             if self._caps is False:
                 self._caps = None
                 if not self.test_driver:
                     for virttype in ("kvm", "qemu"):
                         xml = client.call(f"read the {virttype} domain capabilities",
-                                          self.conn.getDomainCapabilities, None, ARCH, None, virttype, 0,
+                                          self.conn.getDomainCapabilities, None, ARCH, "q35", virttype, 0,
                                           tolerate=range(0, 200))
                         if xml:
                             self._caps = host_facts.domain_caps(xml)

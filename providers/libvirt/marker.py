@@ -54,8 +54,17 @@ class Marker:
         return root
 
     def xml(self) -> str:
-        """The element alone, as ``virDomainSetMetadata`` takes it."""
-        return ET.tostring(self.element(), encoding="unicode")
+        """The element alone, as ``virDomainSetMetadata`` takes it: without a namespace (libvirt puts it and every
+        child in the namespace it is given)."""
+        return without_namespace(self.element())
+
+
+def without_namespace(element: ET.Element) -> str:
+    plain = ET.Element(element.tag.rsplit("}", 1)[-1], dict(element.attrib))
+    plain.text = element.text
+    for child in element:
+        plain.append(ET.fromstring(without_namespace(child)))
+    return ET.tostring(plain, encoding="unicode")
 
 
 def read(root: ET.Element) -> Marker | None:

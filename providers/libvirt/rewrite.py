@@ -92,12 +92,13 @@ def _disks(device_list: ET.Element, spec: VirtualMachineSpec, changes: list[Fiel
         if not change.path.startswith("disks["):
             continue
         slot = _slot_of(change.path)
-        if change.old is None and slot in declared:
+        whole = change.path == f"disks[{slot}]"
+        if whole and change.old is None and slot in declared:
             element = writer.disk(declared[slot])
             device_list.append(element)
             plan.new_disks.append(declared[slot])
             plan.attached.append(element)
-        elif change.new is None and slot in by_slot:
+        elif whole and change.new is None and slot in by_slot:
             element = by_slot[slot]
             device_list.remove(element)
             source = element.find("source")
@@ -117,11 +118,12 @@ def _nics(device_list: ET.Element, spec: VirtualMachineSpec, changes: list[Field
             continue
         slot = _slot_of(change.path)
         existing = by_slot.get(slot)
-        if change.old is None and slot in declared:
+        whole = change.path == f"nics[{slot}]"
+        if whole and change.old is None and slot in declared:
             element = writer.nic(declared[slot])
             device_list.append(element)
             plan.attached.append(element)
-        elif change.new is None and existing is not None:
+        elif whole and change.new is None and existing is not None:
             device_list.remove(existing)
             plan.detached.append(existing)
         elif existing is not None and slot in declared and change.path.endswith(".network") \

@@ -433,7 +433,7 @@ class VirtualMachineDriver(KindDriver):
                         ET.tostring(element, encoding="unicode"), live)
         for key, element in plan.metadata.items():
             client.call(f"update the metadata of VM {name}", domain.setMetadata, lib.VIR_DOMAIN_METADATA_ELEMENT,
-                        ET.tostring(element, encoding="unicode"), key[0], key[1], live)
+                        marker.without_namespace(element), key[0], key[1], live)
 
     def _grow(self, domain: Any, name: str, root: ET.Element, slot: str, size_gib: int, live: bool) -> None:
         lib = client.module()
@@ -447,6 +447,8 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"libvirt could not {what}: the disk is not a volume of a storage pool")
         pool = client.call(what, self._conn.storagePoolLookupByName, source.get("pool"))
         volume = client.call(what, pool.storageVolLookupByName, source.get("volume"))
+        if volume.info()[1] >= size_gib * GiB:
+            return  # made at this size by the create this update finishes
         client.call(what, volume.resize, size_gib * GiB, 0)
 
     def _delete_volume(self, vm: str, pool_name: str, volume_name: str) -> None:
