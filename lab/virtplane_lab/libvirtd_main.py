@@ -61,7 +61,7 @@ def _mount(*args: str) -> None:
 def _private_paths(run_dir: Path, kvm: bool) -> None:
     _mount("--make-rprivate", "/")
     if not kvm and Path("/dev/kvm").exists():
-        _mount("--bind", "/dev/null", "/dev/kvm")  # QEMU runs with TCG, as on a machine without KVM (CI)
+        _dev_without_kvm()
     _mount("-t", "tmpfs", "tmpfs", "/run")
     for name, target in SYSTEM_PATHS.items():
         source = run_dir / name
@@ -69,6 +69,28 @@ def _private_paths(run_dir: Path, kvm: bool) -> None:
         Path(target).mkdir(parents=True, exist_ok=True)
         _mount("--bind", str(source), target)
     subprocess.run(["ip", "link", "set", "lo", "up"], check=False)
+
+
+def _dev_without_kvm() -> None:
+    """A /dev of the machine's own entries but ``kvm``: QEMU runs with TCG, as on a machine without KVM (CI).
+    (Binding /dev/null over /dev/kvm would not do: libvirt sees a usable device node and probes QEMU again on
+    every call, as its cached capabilities never match.)"""
+    original = Path("/run/original-dev")
+    original.mkdir(parents=True, exist_ok=True)
+    _mount("--rbind", "/dev", str(original))
+    _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/dev")
+    for entry in sorted(original.iterdir()):
+        if entry.name == "kvm":
+            continue
+        target = Path("/dev") / entry.name
+        if entry.is_symlink():
+            target.symlink_to(os.readlink(entry))
+        elif entry.is_dir():
+            target.mkdir()
+            _mount("--rbind", str(entry), str(target))
+        else:
+            target.touch()
+            _mount("--bind", str(entry), str(target))
 
 
 def _write_config(run_dir: Path, sock: Path) -> Path:

@@ -155,6 +155,8 @@ def set_firmware(root: ET.Element, uefi: bool, secure_boot: bool) -> None:
         os_element.attrib.pop("firmware", None)
         return
     os_element.set("firmware", "efi")
+    if features.find("acpi") is None:
+        features.insert(0, ET.Element("acpi"))  # libvirt: "UEFI requires ACPI on this architecture"
     position = 1 if os_element.find("type") is not None else 0
     chosen = ET.Element("firmware")
     for name in ("enrolled-keys", "secure-boot"):
