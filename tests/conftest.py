@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import fakepve_fixture
+from tests.support import fakepve_fixture, lab_libvirt
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv, libvirtd, vcsim
@@ -63,25 +63,23 @@ def fresh_hyperv(hyperv_lab_host: hyperv.HypervInstance) -> hyperv.HypervInstanc
     return hyperv_lab_host
 
 
+
 @pytest.fixture(scope="session")
-def libvirtd_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[libvirtd.LibvirtInstance]:
-    """One private libvirtd with QEMU for the session, as `virtplane lab up` starts the lab's (pool and network
-    'default'); tests use distinct names and ``fresh_libvirtd`` empties it."""
-    instance = libvirtd.start(tmp_path_factory.mktemp("libvirtd"))
-    yield instance
-    instance.stop()
+def libvirtd_lab() -> libvirtd.LibvirtInstance:
+    """The session's private libvirtd with QEMU, as `virtplane lab up` starts the lab's (pool and network
+    'default'); started on first use, stopped when the session ends (tests/support/lab_libvirt.py)."""
+    return lab_libvirt.instance()
 
 
 @pytest.fixture
-def fresh_libvirtd(libvirtd_lab: libvirtd.LibvirtInstance) -> Iterator[libvirtd.LibvirtInstance]:
-    """The session's libvirtd with no domain, volume or extra network, before and after the test (a running QEMU
-    left behind would keep a core busy)."""
-    import libvirt
+def fresh_libvirtd(libvirtd_lab: libvirtd.LibvirtInstance) -> libvirtd.LibvirtInstance:
+    """The session's libvirtd with no domain, volume or extra network (emptied again after the test)."""
+    return lab_libvirt.fresh()
 
-    from tests.support import libvirt as raw_libvirt
 
-    conn = libvirt.open(libvirtd_lab.uri)
-    raw_libvirt.empty(conn)
-    yield libvirtd_lab
-    raw_libvirt.empty(conn)
-    conn.close()
+@pytest.fixture(autouse=True)
+def _no_qemu_left_running() -> Iterator[None]:
+    """A test that used the session's libvirtd leaves no domain behind: a running QEMU would keep a core busy."""
+    yield
+    if lab_libvirt.used_since_last_call():
+        lab_libvirt.empty()

@@ -1,4 +1,4 @@
-"""`virtplane lab up|status|env|down` start and stop the three simulated endpoints."""
+"""`virtplane lab up|status|env|down` start and stop the simulated endpoints and the private libvirt daemon."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ import pytest
 
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
+from tests.support import libvirt as raw_libvirt
 from tests.support.cli import virtplane
 from virtplane_lab import state
 
 
-def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
+def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
     # vcsim_instance has built the simulator into BIN_CACHE; the lab reuses that build.
     (tmp_path / "bin").symlink_to(BIN_CACHE, target_is_directory=True)
@@ -25,6 +26,7 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
+        assert "libvirt daemon with QEMU" in up.stdout
 
         assert virtplane("lab", "status", env=env).returncode == 0
         exports = virtplane("lab", "env", env=env).stdout
@@ -33,6 +35,8 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert "export HYPERV_SERVER=127.0.0.1:" in exports
         assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
         assert f"export HYPERV_CA_FILE={tmp_path / 'hyperv' / 'ca.pem'}" in exports
+        socket = tmp_path / "libvirt" / "sock" / "libvirt-sock"
+        assert f"export LIBVIRT_DEFAULT_URI='qemu+unix:///system?socket={socket}'" in exports
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
                      "HYPERV_USERNAME"):
             assert f"export {name}=" in exports
@@ -48,11 +52,14 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
         assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
             ("lab-switch", "Internal")]
+        assert lab.libvirt is not None
+        qemu = raw_libvirt.start_tiny_domain(lab.libvirt.uri, "lab-probe")  # a QEMU process of the lab's
     finally:
         down = virtplane("lab", "down", env=env)
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
+    assert not lab.libvirt.alive() and not raw_libvirt.process_exists(qemu)
 
 
 def test_a_state_file_from_before_hyperv_still_loads_and_its_lab_still_stops(tmp_path: Path):

@@ -20,8 +20,13 @@ def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
             hyperv: HypervInstance | None = None, **overrides: str | None) -> dict[str, str]:
     """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
     variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, and the Hyper-V ones
-    (HYPERV_*, switch and CA included) when ``hyperv`` is given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
+    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and LIBVIRT_DEFAULT_URI of the session's libvirt
+    daemon, emptied for this test (unless ``LIBVIRT_DEFAULT_URI=None`` is given)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "LIBVIRT_"))}
+    if "LIBVIRT_DEFAULT_URI" not in overrides:
+        from tests.support import lab_libvirt
+
+        env["LIBVIRT_DEFAULT_URI"] = lab_libvirt.fresh().uri
     env.update(instance.environ())
     env.update(proxmox or {})
     env.update(hyperv.environ() if hyperv is not None else {})

@@ -86,3 +86,38 @@ def empty(conn: Any, keep_networks: tuple[str, ...] = ("default",)) -> None:
             if network.isActive():
                 network.destroy()
             network.undefine()
+
+
+def start_tiny_domain(uri: str, name: str) -> int:
+    """Define and start a 64 MiB domain without disks on the libvirt at ``uri``; returns its QEMU's process id as
+    this machine sees it (found by the domain's name in QEMU's command line)."""
+    import subprocess
+
+    conn = libvirt.open(uri)
+    try:
+        conn.defineXML(plain_domain(name, "qemu")).create()
+    finally:
+        conn.close()
+    found = subprocess.run(["pgrep", "-f", f"guest={name},"], capture_output=True, text=True, check=False)
+    return int(found.stdout.split()[0])
+
+
+def process_exists(pid: int) -> bool:
+    """Whether ``pid`` runs (a process the kernel is still killing, as a namespace ends, gets 30 s to go)."""
+    from pathlib import Path
+
+    from virtplane.providers.power import wait_until
+
+    def gone() -> bool:
+        status = Path(f"/proc/{pid}/status")
+        return not status.exists() or "State:\tZ" in status.read_text()
+
+    return not wait_until(gone, 30.0)
+
+
+def domain_names(uri: str) -> list[str]:
+    conn = libvirt.open(uri)
+    try:
+        return [domain.name() for domain in conn.listAllDomains(0)]
+    finally:
+        conn.close()
