@@ -2,8 +2,8 @@
 qemu-system-x86), private to the lab (libvirtd_main.py runs it in namespaces of its own).
 
 QEMU runs with TCG (``type='qemu'``) unless VIRTPLANE_LAB_KVM=1 lets it use ``/dev/kvm``; the provider chooses
-by the host's domain capabilities. ``stop`` ends the namespace's every process (libvirtd, virtlogd, QEMU); ``start`` clears what an
-earlier run left, so no domain outlives the lab.
+by the host's domain capabilities. ``stop`` ends the namespace's every process (libvirtd, virtlogd, QEMU);
+``start`` clears what an earlier run left, so no domain outlives the lab.
 """
 
 from __future__ import annotations

@@ -5,11 +5,11 @@ Inside the namespaces this process is PID 1. It bind-mounts directories of the r
 system paths (``/etc/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``, ``/var/cache/libvirt``) and a tmpfs
 over ``/run``, writes a libvirtd.conf whose UNIX socket lives in the run directory (so clients outside reach it)
 and a qemu.conf that runs QEMU as root without cgroups or a security driver (a CI machine has neither systemd
-nor AppArmor), hides ``/dev/kvm`` unless asked not to (the lab's QEMU runs with TCG wherever it runs, as in CI, which has
-no KVM; a nested KVM may also lack what q35 secure boot needs, SMM), starts virtlogd and libvirtd, defines the lab's storage pool and network, prints one JSON line
-(``{"uri": …}``) and waits. When it ends (its ``unshare`` parent is stopped), the kernel ends every process of
-the namespace with it: libvirtd, virtlogd and every QEMU. The domains' definitions live in the run directory,
-which the next start clears.
+nor AppArmor), hides ``/dev/kvm`` unless asked not to (the lab's QEMU runs with TCG wherever it runs, as in CI,
+which has no KVM; a nested KVM may also lack what q35 secure boot needs, SMM), starts virtlogd and libvirtd,
+defines the lab's storage pool and network, prints one JSON line (``{"uri": …}``) and waits. When it ends (its
+``unshare`` parent is stopped), the kernel ends every process of the namespace with it: libvirtd, virtlogd and
+every QEMU. The domains' definitions live in the run directory, which the next start clears.
 
 Bridges that networks make live in the private network namespace: a guest NIC reaches no real network.
 libvirt's configuration files: https://libvirt.org/daemons.html and the comments of Debian's
