@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -51,9 +53,16 @@ class LibvirtInstance:
     def alive(self) -> bool:
         return process.alive(self.pid)
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop ``unshare``: its child, PID 1 of the namespace, is killed with it, and every process there too."""
-        process.stop(self.pid, timeout)
+    def stop(self, timeout: float = 30.0) -> None:
+        """Kill ``unshare`` (it ignores SIGTERM while it waits for its child): its child, PID 1 of the namespace, is
+        killed with it (``--kill-child``), and with that every process of the namespace; wait until it is gone."""
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            return
+        deadline = time.monotonic() + timeout
+        while process.alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, timeout: float = 120.0
