@@ -28,7 +28,7 @@ class HostReader:
         self.conn = conn
         self.settings = settings
         self.test_driver = (conn.getType() or "").lower() == "test"
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._cpu: CpuCaps | None = None
         self._caps: DomainCaps | bool | None = False  # False: not read yet; None: not offered
         self._devices: list[NodeDevice] | None = None

@@ -164,7 +164,8 @@ class VirtualMachineDriver(KindDriver):
 
     def _observed_all(self, rows: list[tuple[Any, ET.Element, bool, marker.Marker | None]]) -> list[Observed]:
         volumes = self._volumes([root for _, root, _, _ in rows])
-        pci = self._host.pci_view() if any(devices.hostdev_addresses(r) for _, r, _, _ in rows) else devices.PciView()
+        holds = any(devices.hostdev_addresses(r) or devices.mdev_uuids(r) for _, r, _, _ in rows)
+        pci = self._host.pci_view() if holds else devices.PciView()  # node devices read only when needed
         node = self._host.name
         observed = []
         for domain, root, running, found in rows:
