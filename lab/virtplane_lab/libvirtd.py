@@ -65,10 +65,11 @@ class LibvirtInstance:
             time.sleep(0.05)
 
 
-def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, timeout: float = 120.0
-          ) -> LibvirtInstance:
+def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, ovmf: bool = True,
+          timeout: float = 120.0) -> LibvirtInstance:
     """Start libvirtd and virtlogd in their own namespaces and wait until the lab's pool (and network) exist.
-    QEMU runs with TCG unless ``kvm`` (default: the environment variable VIRTPLANE_LAB_KVM=1)."""
+    QEMU runs with TCG unless ``kvm`` (default: the environment variable VIRTPLANE_LAB_KVM=1); ``ovmf=False``
+    hides the UEFI firmware from it (a host without Debian's ovmf)."""
     missing = sorted({package for binary, package in NEEDED.items() if shutil.which(binary) is None})
     if missing:
         raise VirtplaneError(f"the libvirt side of the lab needs Debian's {', '.join(missing)} "
@@ -81,6 +82,8 @@ def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, time
             sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir)]
     if not network:
         args.append("--no-network")
+    if not ovmf:
+        args.append("--no-ovmf")
     if kvm if kvm is not None else os.environ.get("VIRTPLANE_LAB_KVM") == "1":
         args.append("--kvm")
     pid, ready = process.launch(args, run_dir, "libvirt daemon (libvirtd)", timeout)

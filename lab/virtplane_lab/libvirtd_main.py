@@ -58,8 +58,12 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True)
 
 
-def _private_paths(run_dir: Path, kvm: bool) -> None:
+def _private_paths(run_dir: Path, kvm: bool, ovmf: bool) -> None:
     _mount("--make-rprivate", "/")
+    if not ovmf:  # a host without UEFI firmware for QEMU (Debian's ovmf not installed)
+        for firmware in ("/usr/share/OVMF", "/usr/share/qemu/firmware"):
+            if Path(firmware).is_dir():
+                _mount("-t", "tmpfs", "tmpfs", firmware)
     if not kvm and Path("/dev/kvm").exists():
         _dev_without_kvm()
     _mount("-t", "tmpfs", "tmpfs", "/run")
@@ -136,12 +140,13 @@ def main() -> None:
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--no-network", action="store_true", help="define no network (benchmarks)")
     parser.add_argument("--kvm", action="store_true", help="let QEMU use /dev/kvm (hidden by default)")
+    parser.add_argument("--no-ovmf", action="store_true", help="hide the UEFI firmware (a host without OVMF)")
     args = parser.parse_args()
     run_dir = Path(args.run_dir)
     if os.getpid() != 1:
         raise SystemExit("libvirtd_main runs as PID 1 of its own namespaces (started by virtplane_lab.libvirtd)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    _private_paths(run_dir, args.kvm)
+    _private_paths(run_dir, args.kvm, not args.no_ovmf)
     sock = run_dir / "sock"
     sock.mkdir(parents=True, exist_ok=True)
     conf = _write_config(run_dir, sock)
