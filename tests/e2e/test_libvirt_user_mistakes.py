@@ -14,7 +14,6 @@ from tests.support import libvirt as raw_libvirt
 from tests.support.cli import virtplane, write_stack
 from virtplane_lab import libvirtd
 
-
 NO_SECRET = "libvirt-holds-no-credential-of-virtplanes"  # libvirt authenticates by its own means
 
 
