@@ -43,7 +43,8 @@ def test_a_uri_that_does_not_answer_is_one_sentence_naming_the_endpoint(tmp_path
     socket = tmp_path / "nobody-listens"
     stack = write_stack(tmp_path / "s", program())
     result = virtplane("plan", str(stack), env=env_for(f"qemu+unix:///system?socket={socket}"))
-    assert_one_clear_error(result, "libvirt endpoint 'kvm'", str(socket), "Failed to connect socket", password=NO_SECRET)
+    assert_one_clear_error(result, "libvirt endpoint 'kvm'", str(socket), "Failed to connect socket",
+                           password=NO_SECRET)
 
 
 def test_a_storage_pool_that_does_not_exist_is_refused_at_plan_naming_the_disk(fresh_libvirtd, tmp_path: Path):
