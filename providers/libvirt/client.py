@@ -78,8 +78,14 @@ def call(what: str, function: Callable[..., R], *args: Any, tolerate: Iterable[i
 
 
 def each(items: list[T], function: Callable[[T], R]) -> list[R]:
-    """``function`` over ``items`` with a few calls in flight at once (order kept)."""
+    """``function`` over ``items`` with a few calls in flight at once (order kept): ``READERS`` threads, each
+    through its own share of the items (no future per item)."""
     if len(items) <= 1:
         return [function(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(READERS, len(items))) as pool:
-        return list(pool.map(function, items))
+    shares = [items[start::READERS] for start in range(min(READERS, len(items)))]
+    with ThreadPoolExecutor(max_workers=len(shares)) as pool:
+        done = list(pool.map(lambda share: [function(item) for item in share], shares))
+    results: list[R] = [None] * len(items)  # type: ignore[list-item]
+    for start, share in enumerate(done):
+        results[start::READERS] = share
+    return results
