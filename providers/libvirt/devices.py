@@ -1,7 +1,8 @@
 """Disks, NICs and GPUs <-> the ``<devices>`` of a libvirt domain, with no I/O.
 
-- A disk is a volume of a storage pool (``<disk type='volume'>``, qcow2 on dir pools), named
-  ``<vm>-<uuid8>-<slot>.qcow2`` so a delete removes exactly the volumes virtplane made for that domain. Its slot is
+- A disk is a volume of a storage pool (``<disk type='volume'>``): qcow2 when thin, raw allocated in full when
+  ``thin=False``, named ``<vm>-<uuid8>-<slot>.qcow2|.raw`` so a delete removes exactly the volumes virtplane made
+  for that domain. Its slot is
   its target device: ``sda``… on the SCSI bus (bus ``paravirtual``: a virtio-scsi controller), ``sda``… on SATA,
   ``vda``… for ``virtio-blk``, ``hda``… for IDE (machine type ``pc`` only).
 - A NIC is ``<interface type='network'>`` on a libvirt network (model virtio, e1000 or e1000e), its slot the user
@@ -95,12 +96,18 @@ def address_of(element: ET.Element | None) -> str | None:
     return f"{part('domain', 4)}:{part('bus', 2)}:{part('slot', 2)}.{int(element.get('function', '0'), 16)}"
 
 
-def volume_name(domain: str, uuid: str, slot: str) -> str:
-    return f"{domain}-{uuid.replace('-', '')[:8]}-{slot}.qcow2"
+def volume_name(domain: str, uuid: str, slot: str, thick: bool = False) -> str:
+    """``<vm>-<uuid8>-<slot>.qcow2`` (thin), or ``.raw`` for a thick disk (a raw volume allocated in full: libvirt
+    preallocates only qcow2's metadata, so a thick qcow2 could not be told from a thin one)."""
+    return f"{domain}-{uuid.replace('-', '')[:8]}-{slot}.{'raw' if thick else 'qcow2'}"
+
+
+def is_raw(volume: str) -> bool:
+    return volume.endswith(".raw")
 
 
 def made_by_us(volume: str, domain: str, uuid: str) -> bool:
-    return volume.startswith(f"{domain}-{uuid.replace('-', '')[:8]}-") and volume.endswith(".qcow2")
+    return volume.startswith(f"{domain}-{uuid.replace('-', '')[:8]}-") and volume.endswith((".qcow2", ".raw"))
 
 
 def new_slot(collection: str, item: Mapping[str, Any], taken: set[str]) -> str:
@@ -142,12 +149,13 @@ class DeviceWriter:
 
     def volume(self, disk: DiskSpec) -> tuple[str, str]:
         assert disk.slot is not None
-        return disk.storage or self.pool, volume_name(self.domain, self.uuid, disk.slot)
+        return disk.storage or self.pool, volume_name(self.domain, self.uuid, disk.slot, thick=disk.thin is False)
 
     def disk(self, disk: DiskSpec) -> ET.Element:
         pool, volume = self.volume(disk)
         element = ET.Element("disk", {"type": "volume", "device": "disk"})
-        ET.SubElement(element, "driver", {"name": "qemu", "type": "qcow2", "discard": "unmap"})
+        ET.SubElement(element, "driver", {"name": "qemu", "type": "raw" if is_raw(volume) else "qcow2",
+                                          "discard": "unmap"})
         ET.SubElement(element, "source", {"pool": pool, "volume": volume})
         ET.SubElement(element, "target", {"dev": disk.slot or "", "bus": BUS_OF[disk.bus or "paravirtual"]})
         return element

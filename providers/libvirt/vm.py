@@ -105,8 +105,8 @@ class VirtualMachineDriver(KindDriver):
         self._declared: Mapping[str, Spec] = {}
         self._networks = NetworkNames()
         self._lock = threading.Lock()
-        hotplug = not host.test_driver  # the test driver cannot attach or detach devices (libvirt 9)
-        self._hotplug = hotplug
+        self._hotplug = not host.test_driver  # the test driver cannot attach or detach devices (libvirt 9)
+        self.shutdown_seconds = settings.shutdown_timeout  # what the plan says a clean shutdown gets
 
     @property
     def where(self) -> str:
@@ -315,6 +315,7 @@ class VirtualMachineDriver(KindDriver):
         self._set_marker(domain, name, found)
 
     def _make_volume(self, vm: str, pool_name: str, volume: str, size_gib: int, source: Any, linked: bool) -> None:
+        """A thin qcow2 volume, or a raw one allocated in full (its name says which: devices.volume_name)."""
         pool = client.call(f"find storage pool {pool_name} for VM {vm}", self._conn.storagePoolLookupByName,
                            pool_name)
         if client.call(f"look for volume {volume}", pool.storageVolLookupByName, volume,
@@ -327,14 +328,18 @@ class VirtualMachineDriver(KindDriver):
             _kind, source_capacity, _allocation = source.info()
             capacity = max(capacity, source_capacity)
         ET.SubElement(xml, "capacity", {"unit": "bytes"}).text = str(capacity)
-        ET.SubElement(ET.SubElement(xml, "target"), "format", {"type": "qcow2"})
+        thick = devices.is_raw(volume)
+        ET.SubElement(xml, "allocation", {"unit": "bytes"}).text = str(capacity if thick else 0)
+        ET.SubElement(ET.SubElement(xml, "target"), "format", {"type": "raw" if thick else "qcow2"})
         what = f"make volume {volume} in pool {pool_name} for VM {vm}"
         if source is None:
             client.call(what, pool.createXML, ET.tostring(xml, encoding="unicode"), 0)
         elif linked:
+            source_format = ET.fromstring(source.XMLDesc(0)).find("target/format")
             backing = ET.SubElement(xml, "backingStore")
             ET.SubElement(backing, "path").text = source.path()
-            ET.SubElement(backing, "format", {"type": "qcow2"})
+            ET.SubElement(backing, "format", {"type": source_format.get("type", "qcow2") if source_format is not None
+                                              else "qcow2"})
             client.call(what, pool.createXML, ET.tostring(xml, encoding="unicode"), 0)
         else:
             client.call(what, pool.createXMLFrom, ET.tostring(xml, encoding="unicode"), source, 0)

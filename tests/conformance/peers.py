@@ -250,3 +250,10 @@ class LibvirtPeer(Peer):
 
     def count(self, name: str) -> int:
         return sum(1 for domain in self.conn.listAllDomains(0) if domain.name() == name)
+
+    def names(self) -> list[str]:
+        return [domain.name() for domain in self.conn.listAllDomains(0)]
+
+    def add_template(self, name: str) -> None:
+        """A shut-off domain with one 4 GiB qcow2 volume, made by hand (libvirt has no templates: any domain)."""
+        raw_libvirt.add_template(self.conn, name, self.domain_type)

@@ -121,3 +121,14 @@ def domain_names(uri: str) -> list[str]:
         return [domain.name() for domain in conn.listAllDomains(0)]
     finally:
         conn.close()
+
+
+def add_template(conn: Any, name: str, domain_type: str, pool_name: str = "default") -> None:
+    pool = conn.storagePoolLookupByName(pool_name)
+    pool.createXML(f"<volume><name>{name}.qcow2</name><capacity unit='GiB'>4</capacity>"
+                   "<target><format type='qcow2'/></target></volume>", 0)
+    disk = (f"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='{pool_name}' "
+            f"volume='{name}.qcow2'/><target dev='sda' bus='scsi'/></disk>"
+            "<controller type='scsi' model='virtio-scsi'/>"
+            "<interface type='network'><source network='default'/><model type='virtio'/></interface>")
+    conn.defineXML(plain_domain(name, domain_type, devices=disk))

@@ -86,3 +86,14 @@ def test_an_update_keeps_a_uefi_domains_nvram_and_a_delete_removes_it(qemu_host,
     pool = qemu_host.conn.storagePoolLookupByName("default")
     pool.refresh(0)
     assert pool.listAllVolumes(0) == []
+
+
+def test_a_thick_disk_is_allocated_in_full_and_reads_back_thick(qemu_host):
+    stack = Stack(qemu_host, "thick").vm("db", **small(power="off", disks=[{"size": 1, "thin": False},
+                                                                          {"size": 1, "thin": True}]))
+    stack.apply()
+    pool = qemu_host.conn.storagePoolLookupByName("default")
+    pool.refresh(0)
+    allocated = sorted(v.info()[2] >= GiB for v in pool.listAllVolumes(0))
+    assert allocated == [False, True]
+    assert stack.changes() == {}
