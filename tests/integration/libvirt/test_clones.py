@@ -25,7 +25,8 @@ def test_a_clone_copies_or_overlays_the_source_volumes_and_converges_in_one_appl
     backing = volume.findtext("backingStore/path")
     assert (backing or "").endswith("/golden.qcow2") if linked else backing is None
     assert volume.find("capacity").text == str(4 * 1024**3)
-    live = [r for r in stack.plan().resources if r.name == "app"][0].observed.state
+    [item] = [r for r in stack.plan().resources if r.name == "app"]
+    live = item.observed.state
     assert (live["cpus"], live["memory"], live["tags"], len(live["nics"])) == (2, 512, ["clone"], 1)
     stack.apply(destroy=True)
     pool.refresh(0)
