@@ -145,6 +145,9 @@ class KindDriver(ABC):
     ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
+    # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
+    # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
+    replaceable: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
@@ -201,6 +204,9 @@ class Provider(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
+    # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
+    identity_settings: ClassVar[frozenset[str]] = frozenset()
     drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod
@@ -213,12 +219,12 @@ class Provider(ABC):
     def connect(cls, settings: BaseModel) -> Provider:
         """Connect and log in; raise ConnectionFailed with one clear sentence on failure."""
 
-    def name_problem(self, kind: str, name: str) -> str | None:
-        """Why ``name`` cannot name a ``kind`` object on this hypervisor, or None. Default: the DNS-style rule
-        vSphere and Proxmox share (Proxmox VM names are DNS names)."""
-        from virtplane.specs import strict_name_problem
-
-        return strict_name_problem(name)
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """Why ``name`` cannot name a ``kind`` object on this hypervisor, or None: the hypervisor's own rule,
+        exactly, so a name that passes here is never refused at apply (checked when the stack is evaluated,
+        without connecting). Default: only the rule every hypervisor shares (virtplane.specs.validate_name)."""
+        return None
 
     def identity(self) -> str:
         """What makes this backend itself, whatever address reached it (vCenter instance UUID, Proxmox

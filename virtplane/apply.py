@@ -61,17 +61,25 @@ def dependency_graph(plan: Plan) -> Graph[str]:
     return graph
 
 
-def refuse_data_loss(plan: Plan) -> None:
-    """Raise DataLossRefused naming every VM, slot and size the plan would destroy."""
+CLI_ALLOWANCE = "pass --allow-data-loss"
+
+
+def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
+    """Raise DataLossRefused naming every VM, slot and size the plan would destroy; ``allowance`` says how to allow
+    it (the CLI's flag, the plugin's ``allowDataLoss``)."""
     if lost := plan.data_loss():
-        raise DataLossRefused("refusing to apply: " + "; ".join(lost) + ". Nothing was changed; pass "
-                              "--allow-data-loss to apply it anyway, or declare the disks to keep")
+        raise DataLossRefused("refusing to apply: " + "; ".join(lost) + f". Nothing was changed; {allowance} to "
+                              "apply it anyway, or declare the disks to keep")
 
 
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,
         on_event: Callable[[str, Outcome | ResourcePlan], None] | None = None) -> ApplyResult:
     """Apply every pending resource; a failure skips what depends on it and lets the rest finish.
-    A plan that destroys data is refused before anything changes unless ``allow_data_loss``."""
+    A plan that destroys data is refused before anything changes unless ``allow_data_loss``.
+
+    ``on_event``: ``start`` (a resource) and ``ended`` (its Outcome) from the worker thread as a change starts and
+    ends, ``ended`` also while an interrupt (Ctrl-C) waits for the changes under way to finish; ``done`` (the
+    Outcome, or a skip) from the calling thread."""
     if not allow_data_loss:
         refuse_data_loss(plan)
     graph = dependency_graph(plan)
@@ -84,6 +92,11 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
     notify = on_event or (lambda event, payload: None)
 
     def execute(item: ResourcePlan) -> Outcome:
+        outcome = attempt(item)
+        notify("ended", outcome)  # from the worker, at once: an interrupted run still learns what was done
+        return outcome
+
+    def attempt(item: ResourcePlan) -> Outcome:
         started = time.monotonic()
         notify("start", item)
         try:

@@ -20,6 +20,10 @@ from pydantic import BaseModel, SecretStr
 
 from virtplane.providers.base import Provider
 
+# The Pulumi provider's own settings, beside the endpoint's: ``allowDataLoss`` lets ``pulumi up`` destroy data
+# (virtplane/plugin/guards.py); the CLI takes ``--allow-data-loss`` per run instead and ignores it.
+PLUGIN_ONLY = frozenset({"allowDataLoss"})
+
 
 @dataclass(frozen=True)
 class Setting:

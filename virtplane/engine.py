@@ -10,18 +10,28 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from pydantic import SecretStr
 
 from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError
+from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError, raise_all
 from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
-from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import (
+    Declared,
+    FieldChange,
+    KindDriver,
+    ObserveResult,
+    Owner,
+    Provider,
+    RefusedChange,
+    Rule,
+)
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_vm
 from virtplane.specs import Spec, VirtualMachineSpec
@@ -34,14 +44,21 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
     objects for strays."""
     environ = os.environ if environ is None else environ
     providers: dict[str, Provider] = {}
-    try:
-        for name, endpoint in desired.endpoints.items():
+    settings: dict[str, tuple[type[Provider], Any]] = {}
+    problems: list[VirtplaneError] = []
+    for name, endpoint in desired.endpoints.items():  # every endpoint's settings are judged before any connects
+        try:
             cls = provider_class(endpoint.kind, name)
-            settings = cls.settings_from(name, endpoint.inputs, environ)
-            for value in dict(settings).values():
+            settings[name] = (cls, cls.settings_from(name, endpoint.inputs, environ))
+        except SpecError as error:
+            problems.append(error)
+    raise_all(problems)
+    try:
+        for name, (cls, endpoint_settings) in settings.items():
+            for value in dict(endpoint_settings).values():
                 if isinstance(value, SecretStr):  # passwords, API tokens: never shown
                     redact.register(value.get_secret_value())
-            providers[name] = cls.connect(settings)
+            providers[name] = cls.connect(endpoint_settings)
         refuse_shared_backends(providers)
         yield providers
     finally:
@@ -113,16 +130,31 @@ def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mappin
 
 
 def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
-    """Ask each driver whether what will be created or changed refers to things that exist."""
+    """Ask each driver whether what will be created or changed refers to things that exist; every resource's
+    problems are reported at once."""
+    errors: list[VirtplaneError] = []
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        if item.action is Action.CREATE and (problem := provider.name_problem(item.kind, item.name)):
-            raise SpecError(item.kind, item.name, [("name", f"{problem} (on {provider.name})")])
         problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
         if problems:
-            raise SpecError(item.kind, item.name, problems)
+            errors.append(SpecError(item.kind, item.name, problems))
+    raise_all(errors)
+
+
+def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: Owner | None) -> OwnershipError:
+    """The error for a declared name held on the endpoint by an object this stack's endpoint does not own."""
+    if owner is None:
+        whose = "it carries no virtplane.owner marker"
+    elif owner.stack == stack:
+        whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
+    else:
+        whose = f"it belongs to stack '{owner.stack}'"
+    return OwnershipError(
+        f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
+        f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
+        "that object by hand")
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
@@ -131,17 +163,7 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
     create_only = kind(kind_name).create_only
     for name, resource in declared.items():
         if name in observed.foreign:
-            owner = observed.foreign[name].owner
-            if owner is None:
-                whose = "it carries no virtplane.owner marker"
-            elif owner.stack == stack:
-                whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
-            else:
-                whose = f"it belongs to stack '{owner.stack}'"
-            raise OwnershipError(
-                f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
-                f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
-                "that object by hand")
+            raise foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner)
         live = observed.owned.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,

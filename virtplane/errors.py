@@ -16,6 +16,23 @@ class SpecError(VirtplaneError):
         super().__init__(f"{kind} '{name}': {details}")
 
 
+class StackInvalid(VirtplaneError):
+    """Several things are wrong with a stack (resources failing validation, a stack program that then failed):
+    one line per error, each one sentence."""
+
+    def __init__(self, errors: list[VirtplaneError]):
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+def raise_all(errors: list[VirtplaneError]) -> None:
+    """Raise the one error, or all of them at once; nothing when ``errors`` is empty."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise StackInvalid(errors)
+
+
 class ProviderError(VirtplaneError):
     """A hypervisor refused or failed an operation; the message includes the hypervisor's own text."""
 

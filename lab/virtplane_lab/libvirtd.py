@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from virtplane_lab import process
 NODE_FILE = Path(__file__).with_name("libvirt") / "node.xml"  # the test driver's host: GPUs, mdev types, SR-IOV
 NEEDED = {"libvirtd": "libvirt-daemon-system", "virtlogd": "libvirt-daemon-system",
           "qemu-system-x86_64": "qemu-system-x86", "unshare": "util-linux"}
-_STATE_DIRS = ("etc", "lib", "log", "cache", "pool", "sock")
+_STATE_DIRS = ("etc", "lib", "log", "cache", "pool")
 
 
 def test_driver_uri(node_file: Path = NODE_FILE) -> str:
@@ -37,6 +38,7 @@ class LibvirtInstance:
     pid: int
     uri: str
     run_dir: str
+    socket_dir: str = ""  # a short directory of its own for the UNIX socket (removed by ``stop``)
 
     def settings(self) -> dict[str, str]:
         return {"LIBVIRT_DEFAULT_URI": self.uri}
@@ -63,6 +65,8 @@ class LibvirtInstance:
         deadline = time.monotonic() + timeout
         while process.alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
+        if self.socket_dir:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
 
 
 def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, ovmf: bool = True,
@@ -78,14 +82,20 @@ def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, ovmf
     run_dir.mkdir(parents=True, exist_ok=True)
     for name in _STATE_DIRS:  # no domain, volume or socket of an earlier run survives
         shutil.rmtree(run_dir / name, ignore_errors=True)
+    # A UNIX socket's path holds at most 107 bytes: the socket gets a short directory of its own, not the run dir.
+    socket_dir = tempfile.mkdtemp(prefix="virtplane-libvirt-")
     args = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--mount-proc",
-            sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir)]
+            sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir), "--socket-dir", socket_dir]
     if not network:
         args.append("--no-network")
     if not ovmf:
         args.append("--no-ovmf")
     if kvm if kvm is not None else os.environ.get("VIRTPLANE_LAB_KVM") == "1":
         args.append("--kvm")
-    pid, ready = process.launch(args, run_dir, "libvirt daemon (libvirtd)", timeout)
-    return LibvirtInstance(pid=pid, uri=ready["uri"], run_dir=str(run_dir))
+    try:
+        pid, ready = process.launch(args, run_dir, "libvirt daemon (libvirtd)", timeout)
+    except VirtplaneError:
+        shutil.rmtree(socket_dir, ignore_errors=True)
+        raise
+    return LibvirtInstance(pid=pid, uri=ready["uri"], run_dir=str(run_dir), socket_dir=socket_dir)
 

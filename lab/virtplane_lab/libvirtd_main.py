@@ -3,7 +3,7 @@ PID, mount and network namespaces (``unshare``), so nothing it does reaches the 
 
 Inside the namespaces this process is PID 1. It bind-mounts directories of the run directory over libvirt's
 system paths (``/etc/libvirt``, ``/var/lib/libvirt``, ``/var/log/libvirt``, ``/var/cache/libvirt``) and a tmpfs
-over ``/run``, writes a libvirtd.conf whose UNIX socket lives in the run directory (so clients outside reach it)
+over ``/run``, writes a libvirtd.conf whose UNIX socket lives in a directory of ours (so clients outside reach it)
 and a qemu.conf that runs QEMU as root without cgroups or a security driver (a CI machine has neither systemd
 nor AppArmor), hides ``/dev/kvm`` unless asked not to (the lab's QEMU runs with TCG wherever it runs, as in CI,
 which has no KVM; a nested KVM may also lack what q35 secure boot needs, SMM), starts virtlogd and libvirtd,
@@ -138,6 +138,7 @@ def _seed(uri: str, pool_dir: Path, with_network: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--run-dir", required=True)
+    parser.add_argument("--socket-dir", required=True, help="where the UNIX socket goes (a short path: 107 bytes)")
     parser.add_argument("--no-network", action="store_true", help="define no network (benchmarks)")
     parser.add_argument("--kvm", action="store_true", help="let QEMU use /dev/kvm (hidden by default)")
     parser.add_argument("--no-ovmf", action="store_true", help="hide the UEFI firmware (a host without OVMF)")
@@ -147,7 +148,7 @@ def main() -> None:
         raise SystemExit("libvirtd_main runs as PID 1 of its own namespaces (started by virtplane_lab.libvirtd)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     _private_paths(run_dir, args.kvm, not args.no_ovmf)
-    sock = run_dir / "sock"
+    sock = Path(args.socket_dir)
     sock.mkdir(parents=True, exist_ok=True)
     conf = _write_config(run_dir, sock)
     env = dict(os.environ, LIBVIRT_DEFAULT_URI="")

@@ -93,6 +93,7 @@ class VirtualMachineDriver(KindDriver):
     values."""
 
     kind = "VirtualMachine"
+    replaceable = vm_rule.replaceable
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
         self._client = client

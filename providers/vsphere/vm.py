@@ -37,6 +37,7 @@ from virtplane.providers.vsphere.devices import (
 )
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory
+from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
     TAGS_KEY,
     CustomAttributes,
@@ -61,7 +62,7 @@ from virtplane.providers.vsphere.vm_config import (
     sockets_of,
 )
 from virtplane.providers.vsphere.vm_devices import VmDevices
-from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
+from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, REPLACEABLE, version_number, vm_rule
 from virtplane.slots import next_numbered, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -94,6 +95,7 @@ class VirtualMachineDriver(KindDriver):
     (readers see the old or the new one, never half of one)."""
 
     kind = "VirtualMachine"
+    replaceable = REPLACEABLE
 
     def __init__(self, si: Any, inventory: Inventory):
         self._si = si
@@ -122,7 +124,7 @@ class VirtualMachineDriver(KindDriver):
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
                 claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
-            elif props["name"] in wanted:
+            elif unescaped(props["name"]) in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         if candidates:
             refs = [ref for ref, *_ in candidates.values()]
@@ -135,7 +137,7 @@ class VirtualMachineDriver(KindDriver):
                     observed.marker_complete = False
                     claim(result, marker.resource, observed, "VM")
                 else:
-                    result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
+                    result.foreign[unescaped(props["name"])] = self._normalize(ref, props, owner or marker, attributes)
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -197,7 +199,7 @@ class VirtualMachineDriver(KindDriver):
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
-        return Observed(name=props["name"], handle=handle, owner=owner, state=state,
+        return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
@@ -275,7 +277,7 @@ class VirtualMachineDriver(KindDriver):
         placement = self._inventory.placement
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
-                   if props.get("name") == spec.clone_from]
+                   if unescaped(props.get("name") or "") == spec.clone_from]
         if len(sources) != 1:
             found = f"{len(sources)} VMs or templates" if sources else "no VM or template"
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "

@@ -156,6 +156,7 @@ def _merged(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
 class FileProvider(Provider):
     name = "memory"
     settings_model = FileSettings
+    identity_settings = frozenset({"path"})
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -181,6 +182,7 @@ class FileProvider(Provider):
     def identity(self) -> str:
         return str(self.store.path)
 
-    def name_problem(self, kind: str, name: str) -> str | None:
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
         """This hypervisor's own naming rule: no upper-case letters."""
         return "must hold no upper-case letters on this hypervisor" if name != name.lower() else None
