@@ -83,7 +83,7 @@ def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, ovmf
     for name in _STATE_DIRS:  # no domain, volume or socket of an earlier run survives
         shutil.rmtree(run_dir / name, ignore_errors=True)
     # A UNIX socket's path holds at most 107 bytes: the socket gets a short directory of its own, not the run dir.
-    socket_dir = tempfile.mkdtemp(prefix="virtplane-libvirt-")
+    socket_dir = tempfile.mkdtemp(prefix="virtplane-libvirt-", dir="/tmp")
     args = ["unshare", "--pid", "--fork", "--kill-child", "--mount", "--net", "--mount-proc",
             sys.executable, "-m", "virtplane_lab.libvirtd_main", "--run-dir", str(run_dir), "--socket-dir", socket_dir]
     if not network:
