@@ -21,6 +21,7 @@ class LibvirtProvider(Provider):
     name = "libvirt"
     settings_model = LibvirtSettings
     setting_names = (*ENV, *INPUT_ONLY)
+    identity_settings = frozenset({"uri"})  # one host
 
     def __init__(self, conn: Any, settings: LibvirtSettings) -> None:
         self.connection = conn  # libvirt's virConnect, thread-safe
@@ -39,6 +40,14 @@ class LibvirtProvider(Provider):
     def connect(cls, settings: BaseModel) -> LibvirtProvider:
         config = cast(LibvirtSettings, settings)
         return cls(client.open_connection(config.uri, config.endpoint_name), config)
+
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """libvirt takes any domain or network name without '/' (its names become file names: the domain's and
+        network's XML, and virtplane's volume names, which hold the domain's name)."""
+        if "/" in name:
+            return "must not contain '/' (libvirt names its files after it)"
+        return "must be at most 200 characters (volume names hold it)" if len(name) > 200 else None
 
     def identity(self) -> str:
         """The host's UUID (``getCapabilities`` host/uuid); the test driver has none, and each of its connections

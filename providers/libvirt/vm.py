@@ -97,6 +97,7 @@ class VirtualMachineDriver(KindDriver):
     ``_declared`` and ``_networks`` are written by observe and check only, before apply."""
 
     kind = "VirtualMachine"
+    replaceable = _RULES.replaceable
 
     def __init__(self, conn: Any, host: HostReader, settings: LibvirtSettings) -> None:
         self._conn = conn
