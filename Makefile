@@ -28,6 +28,7 @@ bench: deps-python deps-debian
 	$(BIN)/python bench/drift_vsphere.py
 	$(BIN)/python bench/drift_proxmox.py
 	$(BIN)/python bench/drift_libvirt.py
+	$(BIN)/python bench/drift_xenserver.py
 
 deps-python: $(STAMP)
 

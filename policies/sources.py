@@ -56,3 +56,7 @@ LIBVIRT_DOMAIN_CAPS = Source("libvirt: Domain capabilities XML format (host-pass
                              "https://libvirt.org/formatdomaincaps.html")
 LIBVIRT_NODEDEV = Source("libvirt: Node devices XML format (PCI, IOMMU groups, mdev types, SR-IOV functions)",
                          "https://libvirt.org/formatnode.html")
+PVE_PCT = Source("Proxmox VE Administration Guide: Proxmox Container Toolkit (privileged and unprivileged containers, "
+                 "container options)", "https://pve.proxmox.com/pve-docs/chapter-pct.html")
+PVE_LXC_API = Source("Proxmox VE API viewer: /nodes/{node}/lxc (features: nesting, keyctl; devN)",
+                     "https://pve.proxmox.com/pve-docs/api-viewer/index.html#/nodes/{node}/lxc")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
@@ -74,6 +74,22 @@ def owner_from_description(text: str | None) -> Owner | None:
         if line.startswith(DESCRIPTION_PREFIX):
             return Owner.decode(line.removeprefix(DESCRIPTION_PREFIX).strip())
     return None
+
+
+PENDING_PREFIX = "virtplane-pending:"
+
+
+def pending_name(owner: Owner) -> str:
+    """The name a VM has from the call that makes it until its marker is written in its own place (where the
+    hypervisor's create call cannot write it: Hyper-V's New-VM, XenServer's VM.clone): it carries the marker itself,
+    so an interrupted create is recognised on the next run, and removed (it held no data yet)."""
+    return PENDING_PREFIX + owner.encode()
+
+
+def owner_from_pending(name: str | None) -> Owner | None:
+    if not name or not name.startswith(PENDING_PREFIX):
+        return None
+    return Owner.decode(name.removeprefix(PENDING_PREFIX))
 
 
 @dataclass
@@ -189,9 +205,15 @@ class KindDriver(ABC):
         per host by this plan, so one plan spreads its VMs. Default: no choice."""
         return None
 
+    def slots_for(self, spec: Spec) -> Callable[[str, dict[str, Any], set[str]], str]:
+        """How new slots are chosen for this spec's disks and NICs (a hypervisor whose default bus depends on the VM,
+        like Hyper-V's Generation 1 booting from IDE, looks at the spec). Default: ``new_slot``."""
+        return self.new_slot
+
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
-        """A free slot for a new disk or NIC (``collection`` "disks" or "nics"), in this hypervisor's own
-        notation (vSphere ``scsi0:1``/``ethernet0``, Proxmox ``scsi1``/``net0``). Default: ``disk0``…"""
+        """A free slot for a new item of a slotted list (``collection`` "disks" or "nics"; a container's "mounts"),
+        in this hypervisor's own notation (vSphere ``scsi0:1``/``ethernet0``, Proxmox ``scsi1``/``net0``/``mp0``).
+        Default: ``disk0``…"""
         prefix = "disk" if collection == "disks" else "nic"
         number = 0
         while f"{prefix}{number}" in taken:
@@ -235,8 +257,12 @@ class Provider(ABC):
         """The endpoint's hosts with their facts (the inventory), read in one batched pass."""
         raise NotImplementedError(f"the {self.name} provider does not read host facts yet")
 
+    def serves(self, kind: str) -> bool:
+        """Whether this endpoint has a driver for ``kind`` (vSphere has no containers)."""
+        return kind in self.drivers
+
     def driver(self, kind: str) -> KindDriver:
-        """The driver for a resource kind ("VirtualMachine", "Network")."""
+        """The driver for a resource kind ("VirtualMachine", "Network", "Container")."""
         try:
             return self.drivers[kind]
         except KeyError:

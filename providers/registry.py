@@ -12,6 +12,7 @@ KINDS = {
     "proxmox": "virtplane.providers.proxmox.provider:ProxmoxProvider",
     "hyperv": "virtplane.providers.hyperv.provider:HypervProvider",
     "libvirt": "virtplane.providers.libvirt.provider:LibvirtProvider",
+    "xenserver": "virtplane.providers.xenserver.provider:XenserverProvider",
 }
 
 

@@ -1,7 +1,8 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs
-and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
-SR-IOV appliance on vSphere and Proxmox VE), each placed at plan time on the host that has the device (README,
-"Devices"); on the lab's libvirt daemon (real QEMU) a network and two VMs.
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
+VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
+an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
+(docs/devices.md); on Proxmox VE a system container (LXC) beside the VMs (docs/containers.md); and on the lab's
+libvirt daemon (real QEMU) a network and two VMs (docs/providers/libvirt.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -164,6 +165,25 @@ pve_db = virtplane.VirtualMachine(
     opts=on_pve,
 )
 
+# A system container (LXC) on Proxmox VE, beside the VMs: Debian 12 from the template the lab's nodes hold (storage
+# `local`), unprivileged (the default), with a mount point for its data and a NIC on the VLAN. It will run Docker
+# (docker=True), so the policy checks it has the two features Docker needs in an unprivileged container.
+pve_ct = virtplane.Container(
+    "lab-pve-ct",
+    template="debian-12-standard_12.7-1_amd64.tar.zst",
+    cpus=2,
+    memory="1GiB",
+    swap="512MiB",
+    rootfs=virtplane.Disk("8GiB"),
+    mounts=[virtplane.Mount("/srv/data", "10GiB")],
+    nics=[virtplane.Nic(pve_net)],
+    features=virtplane.ContainerFeatures(nesting=True, keyctl=True),
+    docker=True,
+    node="pve3",
+    tags=["ct", "lab"],
+    opts=on_pve,
+)
+
 # The Hyper-V host: a VLAN on its switch (HYPERV_SWITCH, lab-switch), a Generation 1 web VM (BIOS), a
 # Generation 2 database VM (UEFI, secure boot, nested virtualization) and a Generation 2 desk VM whose name
 # Hyper-V takes as it is, apostrophe included (names travel as data, never as PowerShell text).
@@ -240,6 +260,86 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
+# The XenServer pool (lab-pool: xs-gpu, xs-sriov, xs-plain): a VLAN network made once for the pool, a web VM from the
+# endpoint's template (Other install media), a database VM (UEFI, secure boot, two sockets, nested virtualization:
+# placed on a host that offers it), a VM cloned from the custom template debian-12-base (its 10 GiB disk is kept and
+# grown), a vGPU workstation (GRID A100-4C on xs-gpu's A100), a passthrough VM (xs-gpu's L4, the only GPU with the
+# passthrough type enabled) and an SR-IOV appliance on the pool's SR-IOV network lab-sriov (xs-sriov's X710).
+xs = virtplane.Endpoint("lab-xenserver", kind="xenserver")
+on_xs = pulumi.ResourceOptions(provider=xs)
+
+xs_net = virtplane.Network("lab-xs-app", vlan=config.get_int("vlan") or 120, opts=on_xs)
+
+xs_web = virtplane.VirtualMachine(
+    "lab-xs-web",
+    cpus=2,
+    memory="2GiB",
+    disks=[virtplane.Disk("20GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    tags=["web", "lab"],
+    opts=on_xs,
+)
+
+xs_db = virtplane.VirtualMachine(
+    "lab-xs-db",
+    cpus=4,
+    sockets=2,
+    memory="8GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("40GiB"), virtplane.Disk("100GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    nested_virtualization=True,
+    tags=["db", "lab"],
+    opts=on_xs,
+)
+
+xs_debian = virtplane.VirtualMachine(
+    "lab-xs-debian",
+    clone_from="debian-12-base",
+    linked_clone=True,
+    cpus=2,
+    memory="2GiB",
+    disks=[virtplane.Disk("20GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    tags=["app", "lab"],
+    opts=on_xs,
+)
+
+xs_gpu_ws = virtplane.VirtualMachine(
+    "lab-xs-gpu-ws",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    gpus=[virtplane.Gpu("vgpu", profile="GRID A100-4C")],
+    tags=["gpu", "lab"],
+    opts=on_xs,
+)
+
+xs_gpu_passthrough = virtplane.VirtualMachine(
+    "lab-xs-gpu-pt",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    gpus=[virtplane.Gpu("passthrough")],
+    tags=["gpu", "lab"],
+    opts=on_xs,
+)
+
+xs_sriov_appliance = virtplane.VirtualMachine(
+    "lab-xs-sriov",
+    cpus=2,
+    memory="4GiB",
+    disks=[virtplane.Disk("10GiB")],
+    nics=[virtplane.Nic(xs_net), virtplane.Nic("lab-sriov", adapter="sriov")],
+    tags=["sriov", "lab"],
+    opts=on_xs,
+)
+
 # The lab's libvirt daemon: real QEMU (TCG), with a storage pool and a network named 'default'. A network of its own
 # for the web VM and a UEFI database VM with secure boot, kept small: QEMU emulates every instruction. Its host has
 # no GPU or SR-IOV device (the lab never hands QEMU the machine's own), and libvirt's test driver, which has ours,
@@ -275,5 +375,7 @@ kvm_db = virtplane.VirtualMachine(
 )
 
 lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_gpu_passthrough, pve_sriov_appliance,
-           *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, kvm_web, kvm_db]
+           *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, xs_web, xs_db, xs_debian,
+           xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance, kvm_web, kvm_db]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])
+pulumi.export("containers", [pve_ct.resource_name])

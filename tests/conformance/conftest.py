@@ -7,13 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conformance.peers import HypervPeer, LibvirtPeer, Peer, ProxmoxPeer, VspherePeer
+from tests.conformance.peers import HypervPeer, LibvirtPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
 from virtplane_lab import libvirtd
 
 _names = itertools.count()
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "libvirt-test", "libvirt-qemu"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-test", "libvirt-qemu"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
@@ -24,11 +24,24 @@ def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
         connected = LibvirtPeer(instance.uri)
     elif request.param == "hyperv":
         connected = HypervPeer(request.getfixturevalue("fresh_hyperv"))  # the session's host, emptied per test
+    elif request.param == "xenserver":
+        connected = XenserverPeer(request.getfixturevalue("fresh_xenserver"))  # the session's pool, reseeded per test
     else:
         pve = request.getfixturevalue("fakepve")  # a fresh fake PVE cluster per test (fakepve's plugin)
         for node in ("pve2", "pve3"):
             pve.add_node(node)
         connected = ProxmoxPeer(pve.url, pve.user, pve.password, request.getfixturevalue("fakepve_cafile"))
+    yield connected
+    connected.close()
+
+
+@pytest.fixture(params=["proxmox"])
+def container_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """The peers with system containers (Proxmox VE LXC on fakepve; libvirt-lxc joins when its provider has them)."""
+    pve = request.getfixturevalue("fakepve")
+    for node in ("pve2", "pve3"):
+        pve.add_node(node)
+    connected = ProxmoxPeer(pve.url, pve.user, pve.password, request.getfixturevalue("fakepve_cafile"))
     yield connected
     connected.close()
 

@@ -1,4 +1,5 @@
-"""`virtplane lab up|status|env|down` start and stop the simulated endpoints and the private libvirt daemon."""
+"""`virtplane lab up|status|env|down` start and stop the four simulated endpoints and the private libvirt
+daemon."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ import pytest
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
 from tests.support import libvirt as raw_libvirt
+from tests.support import xenserver as raw_xen
 from tests.support.cli import virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import state
 
 
-def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tmp_path: Path, vcsim_instance,
+def test_lab_up_starts_every_endpoint_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
     """Without VIRTPLANE_LAB_DIR the lab lives in the user's state directory, found from any working directory."""
     lab_dir = tmp_path / "state" / "virtplane" / "lab"
@@ -33,6 +35,7 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tm
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
+        assert "XenServer simulator (xapisim, pool lab-pool" in up.stdout
         assert "libvirt daemon with QEMU" in up.stdout
         assert not (tmp_path / ".lab").exists()
 
@@ -44,12 +47,14 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tm
         assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
         assert f"export HYPERV_CA_FILE={lab_dir / 'hyperv' / 'ca.pem'}" in exports
         assert f"export VIRTPLANE_LOCK_DIR={lab_dir / 'locks'}" in exports  # this lab's runs lock each other only
+        assert "export XENSERVER_URL=https://127.0.0.1:" in exports
+        assert f"export XENSERVER_CA_FILE={lab_dir / 'xenserver' / 'ca.pem'}" in exports
         assert "export LIBVIRT_DEFAULT_URI='qemu+unix:///system?socket=/tmp/virtplane-libvirt-" in exports
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
-                     "HYPERV_USERNAME"):
+                     "HYPERV_USERNAME", "XENSERVER_USERNAME"):
             assert f"export {name}=" in exports
         for secret_file in (lab_dir / "vcsim" / "password", lab_dir / "fakepve" / "password",
-                            lab_dir / "hyperv" / "password"):
+                            lab_dir / "hyperv" / "password", lab_dir / "xenserver" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports
 
@@ -60,18 +65,22 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tm
         switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
         assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
             ("lab-switch", "Internal")]
+        assert lab.xenserver is not None  # and the pool answers over verified TLS
+        with raw_xen.session(lab.xenserver) as api:
+            assert sorted(api.host.get_name_label(h) for h in api.host.get_all()) == ["xs-gpu", "xs-plain", "xs-sriov"]
 
         # Deleting the VM that held the DDA GPU mounts it back on the host (as `virtplane destroy` does); `lab up`
         # on the running lab dismounts it again, so `make lab` converges after a destroy.
         gpu = lab_cli.HYPERV_DDA_GPUS[0]
         hyperv.run(lab.hyperv,
                    lambda ps: ps.add_cmdlet("Mount-VMHostAssignableDevice").add_parameter("LocationPath", gpu))
-        assert hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
+        assignable = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
+        assert gpu not in {hyperv.prop(d, "LocationPath") for d in assignable}  # the NVMe drive stays dismounted
         again = virtplane("lab", "up", env=env, cwd=elsewhere)
         assert again.returncode == 0, again.stderr
         assert "Lab already running" in again.stdout and f"Dismounted the DDA GPU {gpu}" in again.stdout
         listed = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
-        assert [hyperv.prop(d, "LocationPath") for d in listed] == [gpu]
+        assert gpu in [hyperv.prop(d, "LocationPath") for d in listed]
         third = virtplane("lab", "up", env=env, cwd=elsewhere)
         assert third.returncode == 0 and "Dismounted" not in third.stdout
         assert lab.libvirt is not None
@@ -81,6 +90,7 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_libvirt_and_down_stops_them(tm
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
+    assert lab.xenserver is not None and not lab.xenserver.alive()
     assert not lab.libvirt.alive() and not raw_libvirt.process_exists(qemu)
     assert not Path(lab.libvirt.socket_dir).exists()
 
