@@ -47,7 +47,7 @@ from virtplane.providers.libvirt.host import HostReader
 from virtplane.providers.libvirt.settings import LibvirtSettings
 from virtplane.providers.libvirt.vm_check import vm_problems
 from virtplane.providers.power import change_with_power
-from virtplane.providers.vm_rules import VmRules, top_field
+from virtplane.providers.vm_rules import VmRules, after_clone, top_field
 from virtplane.slots import resolve_vm
 from virtplane.specs import CREATE_ONLY, DiskSpec, NetworkSpec, Spec, VirtualMachineSpec
 
@@ -372,14 +372,8 @@ class VirtualMachineDriver(KindDriver):
         self._finish(domain, name, root, volumes, spec.linked_clone)
         observed = self._read_one(domain, owner)
         resolved = resolve_vm(spec, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # disks keep the pool and bus they were cloned with
-                changes.append(change)
+        changes = after_clone(self.rule, resolved.model_dump(), observed.state, CREATE_ONLY[self.kind],
+                              f"VM {name} clones '{source_name}'")
         self.update(observed, resolved, changes)
 
     # ---- updating ------------------------------------------------------------------------------------
