@@ -80,6 +80,12 @@ PVE_API_MACHINES = Source("Proxmox VE API: GET /nodes/{node}/capabilities/qemu/m
 PVE_RESOURCE_MAPPING = Source(
     "Proxmox VE Administration Guide: Resource Mapping (only root@pam may pass a raw device; others need a "
     "mapping and Mapping.Use)", "https://pve.proxmox.com/pve-docs/chapter-qm.html#resource_mapping")
+LIBVIRT_DOMAIN = Source("libvirt: Domain XML format (domain type kvm or qemu, host device assignment, SR-IOV "
+                        "interfaces)", "https://libvirt.org/formatdomain.html")
+LIBVIRT_DOMAIN_CAPS = Source("libvirt: Domain capabilities XML format (host-passthrough CPU, UEFI loaders, hostdev)",
+                             "https://libvirt.org/formatdomaincaps.html")
+LIBVIRT_NODEDEV = Source("libvirt: Node devices XML format (PCI, IOMMU groups, mdev types, SR-IOV functions)",
+                         "https://libvirt.org/formatnode.html")
 PVE_PCT = Source("Proxmox VE Administration Guide: Proxmox Container Toolkit (privileged and unprivileged containers, "
                  "container options)", "https://pve.proxmox.com/pve-docs/chapter-pct.html")
 PVE_LXC_API = Source("Proxmox VE API viewer: /nodes/{node}/lxc (features: nesting, keyctl; devN)",

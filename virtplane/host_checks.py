@@ -93,6 +93,8 @@ def sriov_vgpu(spec: VirtualMachineSpec, host: Host) -> list[int]:
 # ---- the checks ------------------------------------------------------------------------------------------------
 
 def virtualization(spec: VirtualMachineSpec, host: Host, usage: Usage, judgement: Judgement) -> None:
+    if host.hardware_virtualization is False and host.hypervisor == "libvirt":
+        return  # QEMU emulates the CPU (TCG): slower, not refused (hw.virtualization says so, as an advisory)
     if host.hardware_virtualization is False:
         judgement.refuse(VIRTUALIZATION, None, "has no hardware virtualization (VT-x / AMD-V) enabled",
                          remedy="enable Intel VT-x / AMD-V (SVM) in the host's firmware setup, or run the VM on "

@@ -1,8 +1,8 @@
 """hw.device-group (mandatory): a passthrough device leaves the host together with the devices it cannot be
 separated from, so it can be given to a VM only when they can go too.
 
-- Proxmox VE (VFIO): the unit of passthrough is the IOMMU group. A device whose group holds another endpoint (not
-  one of its own functions, not a bridge) cannot be passed alone; the finding names the group's devices.
+- Proxmox VE and libvirt (VFIO): the unit of passthrough is the IOMMU group. A device whose group holds another
+  endpoint (not one of its own functions, not a bridge) cannot be passed alone; the finding names the group's devices.
 - vSphere: ``HostPciPassthruInfo.dependentDevice`` names the device the VMkernel must release with this one (often
   a bridge); devices naming the same one go together, so one of them held by a VM, or not enabled for
   passthrough, keeps the others on the host.
@@ -27,7 +27,7 @@ RULE = Rule(DEVICE_GROUP, MANDATORY, "Passthrough device separable from its IOMM
             "A device passes through with its whole IOMMU group (Proxmox) or its dependent device (vSphere): it "
             "cannot be given alone when that group holds other endpoint devices, or when a device it goes with "
             "is held by a VM or not enabled for passthrough.",
-            (sources.PVE_PASSTHROUGH, sources.VSPHERE_PASSTHRU_INFO),
+            (sources.PVE_PASSTHROUGH, sources.VSPHERE_PASSTHRU_INFO, sources.LIBVIRT_NODEDEV),
             applies=lambda vm: bool(vm.passthrough_gpus))
 
 

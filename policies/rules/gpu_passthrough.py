@@ -5,7 +5,9 @@ rebooted (``passthruActive``); enabled but not active is a "no" until then.
 On vSphere a GPU asked for by vendor (no device address) is a Dynamic DirectPath I/O device: some GPU of that
 vendor must be enabled on the host. vSphere reports ``passthruCapable`` / ``passthruEnabled`` for every PCI device,
 so an unknown value there is mandatory (the inventory is incomplete); elsewhere unknown is an advisory. Whether the
-GPU is free is hw.device-in-use; whether it can leave its IOMMU group or dependent device is hw.device-group.
+GPU is free is hw.device-in-use (libvirt lets two domains hold one GPU, the second failing at start: every
+domain's host devices count as in use); whether it can leave its IOMMU group or dependent device is
+hw.device-group.
 
 Sources: VMware vSphere 7.0 VM Administration "PCI devices" (DirectPath I/O, Dynamic DirectPath I/O); vSphere API
 "HostPciPassthruInfo" (passthruActive: enabled and rebooted); Proxmox VE wiki "PCI(e) Passthrough" ("no PCI device

@@ -14,6 +14,8 @@ both for every candidate host.
 Proxmox VE: a versioned machine (``pc-q35-9.2+pve1``) newer than the node's QEMU offers
 (``/nodes/{node}/capabilities/qemu/machines``) is mandatory; PCIe passthrough of a GPU wants machine type q35
 (``pcie=1`` needs it): i440fx (the default) is an advisory.
+libvirt: GPU passthrough on a declared non-q35 machine is an advisory (virtplane's domains are q35 unless
+declared).
 
 Sources: VMware KB 1003746 "Virtual machine hardware versions"; VMware vSphere 7.0 VM Administration "PCI
 devices" (Dynamic DirectPath I/O since vSphere 7.0, NVIDIA GRID vGPU); VMware vSphere Networking "SR-IOV
@@ -38,10 +40,10 @@ from virtplane.verdicts import HARDWARE_VERSION
 RULE = Rule(HARDWARE_VERSION, MANDATORY, "Virtual hardware version new enough for the devices, and the host runs it",
             "vSphere: Dynamic DirectPath I/O needs vmx-17, vGPU vmx-11, SR-IOV NICs vmx-10, and the host must run "
             "the VM's version. Proxmox: the node's QEMU must offer the VM's machine version; GPU passthrough wants "
-            "machine type q35.",
+            "machine type q35 (libvirt too).",
             (sources.VSPHERE_HW_VERSIONS, sources.VSPHERE_PCI_DEVICES, sources.VSPHERE_SRIOV, sources.PVE_QM,
-             sources.PVE_API_MACHINES),
-            applies=lambda vm: (vm.has_devices and vm.hypervisor in ("vsphere", "proxmox"))
+             sources.PVE_API_MACHINES, sources.LIBVIRT_DOMAIN),
+            applies=lambda vm: (vm.has_devices and vm.hypervisor in ("vsphere", "proxmox", "libvirt"))
             or (vm.hypervisor == "proxmox" and vm.spec.machine is not None)
             or (vm.hypervisor == "vsphere" and vm.spec.machine is not None))
 
@@ -50,6 +52,8 @@ def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> lis
     found = judged(vm, RULE)
     if vm.hypervisor == "proxmox" and vm.passthrough_gpus:
         found.extend(_q35(vm))
+    if vm.hypervisor == "libvirt":
+        found.extend(_libvirt(vm))
     return found
 
 
@@ -62,3 +66,12 @@ def _q35(vm: VmUnderCheck) -> list[Finding]:
         return [vm.finding(RULE, f"GPU passthrough on machine type {shown}: PCIe passthrough (pcie=1) needs q35",
                            field="machine", level=ADVISORY, remediation="set machine='q35'")]
     return []
+
+
+def _libvirt(vm: VmUnderCheck) -> list[Finding]:
+    """virtplane makes libvirt domains q35 unless ``machine`` says otherwise; a GPU on i440fx sits on legacy PCI."""
+    machine = vm.spec.machine
+    if not vm.passthrough_gpus or machine is None or "q35" in machine:
+        return []
+    return [vm.finding(RULE, f"GPU passthrough on machine type {machine}: the GPU sits on conventional PCI, not PCIe "
+                             "(q35)", field="machine", level=ADVISORY, remediation="set machine='q35'")]
