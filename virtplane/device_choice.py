@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 VENDOR_IDS = {"nvidia": "0x10de", "amd": "0x1002", "intel": "0x8086"}
 SHARED_DIRECT = "sharedDirect"
 MIXED_SIZE = "mixedSize"
-QEMU_OR_VSPHERE = ("vsphere", "proxmox", "libvirt")
+LARGE_BAR_BIOS_REFUSED = ("vsphere", "proxmox")  # where the vendors document the failure
 _SHORT_PCI = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
@@ -158,10 +158,10 @@ def claims_satisfiable(host: Host, unavailable: set[str]) -> list[str]:
 
 def _firmware_miss(spec: VirtualMachineSpec, host: Host, device: PciDevice, what: str) -> Miss | None:
     """BIOS firmware with a large-BAR device: refused where the vendors say it fails (vSphere's DevicePowerOn, and
-    QEMU under Proxmox VE or libvirt, whose GPU passthrough wants OVMF); Hyper-V sizes the VM's MMIO space for DDA
-    instead."""
+    Proxmox VE, whose GPU passthrough wants OVMF); Hyper-V sizes the VM's MMIO space for DDA instead, and libvirt's
+    documents say nothing of it."""
     facts = (device.vendor_id, device.device_id, device.memory_mib, device.device_name)
-    if host.hypervisor not in QEMU_OR_VSPHERE or spec.firmware != "bios" or not boards.large_bar(*facts):
+    if host.hypervisor not in LARGE_BAR_BIOS_REFUSED or spec.firmware != "bios" or not boards.large_bar(*facts):
         return None
     size = boards.bar_gib(*facts)
     return Miss(FIRMWARE, MMIO, f"{what} {device.address} maps more than 16 GB (a {size} GiB BAR) and needs UEFI "

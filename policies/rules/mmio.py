@@ -2,11 +2,12 @@
 4G decoding" in the host firmware; with BIOS firmware the VM fails to power on ("Module 'DevicePowerOn' power on
 failed"). This holds for passthrough and for C-series (compute) vGPUs on such boards.
 
-On vSphere, Proxmox VE and libvirt, mandatory for BIOS firmware with a large-BAR GPU: A100, H100, L4, A10, A30,
-A40, L40, V100 and every GPU whose reported frame buffer (vSphere ``graphicsInfo[].memorySizeInKB``) is over 16 GB
+On vSphere and Proxmox VE, mandatory for BIOS firmware with a large-BAR GPU: A100, H100, L4, A10, A30, A40, L40,
+V100 and every GPU whose reported frame buffer (vSphere ``graphicsInfo[].memorySizeInKB``) is over 16 GB
 (virtplane/gpus.py lists the boards' BAR sizes). Placement gives a BIOS VM another GPU where one is free. Advisory for
 BIOS with any other passthrough GPU, and a clone that does not declare its firmware cannot be verified. Hyper-V DDA
-sizes the VM's MMIO space instead (``HighMemoryMappedIoSpace``) and works for Generation 1 VMs: no finding there.
+sizes the VM's MMIO space instead (``HighMemoryMappedIoSpace``) and works for Generation 1 VMs, and libvirt's
+documents say nothing of it: no finding there.
 
 What virtplane does with UEFI: on vSphere, whenever it gives a VM a large-BAR device it writes
 ``pciPassthru.use64bitMMIO = "TRUE"`` and ``pciPassthru.64bitMMIOSizeGB`` = the VM's large BARs added up, rounded up
@@ -27,7 +28,7 @@ Links:
 from __future__ import annotations
 
 from virtplane import gpus as boards
-from virtplane.device_choice import QEMU_OR_VSPHERE
+from virtplane.device_choice import LARGE_BAR_BIOS_REFUSED
 from virtplane.inventory import Inventory
 from virtplane.policies import sources
 from virtplane.policies.facts import chosen_gpu
@@ -48,7 +49,7 @@ REMEDY = ("set firmware='uefi': virtplane then writes pciPassthru.use64bitMMIO=T
 
 def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> list[Finding]:
     found = judged(vm, RULE, remediation=REMEDY)
-    if found or not vm.passthrough_gpus or vm.spec.firmware == "uefi" or vm.hypervisor not in QEMU_OR_VSPHERE:
+    if found or not vm.passthrough_gpus or vm.spec.firmware == "uefi" or vm.hypervisor not in LARGE_BAR_BIOS_REFUSED:
         return found
     if vm.spec.firmware is None:
         return [unknown(vm, RULE, "the firmware of this clone (large-BAR GPUs need UEFI)", field="firmware")]
