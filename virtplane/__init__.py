@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from virtplane.resources import Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
+    from virtplane.resources import CloudInit, Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
 
-__all__ = ["Disk", "Endpoint", "Gpu", "Network", "Nic", "VirtualMachine"]
+__all__ = ["CloudInit", "Disk", "Endpoint", "Gpu", "Network", "Nic", "VirtualMachine"]
 __version__ = "0.1.0"
 
 

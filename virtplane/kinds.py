@@ -12,7 +12,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from virtplane.errors import SpecError
-from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec, describe_error, validate_name
+from virtplane.specs import (
+    CREATE_ONLY,
+    DIGEST_ONLY,
+    NetworkSpec,
+    Spec,
+    VirtualMachineSpec,
+    describe_error,
+    validate_name,
+)
 
 
 @dataclass(frozen=True)
@@ -21,11 +29,13 @@ class Kind:
     spec: type[Spec]
     noun: str
     create_only: frozenset[str] = frozenset()
+    digest_only: frozenset[str] = frozenset()  # compared as a digest of what was delivered; never read back as inputs
 
 
 KINDS: tuple[Kind, ...] = (
     Kind("Network", NetworkSpec, "network"),
-    Kind("VirtualMachine", VirtualMachineSpec, "virtual machine", CREATE_ONLY["VirtualMachine"]),
+    Kind("VirtualMachine", VirtualMachineSpec, "virtual machine", CREATE_ONLY["VirtualMachine"],
+         DIGEST_ONLY["VirtualMachine"]),
 )
 ORDER: tuple[str, ...] = tuple(kind.name for kind in KINDS)
 _BY_NAME = {kind.name: kind for kind in KINDS}

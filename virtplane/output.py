@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from virtplane.apply import ApplyResult, Outcome
+from virtplane.cloudinit import short
 from virtplane.plan import Action, Plan, ResourcePlan
 from virtplane.redact import redact
 
@@ -29,6 +30,8 @@ def _summary_of_create(item: ResourcePlan) -> str:
     if item.spec is None:
         return ""
     state = item.spec.model_dump()
+    if state.get("cloud_init"):
+        state["cloud_init"] = short(state["cloud_init"])
     parts = [f"{k}={_value(v)}" for k, v in state.items()
              if v not in (None, [], False) and k not in ("disks", "nics", "gpus")]
     for listed in ("disks", "nics", "gpus"):
@@ -56,6 +59,12 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         for planned in item.changes:
             change = planned.change
             lost = " [bold red]\\[destroys data][/]" if planned.destroys_data else ""
+            if planned.reinitializes_guest:
+                shown = f"{escape(_value(short(change.new)))} (changed)" if change.old is not None else \
+                    f"{escape(_value(short(change.new)))} (new)"
+                console.print(f"      {escape(change.path)}: {shown} [dim]\\[{planned.rule.value}][/] "
+                              "[bold yellow]\\[guest re-init][/]")
+                continue
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
                           f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]{lost}")
     counts = plan.counts()

@@ -20,6 +20,7 @@ class Action(enum.StrEnum):
 
 
 _DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
+GUEST_INIT_FIELDS = frozenset({"cloud_init"})  # fields a change of which the guest takes as a new instance
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,16 @@ class PlannedChange:
     def destroys_data(self) -> bool:
         return self.removed_disk is not None
 
+    @property
+    def reinitializes_guest(self) -> bool:
+        """New cloud-init documents for a VM that exists: its guest runs cloud-init's per-instance steps again at its
+        next boot (the instance-id changes with them), as if it were new."""
+        return self.change.path in GUEST_INIT_FIELDS
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.change.path, "old": self.change.old, "new": self.change.new,
-                "apply": self.rule.value, "destroys_data": self.destroys_data}
+                "apply": self.rule.value, "destroys_data": self.destroys_data,
+                "guest_reinit": self.reinitializes_guest}
 
 
 @dataclass

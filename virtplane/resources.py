@@ -1,4 +1,5 @@
-"""The resources a stack author writes: ``Endpoint``, ``Network``, ``VirtualMachine``, ``Disk``, ``Nic``.
+"""The resources a stack author writes: ``Endpoint``, ``Network``, ``VirtualMachine``, ``Disk``, ``Nic``, ``Gpu``,
+``CloudInit``.
 
 Under ``pulumi up`` they are ordinary Pulumi resources of package ``virtplane``. Under virtplane's own
 CLI a collector is active and they are recorded directly (a mock registration costs ~2 ms each, far
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -167,6 +170,84 @@ class Gpu:
         self.args = {"mode": mode, "profile": profile, "device": device, "vendor": vendor}
 
 
+class CloudInit:
+    """Cloud-init for a VM's guest, from Jinja2 templates: ``user_data`` (required), ``meta_data`` and
+    ``network_config`` are template files (a relative path is taken from the stack's directory), rendered in a
+    sandbox with ``vars`` and ``vm_name``; a variable a template uses but ``vars`` lacks is an error naming the
+    template, its line and the variable. Values may be secrets (``pulumi.Output.secret``, ``config.require_secret``):
+    they are rendered in, and plans, logs and errors show only the documents' digest. Delivered the hypervisor's
+    own way (docs/cloud-init.md): vSphere ``guestinfo`` keys, a Proxmox cloud-init drive, a Hyper-V NoCloud ISO."""
+
+    def __init__(self, user_data: str | os.PathLike[str], meta_data: str | os.PathLike[str] | None = None,
+                 network_config: str | os.PathLike[str] | None = None, vars: Mapping[str, Any] | None = None) -> None:
+        self.user_data = os.fspath(user_data)
+        self.meta_data = None if meta_data is None else os.fspath(meta_data)
+        self.network_config = None if network_config is None else os.fspath(network_config)
+        self.vars = dict(vars or {})
+
+
+def _cloud_init_input(name: str, value: Any, problems: list[tuple[str, str]]) -> Any:
+    """The ``cloud_init`` input of VM ``name``: the rendered documents (a pulumi.Output of them under ``pulumi up`` when
+    a variable is one), None when unset; a problem is added (and None returned) when it cannot be rendered."""
+    from virtplane.templating import TemplateProblem, Templates, render
+
+    if value is None:
+        return None
+    if not isinstance(value, CloudInit):
+        problems.append(("cloud_init", f"expected virtplane.CloudInit(user_data=...), got {type(value).__name__}"))
+        return None
+    collector = declared.active_collector()
+    root = Path(collector.root) if collector is not None and collector.root else Path.cwd()
+    templates = Templates(value.user_data, value.meta_data, value.network_config, root)
+    if collector is None and _has_output(value.vars):  # under Pulumi, known once its variables are
+        return pulumi.Output.from_input(value.vars).apply(lambda values: _rendered_or_raise(name, templates, values))
+    values = _revealed(name, value.vars) if collector is not None else value.vars
+    try:
+        return render(templates, values, name)
+    except TemplateProblem as problem:
+        problems.append((problem.field, problem.message))
+        return None
+
+
+def _rendered_or_raise(name: str, templates: Any, values: Mapping[str, Any]) -> dict[str, str | None]:
+    from virtplane.templating import TemplateProblem, render
+
+    try:
+        return render(templates, values, name)
+    except TemplateProblem as problem:
+        raise SpecError("VirtualMachine", name, [(problem.field, problem.message)]) from None
+
+
+def _revealed(name: str, value: Any) -> Any:
+    """``value`` with its pulumi.Outputs resolved (virtplane's CLI), each secret among them registered so it is masked
+    in everything virtplane prints."""
+    from virtplane import redact
+
+    if isinstance(value, pulumi.Output):
+        from pulumi.runtime.sync_await import _sync_await
+
+        plain = _plain("VirtualMachine", name, "cloud_init.vars", value)
+        if _sync_await(value.is_secret()):
+            _register_secret(redact, plain)
+        return _revealed(name, plain)
+    if isinstance(value, Mapping):
+        return {key: _revealed(name, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(name, item) for item in value]
+    return value
+
+
+def _register_secret(redact: Any, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _register_secret(redact, item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _register_secret(redact, item)
+    elif value is not None:
+        redact.register(str(value))
+
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -257,7 +338,8 @@ class VirtualMachine(_Managed):
     ``guest_os``: ``"linux"``, ``"windows"``, ``"other"`` or the hypervisor's own guest id. ``power``:
     ``"on"`` or ``"off"``. ``nested_virtualization``: expose hardware virtualization to the guest.
     ``clone_from``: the name of a template or VM to clone when creating; ``linked_clone`` shares its
-    disks instead of copying them. ``tags``: a list of strings.
+    disks instead of copying them. ``tags``: a list of strings. ``cloud_init``: a ``CloudInit`` (templates and
+    their variables) for the guest's first boot.
     """
 
     kind = "VirtualMachine"
@@ -269,10 +351,11 @@ class VirtualMachine(_Managed):
                  clone_from: str | None = None, tags: list[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None, *,
                  sockets: int | None = None, node: str | None = None, machine: str | None = None,
-                 linked_clone: bool = False, gpus: list[Gpu] | None = None, **unknown: Any) -> None:
+                 linked_clone: bool = False, gpus: list[Gpu] | None = None, cloud_init: CloudInit | None = None,
+                 **unknown: Any) -> None:
         problems = _unknown(unknown, ["cpus", "sockets", "memory", "disks", "nics", "gpus", "node", "machine",
                                       "firmware", "secure_boot", "guest_os", "power", "nested_virtualization",
-                                      "clone_from", "linked_clone", "tags", "opts"])
+                                      "clone_from", "linked_clone", "tags", "cloud_init", "opts"])
         items = {field: _items(field, values, expected, problems)
                  for field, values, expected in (("disks", disks, Disk), ("nics", nics, Nic), ("gpus", gpus, Gpu))}
         nics_given = [nic for nic in nics if isinstance(nic, Nic)] if isinstance(nics, list | tuple) else []
@@ -283,6 +366,7 @@ class VirtualMachine(_Managed):
             "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
             "nested_virtualization": nested_virtualization, "clone_from": clone_from,
             "linked_clone": linked_clone, "tags": list(tags) if isinstance(tags, list | tuple) else tags,
+            "cloud_init": _cloud_init_input(resource_name, cloud_init, problems),
         }
         self._declare(resource_name, inputs, deps, opts, problems)
 

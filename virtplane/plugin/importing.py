@@ -32,13 +32,13 @@ def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, 
 
 
 def inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The inputs that describe a live object as it is (an import): every field it reports, unset parts
-    and create-only fields left out."""
+    """The inputs that describe a live object as it is (an import): every field it reports, unset parts,
+    create-only fields and those read back only as a digest (cloud-init) left out."""
     fields = registered_kind(kind).spec.model_fields
-    create_only = registered_kind(kind).create_only
+    skipped = registered_kind(kind).create_only | registered_kind(kind).digest_only
     inputs: dict[str, Any] = {}
     for key, value in state.items():
-        if key not in fields or key in create_only or value is None:
+        if key not in fields or key in skipped or value is None:
             continue
         if isinstance(value, list):
             value = [{k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
