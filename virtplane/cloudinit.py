@@ -172,12 +172,13 @@ def short(value: str) -> str:
     return value
 
 
-def default_meta_data(vm_name: str, user_data: str, network_config: str | None,
+def default_meta_data(vm_name: str, user_data: str, network_config: dict[str, Any] | None,
                       given: dict[str, Any] | None = None) -> dict[str, Any]:
     """meta-data for a VM: ``given`` (the stack's own meta-data template, when it has one) with an ``instance-id``
     that names the VM and changes with its user-data and network-config, and ``local-hostname`` the VM's name,
     unless ``given`` sets them."""
-    body = hashlib.sha256(json.dumps([user_data, network_config]).encode()).hexdigest()[:SHORT_DIGEST]
+    body = hashlib.sha256(json.dumps([user_data, network_config], sort_keys=True, default=str).encode()
+                          ).hexdigest()[:SHORT_DIGEST]
     meta = {"instance-id": f"{_slug(vm_name)}-{body}", "local-hostname": vm_name}
     meta.update(given or {})
     return meta

@@ -63,14 +63,16 @@ def render(templates: Templates, values: Mapping[str, Any], vm_name: str) -> dic
     user_data = str(rendered["user_data"])
     _check(templates.user_data, "user_data", lambda: cloudinit.user_data_format(user_data))
     network = rendered["network_config"]
+    network_mapping = None
     if network is not None:
-        _check(str(templates.network_config), "network_config", lambda: cloudinit.network_mapping(network))
+        network_mapping = _check(str(templates.network_config), "network_config",
+                                 lambda: cloudinit.network_mapping(network))
     given_meta: dict[str, Any] = {}
     if rendered["meta_data"] is not None:
         meta_text = rendered["meta_data"]
         given_meta = _check(str(templates.meta_data), "meta_data",
                             lambda: cloudinit.mapping(meta_text, "meta-data YAML"))
-    meta = cloudinit.default_meta_data(vm_name, user_data, network, given_meta)
+    meta = cloudinit.default_meta_data(vm_name, user_data, network_mapping, given_meta)
     return {"user_data": user_data, "meta_data": cloudinit.dump(meta), "network_config": network}
 
 

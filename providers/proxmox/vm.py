@@ -23,10 +23,15 @@
   time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
   fails, the VM is started again before the error is reported.
 - Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
+- Cloud-init (cloudinit.py): a cloud-init drive and PVE's own options, or snippets written to the endpoint's snippets
+  directory; a change is written with the rest of the configuration, then the drive is regenerated (``PUT
+  …/cloudinit``). Deleting a VM deletes its snippets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -47,6 +52,7 @@ from virtplane.providers.base import (
     description_marker,
     owner_from_description,
 )
+from virtplane.providers.proxmox import cloudinit as pve_cloudinit
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
@@ -177,9 +183,12 @@ class VirtualMachineDriver(KindDriver):
         """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
         any), and its SR-IOV NICs take the declared ones' networks (a VF holds none: devices.py)."""
         pci = self._pci.view([row.node]) if any(is_hostpci_slot(key) for key in config) else None
-        nics = declared.nics if isinstance(declared, VirtualMachineSpec) else None
-        sriov = [nic for nic in nics or [] if nic.adapter == "sriov"]
-        return vm_state(config, row.node, row.running, self._names, pci, sriov)
+        vm_spec = declared if isinstance(declared, VirtualMachineSpec) else None
+        sriov = [nic for nic in (vm_spec.nics if vm_spec else None) or [] if nic.adapter == "sriov"]
+        state = vm_state(config, row.node, row.running, self._names, pci, sriov)
+        state["cloud_init"] = pve_cloudinit.observed_digest(config, row.name, vm_spec.cloud_init if vm_spec else None,
+                                                            self._read_snippet)
+        return state
 
     # ---- placement and slots -------------------------------------------------------------------------
 
@@ -224,6 +233,10 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.firmware == "uefi":
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
+        if vm_spec.cloud_init is not None:
+            drive_storage = storages[0] if storages else self._cluster.default_storage(node)
+            settings, _ = self._cloud_init_settings(vm_spec, owner, config, drive_storage)
+            config.update(settings)
         if needs_devices(vm_spec.gpus, vm_spec.nics):
             try:
                 config.update(device_config(vm_spec.gpus or [], vm_spec.nics or [],
@@ -352,6 +365,12 @@ class VirtualMachineDriver(KindDriver):
                                finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
+        reinit = "cloud_init" in fields and vm_spec.cloud_init is not None and observed.owner is not None
+        if reinit:
+            settings, deletes = self._cloud_init_settings(vm_spec, cast(Owner, observed.owner),
+                                                          {**handle.config, **plan.settings}, efi_storage())
+            plan.settings.update(settings)
+            plan.delete += [key for key in deletes if key not in plan.delete]
         shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
         # power None is not managed: a VM shut down for a change is started again, any other is left as it is
         want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
@@ -364,6 +383,10 @@ class VirtualMachineDriver(KindDriver):
                 node = self._migrate(row, vm_spec.node, name)
             path = f"/nodes/{node}/qemu/{row.vmid}"
             self._reconfigure(path, name, plan)
+            if reinit:
+                self._client.put(f"{path}/cloudinit", f"regenerate the cloud-init drive of VM {name}")
+                if "cicustom" in plan.delete:
+                    self._remove_snippets(handle.config)
         except Exception as error:
             if shut_down and want_on:
                 self._restart_after(error, path, name)
@@ -458,6 +481,7 @@ class VirtualMachineDriver(KindDriver):
         except PveError as error:
             if not error.missing:
                 raise
+        self._remove_snippets(handle.config)
 
     def _destroy(self, row: VmRow, name: str) -> None:
         what = f"delete VM {name} ({row.vmid}) on node {row.node}"
@@ -468,6 +492,60 @@ class VirtualMachineDriver(KindDriver):
             if self._reader.row(row.vmid, name) is not None:
                 run(self._client, "DELETE", row.path, what, params)
 
+    # ---- cloud-init ----------------------------------------------------------------------------------
+
+    def _cloud_init_settings(self, spec: VirtualMachineSpec, owner: Owner, config: Mapping[str, Any],
+                             drive_storage: str) -> tuple[dict[str, Any], list[str]]:
+        """The config keys that deliver the VM's cloud-init (its snippets written first, when it needs them) and the
+        options to delete; a cloud-init drive is added when the VM has none."""
+        assert spec.cloud_init is not None
+        name = owner.resource
+        try:
+            delivered = pve_cloudinit.delivery(spec.cloud_init, name, owner, self._settings.snippets_storage, config)
+        except ValueError as exc:
+            raise ProviderError(f"VirtualMachine '{name}': field 'cloud_init': {exc}") from None
+        for file, text in delivered.snippets.items():
+            self._write_snippet(file, text)
+        settings: dict[str, Any] = dict(delivered.settings)
+        if pve_cloudinit.drive_slot(config) is None:
+            slot = pve_cloudinit.free_drive_slot(config)
+            if slot is None:
+                raise ProviderError(f"Proxmox cannot give VM {name} a cloud-init drive: ide0 to ide3 are all taken")
+            settings[slot] = f"{drive_storage}:cloudinit"
+        return settings, delivered.delete
+
+    def _snippet_path(self, storage: str, file: str) -> str | None:
+        if storage != self._settings.snippets_storage or not self._settings.snippets_path or "/" in file:
+            return None
+        return os.path.join(self._settings.snippets_path, file)
+
+    def _write_snippet(self, file: str, text: str) -> None:
+        path = self._snippet_path(str(self._settings.snippets_storage), file)
+        assert path is not None
+        try:
+            with open(f"{path}.tmp", "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(f"{path}.tmp", path)
+        except OSError as exc:
+            raise ProviderError(f"cannot write cloud-init snippet {path} (storage {self._settings.snippets_storage}'s "
+                                f"snippets directory): {exc.strerror}") from None
+
+    def _read_snippet(self, storage: str, file: str) -> str | None:
+        path = self._snippet_path(storage, file)
+        try:
+            with open(path, encoding="utf-8") as source:  # type: ignore[arg-type]
+                return source.read()
+        except (OSError, TypeError):
+            return None
+
+    def _remove_snippets(self, config: Mapping[str, Any]) -> None:
+        """Remove the snippets virtplane wrote for a VM (those its ``cicustom`` names, with our file names)."""
+        for storage, file in pve_cloudinit.snippet_volumes(config.get("cicustom")).values():
+            path = self._snippet_path(storage, file)
+            if path is not None and file.startswith(pve_cloudinit.SNIPPET_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+
     # ---- rules and checks ----------------------------------------------------------------------------
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
@@ -477,7 +555,8 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.clone_from and not self._rows:
             self._rows = self._reader.rows()
         return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
-                           lambda: {str(row.get("id")) for row in self._pci.mappings()})
+                           lambda: {str(row.get("id")) for row in self._pci.mappings()},
+                           (self._settings.snippets_storage, self._settings.snippets_path))
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)

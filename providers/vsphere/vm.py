@@ -22,6 +22,7 @@ from virtplane.providers.base import (
     Rule,
 )
 from virtplane.providers.vm_rules import top_field
+from virtplane.providers.vsphere import guestinfo
 from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
@@ -138,7 +139,22 @@ class VirtualMachineDriver(KindDriver):
                     claim(result, marker.resource, observed, "VM")
                 else:
                     result.foreign[unescaped(props["name"])] = self._normalize(ref, props, owner or marker, attributes)
+        specs = declared.get(self.kind, {})
+        if not specs or any(getattr(spec, "cloud_init", None) is not None for spec in specs.values()):
+            self._read_cloud_init(list(result.owned.values()))
         return result
+
+    def _read_cloud_init(self, observed: list[Observed]) -> None:
+        """Fill in the cloud-init digest of these VMs from their guestinfo keys, in one retrieval. extraConfig can be
+        large, so observe reads it only when the stack declares cloud-init somewhere, or declares no VM (a Pulumi
+        refresh); a state without ``cloud_init`` was not read (not: has none)."""
+        if not observed:
+            return
+        refs = [live.handle.ref for live in observed]
+        extra = {ref._moId: props for ref, props in retrieve_objects(self._content, refs, vim.VirtualMachine,
+                                                                     ["config.extraConfig"])}
+        for live in observed:
+            live.state["cloud_init"] = guestinfo.digest(extra.get(live.handle.ref._moId, {}).get("config.extraConfig"))
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too."""
@@ -150,6 +166,7 @@ class VirtualMachineDriver(KindDriver):
                 continue
             attributes = self._attributes.parse(props.get("customValue"))
             found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
+        self._read_cloud_init(list(found.values()))
         return found
 
     def _read_all(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -197,13 +214,14 @@ class VirtualMachineDriver(KindDriver):
             "clone_from": None,
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
+            "cloud_init": guestinfo.digest(props["config.extraConfig"]) if "config.extraConfig" in props else None,
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
-        rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, PATHS)
+        rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, [*PATHS, "config.extraConfig"])
         if not rows:
             raise VirtplaneError(f"VM {owner.resource} vanished right after it was created")
         props = rows[0][1]
@@ -258,7 +276,7 @@ class VirtualMachineDriver(KindDriver):
         config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
-        config.extraConfig = [extra_config_marker(owner)]
+        config.extraConfig = [extra_config_marker(owner), *(config.extraConfig or [])]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
         if spec.machine is not None:
@@ -300,8 +318,9 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
                                      "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
             location.diskMoveType = LINKED_CLONE_DISKS
+        cloud_init = guestinfo.options(spec.cloud_init) if spec.cloud_init is not None else []
         config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
-                                   memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
+                                   memoryMB=spec.memory, extraConfig=[extra_config_marker(owner), *cloud_init])
         clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
                                       snapshot=snapshot)
         ref = self._run(lambda: source.CloneVM_Task(folder=placement.vm_folder, name=name, spec=clone_spec),

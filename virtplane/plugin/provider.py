@@ -209,8 +209,7 @@ class VirtplaneProvider(api.Provider):
         if live is None:
             return api.ReadResponse(resource_id="")  # gone: a refresh drops it
         secret = secret_keys(request.inputs) | secret_keys(request.properties)
-        outputs = self._outputs(kind, {**{k: previous[k] for k in registered_kind(kind).create_only
-                                          if k in previous}, **live.state})
+        outputs = self._outputs(kind, {**_kept(kind, previous), **live.state})
         inputs = request.inputs
         if importing:
             described, unmanaged = importable(kind, name, inputs_from_state(kind, live.state))
@@ -252,7 +251,7 @@ class VirtplaneProvider(api.Provider):
         fresh = await self.reads.lookup(driver, stack, request.resource_id,
                                         lambda: self._declared(driver, stack), fresh=True)
         state = fresh.state if fresh is not None else {**old, **spec.model_dump(exclude_none=True)}
-        outputs = self._outputs(kind, {**{k: old[k] for k in registered_kind(kind).create_only if k in old}, **state})
+        outputs = self._outputs(kind, {**_kept(kind, old), **state})
         return api.UpdateResponse(to_property_map(outputs, secret))
 
     async def delete(self, request: api.DeleteRequest) -> None:
@@ -415,6 +414,13 @@ class VirtplaneProvider(api.Provider):
 
 async def _nothing() -> Declared:
     return {}
+
+
+def _kept(kind: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """What a read keeps of a resource's previous outputs: fields a live object cannot tell (create-only) and digests
+    the driver did not read this time (a driver leaves ``cloud_init`` out of a state it did not read)."""
+    registered = registered_kind(kind)
+    return {key: previous[key] for key in registered.create_only | registered.digest_only if key in previous}
 
 
 def _unknown_inside(value: Any) -> Any:
