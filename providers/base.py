@@ -76,6 +76,22 @@ def owner_from_description(text: str | None) -> Owner | None:
     return None
 
 
+PENDING_PREFIX = "virtplane-pending:"
+
+
+def pending_name(owner: Owner) -> str:
+    """The name a VM has from the call that makes it until its marker is written in its own place (where the
+    hypervisor's create call cannot write it: Hyper-V's New-VM, XenServer's VM.clone): it carries the marker itself,
+    so an interrupted create is recognised on the next run, and removed (it held no data yet)."""
+    return PENDING_PREFIX + owner.encode()
+
+
+def owner_from_pending(name: str | None) -> Owner | None:
+    if not name or not name.startswith(PENDING_PREFIX):
+        return None
+    return Owner.decode(name.removeprefix(PENDING_PREFIX))
+
+
 @dataclass
 class Observed:
     """A live object read back, with ``state`` normalized into the spec's shape (``spec.model_dump()``).

@@ -33,6 +33,8 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     Rule,
+    owner_from_pending,
+    pending_name,
 )
 from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
@@ -45,9 +47,7 @@ from virtplane.providers.hyperv.vm_state import (
     drive_slot,
     notes_with,
     owner_from_notes,
-    owner_from_pending,
     parse_disk_slot,
-    pending_name,
     vm_state,
 )
 from virtplane.providers.vm_rules import VmRules, top_field

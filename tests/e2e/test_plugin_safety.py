@@ -39,7 +39,8 @@ pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")
 _names = itertools.count()
 VM = {"cpus": 1, "memory": 512, "disks": [{"size": 1}, {"size": 2}], "power": "off"}
 STACK_ID = f"{PROJECT}/{STACK}"
-IDENTITY = {"vsphere": "server", "proxmox": "endpoint", "hyperv": "server"}  # the setting naming the backend
+# the setting naming the backend
+IDENTITY = {"vsphere": "server", "proxmox": "endpoint", "hyperv": "server", "xenserver": "server"}
 
 
 @pytest.fixture

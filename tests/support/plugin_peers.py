@@ -1,5 +1,6 @@
-"""The plugin on the real protocol peers (vcsim, fakepve, the Hyper-V simulator): a started, configured plugin
-per test, and each peer's administrator (tests/conformance/peers.py) for changes behind the plugin's back.
+"""The plugin on the real protocol peers (vcsim, fakepve, the Hyper-V and XenServer simulators): a started,
+configured plugin per test, and each peer's administrator (tests/conformance/peers.py) for changes behind the
+plugin's back.
 
 Every plugin started here is stopped with the same checks: no secret left the plugin outside a secret envelope
 (replies, engine messages, stderr) and no Python traceback reached stderr.
@@ -13,14 +14,15 @@ from typing import Any
 
 import pytest
 
-from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer
+from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
 from tests.support.plugin import Plugin, outside_secret_envelopes
 
 # The plugin must take its endpoint from its configuration alone, never from the developer's environment.
 BLANK_ENVIRONMENT = {variable: "" for variable in ("VSPHERE_SERVER", "VSPHERE_PASSWORD", "PROXMOX_VE_ENDPOINT",
                                                    "PROXMOX_VE_PASSWORD", "HYPERV_SERVER", "HYPERV_PASSWORD",
+                                                   "XENSERVER_URL", "XENSERVER_PASSWORD",
                                                    "VIRTPLANE_ALLOW_DATA_LOSS", "VIRTPLANE_DEBUG")}
-PEER_KINDS = ("vsphere", "proxmox", "hyperv")
+PEER_KINDS = ("vsphere", "proxmox", "hyperv", "xenserver")
 
 
 def started(tmp_path: Path, config: dict[str, Any], environ: dict[str, str] | None = None,
@@ -49,6 +51,10 @@ def connect_peer(request: pytest.FixtureRequest, kind: str) -> tuple[Peer, dict[
         return HypervPeer(host), {"kind": "hyperv", "server": host.server, "username": host.user,
                                   "password": host.password, "tls": True, "ca_file": host.ca_file,
                                   "switch": host.switch}
+    if kind == "xenserver":
+        pool = request.getfixturevalue("fresh_xenserver")
+        return XenserverPeer(pool), {"kind": "xenserver", "server": pool.url, "username": pool.user,
+                                     "password": pool.password, "ca_file": pool.ca_file}
     if kind == "vsphere":
         instance = request.getfixturevalue("vcsim_instance")
         return VspherePeer(instance), {"kind": "vsphere", "server": instance.host, "username": instance.user,
@@ -63,10 +69,14 @@ def connect_peer(request: pytest.FixtureRequest, kind: str) -> tuple[Peer, dict[
 
 def id_of(peer: Peer, name: str) -> str:
     """The hypervisor's own stable id, through its own client: vSphere instance UUID, Proxmox vmid, Hyper-V
-    VMId."""
+    VMId, XenServer VM uuid."""
     from tests.support import hyperv as raw_hyperv
     from tests.support import vsphere as raw_vsphere
+    from tests.support import xenserver as raw_xen
 
+    if isinstance(peer, XenserverPeer):
+        with raw_xen.session(peer.instance) as api:
+            return str(api.VM.get_uuid(raw_xen.vm_named(api, name)))
     if isinstance(peer, HypervPeer):
         [vm] = raw_hyperv.run(peer.instance, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", name))
         return str(raw_hyperv.prop(vm, "VMId")).lower()
