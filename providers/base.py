@@ -99,6 +99,8 @@ class Observed:
     ``handle`` is the driver's own reference. ``owner`` is the parsed marker (None when absent).
     ``marker_complete`` is False when an object carries our marker only in the place written at
     creation time (an apply was interrupted before finishing it): the engine then finishes it.
+    ``unexpressed`` names what the object has that no spec field can say (a serial port, a USB device, an
+    ISO in a CD drive): left as it is, and listed by ``virtplane import`` in a comment on the VM.
     """
 
     name: str
@@ -107,6 +109,7 @@ class Observed:
     state: dict[str, Any]
     marker_complete: bool = True
     id: str | None = None  # the hypervisor's stable id: vSphere instance UUID, Proxmox vmid, Hyper-V VMId
+    unexpressed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,16 @@ class KindDriver(ABC):
         """Read objects by their stable id (a Pulumi Read or import), in one batched pass; ids that do not
         exist are left out. Ownership is not required (an import reads what is there)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read {self.kind} objects by id yet")
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every object of this kind on the endpoint (templates not), by stable id, in one batched pass, whoever owns
+        it: what ``virtplane import`` chooses from. Ownership is not required."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list every {self.kind} yet")
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """Write ``owner``'s marker on an object that carries none (``virtplane import --adopt``), where a create
+        writes it, and change nothing else."""
+        raise NotImplementedError(f"{type(self).__name__} cannot adopt {self.kind} objects yet")
 
     @abstractmethod
     def create(self, owner: Owner, spec: Spec) -> Created:

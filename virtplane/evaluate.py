@@ -191,7 +191,8 @@ def _assemble(project: str, stack: str, collector: declared.Collector, default: 
                     collector.refuse(SpecError("Endpoint", default.name, default_problems))
             endpoint_name = default.name
         assert endpoint_name is not None
-        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)))
+        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)),
+                                             import_id=collector.imports.get((kind, name)))
         if resource.key in desired.resources:
             collector.refuse(SpecError(kind, name, [("name", "is declared twice")]))
             continue

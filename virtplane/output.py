@@ -43,10 +43,12 @@ def _summary_of_create(item: ResourcePlan) -> str:
 def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: bool = False) -> None:
     console.print(f"[bold]{escape(title)}[/] for stack [bold]{escape(plan.stack)}[/]")
     for item in plan.resources:
-        if item.action is Action.NOOP and not show_unchanged:
+        if item.action is Action.NOOP and not show_unchanged and not item.unowned:
             continue
         symbol, colour = _SYMBOL[item.action]
         label = "unchanged" if item.action is Action.NOOP else item.action.value
+        if item.unowned:
+            symbol, colour, label = "=", "cyan", "not owned" if item.action is Action.NOOP else "refused"
         extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
         note = f" [dim]({escape(item.note)})[/]" if item.note else ""
         where = f" [dim]→ host {escape(item.placement)}[/]" if item.placement else ""
@@ -68,8 +70,9 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
                           f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]{lost}")
     counts = plan.counts()
+    unowned = f" ({counts['not_owned']} not owned by this stack)" if counts["not_owned"] else ""
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
-                  f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")
+                  f"replace, {counts['delete']} to delete, {counts['noop']} unchanged{unowned}.")
 
 
 def render_result(console: Console, result: ApplyResult, command: str = "apply") -> None:

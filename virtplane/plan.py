@@ -65,6 +65,7 @@ class ResourcePlan:
     placement: str | None = None  # the host a new VM goes to, decided at plan time
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
+    unowned: bool = False  # an object that exists (opts.import_) without this stack's marker: compared, never changed
 
     @property
     def key(self) -> str:
@@ -97,7 +98,8 @@ class ResourcePlan:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes]}
+                "destroys_data": self.destroys_data, "owned": not self.unowned,
+                "changes": [c.to_json() for c in self.changes]}
 
 
 def _disk(disk: dict[str, Any]) -> str:
@@ -122,6 +124,7 @@ class Plan:
         counts = {action.value: 0 for action in Action}
         for resource in self.resources:
             counts[resource.action.value] += 1
+        counts["not_owned"] = sum(1 for resource in self.resources if resource.unowned)
         return counts
 
     def to_json(self) -> dict[str, Any]:

@@ -306,6 +306,8 @@ class _Managed(pulumi.CustomResource):
             _refuse(self.kind, name, problems)
             return
         endpoint = opts.provider if opts is not None else None
+        if opts is not None and getattr(opts, "import_", None):
+            collector.imports[(self.kind, name)] = str(opts.import_)
         for dependency in (opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []):
             if isinstance(dependency, _Managed):
                 deps.add(f"{dependency.kind}/{dependency.resource_name}")

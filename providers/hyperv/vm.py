@@ -158,6 +158,17 @@ class VirtualMachineDriver(KindDriver):
         without touching what observe and check keep for apply (the plugin may read while creates run)."""
         return self._read_ids(stack, ids, _switches(self._settings, declared))
 
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM by VMId, in the one pipeline observe uses."""
+        switches = _switches(self._settings, declared)
+        found: dict[str, Observed] = {}
+        for vm, parts in self._read_all("read every virtual machine"):
+            owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
+            ours = owner is not None and owner.stack == stack
+            observed = self._observed(vm, parts, owner, ours=ours, pending=False, switches=switches)
+            found[str(observed.id)] = observed
+        return found
+
     def _read_ids(self, stack: str, ids: list[str], switches: Switches, *, only: str | None = None
                   ) -> dict[str, Observed]:
         wanted = {str(i).lower(): i for i in ids}
@@ -374,6 +385,18 @@ class VirtualMachineDriver(KindDriver):
             time.sleep(0.5)
         self._client.run([pipe(vm_by_id(vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True}))],
                          f"turn off VM {name}")
+
+    # ---- adopting ------------------------------------------------------------------------------------
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker line in the VM's Notes (people's own lines and the tags line kept)."""
+        handle = observed.handle
+        if observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 "marker")
+        notes = notes_with(handle.notes, owner, None)
+        self._client.run([pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes}))],
+                         f"write the ownership marker of VM {observed.name}")
 
     # ---- deleting ------------------------------------------------------------------------------------
 

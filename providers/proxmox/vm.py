@@ -65,7 +65,15 @@ from virtplane.providers.proxmox.config import (
     split_options,
     vm_state,
 )
-from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
+from virtplane.providers.proxmox.devices import (
+    DeviceWriter,
+    device_config,
+    hostpci_entries,
+    is_hostpci_slot,
+    is_q35,
+    kind_of,
+    needs_devices,
+)
 from virtplane.providers.proxmox.faults import (
     OutcomeUnknown,
     PveError,
@@ -73,11 +81,12 @@ from virtplane.providers.proxmox.faults import (
     is_bare_permission_failure,
     permission_denied,
 )
-from virtplane.providers.proxmox.ownership import has_marker_tag
+from virtplane.providers.proxmox.ownership import encode_tags, has_marker_tag, user_tags
 from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
+from virtplane.providers.proxmox.unexpressed import unexpressed
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
@@ -154,10 +163,17 @@ class VirtualMachineDriver(KindDriver):
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
         whose marker names ``stack`` is ours (named by its resource); any other is read as it is, by its name."""
+        wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
+        return self._by_vmid(stack, declared, lambda row: row.vmid in wanted, "to read VMs by VMID")
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (templates not), by VMID: one listing and every VM's configuration, concurrently."""
+        return self._by_vmid(stack, declared, lambda row: True, "to list every VM")
+
+    def _by_vmid(self, stack: str, declared: Declared, wanted: Any, why: str) -> dict[str, Observed]:
         self._names = network_names(self._settings.bridge, declared)
         self._declared = declared.get(self.kind, {})
-        wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
-        rows = [row for row in self._reader.rows("to read VMs by VMID") if row.vmid in wanted and not row.template]
+        rows = [row for row in self._reader.rows(why) if wanted(row) and not row.template]
         configs = self._reader.configs(rows, ())
         found: dict[str, Observed] = {}
         for row in rows:
@@ -176,8 +192,13 @@ class VirtualMachineDriver(KindDriver):
         name = owner.resource if ours and owner is not None else row.name
         state = self._state(row, config, self._declared.get(name))
         complete = not ours or has_marker_tag(config.get("tags"))
+        extra = unexpressed(config)
+        if any(is_hostpci_slot(key) for key in config):
+            pci = self._pci.view([row.node])
+            extra += [f"{entry.key} (a PCI device passed through that is neither a GPU nor an SR-IOV function)"
+                      for entry in hostpci_entries(config) if kind_of(entry, row.node, pci) is None]
         return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
-                        id=str(row.vmid))
+                        id=str(row.vmid), unexpressed=extra)
 
     def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
         """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
@@ -468,6 +489,20 @@ class VirtualMachineDriver(KindDriver):
         return DeviceWriter({str(row.get("id")) for row in self._pci.mappings()}, is_q35(machine_type(machine)),
                             lambda pf: self._pci.pick_vf(node, pf, configs),
                             lambda gpu: self._pci.pick_gpu(node, gpu.vendor, gpu.mode == "vgpu", configs))
+
+    # ---- adopting ------------------------------------------------------------------------------------
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker line in the description (kept as it is otherwise) and the marker tag, in one config write."""
+        handle = observed.handle
+        if not isinstance(handle, VmHandle) or observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 "marker")
+        description = str(handle.config.get("description") or "")
+        lines = [description_marker(owner), *([description] if description else [])]
+        self._configure(handle.row.path, f"adopt VM {observed.name}",
+                        {"description": "\n".join(lines), "tags": encode_tags(user_tags(handle.config.get("tags")))},
+                        [])
 
     # ---- deleting ------------------------------------------------------------------------------------
 

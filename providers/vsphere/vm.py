@@ -55,6 +55,7 @@ from virtplane.providers.vsphere.pci_changes import (
 )
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
+from virtplane.providers.vsphere.unexpressed import unexpressed
 from virtplane.providers.vsphere.vm_config import (
     NEUTRAL_GUEST,
     changes_anything,
@@ -157,12 +158,19 @@ class VirtualMachineDriver(KindDriver):
             live.state["cloud_init"] = guestinfo.digest(extra.get(live.handle.ref._moId, {}).get("config.extraConfig"))
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
-        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too."""
+        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too (and their guestinfo)."""
         wanted = set(ids)
+        return self._by_uuid(lambda uuid: uuid in wanted)
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (not templates) by instance UUID, in the same two retrievals as ``observe_ids``."""
+        return self._by_uuid(lambda uuid: uuid is not None)
+
+    def _by_uuid(self, wanted: Any) -> dict[str, Observed]:
         found: dict[str, Observed] = {}
         for ref, props in self._read_all():
             uuid = props.get("config.instanceUuid")
-            if uuid not in wanted or props.get("config.template") or "name" not in props:
+            if not wanted(uuid) or props.get("config.template") or "name" not in props:
                 continue
             attributes = self._attributes.parse(props.get("customValue"))
             found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
@@ -218,7 +226,8 @@ class VirtualMachineDriver(KindDriver):
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
-                        id=props.get("config.instanceUuid"))
+                        id=props.get("config.instanceUuid"),
+                        unexpressed=unexpressed(props.get("config.hardware.device")))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
         rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, [*PATHS, "config.extraConfig"])
@@ -407,6 +416,13 @@ class VirtualMachineDriver(KindDriver):
             self._power(handle.ref, observed.name, on=True)
         elif not want_on and powered_on:
             self._switch_off(handle.ref, observed.name)
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The ownership custom attribute, where a create writes it (the VM's tags attribute stays as it is)."""
+        if observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 f"marker (stack {observed.owner.stack})")
+        self._attributes.write_owner(observed.handle.ref, owner)
 
     def delete(self, observed: Observed) -> None:
         self._guard(observed, "delete")

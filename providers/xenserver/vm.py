@@ -152,6 +152,25 @@ class VirtualMachineDriver(KindDriver):
             found[str(record["uuid"])] = observed
         return {str(i): found[str(i).lower()] for i in ids if str(i).lower() in found}
 
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (templates and the control domain not) by uuid, in observe's batched reads."""
+        vms = {ref: r for ref, r in self._reader.vms().items()
+               if not r["is_control_domain"] and not r["is_a_template"]}
+        view = self._reader.vm_view(vms)
+        vlans = vlans_for(self._facts.device(view.pifs), declared)
+        return {str(record["uuid"]): self._observed(ref, record, view, vlans) for ref, record in vms.items()}
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker in other_config and the ``virtplane`` tag, where a create writes them (the name stays)."""
+        handle: VmHandle = observed.handle
+        if observed.owner is not None:
+            raise ProviderError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                "marker")
+        what = f"adopt VM {observed.name}"
+        self._client.call("VM.add_to_other_config", handle.ref, MARKER_KEY, owner.encode(), what=what)
+        tags = sorted({*(handle.record.get("tags") or []), MARKER_TAG})
+        self._client.call("VM.set_tags", handle.ref, tags, what=what)
+
     def _learn(self, declared: Declared, vms: dict[str, dict[str, Any]]) -> None:
         self._declared_vlans = declared_vlans(declared)
         self._vlans = vlans_for(self._facts.device(self._view.pifs), declared)

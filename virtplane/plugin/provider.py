@@ -24,13 +24,13 @@ from virtplane import redact
 from virtplane.diff import diff
 from virtplane.engine import classify, foreign_object
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
+from virtplane.import_inputs import importable, inputs_from_state
 from virtplane.kinds import KINDS, build_spec
 from virtplane.kinds import kind as registered_kind
 from virtplane.plan import Action, ResourcePlan
 from virtplane.plugin import checking, config_diff, diffing, guards, networks
 from virtplane.plugin.endpoint import Endpoint, check_settings, endpoint_name, variables_config
 from virtplane.plugin.engine_log import EngineLog
-from virtplane.plugin.importing import importable, inputs_from_state
 from virtplane.plugin.placing import Placement
 from virtplane.plugin.reads import Reads
 from virtplane.plugin.schema import PACKAGE, package_schema

@@ -1,4 +1,5 @@
-"""Import (a Read with the id alone): the inputs that describe a live object as it is, as Check accepts them."""
+"""The inputs that describe a live object as it is, as the spec accepts them: what ``virtplane import`` writes into a
+stack and what the Pulumi plugin's Read answers an import with (a Read with the id alone), so both agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 from virtplane.errors import SpecError
 from virtplane.kinds import build_spec
 from virtplane.kinds import kind as registered_kind
-from virtplane.plugin import checking
 
 
 def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -21,8 +21,7 @@ def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, 
             build_spec(kind, name, inputs)
             return inputs, left_out
         except SpecError as error:
-            failing = [(checking.pulumi_path(path), reason) for path, reason in error.problems
-                       if re.split(r"[.\[]", checking.pulumi_path(path))[0] in inputs]
+            failing = [(path, reason) for path, reason in error.problems if re.split(r"[.\[]", path)[0] in inputs]
             if not failing:
                 return inputs, left_out  # not about a field (the name): Check reports it as it is
             for path, reason in failing:
