@@ -8,9 +8,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from virtplane.resources import CloudInit, Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
+    from virtplane.resources import (
+        CloudInit,
+        Disk,
+        DiskArgs,
+        Endpoint,
+        Gpu,
+        GpuArgs,
+        Network,
+        Nic,
+        NicArgs,
+        VirtualMachine,
+    )
 
-__all__ = ["CloudInit", "Disk", "Endpoint", "Gpu", "Network", "Nic", "VirtualMachine"]
+__all__ = ["CloudInit", "Disk", "DiskArgs", "Endpoint", "Gpu", "GpuArgs", "Network", "Nic", "NicArgs",
+           "VirtualMachine"]
 __version__ = "0.1.0"
 
 
@@ -19,4 +31,9 @@ def __getattr__(name: str) -> Any:
         from virtplane import resources
 
         return getattr(resources, name)
+    if name[:1].isupper():  # the schema's enum types, for code generated from it (virtplane/enums.py)
+        from virtplane.enums import enums
+
+        if name in enums():
+            return enums()[name]
     raise AttributeError(f"module 'virtplane' has no attribute {name!r}")

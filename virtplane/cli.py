@@ -207,6 +207,7 @@ def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     else:
         out = console()
         output.render_plan(out, the_plan, title="Drift")
+        output.render_cloud_init(out, the_plan)
         out.print("Drift found." if the_plan.pending else "No drift.")
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 

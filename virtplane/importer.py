@@ -3,9 +3,10 @@ stack would declare them, field by field as they are (virtplane/import_inputs.py
 answers ``pulumi import`` with), with what no field can say kept aside for a comment.
 
 Networks: a NIC on a VLAN of the endpoint's bridge or switch (Proxmox, Hyper-V: the Network driver reads such ids,
-``vmbr0.120``) becomes a ``Network(vlan=…)`` of the stack, which owns nothing on the host; a NIC on an existing
-network (a vSphere port group, a bridge untagged, a XenServer network) names it as a string, so importing never makes
-the stack own a network other VMs use.
+``vmbr0.120``) becomes a ``Network(vlan=…)`` of the stack named by that id — the name a NIC on it reads back with
+when no Network of the stack names it, as under ``pulumi import`` — which owns nothing on the host; a NIC on an
+existing network (a vSphere port group, a bridge untagged, a XenServer network) names it as a string, so importing
+never makes the stack own a network other VMs use.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def _networks(provider: Provider, stack: str, vms: Any) -> list[ImportedNetwork]
     for network_id, live in found.items():
         vlan = int(live.state.get("vlan") or 0)
         if vlan and vlan not in networks:
-            networks[vlan] = ImportedNetwork(f"vlan{vlan}", vlan, network_id)
+            networks[vlan] = ImportedNetwork(network_id, vlan, network_id)
     return [networks[vlan] for vlan in sorted(networks)]
 
 

@@ -75,6 +75,19 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged{unowned}.")
 
 
+def render_cloud_init(console: Console, plan: Plan) -> None:
+    """One line per VM the stack gives cloud-init: the digest of its documents and whether the VM holds them (the
+    documents are never shown: they may hold secrets)."""
+    for item in plan.resources:
+        digest = getattr(item.spec, "cloud_init", None)
+        if digest is None:
+            continue
+        changed = any(planned.reinitializes_guest for planned in item.changes) or item.action is Action.CREATE
+        state = "to deliver" if changed else "delivered"
+        console.print(f"  cloud-init {item.kind} [bold]{escape(item.name)}[/] [dim]on {escape(item.endpoint)}[/]: "
+                      f"{short(digest.digest)} [dim]({state})[/]")
+
+
 def render_result(console: Console, result: ApplyResult, command: str = "apply") -> None:
     ok = sum(1 for o in result.outcomes if o.ok)
     for outcome in result.failed:

@@ -20,6 +20,7 @@ import pulumi
 from virtplane import declared
 from virtplane.errors import SpecError
 from virtplane.kinds import build_spec
+from virtplane.wire_names import from_wire, from_wire_map, to_wire
 
 PACKAGE = "virtplane"
 
@@ -131,6 +132,13 @@ class Endpoint(pulumi.ProviderResource):
             if props.get(secret) is not None:
                 props[secret] = pulumi.Output.secret(props[secret])
         super().__init__(PACKAGE, resource_name, props, opts)
+
+    def translate_input_property(self, prop: str) -> str:
+        """``ca_file`` is ``caFile`` to Pulumi (virtplane/wire_names.py), as in Pulumi's own Python SDKs."""
+        return to_wire(prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return from_wire(prop)
 
 
 class Disk:
@@ -268,10 +276,17 @@ def _declaration_site(root: str | None) -> tuple[str, int] | None:
 
 
 class _Managed(pulumi.CustomResource):
-    """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
+    """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI). Property names are
+    snake_case here and camelCase to Pulumi (``secure_boot`` is ``secureBoot``), as Pulumi's own Python SDKs do."""
 
     kind: str
     _referenced: tuple[Any, ...] = ()  # resources this one names by value (a NIC's Network)
+
+    def translate_input_property(self, prop: str) -> str:
+        return to_wire(prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return from_wire(prop)
 
     def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
                  opts: pulumi.ResourceOptions | None, problems: list[tuple[str, str]] | None = None) -> None:
@@ -279,6 +294,7 @@ class _Managed(pulumi.CustomResource):
         reported together with what the spec finds."""
         self.resource_name = name
         problems = list(problems or [])
+        inputs = _enum_values(inputs)
         collector = declared.active_collector()
         if collector is None:
             if problems:
@@ -387,8 +403,28 @@ def _items(field: str, values: Any, expected: type, problems: list[tuple[str, st
     for index, value in enumerate(values):
         if isinstance(value, expected):
             found.append(value.args)
-        elif isinstance(value, dict):
-            found.append(value)
+        elif isinstance(value, dict):  # as Pulumi's generated code writes items: snake_case or camelCase keys
+            found.append(from_wire_map(value))
         else:
             problems.append((f"{field}[{index}]", f"expected {noun}, got {type(value).__name__} {value!r}"))
     return found
+
+
+def _enum_values(value: Any) -> Any:
+    """Enum members (``virtplane.VirtualMachineFirmware.UEFI``, as code generated from the schema writes them) as
+    their values."""
+    import enum
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _enum_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_enum_values(item) for item in value]
+    return value
+
+
+# The names Pulumi's code generation gives the nested input types (``pulumi import`` writes virtplane.DiskArgs(...)).
+DiskArgs = Disk
+NicArgs = Nic
+GpuArgs = Gpu

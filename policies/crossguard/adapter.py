@@ -33,6 +33,8 @@ from virtplane.kinds import build_spec
 from virtplane.policies.evaluate import DeclaredVm, Report, check_vms
 from virtplane.policies.model import ADVISORY, MANDATORY
 from virtplane.policies.rules import ALL
+from virtplane.specs import VirtualMachineSpec
+from virtplane.wire_names import from_wire_map
 
 VM_TYPE = "virtplane:index:VirtualMachine"
 CONFIG_SCHEMA = PolicyConfigSchema(properties={"inventory": {"type": "string"}})
@@ -50,6 +52,15 @@ def plain(value: Any) -> Any:
     return value
 
 
+def spec_inputs(props: Mapping[str, Any]) -> dict[str, Any]:
+    """A VM's properties as build_spec takes them: Python's names (the wire's are camelCase), only the spec's fields
+    (outputs add ``networks``), and cloud-init only as documents (an output holds just their digest)."""
+    values = from_wire_map(plain(dict(props)))
+    fields = VirtualMachineSpec.model_fields
+    return {key: value for key, value in values.items()
+            if key in fields and not (key == "cloud_init" and not isinstance(value, Mapping))}
+
+
 def endpoint_of(provider: Any) -> tuple[str, str | None]:
     """(endpoint name, hypervisor kind) of a resource's provider (a ``virtplane.Endpoint``)."""
     if provider is None:
@@ -65,7 +76,7 @@ def vms_from(resources: Sequence[Any]) -> tuple[list[DeclaredVm], dict[str, str]
             continue
         endpoint, kind = endpoint_of(resource.provider)
         try:
-            spec = build_spec("VirtualMachine", resource.name, plain(dict(resource.props)))
+            spec = build_spec("VirtualMachine", resource.name, spec_inputs(resource.props))
         except SpecError:
             continue  # reported by virtplane-spec
         vms.append(DeclaredVm(resource.name, endpoint, spec))  # type: ignore[arg-type]
@@ -130,7 +141,7 @@ def _validate_spec(args: ResourceValidationArgs, report_violation: ReportViolati
     if args.resource_type != VM_TYPE:
         return
     try:
-        build_spec("VirtualMachine", args.name, plain(dict(args.props)))
+        build_spec("VirtualMachine", args.name, spec_inputs(args.props))
     except SpecError as exc:
         report_violation(str(exc), None)
 

@@ -61,7 +61,9 @@ vm_rule = VmRules(hypervisor="Hyper-V",
 _NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sockets unset",
                   "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset",
                   "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
-                  "linked_clone": "cloning is not supported on Hyper-V yet"}
+                  "linked_clone": "cloning is not supported on Hyper-V yet",
+                  "cloud_init": "cloud-init is not delivered on Hyper-V yet (it is to be a NoCloud ISO on a DVD drive: "
+                                "docs/cloud-init.md)"}
 _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
 # Hyper-V's adapters are the synthetic network adapter and, on Generation 1 only, the legacy one
 # (Add-VMNetworkAdapter -IsLegacy, an emulated DEC 21140): no Intel e1000 model to choose.

@@ -541,7 +541,11 @@ class VirtualMachineDriver(KindDriver):
             sriov=view.sriov_network,
             profiles=frozenset(str(t["model_name"]).lower() for t in view.vgpu_types.values()
                                if t.get("implementation") != "passthrough"))
-        return vm_problems(vm_spec, names)
+        problems = vm_problems(vm_spec, names)
+        if vm_spec.cloud_init is not None:
+            problems.append(("cloud_init", "cloud-init is not delivered on XenServer yet (it is to be a config-drive "
+                                           "VDI: docs/cloud-init.md)"))
+        return problems
 
     def _network_refs(self, name: str, view: PoolView) -> list[str]:
         if name in self._declared_vlans:  # a Network of the stack: it exists now, or apply makes it first

@@ -4,6 +4,11 @@ an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan t
 (docs/devices.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
+
+The Linux web and database VMs get cloud-init from templates/ (docs/cloud-init.md): an admin user with the lab's SSH
+key everywhere, nginx on the web servers (whose application token is a secret: plans show only the digest) and a
+fixed address on the database servers. vSphere delivers it in guestinfo keys, Proxmox VE as snippets on the lab's
+lab-snippets storage (web) or as PVE's own options (database: the template says no more than they can).
 """
 
 import pulumi
@@ -12,11 +17,25 @@ import virtplane
 
 config = pulumi.Config()
 web_count = config.get_int("webCount") or 2
+vlan = config.get_int("vlan") or 120
+LAB_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZpcnRwbGFuZWxhYmV4YW1wbGVrZXk lab@virtplane"  # set lab:sshKey
+admin = {"admin_user": config.get("adminUser") or "ops", "ssh_key": config.get("sshKey") or LAB_KEY, "vlan": vlan}
+app_token = config.get_secret("appToken") or pulumi.Output.secret("lab-app-token-not-for-production")
+
+
+def web_init() -> virtplane.CloudInit:
+    return virtplane.CloudInit(user_data="templates/web.yaml.j2", vars={**admin, "app_token": app_token})
+
+
+def db_init(address: str) -> virtplane.CloudInit:
+    return virtplane.CloudInit(user_data="templates/db.yaml.j2", network_config="templates/network.yaml.j2",
+                               vars={**admin, "address": address, "gateway": f"10.{vlan}.0.1"})
+
 
 esx = virtplane.Endpoint("lab-vsphere", kind="vsphere")
 on_esx = pulumi.ResourceOptions(provider=esx)
 
-app_net = virtplane.Network("lab-app", vlan=config.get_int("vlan") or 120, opts=on_esx)
+app_net = virtplane.Network("lab-app", vlan=vlan, opts=on_esx)
 
 webs = [
     virtplane.VirtualMachine(
@@ -26,6 +45,7 @@ webs = [
         disks=[virtplane.Disk("20GiB")],
         nics=[virtplane.Nic(app_net)],
         tags=["web", "lab"],
+        cloud_init=web_init(),
         opts=on_esx,
     )
     for i in range(1, web_count + 1)
@@ -41,6 +61,7 @@ db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(app_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.10"),
     opts=on_esx,
 )
 
@@ -89,7 +110,7 @@ sriov_appliance = virtplane.VirtualMachine(
 pve = virtplane.Endpoint("lab-proxmox", kind="proxmox")
 on_pve = pulumi.ResourceOptions(provider=pve)
 
-pve_net = virtplane.Network("lab-pve-app", vlan=config.get_int("vlan") or 120, opts=on_pve)
+pve_net = virtplane.Network("lab-pve-app", vlan=vlan, opts=on_pve)
 
 # Accelerators on Proxmox VE. pve1's A100 (mapping `a100`) cannot be passed through whole while it serves mdev
 # instances, and pve2 has an L4 with no mdev types: the lab holds a vGPU workstation (mdev type nvidia-471 on pve1),
@@ -143,6 +164,7 @@ pve_webs = [
         disks=[virtplane.Disk("20GiB")],
         nics=[virtplane.Nic(pve_net)],
         tags=["web", "lab"],
+        cloud_init=web_init(),
         opts=on_pve,
     )
     for i in range(1, web_count + 1)
@@ -161,6 +183,7 @@ pve_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(pve_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.20"),
     opts=on_pve,
 )
 
@@ -170,7 +193,7 @@ pve_db = virtplane.VirtualMachine(
 hv = virtplane.Endpoint("lab-hyperv", kind="hyperv")
 on_hv = pulumi.ResourceOptions(provider=hv)
 
-hv_net = virtplane.Network("lab-hv-app", vlan=config.get_int("vlan") or 120, opts=on_hv)
+hv_net = virtplane.Network("lab-hv-app", vlan=vlan, opts=on_hv)
 
 hv_web = virtplane.VirtualMachine(
     "lab-hv-web",
@@ -248,7 +271,7 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
 xs = virtplane.Endpoint("lab-xenserver", kind="xenserver")
 on_xs = pulumi.ResourceOptions(provider=xs)
 
-xs_net = virtplane.Network("lab-xs-app", vlan=config.get_int("vlan") or 120, opts=on_xs)
+xs_net = virtplane.Network("lab-xs-app", vlan=vlan, opts=on_xs)
 
 xs_web = virtplane.VirtualMachine(
     "lab-xs-web",

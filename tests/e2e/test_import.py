@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from tests.integration.vsphere.helpers import set_owner_attribute
-from tests.support import proxmox, vsphere
+from tests.support import hyperv, proxmox, vsphere
+from tests.support import xenserver as xen
 from tests.support.cli import lab_env, virtplane, write_stack
 from virtplane.evaluate import evaluate
 from virtplane.providers.base import MARKER_KEY, Owner
@@ -158,8 +159,8 @@ def test_proxmox_vms_made_out_of_band_round_trip_with_no_change(tmp_path, fresh_
     result, out = imported(tmp_path, env, "proxmox", "--select", "imp-clone")
     assert result.returncode == 0, result.stderr
     program = (out / "__main__.py").read_text()
-    assert "vlan110 = virtplane.Network('vlan110', vlan=110, opts=on_endpoint('vmbr0.110'))" in program
-    assert "virtplane.Nic(vlan120, adapter='e1000', slot='net1')" in program
+    assert "vmbr0_110 = virtplane.Network('vmbr0.110', vlan=110, opts=on_endpoint('vmbr0.110'))" in program
+    assert "virtplane.Nic(vmbr0_120, adapter='e1000', slot='net1')" in program
     assert "virtplane.Disk(\"12GiB\", storage='local-lvm', thin=True, bus='virtio-blk', slot='virtio0')" in program
     assert "#   - usb0 (a USB device)" in program
     assert ("VM 'imp-clone': usb0 (a USB device) cannot be expressed in a stack; listed in a comment above it in "
@@ -177,3 +178,76 @@ def test_proxmox_vms_made_out_of_band_round_trip_with_no_change(tmp_path, fresh_
     assert config["description"].endswith("made by hand") and config["tags"] == "imp;virtplane"
     owned = virtplane("plan", str(again), env=env)
     assert owned.returncode == 0 and summary(owned.stdout).endswith(" 3 unchanged.")
+
+
+# ---- Hyper-V ---------------------------------------------------------------------------------------------------
+
+def test_hyperv_vms_made_out_of_band_round_trip_with_no_change_and_are_adopted(tmp_path, fresh_vcsim, fresh_hyperv):
+    env = lab_env(fresh_vcsim, hyperv=fresh_hyperv)
+    networks = (f"a = virtplane.Network('imp-a', vlan=110, {ON})\n"
+                f"b = virtplane.Network('imp-b', vlan=120, {ON})")
+    made_out_of_band(tmp_path, env, "hyperv", (
+        f"virtplane.VirtualMachine('imp-gpu', cpus=4, memory='4GiB', firmware='uefi', secure_boot=True, tags=['imp'], "
+        f"disks=[virtplane.Disk(8), virtplane.Disk(10), virtplane.Disk(12, thin=False)], "
+        f"nics=[virtplane.Nic(a), virtplane.Nic(b)], gpus=[virtplane.Gpu('vgpu', profile='gpu-p/4')], {ON})\n"
+        f"virtplane.VirtualMachine('imp-nested', cpus=2, memory='2GiB', firmware='uefi', nested_virtualization=True, "
+        f"disks=[virtplane.Disk(8, bus='paravirtual')], {ON})"), networks)
+    for name in ("imp-gpu", "imp-nested"):  # no marker: as if made by hand
+        hyperv.run(fresh_hyperv, lambda ps, name=name: ps.add_cmdlet("Get-VM").add_parameter("Name", name)
+                   .add_cmdlet("Set-VM").add_parameter("Notes", "made by hand"))
+
+    result, out = imported(tmp_path, env, "hyperv", "--select", "imp-*")
+    assert result.returncode == 0, result.stderr
+    program = (out / "__main__.py").read_text()
+    assert "lab_switch_110 = virtplane.Network('lab-switch.110', vlan=110, opts=on_endpoint('lab-switch.110'))" in \
+        program
+    assert "virtplane.Gpu('vgpu', profile='gpu-p/4'" in program
+    plan = virtplane("plan", str(out), env=env)
+    assert plan.returncode == 0, plan.stderr
+    assert summary(plan.stdout) == "0 to create, 0 to update, 0 to replace, 0 to delete, 4 unchanged (2 not owned " \
+                                   "by this stack)."
+
+    adopted, again = imported(tmp_path, env, "hyperv", "--select", "imp-*", name="adopted", adopt=True)
+    assert adopted.returncode == 0, adopted.stderr
+    [notes] = [hyperv.prop(vm, "Notes") for vm in hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VM")
+                                                            .add_parameter("Name", "imp-gpu"))]
+    assert notes == "virtplane.owner: stack=adopted/dev;endpoint=ep;resource=imp-gpu\nmade by hand"
+    owned = virtplane("plan", str(again), env=env)
+    assert owned.returncode == 0 and summary(owned.stdout).endswith(" 4 unchanged.")
+
+
+# ---- XenServer -------------------------------------------------------------------------------------------------
+
+def test_xenserver_vms_made_out_of_band_round_trip_with_no_change_and_are_adopted(tmp_path, fresh_vcsim,
+                                                                                  fresh_xenserver):
+    env = lab_env(fresh_vcsim, xenserver=fresh_xenserver)
+    with xen.session(fresh_xenserver) as api:
+        template = xen.new_vm(api, "imp-tpl")
+        api.VM.set_is_a_template(template, True)
+    networks = (f"a = virtplane.Network('imp-a', vlan=110, {ON})\n"
+                f"b = virtplane.Network('imp-b', vlan=120, {ON})")
+    made_out_of_band(tmp_path, env, "xenserver", (
+        f"virtplane.VirtualMachine('imp-clone', clone_from='imp-tpl', cpus=2, memory='2GiB', firmware='uefi', "
+        f"secure_boot=True, tags=['imp'], disks=[virtplane.Disk(8), virtplane.Disk(10), virtplane.Disk(12)], "
+        f"nics=[virtplane.Nic(a), virtplane.Nic(b)], gpus=[virtplane.Gpu('vgpu', profile='GRID A100-20C')], {ON})"),
+        networks)
+    with xen.session(fresh_xenserver) as api:
+        vm = xen.vm_named(api, "imp-clone")
+        api.VM.remove_from_other_config(vm, MARKER_KEY)
+        api.VM.set_tags(vm, ["imp"])
+
+    result, out = imported(tmp_path, env, "xenserver", "--select", "imp-clone")
+    assert result.returncode == 0, result.stderr
+    plan = virtplane("plan", str(out), env=env)
+    assert plan.returncode == 0, plan.stderr + plan.stdout
+    assert "0 to create, 0 to update, 0 to replace, 0 to delete," in summary(plan.stdout)
+    assert "(1 not owned by this stack)" in summary(plan.stdout)
+
+    adopted, again = imported(tmp_path, env, "xenserver", "--select", "imp-clone", name="adopted", adopt=True)
+    assert adopted.returncode == 0, adopted.stderr
+    with xen.session(fresh_xenserver) as api:
+        vm = xen.vm_named(api, "imp-clone")
+        assert api.VM.get_other_config(vm)[MARKER_KEY] == "stack=adopted/dev;endpoint=ep;resource=imp-clone"
+        assert sorted(api.VM.get_tags(vm)) == ["imp", "virtplane"]
+    owned = virtplane("plan", str(again), env=env)
+    assert owned.returncode == 0 and "not owned" not in owned.stdout
