@@ -45,8 +45,9 @@ def run(kind: str, endpoint: str | None, selection: Selection, out: Path, adopt:
                 err_console.print(f"VM '{vm.name}': {'; '.join(vm.not_expressed)} cannot be expressed in a stack; "
                                   f"listed in a comment above it in {out / '__main__.py'} and left as it is.",
                                   markup=False, highlight=False)
-        out_console.print(f"Wrote {out / 'Pulumi.yaml'} and {out / '__main__.py'}: {len(imported.vms)} VMs, "
-                          f"{len(imported.networks)} networks.", markup=False)
+        out_console.print(f"Wrote {out / 'Pulumi.yaml'} and {out / '__main__.py'}: "
+                          f"{stackgen.plural(len(imported.vms), 'VM')}, "
+                          f"{stackgen.plural(len(imported.networks), 'network')}.", markup=False)
         plan = _plan(out, provider, endpoint_name)
         output.render_plan(out_console, plan, title="Plan of the imported stack")
         if adopt:
@@ -77,7 +78,8 @@ def _adopt(plan: Plan, provider: object, identity: str, endpoint: str, console: 
         if item.unowned and item.observed is not None:
             provider.driver(item.kind).adopt(item.observed, Owner(identity, item.name, endpoint))  # type: ignore[attr-defined]
             adopted += 1
-    console.print(f"Adopted {adopted} VMs: they carry the ownership marker of stack {identity} now.", markup=False)
+    console.print(f"Adopted {stackgen.plural(adopted, 'VM')}: they carry the ownership marker of stack {identity} "
+                  "now.", markup=False)
 
 
 def _described(selection: Selection) -> str:

@@ -19,6 +19,10 @@ _ITEM_ARGUMENTS = {"disks": ("storage", "thin", "bus", "slot"), "nics": ("adapte
                    "gpus": ("profile", "device", "vendor")}
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def project_name(out: Path) -> str:
     """The Pulumi project name of a stack directory: its name, as Pulumi takes project names."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", out.resolve().name).strip("-.") or "imported"
@@ -41,7 +45,7 @@ def pulumi_yaml(imported: Imported, out: Path) -> str:
         relative = os.path.relpath(sys.prefix, out.resolve())
         runtime = (f"runtime:\n  name: python\n  options:\n    toolchain: pip\n    virtualenv: {relative}  # the "
                    "virtualenv virtplane import ran from\n")
-    return (f"name: {project_name(out)}\n{runtime}description: {len(imported.vms)} VMs imported from a "
+    return (f"name: {project_name(out)}\n{runtime}description: {plural(len(imported.vms), 'VM')} imported from a "
             f"{imported.kind} endpoint by virtplane import.\n")
 
 
@@ -50,7 +54,7 @@ def program(imported: Imported, command: str) -> str:
     variables = {network.name: variable(network.name, taken) for network in imported.networks}
     environment = _environment(imported.kind)
     lines = [
-        f'"""{len(imported.vms)} VMs imported from the {imported.kind} endpoint by `{command}`.',
+        f'"""{plural(len(imported.vms), "VM")} imported from the {imported.kind} endpoint by `{command}`.',
         "",
         f"Connection settings come from the environment ({environment}), as they did for the import. Each VM names its",
         "id in opts.import_: this stack compares it and changes nothing until `virtplane import --adopt` has written",
