@@ -105,7 +105,7 @@ def _refs(value: Any) -> Iterator[str]:
 def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_specs(raw_plugin: Plugin) -> None:
     import json
 
-    from virtplane.kinds import KINDS
+    from virtplane.kinds import KINDS, kind
     from virtplane.wire_names import camel
 
     info = as_dict(raw_plugin.call("GetPluginInfo", empty_pb2.Empty()))
@@ -121,7 +121,7 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
     for ref in _refs(schema):
         assert ref.startswith("#/types/") and ref.removeprefix("#/types/") in schema["types"], ref
     vm = schema["resources"]["virtplane:index:VirtualMachine"]
-    assert set(vm["inputProperties"]) == {camel(field) for field in KINDS[-1].spec.model_fields}
+    assert set(vm["inputProperties"]) == {camel(field) for field in kind("VirtualMachine").spec.model_fields}
     assert {"secureBoot", "cloneFrom", "nestedVirtualization", "cloudInit"} <= set(vm["inputProperties"])
     assert schema["language"]["python"]["packageName"] == "virtplane"  # the module users import
     cloud_init = schema["types"]["virtplane:index:CloudInit"]
@@ -132,6 +132,10 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
     firmware = schema["types"][vm["inputProperties"]["firmware"]["$ref"].removeprefix("#/types/")]
     assert [e["value"] for e in firmware["enum"]] == ["bios", "uefi"]
     assert "`memory`" in vm["inputProperties"]["memory"]["description"]
+    container = schema["resources"]["virtplane:index:Container"]["inputProperties"]
+    assert container["password"]["secret"] is True and container["sshKeys"]["secret"] is True
+    assert container["mounts"]["items"] == {"$ref": "#/types/virtplane:index:Mount"}
+    assert not any(p.get("secret") for f, p in container.items() if f not in ("password", "sshKeys"))
     for place in (schema["provider"]["inputProperties"], schema["config"]["variables"]):
         assert place["password"]["secret"] is True and place["apiToken"]["secret"] is True
         assert "caFile" in place and "ca_file" not in place
