@@ -8,7 +8,8 @@ Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 The Linux web and database VMs get cloud-init from templates/ (docs/cloud-init.md): an admin user with the lab's SSH
 key everywhere, nginx on the web servers (whose application token is a secret: plans show only the digest) and a
 fixed address on the database servers. vSphere delivers it in guestinfo keys, Proxmox VE as snippets on the lab's
-lab-snippets storage (web) or as PVE's own options (database: the template says no more than they can).
+lab-snippets storage (web) or as PVE's own options (database: the template says no more than they can), Hyper-V as a
+NoCloud ISO in a DVD drive.
 """
 
 import pulumi
@@ -222,6 +223,7 @@ hv_web = virtplane.VirtualMachine(
     disks=[virtplane.Disk("20GiB", bus="ide")],
     nics=[virtplane.Nic(hv_net)],
     tags=["web", "lab"],
+    cloud_init=web_init(),
     opts=on_hv,
 )
 
@@ -235,6 +237,7 @@ hv_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(hv_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.30"),
     opts=on_hv,
 )
 
