@@ -68,6 +68,16 @@ def description_marker(owner: Owner) -> str:
     return DESCRIPTION_PREFIX + owner.encode()
 
 
+def undelivered(driver: KindDriver, spec: Spec, provider: str) -> list[tuple[str, str]]:
+    """A problem per digest-only field ``spec`` sets that ``driver`` does not deliver (a provider without
+    cloud-init)."""
+    from virtplane.kinds import KINDS
+
+    fields = next((kind.digest_only for kind in KINDS if isinstance(spec, kind.spec)), frozenset())
+    return [(field, f"is not delivered on {provider} yet (docs/cloud-init.md)") for field in sorted(fields)
+            if getattr(spec, field, None) is not None and field not in driver.delivers]
+
+
 def owner_from_description(text: str | None) -> Owner | None:
     """The marker found on any line of a description, or None."""
     for line in (text or "").splitlines():
@@ -167,6 +177,9 @@ class KindDriver(ABC):
     # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
     # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
     replaceable: ClassVar[frozenset[str]] = frozenset()
+    # The fields compared as a digest of what was delivered (cloud_init) that this driver delivers and reads back; a
+    # spec that sets another is refused at plan (core: engine._check_references, the plugin's Check of references).
+    delivers: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:

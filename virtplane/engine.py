@@ -33,6 +33,7 @@ from virtplane.providers.base import (
     Provider,
     RefusedChange,
     Rule,
+    undelivered,
 )
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_slots
@@ -153,7 +154,9 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
+        driver = provider.driver(item.kind)
+        problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec,
+                                                                                 by_endpoint.get(item.endpoint, {}))
         if problems:
             errors.append(SpecError(item.kind, item.name, problems))
     raise_all(errors)

@@ -39,6 +39,7 @@ import time
 from typing import Any, cast
 
 from virtplane.errors import OwnershipError, ProviderError
+from virtplane.providers import nocloud
 from virtplane.providers.base import (
     Created,
     Declared,
@@ -127,6 +128,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = vm_rule.replaceable
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
         self._client = client
@@ -353,7 +355,7 @@ class VirtualMachineDriver(KindDriver):
         an empty drive New-VM made, else a new one (the VM must then be off: ``rule``); the ISO it held is deleted."""
         assert spec.cloud_init is not None
         iso = self._beside_disks(cidata.file_name(vm_id, spec.cloud_init.digest))
-        statements = [pipe(Cmd("Set-Content", {"Path": iso, "Value": cidata.iso(spec.cloud_init.documents),
+        statements = [pipe(Cmd("Set-Content", {"Path": iso, "Value": nocloud.iso(spec.cloud_init.documents),
                                                "Encoding": "Byte", "ErrorAction": "Stop"}))]
         held = next((slot for slot, path in dvds.items() if cidata.ours(path, vm_id)), None)
         target = held or (cidata.DEFAULT_DVD if dvds.get(cidata.DEFAULT_DVD) == "" else None)

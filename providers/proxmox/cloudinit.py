@@ -110,28 +110,18 @@ def _native_network(config: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 def _ipconfig(entry: dict[str, Any]) -> str | None:
+    """``ip=…[,gw=…][,ip6=…][,gw6=…]`` for one ethernets entry, or None when PVE's ipconfig cannot say it."""
     addresses = [str(a) for a in entry.get("addresses") or []]
-    v4 = [a for a in addresses if ":" not in a]
-    v6 = [a for a in addresses if ":" in a]
-    if len(v4) > 1 or len(v6) > 1 or (entry.get("dhcp4") and v4) or (entry.get("dhcp6") and v6):
-        return None
     parts = []
-    if entry.get("dhcp4"):
-        parts.append("ip=dhcp")
-    elif v4:
-        parts.append(f"ip={v4[0]}")
-        if entry.get("gateway4"):
-            parts.append(f"gw={entry['gateway4']}")
-    elif entry.get("gateway4"):
-        return None
-    if entry.get("dhcp6"):
-        parts.append("ip6=dhcp")
-    elif v6:
-        parts.append(f"ip6={v6[0]}")
-        if entry.get("gateway6"):
-            parts.append(f"gw6={entry['gateway6']}")
-    elif entry.get("gateway6"):
-        return None
+    for family, key, gateway, found in (("4", "ip", "gw", [a for a in addresses if ":" not in a]),
+                                        ("6", "ip6", "gw6", [a for a in addresses if ":" in a])):
+        dhcp, via = entry.get(f"dhcp{family}"), entry.get(f"gateway{family}")
+        if len(found) > 1 or (dhcp and found) or (via and not found):
+            return None
+        if dhcp:
+            parts.append(f"{key}=dhcp")
+        elif found:
+            parts.append(f"{key}={found[0]}" + (f",{gateway}={via}" if via else ""))
     return ",".join(parts) or "ip=dhcp"
 
 

@@ -105,6 +105,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = REPLACEABLE
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings,
                  vmids: VmidAllocator | None = None):

@@ -98,6 +98,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = REPLACEABLE
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, si: Any, inventory: Inventory):
         self._si = si

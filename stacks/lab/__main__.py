@@ -9,7 +9,7 @@ The Linux web and database VMs get cloud-init from templates/ (docs/cloud-init.m
 key everywhere, nginx on the web servers (whose application token is a secret: plans show only the digest) and a
 fixed address on the database servers. vSphere delivers it in guestinfo keys, Proxmox VE as snippets on the lab's
 lab-snippets storage (web) or as PVE's own options (database: the template says no more than they can), Hyper-V as a
-NoCloud ISO in a DVD drive.
+NoCloud ISO in a DVD drive, XenServer as a config-drive VDI.
 """
 
 import pulumi
@@ -302,6 +302,7 @@ xs_web = virtplane.VirtualMachine(
     disks=[virtplane.Disk("20GiB")],
     nics=[virtplane.Nic(xs_net)],
     tags=["web", "lab"],
+    cloud_init=web_init(),
     opts=on_xs,
 )
 
@@ -316,6 +317,7 @@ xs_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(xs_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.40"),
     opts=on_xs,
 )
 

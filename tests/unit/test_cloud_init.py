@@ -119,11 +119,17 @@ def test_every_cloud_init_mistake_of_a_stack_is_reported_at_once(tmp_path):
     assert len(lines) == 2 and "web-1" in lines[0] and "template templates/none.j2 does not exist" in lines[1]
 
 
-def test_a_secret_rendered_into_user_data_appears_in_no_plan_and_the_plan_shows_the_digest(tmp_path):
+def on_memory(tmp_path):
+    """The rendered stack's resources on one in-memory endpoint 'ep'."""
     desired = evaluate(stack_with(tmp_path))
     for resource in desired.resources.values():
         resource.endpoint = "ep"
     desired.endpoints.clear()
+    return desired
+
+
+def test_a_secret_rendered_into_user_data_appears_in_no_plan_and_the_plan_shows_the_digest(tmp_path):
+    desired = on_memory(tmp_path)
     provider = MemoryProvider()
     plan = build_plan(desired, {"ep": provider})
     text = io.StringIO()
@@ -137,15 +143,12 @@ def test_a_secret_rendered_into_user_data_appears_in_no_plan_and_the_plan_shows_
 
 
 def test_a_changed_template_is_a_changed_digest_flagged_as_guest_re_init(tmp_path):
-    desired = evaluate(stack_with(tmp_path))
+    desired = on_memory(tmp_path)
     spec = desired.resources["VirtualMachine/web-1"].spec
     provider = MemoryProvider()
     before = build_spec("VirtualMachine", "web-1", {"cpus": 2, "cloud_init": {
         "user_data": "#cloud-config\nhostname: old\n", "meta_data": "instance-id: web-1-old\n"}})
     provider.drivers["VirtualMachine"].objects["web-1"] = (Owner("scratch/dev", "web-1", "ep"), before.model_dump())
-    for resource in desired.resources.values():
-        resource.endpoint = "ep"
-    desired.endpoints.clear()
     plan = build_plan(desired, {"ep": provider})
     [change] = plan.resources[0].changes
     assert change.change.path == "cloud_init" and change.reinitializes_guest
@@ -164,3 +167,13 @@ def test_the_digest_is_of_the_documents_meaning_so_re_encoding_the_mappings_keep
     assert docs.digest == again.digest
     assert docs.digest != cloudinit.documents("#cloud-config\na: 2\n", "instance-id: i\nlocal-hostname: h\n",
                                               "version: 2\nethernets: {}\n").digest
+
+
+def test_a_provider_that_does_not_deliver_cloud_init_refuses_it_at_plan_in_one_sentence(tmp_path):
+    desired = on_memory(tmp_path)
+    provider = MemoryProvider()
+    provider.drivers["VirtualMachine"].delivers = frozenset()
+    with pytest.raises(SpecError) as caught:
+        build_plan(desired, {"ep": provider})
+    assert str(caught.value) == ("VirtualMachine 'web-1': field 'cloud_init': is not delivered on memory yet "
+                                 "(docs/cloud-init.md)")

@@ -42,7 +42,7 @@ from virtplane.plugin.values import (
     secrets_of,
     to_property,
 )
-from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule
+from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule, undelivered
 from virtplane.slots import resolve_slots
 from virtplane.specs import NetworkSpec, Spec
 from virtplane.wire_names import from_wire, from_wire_map, to_wire, to_wire_map, wire_path
@@ -345,6 +345,7 @@ class VirtplaneProvider(api.Provider):
         if new and callable(name_problem) and (problem := name_problem(driver.kind, name)):
             problems.append(("name", problem))
         declared: Declared = {"Network": self.networks.all(), driver.kind: {name: spec}}
+        problems += undelivered(driver, spec, self.endpoint.kind or "this endpoint")
         problems += await asyncio.to_thread(driver.check, spec, declared)
         if problems:
             raise SpecError(driver.kind, name, problems)

@@ -7,16 +7,14 @@ Byte (Windows PowerShell 5.1)."""
 
 from __future__ import annotations
 
-import io
 import itertools
 from typing import Any
-
-import pycdlib
 
 from tests.integration.hyperv.test_driver import converge, provider, stack
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.plan import Action
+from virtplane.providers import nocloud
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
 from virtplane.specs import CloudInitSpec
 
@@ -41,23 +39,10 @@ def read_file(hv: Any, path: str) -> bytes | None:
 
 
 def iso_files(hv: Any, path: str) -> dict[str, bytes]:
-    """The files of the ISO at ``path`` on the simulated host, as a guest mounting it reads them (Rock Ridge names)."""
+    """The files of the ISO at ``path`` on the simulated host, as a guest mounting it reads them (label cidata)."""
     data = read_file(hv, path)
     assert data is not None, path
-    image = pycdlib.PyCdlib()
-    image.open_fp(io.BytesIO(data))
-    try:
-        assert image.pvd.volume_identifier.decode().strip() == "cidata"
-        found = {}
-        for child in image.list_children(rr_path="/"):
-            name = child.rock_ridge.name().decode() if child.rock_ridge else ""
-            if name and not child.is_dir():
-                out = io.BytesIO()
-                image.get_file_from_iso_fp(out, rr_path=f"/{name}")
-                found[name] = out.getvalue()
-        return found
-    finally:
-        image.close()
+    return nocloud.files(data)
 
 
 def test_a_new_vm_gets_a_nocloud_iso_in_a_dvd_drive_and_plans_clean(hyperv_gpu):
