@@ -14,7 +14,7 @@ import pytest
 from tests.integration.vsphere.helpers import set_owner_attribute
 from tests.support import hyperv, proxmox, vsphere
 from tests.support import xenserver as xen
-from tests.support.cli import lab_env, virtplane, write_stack
+from tests.support.cli import LAB_STACK, lab_env, virtplane, write_stack
 from virtplane.evaluate import evaluate
 from virtplane.providers.base import MARKER_KEY, Owner
 
@@ -251,3 +251,27 @@ def test_xenserver_vms_made_out_of_band_round_trip_with_no_change_and_are_adopte
         assert sorted(api.VM.get_tags(vm)) == ["imp", "virtplane"]
     owned = virtplane("plan", str(again), env=env)
     assert owned.returncode == 0 and "not owned" not in owned.stdout
+
+
+# ---- the lab's own VMs -----------------------------------------------------------------------------------------
+
+def test_the_labs_vms_import_with_no_change_on_every_endpoint_and_are_never_adopted_away(
+        tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    for kind in ("vsphere", "proxmox", "hyperv", "xenserver"):
+        result, out = imported(tmp_path, env, kind, "--tag", "lab", name=f"lab-{kind}")
+        assert result.returncode == 0, result.stderr
+        program = (out / "__main__.py").read_text()
+        assert "# Owned by stack lab/dev: this stack compares it, never changes it or adopts it." in program
+        assert "cloud-init delivered earlier (sha256:" in program or kind not in ("vsphere", "proxmox")
+        plan = virtplane("plan", str(out), env=env)
+        assert plan.returncode == 0, plan.stdout + plan.stderr
+        line = summary(plan.stdout)
+        assert line.startswith("0 to create, 0 to update, 0 to replace, 0 to delete, "), (kind, plan.stdout)
+        assert "exists, owned by stack 'lab/dev'" in plan.stdout
+    refused = virtplane("import", "--endpoint-kind", "vsphere", "--endpoint", "ep", "--select", "lab-db", "--out",
+                        str(tmp_path / "steal"), "--adopt", env=env)
+    assert refused.returncode == 1 and "it belongs to stack 'lab/dev' (endpoint 'lab-vsphere')" in refused.stderr
+    assert virtplane("plan", str(LAB_STACK), env=env).returncode == 0  # the lab still owns all of them
