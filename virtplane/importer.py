@@ -74,6 +74,7 @@ def read(provider: Provider, kind: str, endpoint: str, stack: str, selection: Se
     vm_driver = provider.driver("VirtualMachine")
     every = vm_driver.observe_all(stack, {})
     chosen = {vm_id: live for vm_id, live in every.items() if selection.matches(vm_id, live)}
+    _refuse_shared_names(chosen)
     result = Imported(kind, endpoint)
     result.missing_ids = [wanted for wanted in selection.ids if wanted.lower() not in {i.lower() for i in every}]
     result.networks = _networks(provider, stack, chosen.values())
@@ -88,6 +89,20 @@ def read(provider: Provider, kind: str, endpoint: str, stack: str, selection: Se
                          "manage it")
         result.vms.append(ImportedVm(live.name, vm_id, inputs, notes, live.owner))
     return result
+
+
+def _refuse_shared_names(chosen: dict[str, Observed]) -> None:
+    """A stack names each resource once: VMs sharing a name (Hyper-V allows it) cannot all be imported."""
+    from virtplane.errors import VirtplaneError
+
+    by_name: dict[str, list[str]] = {}
+    for vm_id, live in chosen.items():
+        by_name.setdefault(live.name, []).append(vm_id)
+    shared = {name: ids for name, ids in by_name.items() if len(ids) > 1}
+    if shared:
+        described = "; ".join(f"'{name}' (ids {', '.join(sorted(ids))})" for name, ids in sorted(shared.items()))
+        raise VirtplaneError(f"several selected VMs share a name, which a stack cannot declare twice: {described}; "
+                             "select one of each with --id (nothing was written)")
 
 
 def _networks(provider: Provider, stack: str, vms: Any) -> list[ImportedNetwork]:

@@ -275,3 +275,14 @@ def test_the_labs_vms_import_with_no_change_on_every_endpoint_and_are_never_adop
                         str(tmp_path / "steal"), "--adopt", env=env)
     assert refused.returncode == 1 and "it belongs to stack 'lab/dev' (endpoint 'lab-vsphere')" in refused.stderr
     assert virtplane("plan", str(LAB_STACK), env=env).returncode == 0  # the lab still owns all of them
+
+
+def test_vms_sharing_a_name_are_refused_in_one_sentence_and_nothing_is_written(tmp_path, fresh_vcsim, fresh_hyperv):
+    env = lab_env(fresh_vcsim, hyperv=fresh_hyperv)
+    hyperv.create_vm(fresh_hyperv, "twin")
+    hyperv.create_vm(fresh_hyperv, "twin")  # Hyper-V names are not unique
+    result, out = imported(tmp_path, env, "hyperv", "--select", "twin")
+    assert result.returncode == 1 and not out.exists()
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: several selected VMs share a name, which a stack cannot declare twice: 'twin' (ids ")
+    assert line.endswith("select one of each with --id (nothing was written)")
