@@ -260,7 +260,7 @@ def test_the_labs_vms_import_with_no_change_on_every_endpoint_and_are_never_adop
     env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
-    for kind in ("vsphere", "proxmox", "hyperv", "xenserver"):
+    for kind in ("vsphere", "proxmox", "hyperv", "xenserver", "libvirt"):
         result, out = imported(tmp_path, env, kind, "--tag", "lab", name=f"lab-{kind}")
         assert result.returncode == 0, result.stderr
         program = (out / "__main__.py").read_text()
@@ -286,3 +286,43 @@ def test_vms_sharing_a_name_are_refused_in_one_sentence_and_nothing_is_written(t
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("error: several selected VMs share a name, which a stack cannot declare twice: 'twin' (ids ")
     assert line.endswith("select one of each with --id (nothing was written)")
+
+
+# ---- libvirt ---------------------------------------------------------------------------------------------------
+
+def test_libvirt_vms_made_out_of_band_round_trip_with_no_change_and_are_adopted(tmp_path, fresh_vcsim):
+    """A clone with three disks and two NICs on VLAN networks, on the lab's libvirtd (real QEMU; its host has no GPU
+    to give: docs/providers/libvirt.md)."""
+    import libvirt
+
+    env = lab_env(fresh_vcsim)
+    networks = (f"a = virtplane.Network('imp-a', vlan=110, {ON})\n"
+                f"b = virtplane.Network('imp-b', vlan=120, {ON})")
+    template = (f"virtplane.VirtualMachine('imp-tpl', cpus=1, memory='256MiB', power='off', "
+                f"disks=[virtplane.Disk(1)], {ON})\n")
+    made_out_of_band(tmp_path, env, "libvirt", template, networks)
+    made_out_of_band(tmp_path / "2", env, "libvirt", template + (
+        f"virtplane.VirtualMachine('imp-clone', clone_from='imp-tpl', cpus=2, memory='256MiB', power='off', "
+        f"tags=['imp'], disks=[virtplane.Disk(1), virtplane.Disk(2), virtplane.Disk(3, bus='virtio-blk')], "
+        f"nics=[virtplane.Nic(a), virtplane.Nic(b, adapter='e1000e')], {ON})"), networks)
+    conn = libvirt.open(env["LIBVIRT_DEFAULT_URI"])
+    try:  # the clone's marker removed: as if made by hand
+        domain = conn.lookupByName("imp-clone")
+        domain.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, None, None,
+                           "https://virtplane.dev/xmlns/libvirt/1", libvirt.VIR_DOMAIN_AFFECT_CONFIG)
+    finally:
+        conn.close()
+
+    result, out = imported(tmp_path, env, "libvirt", "--select", "imp-clone")
+    assert result.returncode == 0, result.stderr
+    program = (out / "__main__.py").read_text()
+    assert "virtplane.Nic('imp-b', adapter='e1000e', slot=" in program and program.count("virtplane.Disk(") == 3
+    plan = virtplane("plan", str(out), env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert summary(plan.stdout) == "0 to create, 0 to update, 0 to replace, 0 to delete, 1 unchanged (1 not owned " \
+                                   "by this stack)."
+    adopted, again = imported(tmp_path, env, "libvirt", "--select", "imp-clone", name="adopted", adopt=True)
+    assert adopted.returncode == 0, adopted.stderr
+    owned = virtplane("plan", str(again), env=env)
+    assert owned.returncode == 0 and summary(owned.stdout) == ("0 to create, 0 to update, 0 to replace, 0 to delete, "
+                                                               "1 unchanged.")
