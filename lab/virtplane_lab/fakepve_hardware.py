@@ -21,7 +21,7 @@ Its storage ``local`` holds the lab's container templates (``pve_templates``). I
 ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
 PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
 Mapping.Use on it), and can play a standalone node (``standalone = True``: ``/cluster/status`` lists the node
-and no cluster).
+and no cluster). Cloud-init (snippets on directory storages, ``cicustom``, the drive's dump) is fakepve_cloudinit's.
 
 Imported only inside the fakepve process (``fakepve_main``) and by the tests' fixtures: nothing in virtplane's
 core imports it.
@@ -37,6 +37,7 @@ from fakepve import schema as pve_schema
 from fakepve.model import PveError
 from fakepve.server import USER, FakePve, ok, params
 
+from virtplane_lab.fakepve_cloudinit import CloudInitPve, register_cicustom_format
 from virtplane_lab.pve_hardware import (
     FakeMapping,
     FakeNode,
@@ -98,13 +99,14 @@ def _map_keys(entry: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
 
 
-class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
+class HardwarePve(CloudInitPve, FakePve):  # type: ignore[misc] - fakepve is untyped
     """A FakePve whose nodes carry hardware: ``hardware`` maps node -> FakeNode (a node without an entry gets
     ``plain_node()``), ``pci_mappings`` lists the cluster's PCI mappings. Change them freely while it serves."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         register_hostpci_format()
+        register_cicustom_format()
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
@@ -141,6 +143,8 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
             ("GET", "/nodes/{node}/capabilities/qemu/machines"): self._machines,
             ("GET", "/cluster/mapping/pci"): self._mapping_list,
             ("GET", "/cluster/mapping/pci/{id}"): self._mapping_get,
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump"): self._cloudinit_dump,
+            ("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit"): self._cloudinit_regenerate,
         }
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -267,15 +271,18 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
     async def _config_put(self, request: Any) -> Any:
         values = self._verify(request, await params(request))
         self._check_hostpci(request[USER], values)
+        self.check_cicustom(values)
         return await super()._config_put(request)
 
     async def _config_post(self, request: Any) -> Any:
         values = self._verify(request, await params(request))
         self._check_hostpci(request[USER], values)  # before the task starts, as PVE checks it
+        self.check_cicustom(values)
         return await super()._config_post(request)
 
     async def _qm_create(self, values: dict[str, Any], user: Any) -> Any:
         self._check_hostpci(user, values)
+        self.check_cicustom(values)
         return await super()._qm_create(values, user)
 
     # ---- a standalone node -----------------------------------------------------------------------------------

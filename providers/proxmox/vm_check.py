@@ -8,9 +8,11 @@ would be written as an address is said at plan time, naming the mappings to use 
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 
+from virtplane.providers.proxmox import cloudinit as pve_cloudinit
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
     GUEST_OSTYPES,
@@ -30,9 +32,10 @@ _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the l
 
 def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
                 default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set,
-                raw_devices_as: str | None = None) -> Problems:
+                raw_devices_as: str | None = None, snippets: tuple[str | None, str | None] = (None, None)) -> Problems:
     """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created);
-    ``raw_devices_as`` names who the endpoint acts as when that is not root@pam itself (raw devices refused)."""
+    ``raw_devices_as`` names who the endpoint acts as when that is not root@pam itself (raw devices refused);
+    ``snippets`` its snippets storage and the path it is mounted at here."""
     problems: Problems = []
     source = clone_source(spec.clone_from, spec.linked_clone, rows, problems)
     node = checked_node(spec.node, source, default_node, cluster, problems)
@@ -42,6 +45,7 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
     problems += _device_problems(spec, mapping_ids)
     if raw_devices_as is not None:
         problems += _raw_device_problems(spec, mapping_ids, raw_devices_as)
+    problems += _cloud_init_problems(spec, cluster, *snippets)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
                                      f"(choices: {', '.join(PVE_OSTYPES)})"))
@@ -207,3 +211,35 @@ def tag_problems(tags: list[str]) -> Problems:
             problems.append(("tags", f"'{tag}' is not a valid Proxmox tag: start with a letter, digit or '_', then "
                                      "only letters, digits, '_', '-', '+' and '.'"))
     return problems
+
+
+def _cloud_init_problems(spec: VirtualMachineSpec, cluster: Cluster, storage: str | None, path: str | None
+                         ) -> Problems:
+    """Cloud-init PVE's own options cannot carry needs snippets: a snippets storage, mounted here."""
+    if spec.cloud_init is None:
+        return []
+    docs = spec.cloud_init.documents
+    native = pve_cloudinit.native_options(docs, str(docs.meta_data.get("local-hostname") or ""))
+    if native is not None:
+        entries = sum(1 for key in native if key.startswith("ipconfig"))
+        if spec.nics is not None and entries > len(spec.nics):
+            return [("cloud_init.network_config", f"has {entries} ethernets entries, but the VM has {len(spec.nics)} "
+                                                  "NICs (on Proxmox the Nth entry configures netN-1)")]
+        return []
+    why = ("says more than PVE's cloud-init options (ciuser, sshkeys, ciupgrade, ipconfigN, nameserver, "
+           "searchdomain) can carry, so it goes as cicustom snippets")
+    if storage is None or path is None:
+        return [("cloud_init", f"{why}: set snippets_storage= and snippets_path= on the Endpoint "
+                               "(PROXMOX_VE_SNIPPETS_STORAGE, PROXMOX_VE_SNIPPETS_PATH): a storage with the snippets "
+                               "content type and its snippets directory as mounted here (PVE's API cannot upload "
+                               "snippets); docs/cloud-init.md")]
+    facts = cluster.storages().get(storage)
+    if facts is None:
+        return [("cloud_init", f"{why}, but the endpoint's snippets storage '{storage}' does not exist")]
+    if "snippets" not in facts.content:
+        return [("cloud_init", f"{why}, but storage '{storage}' does not hold snippets (its content is "
+                               f"{','.join(sorted(facts.content))}; add 'snippets' to it)")]
+    if not os.path.isdir(path) or not os.access(path, os.W_OK):
+        return [("cloud_init", f"{why}, but the snippets path {path} is not a writable directory here (mount the "
+                               f"snippets directory of storage '{storage}' there)")]
+    return []
