@@ -106,6 +106,8 @@ def guarded(command: Callable[..., int]) -> Callable[..., None]:
                 from virtplane.output import error_json
 
                 _emit(error_json(command.__name__, failure))
+            elif failure is not None and kwargs.get("fmt") in MACHINE_FORMATS:
+                _emit_failure_report(command.__name__, failure, kwargs["fmt"], kwargs.get("out_file"))
             sys.stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
@@ -161,6 +163,26 @@ def main() -> None:
 
 def _emit(text: str) -> None:
     print(text)
+
+
+MACHINE_FORMATS = ("json", "sarif", "junit")  # `check --format`s a CI parser reads, even when the check fails
+
+
+def _emit_failure_report(command: str, failure: BaseException, fmt: str, out_file: Path | None) -> None:
+    """A failed ``check --format json|sarif|junit`` still writes a document of its format, saying the check did not
+    run (to ``--out`` when given), so a CI step reading it reports the error instead of choking on nothing."""
+    from virtplane.output import error_json, error_text
+    from virtplane.policies.report import junit, sarif
+    from virtplane.redact import redact
+
+    message = redact(error_text(failure))
+    document = {"json": lambda: error_json(command, failure) + "\n",
+                "sarif": lambda: sarif.failed(message, Path.cwd()),
+                "junit": lambda: junit.failed(message)}[fmt]()
+    if out_file is None:
+        sys.stdout.write(document)
+    else:
+        out_file.write_text(document)
 
 
 def _plan(stack_dir: Path, stack: str | None, policy: bool = False) -> tuple[Plan, Report | None]:

@@ -126,12 +126,12 @@ def error_json(command: str, error: BaseException) -> str:
             errors += [{"resource": f"{item.kind}/{item.name}", "field": field, "message": message}
                        for field, message in item.problems]
         else:
-            errors.append({"resource": None, "field": None, "message": _error_text(item)})
-    document = {"schema": SCHEMA_VERSION, "command": command, "error": _error_text(error), "errors": errors}
+            errors.append({"resource": None, "field": None, "message": error_text(item)})
+    document = {"schema": SCHEMA_VERSION, "command": command, "error": error_text(error), "errors": errors}
     return redact(json.dumps(document, indent=2))
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     from virtplane.errors import VirtplaneError
 
     if isinstance(error, KeyboardInterrupt):
