@@ -3,6 +3,7 @@ started, and starting it again in the same place finds no domain of the last run
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import libvirt
@@ -26,3 +27,16 @@ def test_stopping_the_daemon_ends_its_qemu_and_a_new_start_finds_no_domain(tmp_p
         assert raw_libvirt.domain_names(second.uri) == []
     finally:
         second.stop()
+
+
+def test_a_domains_pty_console_gets_a_terminal_of_the_daemons_own_devpts(fresh_libvirtd):
+    """QEMU's serial console (and a libvirt-lxc container's) is a pseudo-terminal: the daemon's /dev has a devpts
+    instance of its own, so opening one succeeds."""
+    conn = libvirt.open(fresh_libvirtd.uri)
+    try:
+        domain = conn.defineXML(raw_libvirt.plain_domain("tty", "qemu", devices="<serial type='pty'/>"))
+        domain.create()
+        root = ET.fromstring(domain.XMLDesc(0))
+        assert root.find("devices/serial/source").get("path").startswith("/dev/pts/")
+    finally:
+        conn.close()
