@@ -130,9 +130,11 @@ def refuse_unserved(kind_name: str, endpoint: str, provider: Provider, declared:
     """A kind the endpoint's provider has no driver for may not be declared on it (and has nothing to delete)."""
     if declared:
         name = sorted(declared)[0]
-        raise SpecError(kind_name, name, [("opts.provider", f"endpoint '{endpoint}' is a {provider.name} endpoint, "
-                                                            f"which has no {kind(kind_name).noun}s; declare it on an "
-                                                            "endpoint that does (see docs/containers.md)")])
+        reason = provider.unserved_reasons.get(kind_name)
+        because = f" ({reason})" if reason else ""
+        problem = (f"endpoint '{endpoint}' is a {provider.name} endpoint, which has no {kind(kind_name).noun}s"
+                   f"{because}; declare it on an endpoint that does (see docs/containers.md)")
+        raise SpecError(kind_name, name, [("opts.provider", problem)])
 
 
 def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mapping[str, object]) -> ObserveResult:
