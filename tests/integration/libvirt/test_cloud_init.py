@@ -14,7 +14,7 @@ from tests.conformance.stack import Stack
 from virtplane.errors import SpecError
 from virtplane.providers import nocloud
 from virtplane.providers.base import Rule
-from virtplane.providers.libvirt import cidata
+from virtplane.providers.libvirt import cidata, seed
 from virtplane.specs import CloudInitSpec
 
 USER = "#cloud-config\nhostname: kvm\npackages: [nginx]\n"
@@ -138,3 +138,24 @@ def test_the_test_driver_refuses_cloud_init_at_plan_in_one_sentence(test_host):
                                  "cloud-init seed; use a QEMU host")
     assert "ci-test" not in test_host.names()
 
+
+
+class Killed(BaseException):
+    """The apply's process dying at this point (not an Exception: nothing of ours catches it)."""
+
+
+def test_a_create_killed_before_its_seed_was_written_is_finished_by_the_next_apply(qemu_host, monkeypatch):
+    def die(*args: Any, **kwargs: Any) -> None:
+        raise Killed()
+
+    stack = Stack(qemu_host, "ci").vm("ci-killed", **small(cloud_init=cloud_init()))
+    with monkeypatch.context() as patched:
+        patched.setattr(seed, "write", die)
+        with pytest.raises(Killed):
+            stack.apply()
+    assert seed_volumes(qemu_host) == [] and not qemu_host.conn.lookupByName("ci-killed").isActive()
+    stack.apply()
+    [drive] = cdroms(qemu_host, "ci-killed")
+    assert guest_sees(qemu_host, drive.find("source").get("volume"))["user-data"].decode() == USER
+    assert qemu_host.conn.lookupByName("ci-killed").isActive() and qemu_host.count("ci-killed") == 1
+    assert stack.changes() == {}
