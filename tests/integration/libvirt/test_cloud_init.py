@@ -15,6 +15,7 @@ from virtplane.errors import SpecError
 from virtplane.providers import nocloud
 from virtplane.providers.base import Rule
 from virtplane.providers.libvirt import cidata, seed
+from virtplane.providers.registry import provider_class
 from virtplane.specs import CloudInitSpec
 
 USER = "#cloud-config\nhostname: kvm\npackages: [nginx]\n"
@@ -159,3 +160,19 @@ def test_a_create_killed_before_its_seed_was_written_is_finished_by_the_next_app
     assert guest_sees(qemu_host, drive.find("source").get("volume"))["user-data"].decode() == USER
     assert qemu_host.conn.lookupByName("ci-killed").isActive() and qemu_host.count("ci-killed") == 1
     assert stack.changes() == {}
+
+
+def test_cloud_init_with_an_endpoint_pool_that_does_not_exist_is_refused_at_plan(qemu_host, fresh_libvirtd):
+    libvirt_provider, kept = provider_class("libvirt"), qemu_host.provider
+    qemu_host.provider = libvirt_provider.connect(libvirt_provider.settings_from(
+        "conformance", {"uri": fresh_libvirtd.uri, "storage_pool": "seeds"}, {}))
+    try:
+        stack = Stack(qemu_host, "ci").vm("ci-nopool", cpus=1, memory="256MiB", cloud_init=cloud_init())
+        with pytest.raises(SpecError) as caught:
+            stack.plan()
+    finally:
+        qemu_host.provider.close()
+        qemu_host.provider = kept
+    assert str(caught.value) == ("VirtualMachine 'ci-nopool': field 'cloud_init': the cloud-init seed volume goes to "
+                                 "the endpoint's storage pool 'seeds', which does not exist on libvirt endpoint "
+                                 "'conformance'")
