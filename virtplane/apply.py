@@ -147,9 +147,15 @@ def creation_spec(item: ResourcePlan) -> Spec:
     return spec
 
 
+def owner_of(stack: str, name: str, endpoint: str, spec: Spec | None) -> Owner:
+    """The marker a create writes: a clone's names the template it was made from."""
+    source = spec.clone_from if isinstance(spec, VirtualMachineSpec) else None
+    return Owner(stack, name, endpoint, source or None)
+
+
 def _apply_one(stack: str, item: ResourcePlan, provider: Provider) -> None:
     driver = provider.driver(item.kind)
-    owner = Owner(stack, item.name, item.endpoint)
+    owner = owner_of(stack, item.name, item.endpoint, item.spec)
     if item.action is Action.CREATE:
         driver.create(owner, creation_spec(item))
     elif item.action is Action.UPDATE:

@@ -189,7 +189,7 @@ def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     else:
         output.render_plan(console(), the_plan, title="Plan")
         check_command.show(console(), report)
-    return EXIT_CHANGES if the_plan.pending else EXIT_OK
+    return EXIT_CHANGES if the_plan.pending or the_plan.deferred else EXIT_OK
 
 
 @main.command()
@@ -202,13 +202,14 @@ def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     from virtplane import output
 
     the_plan, _ = _plan(stack_dir, stack)
+    drifted = bool(the_plan.pending or the_plan.deferred)
     if as_json:
-        _emit(output.emit_json("drift", the_plan, drift=bool(the_plan.pending)))
+        _emit(output.emit_json("drift", the_plan, drift=drifted))
     else:
         out = console()
         output.render_plan(out, the_plan, title="Drift")
-        out.print("Drift found." if the_plan.pending else "No drift.")
-    return EXIT_CHANGES if the_plan.pending else EXIT_OK
+        out.print("Drift found." if drifted else "No drift.")
+    return EXIT_CHANGES if drifted else EXIT_OK
 
 
 def _backend(name: str, provider: Any) -> str:

@@ -22,6 +22,8 @@ from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
+from virtplane.pools.placement import PoolPlacer
+from virtplane.pools.planning import refine as refine_pools
 from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_vm
@@ -85,12 +87,16 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
         for endpoint, kinds in grouped.items()}
     for endpoint, provider in providers.items():
         placer = Placer(endpoint, provider, facts)
+        pools = {} if destroy else {name: pool for name, pool in desired.pools.items() if pool.endpoint == endpoint}
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             driver = provider.driver(kind_name)
             observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
                                            declared)
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
+            if kind_name == "VirtualMachine" and pools:  # desktop pools: recompose, shrink, in use, batches
+                refine_pools(items, pools, driver)
+                placer.pools = PoolPlacer(endpoint, {name: p.spec.spread for name, p in pools.items()}, items)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
@@ -198,6 +204,7 @@ class Placer:
         self.provider = provider
         self.usage = Usage()
         self._facts = facts if facts is not None else HostFacts({endpoint: provider})
+        self.pools: PoolPlacer | None = None  # the endpoint's desktop pools (spread or pack, capacity)
 
     def hosts(self) -> list[Host]:
         try:
@@ -209,6 +216,10 @@ class Placer:
         if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
             return
         spec = item.spec.with_creation_defaults()
+        if needs_hardware(spec) and item.pool is not None and self.pools is not None:
+            item.assignment = self.pools.place(item, spec, self.hosts(), self.usage)
+            item.placement = item.assignment.host
+            return
         if needs_hardware(spec):
             item.assignment = place(item.name, self.endpoint, spec, self.hosts(), self.usage)
             item.placement = item.assignment.host

@@ -28,6 +28,7 @@ class HostInfo:
 class HypervProvider(Provider):
     name = "hyperv"
     settings_model = HypervSettings
+    offers_linked_clones = True  # a differencing VHDX whose parent is the golden image's VHDX
     setting_names = (*ENV, *INPUT_ONLY)
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: HostInfo) -> None:

@@ -29,7 +29,7 @@ PENDING_PREFIX = "virtplane-pending:"
 def pending_name(owner: Owner) -> str:
     """The name a VM has between New-VM and the Set-VM that writes its marker: it carries the marker itself, so an
     interrupted create is recognised (and removed) on the next run."""
-    return PENDING_PREFIX + owner.encode()
+    return PENDING_PREFIX + Owner(owner.stack, owner.resource, owner.endpoint).encode()  # no source: names are short
 
 
 def owner_from_pending(name: str | None) -> Owner | None:

@@ -25,6 +25,7 @@ from virtplane.providers.proxmox.vm import VirtualMachineDriver
 class ProxmoxProvider(Provider):
     name = "proxmox"
     settings_model = ProxmoxSettings
+    offers_linked_clones = True  # linked clones of templates (qm clone without --full)
     setting_names = (*ENV, *INPUT_ONLY)  # the Endpoint's arguments (settings_from turns them into ProxmoxSettings)
 
     def __init__(self, client: PveClient, settings: ProxmoxSettings):

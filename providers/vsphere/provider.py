@@ -36,6 +36,7 @@ API_VERSION = "vim.version.v7_0"
 class VsphereProvider(Provider):
     name = "vsphere"
     settings_model = VsphereSettings
+    offers_linked_clones = True  # snapshot-based: child disks on the template's current snapshot
 
     def __init__(self, si: Any, settings: VsphereSettings, inventory: Inventory):
         self.si = si

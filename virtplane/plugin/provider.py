@@ -20,7 +20,7 @@ from pulumi.provider.experimental import provider as api
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from virtplane import redact
-from virtplane.apply import creation_spec
+from virtplane.apply import creation_spec, owner_of
 from virtplane.diff import diff
 from virtplane.engine import Placer, classify
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
@@ -41,7 +41,7 @@ from virtplane.plugin.values import (
     to_property,
     to_property_map,
 )
-from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner
+from virtplane.providers.base import Created, Declared, KindDriver, Observed
 from virtplane.slots import resolve_vm
 from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
 
@@ -150,7 +150,7 @@ class VirtplaneProvider(api.Provider):
         spec = self._resolved(kind, name, known, None, driver)
         await self._check_references(driver, name, spec, new=True)
         creation = await self._placed_creation_spec(name, spec, driver)
-        owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
+        owner = owner_of(stack_identity(request.urn), name, self.endpoint.name, spec)
         created = await asyncio.to_thread(driver.create, owner, creation)
         if not isinstance(created, Created) or not created.id:
             raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
