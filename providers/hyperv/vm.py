@@ -23,11 +23,13 @@ import contextlib
 import time
 from typing import Any, cast
 
+from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -36,6 +38,7 @@ from virtplane.providers.base import (
 )
 from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
+from virtplane.providers.hyperv.clone import clone_basis, find_source
 from virtplane.providers.hyperv.settings import HypervSettings
 from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm
 from virtplane.providers.hyperv.vm_state import (
@@ -51,17 +54,15 @@ from virtplane.providers.hyperv.vm_state import (
     vm_state,
 )
 from virtplane.providers.vm_rules import VmRules, top_field
-from virtplane.slots import next_numbered
-from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
+from virtplane.slots import next_numbered, resolve_vm
+from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec
 
 vm_rule = VmRules(hypervisor="Hyper-V",
                   power_off=frozenset({"cpus", "memory", "nested_virtualization", "secure_boot"}),
                   replace=frozenset({"firmware", "machine"}),
                   disk_replace=frozenset({"storage", "thin", "bus"}))
 _NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sockets unset",
-                  "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset",
-                  "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
-                  "linked_clone": "cloning is not supported on Hyper-V yet"}
+                  "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset"}
 _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
 # Hyper-V's adapters are the synthetic network adapter and, on Generation 1 only, the legacy one
 # (Add-VMNetworkAdapter -IsLegacy, an emulated DEC 21140): no Intel e1000 model to choose.
@@ -185,6 +186,14 @@ class VirtualMachineDriver(KindDriver):
 
     def create(self, owner: Owner, spec: Spec) -> Created:
         vm_spec = cast(VirtualMachineSpec, spec)
+        if vm_spec.clone_from:
+            return self._clone(owner, vm_spec)
+        return self._create(owner, vm_spec)
+
+    def _create(self, owner: Owner, vm_spec: VirtualMachineSpec, source: tuple[Any, dict[str, Any]] | None = None
+                ) -> Created:
+        """Create the VM; ``source`` (a golden image's VM and parts): its disks and adapters instead of the
+        declared ones (clone.py)."""
         name = owner.resource
         generation = 2 if vm_spec.firmware == "uefi" else 1
         memory = i64((vm_spec.memory or 1024) * MiB)
@@ -208,6 +217,8 @@ class VirtualMachineDriver(KindDriver):
             statements += self._add_disk(vm_id, disk)
         for nic in vm_spec.nics or []:
             statements += self._add_nic(vm_id, nic)
+        if source is not None:
+            statements += self._copy_parts(vm_id, source[1], linked=vm_spec.linked_clone)
         if vm_spec.gpus and host_devices is not None:
             statements += self._gpu_statements(vm_id, name, [], vm_spec.gpus, host_devices, new_vm=True)
         self._client.run(statements, f"configure the new VM {name}")
@@ -221,6 +232,52 @@ class VirtualMachineDriver(KindDriver):
         observed = self._read_ids(owner.stack, [vm_id], self._switches, only=vm_id).get(vm_id)
         outputs = dict(observed.state) if observed else {}
         return Created(vm_id, outputs)
+
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> Created:
+        """Make the clone from the golden image's parts under the pending name, write its marker, then apply the
+        declared fields the source does not have (matched by slot), as an update."""
+        source_vm, parts = find_source(self._read_all(f"find '{spec.clone_from}', the source of VM {owner.resource}"),
+                                       str(spec.clone_from), owner.resource, self._settings.endpoint_name)
+        if str(source_vm.get("State") or "").lower() != "off" and not spec.linked_clone:
+            raise ProviderError(f"VM {owner.resource} is a full copy of '{spec.clone_from}', which is running; Hyper-V "
+                                "copies a VM's disks only while it is off (shut the golden image down)")
+        source = self._observed(source_vm, parts, None, ours=False, pending=False)
+        created = self._create(owner, clone_basis(spec, source.state), (source_vm, parts))
+        observed = self._read_ids(owner.stack, [created.id], self._switches, only=created.id).get(created.id)
+        if observed is None:
+            raise ProviderError(f"VM {owner.resource} vanished right after it was cloned")
+        resolved = resolve_vm(spec, observed.state, self.new_slot)
+        changes = [c for c in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind])
+                   if self.rule(c) is not Rule.REPLACE]  # disks keep the bus and type they were cloned with
+        if changes:
+            self.update(observed, resolved, changes)
+            observed = self._read_ids(owner.stack, [created.id], self._switches, only=created.id).get(created.id)
+        return Created(created.id, dict(observed.state) if observed else created.outputs)
+
+    def _copy_parts(self, vm_id: str, parts: dict[str, Any], *, linked: bool) -> list[Any]:
+        """The golden image's disks (each a differencing child or a copy, at the same slot) and adapters (the same
+        switch and VLAN)."""
+        statements: list[Any] = []
+        for drive, _ in parts.get("disks", []):
+            slot, parent = drive_slot(drive), drive.text("Path") or ""
+            controller, number, location = parse_disk_slot(slot)
+            path = self._vhd_path(vm_id, slot)
+            if linked:
+                statements.append(pipe(Cmd("New-VHD", {"Path": path, "ParentPath": parent, "Differencing": True})))
+            else:
+                statements.append(pipe(Cmd("Convert-VHD", {"Path": parent, "DestinationPath": path,
+                                                           "VHDType": "Dynamic"})))
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMHardDiskDrive", {
+                "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location,
+                "Path": path})))
+        for adapter, vlan in parts.get("nics", []):
+            slot, switch = adapter.text("Name") or "", adapter.text("SwitchName")
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMNetworkAdapter",
+                                                         {"Name": slot, **({"SwitchName": switch} if switch else {})})))
+            mode = str(vlan.get("OperationMode") or "") if vlan is not None else ""
+            access = (vlan.number("AccessVlanId") or 0) if vlan is not None and mode.lower() == "access" else 0
+            statements.append(self._vlan(vm_id, slot, access))
+        return statements
 
     def _settings_statements(self, vm_id: str, spec: VirtualMachineSpec, generation: int, fields: set[str]
                              ) -> list[Any]:
@@ -278,7 +335,9 @@ class VirtualMachineDriver(KindDriver):
         if handle.pending:
             # an interrupted create: it held nothing yet; remove it (and any VHD it made) and make it again
             self._remove(handle, name, slots=[d.slot for d in vm_spec.disks or [] if d.slot])
-            self.create(cast(Owner, observed.owner), vm_spec.with_creation_defaults())
+            owner = cast(Owner, observed.owner)
+            self.create(Owner(owner.stack, owner.resource, owner.endpoint, vm_spec.clone_from or None),
+                        vm_spec.with_creation_defaults())
             return
         fields = {top_field(change.path) for change in changes}
         running = observed.state["power"] == "on"
@@ -428,6 +487,24 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        """Hyper-V's integration services tell whether a guest runs (Heartbeat) and its addresses (Data Exchange,
+        read as the adapters' IPAddresses), but not who is logged in: a running VM counts as in use. Addresses for
+        every VM in one pipeline."""
+        running = [live for live in observed if live.state.get("power") == "on"]
+        addresses: dict[str, str] = {}
+        if running:
+            read = self._client.run([pipe(_GET_VM, Cmd("Get-VMNetworkAdapter"),
+                                          Cmd("Select-Object", {"Property": ["VMId", "IPAddresses"]}))],
+                                    "read the guests' addresses", retry_read=True)
+            for adapter in read.objects:
+                found = [str(a) for a in adapter.get("IPAddresses") or [] if ":" not in str(a)]
+                if found:
+                    addresses.setdefault(str(adapter.get("VMId")).lower(), found[0])
+        told = "Hyper-V's integration services report no logged-in users"
+        return {live.name: GuestState(str(live.state.get("power")), None, addresses.get(str(live.id).lower()), told)
+                if live.state.get("power") == "on" else GuestState("off") for live in observed}
 
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
         if collection == "nics":

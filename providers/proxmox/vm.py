@@ -38,6 +38,7 @@ from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -67,6 +68,7 @@ from virtplane.providers.proxmox.faults import (
     is_bare_permission_failure,
     permission_denied,
 )
+from virtplane.providers.proxmox.guest import GuestReader
 from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
@@ -110,6 +112,7 @@ class VirtualMachineDriver(KindDriver):
         self._power = Power(client)
         self._vmids = VmidAllocator(client)
         self._pci = PciReader(client)
+        self._guests = GuestReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
@@ -480,6 +483,10 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        return self._guests.states([(live.name, live.handle.row, live.handle.config) for live in observed
+                                    if isinstance(live.handle, VmHandle)])
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> VmHandle:

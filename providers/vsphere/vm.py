@@ -15,6 +15,7 @@ from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -36,6 +37,7 @@ from virtplane.providers.vsphere.devices import (
     split_devices,
 )
 from virtplane.providers.vsphere.faults import provider_error
+from virtplane.providers.vsphere.guest import read_guest_states
 from virtplane.providers.vsphere.inventory import Inventory
 from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
@@ -430,6 +432,9 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        return read_guest_states(self._content, observed)
 
     # ---- helpers -------------------------------------------------------------------------------------
 

@@ -67,6 +67,11 @@ class Peer(ABC):
     def count(self, name: str) -> int:
         """How many VMs carry this name."""
 
+    @abstractmethod
+    def add_golden(self, name: str) -> None:
+        """A golden image for desktop pools, prepared by hand as the hypervisor's documentation says (a template
+        with a snapshot, a template, a VM with a VHDX)."""
+
 
 class VspherePeer(Peer):
     kind = "vsphere"
@@ -106,6 +111,9 @@ class VspherePeer(Peer):
 
     def count(self, name: str) -> int:
         return sum(1 for vm in raw_vsphere.all_vms(self.si) if vm.name == name)
+
+    def add_golden(self, name: str) -> None:
+        raw_vsphere.create_golden(self.si, name)
 
 
 class ProxmoxPeer(Peer):
@@ -161,6 +169,12 @@ class ProxmoxPeer(Peer):
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
 
+    def add_golden(self, name: str) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=1024, scsihw="virtio-scsi-single",
+                                         scsi0="local-lvm:8", net0="virtio,bridge=vmbr0", agent=1)
+        self.api.nodes("pve1").qemu(vmid).template.post()
+
 
 class HypervPeer(Peer):
     """A simulated Hyper-V host (the lab's: HTTPS, NTLM, switch lab-switch); out-of-band changes are pypsrp
@@ -208,3 +222,6 @@ class HypervPeer(Peer):
 
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)
+
+    def add_golden(self, name: str) -> None:
+        raw_hyperv.create_golden(self.instance, name)

@@ -84,7 +84,8 @@ class Vm:
 class Vhd:
     path: str
     size: int
-    vhd_type: str = "Dynamic"  # Dynamic | Fixed
+    vhd_type: str = "Dynamic"  # Dynamic | Fixed | Differencing
+    parent_path: str = ""  # a differencing disk's parent (New-VHD -ParentPath -Differencing)
 
     @property
     def vhd_format(self) -> str:

@@ -141,7 +141,7 @@ def describe(obj: Any, host: Host) -> tuple[list[str], dict[str, Any]]:
         holder = host.holder_of(obj.path)
         return ["Microsoft.Vhd.PowerShell.VirtualHardDisk", "System.Object"], {
             "ComputerName": host.name, "Path": obj.path, "VhdFormat": VhdFormat[obj.vhd_format],
-            "VhdType": VhdType[obj.vhd_type], "Size": PSUInt64(obj.size),
+            "VhdType": VhdType[obj.vhd_type], "Size": PSUInt64(obj.size), "ParentPath": obj.parent_path or None,
             "FileSize": PSUInt64(obj.size if obj.vhd_type == "Fixed" else 4 * 1024 * 1024),
             "Attached": holder is not None and holder.state == "Running", "MinimumSize": PSUInt64(3 * 1024 * 1024)}
     if isinstance(obj, NetworkAdapter):
@@ -149,7 +149,10 @@ def describe(obj: Any, host: Host) -> tuple[list[str], dict[str, Any]]:
         return [HV + "VMNetworkAdapter", HV + "VMNetworkAdapterBase", "System.Object"], {
             "VMId": obj.vm_id, "VMName": vm.name if vm else "", "Name": obj.name, "Id": obj.id,
             "SwitchName": obj.switch_name or None, "Connected": bool(obj.switch_name),
-            "MacAddress": obj.mac_address, "IovWeight": PSInt(obj.iov_weight), "IsManagementOs": False}
+            "MacAddress": obj.mac_address, "IovWeight": PSInt(obj.iov_weight), "IsManagementOs": False,
+            # The guest's addresses, which the Data Exchange (KVP) integration service reports from inside a running
+            # guest; the simulated VMs run no guest OS, so none (Get-VMNetworkAdapter, "IPAddresses").
+            "IPAddresses": []}
     if isinstance(obj, VlanView):
         return [HV + "VMNetworkAdapterVlanSetting", "System.Object"], {
             **_vm_ref(obj.vm), "ParentAdapter": obj.adapter.name, "AdapterId": obj.adapter.id,
