@@ -23,6 +23,7 @@ from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.pools.placement import PoolPlacer
+from virtplane.pools.planning import pool_errors
 from virtplane.pools.planning import refine as refine_pools
 from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
 from virtplane.providers.registry import provider_class
@@ -130,14 +131,17 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
     """Ask each driver whether what will be created or changed refers to things that exist; every resource's
     problems are reported at once."""
     errors: list[VirtplaneError] = []
+    desktops: dict[str, list[tuple[str, str]]] = {}  # a pool's desktops share their problems: said once per pool
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
         problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
-        if problems:
+        if problems and item.pool is not None:
+            desktops.setdefault(item.pool, []).extend(problems)
+        elif problems:
             errors.append(SpecError(item.kind, item.name, problems))
-    raise_all(errors)
+    raise_all(errors + pool_errors(desktops))
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,

@@ -101,6 +101,7 @@ class VirtualMachineDriver(KindDriver):
         self._host = host  # the provider's HostInfo: name and default VHD path
         self._switches = Switches(settings.switch)
         self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
+        self._names: list[str] = []  # every VM's name, from the last observe: clone sources
         self._versions: HostVersions | None = None
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -131,8 +132,10 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(specs)
         result = ObserveResult()
         live: dict[str, LiveVm] = {}
+        self._names = []
         for vm, parts in self._read_all("read the virtual machines"):
             name = vm.text("Name") or ""
+            self._names.append(name)
             pending = owner_from_pending(name)
             owner = pending or owner_from_notes(vm.text("Notes"))
             if owner is not None and owner.resource in specs:
@@ -517,6 +520,10 @@ class VirtualMachineDriver(KindDriver):
         self._switches = _switches(self._settings, declared)
         problems = [(name, message) for name, message in _NOT_ON_HYPERV.items()
                     if getattr(vm_spec, name) not in (None, False)]
+        if vm_spec.clone_from and (count := self._names.count(vm_spec.clone_from)) != 1:
+            where = f"Hyper-V endpoint '{self._settings.endpoint_name}'"
+            problems.append(("clone_from", f"no VM named '{vm_spec.clone_from}' exists on {where}" if not count else
+                             f"{count} VMs are named '{vm_spec.clone_from}' on {where}; a golden image must be one"))
         for index, disk in enumerate(vm_spec.disks or []):
             if disk.bus not in (None, "paravirtual", "ide"):
                 problems.append((f"disks[{index}].bus", f"{disk.bus} disks do not exist on Hyper-V "

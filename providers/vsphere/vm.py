@@ -105,6 +105,7 @@ class VirtualMachineDriver(KindDriver):
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
         self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
+        self._sources: list[str] = []  # every VM's and template's name, from the last observe: clone sources
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
@@ -117,6 +118,7 @@ class VirtualMachineDriver(KindDriver):
         self._named_gpus = {name: [gpu.device is not None for gpu in cast(VirtualMachineSpec, spec).gpus or []]
                             for name, spec in declared.get(self.kind, {}).items() if spec is not None}
         rows = self._read_all()
+        self._sources = [unescaped(props["name"]) for _, props in rows if "name" in props]
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -408,6 +410,11 @@ class VirtualMachineDriver(KindDriver):
         problems = []
         if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
+        if vm_spec.clone_from and (count := self._sources.count(vm_spec.clone_from)) != 1:
+            where = f"datacenter {placement.datacenter_name}"
+            problems.append(("clone_from", f"no VM or template named '{vm_spec.clone_from}' exists in {where}"
+                             if not count else f"{count} VMs or templates are named '{vm_spec.clone_from}' in "
+                             f"{where}; a clone source must be one"))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
         for index, disk in enumerate(vm_spec.disks or []):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from virtplane.errors import SpecError
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.pools.spec import DeclaredPool
 from virtplane.providers.base import FieldChange, GuestState, KindDriver, Rule
@@ -111,3 +112,16 @@ def deferred_lines(plan: Plan) -> list[str]:
         left.setdefault(item.pool or "", []).append(item)
     return [f"pool {pool}: recompose left for a later run, in use: " + ", ".join(i.name for i in sorted(
         items, key=lambda i: i.pool_number or 0)) for pool, items in left.items()]
+
+
+_POOL_FIELDS = {"clone_from": "template"}  # a desktop's field as the pool's author wrote it
+
+
+def pool_errors(problems: Mapping[str, list[tuple[str, str]]]) -> list[SpecError]:
+    """One error per pool from its desktops' problems (the same for each desktop), fields named as the pool has
+    them (``clone_from`` is the pool's ``template``)."""
+    errors = []
+    for pool, found in problems.items():
+        unique = list(dict.fromkeys((_POOL_FIELDS.get(field, field), message) for field, message in found))
+        errors.append(SpecError("DesktopPool", pool, unique))
+    return errors
