@@ -101,7 +101,7 @@ class VirtualMachineDriver(KindDriver):
         self._host = host  # the provider's HostInfo: name and default VHD path
         self._switches = Switches(settings.switch)
         self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
-        self._names: list[str] = []  # every VM's name, from the last observe: clone sources
+        self._names: list[str] | None = None  # every VM's name, from the last observe: clone sources
         self._versions: HostVersions | None = None
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -132,10 +132,10 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(specs)
         result = ObserveResult()
         live: dict[str, LiveVm] = {}
-        self._names = []
+        names: list[str] = []
         for vm, parts in self._read_all("read the virtual machines"):
             name = vm.text("Name") or ""
-            self._names.append(name)
+            names.append(name)
             pending = owner_from_pending(name)
             owner = pending or owner_from_notes(vm.text("Notes"))
             if owner is not None and owner.resource in specs:
@@ -153,7 +153,7 @@ class VirtualMachineDriver(KindDriver):
                 result.owned[owner.resource] = observed
             elif name in wanted:
                 result.foreign[name] = self._observed(vm, parts, owner, ours=False, pending=False)
-        self._live = live
+        self._live, self._names = live, names
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -520,7 +520,11 @@ class VirtualMachineDriver(KindDriver):
         self._switches = _switches(self._settings, declared)
         problems = [(name, message) for name, message in _NOT_ON_HYPERV.items()
                     if getattr(vm_spec, name) not in (None, False)]
-        if vm_spec.clone_from and (count := self._names.count(vm_spec.clone_from)) != 1:
+        if vm_spec.clone_from and self._names is None:  # checked without an observe (the Pulumi plugin)
+            read = self._client.run([pipe(_GET_VM, Cmd("Select-Object", {"Property": ["Name"]}))],
+                                    "read the VMs' names", retry_read=True)
+            self._names = [vm.text("Name") or "" for vm in read.objects]
+        if vm_spec.clone_from and (count := (self._names or []).count(vm_spec.clone_from)) != 1:
             where = f"Hyper-V endpoint '{self._settings.endpoint_name}'"
             problems.append(("clone_from", f"no VM named '{vm_spec.clone_from}' exists on {where}" if not count else
                              f"{count} VMs are named '{vm_spec.clone_from}' on {where}; a golden image must be one"))

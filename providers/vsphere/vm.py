@@ -105,7 +105,7 @@ class VirtualMachineDriver(KindDriver):
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
         self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
-        self._sources: list[str] = []  # every VM's and template's name, from the last observe: clone sources
+        self._sources: list[str] | None = None  # every VM's and template's name (the last observe): clone sources
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
@@ -410,7 +410,10 @@ class VirtualMachineDriver(KindDriver):
         problems = []
         if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
-        if vm_spec.clone_from and (count := self._sources.count(vm_spec.clone_from)) != 1:
+        if vm_spec.clone_from and self._sources is None:  # checked without an observe (the Pulumi plugin)
+            self._sources = [unescaped(props.get("name") or "") for _, props in retrieve(
+                self._content, placement.vm_folder, vim.VirtualMachine, ["name"])]
+        if vm_spec.clone_from and (count := (self._sources or []).count(vm_spec.clone_from)) != 1:
             where = f"datacenter {placement.datacenter_name}"
             problems.append(("clone_from", f"no VM or template named '{vm_spec.clone_from}' exists in {where}"
                              if not count else f"{count} VMs or templates are named '{vm_spec.clone_from}' in "
