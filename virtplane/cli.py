@@ -347,6 +347,25 @@ def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
     return EXIT_OK
 
 
+@main.command()
+@stack_dir_argument
+@stack_option
+@click.option("--pool", "pool", required=True, help="The DesktopPool whose desktops to list.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@guarded
+def desktops(stack_dir: Path, stack: str | None, pool: str, fmt: str) -> int:
+    """List a desktop pool's desktops as a broker needs them: host, power, address, vGPU, in use (read live)."""
+    from virtplane.engine import connected
+    from virtplane.evaluate import evaluate
+    from virtplane.pools import listing
+
+    desired = evaluate(stack_dir, stack)
+    with connected(desired) as providers:
+        rows = listing.desktops(desired, providers, pool)
+    sys.stdout.write(listing.render(pool, rows, fmt).rstrip("\n") + "\n")
+    return EXIT_OK
+
+
 # --- policy (virtplane/check_command.py and policies/) -----------------------------------------------------------
 
 def _policy_gate(desired: Any, providers: Any, stack_dir: Path, facts: Any) -> Report | None:
