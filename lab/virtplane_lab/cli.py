@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane_lab import fakepve, hyperv, state, vcsim
+from virtplane_lab import fakepve, golden, hyperv, state, vcsim
 
 console = Console(highlight=False)
 
@@ -74,6 +74,7 @@ def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
         lab_state.proxmox = fakepve.start(state.lab_dir(), time_scale=pve_time_scale)
         lab_state.hyperv = hyperv.start(state.lab_dir(), host_name=HYPERV_HOST, profile=HYPERV_PROFILE, tls=True,
                                         switch=HYPERV_SWITCH, dismount=HYPERV_DDA_GPUS)
+        golden.seed(lab_state.vsphere, lab_state.proxmox.environ(), lab_state.hyperv)  # lab-golden, for pools
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

@@ -1,7 +1,8 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs
-and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs,
+the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
 SR-IOV appliance on vSphere and Proxmox VE), each placed at plan time on the host that has the device (README,
-"Devices").
+"Devices"), and a desktop pool of vGPU desktops cloned from the endpoint's golden image `lab-golden`
+(docs/desktops.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -84,6 +85,20 @@ sriov_appliance = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
+# Desktops on vSphere: four linked clones of the template lab-golden (its current snapshot), each with a vGPU of
+# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time), all placed on DC0_C0_H0's A100.
+desktops = virtplane.DesktopPool(
+    "lab-vdi",
+    template="lab-golden",
+    size=4,
+    cpus=2,
+    memory="4GiB",
+    gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],
+    nics=[virtplane.Nic(app_net)],
+    tags=["vdi", "lab"],
+    opts=on_esx,
+)
+
 # The same shape on the Proxmox cluster: a VLAN on the nodes' bridge, two web VMs placed by virtplane
 # (the online node with the most free memory) and a database VM pinned to a node.
 pve = virtplane.Endpoint("lab-proxmox", kind="proxmox")
@@ -132,6 +147,21 @@ pve_sriov_appliance = virtplane.VirtualMachine(
     disks=[virtplane.Disk("10GiB")],
     nics=[virtplane.Nic(pve_net), virtplane.Nic("vmbr0", adapter="sriov")],
     tags=["sriov", "lab"],
+    opts=on_pve,
+)
+
+# Desktops on Proxmox VE: four linked clones of the template lab-golden on pve1, each with an A100-4C mdev
+# instance (nvidia-471, the workstation's type). Their memory is reserved too: 4 x 512 MiB fill what the
+# workstation leaves of pve1's 6 GiB.
+pve_desktops = virtplane.DesktopPool(
+    "lab-pve-vdi",
+    template="lab-golden",
+    size=4,
+    cpus=2,
+    memory="512MiB",
+    gpus=[virtplane.Gpu("vgpu", profile="nvidia-471")],
+    nics=[virtplane.Nic(pve_net)],
+    tags=["vdi", "lab"],
     opts=on_pve,
 )
 
@@ -240,6 +270,22 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
+# Desktops on Hyper-V: differencing VHDXs on lab-golden's VHDX, each with a partition of LAB-HV1's GPU. The GPU is
+# split in four and lab-hv-gpu-ws holds one partition: three desktops take the rest (a fourth is refused at plan,
+# naming the numbers).
+hv_desktops = virtplane.DesktopPool(
+    "lab-hv-vdi",
+    template="lab-golden",
+    size=3,
+    cpus=2,
+    memory="2GiB",
+    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/4")],
+    nics=[virtplane.Nic(hv_net)],
+    tags=["vdi", "lab"],
+    opts=on_hv,
+)
+
 lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_gpu_passthrough, pve_sriov_appliance,
            *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])
+pulumi.export("desktops", {pool.resource_name: pool.desktops for pool in (desktops, pve_desktops, hv_desktops)})

@@ -16,17 +16,23 @@ from tests.support.cli import LAB_STACK, lab_env, virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv as lab_hyperv
 
-VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov"}
-PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
-HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
+DESKTOPS = {pool: [f"{pool}-00{n}" for n in range(1, size + 1)]
+            for pool, size in (("lab-vdi", 4), ("lab-pve-vdi", 4), ("lab-hv-vdi", 3))}
+VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov", *DESKTOPS["lab-vdi"]}
+PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov",
+               *DESKTOPS["lab-pve-vdi"]}
+HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt", *DESKTOPS["lab-hv-vdi"]}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
-# Eighteen to create: the vSphere and Proxmox networks and VMs, and the five Hyper-V VMs. A network on Hyper-V is a
-# VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 18
+GOLDEN = "lab-golden"  # each endpoint's golden image, made by `virtplane lab up` (virtplane_lab.golden)
+# Twenty-nine to create: the vSphere and Proxmox networks and VMs, the Hyper-V VMs and the eleven desktops. A network
+# on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
+TO_CREATE = 29
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
-                "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1"}
+                "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1",
+                **{name: host for pool, host in (("lab-vdi", "DC0_C0_H0"), ("lab-pve-vdi", "pve1"),
+                                                 ("lab-hv-vdi", "LAB-HV1")) for name in DESKTOPS[pool]}}
 
 
 def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv):
@@ -35,7 +41,7 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pv
     assert first.returncode == 0, first.stderr
     assert f"{TO_CREATE} to create" in first.stdout
     assert f"Apply complete: {TO_CREATE} succeeded, 0 failed." in first.stdout
-    assert set(hyperv.vm_names(fresh_hyperv)) == HYPERV_VMS
+    assert set(hyperv.vm_names(fresh_hyperv)) == HYPERV_VMS | {GOLDEN}
     second = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert second.returncode == 0, second.stderr
     assert "Nothing to do." in second.stdout
@@ -144,7 +150,7 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
-    assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
+    assert sorted(hyperv.vm_names(fresh_hyperv)) == ["hv-bystander", GOLDEN]
     # Removing the passthrough VM gave the DDA GPU back to the host: the plan says the host has no GPU dismounted
     # and how to dismount one. Dismounted again (what `virtplane lab up` does on a running lab, so `make lab`
     # converges after a destroy), the stack plans as new.
@@ -196,7 +202,7 @@ def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
     assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
-    assert hyperv.vm_names(fresh_hyperv) == []
+    assert hyperv.vm_names(fresh_hyperv) == [GOLDEN]
 
 
 def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve,
@@ -223,4 +229,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
         names = [vm.name for vm in vsphere.all_vms(si)]
     names += proxmox.vm_names(proxmox.admin(env))
     names += hyperv.vm_names(fresh_hyperv)
-    assert sorted(n for n in names if n in LAB_VMS or n.startswith(("lab-", "virtplane-pending"))) == sorted(LAB_VMS)
+    assert sorted(n for n in names if n != GOLDEN and (n in LAB_VMS or n.startswith(("lab-", "virtplane-pending")))
+                  ) == sorted(LAB_VMS)

@@ -18,9 +18,13 @@ LAB_STACK = REPO / "stacks" / "lab"
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
             hyperv: HypervInstance | None = None, **overrides: str | None) -> dict[str, str]:
-    """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
+    """The environment of a user who ran ``virtplane lab up`` (the golden images made) and
+    ``eval "$(virtplane lab env)"``: the vSphere simulator's
     variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, and the Hyper-V ones
     (HYPERV_*, switch and CA included) when ``hyperv`` is given."""
+    from virtplane_lab import golden
+
+    golden.seed(instance, dict(proxmox) if proxmox else None, hyperv)  # lab-golden, as `virtplane lab up` makes it
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
     env.update(instance.environ())
     env.update(proxmox or {})
