@@ -38,7 +38,7 @@ def test_a_pool_grows_by_its_next_numbers_and_shrinks_by_its_highest_when_they_a
     stack = Stack(peer, f"{name}-stack").pool(f"{name}p", golden, 1, memory="1GiB")
     stack.apply()
     stack.pool(f"{name}p", golden, 3, memory="1GiB")
-    assert [(r.name, r.action) for r in stack.plan().pending] == [(f"{name}p-002", Action.CREATE),
+    assert sorted((r.name, r.action) for r in stack.plan().pending) == [(f"{name}p-002", Action.CREATE),
                                                                  (f"{name}p-003", Action.CREATE)]
     stack.apply()
     stack.pool(f"{name}p", golden, 1, memory="1GiB")
@@ -50,7 +50,7 @@ def test_a_pool_grows_by_its_next_numbers_and_shrinks_by_its_highest_when_they_a
     peer.power_off(f"{name}p-003")
     peer.power_off(f"{name}p-002")
     plan = stack.apply()
-    assert [(r.name, r.action) for r in plan.pending] == [(f"{name}p-002", Action.DELETE),
+    assert sorted((r.name, r.action) for r in plan.pending) == [(f"{name}p-002", Action.DELETE),
                                                          (f"{name}p-003", Action.DELETE)]
     assert peer.count(f"{name}p-002") == peer.count(f"{name}p-003") == 0
     assert list(desktops(stack)) == [f"{name}p-001"]
@@ -64,7 +64,7 @@ def test_a_new_golden_image_recomposes_the_desktops_that_are_not_in_use(peer, na
     peer.add_golden(f"{name}-gold2")
     stack.pool(f"{name}p", f"{name}-gold2", 3, memory="1GiB", max_unavailable=2)
     plan = stack.apply()
-    assert [(r.name, r.action) for r in plan.pending] == [(f"{name}p-001", Action.REPLACE),
+    assert sorted((r.name, r.action) for r in plan.pending) == [(f"{name}p-001", Action.REPLACE),
                                                          (f"{name}p-003", Action.REPLACE)]
     assert [r.name for r in plan.deferred] == [f"{name}p-002"]
     assert desktops(stack) == {f"{name}p-001": f"{name}-gold2", f"{name}p-002": golden,

@@ -51,7 +51,7 @@ def test_growing_adds_the_next_numbers_only(desks):
     desks.apply()
     desks.declare(pool(4))
     plan = desks.plan()
-    assert [(r.name, r.action) for r in plan.pending] == [("vdi-003", Action.CREATE), ("vdi-004", Action.CREATE)]
+    assert sorted((r.name, r.action) for r in plan.pending) == [("vdi-003", Action.CREATE), ("vdi-004", Action.CREATE)]
 
 
 def test_shrinking_deletes_the_highest_numbers_that_are_not_in_use_without_data_loss(desks):
@@ -59,7 +59,7 @@ def test_shrinking_deletes_the_highest_numbers_that_are_not_in_use_without_data_
     desks.apply()
     desks.declare(pool(2, power="'off'"))
     plan = desks.plan()
-    assert [(r.name, r.action) for r in plan.pending] == [("vdi-003", Action.DELETE), ("vdi-004", Action.DELETE)]
+    assert sorted((r.name, r.action) for r in plan.pending) == [("vdi-003", Action.DELETE), ("vdi-004", Action.DELETE)]
     assert plan.data_loss() == []
     desks.apply()
     assert sorted(desks.live()) == ["vdi-001", "vdi-002"]
@@ -130,7 +130,7 @@ def test_desktops_in_use_are_left_out_of_a_recompose_and_listed(desks):
     desks.provider.vms.users = {"vdi-001": (), "vdi-003": ()}  # vdi-002: powered on, nothing tells: in use
     desks.declare(pool(3, template="golden-v2"))
     plan = desks.plan()
-    assert [(r.name, r.action) for r in plan.pending] == [("vdi-001", Action.REPLACE), ("vdi-003", Action.REPLACE)]
+    assert sorted((r.name, r.action) for r in plan.pending) == [("vdi-001", Action.REPLACE), ("vdi-003", Action.REPLACE)]
     [waiting] = plan.deferred
     assert waiting.name == "vdi-002" and waiting.action is Action.NOOP
     assert "left for a later run: in use" in waiting.deferred
@@ -152,7 +152,7 @@ def test_an_interrupted_recompose_converges_on_the_next_apply_without_losing_or_
     assert desks.source("vdi-001") == desks.source("vdi-002") == "golden-v2"
     desks.provider.vms.fail_on = set()
     again = desks.plan()
-    assert [(r.name, r.action) for r in again.pending] == [("vdi-003", Action.REPLACE), ("vdi-004", Action.REPLACE)]
+    assert sorted((r.name, r.action) for r in again.pending) == [("vdi-003", Action.REPLACE), ("vdi-004", Action.REPLACE)]
     desks.apply()
     assert sorted(desks.live()) == ["vdi-001", "vdi-002", "vdi-003", "vdi-004"]
     assert {desks.source(name) for name in desks.live()} == {"golden-v2"}
@@ -163,7 +163,7 @@ def test_a_recompose_interrupted_between_delete_and_create_recreates_the_desktop
     desks.apply()
     del desks.provider.vms.objects["vdi-002"]  # deleted for the re-clone; the process died before the clone
     desks.declare(pool(2, template="golden-v2", power="'off'"))
-    assert [(r.name, r.action) for r in desks.plan().pending] == [
+    assert sorted((r.name, r.action) for r in desks.plan().pending) == [
         ("vdi-001", Action.REPLACE), ("vdi-002", Action.CREATE)]
     desks.apply()
     assert {desks.source(name) for name in desks.live()} == {"golden-v2"}
