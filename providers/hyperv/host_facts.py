@@ -10,7 +10,9 @@
   device ids come from the ``VEN_xxxx&DEV_xxxx`` of the instance path. A device still mounted on the host is
   not listed (finding it needs Get-PnpDevice and its location-path property);
   partitionable GPUs from ``Get-VMHostPartitionableGpu`` offer one profile per valid partition count
-  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be.
+  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be, and the VMs
+  holding partitions (``Get-VM | Get-VMGpuPartitionAdapter``: VMName, InstancePath) as ``in_use_by`` of the profile
+  of the GPU's current count, so a check after an apply does not count them twice.
 - SR-IOV: switches created with IOV enabled, with their virtual function counts.
 """
 
@@ -47,7 +49,7 @@ def _pci_device(device: Any, iov: bool | None, holders: list[str]) -> PciDevice:
 
 
 def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list[Any], gpus: list[Any],
-               switches: list[Any], assigned: list[Any] | None = None) -> Host:
+               switches: list[Any], assigned: list[Any] | None = None, partitions: list[Any] | None = None) -> Host:
     sources: dict[str, str] = {}
     iov = vmhost.flag("IovSupport")
     reasons = vmhost.get("IovSupportReasons")
@@ -84,7 +86,10 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             free = None
             if total and available is not None and count == current:
                 free = int(available * count // total)
-            vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count))
+            holders = [p.text("VMName") or str(p.get("VMId")) for p in partitions or []
+                       if count == current and str(p.text("InstancePath") or "").lower() == name.lower()]
+            vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count,
+                                       in_use_by=holders))
     sriov = [SriovFunction(address=s.text("Name") or "", device_name=s.text("NetAdapterInterfaceDescription"),
                            enabled=s.flag("IovEnabled"), vfs_max=s.number("IovVirtualFunctionCount"),
                            vfs_enabled=s.number("IovVirtualFunctionCount"),

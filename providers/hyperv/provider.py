@@ -70,14 +70,16 @@ class HypervProvider(Provider):
     def hosts(self) -> list[Host]:
         statements = [pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion")),
                       pipe(Cmd("Get-VMHostAssignableDevice")), pipe(Cmd("Get-VMHostPartitionableGpu")),
-                      pipe(Cmd("Get-VMSwitch")), pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice"))]
+                      pipe(Cmd("Get-VMSwitch")), pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice")),
+                      pipe(Cmd("Get-VM"), Cmd("Get-VMGpuPartitionAdapter"))]
         result = self.client.run(statements, "read the host's facts", retry_read=True,
                                  tolerate=lambda error: "not recognized" in error.lower())
         objects = result.objects
         [vmhost] = by_type(objects, "VMHost")[:1] or objects[:1]
         return [host_facts(self.settings.endpoint_name, vmhost, by_type(objects, "VMHostSupportedVersion"),
                            by_type(objects, "VMHostAssignableDevice"), by_type(objects, "VMHostPartitionableGpu"),
-                           by_type(objects, "VMSwitch"), by_type(objects, "VMAssignedDevice"))]
+                           by_type(objects, "VMSwitch"), by_type(objects, "VMAssignedDevice"),
+                           by_type(objects, "VMGpuPartitionAdapter"))]
 
     def close(self) -> None:
         self.client.close()

@@ -130,7 +130,8 @@ def test_desktops_in_use_are_left_out_of_a_recompose_and_listed(desks):
     desks.provider.vms.users = {"vdi-001": (), "vdi-003": ()}  # vdi-002: powered on, nothing tells: in use
     desks.declare(pool(3, template="golden-v2"))
     plan = desks.plan()
-    assert sorted((r.name, r.action) for r in plan.pending) == [("vdi-001", Action.REPLACE), ("vdi-003", Action.REPLACE)]
+    assert sorted((r.name, r.action) for r in plan.pending) == [("vdi-001", Action.REPLACE),
+                                                                ("vdi-003", Action.REPLACE)]
     [waiting] = plan.deferred
     assert waiting.name == "vdi-002" and waiting.action is Action.NOOP
     assert "left for a later run: in use" in waiting.deferred
@@ -152,7 +153,8 @@ def test_an_interrupted_recompose_converges_on_the_next_apply_without_losing_or_
     assert desks.source("vdi-001") == desks.source("vdi-002") == "golden-v2"
     desks.provider.vms.fail_on = set()
     again = desks.plan()
-    assert sorted((r.name, r.action) for r in again.pending) == [("vdi-003", Action.REPLACE), ("vdi-004", Action.REPLACE)]
+    assert sorted((r.name, r.action) for r in again.pending) == [("vdi-003", Action.REPLACE),
+                                                                 ("vdi-004", Action.REPLACE)]
     desks.apply()
     assert sorted(desks.live()) == ["vdi-001", "vdi-002", "vdi-003", "vdi-004"]
     assert {desks.source(name) for name in desks.live()} == {"golden-v2"}
