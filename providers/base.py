@@ -80,6 +80,23 @@ def owner_from_description(text: str | None) -> Owner | None:
     return None
 
 
+PENDING_PREFIX = "virtplane-pending:"
+
+
+def pending_name(owner: Owner) -> str:
+    """The name a VM has from the call that makes it until its marker is written in its own place (where the
+    hypervisor's create call cannot write it: Hyper-V's New-VM, XenServer's VM.clone): it carries the marker itself,
+    so an interrupted create is recognised on the next run, and removed (it held no data yet). A clone's source is
+    left out (names are short: Hyper-V's hold 100 characters); the create made again writes it."""
+    return PENDING_PREFIX + Owner(owner.stack, owner.resource, owner.endpoint).encode()
+
+
+def owner_from_pending(name: str | None) -> Owner | None:
+    if not name or not name.startswith(PENDING_PREFIX):
+        return None
+    return Owner.decode(name.removeprefix(PENDING_PREFIX))
+
+
 @dataclass
 class Observed:
     """A live object read back, with ``state`` normalized into the spec's shape (``spec.model_dump()``).
@@ -169,6 +186,9 @@ class KindDriver(ABC):
     ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
+    # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
+    # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
+    replaceable: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
@@ -233,6 +253,9 @@ class Provider(ABC):
     # Whether a clone can share its template's disks (vSphere snapshot-based linked clones, Proxmox linked clones
     # of templates, Hyper-V differencing disks): a desktop pool's ``linked_clone=None`` means "where offered".
     offers_linked_clones: ClassVar[bool] = False
+    # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
+    # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
+    identity_settings: ClassVar[frozenset[str]] = frozenset()
     drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod

@@ -25,7 +25,16 @@ from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.pools.placement import PoolPlacer
 from virtplane.pools.planning import pool_errors
 from virtplane.pools.planning import refine as refine_pools
-from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import (
+    Declared,
+    FieldChange,
+    KindDriver,
+    ObserveResult,
+    Owner,
+    Provider,
+    RefusedChange,
+    Rule,
+)
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_vm
 from virtplane.specs import Spec, VirtualMachineSpec
@@ -144,23 +153,27 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
     raise_all(errors + pool_errors(desktops))
 
 
+def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: Owner | None) -> OwnershipError:
+    """The error for a declared name held on the endpoint by an object this stack's endpoint does not own."""
+    if owner is None:
+        whose = "it carries no virtplane.owner marker"
+    elif owner.stack == stack:
+        whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
+    else:
+        whose = f"it belongs to stack '{owner.stack}'"
+    return OwnershipError(
+        f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
+        f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
+        "that object by hand")
+
+
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
                driver: KindDriver, stack: str) -> list[ResourcePlan]:
     plans = []
     create_only = kind(kind_name).create_only
     for name, resource in declared.items():
         if name in observed.foreign:
-            owner = observed.foreign[name].owner
-            if owner is None:
-                whose = "it carries no virtplane.owner marker"
-            elif owner.stack == stack:
-                whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
-            else:
-                whose = f"it belongs to stack '{owner.stack}'"
-            raise OwnershipError(
-                f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
-                f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
-                "that object by hand")
+            raise foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner)
         live = observed.owned.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,

@@ -30,6 +30,7 @@ class HypervProvider(Provider):
     settings_model = HypervSettings
     offers_linked_clones = True  # a differencing VHDX whose parent is the golden image's VHDX
     setting_names = (*ENV, *INPUT_ONLY)
+    identity_settings = frozenset({"server"})  # one Hyper-V host
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: HostInfo) -> None:
         self.client = client

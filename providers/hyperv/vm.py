@@ -35,6 +35,8 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     Rule,
+    owner_from_pending,
+    pending_name,
 )
 from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
@@ -48,9 +50,7 @@ from virtplane.providers.hyperv.vm_state import (
     drive_slot,
     notes_with,
     owner_from_notes,
-    owner_from_pending,
     parse_disk_slot,
-    pending_name,
     vm_state,
 )
 from virtplane.providers.vm_rules import VmRules, top_field
@@ -94,6 +94,7 @@ class VirtualMachineDriver(KindDriver):
     values."""
 
     kind = "VirtualMachine"
+    replaceable = vm_rule.replaceable
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
         self._client = client

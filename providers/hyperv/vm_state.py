@@ -23,21 +23,6 @@ from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_mark
 GiB = 1024**3
 MiB = 1024**2
 TAGS_PREFIX = "virtplane.tags: "
-PENDING_PREFIX = "virtplane-pending:"
-
-
-def pending_name(owner: Owner) -> str:
-    """The name a VM has between New-VM and the Set-VM that writes its marker: it carries the marker itself, so an
-    interrupted create is recognised (and removed) on the next run."""
-    return PENDING_PREFIX + Owner(owner.stack, owner.resource, owner.endpoint).encode()  # no source: names are short
-
-
-def owner_from_pending(name: str | None) -> Owner | None:
-    if not name or not name.startswith(PENDING_PREFIX):
-        return None
-    return Owner.decode(name.removeprefix(PENDING_PREFIX))
-
-
 def notes_with(notes: str | None, owner: Owner | None, tags: list[str] | None) -> str:
     """``notes`` with our marker and tags lines replaced (tags None keeps the tags line as it is)."""
     lines = (notes or "").splitlines()

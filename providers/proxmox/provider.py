@@ -27,6 +27,7 @@ class ProxmoxProvider(Provider):
     settings_model = ProxmoxSettings
     offers_linked_clones = True  # linked clones of templates (qm clone without --full)
     setting_names = (*ENV, *INPUT_ONLY)  # the Endpoint's arguments (settings_from turns them into ProxmoxSettings)
+    identity_settings = frozenset({"endpoint"})  # one cluster: its VMs are found on every node
 
     def __init__(self, client: PveClient, settings: ProxmoxSettings):
         self.client = client

@@ -77,7 +77,7 @@ from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
-from virtplane.providers.proxmox.vm_rules import vm_rule
+from virtplane.providers.proxmox.vm_rules import REPLACEABLE, vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.slots import resolve_vm
@@ -103,6 +103,7 @@ class VirtualMachineDriver(KindDriver):
     ``_rows`` are only written by ``observe``/``check``, which run before apply starts."""
 
     kind = "VirtualMachine"
+    replaceable = REPLACEABLE
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
         self._client = client

@@ -37,6 +37,7 @@ class VsphereProvider(Provider):
     name = "vsphere"
     settings_model = VsphereSettings
     offers_linked_clones = True  # snapshot-based: child disks on the template's current snapshot
+    identity_settings = frozenset({"server", "datacenter"})  # VMs are read from the datacenter's VM folder
 
     def __init__(self, si: Any, settings: VsphereSettings, inventory: Inventory):
         self.si = si
