@@ -289,3 +289,9 @@ class XenserverPeer(Peer):
     def count(self, name: str) -> int:
         with raw_xen.session(self.instance) as api:
             return sum(1 for ref in api.VM.get_by_name_label(name) if not api.VM.get_is_a_template(ref))
+
+    def add_golden(self, name: str) -> None:
+        # A custom template, as XenCenter's "Convert to template" makes one: a halted, provisioned VM (its disk made)
+        # marked as a template (XenAPI reference, VM.set_is_a_template; "make_into_template" needs it halted).
+        with raw_xen.session(self.instance) as api:
+            api.VM.set_is_a_template(raw_xen.new_vm(api, name), True)
