@@ -17,7 +17,7 @@ PCIE_MACHINE = {"proxmox": "q35"}
 
 def hypervisor(opts: pulumi.ResourceOptions | None) -> str | None:
     """The kind of the module's endpoint (``vsphere``, ``proxmox``, ``hyperv``), None for the default endpoint."""
-    return getattr(opts.provider if opts is not None else None, "kind", None)
+    return getattr(opts.provider if opts is not None else None, "endpoint_kind", None)
 
 
 def refused(component: Any, kind: str, name: str, collected: bool, problems: list[tuple[str, str]]) -> bool:

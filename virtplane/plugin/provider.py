@@ -19,6 +19,7 @@ from typing import Any
 
 from pulumi.provider.experimental import provider as api
 from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.provider import PropertyDiff, PropertyDiffKind
 
 from virtplane import redact
 from virtplane.apply import owner_of
@@ -149,6 +150,13 @@ class VirtplaneProvider(api.Provider):
         desired = spec.model_dump()
         result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore,
                                      driver.replaceable)
+        for key in sorted(registered_kind(kind).create_only - {diffing.top_field(p) for p in request.ignore_changes}
+                          - unknown):
+            if old.get(key) is not None and known.get(key) is not None and known[key] != old[key]:
+                # read only when the object is made: an update records it; a resource declaring replaceOnChanges
+                # for it (a DesktopPool's desktops: clone_from) is made again from it by the engine
+                result.detailed[key] = PropertyDiff(PropertyDiffKind.UPDATE, False)
+                result.diffs = sorted({*result.diffs, key})
         if result.data_loss and result.item is not None:
             guards.refuse_unallowed_loss(result.item, self.endpoint.allow_data_loss)
         for sentence in result.data_loss:
@@ -188,7 +196,9 @@ class VirtplaneProvider(api.Provider):
             raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
                                  "stable id (it does not implement the Created contract yet)")
         self.reads.forget(kind, created.id)
-        outputs = self._outputs(kind, {**creation.model_dump(), **created.outputs})
+        made = creation.model_dump()
+        created_only = {k: made[k] for k in registered_kind(kind).create_only if k in made}  # a live VM cannot tell
+        outputs = self._outputs(kind, {**made, **created.outputs, **created_only})
         return api.CreateResponse(created.id, to_property_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
@@ -253,7 +263,9 @@ class VirtplaneProvider(api.Provider):
         fresh = await self.reads.lookup(driver, stack, request.resource_id,
                                         lambda: self._declared(driver, stack), fresh=True)
         state = fresh.state if fresh is not None else {**old, **spec.model_dump(exclude_none=True)}
-        outputs = self._outputs(kind, {**{k: old[k] for k in registered_kind(kind).create_only if k in old}, **state})
+        created_only = {k: known.get(k, old.get(k)) for k in registered_kind(kind).create_only
+                        if k in old or k in known}  # what it was made from, as declared now (diff: UPDATE)
+        outputs = self._outputs(kind, {**created_only, **state})
         return api.UpdateResponse(to_property_map(outputs, secret))
 
     async def delete(self, request: api.DeleteRequest) -> None:

@@ -13,6 +13,9 @@ from virtplane.pools.spec import KIND, build_pool
 from virtplane.resources import Gpu, Nic, VirtualMachine, _items, _refuse, _unknown
 
 TYPE = "virtplane:index:DesktopPool"
+# Under `pulumi up` a new template re-clones a desktop: the plugin's Diff reports clone_from, the engine replaces,
+# deleting the old desktop first (its name and marker are the new one's).
+RECLONE: dict[str, Any] = {"replace_on_changes": ["clone_from"], "delete_before_replace": True}
 _ARGUMENTS = ["template", "size", "naming", "cpus", "sockets", "memory", "gpus", "nics", "linked_clone", "spread",
               "max_unavailable", "power", "tags", "nested_virtualization", "opts"]
 
@@ -76,9 +79,9 @@ class DesktopPool(pulumi.ComponentResource):
             if not collected and number > pool.max_unavailable:
                 # under `pulumi up`, desktops are made and re-cloned max_unavailable at a time
                 options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(
-                    depends_on=[previous[number - pool.max_unavailable - 1]], replace_on_changes=["cloneFrom"]))
+                    depends_on=[previous[number - pool.max_unavailable - 1]], **RECLONE))
             elif not collected:
-                options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(replace_on_changes=["cloneFrom"]))
+                options = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(**RECLONE))
             fields = spec.model_dump(exclude_none=True, exclude={"gpus", "nics"})
             previous.append(VirtualMachine(name, gpus=gpus, nics=nics, opts=options, **fields))
         components.finish(self, collected, {"desktops": [vm.resource_name for vm in previous],
@@ -88,7 +91,7 @@ class DesktopPool(pulumi.ComponentResource):
 def _offers_linked_clones(endpoint: Any) -> bool:
     from virtplane.providers.registry import provider_class
 
-    kind = getattr(endpoint, "kind", None)
+    kind = getattr(endpoint, "endpoint_kind", None)
     try:
         return provider_class(kind).offers_linked_clones if kind else True
     except SpecError:
