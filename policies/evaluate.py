@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from virtplane.declared import DesiredStack
 from virtplane.inventory import Inventory
 from virtplane.placement import fit, needs_hardware, record
+from virtplane.policies import pool_findings
 from virtplane.policies.chooser import HostChooser
 from virtplane.policies.hosts import release
 from virtplane.policies.model import ADVISORY, Finding, StackUnderCheck, VmUnderCheck
@@ -69,7 +70,12 @@ def needs_policy(desired: DesiredStack) -> bool:
 
 def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfig | None = None) -> Report:
     hypervisors = {name: endpoint.kind for name, endpoint in desired.endpoints.items()}
-    return check_vms(desired.identity, declared_vms(desired), inventory, hypervisors, config)
+    report = check_vms(desired.identity, declared_vms(desired), inventory, hypervisors, config)
+    if desired.pools:  # a pool's desktops that find no host: one finding on the pool
+        pool_of = {r.name: r.pool for r in desired.resources.values() if r.pool is not None}
+        report.findings = pool_findings.fold(report.findings, pool_of,
+                                             {name: pool.spec.size for name, pool in desired.pools.items()})
+    return report
 
 
 def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,

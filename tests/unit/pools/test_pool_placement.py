@@ -75,3 +75,19 @@ def test_the_capacity_check_counts_the_stacks_other_vms_declared_before_the_pool
                   "profile='grid_a100-4c')], opts=on_ep)\n" + vgpu_pool(3))
     with pytest.raises(PlacementError, match=r"can take only 2 of them .*\(h1: 2\)"):
         desks.plan()
+
+
+def test_check_reports_the_desktops_no_host_can_serve_as_one_finding_on_the_pool(tmp_path):
+    from virtplane.inventory import Inventory
+    from virtplane.policies.evaluate import check_stack
+
+    hosts = [gpu_host("h1", 12), gpu_host("h2", 8)]
+    desks = PoolStack(tmp_path, PoolProvider(hosts))
+    desired = desks.declare(vgpu_pool(40))
+    report = check_stack(desired, Inventory(hosts=hosts))
+    [finding] = report.blocking
+    assert (finding.rule, finding.resource, finding.field) == ("hw.placement", "vdi", "gpus")
+    assert finding.message.startswith("DesktopPool 'vdi': 20 of its 40 desktops find no host of endpoint 'ep' after "
+                                      "the stack's other VMs (vdi-021, vdi-022, vdi-023 …); vdi-021: ")
+    assert "has no free instance of vGPU profile 'grid_a100-4c' left" in finding.message
+    assert finding.remediation.startswith("lower size by 20, or ")
