@@ -42,7 +42,7 @@ DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov
 
 
 def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     first = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert first.returncode == 0, first.stderr
     assert f"{TO_CREATE} to create" in first.stdout
@@ -58,7 +58,7 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pv
 
 def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve,
                                                                                 fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     result = virtplane("plan", str(LAB_STACK), "--json", env=env)
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
@@ -75,7 +75,7 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
 
 
 def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     for name, host in DEVICE_HOSTS.items():
@@ -117,7 +117,7 @@ def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_
 
 def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.reconfigure(vsphere.find_vm(si, "lab-web-1"), vim.vm.ConfigSpec(numCPUs=6))
@@ -165,7 +165,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
 
 
 def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "bystander")
     proxmox.create_plain_vm(proxmox.admin(env), "pve-bystander")
@@ -197,7 +197,7 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
 
 
 def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "lab-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -210,7 +210,7 @@ def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh
 
 def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     pve = proxmox.admin(env)
     proxmox.create_plain_vm(pve, "lab-pve-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -222,7 +222,7 @@ def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(
 
 def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     hyperv.create_plain_vm(fresh_hyperv, "Ana's desk")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert result.returncode == 1
@@ -232,18 +232,19 @@ def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(
 
 
 def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver))
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
+    result = virtplane("apply", str(LAB_STACK), env=env)
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
-    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
+    assert not set(proxmox.vm_names(proxmox.admin(env))) & LAB_VMS
     assert hyperv.vm_names(fresh_hyperv) == [GOLDEN]
     assert xen.vm_names(fresh_xenserver) == []
 
 
 def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve,
                                                                                        fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL, start_new_session=True)

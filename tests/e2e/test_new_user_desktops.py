@@ -29,7 +29,7 @@ def errors(result) -> list[str]:
 
 def test_a_pool_larger_than_the_free_vgpu_instances_is_refused_at_plan_with_the_numbers(
         tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, golden=True)
     stack = write_stack(tmp_path / "big", HEADER + pool(
         "vdi", "pve", 40, memory="'128MiB'", gpus="[virtplane.Gpu('vgpu', profile='nvidia-471')]"))
     for command in ("plan", "apply"):
@@ -46,7 +46,7 @@ def test_a_pool_larger_than_the_free_vgpu_instances_is_refused_at_plan_with_the_
 
 
 def test_a_golden_image_that_does_not_exist_is_one_sentence_per_pool(tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, golden=True)
     stack = write_stack(tmp_path / "missing", HEADER + pool("esx-vdi", "esx", 3, template="win11-gold")
                         + pool("hv-vdi", "hv", 2, template="win11-gold"))
     result = virtplane("apply", str(stack), "--yes", env=env)
@@ -63,7 +63,7 @@ def test_a_golden_image_that_does_not_exist_is_one_sentence_per_pool(tmp_path, f
 
 def test_a_shrink_of_desktops_in_use_is_refused_naming_them_and_changes_nothing(
         tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, golden=True)
     directory = tmp_path / "shrink"
     write_stack(directory, HEADER + pool("vdi", "esx", 3, memory="'1GiB'"))
     assert virtplane("apply", str(directory), "--yes", env=env).returncode == 0
@@ -89,7 +89,7 @@ def test_a_shrink_of_desktops_in_use_is_refused_naming_them_and_changes_nothing(
 
 
 def test_the_desktops_command_lists_a_pool_for_a_broker(tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, golden=True)
     directory = write_stack(tmp_path / "list", HEADER + pool("vdi", "pve", 2, memory="'512MiB'",
                                                              gpus="[virtplane.Gpu('vgpu', profile='nvidia-471')]"))
     assert virtplane("apply", str(directory), "--yes", env=env).returncode == 0

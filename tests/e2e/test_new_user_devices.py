@@ -101,7 +101,7 @@ def test_hardware_the_lab_cannot_give_is_one_sentence_at_plan_time_and_nothing_i
     assert applied.returncode == 1 and applied.stderr.strip() == sentence
     assert vsphere_names(fresh_vcsim) == before
     assert name not in proxmox.vm_names(proxmox.admin(env))
-    assert hyperv.vm_names(fresh_hyperv) == ["lab-golden"]  # the golden image `virtplane lab up` makes, only
+    assert hyperv.vm_names(fresh_hyperv) == []
     assert xen.vm_names(fresh_xenserver) == []
 
 
@@ -197,7 +197,7 @@ def live_and_offline(stack: Path, env: dict[str, str], snapshot: Path) -> tuple[
 
 def test_the_lab_stack_gets_the_same_verdicts_live_and_from_its_inventory_file(fresh_vcsim, fresh_pve,
                                                                                fresh_hyperv, fresh_xenserver, tmp_path):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     live, offline = live_and_offline(LAB_STACK, env, tmp_path / "before.json")
     assert live == offline
     assert {f["resource"] for f in live} >= {"lab-gpu-ws", "lab-sriov", "lab-pve-gpu-ws", "lab-pve-sriov",

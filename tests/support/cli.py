@@ -19,14 +19,15 @@ LAB_STACK = REPO / "stacks" / "lab"
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
             hyperv: HypervInstance | None = None, xenserver: XenserverInstance | None = None,
-            **overrides: str | None) -> dict[str, str]:
-    """The environment of a user who ran ``virtplane lab up`` (the golden images made) and
-    ``eval "$(virtplane lab env)"``: the vSphere simulator's
+            golden: bool = False, **overrides: str | None) -> dict[str, str]:
+    """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
     variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, the Hyper-V ones
-    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and the XenServer ones when ``xenserver`` is."""
-    from virtplane_lab import golden
+    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and the XenServer ones when ``xenserver`` is.
+    ``golden``: the golden images ``virtplane lab up`` makes (lab-golden, for desktop pools) are made first."""
+    if golden:
+        from virtplane_lab import golden as images
 
-    golden.seed(instance, dict(proxmox) if proxmox else None, hyperv)  # lab-golden, as `virtplane lab up` makes it
+        images.seed(instance, dict(proxmox) if proxmox else None, hyperv)
     env = dict(instance.environ())
     env.update(proxmox or {})
     env.update(hyperv.environ() if hyperv is not None else {})
