@@ -104,6 +104,10 @@ def empty(instance: HypervInstance) -> None:
     """Remove every VM and the VHDs attached to them, leaving the host's switches as they are."""
     drives = run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMHardDiskDrive"))
     paths = [prop(drive, "Path") for drive in drives if prop(drive, "Path")]
+    # a differencing disk's parent (a golden image's VHDX) can go only once its children are gone
+    parents = {str(prop(vhd, "ParentPath")).lower() for vhd in run(
+        instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VHD")) if prop(vhd, "ParentPath")}
+    paths.sort(key=lambda path: path.lower() in parents)
     run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Stop-VM").add_parameter("TurnOff", True)
         .add_parameter("Force", True).add_parameter("ErrorAction", "SilentlyContinue"),
         lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Remove-VM").add_parameter("Force", True),

@@ -59,3 +59,18 @@ def test_two_golden_images_of_one_name_are_refused(fresh_hyperv, provider):
     spec = stack(provider).pool("x", "gold", 1).desired.resources["VirtualMachine/x-001"].spec
     with pytest.raises(ProviderError, match="2 VMs of that name"):
         provider.driver("VirtualMachine").create(Owner("s/t", "x-001", "hv", "gold"), spec)
+
+
+def test_deleting_a_linked_desktop_removes_its_differencing_disk_and_never_the_golden_image(fresh_hyperv, provider):
+    parent = raw.create_golden(fresh_hyperv, "gold")
+    desks = stack(provider).pool("vdi", "gold", 1, power="off")
+    desks.apply()
+    [child] = [prop(vhd, "Path") for vhd in raw.vhds_of(fresh_hyperv, "vdi-001")]
+    from virtplane import apply
+
+    assert not apply.run(desks.plan(destroy=True), {"ep": provider}, allow_data_loss=True).failed
+    on_host = [prop(v, "Path") for v in raw.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VHD")
+                                                 .add_parameter("Path", [parent]))]
+    assert on_host == [parent]
+    with pytest.raises(AssertionError, match="cannot find the file"):
+        raw.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VHD").add_parameter("Path", [child]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from virtplane.providers.base import GuestState
-from virtplane.providers.proxmox.guest import address_of, agent_enabled, users_of
+from virtplane.providers.proxmox.guest_state import address_of, agent_enabled, users_of
 from virtplane.providers.vsphere.guest import guest_state
 
 
