@@ -25,9 +25,9 @@ class NestedLab(pulumi.ComponentResource):
     the nested hypervisors' installers know.
 
     ``cpus`` (8), ``disk`` (200 GiB; none when ``clone_from`` names a golden image), ``networks`` (one NIC each;
-    nested guests bridged onto them also need MAC address spoofing on Hyper-V, and promiscuous mode with forged
-    transmits on a vSphere port group: host switch settings virtplane does not manage, docs/modules.md) and
-    ``tags`` are yours. Output: ``vm`` (the VirtualMachine, named as the lab).
+    on Hyper-V the driver turns MAC address spoofing on for them, so bridged nested guests reach the network; a
+    vSphere port group needs promiscuous mode and forged transmits, which virtplane does not manage:
+    docs/modules.md) and ``tags`` are yours. Output: ``vm`` (the VirtualMachine, named as the lab).
     """
 
     def __init__(self, resource_name: str, *, cpus: int = 8, memory: int | str = "32GiB",
