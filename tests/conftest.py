@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.support import fakepve_fixture
+from tests.support import fakepve_fixture, lab_libvirt
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
-from virtplane_lab import hyperv, vcsim, xenserver
+from virtplane_lab import hyperv, libvirtd, vcsim, xenserver
+from virtplane_lab.fakepve import SNIPPETS_STORAGE
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -36,12 +37,17 @@ def fresh_vcsim(tmp_path: Path) -> Iterator[vcsim.VcsimInstance]:
 
 
 @pytest.fixture
-def fresh_pve(fakepve: Any, fakepve_cafile: str) -> dict[str, str]:
-    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables."""
+def fresh_pve(fakepve: Any, fakepve_cafile: str, tmp_path: Path) -> dict[str, str]:
+    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables, with the lab's shared
+    snippets storage (a directory of the test's) and other teams' VMs, as `virtplane lab up` makes it."""
     for node in ("pve2", "pve3"):
         fakepve.add_node(node)
+    fakepve.add_snippets_storage(SNIPPETS_STORAGE, str(tmp_path / "pve-snippets"))
+    fakepve.seed_lab_guests()
     return {"PROXMOX_VE_ENDPOINT": fakepve.url, "PROXMOX_VE_USERNAME": fakepve.user,
-            "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile}
+            "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile,
+            "PROXMOX_VE_SNIPPETS_STORAGE": SNIPPETS_STORAGE,
+            "PROXMOX_VE_SNIPPETS_PATH": str(tmp_path / "pve-snippets" / "snippets")}
 
 
 @pytest.fixture(scope="session")
@@ -77,3 +83,23 @@ def fresh_xenserver(xenserver_pool: xenserver.XenserverInstance) -> xenserver.Xe
     """The session's pool, freshly seeded for one test (no VMs, the seeded networks and templates only)."""
     xenserver_pool.control("reset")
     return xenserver_pool
+
+@pytest.fixture(scope="session")
+def libvirtd_lab() -> libvirtd.LibvirtInstance:
+    """The session's private libvirtd with QEMU, as `virtplane lab up` starts the lab's (pool and network
+    'default'); started on first use, stopped when the session ends (tests/support/lab_libvirt.py)."""
+    return lab_libvirt.instance()
+
+
+@pytest.fixture
+def fresh_libvirtd(libvirtd_lab: libvirtd.LibvirtInstance) -> libvirtd.LibvirtInstance:
+    """The session's libvirtd with no domain, volume or extra network (emptied again after the test)."""
+    return lab_libvirt.fresh()
+
+
+@pytest.fixture(autouse=True)
+def _no_qemu_left_running() -> Iterator[None]:
+    """A test that used the session's libvirtd leaves no domain behind: a running QEMU would keep a core busy."""
+    yield
+    if lab_libvirt.used_since_last_call():
+        lab_libvirt.empty()

@@ -29,6 +29,7 @@ class DeclaredResource:
     file: str | None = None  # where the stack program declared it (for SARIF locations)
     line: int | None = None
     pool: str | None = None  # the DesktopPool this VM is a desktop of
+    import_id: str | None = None  # opts.import_: the id of an existing object this resource stands for (an import)
 
     @property
     def key(self) -> str:
@@ -62,6 +63,7 @@ class Collector:
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
         self.pools: dict[str, tuple[Any, Any]] = {}  # pool name -> (PoolSpec, its Endpoint or None)
         self.pool_of: dict[str, str] = {}  # desktop (VM) name -> its pool's name
+        self.imports: dict[tuple[str, str], str] = {}  # (kind, name) -> opts.import_
         self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._order: dict[tuple[str, str], int] = {}
 

@@ -71,7 +71,7 @@ def test_a_pool_larger_than_the_free_vgpu_instances_is_refused_in_one_sentence_w
 
 def test_the_capacity_check_counts_the_stacks_other_vms_declared_before_the_pool(tmp_path):
     desks = PoolStack(tmp_path, PoolProvider([gpu_host("h1", 3)]))
-    desks.declare("virtplane.VirtualMachine('ws', memory=1024, gpus=[virtplane.Gpu('vgpu', "
+    desks.declare("virtplane.VirtualMachine('ws', memory=1024, firmware='uefi', gpus=[virtplane.Gpu('vgpu', "
                   "profile='grid_a100-4c')], opts=on_ep)\n" + vgpu_pool(3))
     with pytest.raises(PlacementError, match=r"can take only 2 of them .*\(h1: 2\)"):
         desks.plan()
