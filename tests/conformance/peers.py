@@ -411,3 +411,7 @@ class LibvirtPeer(Peer):
     def add_template(self, name: str) -> None:
         """A shut-off domain with one 4 GiB qcow2 volume, made by hand (libvirt has no templates: any domain)."""
         raw_libvirt.add_template(self.conn, name, self.domain_type)
+
+    def add_golden(self, name: str) -> None:
+        # libvirt has no templates: a golden image is a shut-off domain whose disks clones copy or overlay.
+        self.add_template(name)

@@ -34,13 +34,14 @@ class Stack:
         return self
 
     def pool(self, name: str, template: str, size: int, **fields: Any) -> Stack:
-        """A DesktopPool as the CLI collects it: its desktops (replacing those declared before) and the pool."""
+        """A DesktopPool as the CLI collects it: its desktops (replacing those declared before) and the pool; linked
+        clones where the peer's provider offers them."""
         from virtplane.pools.spec import DeclaredPool, build_pool
 
         settings = {key: fields.pop(key) for key in ("naming", "spread", "max_unavailable", "linked_clone")
                     if key in fields}
         spec, desktops = build_pool(name, {"template": template, "size": size, **settings},
-                                    {"power": "on", **fields}, True)
+                                    {"power": "on", **fields}, type(self.peer.provider).offers_linked_clones)
         self.desired.resources = {k: r for k, r in self.desired.resources.items() if r.pool != name}
         for member, member_spec in desktops.values():
             self.desired.resources[f"VirtualMachine/{member}"] = DeclaredResource(

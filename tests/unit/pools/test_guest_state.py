@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from virtplane.providers.base import GuestState
+from virtplane.providers.libvirt.guest_state import address_of as libvirt_address
+from virtplane.providers.libvirt.guest_state import users_of as libvirt_users
 from virtplane.providers.proxmox.guest_state import address_of, agent_enabled, users_of
 from virtplane.providers.vsphere.guest import guest_state
 
@@ -50,3 +52,13 @@ def test_a_powered_off_desktop_is_never_in_use_and_a_running_one_without_facts_a
     assert not GuestState("off").in_use
     assert GuestState("on").in_use
     assert not GuestState("on", ()).in_use
+
+
+def test_libvirts_guest_info_gives_the_agents_users_and_first_ipv4_address():
+    info = {"user.count": 3, "user.0.name": "ana", "user.0.login-time": 1, "user.1.name": "bo", "user.2.name": "ana",
+            "if.count": 2, "if.0.name": "lo", "if.0.addr.count": 1, "if.0.addr.0.type": "ipv4",
+            "if.0.addr.0.addr": "127.0.0.1", "if.1.name": "eth0", "if.1.addr.count": 2,
+            "if.1.addr.0.type": "ipv6", "if.1.addr.0.addr": "fe80::1", "if.1.addr.1.type": "ipv4",
+            "if.1.addr.1.addr": "10.1.2.3"}
+    assert (libvirt_users(info), libvirt_address(info)) == (("ana", "bo"), "10.1.2.3")
+    assert (libvirt_users({"user.count": 0}), libvirt_address({})) == ((), None)
