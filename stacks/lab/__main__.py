@@ -109,12 +109,14 @@ sriov_appliance = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
-# Desktops on vSphere: four linked clones of the template lab-golden (its current snapshot), each with a vGPU of
-# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time), all placed on DC0_C0_H0's A100.
+# Desktops on vSphere: two linked clones of the template lab-golden (its current snapshot), each with a vGPU of
+# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time) on DC0_C0_H0's A100, the lab's one
+# vGPU GPU in Shared Direct mode. Its 80 GB hold four 20 GB vGPUs: the lab's own vdi-pool-3 and lab-gpu-ws hold two,
+# so a third desktop is refused at plan, naming the numbers.
 desktops = virtplane.DesktopPool(
     "lab-vdi",
     template="lab-golden",
-    size=4,
+    size=2,
     cpus=2,
     memory="4GiB",
     gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],

@@ -79,7 +79,8 @@ def test_a_shrink_of_desktops_in_use_is_refused_naming_them_and_changes_nothing(
         "use); log their users off and shut them down first. Nothing was changed; pass --allow-data-loss to apply it "
         "anyway")
     with vsphere.admin(fresh_vcsim) as si:
-        assert sorted(vm.name for vm in vsphere.all_vms(si) if vm.name.startswith("vdi-")) == [
+        # the pool's desktops, not the lab's own vdi-pool-3
+        assert sorted(vm.name for vm in vsphere.all_vms(si) if vm.name.startswith("vdi-0")) == [
             "vdi-001", "vdi-002", "vdi-003"]
         for name in ("vdi-002", "vdi-003"):
             vsphere.wait(vsphere.find_vm(si, name).PowerOffVM_Task())
