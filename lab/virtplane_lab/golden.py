@@ -83,6 +83,8 @@ def seed_proxmox(url: str, user: str, password: str, ca_file: str) -> None:
 
 def seed_hyperv(run: Any) -> None:
     """``run(what, build)`` runs one pypsrp pipeline on the host (virtplane_lab.hyperv)."""
+    from virtplane_lab.hyperv import _prop
+
     names = [str(_prop(vm, "Name")) for vm in run("listing the VMs", lambda ps: ps.add_cmdlet("Get-VM"))]
     if NAME in names:
         return
@@ -124,10 +126,3 @@ def seed(vsphere: Any, proxmox: dict[str, str] | None, hyperv: Any) -> None:
     if hyperv is not None:
         seed_hyperv(lambda what, build: hyperv_lab._run(hyperv, what, build))
 
-
-def _prop(obj: Any, name: str) -> Any:
-    for properties in (getattr(obj, "adapted_properties", {}), getattr(obj, "extended_properties", {})):
-        for key, value in properties.items():
-            if key.lower() == name.lower():
-                return value
-    return None

@@ -78,6 +78,24 @@ PROGRAMS = {
 }
 
 
+def applied(tmp_path: Path, plugin: Plugin, endpoint: str, module: str, programs: dict[str, tuple[str, str]],
+            name: str) -> tuple[dict[str, tuple[str, dict]], list[str]]:
+    """``module``'s program of ``programs`` run through the plugin on the Endpoint ``endpoint`` (``kind=…``, made
+    available to the program as ``on_esx`` or ``on_kvm``); its VMs each checked registered under the component."""
+    body, component = programs[module]
+    program = tmp_path / "__main__.py"
+    program.write_text("import pulumi\nimport virtplane\n"
+                       f"ep = virtplane.Endpoint({endpoint})\n"
+                       "on_esx = on_kvm = pulumi.ResourceOptions(provider=ep)\n" + body.format(name=name))
+    created, urns = up(program, plugin)
+    vms = sorted(vm for vm in created if vm.startswith(name) and not vm.endswith("-net"))
+    assert vms == ([f"{name}-001", f"{name}-002"] if module == "DesktopPool" else [name])
+    for vm in vms:
+        assert any(urn.endswith(f"{component}$virtplane:index:VirtualMachine::{vm}") for urn in urns), urns
+    assert any(urn.endswith(f"{component}::{name}") for urn in urns)
+    return created, vms
+
+
 @pytest.fixture
 def vsphere_plugin(tmp_path: Path, vcsim_instance):
     peer = VspherePeer(vcsim_instance)
@@ -97,18 +115,8 @@ def test_each_module_is_applied_through_the_plugin_as_a_component_of_virtplane_r
         module, vsphere_plugin, tmp_path):
     plugin, peer = vsphere_plugin
     name = f"m{next(_names)}"
-    body, component = PROGRAMS[module]
-    program = tmp_path / "__main__.py"
-    program.write_text("import pulumi\nimport virtplane\n"
-                       "esx = virtplane.Endpoint('lab-vsphere', kind='vsphere')\n"
-                       "on_esx = pulumi.ResourceOptions(provider=esx)\n" + body.format(name=name))
-    created, urns = up(program, plugin)
-    vms = [vm for vm in created if vm.startswith(name)]
-    assert vms == ([f"{name}-001", f"{name}-002"] if module == "DesktopPool" else [name])
-    for vm in vms:
-        assert peer.count(vm) == 1
-        assert any(urn.endswith(f"{component}$virtplane:index:VirtualMachine::{vm}") for urn in urns), urns
-    assert any(urn.endswith(f"{component}::{name}") for urn in urns)
+    created, vms = applied(tmp_path, plugin, "'lab-vsphere', kind='vsphere'", module, PROGRAMS, name)
+    assert {peer.count(vm) for vm in vms} == {1}
     if module == "DesktopPool":
         assert {created[vm][1]["clone_from"] for vm in vms} == {"lab-golden"}
     elif module in ("GpuWorkstation", "NestedLab"):
@@ -161,20 +169,11 @@ def test_each_module_is_applied_through_the_plugin_on_libvirt(module, tmp_path, 
         peer = LibvirtPeer(fresh_libvirtd.uri)
         peer.add_golden("golden")
     name = f"k{next(_names)}"
-    body, component = KVM_PROGRAMS[module]
-    program = tmp_path / "__main__.py"
-    program.write_text("import pulumi\nimport virtplane\n"
-                       "kvm = virtplane.Endpoint('lab-libvirt', kind='libvirt')\n"
-                       "on_kvm = pulumi.ResourceOptions(provider=kvm)\n" + body.format(name=name))
     try:
-        created, urns = up(program, plugin)
+        created, vms = applied(tmp_path, plugin, "'lab-libvirt', kind='libvirt'", module, KVM_PROGRAMS, name)
     finally:
         plugin.stop()
     assert "Traceback" not in plugin.stderr()
-    vms = sorted(vm for vm in created if vm.startswith(name) and not vm.endswith("-net"))
-    assert vms == ([f"{name}-001", f"{name}-002"] if module == "DesktopPool" else [name])
-    for vm in vms:
-        assert any(urn.endswith(f"{component}$virtplane:index:VirtualMachine::{vm}") for urn in urns), urns
     if module == "GpuWorkstation":
         outputs = created[name][1]
         assert (outputs["firmware"], outputs["gpus"][0]["profile"]) == ("uefi", "nvidia-471")

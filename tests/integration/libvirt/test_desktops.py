@@ -10,6 +10,7 @@ import pytest
 
 from tests.conformance.stack import Stack
 from virtplane.apply import DataLossRefused, refuse_data_loss
+from virtplane.errors import SpecError
 from virtplane.placement import PlacementError
 from virtplane.plan import Action
 
@@ -60,3 +61,11 @@ def test_vgpu_desktops_take_the_gpus_free_mdev_instances_and_a_larger_pool_is_re
     assert stack.changes() == {}
     live = {r.name: r.observed.state["gpus"] for r in stack.plan().resources}
     assert {g[0]["profile"] for g in live.values()} == {"nvidia-471"} and len(live) == free
+
+
+def test_a_golden_image_that_does_not_exist_is_refused_at_plan_once_for_the_whole_pool(test_host):
+    with pytest.raises(SpecError) as refused:
+        Stack(test_host, "vdi").pool("vdi", "win11-gold", 3, memory="1GiB").plan()
+    assert str(refused.value) == ("DesktopPool 'vdi': field 'template': no domain named 'win11-gold' exists on "
+                                  "libvirt endpoint 'conformance'")
+    assert not any(n.startswith("vdi-") for n in test_host.names())
