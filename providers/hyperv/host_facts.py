@@ -17,8 +17,11 @@
   does not report is listed with class 0x0000, never as a GPU. A device still mounted on the host is not listed;
   partitionable GPUs from ``Get-VMHostPartitionableGpu`` offer one profile per valid partition count
   (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be, and the VMs
-  holding partitions (``Get-VM | Get-VMGpuPartitionAdapter``: VMName, InstancePath) as ``in_use_by`` of the profile
-  of the GPU's current count, so a check after an apply does not count them twice.
+  holding partitions (``Get-VM | Get-VMGpuPartitionAdapter``: VMName) as ``in_use_by`` of the profile of the GPU's
+  current count, so a check after an apply does not count them twice. A VMGpuPartitionAdapter does not name its
+  GPU (Microsoft Learn, "Get-VMGpuPartitionAdapter": Name, Id, VMId, VMName and the partition sizes): on a host
+  with one partitionable GPU every partition is that GPU's; with several, none is attributed (the stack's own
+  partitions then count as taken, never as free).
 - SR-IOV: switches created with IOV enabled, with their virtual function counts.
 """
 
@@ -106,7 +109,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             if total and available is not None and count == current:
                 free = int(available * count // total)
             holders = [p.text("VMName") or str(p.get("VMId")) for p in partitions or []
-                       if count == current and str(p.text("InstancePath") or "").lower() == name.lower()]
+                       if count == current and _partition_of(p, name, len(gpus))]
             vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count,
                                        in_use_by=holders))
     sriov = [SriovFunction(address=s.text("Name") or "", device_name=s.text("NetAdapterInterfaceDescription"),
@@ -130,3 +133,12 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
 
 def _free(total: int | None, used: int | None) -> int | None:
     return None if total is None or used is None else max(0, total - used)
+
+
+def _partition_of(partition: Any, gpu: str, gpus: int) -> bool:
+    """Whether a VM's GPU partition is of the GPU named ``gpu``: the one GPU of a host that has one; an
+    ``InstancePath`` where the object carries one; otherwise not known (False)."""
+    path = partition.text("InstancePath")
+    if path:
+        return str(path).lower() == gpu.lower()
+    return gpus == 1
