@@ -184,3 +184,38 @@ def test_each_module_is_applied_through_the_plugin_on_libvirt(module, tmp_path, 
         assert {created[vm][1]["clone_from"] for vm in vms} == {"golden"}
         assert {created[vm][1]["linked_clone"] for vm in vms} == {True}
         peer.close()
+
+
+def test_a_nested_lab_on_a_libvirt_host_without_kvm_is_refused_at_plan_in_one_sentence(tmp_path, fresh_libvirtd):
+    """The lab's libvirtd runs QEMU with TCG: no host-passthrough CPU, so no nested virtualization."""
+    from tests.support import libvirt as raw_libvirt
+    from tests.support.cli import user_env, write_stack
+
+    stack = write_stack(tmp_path / "nest", textwrap.dedent("""\
+        import pulumi
+        import virtplane
+        from virtplane.modules import NestedLab
+
+        kvm = virtplane.Endpoint("lab-libvirt", kind="libvirt")
+        NestedLab("kvm-nest", memory="8GiB", disk="4GiB", networks=["default"],
+                  opts=pulumi.ResourceOptions(provider=kvm))
+        """))
+    env = user_env({"LIBVIRT_DEFAULT_URI": fresh_libvirtd.uri})
+    for command in ("plan", "apply"):
+        result = virtplane(command, str(stack), *(["--yes"] if command == "apply" else []), env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert [line for line in result.stderr.splitlines() if line.strip()] == [
+            "error: VM kvm-nest: field 'nested_virtualization': no host of endpoint 'lab-libvirt' can serve it — "
+            f"{raw_libvirt_host(fresh_libvirtd.uri)}: does not support nested virtualization"]
+    assert raw_libvirt.domain_names(fresh_libvirtd.uri) == []
+
+
+def raw_libvirt_host(uri: str) -> str:
+    from virtplane.providers.registry import provider_class
+
+    kind = provider_class("libvirt")
+    provider = kind.connect(kind.settings_from("probe", {"uri": uri}, {}))
+    try:
+        return provider.hosts()[0].name
+    finally:
+        provider.close()
