@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
-from virtplane.providers.hyperv.devices import pci_ids
+from virtplane.providers.hyperv.devices import partition_gpu, pci_ids
 from virtplane.providers.hyperv.vm_checks import AMD_NESTED_BUILD, vendor_of
 
 MiB = 1024**2
@@ -97,6 +97,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             listed.add(address)
             devices.append(_pci_device(held, iov, [held.text("VMName") or str(held.get("VMId"))], devices_by_id))
     vgpu_types = []
+    gpu_names = [gpu.text("Name") or "" for gpu in gpus]
     for gpu in gpus:
         name = gpu.text("Name") or ""
         counts = gpu.get("ValidPartitionCounts") or []
@@ -109,7 +110,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             if total and available is not None and count == current:
                 free = int(available * count // total)
             holders = [p.text("VMName") or str(p.get("VMId")) for p in partitions or []
-                       if count == current and _partition_of(p, name, len(gpus))]
+                       if count == current and name and partition_gpu(p, gpu_names).lower() == name.lower()]
             vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count,
                                        in_use_by=holders))
     sriov = [SriovFunction(address=s.text("Name") or "", device_name=s.text("NetAdapterInterfaceDescription"),
@@ -133,12 +134,3 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
 
 def _free(total: int | None, used: int | None) -> int | None:
     return None if total is None or used is None else max(0, total - used)
-
-
-def _partition_of(partition: Any, gpu: str, gpus: int) -> bool:
-    """Whether a VM's GPU partition is of the GPU named ``gpu``: the one GPU of a host that has one; an
-    ``InstancePath`` where the object carries one; otherwise not known (False)."""
-    path = partition.text("InstancePath")
-    if path:
-        return str(path).lower() == gpu.lower()
-    return gpus == 1
