@@ -164,14 +164,22 @@ def _emit(text: str) -> None:
 
 
 def _plan(stack_dir: Path, stack: str | None, policy: bool = False) -> tuple[Plan, Report | None]:
+    from virtplane import timings
     from virtplane.engine import HostFacts, build_plan, connected
     from virtplane.evaluate import evaluate
 
+    timings.begin()
     desired = evaluate(stack_dir, stack)
+    timings.mark("evaluate")
     with connected(desired) as providers:
+        timings.mark("connect")
         facts = HostFacts(providers)  # host facts are read once, for the policy gate and placement alike
         report = _policy_gate(desired, providers, stack_dir, facts) if policy else None  # see check_command
-        return build_plan(desired, providers, facts=facts), report
+        timings.mark("policy")
+        the_plan = build_plan(desired, providers, facts=facts)
+        timings.mark("diff")
+    timings.mark("connect")  # logging out
+    return the_plan, report
 
 
 @main.command()
@@ -189,6 +197,7 @@ def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     else:
         output.render_plan(console(), the_plan, title="Plan")
         check_command.show(console(), report)
+    _timings_report()
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 
 
@@ -208,7 +217,15 @@ def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
         out = console()
         output.render_plan(out, the_plan, title="Drift")
         out.print("Drift found." if the_plan.pending else "No drift.")
+    _timings_report()
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
+
+
+def _timings_report() -> None:
+    from virtplane import timings
+
+    timings.mark("report")
+    timings.report()
 
 
 def _backend(name: str, provider: Any) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from virtplane import redact
+from virtplane import redact, timings
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError, raise_all
@@ -53,6 +53,7 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
         except SpecError as error:
             problems.append(error)
     raise_all(problems)
+    timings.mark(timings.FIRST)  # the drivers' modules were imported for their settings
     try:
         for name, (cls, endpoint_settings) in settings.items():
             for value in dict(endpoint_settings).values():
@@ -97,8 +98,10 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             driver = provider.driver(kind_name)
-            observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
-                                           declared)
+            timings.mark("diff")
+            live = driver.observe(desired.identity, specs.get(endpoint, {}))
+            timings.mark("read")
+            observed = _only_this_endpoint(live, endpoint, declared)
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)

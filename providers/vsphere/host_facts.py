@@ -315,10 +315,11 @@ def holds_passthrough_hardware(props: Mapping[str, Any]) -> bool:
 
 # --- reading -------------------------------------------------------------------------------------------------
 
-def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
+def read_hosts(content: Any, datacenter: Any, endpoint: str, stream: bool = True) -> list[Host]:
     """Every host under ``datacenter`` with its facts: one retrieval for all hosts (and their compute
     resources), one hardware-version query per compute resource (cluster or standalone host), and one more
-    retrieval for the devices of the VMs on hosts with passthrough hardware, when there are any."""
+    retrieval for the devices of the VMs on hosts with passthrough hardware, when there are any (through the
+    streaming reader unless ``stream`` is False: there may be thousands)."""
     everything = retrieve_types(content, datacenter, {vim.HostSystem: HOST_PATHS, vim.ComputeResource: COMPUTE_PATHS})
     rows = [(obj, props) for obj, props in everything if isinstance(obj, vim.HostSystem)]
     versions = _hardware_versions(props.get("environmentBrowser") for obj, props in everything
@@ -328,7 +329,8 @@ def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
     vm_devices: dict[str, list[tuple[str, Sequence[Any]]]] = {}
     if wanted:
         host_of = {vm._moId: host for host, vm in wanted}
-        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, VM_PATHS):
+        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, VM_PATHS,
+                                          stream=stream):
             vm_devices.setdefault(host_of[vm._moId], []).append(
                 (props.get("name", vm._moId), props.get("config.hardware.device") or []))
     hosts = []
