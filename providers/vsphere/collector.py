@@ -66,7 +66,7 @@ def _collect(collector: Any, objects: list[Any], wanted: Mapping[type, Sequence[
     stub = collector._stub
     try:
         if stream and Reader.usable(stub):
-            return list(Reader(stub).collect(collector, spec, options))
+            return Reader(stub).collect(collector, spec, options)
         result = collector.RetrievePropertiesEx(specSet=[spec], options=options)
         while result is not None:
             rows.extend((item.obj, {p.name: p.val for p in item.propSet or []})

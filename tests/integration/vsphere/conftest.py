@@ -74,11 +74,11 @@ def _record_soap_calls(monkeypatch: pytest.MonkeyPatch, *, wire_names: bool) -> 
     monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
     original_page = stream.Reader.page  # the streaming reader sends its PropertyCollector calls itself
 
-    def recording_page(self, collector, info, args):
+    def recording_page(self, collector, info, args, rows):
         method = info.wsdlName if wire_names else info.name
         calls.append(method)
         calls.args[method] = args
-        return original_page(self, collector, info, args)
+        return original_page(self, collector, info, args, rows)
 
     monkeypatch.setattr(stream.Reader, "page", recording_page)
     return calls

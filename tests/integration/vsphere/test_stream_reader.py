@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pyVmomi import VmomiSupport, vim
+from pyVmomi import VmomiSupport, vim, vmodl
 
 from tests.integration.vsphere.helpers import create_raw_vm, find_host, find_vm
 from virtplane.diff import diff
 from virtplane.providers.base import Observed, ObserveResult, Owner
 from virtplane.providers.vsphere.collector import retrieve
-from virtplane.providers.vsphere.stream import FIELDS, Record
+from virtplane.providers.vsphere.stream import FIELDS, Reader, Record
 from virtplane.providers.vsphere.vm import PATHS
 from virtplane.specs import CREATE_ONLY, VirtualMachineSpec
 
@@ -173,3 +173,14 @@ def test_changing_a_vm_read_by_the_streaming_reader_edits_pyvmomis_objects(provi
                 observed.handle.hardware.disks["scsi0:0"].controllerKey)
     assert disk.capacityInKB == 9 * 1024 * 1024
     assert disk.backing.diskMode == "persistent", "the edit sent pyVmomi's whole disk, not the partial record"
+
+
+def test_a_fault_is_raised_as_the_same_method_fault_through_both_readers(provider):
+    collector = provider.si.RetrieveContent().propertyCollector
+    continue_method = vmodl.query.PropertyCollector._GetMethodInfo("ContinueRetrievePropertiesEx")
+    with pytest.raises(vmodl.MethodFault) as through_pyvmomi:
+        collector.ContinueRetrievePropertiesEx(token="no-such-token")
+    with pytest.raises(vmodl.MethodFault) as streamed:
+        Reader(collector._stub).page(collector, continue_method, ["no-such-token"], [])
+    assert type(streamed.value) is type(through_pyvmomi.value)
+    assert streamed.value.msg == through_pyvmomi.value.msg
