@@ -109,11 +109,39 @@ def guarded(command: Callable[..., int]) -> Callable[..., None]:
             sys.stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
-        sys.exit(code)
+        _exit(code)
 
     wrapper.__name__ = command.__name__
     wrapper.__doc__ = command.__doc__
     return wrapper
+
+
+def _exit(code: int) -> None:
+    """End the process with ``code``. Once the command is done and no other thread runs, the exit handlers run and
+    the output is flushed, but the interpreter's teardown is skipped: freeing every object of a 1,000-VM stack one
+    by one took 0.15-0.35 s, a third of a drift's fixed cost (bench/drift_proxmox.py)."""
+    import atexit
+    import threading
+
+    if not _as_program or threading.active_count() > 1:  # called in-process (click's test runner): a normal exit
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+_as_program = False  # set by run(): this process is the `virtplane` command itself
+
+
+def run() -> None:
+    """The `virtplane` command (console script and ``python -m virtplane``)."""
+    global _as_program
+    _as_program = True
+    main()
 
 
 COMMANDS_GROUP = "virtplane.commands"  # entry points of packages that add commands (the lab package adds `lab`)

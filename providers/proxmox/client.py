@@ -61,7 +61,8 @@ class PveClient:
         # every other call (tests that watch or disturb the session's transport set it).
         self.direct_reads = not requests.utils.get_environ_proxies(self._base_url)
         self._read_pool = _read_pool(self._base_url, self._verify, self._timeout) if self.direct_reads else None
-        self._probe()
+        if not isinstance(self._session.auth, ProxmoxHTTPAuth):  # a password login proved all it would
+            self._probe()
 
     # ---- calls ---------------------------------------------------------------------------------------
 
@@ -184,7 +185,7 @@ class PveClient:
             raise self._unreachable(exc) from None
 
     def _probe(self) -> None:
-        """One read that proves the address, the certificate and the credentials (an API token is not
+        """One read that proves the address, the certificate and the credentials of an API token (which is not
         checked before its first use)."""
         try:
             response = self._send("GET", "/version", {})
