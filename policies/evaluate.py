@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtplane.declared import DesiredStack
+from virtplane.gc_pause import cycle_collector_paused
 from virtplane.inventory import Inventory
 from virtplane.placement import fit, needs_hardware, record
 from virtplane.policies.chooser import HostChooser
@@ -74,7 +75,12 @@ def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfi
 
 def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
               hypervisors: Mapping[str, str] | None = None, config: PolicyConfig | None = None) -> Report:
-    hypervisors = hypervisors or {}
+    with cycle_collector_paused():  # the findings and placements hold no cycles (virtplane/gc_pause.py)
+        return _check_vms(identity, vms, inventory, hypervisors or {}, config)
+
+
+def _check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory, hypervisors: Mapping[str, str],
+               config: PolicyConfig | None) -> Report:
     specs = [vm.spec.with_creation_defaults() for vm in vms]
     names = frozenset(vm.name for vm in vms)
     hosts_by_endpoint, running_on = release(inventory, names, {vm.name: s.memory for vm, s in zip(vms, specs,

@@ -19,7 +19,6 @@ SDK Programming Guide, "Property Collector" and the API reference of ``PropertyC
 from __future__ import annotations
 
 import base64
-import gc
 import http.client
 import zlib
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,8 @@ from typing import Any
 from lxml.etree import XMLPullParser
 from lxml.etree import _Element as Element
 from pyVmomi import Iso8601, SoapAdapter, VmomiSupport, vmodl
+
+from virtplane.gc_pause import cycle_collector_paused
 
 VIM_NS = "urn:vim25"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
@@ -172,19 +173,13 @@ class Reader:
     def collect(self, collector: Any, spec: Any, options: Any) -> list[tuple[Any, dict[str, Any]]]:
         """(moref, {path: value}) for every object the filter selects, page after page.
 
-        Python's cycle collector is paused meanwhile: the records hold no cycles, and at 10,000 VMs its passes
-        over the growing heap cost a third of the read's CPU (bench/drift_vsphere.py)."""
+        Python's cycle collector is paused meanwhile (virtplane/gc_pause.py): the records hold no cycles."""
         pc = vmodl.query.PropertyCollector
         rows: list[tuple[Any, dict[str, Any]]] = []
-        paused = gc.isenabled()
-        gc.disable()
-        try:
+        with cycle_collector_paused():
             token = self.page(collector, pc._GetMethodInfo("RetrievePropertiesEx"), [[spec], options], rows)
             while token:
                 token = self.page(collector, pc._GetMethodInfo("ContinueRetrievePropertiesEx"), [token], rows)
-        finally:
-            if paused:
-                gc.enable()
         return rows
 
     def page(self, collector: Any, method: Any, args: Sequence[Any], rows: list[tuple[Any, dict[str, Any]]]
