@@ -88,14 +88,14 @@ def name_of(index: int) -> str:
     return f"bench-{index:05d}"
 
 
-def seed(client: HypervClient, count: int, batch: int) -> None:
+def seed(client: HypervClient, count: int, batch: int, endpoint: str = ENDPOINT) -> None:
     client.run([pipe(Cmd("New-VMSwitch", {"Name": SWITCH, "SwitchType": "Internal"}))], "make the switch")
     for start in range(0, count, batch):
         statements = []
         for index in range(start, min(count, start + batch)):
             name = name_of(index)
             path = f"C:\\bench\\{name}.vhdx"
-            marker = description_marker(Owner(STACK, name, ENDPOINT))
+            marker = description_marker(Owner(STACK, name, endpoint))
             statements.append(pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(10 * GiB), "Dynamic": True})))
             statements.append(pipe(Cmd("New-VM", {"Name": name, "MemoryStartupBytes": i64(512 * MiB), "Generation": 2,
                                                    "VHDPath": path, "SwitchName": SWITCH}),
