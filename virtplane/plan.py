@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.kinds import KINDS
+from virtplane.kinds import kind as registered_kind
 from virtplane.providers.base import FieldChange, Observed, Rule
 from virtplane.specs import Spec
 
@@ -19,7 +21,10 @@ class Action(enum.StrEnum):
     DELETE = "delete"
 
 
-_DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
+# The list fields whose items hold data (a VM's disks, a container's mount points), and what one item is called.
+_DATA_LISTS = sorted({field for kind in KINDS for field in kind.holds_data if field in ("disks", "mounts")})
+_DATA_ITEM = re.compile(rf"^({'|'.join(_DATA_LISTS)})\[([^\]]+)\]$")
+_ITEM_NOUN = {"disks": "disk", "mounts": "mount point", "rootfs": "root filesystem"}
 
 
 @dataclass(frozen=True)
@@ -29,10 +34,16 @@ class PlannedChange:
 
     @property
     def removed_disk(self) -> dict[str, Any] | None:
-        """The live disk this change removes (``disks[scsi0:1]`` -> None), or None."""
-        if _DISK_ITEM.match(self.change.path) and self.change.new is None and isinstance(self.change.old, dict):
+        """The live disk or mount point this change removes (``disks[scsi0:1]`` -> None), or None."""
+        if _DATA_ITEM.match(self.change.path) and self.change.new is None and isinstance(self.change.old, dict):
             return self.change.old
         return None
+
+    @property
+    def removed_noun(self) -> str:
+        """What the removed item is called ("disk", "mount point")."""
+        found = _DATA_ITEM.match(self.change.path)
+        return _ITEM_NOUN[found.group(1)] if found else "item"
 
     @property
     def destroys_data(self) -> bool:
@@ -68,19 +79,35 @@ class ResourcePlan:
 
     def data_loss(self) -> list[str]:
         """One sentence per part of this change that destroys data (empty when none does)."""
-        if self.kind != "VirtualMachine":
+        kind = registered_kind(self.kind)
+        if not kind.holds_data:
             return []
-        live_disks = (self.observed.state.get("disks") or []) if self.observed is not None else []
-        held = ", ".join(_disk(d) for d in live_disks) or "no disks"
-        if self.action is Action.REPLACE:
-            fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
-            return [f"VM {self.name} on {self.endpoint} would be replaced (deleted and created again) to change "
-                    f"{fields}, destroying its disks ({held})"]
-        if self.action is Action.DELETE and not self.destroying:
-            return [f"VM {self.name} on {self.endpoint} is no longer declared; deleting it destroys its disks "
-                    f"({held})"]
-        return [f"VM {self.name} on {self.endpoint}: disk {_disk(disk)} is no longer declared; removing it "
-                "destroys its data" for disk in (c.removed_disk for c in self.changes) if disk is not None]
+        label = kind.label
+        if self.action in (Action.REPLACE, Action.DELETE):
+            held = self._held_data(kind.holds_data)
+            if self.action is Action.REPLACE:
+                fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
+                return [f"{label} {self.name} on {self.endpoint} would be replaced (deleted and created again) to "
+                        f"change {fields}, destroying its {held}"]
+            if not self.destroying:
+                return [f"{label} {self.name} on {self.endpoint} is no longer declared; deleting it destroys its "
+                        f"{held}"]
+            return []
+        return [f"{label} {self.name} on {self.endpoint}: {c.removed_noun} {_disk(c.removed_disk)} is no longer "
+                "declared; removing it destroys its data" for c in self.changes if c.removed_disk is not None]
+
+    def _held_data(self, fields: tuple[str, ...]) -> str:
+        """``disks (scsi0 (40 GiB))``; ``root filesystem and mount points (rootfs (8 GiB), mp0 (10 GiB))``."""
+        state = self.observed.state if self.observed is not None else {}
+        items: list[str] = []
+        for name in fields:
+            value = state.get(name)
+            if isinstance(value, dict):
+                items.append(_disk({**value, "slot": value.get("slot", name)}))
+            else:
+                items.extend(_disk(item) for item in value or [])
+        nouns = [_ITEM_NOUN[name] + ("s" if name in _DATA_LISTS else "") for name in fields]
+        return f"{' and '.join(nouns)} ({', '.join(items) or 'none'})"
 
     @property
     def destroys_data(self) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -54,10 +54,15 @@ class Spec(BaseModel):
     """Base of all specs: unknown fields are errors, values are re-validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    slotted: ClassVar[tuple[str, ...]] = ()  # lists whose items are identified by slot (virtplane/slots.py)
 
     def problems(self) -> list[tuple[str, str]]:
         """Cross-field checks, as (field, message) pairs; empty when the spec is consistent."""
         return []
+
+    def with_creation_defaults(self) -> Spec:
+        """The spec an object made from nothing gets (defaults for what the stack leaves unset); itself here."""
+        return self
 
 
 class DiskSpec(BaseModel):
@@ -119,6 +124,8 @@ class VirtualMachineSpec(Spec):
 
     **Unset means not managed**: every field left None is neither compared nor changed, so a clone keeps
     its template's values. A VM made from nothing takes CREATION_DEFAULTS for what is unset."""
+
+    slotted: ClassVar[tuple[str, ...]] = ("disks", "nics")
 
     cpus: int | None = Field(default=None, ge=1, le=768)
     sockets: int | None = Field(default=None, ge=1, le=16)

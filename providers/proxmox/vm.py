@@ -27,12 +27,10 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
@@ -42,7 +40,6 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
     Rule,
     description_marker,
     owner_from_description,
@@ -56,33 +53,24 @@ from virtplane.providers.proxmox.config import (
     machine_type,
     network_names,
     new_slot,
-    split_options,
     vm_state,
 )
+from virtplane.providers.proxmox.config_writer import ConfigWriter
 from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
-from virtplane.providers.proxmox.faults import (
-    OutcomeUnknown,
-    PveError,
-    TaskFailed,
-    is_bare_permission_failure,
-    permission_denied,
-)
+from virtplane.providers.proxmox.guest_create import GuestCreator
+from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.pci_reader import PciReader
-from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
+from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
-from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import Power
-from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
+from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
 from virtplane.providers.proxmox.vm_rules import REPLACEABLE, vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.slots import resolve_vm
 from virtplane.specs import CREATE_ONLY, DiskSpec, Spec, VirtualMachineSpec
-
-VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
-_BUSY_LOCKS = ("create", "clone")
 
 
 @dataclass
@@ -103,13 +91,17 @@ class VirtualMachineDriver(KindDriver):
     kind = "VirtualMachine"
     replaceable = REPLACEABLE
 
-    def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
+    def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings,
+                 vmids: VmidAllocator | None = None):
         self._client = client
         self._cluster = cluster
         self._settings = settings
         self._reader = VmReader(client)
         self._power = Power(client)
-        self._vmids = VmidAllocator(client)
+        self._vmids = vmids or VmidAllocator(client)
+        self._creator = GuestCreator(client, self._reader, self._vmids, settings)
+        self._writer = ConfigWriter(client)
+        self._guests = Guests(client, self._reader, self._power, settings.endpoint_name)
         self._pci = PciReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
@@ -128,22 +120,7 @@ class VirtualMachineDriver(KindDriver):
         candidates = [row for row in self._rows
                       if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
         configs = self._reader.configs(candidates, wanted)
-        result = ObserveResult()
-        for row in candidates:
-            config = configs.get(row.vmid)
-            if config is None:
-                continue
-            owner = owner_from_description(config.get("description"))
-            if owner is not None and owner.stack == stack:
-                if owner.resource in result.owned:
-                    other = result.owned[owner.resource].handle.row.vmid
-                    raise ProviderError(f"two VMs on Proxmox endpoint '{self._settings.endpoint_name}' carry the "
-                                        f"ownership marker of VM {owner.resource} of stack {stack} (VMIDs {other} "
-                                        f"and {row.vmid}); delete the one that should not exist")
-                result.owned[owner.resource] = self._observed(row, config, owner, ours=True)
-            elif row.name in wanted:
-                result.foreign[row.name] = self._observed(row, config, owner, ours=False)
-        return result
+        return self._guests.sort(stack, candidates, configs, {name: name for name in wanted}, self._observed)
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
@@ -231,7 +208,7 @@ class VirtualMachineDriver(KindDriver):
             except ValueError as exc:
                 raise ProviderError(f"Proxmox cannot create VM {name} on node {node}: its {exc}") from None
         config.update(name=name, description=description_marker(owner))
-        row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
+        row = self._creator.allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
         if vm_spec.power == "on":
             self._power.start(row.path, name)
@@ -258,71 +235,12 @@ class VirtualMachineDriver(KindDriver):
         if storage and not spec.linked_clone:
             data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
-        row = self._allocate(owner, node, f"{source.path}/clone", "newid", data,
+        row = self._creator.allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
-        resolved = resolve_vm(spec, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # disks keep the storage and bus they were cloned with
-                changes.append(change)
-        self.update(observed, resolved, changes)
+        finish_clone(self, observed, spec, CREATE_ONLY[self.kind], f"VM {name} clones '{source_name}'")
         return self._reader.row_at(row.node, row.vmid, name) or row
-
-    def _allocate(self, owner: Owner, node: str, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
-        """Run a create or clone (``what`` holds ``<vmid>``) of a VM on ``node`` under a fresh VMID; returns the new
-        VM as PVE shows it (its own status, not a listing of every VM: parallel creates would each list them all)."""
-        for attempt in range(1, VMID_ATTEMPTS + 1):
-            vmid = self._vmids.reserve(f"pick a free VM id for VM {owner.resource}")
-            doing = what.replace("<vmid>", str(vmid))
-            try:
-                run(self._client, "POST", path, doing, {id_key: vmid, **data})
-            except (PveError, TaskFailed) as error:
-                if _vmid_taken(error) and attempt < VMID_ATTEMPTS:
-                    continue  # another client took the VMID between nextid and our call; it stays marked taken
-                if isinstance(error, PveError) and is_bare_permission_failure(error):
-                    # The first check of a create or clone is VM.Allocate on the new id; name it.
-                    raise permission_denied(self._settings.endpoint_name, self._settings.principal, doing,
-                                            "VM.Allocate", f"/vms/{vmid}", error.pve_text) from None
-                raise
-            except OutcomeUnknown:
-                found = self._find_own(owner)
-                if found is not None:
-                    return self._wait_until_made(found, doing)
-                if attempt == VMID_ATTEMPTS:
-                    raise  # the last answer was lost too (and made no VM): say that, not that VMIDs ran out
-                continue  # it did not happen: try again
-            row = self._reader.row_at(node, vmid, owner.resource)
-            if row is None:
-                raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
-            return row
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _find_own(self, owner: Owner) -> VmRow | None:
-        """The VM carrying ``owner``'s marker, if a create whose answer was lost made it. Every same-named VM must be
-        read (an unreadable one may be ours): the answer decides whether a second create is safe."""
-        rows = [row for row in self._reader.rows(f"to look for VM {owner.resource} by its ownership marker")
-                if row.name == owner.resource and not row.template]
-        configs = self._reader.configs(rows, (owner.resource,))
-        return next((row for row in rows
-                     if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)
-
-    def _wait_until_made(self, row: VmRow, what: str) -> VmRow:
-        """A VM found by its marker may still be locked by the create or clone that makes it: wait for it."""
-        timeout = self._settings.task_timeout
-        deadline = time.monotonic() + timeout
-        while row.lock in _BUSY_LOCKS:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"Proxmox did not {what} within {timeout:g} s (VM {row.vmid} is still locked: "
-                                    f"{row.lock})")
-            time.sleep(0.5)
-            row = self._reader.row(row.vmid, row.name) or row
-        return row
 
     # ---- updating ------------------------------------------------------------------------------------
 
@@ -352,87 +270,12 @@ class VirtualMachineDriver(KindDriver):
                                finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
-        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
-        # power None is not managed: a VM shut down for a change is started again, any other is left as it is
-        want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
-        if shut_down:
-            self._power.shut_down(row.path, name)
-            running = False
-        path = row.path
-        try:
+        power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
+        with self._power.change(row.path, name, running, vm_spec.power, power_off) as guest:
             if "node" in fields and vm_spec.node and vm_spec.node != node:
-                node = self._migrate(row, vm_spec.node, name)
-            path = f"/nodes/{node}/qemu/{row.vmid}"
-            self._reconfigure(path, name, plan)
-        except Exception as error:
-            if shut_down and want_on:
-                self._restart_after(error, path, name)
-            raise
-        if want_on != running:
-            if want_on:
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
-
-    def _reconfigure(self, path: str, name: str, plan: Reconfiguration) -> None:
-        what = f"reconfigure VM {name}"
-        if plan.first_delete:
-            self._configure(path, what, {}, plan.first_delete)
-        if plan.settings or plan.delete:
-            self._configure(path, what, plan.settings, plan.delete)
-        for key, size in plan.resize:
-            self._resize(path, name, key, size)
-        if plan.removed_volumes:
-            self._destroy_unused(path, name, plan.removed_volumes)
-
-    def _restart_after(self, error: Exception, path: str, name: str) -> None:
-        """A change failed after the VM was shut down for it: start it again, so a failed update does not leave a
-        VM that is to run stopped. The change's error is what is reported; a failed start is added to it."""
-        try:
-            self._power.start(path, name)
-        except ProviderError as failure:
-            error.args = (f"{error}; starting VM {name} again failed too: {failure}",)
-
-    def _configure(self, path: str, what: str, settings: dict[str, Any], deletes: list[str]) -> None:
-        """One config write (a task). If its outcome is unknown, re-read and send what is still missing."""
-        data = dict(settings, **({"delete": ",".join(deletes)} if deletes else {}))
-        try:
-            run(self._client, "POST", f"{path}/config", what, data)
-        except OutcomeUnknown:
-            current = self._read_config(path, what)
-            # A new disk ("storage:size") that is there now was made by the lost call: do not allocate it twice.
-            again = {key: value for key, value in settings.items()
-                     if not (key in current and _is_new_volume(value))}
-            gone = [key for key in deletes if key in current]
-            if again or gone:
-                run(self._client, "POST", f"{path}/config", what,
-                    dict(again, **({"delete": ",".join(gone)} if gone else {})))
-
-    def _resize(self, path: str, name: str, key: str, size: int) -> None:
-        what = f"grow disk {key} of VM {name} to {size} GiB"
-        data = {"disk": key, "size": f"{size}G"}  # absolute, so sending it twice is harmless
-        try:
-            run(self._client, "PUT", f"{path}/resize", what, data)
-        except OutcomeUnknown:
-            run(self._client, "PUT", f"{path}/resize", what, data)
-
-    def _destroy_unused(self, path: str, name: str, volumes: list[str]) -> None:
-        """PVE keeps a removed disk as ``unusedN``; destroy those of the disks we removed."""
-        config = self._read_config(path, f"reconfigure VM {name}")
-        unused = [key for key, value in config.items()
-                  if key.startswith("unused") and split_options(str(value))[0] in volumes]
-        if unused:
-            self._configure(path, f"destroy the removed disks of VM {name}", {}, unused)
-
-    def _read_config(self, path: str, what: str) -> dict[str, Any]:
-        return merge_pending(self._client.get(f"{path}/pending", f"re-read the configuration to {what}"))
-
-    def _migrate(self, row: VmRow, target: str, name: str) -> str:
-        """Offline migration (the VM is stopped: local disks move with it); returns the node it is on after."""
-        run(self._client, "POST", f"{row.path}/migrate", f"migrate VM {name} from node {row.node} to node {target}",
-            {"target": target})
-        moved = self._reader.row(row.vmid, name)
-        return moved.node if moved else target
+                node = self._guests.migrate(row, vm_spec.node, name)
+            guest.path = f"/nodes/{node}/qemu/{row.vmid}"
+            self._writer.apply(guest.path, name, plan)
 
     def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
         """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
@@ -450,23 +293,7 @@ class VirtualMachineDriver(KindDriver):
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
-        row, name = handle.row, observed.name
-        try:
-            if row.running:
-                self._power.stop(row.path, name)
-            self._destroy(row, name)
-        except PveError as error:
-            if not error.missing:
-                raise
-
-    def _destroy(self, row: VmRow, name: str) -> None:
-        what = f"delete VM {name} ({row.vmid}) on node {row.node}"
-        params = {"purge": 1, "destroy-unreferenced-disks": 1}
-        try:
-            run(self._client, "DELETE", row.path, what, params)
-        except OutcomeUnknown:
-            if self._reader.row(row.vmid, name) is not None:
-                run(self._client, "DELETE", row.path, what, params)
+        self._guests.delete(handle.row, observed.name, {"purge": 1, "destroy-unreferenced-disks": 1})
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
@@ -489,17 +316,3 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker of this stack, so it was not created by it")
         return handle
-
-
-def _vmid_taken(error: PveError | TaskFailed) -> bool:
-    """PVE refused the VMID as in use, in any of its wordings: the synchronous "unable to create VM N - VM N already
-    exists on node …" (or "CT N"), a clone's "unable to create VM N: config file already exists", or the same
-    from the task's exit status."""
-    text = error.pve_text if isinstance(error, PveError) else error.exitstatus
-    return "already exists" in text
-
-
-def _is_new_volume(value: Any) -> bool:
-    """``local-lvm:32`` (a disk to allocate), as opposed to an existing volume or another setting."""
-    volume = split_options(str(value))[0] or ""
-    return ":" in volume and volume.split(":", 1)[1].replace(".", "", 1).isdigit()

@@ -1,4 +1,5 @@
-"""Starting and stopping VMs: ``status/start``, and ``status/shutdown`` (ACPI) falling back to ``status/stop``.
+"""Starting and stopping VMs and containers: ``status/start``, and ``status/shutdown`` (ACPI for a VM; for a container
+``forceStop``, so PVE itself kills it when the timeout passes) falling back to ``status/stop``.
 
 Each is a PVE task, waited on. When the request's outcome is unknown (the connection dropped after it was
 sent), the VM's status is read back: if it is already where we wanted it, that is success; otherwise the
@@ -7,8 +8,11 @@ request is sent once more.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
+from virtplane.errors import ProviderError
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError, TaskFailed, TaskTimeout
 from virtplane.providers.proxmox.tasks import run
@@ -17,23 +21,72 @@ SHUTDOWN_SECONDS = 120  # the guest's time to power off after ACPI before PVE gi
 _TASK_MARGIN = 30.0
 
 
+@dataclass
+class PoweredGuest:
+    """The guest a powered change works on: ``path`` is where it is (set it after a migration)."""
+
+    path: str
+
+
 class Power:
-    def __init__(self, client: PveClient):
+    """``noun`` names the guest in messages ("VM", "container"); ``shutdown_options`` are sent with every shutdown
+    beside its timeout."""
+
+    def __init__(self, client: PveClient, noun: str = "VM", shutdown_options: Mapping[str, int] | None = None):
         self._client = client
+        self._noun = noun
+        self._shutdown_options = dict(shutdown_options or {})
 
     def start(self, path: str, name: str) -> None:
+        """A guest already running is fine (PVE says so in the task for a VM, at once for a container)."""
         try:
             self._send(path, name, "start", "running")
         except TaskFailed as failure:
             if "already running" not in failure.exitstatus:
                 raise
+        except PveError as error:
+            if "already running" not in error.pve_text:
+                raise
+
+    @contextmanager
+    def change(self, path: str, name: str, running: bool, declared: str | None, power_off: bool
+               ) -> Iterator[PoweredGuest]:
+        """Around a change of a guest at ``path``: shut it down first when ``power_off`` and it runs; afterwards give it
+        the ``declared`` power state ("on", "off"; None is not managed: one shut down for the change is started again,
+        any other is left as it is). When the change fails after a shutdown, the guest is started again (if it is to
+        run) before the error goes on."""
+        want_on = declared == "on" if declared is not None else running
+        shut_down = running and power_off
+        if shut_down:
+            self.shut_down(path, name)
+            running = False
+        guest = PoweredGuest(path)
+        try:
+            yield guest
+        except Exception as error:
+            if shut_down and want_on:
+                self.start_again_after(error, guest.path, name)
+            raise
+        if want_on != running:
+            if want_on:
+                self.start(guest.path, name)
+            else:
+                self.shut_down(guest.path, name)
+
+    def start_again_after(self, error: Exception, path: str, name: str) -> None:
+        """A change failed after the guest was shut down for it: start it again, so a failed update does not leave a
+        guest that is to run stopped. The change's error is what is reported; a failed start is added to it."""
+        try:
+            self.start(path, name)
+        except ProviderError as failure:
+            error.args = (f"{error}; starting {self._noun} {name} again failed too: {failure}",)
 
     def shut_down(self, path: str, name: str) -> None:
         """ACPI shutdown; a guest that does not power off within SHUTDOWN_SECONDS is stopped hard. A shutdown task
         that failed for another reason (the VM's configuration lock held by another task, ...) is reported as it
         is: the guest never got the ACPI request, so pulling its plug would be no fallback."""
         try:
-            self._send(path, name, "shutdown", "stopped", {"timeout": SHUTDOWN_SECONDS},
+            self._send(path, name, "shutdown", "stopped", {"timeout": SHUTDOWN_SECONDS, **self._shutdown_options},
                        timeout=SHUTDOWN_SECONDS + _TASK_MARGIN)
         except PveError as error:
             if "not running" not in error.pve_text:
@@ -54,12 +107,12 @@ class Power:
                 raise
 
     def status(self, path: str, name: str) -> str:
-        current = self._client.get(f"{path}/status/current", f"read the power state of VM {name}")
+        current = self._client.get(f"{path}/status/current", f"read the power state of {self._noun} {name}")
         return str(current.get("status") or "")
 
     def _send(self, path: str, name: str, action: str, goal: str, data: Mapping[str, int] | None = None,
               timeout: float | None = None) -> None:
-        what = {"start": "power on", "shutdown": "shut down", "stop": "stop"}[action] + f" VM {name}"
+        what = {"start": "power on", "shutdown": "shut down", "stop": "stop"}[action] + f" {self._noun} {name}"
         try:
             run(self._client, "POST", f"{path}/status/{action}", what, data, timeout)
         except OutcomeUnknown:
