@@ -135,9 +135,11 @@ def test_an_interrupted_apply_lists_the_creates_that_finished_and_the_next_run_c
     env = lab_env(vcsim_instance, hyperv=fresh_hyperv)
     fresh_hyperv.control("fault", slow="New-VM", seconds=1.0)  # an apply that is still running when Ctrl-C comes
     try:
+        # Ctrl-C reaches the command as in a terminal, even when this run's own SIGINT is ignored (a background job)
         process = subprocess.Popen([sys.executable, "-m", "virtplane", "apply", str(stack), "--yes", "--parallel",
                                     "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         assert process.stderr is not None
         seen = []
         for line in process.stderr:
