@@ -21,7 +21,7 @@ from virtplane.providers.proxmox.faults import PveError
 
 # Reads in flight. A PVE node serves its API with 3 pveproxy workers; a read holds one for its service time only,
 # so about workers x (1 + latency / service time) reads keep them busy: 15 at 20 ms of latency and 5 ms of service.
-# Measured against fakepve serving with 3 workers (bench/drift_proxmox.py --workers 3, 1,000 VMs): 8 in flight
+# Measured against the lab's PVE API served by 3 workers (bench/drift_proxmox.py --workers 3, 1,000 VMs): 8 in flight
 # 4.3 s, 16 3.2 s, 32 3.2 s, 64 3.2 s; more than 16 only queues at the server. At most client.POOL_SIZE.
 CONCURRENT_READS = 16
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import hyperv
-from tests.support.cli import lab_env, virtplane, write_stack
+from tests.support.cli import default_ctrl_c, lab_env, virtplane, write_stack
 
 MISTAKES = """import pulumi
 import virtplane
@@ -139,7 +139,7 @@ def test_an_interrupted_apply_lists_the_creates_that_finished_and_the_next_run_c
         process = subprocess.Popen([sys.executable, "-m", "virtplane", "apply", str(stack), "--yes", "--parallel",
                                     "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    stdin=subprocess.DEVNULL,
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                   preexec_fn=default_ctrl_c)
         assert process.stderr is not None
         seen = []
         for line in process.stderr:
