@@ -32,6 +32,10 @@ SESSION_MARK = "VIRTPLANE_TEST_SESSION"
 def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the controller (or a plain run) names the session; workers inherit it
         os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Run as a shell's background job, this process ignores Ctrl-C, and so would every process it starts: the
+        # tests that stop the CLI, the plugin or the policy pack with Ctrl-C need it to arrive as in a terminal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _left_behind() -> list[tuple[int, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -48,12 +47,6 @@ def user_env(variables: Mapping[str, str], **overrides: str | None) -> dict[str,
         else:
             env[key] = value
     return env
-
-
-def default_ctrl_c() -> None:
-    """``preexec_fn`` of a child the test stops with Ctrl-C (SIGINT): it gets the default handling even when this run
-    ignores SIGINT itself, as a shell's background job does and passes on to its children."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_one_clear_error(result: subprocess.CompletedProcess[str], *fragments: str, secrets: list[str]) -> None:

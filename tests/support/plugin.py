@@ -21,8 +21,6 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2, provider_pb2_grpc
 
-from tests.support.cli import default_ctrl_c
-
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = Path(sys.executable).parent / "pulumi-resource-virtplane"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -94,7 +92,7 @@ class Plugin:
         self.stderr_path = tmp_path / "plugin.stderr"
         env = {**os.environ, "PYTHONPATH": str(REPO), **(environ or {})}
         self.process = subprocess.Popen([*(command or [str(PLUGIN)]), f"127.0.0.1:{self.engine.port}"], cwd=tmp_path,
-                                        env=env, preexec_fn=default_ctrl_c,
+                                        env=env,
                                         stdout=subprocess.PIPE, stderr=self.stderr_path.open("wb"))
         assert self.process.stdout is not None
         line = self.process.stdout.readline()

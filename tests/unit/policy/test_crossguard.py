@@ -13,7 +13,6 @@ import pytest
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
-from tests.support.cli import default_ctrl_c
 from tests.unit.policy.inventories import BOTH
 
 PACK = Path(__file__).resolve().parents[3] / "policies" / "crossguard"
@@ -26,8 +25,7 @@ def analyzer(tmp_path: Path) -> Iterator[tuple[analyzer_pb2_grpc.AnalyzerStub, P
     env = dict(os.environ, PULUMI_PROJECT="hw", PULUMI_STACK="dev", PULUMI_DRY_RUN="true", PULUMI_CONFIG="{}")
     env.pop("VIRTPLANE_INVENTORY", None)
     process = subprocess.Popen([sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", str(PACK)], cwd=PACK,
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=default_ctrl_c)
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         port = int(process.stdout.readline().strip())
