@@ -18,16 +18,15 @@ and the same loop with --threads VMs in flight, each thread on its own runspace 
 with, for each, PSRP round trips (pipelines), HTTP requests (counted at http.client), client CPU time and the
 simulator's CPU time. The ratio is the loop's time (scaled) over virtplane's.
 
-The simulator runs with TCP_NODELAY (bench/hypervsim_nodelay.py) unless --nagle: stock http.server sends
-headers and body apart and waits on the client's delayed ACK, ~50 ms per request that a real host does not
-add, which would flatter virtplane (1 round trip) against the loop (7 per VM).
+The simulator answers with TCP_NODELAY, as a real host's WinRM listener does (stock http.server sends headers and
+body apart and would wait on the client's delayed ACK, ~50 ms per request, flattering virtplane's 1 round trip
+against the loop's 7 per VM).
 
 With --runs N (default 5) the comparison (virtplane's passes and the sequential loop's sample) is made N times in
 a row on the same simulator, and the ratio's minimum, median and maximum are printed: one run's ratio moves with
 the machine's load.
 
     python bench/drift_hyperv.py [--vms 1000] [--naive 100] [--repeat 3] [--batch 100] [--threads 8] [--runs 5]
-                                 [--nagle]
 """
 
 from __future__ import annotations
@@ -67,15 +66,12 @@ FIELDS = {"cpus": 2, "memory": 512, "firmware": "uefi", "secure_boot": True, "po
           "disks": [{"size": 10}], "nics": [{"network": SWITCH}]}
 
 
-def start_simulator(work_dir: Path, nagle: bool) -> hyperv.HypervInstance:
-    """The simulated host, as virtplane_lab.hyperv.start runs it; without --nagle through hypervsim_nodelay.py
-    (TCP_NODELAY on the simulator's sockets, as a real WinRM listener answers)."""
-    if nagle:
-        return hyperv.start(work_dir, host_name="HV-BENCH", profile="gpu", name="bench")
+def start_simulator(work_dir: Path) -> hyperv.HypervInstance:
+    """The simulated host over plain HTTP (WinRM messages NTLM-encrypted, as the driver's default without TLS)."""
     run_dir = work_dir / "bench"
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
-    args = [sys.executable, str(REPO / "bench" / "hypervsim_nodelay.py"), "--port", "0", "--host-name", "HV-BENCH",
+    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--port", "0", "--host-name", "HV-BENCH",
             "--profile", "gpu", "--user", hyperv.USER, "--password-file", str(password_file), "--work-dir",
             str(run_dir), "--command-log", str(run_dir / "commands.jsonl")]
     pid, ready = process.launch(args, run_dir, "Hyper-V simulator", 60.0)
@@ -192,12 +188,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=100, help="VMs per seeding pipeline")
     parser.add_argument("--threads", type=int, default=8, help="runspace pools of the concurrent loop")
-    parser.add_argument("--nagle", action="store_true", help="the stock simulator: ~50 ms more per WinRM request")
     parser.add_argument("--runs", type=int, default=5, help="times the comparison is made (ratio min/median/max)")
     args = parser.parse_args()
     sample = min(args.naive, args.vms)
 
-    instance = start_simulator(Path(tempfile.mkdtemp(prefix="drift-hyperv-")), args.nagle)
+    instance = start_simulator(Path(tempfile.mkdtemp(prefix="drift-hyperv-")))
     try:
         env = {**instance.environ(), "HYPERV_TLS": "false"}
         hv = HypervProvider.connect(HypervProvider.settings_from(ENDPOINT, {"operation_timeout": 600}, env))

@@ -13,8 +13,7 @@ counted here at http.client), sends the N Reads over gRPC with the engine's para
 
 Round trips are HTTP requests to the hypervisor (a SOAP call, a PVE API call, a WinRM message). Expected: vSphere
 O(1) (one paged PropertyCollector pass), Proxmox one config read per VM (PVE has no batched config read) plus the
-listing, Hyper-V O(1) (one pipeline). The Hyper-V simulator has no latency setting; it runs with TCP_NODELAY as in
-bench/drift_hyperv.py.
+listing, Hyper-V O(1) (one pipeline). The Hyper-V simulator has no latency setting.
 
     python bench/refresh.py [--vms 1000] [--only vsphere|proxmox|hyperv] [--latency-ms 20] [--parallel 16]
                             [--baseline-sample 200]
@@ -223,7 +222,7 @@ def run(kind: str, args: argparse.Namespace, work: Path) -> None:
     elif kind == "hyperv":
         from virtplane.providers.hyperv.provider import HypervProvider
 
-        instance = drift_hyperv.start_simulator(work / kind, nagle=False)
+        instance = drift_hyperv.start_simulator(work / kind)
         environ = {**instance.environ(), "HYPERV_TLS": "false"}
         seeder = HypervProvider.connect(HypervProvider.settings_from("bench", {"operation_timeout": 600}, environ))
         try:
