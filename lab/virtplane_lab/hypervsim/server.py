@@ -141,6 +141,6 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError) as error:
             self._reply(400, json.dumps({"error": str(error)}).encode(), "application/json")
             return
-        self._reply(200, json.dumps(result).encode(), "application/json")
-        if self.path.rstrip("/").endswith("/reboot"):
+        if self.path.rstrip("/").endswith("/reboot"):  # before answering: a client may connect again at once
             self.server.drop_all_connections(keep=self.connection)
+        self._reply(200, json.dumps(result).encode(), "application/json")
