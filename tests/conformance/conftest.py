@@ -7,15 +7,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
+from tests.conformance.peers import HypervPeer, LibvirtPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
+from virtplane_lab import libvirtd
 
 _names = itertools.count()
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-test", "libvirt-qemu"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
+    elif request.param == "libvirt-test":
+        connected = LibvirtPeer(libvirtd.test_driver_uri())  # a fresh copy of the node file per connection
+    elif request.param == "libvirt-qemu":
+        instance = request.getfixturevalue("fresh_libvirtd")
+        connected = LibvirtPeer(instance.uri)
     elif request.param == "hyperv":
         connected = HypervPeer(request.getfixturevalue("fresh_hyperv"))  # the session's host, emptied per test
     elif request.param == "xenserver":
