@@ -61,8 +61,10 @@ def _left_behind() -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has shut its workers down
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a test left a process running (and end those processes, so nothing stays)."""
+    lab_libvirt.stop()  # the session's own daemon, started on first use (each xdist worker stops its own)
     if hasattr(session.config, "workerinput") or not Path("/proc").is_dir():
         return
     left = _left_behind()
