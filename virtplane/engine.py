@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from virtplane import redact, timings
+from virtplane.adoption import not_owned_note, read_imported
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError, raise_all
@@ -26,11 +27,13 @@ from virtplane.providers.base import (
     Declared,
     FieldChange,
     KindDriver,
+    Observed,
     ObserveResult,
     Owner,
     Provider,
     RefusedChange,
     Rule,
+    undelivered,
 )
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_slots
@@ -103,9 +106,11 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             driver = provider.driver(kind_name)
             timings.mark("diff")
             live = driver.observe(desired.identity, specs.get(endpoint, {}))
-            timings.mark("read")
             observed = _only_this_endpoint(live, endpoint, declared)
-            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
+            imported = read_imported(kind_name, endpoint, declared, observed, driver, desired.identity,
+                                     specs.get(endpoint, {}))
+            timings.mark("read")
+            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, imported)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
@@ -152,7 +157,9 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
+        driver = provider.driver(item.kind)
+        problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec,
+                                                                                 by_endpoint.get(item.endpoint, {}))
         if problems:
             errors.append(SpecError(item.kind, item.name, problems))
     raise_all(errors)
@@ -173,18 +180,21 @@ def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: 
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
-               driver: KindDriver, stack: str) -> list[ResourcePlan]:
+               driver: KindDriver, stack: str, imported: Mapping[str, Observed] | None = None) -> list[ResourcePlan]:
+    """``imported``: declared resources' objects that exist and are not owned yet (opts.import_; adoption.py)."""
     plans = []
     create_only = kind(kind_name).create_only
+    imported = imported or {}
     for name, resource in declared.items():
-        if name in observed.foreign:
+        if name in observed.foreign and name not in imported:
             raise foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner)
-        live = observed.owned.get(name)
+        live = observed.owned.get(name) or imported.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on))
         if live is not None:
-            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
+            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
+                                    live.state)
             if any(c.rule is Rule.REPLACE for c in item.changes):
                 item.action = Action.REPLACE
             elif item.changes or not live.marker_complete:
@@ -193,6 +203,10 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                 item.action = Action.NOOP
             if not live.marker_complete:
                 item.note = "finishing an interrupted create"
+            if name in imported:
+                item.unowned, item.note = True, not_owned_note(live.owner)
+                if item.action is Action.REPLACE:
+                    item.action = Action.UPDATE  # never replaced: apply refuses any change to it
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
@@ -247,12 +261,14 @@ class Placer:
             self.usage.memory_mib[node] += getattr(spec, "memory", None) or 0
 
 
-def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange]) -> list[PlannedChange]:
-    """Each change with how the driver applies it; a change it cannot make stops the plan naming the field."""
+def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange],
+             live: Mapping[str, Any] | None = None) -> list[PlannedChange]:
+    """Each change with how the driver applies it to the live object (its observed state ``live``); a change it
+    cannot make stops the plan naming the field."""
     planned = []
     for change in changes:
         try:
-            planned.append(PlannedChange(change, driver.rule(change)))
+            planned.append(PlannedChange(change, driver.rule_in(change, live)))
         except RefusedChange as exc:
             raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
     return planned

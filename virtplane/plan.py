@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
 _DATA_LISTS = sorted({field for kind in KINDS for field in kind.holds_data if field in ("disks", "mounts")})
 _DATA_ITEM = re.compile(rf"^({'|'.join(_DATA_LISTS)})\[([^\]]+)\]$")
 _ITEM_NOUN = {"disks": "disk", "mounts": "mount point", "rootfs": "root filesystem"}
+GUEST_INIT_FIELDS = frozenset({"cloud_init"})  # fields a change of which the guest takes as a new instance
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,16 @@ class PlannedChange:
     def destroys_data(self) -> bool:
         return self.removed_disk is not None
 
+    @property
+    def reinitializes_guest(self) -> bool:
+        """New cloud-init documents for a VM that exists: its guest runs cloud-init's per-instance steps again at its
+        next boot (the instance-id changes with them), as if it were new."""
+        return self.change.path in GUEST_INIT_FIELDS
+
     def to_json(self) -> dict[str, Any]:
         return {"field": self.change.path, "old": self.change.old, "new": self.change.new,
-                "apply": self.rule.value, "destroys_data": self.destroys_data}
+                "apply": self.rule.value, "destroys_data": self.destroys_data,
+                "guest_reinit": self.reinitializes_guest}
 
 
 @dataclass
@@ -68,6 +76,7 @@ class ResourcePlan:
     placement: str | None = None  # the host a new VM goes to, decided at plan time
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
+    unowned: bool = False  # an object that exists (opts.import_) without this stack's marker: compared, never changed
 
     @property
     def key(self) -> str:
@@ -116,7 +125,8 @@ class ResourcePlan:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes]}
+                "destroys_data": self.destroys_data, "owned": not self.unowned,
+                "changes": [c.to_json() for c in self.changes]}
 
 
 def _disk(disk: dict[str, Any]) -> str:
@@ -141,6 +151,7 @@ class Plan:
         counts = {action.value: 0 for action in Action}
         for resource in self.resources:
             counts[resource.action.value] += 1
+        counts["not_owned"] = sum(1 for resource in self.resources if resource.unowned)
         return counts
 
     def to_json(self) -> dict[str, Any]:
