@@ -54,7 +54,11 @@ def inventory(provider, raw_si) -> Iterator[dict[str, Any]]:
     for name, spec in specs.items():
         driver.create(Owner(stack, name), spec)
     create_raw_vm(raw_si, "sr-interrupted", marker=Owner(stack, "sr-interrupted").encode())
-    create_raw_vm(raw_si, "sr-foreign")
+    serial = vim.vm.device.VirtualSerialPort(key=-1, backing=vim.vm.device.VirtualSerialPort.FileBackingInfo(
+        fileName="[LocalDS_0] sr-foreign/serial.log"))
+    floppy = vim.vm.device.VirtualFloppy(key=-2, backing=vim.vm.device.VirtualFloppy.ImageBackingInfo(
+        fileName="[LocalDS_0] sr-foreign/boot.flp"))
+    create_raw_vm(raw_si, "sr-foreign", devices=[serial, floppy])
     declared |= {"sr-interrupted": vm(), "sr-foreign": vm()}
     yield {"stack": stack, "declared": {"VirtualMachine": declared}}
 
@@ -75,7 +79,7 @@ def summary(observed: Observed) -> dict[str, Any]:
             "memory_locked": handle.memory_locked, "disk_slots": list(handle.hardware.disks),
             "nic_slots": list(handle.hardware.nics), "gpu_keys": [g.key for g in handle.hardware.gpus],
             "controllers": handle.hardware.controllers, "units": handle.hardware.units,
-            "keys": handle.hardware.keys}
+            "keys": handle.hardware.keys, "unexpressed": observed.unexpressed}
 
 
 def test_both_readers_give_the_same_observed_state_devices_extra_config_and_custom_values_included(
@@ -108,6 +112,9 @@ def test_the_streamed_state_holds_what_the_stack_made(provider, inventory):
     assert devices["nics"][0]["adapter"] == "sriov" and devices["nics"][0]["device"]
     assert owned["sr-dynamic"].state["gpus"][0]["mode"] == "passthrough"
     assert owned["sr-interrupted"].marker_complete is False
+    foreign = observe(provider, inventory, True).foreign["sr-foreign"]
+    assert [words.split(" (")[1] for words in foreign.unexpressed] == ["a serial port)", "a floppy drive)"]
+    assert all(not words.startswith("device ") for words in foreign.unexpressed)  # the labels vSphere gave them
 
 
 def same_fields(record: Any, original: Any, path: str) -> None:
@@ -157,8 +164,8 @@ def test_a_record_is_read_only_and_names_a_field_it_does_not_read(provider, inve
     assert isinstance(record, vim.vm.device.VirtualDisk)
     with pytest.raises(TypeError, match="read-only"):
         record.capacityInKB = 1
-    with pytest.raises(AttributeError, match="without field 'deviceInfo'"):
-        _ = record.deviceInfo
+    with pytest.raises(AttributeError, match="without field 'connectable'"):
+        _ = record.connectable
 
 
 def test_changing_a_vm_read_by_the_streaming_reader_edits_pyvmomis_objects(provider, raw_si, inventory):
