@@ -12,7 +12,8 @@ switch, 2 CPUs, 512 MiB, off), so the drift pass must find N owned VMs and no dr
   * a per-VM cmdlet loop (what a typical script does): list the VMs once, then for each VM one round trip
     per property — ``Get-VM -Id X``, ``Get-VM -Id X | Get-VMProcessor``, ``| Get-VMHardDiskDrive``,
     ``| Get-VHD``, ``| Get-VMNetworkAdapter``, ``| Get-VMNetworkAdapterVlan``, ``| Get-VMFirmware`` — mapped
-    with the same pure functions and diffed the same way; run on a sample of --naive VMs, scaled per VM;
+    with the same pure functions and diffed the same way; run on a sample of --naive VMs, scaled per VM
+    (the one listing of every VM is counted once, not scaled);
 
 and the same loop with --threads VMs in flight, each thread on its own runspace pool (connection and login);
 with, for each, PSRP round trips (pipelines), HTTP requests (counted at http.client), client CPU time and the
@@ -33,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,17 +158,33 @@ def read_one(client: HypervClient, desired: DesiredStack, name: str, vm_id: str)
     return bool(diff(spec.model_dump(), {**state, "gpus": []}, frozenset({"clone_from", "linked_clone"})))
 
 
-def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: int, threads: int
-                ) -> tuple[Meter, int, int]:
+@dataclass
+class Loop:
+    """The per-VM loop's cost at --vms VMs: its one listing of every VM as measured, plus its per-VM reads
+    measured on the sample and scaled (the listing is not scaled: it is made once whatever the sample)."""
+
+    wall: float
+    cpu: float
+    server: float
+    requests: float
+    trips: float
+    sample_wall: float  # as measured: the listing and the sample's reads
+    sample_trips: int
+    sample_requests: int
+
+
+def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: int, threads: int, scale: float
+                ) -> tuple[Loop, int]:
     """List once, then per VM one round trip per property: one VM after another (threads=1), or ``threads``
     VMs at a time, each thread on its own runspace pool (a pool runs one pipeline at a time here)."""
     clients = [HypervClient(settings) for _ in range(threads)]
     for client in clients:
         client.run([pipe(Cmd("Get-VMHost"))], "open the runspace pool")  # log in outside the measurement
+    with Meter(server_pid) as listing:
+        listed = clients[0].run([pipe(Cmd("Get-VM"))], "list the VMs").objects
+    ids = {vm.text("Name"): str(vm.get("VMId")) for vm in listed}
     before = sum(client.round_trips for client in clients)
     with Meter(server_pid) as meter:
-        listed = clients[0].run([pipe(Cmd("Get-VM"))], "list the VMs").objects
-        ids = {vm.text("Name"): str(vm.get("VMId")) for vm in listed}
         names = [name_of(index) for index in range(sample)]
         if threads == 1:
             drifted = sum(read_one(clients[0], desired, name, ids[name]) for name in names)
@@ -178,7 +197,11 @@ def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: i
     trips = sum(client.round_trips for client in clients) - before
     for client in clients:
         client.close()
-    return meter, trips, drifted
+    loop = Loop(wall=listing.wall + meter.wall * scale, cpu=listing.cpu + meter.cpu * scale,
+                server=listing.server + meter.server * scale, requests=listing.requests + meter.requests * scale,
+                trips=1 + trips * scale, sample_wall=listing.wall + meter.wall, sample_trips=1 + trips,
+                sample_requests=listing.requests + meter.requests)
+    return loop, drifted
 
 
 def main() -> None:
@@ -192,7 +215,8 @@ def main() -> None:
     args = parser.parse_args()
     sample = min(args.naive, args.vms)
 
-    instance = start_simulator(Path(tempfile.mkdtemp(prefix="drift-hyperv-")))
+    work = Path(tempfile.mkdtemp(prefix="drift-hyperv-"))
+    instance = start_simulator(work)
     try:
         env = {**instance.environ(), "HYPERV_TLS": "false"}
         hv = HypervProvider.connect(HypervProvider.settings_from(ENDPOINT, {"operation_timeout": 600}, env))
@@ -208,12 +232,12 @@ def main() -> None:
             runs = [virtplane_drift(hv, desired, args.vms, instance.pid) for _ in range(args.repeat)]
             median = sorted(runs, key=lambda run: run[0].wall)[len(runs) // 2]
             ours, our_trips = median
-            loop, loop_trips, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, 1)
+            loop, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, 1, scale)
             assert drifted == 0, f"the per-VM loop found drift on {drifted} VMs"
-            ratios.append(loop.wall * scale / ours.wall)
-            print(f"run {run + 1}: virtplane {ours.wall:.2f} s, per-VM loop {loop.wall * scale:.1f} s (scaled): "
-                  f"{ratios[-1]:.1f}x", flush=True)
-        wide, wide_trips, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, args.threads)
+            ratios.append(loop.wall / ours.wall)
+            print(f"run {run + 1}: virtplane {ours.wall:.2f} s, per-VM loop {loop.wall:.1f} s (scaled): "
+                  f"{ratios[-1]:.1f}x; load average {os.getloadavg()[0]:.1f}", flush=True)
+        wide, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, args.threads, scale)
         assert drifted == 0, f"the concurrent per-VM loop found drift on {drifted} VMs"
 
         print(f"\n{args.vms} VMs; virtplane: median of {args.repeat} passes "
@@ -221,13 +245,12 @@ def main() -> None:
         print(f"{'':32} {'time':>9} {'round trips':>12} {'HTTP requests':>14} {'client CPU':>11} {'sim CPU':>9}")
         print(f"{'virtplane drift (build_plan)':32} {ours.wall:8.2f}s {our_trips:12d} {ours.requests:14d} "
               f"{ours.cpu:10.2f}s {ours.server:8.2f}s")
-        print(f"{'per-VM cmdlet loop (scaled)':32} {loop.wall * scale:8.2f}s {round(loop_trips * scale):12d} "
-              f"{round(loop.requests * scale):14d} {loop.cpu * scale:10.2f}s {loop.server * scale:8.2f}s")
-        print(f"{'per-VM cmdlet loop (measured)':32} {loop.wall:8.2f}s {loop_trips:12d} {loop.requests:14d} "
-              f"{loop.cpu:10.2f}s {loop.server:8.2f}s")
-        print(f"{f'concurrent loop, {args.threads} pools (scaled)':32} {wide.wall * scale:8.2f}s "
-              f"{round(wide_trips * scale):12d} {round(wide.requests * scale):14d} {wide.cpu * scale:10.2f}s "
-              f"{wide.server * scale:8.2f}s")
+        print(f"{'per-VM cmdlet loop (scaled)':32} {loop.wall:8.2f}s {round(loop.trips):12d} "
+              f"{round(loop.requests):14d} {loop.cpu:10.2f}s {loop.server:8.2f}s")
+        print(f"{'per-VM cmdlet loop (measured)':32} {loop.sample_wall:8.2f}s {loop.sample_trips:12d} "
+              f"{loop.sample_requests:14d}")
+        print(f"{f'concurrent loop, {args.threads} pools (scaled)':32} {wide.wall:8.2f}s "
+              f"{round(wide.trips):12d} {round(wide.requests):14d} {wide.cpu:10.2f}s {wide.server:8.2f}s")
         ordered = sorted(ratios)
         print(f"\nper-VM loop / virtplane over {len(ratios)} runs: min {ordered[0]:.1f}x, median "
               f"{ordered[len(ordered) // 2]:.1f}x, max {ordered[-1]:.1f}x (goal >= 25x); load average "
@@ -235,12 +258,13 @@ def main() -> None:
         print("baseline's code path: bench/drift_hyperv.py per_vm_loop: Get-VM once, then per VM Get-VM -Id, and "
               "Get-VM -Id piped to Get-VMProcessor, Get-VMHardDiskDrive, Get-VHD, Get-VMNetworkAdapter, "
               "Get-VMNetworkAdapterVlan, Get-VMFirmware (7 pipelines), mapped and diffed as virtplane does")
-        print(f"last run: {loop.wall * scale / ours.wall:.1f}x sequential, "
-              f"{wide.wall * scale / ours.wall:.1f}x concurrent; round trips: {loop_trips * scale / our_trips:.0f}x; "
-              f"HTTP requests: {loop.requests * scale / ours.requests:.0f}x")
+        print(f"last run: {loop.wall / ours.wall:.1f}x sequential, "
+              f"{wide.wall / ours.wall:.1f}x concurrent; round trips: {loop.trips / our_trips:.0f}x; "
+              f"HTTP requests: {loop.requests / ours.requests:.0f}x")
         hv.close()
     finally:
         instance.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
