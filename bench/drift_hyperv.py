@@ -23,6 +23,9 @@ The simulator answers with TCP_NODELAY, as a real host's WinRM listener does (st
 body apart and would wait on the client's delayed ACK, ~50 ms per request, flattering virtplane's 1 round trip
 against the loop's 7 per VM).
 
+Within a run, virtplane's passes alternate with parts of the loop's sample (a pass, a part, a pass, ...), so
+that a shared machine's changing load weighs on both sides of the ratio alike.
+
 With --runs N (default 5) the comparison (virtplane's passes and the sequential loop's sample) is made N times in
 a row on the same simulator, and the ratio's minimum, median and maximum are printed: one run's ratio moves with
 the machine's load.
@@ -38,6 +41,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,10 +177,12 @@ class Loop:
     sample_requests: int
 
 
-def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: int, threads: int, scale: float
-                ) -> tuple[Loop, int]:
+def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: int, threads: int, scale: float,
+                between: Callable[[], None] | None = None, slices: int = 1) -> tuple[Loop, int]:
     """List once, then per VM one round trip per property: one VM after another (threads=1), or ``threads``
-    VMs at a time, each thread on its own runspace pool (a pool runs one pipeline at a time here)."""
+    VMs at a time, each thread on its own runspace pool (a pool runs one pipeline at a time here). The sample
+    is read in ``slices`` parts with ``between`` called (unmeasured) before each: virtplane's passes, so both
+    sides of the ratio run under the same load of a shared machine."""
     clients = [HypervClient(settings) for _ in range(threads)]
     for client in clients:
         client.run([pipe(Cmd("Get-VMHost"))], "open the runspace pool")  # log in outside the measurement
@@ -184,23 +190,31 @@ def per_vm_loop(settings: Any, desired: DesiredStack, sample: int, server_pid: i
         listed = clients[0].run([pipe(Cmd("Get-VM"))], "list the VMs").objects
     ids = {vm.text("Name"): str(vm.get("VMId")) for vm in listed}
     before = sum(client.round_trips for client in clients)
-    with Meter(server_pid) as meter:
-        names = [name_of(index) for index in range(sample)]
-        if threads == 1:
-            drifted = sum(read_one(clients[0], desired, name, ids[name]) for name in names)
-        else:
-            def worker(slot: int) -> int:
-                return sum(read_one(clients[slot], desired, name, ids[name]) for name in names[slot::threads])
+    names = [name_of(index) for index in range(sample)]
+    wall = cpu = server = 0.0
+    requests = drifted = 0
+    for part in range(slices):
+        if between is not None:
+            between()
+        chunk = names[part::slices]
+        with Meter(server_pid) as meter:
+            if threads == 1:
+                drifted += sum(read_one(clients[0], desired, name, ids[name]) for name in chunk)
+            else:
+                def worker(slot: int, chunk: list[str] = chunk) -> int:
+                    return sum(read_one(clients[slot], desired, name, ids[name]) for name in chunk[slot::threads])
 
-            with ThreadPoolExecutor(threads) as pool:
-                drifted = sum(pool.map(worker, range(threads)))
+                with ThreadPoolExecutor(threads) as pool:
+                    drifted += sum(pool.map(worker, range(threads)))
+        wall, cpu, server, requests = (wall + meter.wall, cpu + meter.cpu, server + meter.server,
+                                       requests + meter.requests)
     trips = sum(client.round_trips for client in clients) - before
     for client in clients:
         client.close()
-    loop = Loop(wall=listing.wall + meter.wall * scale, cpu=listing.cpu + meter.cpu * scale,
-                server=listing.server + meter.server * scale, requests=listing.requests + meter.requests * scale,
-                trips=1 + trips * scale, sample_wall=listing.wall + meter.wall, sample_trips=1 + trips,
-                sample_requests=listing.requests + meter.requests)
+    loop = Loop(wall=listing.wall + wall * scale, cpu=listing.cpu + cpu * scale,
+                server=listing.server + server * scale, requests=listing.requests + requests * scale,
+                trips=1 + trips * scale, sample_wall=listing.wall + wall, sample_trips=1 + trips,
+                sample_requests=listing.requests + requests)
     return loop, drifted
 
 
@@ -229,10 +243,11 @@ def main() -> None:
         scale = args.vms / sample
         ratios: list[float] = []
         for run in range(max(1, args.runs)):
-            runs = [virtplane_drift(hv, desired, args.vms, instance.pid) for _ in range(args.repeat)]
-            median = sorted(runs, key=lambda run: run[0].wall)[len(runs) // 2]
-            ours, our_trips = median
-            loop, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, 1, scale)
+            runs: list[tuple[Meter, int]] = []
+            loop, drifted = per_vm_loop(hv.settings, desired, sample, instance.pid, 1, scale, slices=args.repeat,
+                                        between=lambda runs=runs: runs.append(
+                                            virtplane_drift(hv, desired, args.vms, instance.pid)))
+            ours, our_trips = sorted(runs, key=lambda run: run[0].wall)[len(runs) // 2]
             assert drifted == 0, f"the per-VM loop found drift on {drifted} VMs"
             ratios.append(loop.wall / ours.wall)
             print(f"run {run + 1}: virtplane {ours.wall:.2f} s, per-VM loop {loop.wall:.1f} s (scaled): "
