@@ -11,7 +11,8 @@ switch, 2 CPUs, 512 MiB, off), so the drift pass must find N owned VMs and no dr
     devices, GPU partitions) and the generic diff; the median of --repeat passes;
   * a per-VM cmdlet loop (what a typical script does): list the VMs once, then for each VM one round trip
     per property — ``Get-VM -Id X``, ``Get-VM -Id X | Get-VMProcessor``, ``| Get-VMHardDiskDrive``,
-    ``| Get-VHD``, ``| Get-VMNetworkAdapter``, ``| Get-VMNetworkAdapterVlan``, ``| Get-VMFirmware`` — mapped
+    ``| Get-VHD``, ``| Get-VMNetworkAdapter``, ``| Get-VMNetworkAdapterVlan``, ``| Get-VMFirmware``, and the
+    SCSI controllers, checkpoints, assigned devices, GPU partitions and DVD drives (what virtplane reads) — mapped
     with the same pure functions and diffed the same way; run on a sample of --naive VMs, scaled per VM
     (the one listing of every VM is counted once, not scaled);
 
@@ -146,8 +147,10 @@ def virtplane_drift(hv: HypervProvider, desired: DesiredStack, count: int, serve
     return meter, hv.client.round_trips - before
 
 
+# What virtplane's observe pipeline reads of each VM (providers/hyperv/vm.py, _OBSERVE), one cmdlet per round trip
 PER_VM = ("Get-VMProcessor", "Get-VMHardDiskDrive", "Get-VHD", "Get-VMNetworkAdapter", "Get-VMNetworkAdapterVlan",
-          "Get-VMFirmware")
+          "Get-VMFirmware", "Get-VMScsiController", "Get-VMSnapshot", "Get-VMAssignableDevice",
+          "Get-VMGpuPartitionAdapter", "Get-VMDvdDrive")
 
 
 def read_one(client: HypervClient, desired: DesiredStack, name: str, vm_id: str) -> bool:
@@ -270,9 +273,9 @@ def main() -> None:
         print(f"\nper-VM loop / virtplane over {len(ratios)} runs: min {ordered[0]:.1f}x, median "
               f"{ordered[len(ordered) // 2]:.1f}x, max {ordered[-1]:.1f}x (goal >= 25x); load average "
               f"{os.getloadavg()[0]:.1f}")
-        print("baseline's code path: bench/drift_hyperv.py per_vm_loop: Get-VM once, then per VM Get-VM -Id, and "
-              "Get-VM -Id piped to Get-VMProcessor, Get-VMHardDiskDrive, Get-VHD, Get-VMNetworkAdapter, "
-              "Get-VMNetworkAdapterVlan, Get-VMFirmware (7 pipelines), mapped and diffed as virtplane does")
+        print(f"baseline's code path: bench/drift_hyperv.py per_vm_loop: Get-VM once, then per VM Get-VM -Id, and "
+              f"Get-VM -Id piped to {', '.join(PER_VM)} ({1 + len(PER_VM)} pipelines: what virtplane's one pipeline "
+              "reads), mapped and diffed as virtplane does")
         print(f"last run: {loop.wall / ours.wall:.1f}x sequential, "
               f"{wide.wall / ours.wall:.1f}x concurrent; round trips: {loop.trips / our_trips:.0f}x; "
               f"HTTP requests: {loop.requests / ours.requests:.0f}x")
