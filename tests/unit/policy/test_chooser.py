@@ -46,7 +46,8 @@ def test_the_chooser_and_place_choose_the_same_host_for_every_vm():
 
 def small_inventory() -> list[Host]:
     """Three hosts worked through by hand below: a and c have one GPU each, b none; nested virtualization is
-    supported on a, unknown on b, absent on c; a's SR-IOV function has 1 free VF, b's 2, c has none."""
+    supported on a, unknown on b, absent on c; a's SR-IOV function has 1 free VF, b's 2, c has none; all three have
+    their IOMMU on (said, not inferred from a's enabled GPU, so no host has fewer unknown facts for SR-IOV)."""
     def gpu() -> list[PciDevice]:
         return [PciDevice(address="0000:3b:00.0", class_id="0x0302", vendor_id="0x10de", device_id="0x1",
                           passthrough_capable=True, passthrough_enabled=True)]
@@ -54,12 +55,12 @@ def small_inventory() -> list[Host]:
     def function(free: int) -> list[SriovFunction]:
         return [SriovFunction(address="0000:5e:00.0", enabled=True, vfs_max=8, vfs_enabled=8, vfs_free=free)]
 
-    return [Host(name="a", endpoint="ep", hypervisor="proxmox", online=True, nested=True, memory_free_mib=10000,
-                 pci_devices=gpu(), sriov=function(1)),
-            Host(name="b", endpoint="ep", hypervisor="proxmox", online=True, nested=None, memory_free_mib=16000,
-                 sriov=function(2)),
-            Host(name="c", endpoint="ep", hypervisor="proxmox", online=True, nested=False, memory_free_mib=12000,
-                 pci_devices=gpu())]
+    return [Host(name="a", endpoint="ep", hypervisor="proxmox", online=True, iommu=True, nested=True,
+                 memory_free_mib=10000, pci_devices=gpu(), sriov=function(1)),
+            Host(name="b", endpoint="ep", hypervisor="proxmox", online=True, iommu=True, nested=None,
+                 memory_free_mib=16000, sriov=function(2)),
+            Host(name="c", endpoint="ep", hypervisor="proxmox", online=True, iommu=True, nested=False,
+                 memory_free_mib=12000, pci_devices=gpu())]
 
 
 GPU = {"gpus": [{"mode": "passthrough"}]}
