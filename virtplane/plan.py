@@ -9,7 +9,7 @@ from typing import Any
 
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
-from virtplane.providers.base import FieldChange, Observed, Rule
+from virtplane.providers.base import FieldChange, GuestState, Observed, Rule
 from virtplane.specs import Spec
 
 
@@ -76,6 +76,10 @@ class ResourcePlan:
     placement: str | None = None  # the host a new VM goes to, decided at plan time
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
+    pool: str | None = None  # the DesktopPool this VM is a desktop of (virtplane/pools/planning.py)
+    pool_number: int | None = None
+    guest: GuestState | None = None  # read for desktops a shrink deletes or a recompose re-clones
+    deferred: str = ""  # why a change of this desktop is left for a later run
     unowned: bool = False  # an object that exists (opts.import_) without this stack's marker: compared, never changed
 
     @property
@@ -91,6 +95,10 @@ class ResourcePlan:
         kind = registered_kind(self.kind)
         if not kind.holds_data:
             return []
+        if self.pool is not None and self.action in (Action.DELETE, Action.REPLACE) and not self.destroying:
+            # a desktop not in use is disposable; one in use is deferred (recompose) or blocks the shrink (Plan)
+            return [] if self.guest is None or not self.guest.in_use or self.action is Action.REPLACE else [
+                f"pool {self.pool}: desktop {self.name} is in use"]
         label = kind.label
         if self.action in (Action.REPLACE, Action.DELETE):
             held = self._held_data(kind.holds_data)
@@ -123,10 +131,14 @@ class ResourcePlan:
         return bool(self.data_loss())
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
-                "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "owned": not self.unowned,
-                "changes": [c.to_json() for c in self.changes]}
+        document = {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
+                    "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
+                    "destroys_data": self.destroys_data, "owned": not self.unowned,
+                    "changes": [c.to_json() for c in self.changes]}
+        if self.pool is not None:
+            document.update(pool=self.pool, in_use=self.guest.in_use if self.guest else None,
+                            deferred=self.deferred or None)
+        return document
 
 
 def _disk(disk: dict[str, Any]) -> str:
@@ -140,12 +152,21 @@ class Plan:
     destroy: bool = False
 
     def data_loss(self) -> list[str]:
-        """Every sentence of data this plan would destroy (apply needs --allow-data-loss for them)."""
-        return [sentence for item in self.pending for sentence in item.data_loss()]
+        """Every sentence of data this plan would destroy (apply needs --allow-data-loss for them); a pool's
+        desktops in use are named in one sentence per pool."""
+        from virtplane.pools.planning import pool_data_loss
+
+        return [sentence for item in self.pending if item.pool is None or item.destroying
+                for sentence in item.data_loss()] + ([] if self.destroy else pool_data_loss(self))
 
     @property
     def pending(self) -> list[ResourcePlan]:
         return [r for r in self.resources if r.action is not Action.NOOP]
+
+    @property
+    def deferred(self) -> list[ResourcePlan]:
+        """Changes left for a later run (a desktop in use whose recompose waits): the stack is not converged."""
+        return [r for r in self.resources if r.deferred]
 
     def counts(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}

@@ -70,6 +70,11 @@ class Peer(ABC):
     def count(self, name: str) -> int:
         """How many VMs carry this name."""
 
+    @abstractmethod
+    def add_golden(self, name: str) -> None:
+        """A golden image for desktop pools, prepared by hand as the hypervisor's documentation says (a template
+        with a snapshot, a template, a VM with a VHDX)."""
+
 
 class ContainerPeer(ABC):
     """A live endpoint with system containers, and out-of-band operations on them. ``template`` is an OS template it
@@ -139,6 +144,9 @@ class VspherePeer(Peer):
     def count(self, name: str) -> int:
         return sum(1 for vm in raw_vsphere.all_vms(self.si) if vm.name == name)
 
+    def add_golden(self, name: str) -> None:
+        raw_vsphere.create_golden(self.si, name)
+
 
 class ProxmoxPeer(Peer, ContainerPeer):
     kind = "proxmox"
@@ -193,6 +201,12 @@ class ProxmoxPeer(Peer, ContainerPeer):
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
+
+    def add_golden(self, name: str) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=1024, scsihw="virtio-scsi-single",
+                                         scsi0="local-lvm:8", net0="virtio,bridge=vmbr0", agent=1)
+        self.api.nodes("pve1").qemu(vmid).template.post()
 
     # ---- containers (``/nodes/{node}/lxc``; a container is listed by its hostname) ----------------------------
 
@@ -278,6 +292,8 @@ class HypervPeer(Peer):
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)
 
+    def add_golden(self, name: str) -> None:
+        raw_hyperv.create_golden(self.instance, name)
 
 class XenserverPeer(Peer):
     """A simulated XenServer pool (the lab's: HTTPS with its CA, three hosts); out-of-band changes are calls of the
@@ -342,6 +358,12 @@ class XenserverPeer(Peer):
         with raw_xen.session(self.instance) as api:
             return sum(1 for ref in api.VM.get_by_name_label(name) if not api.VM.get_is_a_template(ref))
 
+    def add_golden(self, name: str) -> None:
+        # A custom template, as XenCenter's "Convert to template" makes one: a halted, provisioned VM (its disk made)
+        # marked as a template (XenAPI reference, VM.set_is_a_template; "make_into_template" needs it halted).
+        with raw_xen.session(self.instance) as api:
+            api.VM.set_is_a_template(raw_xen.new_vm(api, name), True)
+
 
 class LibvirtPeer(Peer):
     """A libvirt host: libvirt's test driver on our node file, or the lab's private libvirtd with QEMU. Out-of-band
@@ -389,3 +411,7 @@ class LibvirtPeer(Peer):
     def add_template(self, name: str) -> None:
         """A shut-off domain with one 4 GiB qcow2 volume, made by hand (libvirt has no templates: any domain)."""
         raw_libvirt.add_template(self.conn, name, self.domain_type)
+
+    def add_golden(self, name: str) -> None:
+        # libvirt has no templates: a golden image is a shut-off domain whose disks clones copy or overlay.
+        self.add_template(name)
