@@ -16,11 +16,15 @@ def test_stopping_the_daemon_ends_its_qemu_and_a_new_start_finds_no_domain(tmp_p
     first = libvirtd.start(tmp_path, network=False)
     try:
         qemu = raw_libvirt.start_tiny_domain(first.uri, "left-behind")
+        inside = libvirtd.descendants(first.pid)  # the namespace's init, libvirtd, virtlogd, QEMU
         conn = libvirt.open(first.uri)
         assert conn.getDomainCapabilities(None, "x86_64", "q35", "qemu", 0)  # TCG is what QEMU offers here
         conn.close()
     finally:
         first.stop()
+    running = [pid for pid in inside if Path(f"/proc/{pid}/stat").exists()
+               and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert len(inside) >= 3 and running == []  # all gone when stop returns, not some moments later
     assert not first.alive() and not raw_libvirt.process_exists(qemu)
     second = libvirtd.start(tmp_path, network=False)
     try:
