@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtplane.declared import DesiredStack
+from virtplane.fact_verdicts import FactVerdicts
 from virtplane.gc_pause import cycle_collector_paused
 from virtplane.inventory import Inventory
 from virtplane.placement import judge, needs_hardware, record
@@ -116,6 +117,7 @@ def _check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory, h
                                                                                                  strict=True)})
     stack = StackUnderCheck(identity, names)
     choosers: dict[str, HostChooser] = {}
+    facts = FactVerdicts()  # what each host's facts say to each request shape, judged once (the hosts stay as read)
     report = Report(identity, len(vms))
     per_vm: list[list[Finding]] = [[] for _ in vms]
     pinned = [i for i, s in enumerate(specs) if s.node or vms[i].name in running_on]
@@ -124,7 +126,8 @@ def _check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory, h
         declared, spec = vms[index], specs[index]
         vm = VmUnderCheck(declared.name, declared.endpoint, spec, hypervisor=hypervisors.get(declared.endpoint),
                           file=declared.file, line=declared.line)
-        _locate(vm, hosts_by_endpoint.get(declared.endpoint, []), running_on.get(declared.name), stack, choosers)
+        _locate(vm, hosts_by_endpoint.get(declared.endpoint, []), running_on.get(declared.name), stack, choosers,
+                facts)
         for rule in ALL:
             if (vm.host is None and rule is not placement_rule) or not (
                     rule.RULE.applies(vm) or any(vm.judgement.of(rule.RULE.id))):
@@ -144,7 +147,7 @@ def _check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory, h
 
 
 def _locate(vm: VmUnderCheck, hosts: list, running_on: str | None, stack: StackUnderCheck,
-            choosers: dict[str, HostChooser]) -> None:
+            choosers: dict[str, HostChooser], facts: FactVerdicts) -> None:
     """Set the host the rules evaluate (and the devices placement gives there), or why there is none."""
     node = vm.spec.node or running_on
     if not hosts:
@@ -160,17 +163,17 @@ def _locate(vm: VmUnderCheck, hosts: list, running_on: str | None, stack: StackU
             vm.placement_problem = f"host '{node}' is offline"
         else:
             vm.host = host
-            vm.assignment, vm.judgement = judge(vm.spec, host, stack.usage)
+            vm.assignment, vm.judgement = judge(vm.spec, host, stack.usage, facts)
     else:
         chooser = choosers.get(vm.endpoint)
         if chooser is None:
-            chooser = choosers[vm.endpoint] = HostChooser(hosts)
-        assignment, reasons = chooser.choose(vm.spec, stack.usage)
-        if assignment is None:
+            chooser = choosers[vm.endpoint] = HostChooser(hosts, facts)
+        assignment, judgement, reasons = chooser.choose_judged(vm.spec, stack.usage)
+        if assignment is None or judgement is None:
             vm.placement_problem = f"no host of endpoint '{vm.endpoint}' can serve it"
             vm.candidates = reasons
         else:
             vm.host = chooser.hosts[assignment.host]
-            vm.assignment, vm.judgement = judge(vm.spec, vm.host, stack.usage)
+            vm.assignment, vm.judgement = assignment, judgement  # judged just now, nothing recorded since
     if vm.host is not None:
         vm.hypervisor = vm.host.hypervisor

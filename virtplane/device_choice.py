@@ -23,6 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from virtplane import gpus as boards
@@ -50,6 +51,7 @@ LARGE_BAR_BIOS_REFUSED = ("vsphere", "proxmox")  # where the vendors document th
 _SHORT_PCI = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
 
 
+@lru_cache(maxsize=65536)  # pure, and asked for every device of every candidate host
 def normalize_address(address: str) -> str:
     """A device name to compare: PCI ``3b:00.0`` -> ``0000:3b:00.0``; anything else (a Hyper-V location path
     ``PCIROOT(0)#PCI(0300)#PCI(0000)``, a partitionable GPU's name) as it is; lower case."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 GIB_MIB = 1024
 LARGE_BAR_GIB = 16  # a board mapping more than 16 GB needs 64-bit MMIO (VMware KB 2142307)
@@ -97,6 +98,7 @@ class Profile:
     mig: bool
 
 
+@lru_cache(maxsize=4096)  # pure (a frozen answer), and asked for every vGPU type of every candidate host
 def profile(name: str, description: str | None = None) -> Profile:
     """What a vGPU profile's name (and, for mdev types, description) says about it."""
     found = _GRID.match(name.strip().lower())

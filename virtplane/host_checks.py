@@ -90,6 +90,14 @@ def sriov_vgpu(spec: VirtualMachineSpec, host: Host) -> list[int]:
     return found
 
 
+def request_shape(spec: VirtualMachineSpec) -> tuple[object, ...]:
+    """Every field of a VM's request that ``HOST_FACT_CHECKS`` read: two requests of one shape get the same answer
+    from one host (a new fact check that reads another field adds it here; a test pins that)."""
+    return (spec.machine, spec.clone_from, bool(spec.nested_virtualization),
+            tuple((gpu.mode, gpu.profile, gpu.device, gpu.vendor) for gpu in spec.gpus or []),
+            tuple((nic.adapter, nic.device) for nic in spec.nics or []))
+
+
 # ---- the checks ------------------------------------------------------------------------------------------------
 
 def virtualization(spec: VirtualMachineSpec, host: Host, usage: Usage, judgement: Judgement) -> None:
@@ -262,4 +270,9 @@ def memory_reservation(spec: VirtualMachineSpec, host: Host, usage: Usage, judge
                          remedy="lower memory, free memory on the host, or place the VM elsewhere")
 
 
-HOST_CHECKS: tuple[HostCheck, ...] = (virtualization, slat, nested, iommu, hardware_version, memory_reservation)
+HOST_FACT_CHECKS: tuple[HostCheck, ...] = (virtualization, slat, nested, iommu, hardware_version)
+"""The checks that read the request and the host's facts only, never ``usage``: their answer for one request shape
+(``request_shape``) on one host holds for the whole plan (virtplane/fact_verdicts.py judges each pair once)."""
+CAPACITY_CHECKS: tuple[HostCheck, ...] = (memory_reservation,)
+"""The checks that read what the plan already placed (``usage``): judged afresh for every VM."""
+HOST_CHECKS: tuple[HostCheck, ...] = HOST_FACT_CHECKS + CAPACITY_CHECKS

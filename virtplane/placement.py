@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 
 from virtplane.device_choice import VENDOR_IDS, choose_gpu, choose_vf, choose_vgpu, normalize_address
 from virtplane.errors import VirtplaneError
-from virtplane.host_checks import HOST_CHECKS
+from virtplane.fact_verdicts import FactVerdicts
+from virtplane.host_checks import CAPACITY_CHECKS, HOST_FACT_CHECKS
 from virtplane.inventory import Host
 from virtplane.specs import VirtualMachineSpec
 from virtplane.verdicts import PLACEMENT, Judgement
@@ -89,15 +90,23 @@ def needs_hardware(spec: VirtualMachineSpec) -> bool:
         spec.nested_virtualization)
 
 
-def judge(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, Judgement]:
+def judge(spec: VirtualMachineSpec, host: Host, usage: Usage, facts: FactVerdicts | None = None
+          ) -> tuple[Assignment | None, Judgement]:
     """Everything ``host`` says to the VM: the devices it would give (None when it refuses anything), and every
-    refusal and unknown fact, each owned by the policy rule that reports it (virtplane/verdicts.py)."""
+    refusal and unknown fact, each owned by the policy rule that reports it (virtplane/verdicts.py). With ``facts``
+    the checks of the host's facts alone are judged once per request shape and host (virtplane/fact_verdicts.py);
+    the answer is the same."""
     judgement = Judgement()
     assignment = Assignment(host.name)
     if host.online is False:
         judgement.refuse(PLACEMENT, "node", "is offline")
         return None, judgement
-    for check in HOST_CHECKS:
+    if facts is None:
+        for check in HOST_FACT_CHECKS:
+            check(spec, host, usage, judgement)
+    else:
+        facts.judge(spec, host, usage, judgement)
+    for check in CAPACITY_CHECKS:
         check(spec, host, usage, judgement)
     taken: set[str] = set()
     slices: Counter[tuple[str, str]] = Counter()
@@ -130,9 +139,10 @@ def refused(judgement: Judgement) -> bool:
     return bool(judgement.refusals) or any(unknown.level == "mandatory" for unknown in judgement.unknowns)
 
 
-def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, list[str]]:
+def fit(spec: VirtualMachineSpec, host: Host, usage: Usage, facts: FactVerdicts | None = None
+        ) -> tuple[Assignment | None, list[str]]:
     """The devices ``host`` would give the VM, or None and why not (each reason once)."""
-    assignment, judgement = judge(spec, host, usage)
+    assignment, judgement = judge(spec, host, usage, facts)
     reasons = [refusal.why for refusal in judgement.refusals]
     reasons += [f"cannot verify {u.fact}" for u in judgement.unknowns if u.level == "mandatory"]
     return assignment, list(dict.fromkeys(reasons))

@@ -72,4 +72,6 @@ class Judgement:
         self.unknowns.append(Unknown(rule, field, fact, level))
 
     def of(self, rule: str) -> tuple[list[Refusal], list[Unknown]]:
+        if not self.refusals and not self.unknowns:  # most hosts say nothing: asked once per rule and VM
+            return [], []
         return [r for r in self.refusals if r.rule == rule], [u for u in self.unknowns if u.rule == rule]
