@@ -86,6 +86,8 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
     def execute(item: ResourcePlan) -> Outcome:
         started = time.monotonic()
         notify("start", item)
+        if item.refused:  # a change the hypervisor cannot make: none of this resource's changes are made
+            return Outcome(item, False, 0.0, redact.redact(item.refusal()))
         try:
             _apply_one(plan.stack, item, providers[item.endpoint])
         except VirtplaneError as exc:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from virtplane import redact
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
-from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError
+from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError, raise_all
 from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
@@ -75,6 +75,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
     specs: dict[str, Declared] = {
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
+    errors: list[VirtplaneError] = []
     for endpoint, provider in providers.items():
         placer = Placer(endpoint, provider, facts)
         for kind_name in ORDER:
@@ -82,14 +83,16 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             driver = provider.driver(kind_name)
             observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
                                            declared)
-            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity)
+            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
     if destroy:
         for item in plan.resources:
             item.destroying = True
-    _check_references(plan, providers, specs)
+    if not errors:
+        _check_references(plan, providers, specs, errors)
+    raise_all(errors)
     return plan
 
 
@@ -112,21 +115,24 @@ def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mappin
     return observed
 
 
-def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
-    """Ask each driver whether what will be created or changed refers to things that exist."""
+def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared],
+                      errors: list[VirtplaneError]) -> None:
+    """Ask each driver whether what will be created or changed refers to things that exist; every resource's
+    problems are collected."""
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
         if item.action is Action.CREATE and (problem := provider.name_problem(item.kind, item.name)):
-            raise SpecError(item.kind, item.name, [("name", f"{problem} (on {provider.name})")])
+            errors.append(SpecError(item.kind, item.name, [("name", f"{problem} (on {provider.name})")]))
+            continue
         problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
         if problems:
-            raise SpecError(item.kind, item.name, problems)
+            errors.append(SpecError(item.kind, item.name, problems))
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
-               driver: KindDriver, stack: str) -> list[ResourcePlan]:
+               driver: KindDriver, stack: str, errors: list[VirtplaneError]) -> list[ResourcePlan]:
     plans = []
     create_only = kind(kind_name).create_only
     for name, resource in declared.items():
@@ -138,17 +144,19 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                 whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
             else:
                 whose = f"it belongs to stack '{owner.stack}'"
-            raise OwnershipError(
+            errors.append(OwnershipError(
                 f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
                 f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
-                "that object by hand")
+                "that object by hand"))
+            continue
         live = observed.owned.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on))
         if live is not None:
-            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only))
-            if any(c.rule is Rule.REPLACE for c in item.changes):
+            item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
+                                    collect=True)
+            if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
             elif item.changes or not live.marker_complete:
                 item.action = Action.UPDATE
@@ -212,14 +220,19 @@ class Placer:
             self.usage.memory_mib[node] += spec.memory or 0
 
 
-def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange]) -> list[PlannedChange]:
-    """Each change with how the driver applies it; a change it cannot make stops the plan naming the field."""
+def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange], *,
+             collect: bool = False) -> list[PlannedChange]:
+    """Each change with how the driver applies it. A change it cannot make is kept, marked with the reason, when
+    ``collect`` (the plan reports it beside every other difference and apply refuses only its resource);
+    otherwise it raises, naming the field (the Pulumi plugin, whose Diff has no way to say "cannot apply")."""
     planned = []
     for change in changes:
         try:
             planned.append(PlannedChange(change, driver.rule(change)))
         except RefusedChange as exc:
-            raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
+            if not collect:
+                raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
+            planned.append(PlannedChange(change, Rule.IN_PLACE, refused=str(exc)))
     return planned
 
 

@@ -26,3 +26,17 @@ class OwnershipError(VirtplaneError):
 
 class ConnectionFailed(VirtplaneError):
     """An endpoint could not be reached or logged into."""
+
+
+def raise_all(errors: list[VirtplaneError]) -> None:
+    """Report every error found at once: one as it is; several as one error of their common type (else a
+    VirtplaneError) listing each sentence on its own line."""
+    if not errors:
+        return
+    if len(errors) == 1:
+        raise errors[0]
+    kinds = {type(error) for error in errors}
+    cls = kinds.pop() if len(kinds) == 1 else VirtplaneError
+    combined = cls.__new__(cls)
+    Exception.__init__(combined, f"{len(errors)} problems:\n" + "\n".join(f"  {error}" for error in errors))
+    raise combined

@@ -56,8 +56,10 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         for planned in item.changes:
             change = planned.change
             lost = " [bold red]\\[destroys data][/]" if planned.destroys_data else ""
+            how = f"[dim]\\[{planned.rule.value}][/]" if planned.refused is None else \
+                f"[bold red]\\[cannot apply: {escape(planned.refused)}][/]"
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
-                          f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]{lost}")
+                          f"{escape(_value(change.new))} {how}{lost}")
     counts = plan.counts()
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")

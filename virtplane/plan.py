@@ -24,8 +24,15 @@ _DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
 
 @dataclass(frozen=True)
 class PlannedChange:
+    """One changed field and how it is applied. ``refused`` says why the hypervisor cannot make it at all (a disk
+    shrunk): such a change is reported like any other (drift, plan) but never applied, and apply refuses its
+    resource. ``destroys`` names what else applying it destroys, as the driver says (a Proxmox EFI vars disk
+    re-made for secure boot)."""
+
     change: FieldChange
     rule: Rule
+    refused: str | None = None
+    destroys: tuple[str, ...] = ()
 
     @property
     def removed_disk(self) -> dict[str, Any] | None:
@@ -36,11 +43,21 @@ class PlannedChange:
 
     @property
     def destroys_data(self) -> bool:
-        return self.removed_disk is not None
+        return self.refused is None and (self.removed_disk is not None or bool(self.destroys))
+
+    @property
+    def how(self) -> str:
+        """``in-place``, ``power-off``, ``replace`` or ``refused``."""
+        return "refused" if self.refused is not None else self.rule.value
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.change.path, "old": self.change.old, "new": self.change.new,
-                "apply": self.rule.value, "destroys_data": self.destroys_data}
+        document = {"field": self.change.path, "old": self.change.old, "new": self.change.new, "apply": self.how,
+                    "destroys_data": self.destroys_data}
+        if self.refused is not None:
+            document["cannot_apply"] = self.refused
+        if self.destroys:
+            document["destroys"] = list(self.destroys)
+        return document
 
 
 @dataclass
@@ -64,7 +81,17 @@ class ResourcePlan:
 
     @property
     def needs_power_off(self) -> bool:
-        return any(c.rule is Rule.POWER_OFF for c in self.changes)
+        return any(c.rule is Rule.POWER_OFF for c in self.changes if c.refused is None)
+
+    @property
+    def refused(self) -> list[PlannedChange]:
+        """The changes the hypervisor cannot make: apply refuses this resource while any is left."""
+        return [c for c in self.changes if c.refused is not None]
+
+    def refusal(self) -> str:
+        """The one sentence apply reports for a resource it refuses (every impossible field named)."""
+        fields = "; ".join(f"field '{c.change.path}': cannot apply: {c.refused}" for c in self.refused)
+        return f"{self.kind} '{self.name}': {fields}; none of its changes were made"
 
     def data_loss(self) -> list[str]:
         """One sentence per part of this change that destroys data (empty when none does)."""
