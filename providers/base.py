@@ -60,6 +60,14 @@ def _quote(value: str) -> str:
     return quote(value, safe="/@:+-_.,!~*'()[]$`")
 
 
+def vlan_named(network: str, base: str | None) -> int | None:
+    """The VLAN of an undeclared network read back as ``<base>.<vlan>`` (a Proxmox bridge, a Hyper-V switch), so
+    the name wires back to where it was read from; None for any other name."""
+    if not base or not network.startswith(f"{base}.") or not network[len(base) + 1:].isdigit():
+        return None
+    return int(network[len(base) + 1:])
+
+
 DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
 
 

@@ -158,6 +158,8 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                                     collect=True)
             if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
+                if isinstance(spec, VirtualMachineSpec):  # the new VM keeps what the stack leaves unset
+                    item.spec, item.kept = spec.keeping(live.state)
             elif item.changes or not live.marker_complete:
                 item.action = Action.UPDATE
             else:
@@ -209,7 +211,10 @@ class Placer:
             return
         spec = item.spec.with_creation_defaults()
         if needs_hardware(spec):
-            item.assignment = place(item.name, self.endpoint, spec, self.hosts(), self.usage)
+            hosts = self.hosts()
+            if item.action is Action.REPLACE:  # what the VM being replaced holds is its own again
+                hosts = [host.released(item.name) for host in hosts]
+            item.assignment = place(item.name, self.endpoint, spec, hosts, self.usage)
             item.placement = item.assignment.host
             return
         if spec.node is not None:

@@ -60,6 +60,9 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
                 f"[bold red]\\[cannot apply: {escape(planned.refused)}][/]"
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
                           f"{escape(_value(change.new))} {how}{lost}")
+        for field, value in item.kept.items():
+            shown = "[" + ", ".join(_value(v) for v in value) + "]" if isinstance(value, list) else _value(value)
+            console.print(f"      [dim]{escape(field)}: {escape(redact(shown))} (kept)[/]")
     counts = plan.counts()
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")

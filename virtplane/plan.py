@@ -74,6 +74,7 @@ class ResourcePlan:
     placement: str | None = None  # the host a new VM goes to, decided at plan time
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
+    kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
 
     @property
     def key(self) -> str:
@@ -116,7 +117,8 @@ class ResourcePlan:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes]}
+                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes],
+                **({"kept": self.kept} if self.kept else {})}
 
 
 def _disk(disk: dict[str, Any]) -> str:

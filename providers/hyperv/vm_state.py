@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description
+from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description, vlan_named
 
 GiB = 1024**3
 MiB = 1024**2
@@ -70,6 +70,8 @@ class Switches:
     def wiring(self, network: str) -> tuple[str, int]:
         if network in self.vlans and self.switch:
             return self.switch, self.vlans[network]
+        if (vlan := vlan_named(network, self.switch)) is not None and self.switch:
+            return self.switch, vlan
         return network, 0
 
     def name_of(self, switch: str | None, vlan: int) -> str | None:

@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.providers.base import vlan_named
 from virtplane.providers.proxmox.devices import (
     HOSTPCI_SLOTS,
     PciView,
@@ -276,6 +277,8 @@ class NetworkNames:
         """(bridge, vlan) for a NIC on ``network``: a declared network, else an existing bridge, untagged."""
         if network in self.vlans:
             return self.bridge, self.vlans[network]
+        if (vlan := vlan_named(network, self.bridge)) is not None:
+            return self.bridge, vlan
         return network, 0
 
     def name_of(self, bridge: str, vlan: int) -> str:

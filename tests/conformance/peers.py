@@ -36,6 +36,11 @@ class Peer(ABC):
     second_nic_adapter: ClassVar[str] = "e1000e"
     creates_networks: ClassVar[bool] = True  # False where a network is a VLAN tag its NICs carry
 
+    def replacing(self) -> dict[str, Any]:
+        """A declaration that replaces a BIOS VM with one 4 GiB disk: a thick disk instead of a thin one, unless
+        the peer says otherwise."""
+        return {"disks": [{"size": 4, "thin": False}]}
+
     def connect(self, environ: dict[str, str]) -> None:
         cls = provider_class(self.kind)
         self.provider = cls.connect(cls.settings_from("conformance", {}, environ))
@@ -161,6 +166,13 @@ class ProxmoxPeer(Peer):
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
 
+    def replacing(self) -> dict[str, Any]:
+        # Thinness follows the storage type on PVE (virtplane refuses thin=False): move the disk to another
+        # storage, a directory storage for images made here.
+        if "extra" not in {s["storage"] for s in self.api.storage.get()}:
+            self.api.storage.post(storage="extra", type="dir", path="/srv/extra", content="images")
+        return {"disks": [{"size": 4, "storage": "extra"}]}
+
 
 class HypervPeer(Peer):
     """A simulated Hyper-V host (the lab's: HTTPS, NTLM, switch lab-switch); out-of-band changes are pypsrp
@@ -181,6 +193,10 @@ class HypervPeer(Peer):
     # A network is a VLAN on the endpoint's switch (Set-VMNetworkAdapterVlan -Access -VlanId), set on each
     # adapter: nothing to create on the host.
     creates_networks = False
+
+    def replacing(self) -> dict[str, Any]:
+        # A VM's generation is fixed when New-VM makes it (same page): firmware bios -> uefi is a replace.
+        return {"firmware": "uefi"}
 
     def __init__(self, instance: HypervInstance):
         self.instance = instance

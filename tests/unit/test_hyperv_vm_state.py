@@ -147,3 +147,9 @@ def test_slots_sort_by_their_numbers_so_the_eleventh_disk_comes_after_the_second
     slots = ["scsi0:10", "scsi0:2", "scsi0:0", "scsi0:1", "scsi1:0"]
     assert sorted(slots, key=slot_order) == ["scsi0:0", "scsi0:1", "scsi0:2", "scsi0:10", "scsi1:0"]
     assert sorted(["nic10", "nic2"], key=slot_order) == ["nic2", "nic10"]
+
+
+def test_an_undeclared_vlan_read_back_as_switch_dot_vlan_wires_back_to_that_switch_and_vlan():
+    switches = Switches("lab")
+    assert switches.name_of("lab", 120) == "lab.120"
+    assert switches.wiring("lab.120") == ("lab", 120)

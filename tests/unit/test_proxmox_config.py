@@ -331,3 +331,10 @@ def test_new_slots_follow_the_bus_prefix():
     assert new_slot("disks", {"bus": "virtio-blk"}, {"virtio0"}) == "virtio1"
     assert new_slot("disks", {"bus": "ide"}, {"ide0", "ide1", "ide2", "ide3"}) == "ide4"  # check() names it
     assert new_slot("nics", {}, {"net0", "net2"}) == "net1"
+
+
+def test_an_undeclared_vlan_read_back_as_bridge_dot_vlan_wires_back_to_that_bridge_and_vlan():
+    names = network_names("vmbr0", {"Network": {}})
+    assert names.name_of("vmbr0", 120) == "vmbr0.120"
+    assert names.wiring("vmbr0.120") == ("vmbr0", 120)
+    assert names.wiring("vmbr1.3") == ("vmbr1.3", 0)  # not the endpoint's bridge: a bridge of that name
