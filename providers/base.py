@@ -91,6 +91,8 @@ class Observed:
     ``handle`` is the driver's own reference. ``owner`` is the parsed marker (None when absent).
     ``marker_complete`` is False when an object carries our marker only in the place written at
     creation time (an apply was interrupted before finishing it): the engine then finishes it.
+    ``restore_power`` is set when virtplane switched the VM off for a change and was killed before starting it
+    again (providers/marker.py): the engine restores it.
     """
 
     name: str
@@ -99,6 +101,7 @@ class Observed:
     state: dict[str, Any]
     marker_complete: bool = True
     id: str | None = None  # the hypervisor's stable id: vSphere instance UUID, Proxmox vmid, Hyper-V VMId
+    restore_power: str | None = None  # the power state virtplane switched the VM out of, to restore (marker.py)
 
 
 @dataclass(frozen=True)

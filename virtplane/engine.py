@@ -166,11 +166,28 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                 item.action = Action.NOOP
             if not live.marker_complete:
                 item.note = "finishing an interrupted create"
+            elif live.restore_power is not None and item.action is not Action.REPLACE:
+                _restore_power(item, live.restore_power)
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
             plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live))
     return plans
+
+
+def _restore_power(item: ResourcePlan, power: str) -> None:
+    """The VM was switched off by virtplane for a change and the run was killed before starting it again
+    (providers/marker.py): power it on again, also when the stack leaves power unset; a declared power wins. The
+    update clears the record either way."""
+    assert isinstance(item.spec, VirtualMachineSpec) and item.observed is not None
+    item.action = Action.UPDATE
+    live = item.observed.state.get("power")
+    if item.spec.power is None and live != power:
+        item.changes.append(PlannedChange(FieldChange("power", live, power), Rule.IN_PLACE))
+        item.spec = item.spec.model_copy(update={"power": power})
+        item.note = f"virtplane switched it off for a change that was interrupted: powering it {power} again"
+    else:
+        item.note = "clearing the power record of an interrupted change"
 
 
 def _pinned_first(item: ResourcePlan) -> bool:

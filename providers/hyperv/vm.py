@@ -50,6 +50,7 @@ from virtplane.providers.hyperv.vm_state import (
     pending_name,
     vm_state,
 )
+from virtplane.providers.marker import restore_from, with_restore
 from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.slots import next_numbered
 from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
@@ -179,7 +180,8 @@ class VirtualMachineDriver(KindDriver):
         state["gpus"] = parts.get("gpus", [])
         live = LiveVm(vm.text("Version"), bool(vm.flag("DynamicMemoryEnabled")), vm.number("Generation") or 1)
         handle = VmHandle(vm_id, paths, ours, pending, vm.text("Notes"), live, state["gpus"])
-        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id)
+        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id,
+                        restore_power=restore_from(vm.text("Notes")) if ours else None)
 
     # ---- creating ------------------------------------------------------------------------------------
 
@@ -289,20 +291,30 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.gpus is not None and any(top_field(change.path) == "gpus" for change in changes):
             statements += self._gpu_statements(handle.vm_id, name, handle.gpus, vm_spec.gpus, self._host_devices(),
                                                new_vm=False)
+        # A VM switched off here that is to run again is recorded as such first (providers/marker.py), so a run
+        # killed while it is off starts it again; the Notes written with the tags keep the record.
+        record = running and needs_off and vm_spec.power != "off"
+        notes = None
         if "tags" in fields or not observed.marker_complete:
-            notes = notes_with(handle.notes, observed.owner,
+            notes = notes_with(with_restore(handle.notes, "on") if record else handle.notes, observed.owner,
                                vm_spec.tags if vm_spec.tags is not None else observed.state["tags"])
             statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes})))
         stopped_here = False
+        recorded = observed.restore_power is not None
         if statements and running and needs_off:
+            if record:
+                self._write_notes(handle, with_restore(handle.notes, "on"), name)
+                recorded = True
             self._stop(handle.vm_id, name)
             stopped_here, running = True, False
         try:
             if statements:
                 self._client.run(statements, f"reconfigure VM {name}")
+                handle.notes = notes if notes is not None else handle.notes
         except BaseException:
             if stopped_here:
                 self._start(handle.vm_id, name)
+                self._write_notes(handle, with_restore(handle.notes, None), name)
             raise
         wanted = vm_spec.power
         if wanted is None and stopped_here:
@@ -311,6 +323,14 @@ class VirtualMachineDriver(KindDriver):
             self._start(handle.vm_id, name)
         elif wanted == "off" and running:
             self._stop(handle.vm_id, name)
+        if recorded:
+            self._write_notes(handle, with_restore(handle.notes, None), name)
+
+    def _write_notes(self, handle: VmHandle, notes: str, name: str) -> None:
+        """Set the VM's Notes (the power record of providers/marker.py), keeping the handle's copy current."""
+        self._client.run([pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes}))],
+                         f"write the notes of VM {name}")
+        handle.notes = notes
 
     def _device_statements(self, handle: VmHandle, observed: Observed, spec: VirtualMachineSpec,
                            changes: list[FieldChange]) -> list[Any]:

@@ -20,22 +20,12 @@ from typing import Any
 
 from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description, vlan_named
 
+# The pending name between New-VM and the Set-VM that writes the marker is the core's (providers/marker.py).
+from virtplane.providers.marker import PENDING_PREFIX, owner_from_pending, pending_name  # noqa: F401
+
 GiB = 1024**3
 MiB = 1024**2
 TAGS_PREFIX = "virtplane.tags: "
-PENDING_PREFIX = "virtplane-pending:"
-
-
-def pending_name(owner: Owner) -> str:
-    """The name a VM has between New-VM and the Set-VM that writes its marker: it carries the marker itself, so an
-    interrupted create is recognised (and removed) on the next run."""
-    return PENDING_PREFIX + owner.encode()
-
-
-def owner_from_pending(name: str | None) -> Owner | None:
-    if not name or not name.startswith(PENDING_PREFIX):
-        return None
-    return Owner.decode(name.removeprefix(PENDING_PREFIX))
 
 
 def notes_with(notes: str | None, owner: Owner | None, tags: list[str] | None) -> str:

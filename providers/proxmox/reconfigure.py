@@ -67,11 +67,13 @@ class Reconfiguration:
 
 def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
                 names: NetworkNames, storage_for: Callable[[DiskSpec], str], efi_storage: Callable[[], str],
-                finish_marker: bool = False, devices: DeviceWriter | None = None, node: str = "",
+                finish_marker: str | None = None, devices: DeviceWriter | None = None, node: str = "",
                 pci: PciView | None = None) -> Reconfiguration:
-    """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` writes the tags (the
-    marker tag of an interrupted clone) even when they did not change. ``devices`` writes GPUs and SR-IOV NICs
-    (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets ``balloon=0``."""
+    """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` (the resource's name)
+    writes the tags (the marker tag of an interrupted clone) even when they did not change, and gives the VM that
+    name in the same write (a clone bears a pending name until then: providers/marker.py). ``devices`` writes GPUs
+    and SR-IOV NICs (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets
+    ``balloon=0``."""
     plan = Reconfiguration()
     fields = {top_field(change.path) for change in changes}
     if {"cpus", "sockets"} & fields:
@@ -93,6 +95,8 @@ def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: li
         _firmware(plan, spec, config, efi_storage)
     if ("tags" in fields and spec.tags is not None) or finish_marker:
         plan.settings["tags"] = encode_tags(spec.tags if spec.tags is not None else user_tags(config.get("tags")))
+    if finish_marker and config.get("name") != finish_marker:
+        plan.settings["name"] = finish_marker
     disk_changes = [c for c in changes if top_field(c.path) == "disks"]
     if disk_changes:
         _disks(plan, spec, config, disk_changes, storage_for)

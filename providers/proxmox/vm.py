@@ -47,6 +47,7 @@ from virtplane.providers.base import (
     description_marker,
     owner_from_description,
 )
+from virtplane.providers.marker import is_pending_label, made_by_create, pending_label, restore_from, with_restore
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
@@ -124,8 +125,8 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
         self._vmids.note_taken(row.vmid for row in self._rows)
-        candidates = [row for row in self._rows
-                      if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
+        candidates = [row for row in self._rows if not row.template
+                      and (has_marker_tag(row.tags) or row.name in wanted or is_pending_label(row.name))]
         configs = self._reader.configs(candidates, wanted)
         result = ObserveResult()
         for row in candidates:
@@ -133,6 +134,8 @@ class VirtualMachineDriver(KindDriver):
             if config is None:
                 continue
             owner = owner_from_description(config.get("description"))
+            if owner is not None and not has_marker_tag(config.get("tags")) and not made_by_create(row.name, owner):
+                owner = None  # the description line alone, on a VM its create did not name: a copy, never ours
             if owner is not None and owner.stack == stack:
                 if owner.resource in result.owned:
                     other = result.owned[owner.resource].handle.row.vmid
@@ -170,7 +173,7 @@ class VirtualMachineDriver(KindDriver):
         state = self._state(row, config, self._declared.get(name))
         complete = not ours or has_marker_tag(config.get("tags"))
         return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
-                        id=str(row.vmid))
+                        id=str(row.vmid), restore_power=restore_from(config.get("description")) if ours else None)
 
     def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
         """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
@@ -249,7 +252,9 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"VM {name} is a linked clone of '{source_name}', but that is a VM (VMID "
                                 f"{source.vmid}), not a template; linked clones need a template")
         node = spec.node or source.node
-        data: dict[str, Any] = {"name": name, "description": description_marker(owner),
+        # The clone call takes no tags: the VM bears a pending name until the update below renames and tags it
+        # (providers/marker.py), so an apply killed in between is found by the next run's listing.
+        data: dict[str, Any] = {"name": pending_label(name), "description": description_marker(owner),
                                 "full": 0 if spec.linked_clone else 1}
         if node != source.node:
             data["target"] = node
@@ -306,7 +311,7 @@ class VirtualMachineDriver(KindDriver):
         """The VM carrying ``owner``'s marker, if a create whose answer was lost made it. Every same-named VM must be
         read (an unreadable one may be ours): the answer decides whether a second create is safe."""
         rows = [row for row in self._reader.rows(f"to look for VM {owner.resource} by its ownership marker")
-                if row.name == owner.resource and not row.template]
+                if made_by_create(row.name, owner) and not row.template]
         configs = self._reader.configs(rows, (owner.resource,))
         return next((row for row in rows
                      if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)
@@ -348,13 +353,20 @@ class VirtualMachineDriver(KindDriver):
                 writer = self._device_writer(node, vm_spec.machine or handle.config.get("machine"))
                 pci = self._pci.view([node])
             plan = reconfigure(vm_spec, handle.config, changes, self._names, storage_for, efi_storage,
-                               finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
+                               finish_marker=None if observed.marker_complete or observed.owner is None
+                               else observed.owner.resource, devices=writer, node=node,
+                               pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
         shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
         # power None is not managed: a VM shut down for a change is started again, any other is left as it is
         want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
+        description = str(handle.config.get("description") or "")
+        recorded = observed.restore_power is not None
         if shut_down:
+            if want_on:  # recorded first: a run killed while the VM is off starts it again (marker.py)
+                description = self._describe(row.path, name, with_restore(description, "on"))
+                recorded = True
             self._power.shut_down(row.path, name)
             running = False
         path = row.path
@@ -366,12 +378,25 @@ class VirtualMachineDriver(KindDriver):
         except Exception as error:
             if shut_down and want_on:
                 self._restart_after(error, path, name)
+                self._describe(path, name, with_restore(description, None))
             raise
         if want_on != running:
             if want_on:
                 self._power.start(path, name)
             else:
                 self._power.shut_down(path, name)
+        if recorded:
+            self._describe(path, name, with_restore(description, None))
+
+    def _describe(self, path: str, name: str, description: str) -> str:
+        """Write the VM's description (the power record of marker.py) with PVE's synchronous configuration call
+        (``PUT …/config``: no task for one line of text); sending the same value twice is harmless. Returns it."""
+        what = f"write the description of VM {name}"
+        try:
+            self._client.put(f"{path}/config", what, {"description": description})
+        except OutcomeUnknown:
+            self._client.put(f"{path}/config", what, {"description": description})
+        return description
 
     def _reconfigure(self, path: str, name: str, plan: Reconfiguration) -> None:
         what = f"reconfigure VM {name}"

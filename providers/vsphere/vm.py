@@ -21,6 +21,7 @@ from virtplane.providers.base import (
     Owner,
     Rule,
 )
+from virtplane.providers.marker import RESTORE_PREFIX, made_by_create, restore_from
 from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited
@@ -38,6 +39,7 @@ from virtplane.providers.vsphere.devices import (
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory
 from virtplane.providers.vsphere.ownership import (
+    RESTORE_KEY,
     TAGS_KEY,
     CustomAttributes,
     decode_tags,
@@ -70,7 +72,7 @@ __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
-         "config.instanceUuid", "config.memoryReservationLockedToMax"]
+         "config.instanceUuid", "config.memoryReservationLockedToMax", "config.files.vmPathName"]
 
 
 @dataclass
@@ -122,20 +124,22 @@ class VirtualMachineDriver(KindDriver):
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
                 claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
-            elif props["name"] in wanted:
+            elif owner is None or props["name"] in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
-        if candidates:
-            refs = [ref for ref, *_ in candidates.values()]
-            extra = {ref._moId: p for ref, p in retrieve_objects(self._content, refs, vim.VirtualMachine,
-                                                                   ["config.extraConfig"])}
-            for moid, (ref, props, owner, attributes) in candidates.items():
-                marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
-                if owner is None and marker is not None and marker.stack == stack:
-                    observed = self._normalize(ref, props, marker, attributes)
-                    observed.marker_complete = False
-                    claim(result, marker.resource, observed, "VM")
-                else:
-                    result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
+        # Every VM without our custom attribute may be an interrupted create or clone: its extraConfig (written by
+        # CreateVM/CloneVM themselves) is read for all of them in one more pass (providers/marker.py).
+        refs = [ref for ref, *_ in candidates.values()]
+        extra = {ref._moId: p for ref, p in retrieve_objects(self._content, refs, vim.VirtualMachine,
+                                                               ["config.extraConfig"])} if refs else {}
+        for moid, (ref, props, owner, attributes) in candidates.items():
+            marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
+            if owner is None and marker is not None and marker.stack == stack and made_by_create(props["name"],
+                                                                                                  marker):
+                observed = self._normalize(ref, props, marker, attributes)
+                observed.marker_complete = False
+                claim(result, marker.resource, observed, "VM")
+            elif props["name"] in wanted:
+                result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -197,8 +201,10 @@ class VirtualMachineDriver(KindDriver):
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
+        record = attributes.get(RESTORE_KEY) or ""
         return Observed(name=props["name"], handle=handle, owner=owner, state=state,
-                        id=props.get("config.instanceUuid"))
+                        id=props.get("config.instanceUuid"),
+                        restore_power=restore_from(RESTORE_PREFIX + record) if record else None)
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
         rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, PATHS)
@@ -361,7 +367,11 @@ class VirtualMachineDriver(KindDriver):
         want_on = vm_spec.power == "on" if "power" in fields and vm_spec.power is not None else was_on
         powered_on = was_on
         switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
+        recorded = observed.restore_power is not None
         if switched_off:
+            if want_on:  # recorded first: a run killed while the VM is off starts it again (marker.py)
+                self._attributes.write_restore(handle.ref, "on")
+                recorded = True
             self._switch_off(handle.ref, observed.name)
             powered_on = False
         try:
@@ -381,11 +391,14 @@ class VirtualMachineDriver(KindDriver):
         except BaseException as failure:
             if switched_off:  # the change failed: the VM runs again as it did before
                 self._power_back_on(handle.ref, observed.name, failure)
+                self._attributes.write_restore(handle.ref, None)
             raise
         if want_on and not powered_on:
             self._power(handle.ref, observed.name, on=True)
         elif not want_on and powered_on:
             self._switch_off(handle.ref, observed.name)
+        if recorded:
+            self._attributes.write_restore(handle.ref, None)
 
     def delete(self, observed: Observed) -> None:
         self._guard(observed, "delete")

@@ -14,6 +14,16 @@ _names = itertools.count()
 
 @pytest.fixture(params=["vsphere", "proxmox", "hyperv"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    yield from _peer(request)
+
+
+@pytest.fixture(params=["vsphere", "proxmox"])
+def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet)."""
+    yield from _peer(request)
+
+
+def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
     elif request.param == "hyperv":

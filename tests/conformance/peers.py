@@ -9,6 +9,7 @@ virtplane's drivers. Where a hypervisor genuinely lacks a setting of the suite's
 from __future__ import annotations
 
 import ssl
+import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ from pyVmomi import vim
 from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
 from virtplane.providers.base import MARKER_KEY, Owner, Provider
-from virtplane.providers.hyperv.vm_state import pending_name
+from virtplane.providers.marker import pending_label, pending_name
 from virtplane.providers.registry import provider_class
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
@@ -43,6 +44,7 @@ class Peer(ABC):
 
     def connect(self, environ: dict[str, str]) -> None:
         cls = provider_class(self.kind)
+        self.environ = environ  # what a process of its own connects with (tests/conformance/kill.py)
         self.provider = cls.connect(cls.settings_from("conformance", {}, environ))
 
     def close(self) -> None:
@@ -71,6 +73,18 @@ class Peer(ABC):
     @abstractmethod
     def count(self, name: str) -> int:
         """How many VMs carry this name."""
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """The names of every VM on the endpoint (templates too)."""
+
+    def add_template(self, name: str) -> None:
+        """A template with one 4 GiB disk, made by hand (a clone's source)."""
+        raise NotImplementedError(f"{self.kind} cannot clone")
+
+    def settle(self) -> None:  # noqa: B027 - Hyper-V's cmdlets finish before they answer: nothing to wait for
+        """Wait until the hypervisor has finished the tasks it runs (a killed apply's last create goes on without
+        it), as an administrator waits before the next run."""
 
 
 class VspherePeer(Peer):
@@ -111,6 +125,26 @@ class VspherePeer(Peer):
 
     def count(self, name: str) -> int:
         return sum(1 for vm in raw_vsphere.all_vms(self.si) if vm.name == name)
+
+    def names(self) -> list[str]:
+        return [vm.name for vm in raw_vsphere.all_vms(self.si)]
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while any(self._running(task) for task in self.si.content.taskManager.recentTask):
+            assert time.monotonic() < deadline, "vSphere tasks still running after 60 s"
+            time.sleep(0.05)
+
+    @staticmethod
+    def _running(task: Any) -> bool:
+        try:
+            return task.info.state in ("queued", "running")
+        except TypeError:  # the simulator's disk-manager tasks name their manager as entity: never ours
+            return False
+
+    def add_template(self, name: str) -> None:
+        raw_vsphere.create_plain_vm(self.si, name, disk_gib=4)
+        self._vm(name).MarkAsTemplate()
 
 
 class ProxmoxPeer(Peer):
@@ -160,11 +194,28 @@ class ProxmoxPeer(Peer):
         self._create(name, description="made by hand")
 
     def add_half_created_vm(self, owner: Owner) -> None:
-        # A clone carries the description marker at once; the tag is added by the update that never ran.
-        self._create(owner.resource, description=f"{MARKER_KEY}: {owner.encode()}")
+        # A clone carries the description marker and a pending name at once; the update that renames and tags it
+        # never ran.
+        self._create(pending_label(owner.resource), description=f"{MARKER_KEY}: {owner.encode()}")
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
+
+    def names(self) -> list[str]:
+        return [str(r.get("name")) for r in self.api.cluster.resources.get(type="vm")]
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while any("status" not in task for node in self.api.nodes.get()  # a running task has no exit status yet
+                  for task in self.api.nodes(node["node"]).tasks.get(source="active")):
+            assert time.monotonic() < deadline, "PVE tasks still running after 60 s"
+            time.sleep(0.05)
+
+    def add_template(self, name: str) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=512, cores=1, scsihw="virtio-scsi-single",
+                                         scsi0="local-lvm:4", tags="golden")
+        self.api.nodes("pve1").qemu(vmid).template.post()
 
     def replacing(self) -> dict[str, Any]:
         # Thinness follows the storage type on PVE (virtplane refuses thin=False): move the disk to another
@@ -224,3 +275,6 @@ class HypervPeer(Peer):
 
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)
+
+    def names(self) -> list[str]:
+        return raw_hyperv.vm_names(self.instance)

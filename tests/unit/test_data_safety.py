@@ -132,3 +132,26 @@ def test_a_replace_does_not_keep_what_the_stack_declares():
     [item] = build_plan(stack(build_vm("a", cpus=2, disks=[{"size": 5, "thin": True}])), {"ep": provider}).resources
     assert "cpus" not in item.kept
     assert item.spec.cpus == 2
+
+
+def restored(live_power: str, **fields):
+    provider = provider_with(live(power=live_power))
+    provider.drivers["VirtualMachine"].restore["a"] = "on"
+    plan = build_plan(stack(vm("a", **fields)), {"ep": provider})
+    return provider, plan, plan.resources[0]
+
+
+def test_a_vm_virtplane_switched_off_and_never_started_again_is_powered_on_even_with_power_unset():
+    provider, plan, item = restored("off")
+    assert item.action is Action.UPDATE
+    assert [(c.change.path, c.change.old, c.change.new) for c in item.changes] == [("power", "off", "on")]
+    assert "virtplane switched it off" in item.note
+    assert not apply.run(plan, {"ep": provider}).failed
+    assert provider.drivers["VirtualMachine"].objects["a"][1]["power"] == "on"
+
+
+def test_a_declared_power_wins_over_the_record_which_is_still_cleared():
+    provider, plan, item = restored("off", power="off")
+    assert item.action is Action.UPDATE and item.changes == [] and "clear" in item.note
+    assert not apply.run(plan, {"ep": provider}).failed
+    assert provider.drivers["VirtualMachine"].restore == {}

@@ -222,7 +222,7 @@ def test_pending_values_and_deletes_override_the_current_configuration():
 # ---- update planning ---------------------------------------------------------------------------------
 
 
-def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, finish_marker: bool = False):
+def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, finish_marker: str | None = None):
     """Reconfiguration planned as the engine would: ``after`` resolved against the VM made from ``before``, diffed."""
     config = made(before)
     state = vm_state(config, "pve1", False, NAMES)
@@ -246,7 +246,16 @@ def test_unset_fields_are_never_written():
 
 
 def test_finishing_the_marker_of_a_vm_whose_tags_are_unset_keeps_its_tags():
-    assert plan_for(spec(tags=["x"]), VirtualMachineSpec(), finish_marker=True).settings == {"tags": "virtplane;x"}
+    assert plan_for(spec(tags=["x"]), VirtualMachineSpec(), finish_marker="web").settings == {"tags": "virtplane;x",
+                                                                                              "name": "web"}
+
+
+def test_finishing_the_marker_of_a_clone_under_its_pending_name_renames_it_in_the_same_write():
+    config = {**made(spec(tags=["x"])), "name": "web.virtplane-pending"}
+    state = vm_state(config, "pve1", False, NAMES)
+    plan = reconfigure(planned(VirtualMachineSpec(), state), config, [], NAMES, lambda disk: "local-lvm",
+                       lambda: "local-lvm", "web")
+    assert plan.settings == {"tags": "virtplane;x", "name": "web"}
 
 
 def test_secure_boot_declared_without_firmware_keeps_a_uefi_vm_uefi():
