@@ -224,12 +224,12 @@ class Provider(ABC):
     def connect(cls, settings: BaseModel) -> Provider:
         """Connect and log in; raise ConnectionFailed with one clear sentence on failure."""
 
-    def name_problem(self, kind: str, name: str) -> str | None:
-        """Why ``name`` cannot name a ``kind`` object on this hypervisor, or None. Default: the DNS-style rule
-        vSphere and Proxmox share (Proxmox VM names are DNS names)."""
-        from virtplane.specs import strict_name_problem
-
-        return strict_name_problem(name)
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """Why ``name`` cannot name a ``kind`` object on this hypervisor, or None: the hypervisor's own rule,
+        exactly, so a name that passes here is never refused at apply (checked when the stack is evaluated,
+        without connecting). Default: only the rule every hypervisor shares (virtplane.specs.validate_name)."""
+        return None
 
     def identity(self) -> str:
         """What makes this backend itself, whatever address reached it (vCenter instance UUID, Proxmox

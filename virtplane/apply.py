@@ -71,7 +71,11 @@ def refuse_data_loss(plan: Plan) -> None:
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,
         on_event: Callable[[str, Outcome | ResourcePlan], None] | None = None) -> ApplyResult:
     """Apply every pending resource; a failure skips what depends on it and lets the rest finish.
-    A plan that destroys data is refused before anything changes unless ``allow_data_loss``."""
+    A plan that destroys data is refused before anything changes unless ``allow_data_loss``.
+
+    ``on_event``: ``start`` (a resource) and ``ended`` (its Outcome) from the worker thread as a change starts and
+    ends, ``ended`` also while an interrupt (Ctrl-C) waits for the changes under way to finish; ``done`` (the
+    Outcome, or a skip) from the calling thread."""
     if not allow_data_loss:
         refuse_data_loss(plan)
     graph = dependency_graph(plan)
@@ -84,6 +88,11 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
     notify = on_event or (lambda event, payload: None)
 
     def execute(item: ResourcePlan) -> Outcome:
+        outcome = attempt(item)
+        notify("ended", outcome)  # from the worker, at once: an interrupted run still learns what was done
+        return outcome
+
+    def attempt(item: ResourcePlan) -> Outcome:
         started = time.monotonic()
         notify("start", item)
         if item.refused:  # a change the hypervisor cannot make: none of this resource's changes are made

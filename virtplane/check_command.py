@@ -30,13 +30,15 @@ EXIT_OK, EXIT_ERROR, EXIT_FINDINGS = 0, 1, 2
 def load_inventory(path: Path) -> Inventory:
     from pydantic import ValidationError
 
+    from virtplane.specs import field_path
+
     try:
         return Inventory.load(path)
     except OSError as exc:
         raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
+        where = field_path(first["loc"])
         raise VirtplaneError(f"inventory {path} is not a virtplane.inventory/1 document: {where}: "
                              f"{first['msg']}") from None
 

@@ -40,34 +40,72 @@ def _silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during apply or destroy; ``finished`` holds the changes that ended before it stopped."""
+
+    def __init__(self, finished: list[Any]) -> None:
+        super().__init__()
+        self.finished = finished
+
+
+def _say_error(text: str) -> None:
+    """Each line of an error (one sentence each) on stderr, marked ``error:``."""
+    from rich.markup import escape
+
+    err = console(stderr=True)
+    for line in text.splitlines() or [text]:
+        err.print(f"[red]error:[/] {escape(line)}", markup=True, highlight=False)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> None:
+    from rich.markup import escape
+
+    err = console(stderr=True)
+    made = [o for o in getattr(exc, "finished", []) if o.ok]
+    if made:
+        past = {"create": "created", "update": "updated", "replace": "replaced", "delete": "deleted"}
+        err.print("[red]interrupted[/] after these changes were made:")
+        for outcome in made:
+            item = outcome.resource
+            err.print(f"  {past[item.action.value]} {item.kind} {escape(item.name)} on {escape(item.endpoint)}")
+        err.print("Run the same command again to converge.")
+    else:
+        err.print("[red]interrupted[/]: run the same command again to converge")
+
+
 def guarded(command: Callable[..., int]) -> Callable[..., None]:
-    """Turn every failure into one sentence on stderr and exit 1; never a traceback (with VIRTPLANE_DEBUG=1,
-    a traceback with every secret masked)."""
+    """Turn every failure into one sentence per error on stderr and exit 1; never a traceback (with
+    VIRTPLANE_DEBUG=1, a traceback with every secret masked). With ``--json``, the error is also a JSON document
+    on stdout (see output.error_json)."""
 
     def wrapper(**kwargs: Any) -> None:
         from virtplane.errors import VirtplaneError
         from virtplane.redact import redact
 
+        failure: BaseException | None = None
         try:
             code = command(**kwargs)
         except BrokenPipeError:
             _silence_stdout()
             code = EXIT_OK
         except VirtplaneError as exc:
-            console(stderr=True).print(f"[red]error:[/] {redact(str(exc))}", markup=True, highlight=False)
-            code = EXIT_ERROR
-        except KeyboardInterrupt:
-            console(stderr=True).print("[red]interrupted[/]: run the same command again to converge")
-            code = EXIT_ERROR
+            _say_error(redact(str(exc)))
+            code, failure = EXIT_ERROR, exc
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
+            code, failure = EXIT_ERROR, exc
         except Exception as exc:
             if os.environ.get("VIRTPLANE_DEBUG"):
                 import traceback
 
                 sys.stderr.write(redact(traceback.format_exc()))
-            console(stderr=True).print(f"[red]error:[/] unexpected {type(exc).__name__}: {redact(str(exc))} "
-                                       "(set VIRTPLANE_DEBUG=1 for a traceback)")
-            code = EXIT_ERROR
+            _say_error(f"unexpected {type(exc).__name__}: {redact(str(exc))} (set VIRTPLANE_DEBUG=1 for a traceback)")
+            code, failure = EXIT_ERROR, exc
         try:
+            if failure is not None and kwargs.get("as_json"):
+                from virtplane.output import error_json
+
+                _emit(error_json(command.__name__, failure))
             sys.stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
@@ -219,7 +257,7 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
     if as_json:
         _emit(output.emit_json(command, the_plan, result))
     else:
-        output.render_result(out, result)
+        output.render_result(out, result, command)
     return EXIT_ERROR if result.failed else EXIT_OK
 
 
@@ -231,17 +269,23 @@ def _run_with_progress(the_plan: Plan, providers: Any, parallel: int, *, quiet: 
     from virtplane import output
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    finished: list[Any] = []  # outcomes as changes end (appended from worker threads), for an interrupt's report
     with Progress(*columns, console=console(stderr=True), transient=False, disable=quiet) as progress:
         task = progress.add_task("applying", total=len(the_plan.pending))
 
         def on_event(event: str, payload: Any) -> None:
-            if event == "done":
+            if event == "ended":
+                finished.append(payload)
+            elif event == "done":
                 progress.advance(task)
                 if not quiet:
                     progress.console.print("  " + output.describe_outcome(payload))
 
-        return applier.run(the_plan, providers, parallel=parallel, on_event=on_event,
-                           allow_data_loss=allow_data_loss)
+        try:
+            return applier.run(the_plan, providers, parallel=parallel, on_event=on_event,
+                               allow_data_loss=allow_data_loss)
+        except KeyboardInterrupt:
+            raise Interrupted(list(finished)) from None
 
 
 lock_option = click.option("--break-lock", is_flag=True,

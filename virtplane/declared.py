@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.errors import SpecError
 from virtplane.specs import Spec
 
 
@@ -46,12 +47,30 @@ class DesiredStack:
 
 
 class Collector:
-    """Receives resources from their constructors while a program is evaluated by virtplane."""
+    """Receives resources from their constructors while a program is evaluated by virtplane. A resource that
+    fails validation is noted (``refuse``) and the program goes on, so every error of the stack is reported in
+    one run."""
 
     def __init__(self) -> None:
         self.endpoints: dict[str, DeclaredEndpoint] = {}
         self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
+        self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._order: dict[tuple[str, str], int] = {}
+
+    def declare(self, kind: str, name: str) -> None:
+        """Note that the program declared ``kind`` ``name`` (valid or not), for the order errors are reported in."""
+        self._order.setdefault((kind, name), len(self._order))
+
+    def refuse(self, error: SpecError) -> None:
+        """Note ``error``; the problems of one resource are kept together, in the order they were found."""
+        noted = self._refused.setdefault((error.kind, error.name), [])
+        noted.extend(problem for problem in error.problems if problem not in noted)
+
+    def errors(self) -> list[SpecError]:
+        """Every error noted, one per resource, in declaration order."""
+        keys = sorted(self._refused, key=lambda key: self._order.get(key, len(self._order)))
+        return [SpecError(kind, name, self._refused[(kind, name)]) for kind, name in keys]
 
 
 _active: Collector | None = None

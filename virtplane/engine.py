@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -34,14 +35,21 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
     objects for strays."""
     environ = os.environ if environ is None else environ
     providers: dict[str, Provider] = {}
-    try:
-        for name, endpoint in desired.endpoints.items():
+    settings: dict[str, tuple[type[Provider], Any]] = {}
+    problems: list[VirtplaneError] = []
+    for name, endpoint in desired.endpoints.items():  # every endpoint's settings are judged before any connects
+        try:
             cls = provider_class(endpoint.kind, name)
-            settings = cls.settings_from(name, endpoint.inputs, environ)
-            for value in dict(settings).values():
+            settings[name] = (cls, cls.settings_from(name, endpoint.inputs, environ))
+        except SpecError as error:
+            problems.append(error)
+    raise_all(problems)
+    try:
+        for name, (cls, endpoint_settings) in settings.items():
+            for value in dict(endpoint_settings).values():
                 if isinstance(value, SecretStr):  # passwords, API tokens: never shown
                     redact.register(value.get_secret_value())
-            providers[name] = cls.connect(settings)
+            providers[name] = cls.connect(endpoint_settings)
         refuse_shared_backends(providers)
         yield providers
     finally:
@@ -90,8 +98,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
     if destroy:
         for item in plan.resources:
             item.destroying = True
-    if not errors:
-        _check_references(plan, providers, specs, errors)
+    _check_references(plan, providers, specs, errors)
     raise_all(errors)
     return plan
 
@@ -118,14 +125,11 @@ def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mappin
 def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared],
                       errors: list[VirtplaneError]) -> None:
     """Ask each driver whether what will be created or changed refers to things that exist; every resource's
-    problems are collected."""
+    problems are collected into ``errors`` (reported at once with the plan's other errors)."""
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        if item.action is Action.CREATE and (problem := provider.name_problem(item.kind, item.name)):
-            errors.append(SpecError(item.kind, item.name, [("name", f"{problem} (on {provider.name})")]))
-            continue
         problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
         if problems:
             errors.append(SpecError(item.kind, item.name, problems))

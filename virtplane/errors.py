@@ -16,6 +16,23 @@ class SpecError(VirtplaneError):
         super().__init__(f"{kind} '{name}': {details}")
 
 
+class StackInvalid(VirtplaneError):
+    """Several things are wrong with a stack (resources failing validation, a stack program that then failed):
+    one line per error, each one sentence."""
+
+    def __init__(self, errors: list[VirtplaneError]):
+        self.errors = errors
+        super().__init__("\n".join(str(error) for error in errors))
+
+
+def raise_all(errors: list[VirtplaneError]) -> None:
+    """Raise the one error, or all of them at once; nothing when ``errors`` is empty."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise StackInvalid(errors)
+
+
 class ProviderError(VirtplaneError):
     """A hypervisor refused or failed an operation; the message includes the hypervisor's own text."""
 
@@ -27,16 +44,3 @@ class OwnershipError(VirtplaneError):
 class ConnectionFailed(VirtplaneError):
     """An endpoint could not be reached or logged into."""
 
-
-def raise_all(errors: list[VirtplaneError]) -> None:
-    """Report every error found at once: one as it is; several as one error of their common type (else a
-    VirtplaneError) listing each sentence on its own line."""
-    if not errors:
-        return
-    if len(errors) == 1:
-        raise errors[0]
-    kinds = {type(error) for error in errors}
-    cls = kinds.pop() if len(kinds) == 1 else VirtplaneError
-    combined = cls.__new__(cls)
-    Exception.__init__(combined, f"{len(errors)} problems:\n" + "\n".join(f"  {error}" for error in errors))
-    raise combined

@@ -17,12 +17,16 @@ import pulumi
 import yaml
 
 from virtplane import declared
-from virtplane.errors import SpecError, VirtplaneError
+from virtplane.errors import SpecError, VirtplaneError, raise_all
 
 NO_SECRETS_HINT = (
     "virtplane's own CLI cannot decrypt Pulumi secrets; give credentials through the endpoint's "
     "environment variables (e.g. VSPHERE_PASSWORD) instead"
 )
+
+
+DEFAULT_ENDPOINT = "default"  # the name of Pulumi's default provider, as the plugin takes it (plugin/endpoint.py)
+PACKAGE = "virtplane"
 
 
 class _Mocks(pulumi.runtime.Mocks):
@@ -102,21 +106,56 @@ def evaluate(stack_dir: Path, stack: str | None = None) -> declared.DesiredStack
     declared.set_collector(collector)
     saved_path = list(sys.path)
     sys.path.insert(0, str(stack_dir))
+    failure: VirtplaneError | None = None
     try:
         runpy.run_path(str(main), run_name="__main__")
-    except SpecError:
-        raise
-    except VirtplaneError:
-        raise
+    except VirtplaneError as exc:
+        failure = exc
     except pulumi.ConfigMissingError as exc:
         hint = f"; {NO_SECRETS_HINT}" if exc.key in secret_keys else ""
-        raise VirtplaneError(f"stack program needs config '{exc.key}', which is not set{hint}") from None
+        failure = VirtplaneError(f"stack program needs config '{exc.key}', which is not set{hint}")
     except Exception as exc:
-        raise VirtplaneError(_describe_failure(main, exc)) from None
+        failure = VirtplaneError(_describe_failure(main, exc))
     finally:
         declared.set_collector(None)
         sys.path[:] = saved_path
-    return _assemble(project, stack_name, collector)
+    if failure is not None:  # what the program declared before it stopped is judged too
+        raise_all([*collector.errors(), failure])
+    desired = _assemble(project, stack_name, collector, *_default_endpoint(config, secret_keys))
+    raise_all(collector.errors())
+    return desired
+
+
+def _default_endpoint(config: dict[str, str], secret_keys: set[str]) -> tuple[declared.DeclaredEndpoint,
+                                                                               list[tuple[str, str]]]:
+    """The endpoint of resources declared without ``opts.provider``, configured as Pulumi's default provider is:
+    by the ``virtplane:*`` keys of the stack configuration (``virtplane:kind``, ``virtplane:server``, ...), each
+    setting falling back to its environment variable; and the problems with those keys. Secret keys are left
+    to the environment (the CLI cannot decrypt them); ``virtplane:policy`` belongs to the policy layer."""
+    from virtplane.endpoint_settings import endpoint_settings
+    from virtplane.policies.waivers import CONFIG_KEY as POLICY_KEY
+    from virtplane.providers.registry import KINDS, provider_class
+
+    prefix = f"{PACKAGE}:"
+    inputs = {key[len(prefix):]: _setting(value) for key, value in config.items()
+              if key.startswith(prefix) and key not in secret_keys and key != POLICY_KEY}
+    kind = str(inputs.pop("kind", None) or next(iter(KINDS)))  # the plugin's default kind too
+    endpoint = declared.DeclaredEndpoint(DEFAULT_ENDPOINT, kind, {})
+    try:
+        known = [setting.name for setting in endpoint_settings(provider_class(kind, DEFAULT_ENDPOINT))]
+    except SpecError as error:
+        return endpoint, [(f"{prefix}kind", message) for _, message in error.problems]
+    endpoint.inputs = {key: value for key, value in inputs.items() if key in known}
+    return endpoint, [(f"{prefix}{key}", f"is not a setting of a {kind} endpoint; known: {', '.join(known)}")
+                      for key in inputs if key not in known]
+
+
+def _setting(text: str) -> object:
+    """A config value as the settings take it: structured values (JSON) decoded, text as it is."""
+    try:
+        return json.loads(text) if text[:1] in "{[" else text
+    except ValueError:
+        return text
 
 
 def _describe_failure(main: Path, exc: BaseException) -> str:
@@ -125,19 +164,43 @@ def _describe_failure(main: Path, exc: BaseException) -> str:
     return f"stack program failed at {where}: {type(exc).__name__}: {exc}"
 
 
-def _assemble(project: str, stack: str, collector: declared.Collector) -> declared.DesiredStack:
-    desired = declared.DesiredStack(project=project, stack=stack, endpoints=collector.endpoints)
-    only_endpoint = next(iter(collector.endpoints)) if len(collector.endpoints) == 1 else None
+def _assemble(project: str, stack: str, collector: declared.Collector, default: declared.DeclaredEndpoint,
+              default_problems: list[tuple[str, str]]) -> declared.DesiredStack:
+    """The desired stack from what the program declared; every problem found is noted on ``collector``: a resource
+    given something that is not an Endpoint, a name declared twice, a name the endpoint's hypervisor refuses."""
+    from virtplane.providers.registry import provider_class
+
+    desired = declared.DesiredStack(project=project, stack=stack, endpoints=dict(collector.endpoints))
     for kind, name, spec, endpoint, deps, site in collector.resources:
-        endpoint_name = getattr(endpoint, "resource_name", None) or only_endpoint
-        if endpoint is not None and getattr(endpoint, "resource_name", None) not in collector.endpoints:
-            raise SpecError(kind, name, [("opts.provider", "must be a virtplane.Endpoint")])
-        if endpoint_name is None:
-            raise SpecError(kind, name, [("opts.provider", "no endpoint: pass "
-                                          "opts=pulumi.ResourceOptions(provider=<virtplane.Endpoint>)")])
+        endpoint_name = getattr(endpoint, "resource_name", None)
+        if endpoint is not None and endpoint_name not in collector.endpoints:
+            collector.refuse(SpecError(kind, name, [("opts.provider", "must be a virtplane.Endpoint")]))
+            continue
+        if endpoint is None:  # as under `pulumi up`: the default provider, configured by `virtplane:*` config
+            if default.name in collector.endpoints:
+                collector.refuse(SpecError(kind, name, [("opts.provider", (
+                    f"is not given, so the resource goes to the default endpoint, whose name '{default.name}' an "
+                    "Endpoint of this stack already has; rename that Endpoint or pass "
+                    "opts=pulumi.ResourceOptions(provider=...)"))]))
+                continue
+            if default.name not in desired.endpoints:
+                desired.endpoints[default.name] = default
+                if default_problems:
+                    collector.refuse(SpecError("Endpoint", default.name, default_problems))
+            endpoint_name = default.name
+        assert endpoint_name is not None
         resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)))
         if resource.key in desired.resources:
-            raise SpecError(kind, name, [("name", "is declared twice")])
+            collector.refuse(SpecError(kind, name, [("name", "is declared twice")]))
+            continue
+        try:
+            problem = provider_class(desired.endpoints[endpoint_name].kind, endpoint_name).name_problem(kind, name)
+        except SpecError as error:  # the endpoint's kind is unknown
+            collector.refuse(error)
+            continue
+        if problem:
+            collector.refuse(SpecError(kind, name, [("name", problem)]))
+            continue
         desired.resources[resource.key] = resource
     for resource in desired.resources.values():
         resource.depends_on = {d for d in resource.depends_on if d in desired.resources}

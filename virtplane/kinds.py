@@ -41,13 +41,19 @@ def later_kinds(name: str) -> tuple[str, ...]:
 
 
 def build_spec(kind_name: str, name: str, inputs: dict[str, Any]) -> Spec:
-    """Validate ``inputs`` for a resource of ``kind_name``; raise SpecError naming resource and fields."""
-    validate_name(kind_name, name)
+    """Validate ``inputs`` for a resource of ``kind_name``; raise SpecError naming resource and fields (all of
+    them: the name's problem with the fields')."""
+    problems: list[tuple[str, str]] = []
+    try:
+        validate_name(kind_name, name)
+    except SpecError as error:
+        problems += error.problems
     model = kind(kind_name).spec
     try:
         spec = model.model_validate(inputs)
     except ValidationError as exc:
-        raise SpecError(kind_name, name, [describe_error(model, error) for error in exc.errors()]) from None
-    if problems := spec.problems():
+        raise SpecError(kind_name, name, problems + [describe_error(model, error) for error in exc.errors()]
+                        ) from None
+    if problems := problems + spec.problems():
         raise SpecError(kind_name, name, problems)
     return spec

@@ -74,8 +74,12 @@ def _take(path: Path, stack: str, backend: str, command: str, break_lock: bool) 
             if break_lock:
                 path.unlink(missing_ok=True)
                 continue
-            state = "a stale lock (its process no longer runs)" if stale else "a lock"
-            raise StackLocked(f"stack {stack} on {backend} is held by {state} of {text}; wait for it to finish, "
+            if stale:
+                raise StackLocked(f"stack {stack} on {backend} has a stale lock of {text}: that process no longer "
+                                  "runs (it was stopped before it could remove its lock); check that no other run "
+                                  f"of this stack is active, then pass --break-lock to remove it (lock file {path})"
+                                  ) from None
+            raise StackLocked(f"stack {stack} on {backend} is held by a lock of {text}; wait for it to finish, "
                               f"or pass --break-lock to remove it if no run is active (lock file {path})") from None
         with os.fdopen(fd, "w") as handle:
             json.dump(holder, handle)

@@ -68,11 +68,12 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")
 
 
-def render_result(console: Console, result: ApplyResult) -> None:
+def render_result(console: Console, result: ApplyResult, command: str = "apply") -> None:
     ok = sum(1 for o in result.outcomes if o.ok)
     for outcome in result.failed:
         console.print(f"  [red]✗[/] {escape(outcome.error)}")
-    status = "[green]Apply complete[/]" if not result.failed else "[red]Apply failed[/]"
+    what = command.capitalize()
+    status = f"[green]{what} complete[/]" if not result.failed else f"[red]{what} failed[/]"
     console.print(f"{status}: {ok} succeeded, {len(result.failed)} failed.")
 
 
@@ -90,3 +91,29 @@ def emit_json(command: str, plan: Plan, result: ApplyResult | None = None, **ext
     if result is not None:
         document["result"] = result.to_json()
     return redact(json.dumps(document, indent=2, sort_keys=False, default=str))
+
+
+def error_json(command: str, error: BaseException) -> str:
+    """The JSON document of a command that failed (exit 1): ``error`` is the whole message; ``errors`` has one
+    entry per problem, with the resource (``Kind/name``) and field where there is one."""
+    from virtplane.errors import SpecError, StackInvalid
+
+    errors: list[dict[str, Any]] = []
+    for item in error.errors if isinstance(error, StackInvalid) else [error]:
+        if isinstance(item, SpecError):
+            errors += [{"resource": f"{item.kind}/{item.name}", "field": field, "message": message}
+                       for field, message in item.problems]
+        else:
+            errors.append({"resource": None, "field": None, "message": _error_text(item)})
+    document = {"schema": SCHEMA_VERSION, "command": command, "error": _error_text(error), "errors": errors}
+    return redact(json.dumps(document, indent=2))
+
+
+def _error_text(error: BaseException) -> str:
+    from virtplane.errors import VirtplaneError
+
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted: run the same command again to converge"
+    if isinstance(error, VirtplaneError):
+        return str(error)
+    return f"unexpected {type(error).__name__}: {error}"

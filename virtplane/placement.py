@@ -105,7 +105,8 @@ def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> 
     candidates = [d for d in host.gpus() if _gpu_matches(d, gpu, host)]
     if not candidates:
         what = f"GPU {gpu.device}" if gpu.device else (f"{gpu.vendor} GPU" if gpu.vendor else "GPU")
-        return None, f"has no {what}"
+        listed = host.sources.get("gpus")  # how the host's GPUs are found, where that explains a missing one
+        return None, f"has no {what}" + (f" ({listed})" if listed else "")
     sliced = {device for (device, _), count in usage.vgpus_on(host.name).items() if count}
     reasons = []
     for device in candidates:

@@ -21,16 +21,28 @@ from virtplane.kinds import build_spec
 PACKAGE = "virtplane"
 
 
-def _reject_unknown(kind: str, name: str, unknown: dict[str, Any], known: list[str]) -> None:
-    if unknown:
-        import difflib
+def _unknown(unknown: dict[str, Any], known: list[str]) -> list[tuple[str, str]]:
+    """A problem per argument not in ``known``, with the closest known name when there is one."""
+    import difflib
 
-        problems = []
-        for field in unknown:
-            close = difflib.get_close_matches(field, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else f"; known fields: {', '.join(known)}"
-            problems.append((field, f"unknown field{hint}"))
-        raise SpecError(kind, name, problems)
+    problems = []
+    for field in unknown:
+        close = difflib.get_close_matches(field, known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f"; known fields: {', '.join(known)}"
+        problems.append((field, f"unknown field{hint}"))
+    return problems
+
+
+def _refuse(kind: str, name: str, problems: list[tuple[str, str]]) -> None:
+    """Under virtplane's CLI, note the problems and let the program go on, so every error of the stack is reported
+    in one run; under Pulumi, raise them now (the engine reports the resource)."""
+    if not problems:
+        return
+    error = SpecError(kind, name, problems)
+    collector = declared.active_collector()
+    if collector is None:
+        raise error
+    collector.refuse(error)
 
 
 def _plain(kind: str, name: str, field: str, value: Any) -> Any:
@@ -84,17 +96,25 @@ class Endpoint(pulumi.ProviderResource):
 
         self.resource_name = resource_name
         self.kind = kind
-        cls = provider_class(kind, resource_name)
-        # The arguments a kind takes: its own list when they differ from its settings model's fields (Proxmox
-        # takes endpoint= and api_token=, which it parses into host/port and token id/secret).
-        known = list(getattr(cls, "setting_names", None) or cls.settings_model.model_fields)
-        _reject_unknown("Endpoint", resource_name, {k: v for k, v in settings.items() if k not in known}, known)
+        try:
+            cls = provider_class(kind, resource_name)
+        except SpecError as error:
+            _refuse("Endpoint", resource_name, error.problems)
+            known: list[str] = list(settings)
+        else:
+            # The arguments a kind takes: its own list when they differ from its settings model's fields (Proxmox
+            # takes endpoint= and api_token=, which it parses into host/port and token id/secret).
+            known = list(getattr(cls, "setting_names", None) or cls.settings_model.model_fields)
+            _refuse("Endpoint", resource_name, _unknown({k: v for k, v in settings.items() if k not in known}, known))
         collector = declared.active_collector()
         if collector is not None:
-            inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items() if v is not None}
+            collector.declare("Endpoint", resource_name)
+            inputs = {k: _plain("Endpoint", resource_name, k, v) for k, v in settings.items()
+                      if v is not None and k in known}
             if resource_name in collector.endpoints:
-                raise SpecError("Endpoint", resource_name, [("name", "is declared twice")])
-            collector.endpoints[resource_name] = declared.DeclaredEndpoint(resource_name, kind, inputs)
+                _refuse("Endpoint", resource_name, [("name", "is declared twice")])
+            else:
+                collector.endpoints[resource_name] = declared.DeclaredEndpoint(resource_name, kind, inputs)
             _stand_in_outputs(self, resource_name, f"pulumi:providers:{PACKAGE}")
             return
         props = dict(settings, kind=kind)
@@ -167,10 +187,15 @@ class _Managed(pulumi.CustomResource):
     _referenced: tuple[Any, ...] = ()  # resources this one names by value (a NIC's Network)
 
     def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
-                 opts: pulumi.ResourceOptions | None) -> None:
+                 opts: pulumi.ResourceOptions | None, problems: list[tuple[str, str]] | None = None) -> None:
+        """``problems``: what the constructor found already (unknown arguments, a value where a list belongs);
+        reported together with what the spec finds."""
         self.resource_name = name
+        problems = list(problems or [])
         collector = declared.active_collector()
         if collector is None:
+            if problems:
+                raise SpecError(self.kind, name, problems)
             if not _has_output(inputs):  # known values are validated now; others by the plugin's Check
                 build_spec(self.kind, name, inputs)
             networks = [n for n in self._referenced if isinstance(n, Network)]
@@ -178,14 +203,26 @@ class _Managed(pulumi.CustomResource):
                 opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=networks))
             super().__init__(f"{PACKAGE}:index:{self.kind}", name, inputs, opts)
             return
-        inputs = {k: _plain(self.kind, name, k, v) for k, v in inputs.items()}
-        spec = build_spec(self.kind, name, inputs)
+        collector.declare(self.kind, name)
+        _stand_in_outputs(self, name, f"{PACKAGE}:index:{self.kind}")
+        plain: dict[str, Any] = {}
+        for key, value in inputs.items():
+            try:
+                plain[key] = _plain(self.kind, name, key, value)
+            except SpecError as error:
+                problems += error.problems
+        try:
+            spec = build_spec(self.kind, name, plain)
+        except SpecError as error:
+            problems += error.problems
+        if problems:
+            _refuse(self.kind, name, problems)
+            return
         endpoint = opts.provider if opts is not None else None
         for dependency in (opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []):
             if isinstance(dependency, _Managed):
                 deps.add(f"{dependency.kind}/{dependency.resource_name}")
         collector.resources.append((self.kind, name, spec, endpoint, deps, _declaration_site(collector.root)))
-        _stand_in_outputs(self, name, f"{PACKAGE}:index:{self.kind}")
 
 
 class Network(_Managed):
@@ -198,8 +235,7 @@ class Network(_Managed):
 
     def __init__(self, resource_name: str, vlan: int = 0,
                  opts: pulumi.ResourceOptions | None = None, **unknown: Any) -> None:
-        _reject_unknown(self.kind, resource_name, unknown, ["vlan", "opts"])
-        self._declare(resource_name, {"vlan": vlan}, set(), opts)
+        self._declare(resource_name, {"vlan": vlan}, set(), opts, _unknown(unknown, ["vlan", "opts"]))
 
 
 class VirtualMachine(_Managed):
@@ -228,38 +264,39 @@ class VirtualMachine(_Managed):
                  opts: pulumi.ResourceOptions | None = None, *,
                  sockets: int | None = None, node: str | None = None, machine: str | None = None,
                  linked_clone: bool = False, gpus: list[Gpu] | None = None, **unknown: Any) -> None:
-        _reject_unknown(self.kind, resource_name, unknown,
-                        ["cpus", "sockets", "memory", "disks", "nics", "gpus", "node", "machine", "firmware",
-                         "secure_boot", "guest_os", "power", "nested_virtualization", "clone_from", "linked_clone",
-                         "tags", "opts"])
-        nics_given = None if nics is None else list(nics)
-        deps = {f"Network/{nic.network.resource_name}" for nic in nics_given or []
-                if isinstance(getattr(nic, "network", None), Network)}
-        self._referenced = tuple(nic.network for nic in nics_given or [] if isinstance(nic, Nic))
+        problems = _unknown(unknown, ["cpus", "sockets", "memory", "disks", "nics", "gpus", "node", "machine",
+                                      "firmware", "secure_boot", "guest_os", "power", "nested_virtualization",
+                                      "clone_from", "linked_clone", "tags", "opts"])
+        items = {field: _items(field, values, expected, problems)
+                 for field, values, expected in (("disks", disks, Disk), ("nics", nics, Nic), ("gpus", gpus, Gpu))}
+        nics_given = [nic for nic in nics if isinstance(nic, Nic)] if isinstance(nics, list | tuple) else []
+        deps = {f"Network/{nic.network.resource_name}" for nic in nics_given if isinstance(nic.network, Network)}
+        self._referenced = tuple(nic.network for nic in nics_given)
         inputs = {
-            "cpus": cpus, "sockets": sockets, "memory": memory,
-            "disks": _items(self.kind, resource_name, "disks", disks, Disk),
-            "nics": _items(self.kind, resource_name, "nics", nics_given, Nic),
-            "gpus": _items(self.kind, resource_name, "gpus", gpus, Gpu),
-            "node": node, "machine": machine,
+            "cpus": cpus, "sockets": sockets, "memory": memory, **items, "node": node, "machine": machine,
             "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
             "nested_virtualization": nested_virtualization, "clone_from": clone_from,
-            "linked_clone": linked_clone, "tags": None if tags is None else list(tags),
+            "linked_clone": linked_clone, "tags": list(tags) if isinstance(tags, list | tuple) else tags,
         }
-        self._declare(resource_name, inputs, deps, opts)
+        self._declare(resource_name, inputs, deps, opts, problems)
 
 
-def _items(kind: str, name: str, field: str, values: list[Any] | None, expected: type) -> list[Any] | None:
-    """None stays None (the list is not managed); [] is "none of them"."""
+def _items(field: str, values: Any, expected: type, problems: list[tuple[str, str]]) -> list[Any] | None:
+    """The arguments of each ``expected`` item; None stays None (the list is not managed), [] is "none of them".
+    What is not a list of such items is added to ``problems`` (and left out)."""
     if values is None:
         return None
-    return [_args(kind, name, field, value, expected) for value in values]
-
-
-def _args(kind: str, name: str, field: str, value: Any, expected: type) -> Any:
-    if isinstance(value, expected):
-        return value.args
-    if isinstance(value, dict):
-        return value
-    raise SpecError(kind, name, [(field, f"expected virtplane.{expected.__name__}(...) items, "
-                                         f"got {type(value).__name__}")])
+    noun = f"virtplane.{expected.__name__}(...)"
+    if not isinstance(values, list | tuple):
+        got = f"one {noun}" if isinstance(values, expected) else f"{type(values).__name__} {values!r}"
+        problems.append((field, f"expected a list of {noun} items, got {got}; write {field}=[{noun}]"))
+        return None
+    found = []
+    for index, value in enumerate(values):
+        if isinstance(value, expected):
+            found.append(value.args)
+        elif isinstance(value, dict):
+            found.append(value)
+        else:
+            problems.append((f"{field}[{index}]", f"expected {noun}, got {type(value).__name__} {value!r}"))
+    return found

@@ -30,11 +30,6 @@ def _size_in(unit: str):
 MiB = Annotated[int, _size_in("MiB")]
 GiB = Annotated[int, _size_in("GiB")]
 
-# Names every hypervisor accepts: the rule for vSphere and Proxmox (a DNS-style label). Each Provider says
-# what it allows (Provider.name_problem); the core only refuses what no hypervisor could take.
-STRICT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-STRICT_NAME_RULE = ("must start with a letter or digit and hold only letters, digits, '-', '_' and '.', "
-                    "at most 63 characters")
 _ANY_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,100}$")
 
 # Provider-specific names accepted for the neutral ones, so users can write what they know.
@@ -224,19 +219,22 @@ CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_fr
 
 def validate_name(kind: str, name: str) -> None:
     """The rule of every hypervisor: 1 to 100 characters, no control characters, not blank. Each provider
-    checks its own, stricter rule at plan time (Provider.name_problem)."""
+    adds its own rule (Provider.name_problem, see virtplane/names.py), checked when the stack is evaluated."""
     if not isinstance(name, str) or not _ANY_NAME.match(name) or not name.strip() or name != name.strip():
         raise SpecError(kind, str(name), [(
             "name", "must be 1 to 100 characters without control characters or surrounding spaces")])
 
 
-def strict_name_problem(name: str) -> str | None:
-    """The vSphere and Proxmox rule (a DNS-style label), or None when ``name`` follows it."""
-    return None if STRICT_NAME.match(name) else STRICT_NAME_RULE
+def field_path(location: tuple[Any, ...] | list[Any]) -> str:
+    """A field's path as every message writes it: ``("disks", 1, "size")`` -> ``disks[1].size``."""
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
 
 
 def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
-    location = ".".join(str(part) for part in error["loc"]) or "(all)"
+    location = field_path(error["loc"]) or "(all)"
     kind = error["type"]
     if kind == "extra_forbidden":
         field = str(error["loc"][-1])
@@ -246,10 +244,18 @@ def describe_error(model: type[BaseModel], error: Any) -> tuple[str, str]:
         return location, f"unknown field{hint}"
     if kind == "missing":
         return location, "is required"
+    if kind == "list_type":
+        return location, _not_a_list(error["input"])
     message = error["msg"].removeprefix("Value error, ")
     if kind == "literal_error":
         message = f"got {error['input']!r}; {message[0].lower()}{message[1:]}"
     return location, message
+
+
+def _not_a_list(value: Any) -> str:
+    if isinstance(value, str):
+        return f"expected a list, got the string {value!r}; write [{value!r}]"
+    return f"expected a list, got {type(value).__name__} {value!r}"
 
 
 def _known_fields(model: type[BaseModel], path: tuple[Any, ...]) -> list[str]:

@@ -50,11 +50,20 @@ def lab() -> None:
 @click.option("--pve-time-scale", default=0.01, show_default=True,
               help="Real seconds per Proxmox task second (0: tasks finish at once).")
 def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
-    """Start the lab endpoints (no-op when they already run)."""
+    """Start the lab endpoints; when they already run, bring them back to how `lab up` leaves them (the Hyper-V
+    host's DDA GPU dismounted again: deleting the VM that held it mounts it back on the host)."""
     running = state.load()
     if running is not None and running.alive() and running.complete():
         console.print("Lab already running:")
         _describe(running)
+        if running.hyperv is not None:
+            try:
+                remounted = hyperv.dismount_devices(running.hyperv, HYPERV_DDA_GPUS)
+            except VirtplaneError as exc:
+                _fail(str(exc))
+            for path in remounted:
+                console.print(f"Dismounted the DDA GPU {path} from {running.hyperv.host_name} again "
+                              "(it was mounted back on the host when the VM holding it was deleted).")
         return
     if running is not None:
         running.stop()  # half of an earlier lab, or one without Hyper-V: start afresh

@@ -34,7 +34,7 @@ def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: f
     ``time_scale`` is real seconds per PVE second for tasks (0: tasks finish at once); ``latency`` is
     PVE seconds added to every response (so it is scaled too); ``guests`` seeds VMs (benchmarks)."""
     if importlib.util.find_spec("fakepve") is None:
-        raise VirtplaneError("the Proxmox side of the lab needs fakepve: pip install 'virtplane[lab]' "
+        raise VirtplaneError("the Proxmox side of the lab needs fakepve: pip install ./lab (from a virtplane checkout) "
                              "(or run `make lab`)")
     run_dir = work_dir / "fakepve"
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -101,16 +101,23 @@ def create_switch(instance: HypervInstance, switch: str) -> None:
          lambda ps: ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal"))
 
 
-def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> None:
+def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> list[str]:
     """Dismount each device of ``location_paths`` from the host (``Dismount-VMHostAssignableDevice -Force``)
-    unless it is dismounted already (``Get-VMHostAssignableDevice`` lists it), so calling it again is harmless."""
+    unless it is dismounted already or assigned to a VM (``Get-VMHostAssignableDevice`` and
+    ``Get-VM | Get-VMAssignableDevice`` list those), so calling it again is harmless. Returns the paths it
+    dismounted."""
     listed = _run(instance, "listing the assignable devices", lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
-    dismounted = {_location_path(device) for device in listed}
+    held = _run(instance, "listing the devices assigned to VMs",
+                lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMAssignableDevice"))
+    dismounted = {_location_path(device) for device in [*listed, *held]}
+    done = []
     for path in location_paths:
         if path not in dismounted:
             _run(instance, f"dismounting the device '{path}'",
                  lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice")
                  .add_parameter("LocationPath", path).add_parameter("Force", True))
+            done.append(path)
+    return done
 
 
 def _location_path(device: Any) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import time
@@ -40,8 +41,8 @@ class Simulator:
 
     def shell_exports(self) -> list[str]:
         """``export`` lines for a shell; the password is read from its file, never printed."""
-        return [f"export {name}={value}" for name, value in self.settings().items()] + [
-            f'export {self.password_variable}="$(cat {self.password_file})"']
+        return [f"export {name}={shlex.quote(value)}" for name, value in self.settings().items()] + [
+            f'export {self.password_variable}="$(cat {shlex.quote(self.password_file)})"']
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

@@ -1,9 +1,15 @@
-"""Where the lab keeps its running endpoints' details: ``$VIRTPLANE_LAB_DIR`` or ``./.lab``."""
+"""Where the lab keeps its running endpoints' details: ``$VIRTPLANE_LAB_DIR``, else a per-user directory
+(``$XDG_STATE_HOME/virtplane/lab``, by default ``~/.local/state/virtplane/lab``), so ``virtplane lab status`` and
+``virtplane lab env`` find the running lab from any directory. The lab's stack locks live there too
+(``VIRTPLANE_LOCK_DIR``, exported by ``virtplane lab env``): every lab's simulators report the same backend
+identities (one vcsim instance UUID, one host LAB-HV1), so two labs sharing the default lock directory would
+take each other's runs for their own."""
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +47,16 @@ class Lab:
 
 
 def lab_dir() -> Path:
-    return Path(os.environ.get("VIRTPLANE_LAB_DIR", ".lab")).resolve()
+    configured = os.environ.get("VIRTPLANE_LAB_DIR")
+    if configured:
+        return Path(configured).expanduser().resolve()
+    state_home = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state_home).expanduser().resolve() / "virtplane" / "lab"
+
+
+def lock_dir() -> Path:
+    """The stack locks of runs against this lab."""
+    return lab_dir() / "locks"
 
 
 def _state_file() -> Path:
@@ -78,5 +93,7 @@ def clear() -> None:
 
 
 def shell_exports(lab: Lab) -> str:
-    """``export`` lines for a shell; passwords are read from their files, never printed."""
-    return "\n".join(line for endpoint in lab.running() for line in endpoint.shell_exports())
+    """``export`` lines for a shell (the endpoints' settings and the lab's lock directory); passwords are read from
+    their files, never printed."""
+    lines = [line for endpoint in lab.running() for line in endpoint.shell_exports()]
+    return "\n".join([*lines, f"export VIRTPLANE_LOCK_DIR={shlex.quote(str(lock_dir()))}"])

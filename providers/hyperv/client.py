@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from virtplane.errors import ConnectionFailed, ProviderError
+from virtplane.providers.http_faults import connection_reason
 from virtplane.providers.hyperv.settings import ENV, HypervSettings
+
+CONNECT_TIMEOUT = 30  # seconds to open a connection to the host
 
 
 def i64(value: int) -> Any:
@@ -140,7 +143,7 @@ class HypervClient:
                       password=settings.password.get_secret_value(), ssl=settings.tls, auth=settings.auth,
                       cert_validation=settings.cert_validation, encryption=encryption,
                       operation_timeout=settings.operation_timeout, read_timeout=settings.operation_timeout + 10,
-                      connection_timeout=30)
+                      connection_timeout=CONNECT_TIMEOUT)
         pool = RunspacePool(wsman)
         try:
             pool.open()
@@ -161,8 +164,9 @@ class HypervClient:
                                     f"({settings.auth}): check {ENV['username']} and {ENV['password']}")
         if name in ("ConnectionError", "ConnectTimeout", "ReadTimeout", "ConnectionRefusedError") or \
                 "Connection" in name:
+            reason = connection_reason(exc, CONNECT_TIMEOUT, settings.operation_timeout + 10)
             return ConnectionFailed(f"cannot reach Hyper-V at {settings.host}:{settings.port} "
-                                    f"(endpoint '{settings.endpoint_name}'): {text.splitlines()[0] if text else name}")
+                                    f"(endpoint '{settings.endpoint_name}'): {reason}")
         return ConnectionFailed(f"{where} failed: {name}: {text}")
 
     def close(self) -> None:

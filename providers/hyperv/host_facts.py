@@ -22,6 +22,10 @@ from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
 from virtplane.providers.hyperv.devices import pci_ids
 
 MiB = 1024**2
+# How GPUs are found, which placement shows where a host has none for a passthrough VM.
+GPU_SOURCE = ("Hyper-V lists only GPUs dismounted from the host (Get-VMHostAssignableDevice): a GPU still mounted on "
+              "the host must be dismounted first with "
+              "`Dismount-VMHostAssignableDevice -LocationPath <its location path> -Force`")
 
 
 def _version(text: str | None) -> tuple[int, int]:
@@ -60,6 +64,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
     sources["nested"] = ("configuration versions offered vs Microsoft's minimums (8.0 Intel, 9.3 AMD)"
                          if vendor else "unknown: the host does not report its CPU vendor")
     sources["hardware_virtualization"] = sources["slat"] = "inferred: the Hyper-V hypervisor runs on this host"
+    sources["gpus"] = GPU_SOURCE
     devices = [_pci_device(d, iov, [str(v) for v in (d.get("VMNames") or [])]) for d in assignable]
     listed = {device.address.lower() for device in devices}
     for held in assigned or []:

@@ -58,9 +58,10 @@ class HypervProvider(Provider):
         vhd_path = vmhost.text("VirtualHardDiskPath") if vmhost is not None else None
         return cls(client, config, HostInfo(name or config.host, vhd_path))
 
-    def name_problem(self, kind: str, name: str) -> str | None:
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
         """Hyper-V takes any name up to 100 characters (quotes, ``$``, brackets included): they travel as data."""
-        return None if 0 < len(name) <= 100 else "must be 1 to 100 characters"
+        return None if 0 < len(name) <= 100 else f"must be 1 to 100 characters on Hyper-V; it has {len(name)}"
 
     def identity(self) -> str:
         return f"host {self.host.name}"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from virtplane.errors import SpecError
+from virtplane.specs import field_path
 
 ENV = {
     "server": "HYPERV_SERVER",
@@ -106,7 +107,7 @@ def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str
                                   port=int(port) if port else (5986 if tls is not False else 5985), **values)
     except (ValidationError, ValueError) as exc:
         details = exc.errors() if isinstance(exc, ValidationError) else [{"loc": ("server",), "msg": str(exc)}]
-        raise SpecError("Endpoint", endpoint, [(".".join(map(str, e["loc"])), e["msg"]) for e in details]) from None
+        raise SpecError("Endpoint", endpoint, [(field_path(e["loc"]), e["msg"]) for e in details]) from None
     if settings.auth == "basic" and not settings.tls and not settings.allow_unencrypted:
         raise SpecError("Endpoint", endpoint, [(
             "auth", "Basic authentication over HTTP would send the password in clear text; use TLS (tls=true, "

@@ -30,7 +30,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from virtplane.errors import ConnectionFailed, ProviderError
-from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError, connection_reason, pve_text, refusal
+from virtplane.providers.http_faults import connection_reason
+from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError, pve_text, refusal
 from virtplane.providers.proxmox.settings import ENV, ProxmoxSettings
 
 CONNECT_TIMEOUT = 15.0  # opening a connection; an unreachable endpoint fails within this

@@ -11,14 +11,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
 from virtplane.errors import ProviderError
 
 _PERMISSION = re.compile(r"Permission check failed \((?P<path>[^,()]*), (?P<privilege>[^()]+)\)", re.IGNORECASE)
 _LOCKED = re.compile(r"VM is locked \((?P<lock>[^)]+)\)")
-_ERRNO = re.compile(r"\[Errno -?\d+\] (?P<reason>[^'\"()\]]+)")
-_CERTIFICATE = re.compile(r"certificate verify failed: (?P<reason>[^'\"()\]]+)")
 
 
 class PveError(ProviderError):
@@ -116,22 +112,3 @@ def is_bare_permission_failure(error: PveError) -> bool:
 def task_failure(what: str, exitstatus: str) -> TaskFailed:
     return TaskFailed(f"Proxmox could not {what}: TASK ERROR: {explain(exitstatus)}", exitstatus)
 
-
-def connection_reason(exc: BaseException, connect_timeout: float, read_timeout: float) -> str:
-    """The gist of a requests failure (``Connection refused``, ``no answer within 15 s``), never a repr."""
-    text = str(exc)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"no answer within {connect_timeout:g} s"
-    if isinstance(exc, requests.exceptions.ReadTimeout):
-        return f"no answer within {read_timeout:g} s"
-    if isinstance(exc, requests.exceptions.SSLError):
-        found = _CERTIFICATE.search(text)
-        return f"certificate verify failed: {found['reason'].strip()}" if found else "the TLS handshake failed"
-    found = _ERRNO.search(text)
-    if found:
-        return found["reason"].strip()
-    if "RemoteDisconnected" in text or "Connection aborted" in text or "reset" in text.lower():
-        return "the connection was closed before an answer came"
-    if "timed out" in text.lower():
-        return f"no answer within {connect_timeout:g} s"
-    return type(exc).__name__

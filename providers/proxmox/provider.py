@@ -16,6 +16,7 @@ from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.host_facts import cluster_identity
 from virtplane.providers.proxmox.host_reader import HostReader
+from virtplane.providers.proxmox.names import vm_name_problem
 from virtplane.providers.proxmox.network import NetworkDriver
 from virtplane.providers.proxmox.settings import ENV, INPUT_ONLY, ProxmoxSettings
 from virtplane.providers.proxmox.vm import VirtualMachineDriver
@@ -46,6 +47,11 @@ class ProxmoxProvider(Provider):
             raise ConnectionFailed(f"cannot use {ENV['ca_file']} {config.ca_file} to verify Proxmox endpoint "
                                    f"'{config.endpoint_name}' at {config.url}: no such file")
         return cls(PveClient(config), config)
+
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """VM names are DNS names (providers/proxmox/names.py); networks have no name on the cluster."""
+        return vm_name_problem(name) if kind == "VirtualMachine" else None
 
     def identity(self) -> str:
         """The cluster's name (``/cluster/status``), or ``node:<name>`` for a standalone node."""

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from virtplane.errors import SpecError
+from virtplane.specs import field_path
 
 ENV = {
     "endpoint": "PROXMOX_VE_ENDPOINT",
@@ -101,7 +102,7 @@ def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str
     try:
         return ProxmoxSettings.model_validate({"endpoint_name": endpoint, **values})
     except ValidationError as exc:
-        raise SpecError("Endpoint", endpoint, [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        raise SpecError("Endpoint", endpoint, [(field_path(e["loc"]), e["msg"]) for e in exc.errors()]
                         ) from None
 
 

@@ -25,6 +25,7 @@ from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory, SwitchRef
+from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import CustomAttributes
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
 from virtplane.specs import NetworkSpec, Spec
@@ -97,9 +98,9 @@ class NetworkDriver(KindDriver):
             # killed between the two writes (providers/marker.py); a copy of the text elsewhere is never ours.
             owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
             noted = owner_from_description(props.get("config.description"))
-            complete = owner is not None or noted is None or not made_by_create(props.get("name"), noted)
+            complete = owner is not None or noted is None or not made_by_create(unescaped(props["name"]), noted)
             handle = NetworkHandle(ref, props.get("config.configVersion"), props.get("config.description"))
-            found.append(Observed(props["name"], handle, owner if complete else noted,
+            found.append(Observed(unescaped(props["name"]), handle, owner if complete else noted,
                                   {"vlan": _vlan(props.get("config.defaultPortConfig"))},
                                   marker_complete=complete, id=props.get("key") or ref._moId))
         return found
@@ -113,10 +114,11 @@ class NetworkDriver(KindDriver):
                 vlans.setdefault(group.spec.name, group.spec.vlanId or 0)
         found = []
         for ref, props in retrieve(self._content, placement.network_folder, vim.Network, ["name", "customValue"]):
-            if isinstance(ref, vim.dvs.DistributedVirtualPortgroup) or props.get("name") not in vlans:
+            name = unescaped(props.get("name") or "")  # the managed entity's name is escaped, the host's is not
+            if isinstance(ref, vim.dvs.DistributedVirtualPortgroup) or name not in vlans:
                 continue
             owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
-            found.append(Observed(props["name"], NetworkHandle(ref), owner, {"vlan": vlans[props["name"]]},
+            found.append(Observed(name, NetworkHandle(ref), owner, {"vlan": vlans[name]},
                                   id=ref._moId))
         return found
 

@@ -20,6 +20,7 @@ from virtplane.providers.vsphere import settings as settings_module
 from virtplane.providers.vsphere.faults import fault_text, provider_error
 from virtplane.providers.vsphere.host_facts import read_hosts
 from virtplane.providers.vsphere.inventory import Inventory
+from virtplane.providers.vsphere.names import name_problem
 from virtplane.providers.vsphere.network import NetworkDriver
 from virtplane.providers.vsphere.settings import VsphereSettings
 from virtplane.providers.vsphere.vm import VirtualMachineDriver
@@ -59,6 +60,11 @@ class VsphereProvider(Provider):
             _logout(si)
             raise
         return cls(si, config, inventory)
+
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
+        """VMs and port groups: at most 80 characters as vSphere stores them (providers/vsphere/names.py)."""
+        return name_problem(name)
 
     def identity(self) -> str:
         """The vCenter's instance UUID (``content.about.instanceUuid``); the server address when it has none

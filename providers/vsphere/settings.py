@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from virtplane.errors import SpecError
+from virtplane.specs import field_path
 
 ENV = {
     "server": "VSPHERE_SERVER",
@@ -73,5 +74,5 @@ def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str
     try:
         return VsphereSettings.model_validate(values)
     except ValidationError as exc:
-        raise SpecError("Endpoint", endpoint, [(".".join(map(str, e["loc"])), e["msg"]) for e in exc.errors()]
+        raise SpecError("Endpoint", endpoint, [(field_path(e["loc"]), e["msg"]) for e in exc.errors()]
                         ) from None

@@ -38,6 +38,7 @@ from virtplane.providers.vsphere.devices import (
 )
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory
+from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
     RESTORE_KEY,
     TAGS_KEY,
@@ -124,7 +125,7 @@ class VirtualMachineDriver(KindDriver):
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
                 claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
-            elif owner is None or props["name"] in wanted:
+            elif owner is None or unescaped(props["name"]) in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         # Every VM without our custom attribute may be an interrupted create or clone: its extraConfig (written by
         # CreateVM/CloneVM themselves) is read for all of them in one more pass (providers/marker.py).
@@ -133,13 +134,13 @@ class VirtualMachineDriver(KindDriver):
                                                                ["config.extraConfig"])} if refs else {}
         for moid, (ref, props, owner, attributes) in candidates.items():
             marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
-            if owner is None and marker is not None and marker.stack == stack and made_by_create(props["name"],
-                                                                                                  marker):
+            name = unescaped(props["name"])
+            if owner is None and marker is not None and marker.stack == stack and made_by_create(name, marker):
                 observed = self._normalize(ref, props, marker, attributes)
                 observed.marker_complete = False
                 claim(result, marker.resource, observed, "VM")
-            elif props["name"] in wanted:
-                result.foreign[props["name"]] = self._normalize(ref, props, owner or marker, attributes)
+            elif name in wanted:
+                result.foreign[name] = self._normalize(ref, props, owner or marker, attributes)
         return result
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
@@ -202,7 +203,7 @@ class VirtualMachineDriver(KindDriver):
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
         record = attributes.get(RESTORE_KEY) or ""
-        return Observed(name=props["name"], handle=handle, owner=owner, state=state,
+        return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"),
                         restore_power=restore_from(RESTORE_PREFIX + record) if record else None)
 
@@ -281,7 +282,7 @@ class VirtualMachineDriver(KindDriver):
         placement = self._inventory.placement
         name = owner.resource
         sources = [ref for ref, props in retrieve(self._content, placement.vm_folder, vim.VirtualMachine, ["name"])
-                   if props.get("name") == spec.clone_from]
+                   if unescaped(props.get("name") or "") == spec.clone_from]
         if len(sources) != 1:
             found = f"{len(sources)} VMs or templates" if sources else "no VM or template"
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "

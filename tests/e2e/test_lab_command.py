@@ -12,47 +12,84 @@ import pytest
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
 from tests.support.cli import virtplane
+from virtplane_lab import cli as lab_cli
 from virtplane_lab import state
 
 
 def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
+    """Without VIRTPLANE_LAB_DIR the lab lives in the user's state directory, found from any working directory."""
+    lab_dir = tmp_path / "state" / "virtplane" / "lab"
+    lab_dir.mkdir(parents=True)
     # vcsim_instance has built the simulator into BIN_CACHE; the lab reuses that build.
-    (tmp_path / "bin").symlink_to(BIN_CACHE, target_is_directory=True)
-    env = dict(os.environ, VIRTPLANE_LAB_DIR=str(tmp_path), COLUMNS="200")
+    (lab_dir / "bin").symlink_to(BIN_CACHE, target_is_directory=True)
+    env = {k: v for k, v in os.environ.items() if k != "VIRTPLANE_LAB_DIR"}
+    env.update(XDG_STATE_HOME=str(tmp_path / "state"), COLUMNS="200")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     try:
-        up = virtplane("lab", "up", "--pve-time-scale", "0", env=env)
+        up = virtplane("lab", "up", "--pve-time-scale", "0", env=env, cwd=tmp_path)
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
+        assert not (tmp_path / ".lab").exists()
 
-        assert virtplane("lab", "status", env=env).returncode == 0
-        exports = virtplane("lab", "env", env=env).stdout
+        assert virtplane("lab", "status", env=env, cwd=elsewhere).returncode == 0
+        exports = virtplane("lab", "env", env=env, cwd=elsewhere).stdout
         assert "export PROXMOX_VE_ENDPOINT=https://127.0.0.1:" in exports
         assert "export VSPHERE_SERVER=" in exports
         assert "export HYPERV_SERVER=127.0.0.1:" in exports
         assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
-        assert f"export HYPERV_CA_FILE={tmp_path / 'hyperv' / 'ca.pem'}" in exports
+        assert f"export HYPERV_CA_FILE={lab_dir / 'hyperv' / 'ca.pem'}" in exports
+        assert f"export VIRTPLANE_LOCK_DIR={lab_dir / 'locks'}" in exports  # this lab's runs lock each other only
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
                      "HYPERV_USERNAME"):
             assert f"export {name}=" in exports
-        for secret_file in (tmp_path / "vcsim" / "password", tmp_path / "fakepve" / "password",
-                            tmp_path / "hyperv" / "password"):
+        for secret_file in (lab_dir / "vcsim" / "password", lab_dir / "fakepve" / "password",
+                            lab_dir / "hyperv" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports
 
         # The exported settings reach the host over verified TLS with NTLM, and the switch is there.
-        monkeypatch.setenv("VIRTPLANE_LAB_DIR", str(tmp_path))
+        monkeypatch.setenv("VIRTPLANE_LAB_DIR", str(lab_dir))
         lab = state.load()
         assert lab is not None and lab.hyperv is not None
         switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
         assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
             ("lab-switch", "Internal")]
+
+        # Deleting the VM that held the DDA GPU mounts it back on the host (as `virtplane destroy` does); `lab up`
+        # on the running lab dismounts it again, so `make lab` converges after a destroy.
+        gpu = lab_cli.HYPERV_DDA_GPUS[0]
+        hyperv.run(lab.hyperv,
+                   lambda ps: ps.add_cmdlet("Mount-VMHostAssignableDevice").add_parameter("LocationPath", gpu))
+        assert hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
+        again = virtplane("lab", "up", env=env, cwd=elsewhere)
+        assert again.returncode == 0, again.stderr
+        assert "Lab already running" in again.stdout and f"Dismounted the DDA GPU {gpu}" in again.stdout
+        listed = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
+        assert [hyperv.prop(d, "LocationPath") for d in listed] == [gpu]
+        third = virtplane("lab", "up", env=env, cwd=elsewhere)
+        assert third.returncode == 0 and "Dismounted" not in third.stdout
     finally:
-        down = virtplane("lab", "down", env=env)
+        down = virtplane("lab", "down", env=env, cwd=elsewhere)
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
+
+
+def test_the_lab_directory_is_the_one_named_else_the_users_state_directory(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("VIRTPLANE_LAB_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert state.lab_dir() == tmp_path / "home" / ".local" / "state" / "virtplane" / "lab"
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert state.lab_dir() == tmp_path / "xdg" / "virtplane" / "lab"
+    monkeypatch.setenv("VIRTPLANE_LAB_DIR", "relative-lab")
+    assert state.lab_dir() == tmp_path / "relative-lab"
+    assert state.lock_dir() == tmp_path / "relative-lab" / "locks"
 
 
 def test_a_state_file_from_before_hyperv_still_loads_and_its_lab_still_stops(tmp_path: Path):

@@ -138,15 +138,22 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     destroyed = virtplane("destroy", str(LAB_STACK), "--yes", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
+    assert destroyed.stdout.strip().splitlines()[-1].startswith("Destroy complete: ")
     with vsphere.admin(fresh_vcsim) as si:
         names = {vm.name for vm in vsphere.all_vms(si)}
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
     assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
-    # Removing the passthrough VM gave the DDA GPU back to the host; dismounted again, the stack plans as new.
+    # Removing the passthrough VM gave the DDA GPU back to the host: the plan says the host has no GPU dismounted
+    # and how to dismount one. Dismounted again (what `virtplane lab up` does on a running lab, so `make lab`
+    # converges after a destroy), the stack plans as new.
     assert hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
-    lab_hyperv.dismount_devices(fresh_hyperv, lab_cli.HYPERV_DDA_GPUS)
+    refused = virtplane("plan", str(LAB_STACK), env=env)
+    assert refused.returncode == 1
+    assert "lab-hv-gpu-pt" in refused.stderr and "LAB-HV1: has no GPU (Hyper-V lists only GPUs dismounted from " \
+        "the host" in refused.stderr and "Dismount-VMHostAssignableDevice -LocationPath" in refused.stderr
+    assert lab_hyperv.dismount_devices(fresh_hyperv, lab_cli.HYPERV_DDA_GPUS) == list(lab_cli.HYPERV_DDA_GPUS)
     assert f"{TO_CREATE} to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
 
 

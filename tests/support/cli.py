@@ -35,9 +35,10 @@ def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
     return env
 
 
-def virtplane(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def virtplane(*args: str, env: dict[str, str], timeout: float = 600,
+              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "virtplane", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=cwd)
 
 
 def write_stack(directory: Path, program: str, project: str = "scratch") -> Path:

@@ -181,6 +181,7 @@ class FileProvider(Provider):
     def identity(self) -> str:
         return str(self.store.path)
 
-    def name_problem(self, kind: str, name: str) -> str | None:
+    @classmethod
+    def name_problem(cls, kind: str, name: str) -> str | None:
         """This hypervisor's own naming rule: no upper-case letters."""
         return "must hold no upper-case letters on this hypervisor" if name != name.lower() else None

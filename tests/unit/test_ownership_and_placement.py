@@ -91,7 +91,7 @@ def test_a_stale_lock_is_reported_with_its_holder_and_age_and_broken_only_when_a
     path = lock.lock_path("p/dev", "proxmox:cluster")
     path.write_text(f'{{"user": "ann", "host": "{os.uname().nodename}", "pid": {dead.pid}, '
                     f'"command": "virtplane apply", "started": {time.time() - 90}}}')
-    with pytest.raises(lock.StackLocked, match=r"stale lock .* of ann@.*9\d s ago"), \
+    with pytest.raises(lock.StackLocked, match=r"stale lock of ann@.*9\d s ago: that process no longer runs"), \
             lock.stack_lock("p/dev", ["proxmox:cluster"], "virtplane apply"):
         pass
     with lock.stack_lock("p/dev", ["proxmox:cluster"], "virtplane apply", break_lock=True):
@@ -99,16 +99,21 @@ def test_a_stale_lock_is_reported_with_its_holder_and_age_and_broken_only_when_a
     assert not path.exists()
 
 
-def test_a_name_only_some_hypervisors_take_is_validated_by_the_endpoints_provider():
+def test_a_name_only_some_hypervisors_take_is_validated_by_the_endpoints_provider(tmp_path):
+    from tests.support.cli import write_stack
     from virtplane.errors import SpecError
+    from virtplane.evaluate import evaluate
     from virtplane.kinds import build_spec
-    from virtplane.providers.hyperv.provider import HypervProvider
 
-    spec = build_spec("VirtualMachine", "o'neil", {})  # the core refuses only what no hypervisor takes
+    spec = build_spec("VirtualMachine", "My_VM1", {})  # the core refuses only what no hypervisor takes
     assert spec.cpus is None
-    with pytest.raises(SpecError, match=r"VirtualMachine 'o'neil': field 'name': must start with a letter"):
-        build_plan(stack(vm("o'neil")), {"ep": MemoryProvider()})
-    assert HypervProvider.name_problem(HypervProvider.__new__(HypervProvider), "VirtualMachine", "o'neil $(x)") is None
+    program = ("import pulumi, virtplane\n"
+               "pve = virtplane.Endpoint('pve', kind='proxmox')\n"
+               "hv = virtplane.Endpoint('hv', kind='hyperv')\n"
+               "virtplane.VirtualMachine('My_VM1', opts=pulumi.ResourceOptions(provider=pve))\n"
+               "virtplane.VirtualMachine('My_VM2', opts=pulumi.ResourceOptions(provider=hv))\n")
+    with pytest.raises(SpecError, match=r"^VirtualMachine 'My_VM1': field 'name': must be a DNS name on Proxmox VE"):
+        evaluate(write_stack(tmp_path, program))  # no endpoint is contacted: the rule is the kind's
     with pytest.raises(SpecError, match="field 'name': must be 1 to 100 characters"):
         build_spec("VirtualMachine", "a\nb", {})
 

@@ -3,7 +3,7 @@ import pytest
 from tests.unit.memory_hypervisor import MemoryProvider
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
-from virtplane.errors import OwnershipError
+from virtplane.errors import OwnershipError, StackInvalid
 from virtplane.kinds import build_spec
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
@@ -89,7 +89,7 @@ def test_same_named_objects_we_do_not_own_are_all_named_in_one_error():
     provider = MemoryProvider()
     provider.drivers["VirtualMachine"].objects["a"] = (None, live())
     provider.drivers["VirtualMachine"].objects["b"] = (Owner("other/dev", "b"), live())
-    with pytest.raises(OwnershipError) as raised:
+    with pytest.raises(StackInvalid) as raised:
         build_plan(stack(vm("a"), vm("b")), {"ep": provider})
     assert "named 'a' already exists" in str(raised.value) and "named 'b' already exists" in str(raised.value)
 

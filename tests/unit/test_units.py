@@ -27,3 +27,10 @@ def test_unreadable_sizes_are_refused_with_what_is_accepted(value):
 def test_sizes_that_are_not_whole_units_are_refused():
     with pytest.raises(SizeError, match="whole number of GiB"):
         parse_size("1500MiB", "GiB")
+
+
+@pytest.mark.parametrize(("value", "written"), [("4GB", "4GiB"), ("512MB", "512MiB"), ("1.5 TB", "1.5TiB"),
+                                                ("4gb", "4GiB"), ("100kB", "100KiB")])
+def test_decimal_units_are_refused_naming_the_binary_unit_to_write(value, written):
+    with pytest.raises(SizeError, match=rf"decimal units .* are not accepted, sizes are binary; write '{written}'"):
+        parse_size(value, "MiB")

@@ -47,7 +47,7 @@ def failures(kind: str, name: str, inputs: dict[str, Any]) -> list[tuple[str, st
     except ValidationError as error:
         found = [describe_error(model, e) for e in error.errors()]
         return [(pulumi_path(field), message) for field, message in found
-                if field.split(".")[0] not in unknown and message != "is required"]
+                if re.split(r"[.\[]", field)[0] not in unknown and message != "is required"]
     return []
 
 
