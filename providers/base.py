@@ -105,6 +105,20 @@ class Observed:
 
 
 @dataclass(frozen=True)
+class Volumes:
+    """What deleting an object does to its storage, named for the plan: ``destroyed`` lists each volume that goes
+    with it and what it holds; ``kept`` the volumes detached first, which survive (another VM's disk)."""
+
+    destroyed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def disk_volume(disk: dict[str, Any]) -> str:
+    """A disk of a VM's state as the plan names it: ``scsi0:1 (100 GiB)``."""
+    return f"{disk.get('slot', '?')} ({disk.get('size', '?')} GiB)"
+
+
+@dataclass(frozen=True)
 class Created:
     """What ``create`` returns: the new object's stable id and its outputs (spec-shaped state and extras
     such as ``node``), which a Pulumi provider's Create answers with."""
@@ -180,6 +194,17 @@ class KindDriver(ABC):
     @abstractmethod
     def delete(self, observed: Observed) -> None:
         """Delete an object we own; tolerate it being gone already."""
+
+    def volumes(self, observed: Observed) -> Volumes:
+        """Every volume deleting ``observed`` removes (and any it detaches first and keeps), each named with what it
+        holds, for the plan's ``[destroys data]`` and apply's refusal. Default: the disks of its state."""
+        return Volumes([disk_volume(disk) for disk in observed.state.get("disks") or []])
+
+    def destroys(self, observed: Observed, change: FieldChange) -> list[str]:
+        """What applying ``change`` to ``observed`` destroys besides a disk it removes (a volume re-made to change a
+        setting), each named with what it holds; the plan marks the change and apply needs --allow-data-loss.
+        Default: nothing."""
+        return []
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         """References the endpoint cannot satisfy and fields it does not support, as (field, message)

@@ -22,7 +22,16 @@ from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
-from virtplane.providers.base import Declared, FieldChange, KindDriver, ObserveResult, Provider, RefusedChange, Rule
+from virtplane.providers.base import (
+    Declared,
+    FieldChange,
+    KindDriver,
+    Observed,
+    ObserveResult,
+    Provider,
+    RefusedChange,
+    Rule,
+)
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_vm
 from virtplane.specs import Spec, VirtualMachineSpec
@@ -159,9 +168,10 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                             depends_on=set(resource.depends_on))
         if live is not None:
             item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
-                                    collect=True)
+                                    collect=True, observed=live)
             if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
+                item.volumes = driver.volumes(live)
                 if isinstance(spec, VirtualMachineSpec):  # the new VM keeps what the stack leaves unset
                     item.spec, item.kept = spec.keeping(live.state)
             elif item.changes or not live.marker_complete:
@@ -175,7 +185,8 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
-            plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live))
+            plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live,
+                                      volumes=driver.volumes(live) if kind_name == "VirtualMachine" else None))
     return plans
 
 
@@ -247,14 +258,17 @@ class Placer:
 
 
 def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange], *,
-             collect: bool = False) -> list[PlannedChange]:
+             collect: bool = False, observed: Observed | None = None) -> list[PlannedChange]:
     """Each change with how the driver applies it. A change it cannot make is kept, marked with the reason, when
     ``collect`` (the plan reports it beside every other difference and apply refuses only its resource);
-    otherwise it raises, naming the field (the Pulumi plugin, whose Diff has no way to say "cannot apply")."""
+    otherwise it raises, naming the field (the Pulumi plugin, whose Diff has no way to say "cannot apply").
+    With the live ``observed`` object, each change also says what else it destroys (driver.destroys)."""
     planned = []
     for change in changes:
         try:
-            planned.append(PlannedChange(change, driver.rule(change)))
+            rule = driver.rule(change)
+            destroys = tuple(driver.destroys(observed, change)) if observed is not None else ()
+            planned.append(PlannedChange(change, rule, destroys=destroys))
         except RefusedChange as exc:
             if not collect:
                 raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None

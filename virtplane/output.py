@@ -60,6 +60,11 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
                 f"[bold red]\\[cannot apply: {escape(planned.refused)}][/]"
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
                           f"{escape(_value(change.new))} {how}{lost}")
+        if item.volumes is not None and item.action in (Action.DELETE, Action.REPLACE):
+            for volume in item.volumes.destroyed:
+                console.print(f"      [red]destroys[/] {escape(volume)}")
+            for volume in item.volumes.kept:
+                console.print(f"      [green]keeps[/] {escape(volume)} [dim](detached first)[/]")
         for field, value in item.kept.items():
             shown = "[" + ", ".join(_value(v) for v in value) + "]" if isinstance(value, list) else _value(value)
             console.print(f"      [dim]{escape(field)}: {escape(redact(shown))} (kept)[/]")

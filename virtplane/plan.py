@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from virtplane.providers.base import FieldChange, Observed, Rule
+from virtplane.providers.base import FieldChange, Observed, Rule, Volumes, disk_volume
 from virtplane.specs import Spec
 
 
@@ -75,6 +75,7 @@ class ResourcePlan:
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
     kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
+    volumes: Volumes | None = None  # a delete or replace: what it destroys and keeps, as the driver names them
 
     @property
     def key(self) -> str:
@@ -99,16 +100,20 @@ class ResourcePlan:
         if self.kind != "VirtualMachine":
             return []
         live_disks = (self.observed.state.get("disks") or []) if self.observed is not None else []
-        held = ", ".join(_disk(d) for d in live_disks) or "no disks"
+        volumes = self.volumes or Volumes([disk_volume(d) for d in live_disks])
+        held = ", ".join(volumes.destroyed) or "no disks"
+        kept = f"; it keeps {', '.join(volumes.kept)}, detached first" if volumes.kept else ""
         if self.action is Action.REPLACE:
             fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
             return [f"VM {self.name} on {self.endpoint} would be replaced (deleted and created again) to change "
-                    f"{fields}, destroying its disks ({held})"]
+                    f"{fields}, destroying its disks ({held}){kept}"]
         if self.action is Action.DELETE and not self.destroying:
             return [f"VM {self.name} on {self.endpoint} is no longer declared; deleting it destroys its disks "
-                    f"({held})"]
-        return [f"VM {self.name} on {self.endpoint}: disk {_disk(disk)} is no longer declared; removing it "
+                    f"({held}){kept}"]
+        lost = [f"VM {self.name} on {self.endpoint}: disk {disk_volume(disk)} is no longer declared; removing it "
                 "destroys its data" for disk in (c.removed_disk for c in self.changes) if disk is not None]
+        return lost + [f"VM {self.name} on {self.endpoint}: changing {c.change.path} destroys {what}"
+                       for c in self.changes if c.refused is None for what in c.destroys]
 
     @property
     def destroys_data(self) -> bool:
@@ -118,11 +123,9 @@ class ResourcePlan:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
                 "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes],
-                **({"kept": self.kept} if self.kept else {})}
-
-
-def _disk(disk: dict[str, Any]) -> str:
-    return f"{disk.get('slot', '?')} ({disk.get('size', '?')} GiB)"
+                **({"kept": self.kept} if self.kept else {}),
+                **({"volumes": {"destroyed": self.volumes.destroyed, "kept": self.volumes.kept}}
+                   if self.volumes is not None else {})}
 
 
 @dataclass

@@ -22,7 +22,12 @@
   power-off rules shut the VM down first (``shutdown``, then a hard ``stop`` if the guest does not power off in
   time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
   fails, the VM is started again before the error is reported.
-- Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
+- Delete: stop, then destroy; PVE removes the volumes the VM's configuration references (disks, EFI vars, TPM
+  state, ``unusedN``), which the plan names (``volumes``). Never ``destroy-unreferenced-disks`` (it deletes every
+  ``vm-<VMID>-disk-*`` on every storage, a leftover of an earlier VM with the same VMID too) nor ``purge`` (it
+  edits the cluster's backup, replication and HA jobs); never a VM without our marker.
+- Data: a change that re-makes the EFI vars disk (secure boot) names it (``destroys``) and needs
+  --allow-data-loss; a firmware change keeps it (reconfigure.py).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    Volumes,
     description_marker,
     owner_from_description,
 )
@@ -51,14 +57,17 @@ from virtplane.providers.marker import is_pending_label, made_by_create, pending
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
+    EFI_VARS,
     NetworkNames,
     create_config,
     disk_slots,
+    enrolled_keys,
     machine_type,
     network_names,
     new_slot,
     split_options,
     vm_state,
+    volumes_of,
 )
 from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
 from virtplane.providers.proxmox.faults import (
@@ -485,12 +494,11 @@ class VirtualMachineDriver(KindDriver):
 
     def _destroy(self, row: VmRow, name: str) -> None:
         what = f"delete VM {name} ({row.vmid}) on node {row.node}"
-        params = {"purge": 1, "destroy-unreferenced-disks": 1}
         try:
-            run(self._client, "DELETE", row.path, what, params)
+            run(self._client, "DELETE", row.path, what)
         except OutcomeUnknown:
             if self._reader.row(row.vmid, name) is not None:
-                run(self._client, "DELETE", row.path, what, params)
+                run(self._client, "DELETE", row.path, what)
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
@@ -505,6 +513,21 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def volumes(self, observed: Observed) -> Volumes:
+        handle = observed.handle
+        config = handle.config if isinstance(handle, VmHandle) else {}
+        return Volumes(volumes_of(config))
+
+    def destroys(self, observed: Observed, change: FieldChange) -> list[str]:
+        """Secure boot on or off re-makes the EFI vars disk: PVE enrolls the keys only when it makes the disk."""
+        handle = observed.handle
+        config = handle.config if isinstance(handle, VmHandle) else {}
+        current = config.get("efidisk0")
+        if change.path != "secure_boot" or not current or change.new is None or change.new == enrolled_keys(config):
+            return []
+        return [f"efidisk0 ({split_options(str(current))[0]}): {EFI_VARS}; PVE enrolls the keys only when it makes "
+                "the EFI vars disk (pre-enrolled-keys)"]
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> VmHandle:

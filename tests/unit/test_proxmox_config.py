@@ -320,12 +320,22 @@ def test_nics_are_rewired_by_slot_added_in_a_free_slot_and_removed():
     assert grown.settings == {"net2": "virtio,bridge=vmbr0,tag=110"}
 
 
-def test_switching_to_uefi_adds_an_efi_disk_and_back_to_bios_removes_it():
+def test_switching_to_uefi_adds_an_efi_disk_and_back_to_bios_keeps_it_for_the_way_back():
     assert plan_for(spec(), spec(firmware="uefi")).settings == {
         "bios": "ovmf", "efidisk0": "local-lvm:1,efitype=4m,pre-enrolled-keys=0"}
     plan = plan_for(spec(firmware="uefi"), spec(firmware="bios"))
-    assert plan.settings == {"bios": "seabios"} and plan.delete == ["efidisk0"]
-    assert plan.removed_volumes == ["local-lvm:vm-100-disk-0"]
+    assert plan.settings == {"bios": "seabios"} and not plan.delete and not plan.removed_volumes
+
+
+def test_back_to_uefi_finds_the_efi_disk_it_kept_and_reads_its_secure_boot_again():
+    config = {**made(spec(firmware="uefi", secure_boot=True)), "bios": "seabios"}
+    assert vm_state(config, "pve1", False, NAMES)["secure_boot"] is False  # SeaBIOS has no secure boot
+    state = vm_state(config, "pve1", False, NAMES)
+    wanted = planned(VirtualMachineSpec(firmware="uefi"), state)
+    plan = reconfigure(wanted, config, diff(wanted.model_dump(), state, CREATE_ONLY["VirtualMachine"]), NAMES,
+                       lambda disk: "local-lvm", lambda: "local-lvm")
+    assert plan.settings == {"bios": "ovmf"} and not plan.first_delete
+    assert vm_state({**config, "bios": "ovmf"}, "pve1", False, NAMES)["secure_boot"] is True
 
 
 def test_changing_secure_boot_remakes_the_efi_disk_in_two_writes():
