@@ -170,6 +170,9 @@ class KindDriver(ABC):
     ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
+    # Seconds a guest switched off for a change gets to shut down cleanly before it is powered off hard (the
+    # power-change protocol of providers/marker.py); the plan says it. None: the driver does not say.
+    shutdown_seconds: float | None = None
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:

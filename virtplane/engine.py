@@ -165,7 +165,7 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         live = observed.owned.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
-                            depends_on=set(resource.depends_on))
+                            depends_on=set(resource.depends_on), shutdown_seconds=driver.shutdown_seconds)
         if live is not None:
             item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
                                     collect=True, observed=live)

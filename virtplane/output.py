@@ -45,6 +45,9 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         symbol, colour = _SYMBOL[item.action]
         label = "unchanged" if item.action is Action.NOOP else item.action.value
         extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
+        if item.needs_power_off and item.shutdown_seconds:
+            extra = (f" [dim](powers off to apply: a clean shutdown, then a hard power-off after "
+                     f"{item.shutdown_seconds:g} s)[/]")
         note = f" [dim]({escape(item.note)})[/]" if item.note else ""
         where = f" [dim]→ host {escape(item.placement)}[/]" if item.placement else ""
         loss = " [bold red]\\[destroys data][/]" if item.action in (Action.REPLACE, Action.DELETE) \

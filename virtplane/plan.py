@@ -76,6 +76,7 @@ class ResourcePlan:
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
     kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
     volumes: Volumes | None = None  # a delete or replace: what it destroys and keeps, as the driver names them
+    shutdown_seconds: float | None = None  # a power-off change: the clean shutdown's time before a hard one
 
     @property
     def key(self) -> str:
@@ -123,6 +124,8 @@ class ResourcePlan:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
                 "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes],
+                **({"shutdown_seconds": self.shutdown_seconds} if self.needs_power_off and self.shutdown_seconds
+                   else {}),
                 **({"kept": self.kept} if self.kept else {}),
                 **({"volumes": {"destroyed": self.volumes.destroyed, "kept": self.volumes.kept}}
                    if self.volumes is not None else {})}

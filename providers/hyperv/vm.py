@@ -102,6 +102,7 @@ class VirtualMachineDriver(KindDriver):
         self._switches = Switches(settings.switch)
         self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
         self._versions: HostVersions | None = None
+        self.shutdown_seconds = settings.shutdown_timeout
 
     # ---- reading -------------------------------------------------------------------------------------
 

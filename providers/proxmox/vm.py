@@ -83,7 +83,7 @@ from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration,
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
-from virtplane.providers.proxmox.vm_power import Power
+from virtplane.providers.proxmox.vm_power import SHUTDOWN_SECONDS, Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
 from virtplane.providers.proxmox.vm_rules import vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
@@ -111,6 +111,7 @@ class VirtualMachineDriver(KindDriver):
     ``_rows`` are only written by ``observe``/``check``, which run before apply starts."""
 
     kind = "VirtualMachine"
+    shutdown_seconds = SHUTDOWN_SECONDS
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
         self._client = client

@@ -109,6 +109,10 @@ class VirtualMachineDriver(KindDriver):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
 
+    @property  # type: ignore[override]
+    def shutdown_seconds(self) -> float:
+        return self.shutdown_timeout
+
     # ---- reading -------------------------------------------------------------------------------------
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:

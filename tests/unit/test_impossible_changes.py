@@ -73,3 +73,15 @@ def test_what_depends_on_a_refused_resource_is_skipped_and_every_failure_is_repo
     assert any("field 'disks[disk0].size': cannot apply" in e for e in errors)
     assert any("the hypervisor said no" in e for e in errors)
     assert any(e.startswith("VirtualMachine/c skipped") for e in errors)
+
+
+def test_a_change_that_powers_the_vm_off_says_after_how_long_a_clean_shutdown_becomes_a_hard_one():
+    provider = MemoryProvider()
+    vms = provider.drivers["VirtualMachine"]
+    vms.shutdown_seconds = 120
+    vms.objects["a"] = (Owner("proj/dev", "a"), live(firmware="bios"))
+    plan = build_plan(stack(vm("a", firmware="uefi")), {"ep": provider})
+    text = io.StringIO()
+    output.render_plan(Console(file=text, width=200), plan, title="Plan")
+    assert "(powers off to apply: a clean shutdown, then a hard power-off after 120 s)" in text.getvalue()
+    assert by_name(plan, "a").to_json()["shutdown_seconds"] == 120

@@ -620,3 +620,14 @@ def test_a_create_whose_answer_is_lost_is_found_by_its_marker_even_when_its_firs
     assert [path for method, path, _ in lab.pve.requests if method == "POST" and path.endswith(CREATE)] == [
         f"/api2/json{CREATE}"]
     assert_converged_cleanly(lab)
+
+
+@SCALED
+def test_a_shutdown_whose_answer_is_lost_is_waited_for_and_never_falls_through_to_a_hard_stop(make_lab):
+    lab = make_lab()
+    fake_vm(lab.pve, "web1").shutdown_secs = 30  # a guest that takes half a minute, well within the timeout
+    wrap(lab.endpoint.provider, LoseAnswer, "POST", "/status/shutdown")
+    assert apply_under_fault(lab).ok
+    assert writes_to(lab.pve, "web1", "/status/stop") == []  # the guest shut down cleanly: never a hard stop
+    assert len(writes_to(lab.pve, "web1", "/status/shutdown")) == 1
+    assert_converged_cleanly(lab)
