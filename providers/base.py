@@ -215,6 +215,11 @@ class KindDriver(ABC):
         reference to a network created in the same apply is fine). Default: nothing to check."""
         return []
 
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """What the call that makes the object cannot honour, as (field, message) pairs, found at plan time for a
+        create or a replace (a clone's disks its clone call cannot set: virtplane/clones.py). Default: nothing."""
+        return []
+
     def rule(self, change: FieldChange) -> Rule:
         """How ``change`` is applied; raise RefusedChange when it cannot be. Default: in place."""
         return Rule.IN_PLACE

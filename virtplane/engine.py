@@ -139,7 +139,10 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        problems = provider.driver(item.kind).check(item.spec, by_endpoint.get(item.endpoint, {}))
+        driver, declared = provider.driver(item.kind), by_endpoint.get(item.endpoint, {})
+        problems = driver.check(item.spec, declared)
+        if item.action in (Action.CREATE, Action.REPLACE):
+            problems += driver.creation_problems(item.spec, declared)
         if problems:
             errors.append(SpecError(item.kind, item.name, problems))
 

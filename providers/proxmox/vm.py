@@ -37,6 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from virtplane.clones import clone_disk_problems
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
@@ -88,7 +89,7 @@ from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
 from virtplane.providers.proxmox.vm_rules import vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
-from virtplane.slots import resolve_vm
+from virtplane.slots import resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, DiskSpec, Spec, VirtualMachineSpec
 
 VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
@@ -268,9 +269,12 @@ class VirtualMachineDriver(KindDriver):
                                 "full": 0 if spec.linked_clone else 1}
         if node != source.node:
             data["target"] = node
-        storage = spec.disks[0].storage if spec.disks and spec.disks[0].storage else self._settings.storage
-        if storage and not spec.linked_clone:
-            data["storage"] = storage
+        if not spec.linked_clone:  # the one storage the disks it copies go to (creation_problems refused others)
+            theirs = vm_state(self._reader.config(source), source.node, False, self._names)["disks"]
+            declared = sorted(self._clone_storages(spec, theirs))
+            storage = declared[0] if declared else self._settings.storage
+            if storage:
+                data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
         row = self._allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
@@ -282,9 +286,15 @@ class VirtualMachineDriver(KindDriver):
             try:
                 rule = self.rule(change)
             except RefusedChange as exc:
-                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # disks keep the storage and bus they were cloned with
-                changes.append(change)
+                rule, problem = Rule.REPLACE, str(exc)
+            else:
+                problem = f"the clone has {change.old!r}, not {change.new!r}"
+            if rule is Rule.REPLACE:  # the clone is not what was declared: every next plan would replace it
+                self.delete(observed)
+                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {problem}, which no "
+                                    "change in place can fix; the new clone was deleted again (declare what the "
+                                    "template has, or leave the field unset)")
+            changes.append(change)
         self.update(observed, resolved, changes)
         return self._reader.row_at(row.node, row.vmid, name) or row
 
@@ -511,6 +521,29 @@ class VirtualMachineDriver(KindDriver):
             self._rows = self._reader.rows()
         return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
                            lambda: {str(row.get("id")) for row in self._pci.mappings()})
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A clone's disks: a full clone can put the disks it copies on one other storage (the clone call's
+        ``storage``); nothing else of them can differ from the template's (virtplane/clones.py)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        sources = find_sources(str(vm_spec.clone_from), self._rows) if vm_spec.clone_from else []
+        if len(sources) != 1 or not vm_spec.disks:
+            return []  # no clone, or check() names the missing source
+        source = sources[0]
+        theirs = vm_state(self._reader.config(source), source.node, False, self._names)["disks"]
+        settable = frozenset() if vm_spec.linked_clone else frozenset({"storage"})
+        problems = clone_disk_problems(vm_spec, source.name, theirs, settable, self.new_slot, "Proxmox")
+        if not vm_spec.linked_clone and len(self._clone_storages(vm_spec, theirs)) > 1:
+            problems.append(("disks", f"a Proxmox full clone puts every disk it copies on one storage (the clone "
+                                      f"call's storage), so the disks of '{source.name}' cannot be declared on "
+                                      "different storages; declare one storage for them"))
+        return problems
+
+    def _clone_storages(self, spec: VirtualMachineSpec, theirs: list[dict[str, Any]]) -> set[str]:
+        """The storages declared for the disks a clone copies from its template (by slot)."""
+        slots = {disk["slot"] for disk in theirs}
+        declared = resolve("disks", [disk.model_dump() for disk in spec.disks or []], theirs, self.new_slot)
+        return {disk["storage"] for disk in declared if disk["slot"] in slots and disk.get("storage")}
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)

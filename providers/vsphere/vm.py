@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from pyVmomi import vim, vmodl
 
+from virtplane.clones import clone_disk_problems
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
@@ -19,6 +20,7 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
+    RefusedChange,
     Rule,
 )
 from virtplane.providers.marker import RESTORE_PREFIX, made_by_create, restore_from
@@ -65,7 +67,7 @@ from virtplane.providers.vsphere.vm_config import (
 )
 from virtplane.providers.vsphere.vm_devices import VmDevices
 from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
-from virtplane.slots import next_numbered, resolve_vm
+from virtplane.slots import next_numbered, resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
@@ -108,6 +110,7 @@ class VirtualMachineDriver(KindDriver):
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
+        self._sources: dict[str, list[dict[str, Any]]] = {}  # VMs and templates by name, as the last observe read
 
     @property  # type: ignore[override]
     def shutdown_seconds(self) -> float:
@@ -121,6 +124,10 @@ class VirtualMachineDriver(KindDriver):
         self._named_gpus = {name: [gpu.device is not None for gpu in cast(VirtualMachineSpec, spec).gpus or []]
                             for name, spec in declared.get(self.kind, {}).items() if spec is not None}
         rows = self._read_all()
+        self._sources = {}  # every VM and template by name, for what a clone can make of its source's disks
+        for _, props in rows:
+            if "name" in props:
+                self._sources.setdefault(unescaped(props["name"]), []).append(props)
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -292,7 +299,8 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "
                                  f"datacenter {placement.datacenter_name} (exactly one is needed)")
         source = sources[0]
-        wanted = [*TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
+        wanted = [*TEMPLATE_PATHS, "config.version", "config.hardware.device"] + (
+            ["snapshot"] if spec.linked_clone else [])
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
@@ -309,6 +317,8 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
                                      "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
             location.diskMoveType = LINKED_CLONE_DISKS
+        else:
+            location.disk = self._disk_locators(spec, source_props, location.datastore)
         config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
                                    memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
         clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
@@ -328,13 +338,60 @@ class VirtualMachineDriver(KindDriver):
         spec = resolve_vm(inherited(spec, source_props), observed.state,
                           self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
-        # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
-        # thinness, bus) that differs from the template's is kept as cloned, and the next plan shows it.
-        changes = [c for c in changes if self.rule(c) is not Rule.REPLACE]
+        # What the stack leaves unset keeps the template's value. A declared disk placement the clone did not get
+        # (creation_problems refused what the clone call cannot set) would be replaced on every later plan: the
+        # new clone is deleted again and the apply refused, naming the field.
+        for change in changes:
+            problem = f"the clone has {change.old!r}, not {change.new!r}"
+            try:
+                replaced = self.rule(change) is Rule.REPLACE
+            except RefusedChange as exc:
+                replaced, problem = True, str(exc)
+            if replaced:
+                self.delete(observed)
+                raise ProviderError(f"VM {name} clones '{spec.clone_from}': field '{change.path}': {problem}, which "
+                                    "no change in place can fix; the new clone was deleted again (declare what the "
+                                    "template has, or leave the field unset)")
         if changes:
             self._update(observed, spec, changes, self._fixed_gpus(name, spec))
             observed = self._observe_one(ref, owner)
         return observed
+
+    def _disk_locators(self, spec: VirtualMachineSpec, source: dict[str, Any], home: Any) -> list[Any]:
+        """For a full clone: where each of the source's disks goes and whether it is thin, for those whose declared
+        datastore or thinness differs from the source's (vCenter applies RelocateSpec disk locators to a full
+        clone's disks)."""
+        hardware = split_devices(source.get("config.hardware.device"))
+        names = self._inventory.placement.datastore_names
+        theirs = {slot: disk_state(slot, device, hardware, names) for slot, device in hardware.disks.items()}
+        declared = resolve("disks", [disk.model_dump() for disk in spec.disks or []], list(theirs.values()),
+                           self.new_slot)
+        locators = []
+        for disk in declared:
+            have = theirs.get(disk["slot"])
+            thin, storage = disk.get("thin"), disk.get("storage")
+            if have is None or ((thin is None or thin == have["thin"]) and (storage is None
+                                                                           or storage == have["storage"])):
+                continue
+            backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                diskMode="persistent", thinProvisioned=have["thin"] if thin is None else thin)
+            locators.append(vim.vm.RelocateSpec.DiskLocator(
+                diskId=hardware.disks[disk["slot"]].key, diskBackingInfo=backing,
+                datastore=self._inventory.datastore(storage) if storage else home))
+        return locators
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A clone's disks: a full clone gets its disks' datastore and thinness at clone time; their bus, a smaller
+        size, or (linked clone) any placement cannot differ from the source's (virtplane/clones.py)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        found = self._sources.get(vm_spec.clone_from or "", [])
+        if len(found) != 1 or not vm_spec.disks:
+            return []  # no clone, or the clone reports the missing or ambiguous source
+        hardware = split_devices(found[0].get("config.hardware.device"))
+        names = self._inventory.placement.datastore_names
+        theirs = [disk_state(slot, device, hardware, names) for slot, device in hardware.disks.items()]
+        settable = frozenset() if vm_spec.linked_clone else frozenset({"storage", "thin"})
+        return clone_disk_problems(vm_spec, str(vm_spec.clone_from), theirs, settable, self.new_slot, "vSphere")
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         vm_spec = cast(VirtualMachineSpec, spec)

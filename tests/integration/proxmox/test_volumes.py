@@ -14,6 +14,7 @@ from tests.conformance.stack import ENDPOINT, Stack
 from tests.integration.proxmox.helpers import qemu
 from tests.integration.proxmox.transports import CountInFlight, wrap
 from virtplane import apply
+from virtplane.errors import VirtplaneError
 from virtplane.plan import Action
 from virtplane.providers.proxmox.provider import ProxmoxProvider
 
@@ -96,3 +97,46 @@ def test_a_delete_names_every_volume_it_removes_and_keeps_a_leftover_of_an_earli
     assert volumes == {f"local-lvm:vm-{vmid}-disk-9"}
     [delete] = [url for method, url in sent.urls if method == "DELETE"]
     assert "purge" not in delete and "destroy-unreferenced-disks" not in delete  # backup and HA jobs left alone
+
+
+def make_template(raw: Any, name: str = "tpl", disks: int = 1) -> None:
+    vmid = int(raw.cluster.nextid.get())
+    more = {"scsi1": "local-lvm:4"} if disks > 1 else {}
+    raw.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=512, cores=1, scsihw="virtio-scsi-single",
+                                scsi0="local-lvm:4", **more)
+    raw.nodes("pve1").qemu(vmid).template.post()
+
+
+def add_storage(raw: Any, name: str = "extra") -> None:
+    raw.storage.post(storage=name, type="dir", path=f"/srv/{name}", content="images")
+
+
+def clone_of(provider: ProxmoxProvider, **fields: Any) -> Stack:
+    return Stack(Endpoint(provider), "clones").vm("app1", clone_from="tpl", cpus=1, memory=512, **fields)
+
+
+def test_a_clone_declaring_its_disk_on_another_storage_converges_in_one_apply(provider, raw):
+    make_template(raw)
+    add_storage(raw)
+    stack = clone_of(provider, disks=[{"size": 4, "storage": "extra"}])
+    run(stack)
+    assert stack.changes() == {}
+    assert str(qemu(raw, "app1").config.get()["scsi0"]).startswith("extra:")
+
+
+@pytest.mark.parametrize(("disks", "linked", "field", "fragment"), [
+    ([{"size": 4, "bus": "sata"}], False, "disks[0].bus", "keeps its disk scsi0's bus ('paravirtual')"),
+    ([{"size": 2}], False, "disks[0].size", "disk scsi0 of 'tpl' is 4 GiB; a clone's disk can grow, never shrink"),
+    ([{"size": 4, "storage": "extra"}], True, "disks[0].storage", "keeps its disk scsi0's storage ('local-lvm')"),
+    ([{"size": 4, "storage": "extra"}, {"size": 4, "storage": "local-lvm"}], False, "disks",
+     "a Proxmox full clone puts every disk it copies on one storage"),
+])
+def test_what_a_proxmox_clone_cannot_make_of_its_template_is_refused_at_plan_in_one_sentence(
+        provider, raw, disks, linked, field, fragment):
+    make_template(raw, disks=2)
+    add_storage(raw)
+    stack = clone_of(provider, disks=disks, linked_clone=linked)
+    with pytest.raises(VirtplaneError) as refused:
+        stack.plan()
+    assert f"field '{field}'" in str(refused.value) and fragment in str(refused.value)
+    assert not [row for row in raw.cluster.resources.get(type="vm") if "app1" in str(row.get("name"))]

@@ -1,0 +1,42 @@
+"""What a clone can make of its template's disks, decided at plan time so a clone converges in one apply.
+
+A clone starts as a copy of its template's disks, each at the template's slot. What the hypervisor's clone call
+can set at clone time (``settable``: vSphere's RelocateSpec disk locators set a full clone's datastore and
+thinness, Proxmox's ``storage`` a full clone's storage) is applied then; a declared disk grows after the clone.
+Anything else a declared disk asks of a template's disk (another bus, a smaller size, a thinness or storage the
+clone call cannot set) would leave the new VM different from its declaration, and every later plan would replace
+it again: such a declaration is refused at plan time, naming the field, in one sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from virtplane.slots import NewSlot, resolve
+from virtplane.specs import VirtualMachineSpec
+
+
+def clone_disk_problems(spec: VirtualMachineSpec, template: str, template_disks: list[dict[str, Any]],
+                        settable: frozenset[str], new_slot: NewSlot, hypervisor: str) -> list[tuple[str, str]]:
+    """(field, message) for each declared disk attribute a clone of ``template`` cannot have."""
+    if not spec.disks:
+        return []
+    declared = resolve("disks", [disk.model_dump() for disk in spec.disks], template_disks, new_slot)
+    theirs = {disk["slot"]: disk for disk in template_disks if disk.get("slot")}
+    problems = []
+    for index, disk in enumerate(declared):
+        have = theirs.get(disk["slot"])
+        if have is None:
+            continue  # a disk the template lacks: added once the clone exists
+        for attribute in ("bus", "storage", "thin"):
+            want = disk.get(attribute)
+            if want is None or want == have.get(attribute) or attribute in settable:
+                continue
+            problems.append((f"disks[{index}].{attribute}",
+                             f"a {hypervisor} clone of '{template}' keeps its disk {disk['slot']}'s {attribute} "
+                             f"({have.get(attribute)!r}), which the clone cannot change; declare "
+                             f"{attribute}={have.get(attribute)!r} or leave it unset"))
+        if have.get("size") and disk["size"] < have["size"]:
+            problems.append((f"disks[{index}].size", f"disk {disk['slot']} of '{template}' is {have['size']} GiB; a "
+                                                      "clone's disk can grow, never shrink"))
+    return problems
