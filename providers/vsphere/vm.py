@@ -22,6 +22,7 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    Volumes,
 )
 from virtplane.providers.marker import RESTORE_PREFIX, made_by_create, restore_from
 from virtplane.providers.vm_rules import top_field
@@ -33,10 +34,12 @@ from virtplane.providers.vsphere.devices import (
     DevicePlan,
     Hardware,
     disk_state,
+    in_folder,
     new_disk_slot,
     nic_state,
     slot_problem,
     split_devices,
+    vm_folder,
 )
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.inventory import Inventory
@@ -86,6 +89,7 @@ class VmHandle:
     ref: Any
     hardware: Hardware
     memory_locked: bool = False
+    folder: str | None = None  # where the VM's files are (``[ds] web-1``): the disks there are its own
 
 
 class VirtualMachineDriver(KindDriver):
@@ -212,7 +216,8 @@ class VirtualMachineDriver(KindDriver):
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
         }
-        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")))
+        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")),
+                          vm_folder(props.get("config.files.vmPathName")))
         record = attributes.get(RESTORE_KEY) or ""
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"),
@@ -405,7 +410,7 @@ class VirtualMachineDriver(KindDriver):
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
         config = config_spec(vm_spec, observed.state, fields)
-        plan = DevicePlan(handle.hardware, observed.name)
+        plan = DevicePlan(handle.hardware, observed.name, handle.folder)
         devices_change = "gpus" in fields or any(touches_sriov(change) for change in changes)
         needs_host = devices_change and needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
                                                             vm_spec.nics if "nics" in fields else None)
@@ -463,10 +468,18 @@ class VirtualMachineDriver(KindDriver):
             self._attributes.write_restore(handle.ref, None)
 
     def delete(self, observed: Observed) -> None:
+        """Power off, detach the disks from other VMs' folders (Destroy_Task deletes every disk attached), destroy."""
         self._guard(observed, "delete")
-        ref = observed.handle.ref
+        handle: VmHandle = observed.handle
+        ref = handle.ref
+        foreign = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=disk)
+                   for disk in handle.hardware.disks.values()
+                   if not in_folder(getattr(disk.backing, "fileName", None), handle.folder)]
         try:
             self._power(ref, observed.name, on=False, tolerate_state=True)
+            if foreign:
+                self._run(lambda: ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=foreign)),
+                          f"detach the disks of other VMs from VM {observed.name}")
             self._run(ref.Destroy_Task, f"delete VM {observed.name}")
         except vmodl.fault.ManagedObjectNotFound:
             return
@@ -504,6 +517,19 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def volumes(self, observed: Observed) -> Volumes:
+        """The disks in the VM's own folder go with it; disks attached from elsewhere are detached first and kept."""
+        handle: VmHandle = observed.handle
+        found = Volumes()
+        for disk in observed.state.get("disks") or []:
+            device = handle.hardware.disks.get(disk["slot"])
+            file_name = getattr(getattr(device, "backing", None), "fileName", None) or "?"
+            if in_folder(file_name, handle.folder):
+                found.destroyed.append(f"{disk['slot']} ({file_name}, {disk['size']} GiB)")
+            else:
+                found.kept.append(f"{disk['slot']} ({file_name}, {disk['size']} GiB), from another VM's folder")
+        return found
 
     # ---- helpers -------------------------------------------------------------------------------------
 
