@@ -33,6 +33,7 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     Rule,
+    Volumes,
 )
 from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
@@ -449,6 +450,19 @@ class VirtualMachineDriver(KindDriver):
 
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
+
+    def volumes(self, observed: Observed) -> Volumes:
+        """The VHDs virtplane made for the VM (named by its VMId) go with it; any other VHD is detached and kept."""
+        handle = observed.handle
+        found = Volumes()
+        for disk in observed.state.get("disks") or []:
+            path = handle.vhd_paths.get(disk["slot"], "") if isinstance(handle, VmHandle) else ""
+            if isinstance(handle, VmHandle) and _made_by_us(path, handle.vm_id):
+                found.destroyed.append(f"{disk['slot']} ({path}, {disk['size']} GiB)")
+            else:
+                found.kept.append(f"{disk['slot']} ({path or '?'}, {disk['size']} GiB), not made by virtplane for "
+                                  "this VM")
+        return found
 
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
         if collection == "nics":
