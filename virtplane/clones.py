@@ -12,8 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from virtplane.errors import ProviderError
 from virtplane.slots import NewSlot, resolve
 from virtplane.specs import VirtualMachineSpec
+
+
+def not_as_declared(vm: str, source: str, path: str, problem: str) -> ProviderError:
+    """The error for a clone the hypervisor did not make as asked (the driver deletes it again first): every later
+    plan would replace it, so the apply stops here."""
+    return ProviderError(f"VM {vm} clones '{source}': field '{path}': {problem}, which no change in place can fix; "
+                         "the new clone was deleted again (declare what the template has, or leave the field unset)")
 
 
 def clone_disk_problems(spec: VirtualMachineSpec, template: str, template_disks: list[dict[str, Any]],

@@ -37,7 +37,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from virtplane.clones import clone_disk_problems
+from virtplane.clones import clone_disk_problems, not_as_declared
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
@@ -291,9 +291,7 @@ class VirtualMachineDriver(KindDriver):
                 problem = f"the clone has {change.old!r}, not {change.new!r}"
             if rule is Rule.REPLACE:  # the clone is not what was declared: every next plan would replace it
                 self.delete(observed)
-                raise ProviderError(f"VM {name} clones '{source_name}': field '{change.path}': {problem}, which no "
-                                    "change in place can fix; the new clone was deleted again (declare what the "
-                                    "template has, or leave the field unset)")
+                raise not_as_declared(name, source_name, change.path, problem)
             changes.append(change)
         self.update(observed, resolved, changes)
         return self._reader.row_at(row.node, row.vmid, name) or row

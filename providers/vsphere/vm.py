@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pyVmomi import vim, vmodl
 
-from virtplane.clones import clone_disk_problems
+from virtplane.clones import clone_disk_problems, not_as_declared
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
@@ -354,9 +354,7 @@ class VirtualMachineDriver(KindDriver):
                 replaced, problem = True, str(exc)
             if replaced:
                 self.delete(observed)
-                raise ProviderError(f"VM {name} clones '{spec.clone_from}': field '{change.path}': {problem}, which "
-                                    "no change in place can fix; the new clone was deleted again (declare what the "
-                                    "template has, or leave the field unset)")
+                raise not_as_declared(name, str(spec.clone_from), change.path, problem)
         if changes:
             self._update(observed, spec, changes, self._fixed_gpus(name, spec))
             observed = self._observe_one(ref, owner)
