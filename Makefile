@@ -27,6 +27,7 @@ lint: deps-python
 bench: deps-python deps-debian
 	$(BIN)/python bench/drift_vsphere.py
 	$(BIN)/python bench/drift_proxmox.py
+	$(BIN)/python bench/drift_xenserver.py
 
 deps-python: $(STAMP)
 

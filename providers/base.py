@@ -84,6 +84,22 @@ def owner_from_description(text: str | None) -> Owner | None:
     return None
 
 
+PENDING_PREFIX = "virtplane-pending:"
+
+
+def pending_name(owner: Owner) -> str:
+    """The name a VM has from the call that makes it until its marker is written in its own place (where the
+    hypervisor's create call cannot write it: Hyper-V's New-VM, XenServer's VM.clone): it carries the marker itself,
+    so an interrupted create is recognised on the next run, and removed (it held no data yet)."""
+    return PENDING_PREFIX + owner.encode()
+
+
+def owner_from_pending(name: str | None) -> Owner | None:
+    if not name or not name.startswith(PENDING_PREFIX):
+        return None
+    return Owner.decode(name.removeprefix(PENDING_PREFIX))
+
+
 @dataclass
 class Observed:
     """A live object read back, with ``state`` normalized into the spec's shape (``spec.model_dump()``).
@@ -173,6 +189,9 @@ class KindDriver(ABC):
     # Seconds a guest switched off for a change gets to shut down cleanly before it is powered off hard (the
     # power-change protocol of providers/marker.py); the plan says it. None: the driver does not say.
     shutdown_seconds: float | None = None
+    # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
+    # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
+    replaceable: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
@@ -245,6 +264,9 @@ class Provider(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
+    # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
+    identity_settings: ClassVar[frozenset[str]] = frozenset()
     drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod

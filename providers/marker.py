@@ -16,7 +16,7 @@ creating call itself can, and completes it right after:
   description line and names the VM ``pending_label(resource)``; the update that follows renames it and adds the
   tag in one configuration write.
 - Hyper-V VM: New-VM cannot set Notes, so the VM is named ``pending_name(owner)`` until a Set-VM writes the Notes
-  line and the real name in one call.
+  line and the real name in one call; a XenServer VM likewise, until its other_config is written.
 
 **Finding an interrupted create.** ``observe`` reads all of those places in its one batched pass, for every object
 (declared or not), so an apply killed between the two writes is found by the next plan, by ``destroy`` and by the
@@ -35,23 +35,18 @@ leaves power unset (read back as ``Observed.restore_power``).
 
 from __future__ import annotations
 
-from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description
+from virtplane.providers.base import (
+    DESCRIPTION_PREFIX,
+    PENDING_PREFIX,
+    Owner,
+    description_marker,
+    owner_from_description,
+    owner_from_pending,
+    pending_name,
+)
 
-PENDING_PREFIX = "virtplane-pending:"  # Hyper-V: names may hold any character
 PENDING_SUFFIX = ".virtplane-pending"  # Proxmox: names are DNS names
 RESTORE_PREFIX = "virtplane.restore: "
-
-
-def pending_name(owner: Owner) -> str:
-    """The name a VM has between its creation and the write of its complete marker, where names may hold the
-    marker itself (Hyper-V)."""
-    return PENDING_PREFIX + owner.encode()
-
-
-def owner_from_pending(name: str | None) -> Owner | None:
-    if not name or not name.startswith(PENDING_PREFIX):
-        return None
-    return Owner.decode(name.removeprefix(PENDING_PREFIX))
 
 
 def pending_label(resource: str) -> str:

@@ -33,6 +33,11 @@ class VmRules:
     hot_add: frozenset[str] = frozenset()
     disk_replace: frozenset[str] = frozenset({"storage", "thin", "bus"})
 
+    @property
+    def replaceable(self) -> frozenset[str]:
+        """The top-level fields some change of which replaces the VM."""
+        return self.replace | (frozenset({"disks"}) if self.disk_replace else frozenset())
+
     def __call__(self, change: FieldChange) -> Rule:
         path = change.path
         if path in self.hot_add:

@@ -11,7 +11,7 @@ import pytest
 from tests.support import fakepve_fixture
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
-from virtplane_lab import hyperv, vcsim
+from virtplane_lab import hyperv, vcsim, xenserver
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -61,3 +61,19 @@ def fresh_hyperv(hyperv_lab_host: hyperv.HypervInstance) -> hyperv.HypervInstanc
     raw_hyperv.empty(hyperv_lab_host)
     hyperv.dismount_devices(hyperv_lab_host, lab_cli.HYPERV_DDA_GPUS)  # a destroy gives the DDA GPU back to the host
     return hyperv_lab_host
+
+
+@pytest.fixture(scope="session")
+def xenserver_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[xenserver.XenserverInstance]:
+    """One simulated XenServer pool for the session, as `virtplane lab up` starts the lab's (HTTPS with its own CA,
+    the master on 127.0.0.1 and a member on 127.0.0.2)."""
+    instance = xenserver.start(tmp_path_factory.mktemp("xenserver"))
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def fresh_xenserver(xenserver_pool: xenserver.XenserverInstance) -> xenserver.XenserverInstance:
+    """The session's pool, freshly seeded for one test (no VMs, the seeded networks and templates only)."""
+    xenserver_pool.control("reset")
+    return xenserver_pool

@@ -61,11 +61,15 @@ def dependency_graph(plan: Plan) -> Graph[str]:
     return graph
 
 
-def refuse_data_loss(plan: Plan) -> None:
-    """Raise DataLossRefused naming every VM, slot and size the plan would destroy."""
+CLI_ALLOWANCE = "pass --allow-data-loss"
+
+
+def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
+    """Raise DataLossRefused naming every VM, slot and size the plan would destroy; ``allowance`` says how to allow
+    it (the CLI's flag, the plugin's ``allowDataLoss``)."""
     if lost := plan.data_loss():
-        raise DataLossRefused("refusing to apply: " + "; ".join(lost) + ". Nothing was changed; pass "
-                              "--allow-data-loss to apply it anyway, or declare the disks to keep")
+        raise DataLossRefused("refusing to apply: " + "; ".join(lost) + f". Nothing was changed; {allowance} to "
+                              "apply it anyway, or declare the disks to keep")
 
 
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,

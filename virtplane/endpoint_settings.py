@@ -13,12 +13,17 @@ from __future__ import annotations
 import sys
 import types
 import typing
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, SecretStr
 
 from virtplane.providers.base import Provider
+
+# The Pulumi provider's own settings, beside the endpoint's: ``allowDataLoss`` lets ``pulumi up`` destroy data
+# (virtplane/plugin/guards.py); the CLI takes ``--allow-data-loss`` per run instead and ignores it.
+PLUGIN_ONLY = frozenset({"allowDataLoss"})
 
 
 @dataclass(frozen=True)
@@ -67,3 +72,35 @@ def _type_of(model: type[BaseModel], name: str) -> str:
     if float in members:
         return "number"
     return "string"
+
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+def gather(hypervisor: str, inputs: Mapping[str, Any], environ: Mapping[str, str], variables: Mapping[str, str],
+           input_only: Iterable[str] = ()) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """An Endpoint's raw settings: each argument given, else its environment variable (an empty one counts as
+    unset); arguments without a variable only as arguments. Returns them with a problem for each argument the kind
+    does not know (``hypervisor`` names it: "a Proxmox endpoint")."""
+    input_only = list(input_only)
+    known = [*variables, *input_only]
+    problems = [(name, f"unknown setting for {hypervisor}; known: {', '.join(known)}")
+                for name in sorted(set(inputs) - set(known))]
+    values: dict[str, Any] = {}
+    for name, variable in variables.items():
+        if inputs.get(name) is not None:
+            values[name] = inputs[name]
+        elif environ.get(variable) not in (None, ""):
+            values[name] = environ[variable]
+    values.update({name: inputs[name] for name in input_only if inputs.get(name) is not None})
+    return values, problems
+
+
+def flag(values: dict[str, Any], name: str, problems: list[tuple[str, str]]) -> None:
+    """Turn ``values[name]`` given as text ("true", "0"…) into a bool, or add a problem naming it."""
+    if isinstance(values.get(name), str):
+        raw = values[name].strip().lower()
+        if raw not in TRUE_WORDS | FALSE_WORDS:
+            problems.append((name, f"{values[name]!r} is not a boolean (use true or false)"))
+        values[name] = raw in TRUE_WORDS

@@ -28,6 +28,7 @@ from virtplane.providers.base import (
     KindDriver,
     Observed,
     ObserveResult,
+    Owner,
     Provider,
     RefusedChange,
     Rule,
@@ -147,23 +148,27 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
             errors.append(SpecError(item.kind, item.name, problems))
 
 
+def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: Owner | None) -> OwnershipError:
+    """The error for a declared name held on the endpoint by an object this stack's endpoint does not own."""
+    if owner is None:
+        whose = "it carries no virtplane.owner marker"
+    elif owner.stack == stack:
+        whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
+    else:
+        whose = f"it belongs to stack '{owner.stack}'"
+    return OwnershipError(
+        f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
+        f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
+        "that object by hand")
+
+
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
                driver: KindDriver, stack: str, errors: list[VirtplaneError]) -> list[ResourcePlan]:
     plans = []
     create_only = kind(kind_name).create_only
     for name, resource in declared.items():
         if name in observed.foreign:
-            owner = observed.foreign[name].owner
-            if owner is None:
-                whose = "it carries no virtplane.owner marker"
-            elif owner.stack == stack:
-                whose = f"it belongs to this stack's endpoint '{owner.endpoint}'"
-            else:
-                whose = f"it belongs to stack '{owner.stack}'"
-            errors.append(OwnershipError(
-                f"{kind_name} '{name}': a {kind(kind_name).noun} named '{name}' already exists on endpoint "
-                f"'{endpoint}' and is not managed by stack '{stack}' ({whose}); rename the resource or remove "
-                "that object by hand"))
+            errors.append(foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner))
             continue
         live = observed.owned.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)

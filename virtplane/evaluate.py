@@ -131,14 +131,16 @@ def _default_endpoint(config: dict[str, str], secret_keys: set[str]) -> tuple[de
     """The endpoint of resources declared without ``opts.provider``, configured as Pulumi's default provider is:
     by the ``virtplane:*`` keys of the stack configuration (``virtplane:kind``, ``virtplane:server``, ...), each
     setting falling back to its environment variable; and the problems with those keys. Secret keys are left
-    to the environment (the CLI cannot decrypt them); ``virtplane:policy`` belongs to the policy layer."""
-    from virtplane.endpoint_settings import endpoint_settings
+    to the environment (the CLI cannot decrypt them); ``virtplane:policy`` belongs to the policy layer, and
+    ``virtplane:allowDataLoss`` to ``pulumi up`` (the CLI asks for ``--allow-data-loss`` on each run)."""
+    from virtplane.endpoint_settings import PLUGIN_ONLY, endpoint_settings
     from virtplane.policies.waivers import CONFIG_KEY as POLICY_KEY
     from virtplane.providers.registry import KINDS, provider_class
 
     prefix = f"{PACKAGE}:"
     inputs = {key[len(prefix):]: _setting(value) for key, value in config.items()
-              if key.startswith(prefix) and key not in secret_keys and key != POLICY_KEY}
+              if key.startswith(prefix) and key not in secret_keys and key != POLICY_KEY
+              and key[len(prefix):] not in PLUGIN_ONLY}
     kind = str(inputs.pop("kind", None) or next(iter(KINDS)))  # the plugin's default kind too
     endpoint = declared.DeclaredEndpoint(DEFAULT_ENDPOINT, kind, {})
     try:

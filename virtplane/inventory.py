@@ -78,11 +78,12 @@ class PciMapping(Fact):
 
 
 class Host(Fact):
-    """One hypervisor host (an ESXi host, a Proxmox node, a Hyper-V host) as its endpoint reports it."""
+    """One hypervisor host (an ESXi host, a Proxmox node, a Hyper-V host, a XenServer pool's host) as its endpoint
+    reports it."""
 
     name: str
     endpoint: str
-    hypervisor: Literal["vsphere", "proxmox", "hyperv"]
+    hypervisor: Literal["vsphere", "proxmox", "hyperv", "xenserver"]
     product: str | None = None
     version: str | None = None
     online: bool | None = None

@@ -88,10 +88,14 @@ class Endpoint(pulumi.ProviderResource):
     ``insecure``, ``node``, ``storage``, ``bridge`` (each falls back to its ``PROXMOX_VE_*`` variable), and
     ``task_timeout``, ``request_timeout``. Arguments win over environment variables. Under Pulumi,
     ``password`` and ``api_token`` are secret outputs.
+
+    ``allow_data_loss=True`` lets ``pulumi up`` make changes that destroy data on this endpoint (the provider's
+    ``allowDataLoss``); virtplane's own CLI ignores it and asks for ``--allow-data-loss`` on each run.
     """
 
     def __init__(self, resource_name: str, kind: str = "vsphere",
-                 opts: pulumi.ResourceOptions | None = None, **settings: Any) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *, allow_data_loss: bool | None = None,
+                 **settings: Any) -> None:
         from virtplane.providers.registry import provider_class
 
         self.resource_name = resource_name
@@ -118,6 +122,8 @@ class Endpoint(pulumi.ProviderResource):
             _stand_in_outputs(self, resource_name, f"pulumi:providers:{PACKAGE}")
             return
         props = dict(settings, kind=kind)
+        if allow_data_loss is not None:
+            props["allowDataLoss"] = allow_data_loss
         for secret in ("password", "api_token"):  # secrets wherever they pass
             if props.get(secret) is not None:
                 props[secret] = pulumi.Output.secret(props[secret])

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane_lab import fakepve, hyperv, state, vcsim
+from virtplane_lab import fakepve, hyperv, state, vcsim, xenserver
 
 console = Console(highlight=False)
 
@@ -36,12 +36,15 @@ def _describe(lab: state.Lab) -> None:
     elif lab.vsphere is not None or lab.proxmox is not None:
         console.print("No Hyper-V simulator: this lab was started by an older virtplane "
                       "(restart it with: virtplane lab down && virtplane lab up).")
+    if lab.xenserver is not None:
+        console.print(f"XenServer simulator (xapisim, pool lab-pool: xs-gpu, xs-sriov, xs-plain): {lab.xenserver.url} "
+                      f"(user {lab.xenserver.user}, CA {lab.xenserver.ca_file})")
 
 
 @click.group()
 def lab() -> None:
-    """The embedded lab: a vSphere simulator (vcsim), a Proxmox VE cluster (fakepve) and a Hyper-V host
-    (hypervsim) on loopback."""
+    """The embedded lab: a vSphere simulator (vcsim), a Proxmox VE cluster (fakepve), a Hyper-V host (hypervsim)
+    and a XenServer pool (xapisim) on loopback."""
 
 
 @lab.command()
@@ -74,6 +77,7 @@ def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
         lab_state.proxmox = fakepve.start(state.lab_dir(), time_scale=pve_time_scale)
         lab_state.hyperv = hyperv.start(state.lab_dir(), host_name=HYPERV_HOST, profile=HYPERV_PROFILE, tls=True,
                                         switch=HYPERV_SWITCH, dismount=HYPERV_DDA_GPUS)
+        lab_state.xenserver = xenserver.start(state.lab_dir())
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

@@ -18,6 +18,7 @@ from virtplane_lab.fakepve import FakepveInstance
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.process import Simulator
 from virtplane_lab.vcsim import VcsimInstance
+from virtplane_lab.xenserver import XenserverInstance
 
 
 @dataclass
@@ -28,14 +29,15 @@ class Lab:
     vsphere: VcsimInstance | None = None
     proxmox: FakepveInstance | None = None
     hyperv: HypervInstance | None = None
+    xenserver: XenserverInstance | None = None
 
     def running(self) -> list[Simulator]:
         """The endpoints the lab knows of (started, not yet stopped)."""
-        return [e for e in (self.vsphere, self.proxmox, self.hyperv) if e is not None]
+        return [e for e in (self.vsphere, self.proxmox, self.hyperv, self.xenserver) if e is not None]
 
     def complete(self) -> bool:
         """Every endpoint of today's lab is there (alive or not)."""
-        return len(self.running()) == 3
+        return len(self.running()) == 4
 
     def alive(self) -> bool:
         """Every endpoint the lab knows of runs (an older two-endpoint lab still counts as running)."""
@@ -74,7 +76,8 @@ def load() -> Lab | None:
         return None
     try:
         return Lab(vsphere=_from(data, "vsphere", VcsimInstance), proxmox=_from(data, "proxmox", FakepveInstance),
-                   hyperv=_from(data, "hyperv", HypervInstance))
+                   hyperv=_from(data, "hyperv", HypervInstance),
+                   xenserver=_from(data, "xenserver", XenserverInstance))
     except TypeError:
         return None  # written by another version of virtplane
 
@@ -85,6 +88,7 @@ def save(lab: Lab) -> None:
         "vsphere": lab.vsphere.to_json() if lab.vsphere else None,
         "proxmox": lab.proxmox.to_json() if lab.proxmox else None,
         "hyperv": lab.hyperv.to_json() if lab.hyperv else None,
+        "xenserver": lab.xenserver.to_json() if lab.xenserver else None,
     }, indent=2))
 
 

@@ -29,6 +29,7 @@ class HypervProvider(Provider):
     name = "hyperv"
     settings_model = HypervSettings
     setting_names = (*ENV, *INPUT_ONLY)
+    identity_settings = frozenset({"server"})  # one Hyper-V host
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: HostInfo) -> None:
         self.client = client

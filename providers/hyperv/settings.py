@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from virtplane.endpoint_settings import gather
 from virtplane.errors import SpecError
 from virtplane.specs import field_path
 
@@ -75,20 +76,7 @@ def _flag(value: Any) -> bool | Any:
 
 
 def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> HypervSettings:
-    problems: list[tuple[str, str]] = []
-    known = [*ENV, *INPUT_ONLY]
-    problems += [(name, f"unknown setting for a Hyper-V endpoint; known: {', '.join(known)}")
-                 for name in sorted(set(inputs) - set(known))]
-    values: dict[str, Any] = {}
-    for name, variable in ENV.items():
-        value = inputs.get(name)
-        if value is None and environ.get(variable) not in (None, ""):
-            value = environ[variable]
-        if value is not None:
-            values[name] = value
-    for name in INPUT_ONLY:
-        if inputs.get(name) is not None:
-            values[name] = inputs[name]
+    values, problems = gather("a Hyper-V endpoint", inputs, environ, ENV, INPUT_ONLY)
     for name in ("tls", "insecure", "allow_unencrypted"):
         if name in values:
             values[name] = _flag(values[name])

@@ -34,6 +34,8 @@ from virtplane.providers.base import (
     Owner,
     Rule,
     Volumes,
+    owner_from_pending,
+    pending_name,
 )
 from virtplane.providers.hyperv import devices, vm_checks
 from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
@@ -46,9 +48,7 @@ from virtplane.providers.hyperv.vm_state import (
     drive_slot,
     notes_with,
     owner_from_notes,
-    owner_from_pending,
     parse_disk_slot,
-    pending_name,
     vm_state,
 )
 from virtplane.providers.marker import restore_from, with_restore
@@ -95,6 +95,7 @@ class VirtualMachineDriver(KindDriver):
     values."""
 
     kind = "VirtualMachine"
+    replaceable = vm_rule.replaceable
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
         self._client = client

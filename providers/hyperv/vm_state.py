@@ -20,9 +20,6 @@ from typing import Any
 
 from virtplane.providers.base import DESCRIPTION_PREFIX, Owner, description_marker, owner_from_description, vlan_named
 
-# The pending name between New-VM and the Set-VM that writes the marker is the core's (providers/marker.py).
-from virtplane.providers.marker import PENDING_PREFIX, owner_from_pending, pending_name  # noqa: F401
-
 GiB = 1024**3
 MiB = 1024**2
 TAGS_PREFIX = "virtplane.tags: "

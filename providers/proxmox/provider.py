@@ -26,6 +26,7 @@ class ProxmoxProvider(Provider):
     name = "proxmox"
     settings_model = ProxmoxSettings
     setting_names = (*ENV, *INPUT_ONLY)  # the Endpoint's arguments (settings_from turns them into ProxmoxSettings)
+    identity_settings = frozenset({"endpoint"})  # one cluster: its VMs are found on every node
 
     def __init__(self, client: PveClient, settings: ProxmoxSettings):
         self.client = client

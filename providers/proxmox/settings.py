@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from virtplane.endpoint_settings import flag, gather
 from virtplane.errors import SpecError
 from virtplane.specs import field_path
 
@@ -30,8 +31,6 @@ ENV = {
 }
 INPUT_ONLY = ("task_timeout", "request_timeout")
 DEFAULT_PORT = 8006
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
 _TOKEN = re.compile(r"^(?P<user>[^\s!=@]+@[^\s!=@]+)!(?P<name>[A-Za-z][A-Za-z0-9._-]*)=(?P<secret>\S+)$")
 
 
@@ -74,24 +73,8 @@ class ProxmoxSettings(BaseModel):
 
 
 def settings_from(endpoint: str, inputs: Mapping[str, Any], environ: Mapping[str, str]) -> ProxmoxSettings:
-    values: dict[str, Any] = {}
-    problems: list[tuple[str, str]] = []
-    unknown = sorted(set(inputs) - set(ENV) - set(INPUT_ONLY))
-    problems += [(field, f"unknown setting for a Proxmox endpoint; known: {', '.join([*ENV, *INPUT_ONLY])}")
-                 for field in unknown]
-    for field, variable in ENV.items():
-        if inputs.get(field) is not None:
-            values[field] = inputs[field]
-        elif environ.get(variable) not in (None, ""):
-            values[field] = environ[variable]
-    for field in INPUT_ONLY:
-        if inputs.get(field) is not None:
-            values[field] = inputs[field]
-    if isinstance(values.get("insecure"), str):
-        raw = values["insecure"].strip().lower()
-        if raw not in _TRUE | _FALSE:
-            problems.append(("insecure", f"{values['insecure']!r} is not a boolean (use true or false)"))
-        values["insecure"] = raw in _TRUE
+    values, problems = gather("a Proxmox endpoint", inputs, environ, ENV, INPUT_ONLY)
+    flag(values, "insecure", problems)
     if not values.get("endpoint"):
         problems.append(("endpoint", f"is not set: pass endpoint=… to the Endpoint or set {ENV['endpoint']}"))
     else:

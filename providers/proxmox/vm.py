@@ -86,7 +86,7 @@ from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import SHUTDOWN_SECONDS, Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
-from virtplane.providers.proxmox.vm_rules import vm_rule
+from virtplane.providers.proxmox.vm_rules import REPLACEABLE, vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.slots import resolve, resolve_vm
@@ -113,6 +113,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     shutdown_seconds = SHUTDOWN_SECONDS
+    replaceable = REPLACEABLE
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
         self._client = client

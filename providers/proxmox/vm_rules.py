@@ -27,6 +27,8 @@ _table = VmRules(
                          "nested_virtualization", "node"}),
 )
 
+REPLACEABLE = _table.replaceable  # the fields some change of which replaces the VM
+
 
 def vm_rule(change: FieldChange) -> Rule:
     found = _NIC_ATTRIBUTE.match(change.path)

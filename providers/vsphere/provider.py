@@ -36,6 +36,7 @@ API_VERSION = "vim.version.v7_0"
 class VsphereProvider(Provider):
     name = "vsphere"
     settings_model = VsphereSettings
+    identity_settings = frozenset({"server", "datacenter"})  # VMs are read from the datacenter's VM folder
 
     def __init__(self, si: Any, settings: VsphereSettings, inventory: Inventory):
         self.si = si

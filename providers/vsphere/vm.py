@@ -69,7 +69,7 @@ from virtplane.providers.vsphere.vm_config import (
     sockets_of,
 )
 from virtplane.providers.vsphere.vm_devices import VmDevices
-from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, version_number, vm_rule
+from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, REPLACEABLE, version_number, vm_rule
 from virtplane.slots import next_numbered, resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -103,6 +103,7 @@ class VirtualMachineDriver(KindDriver):
     (readers see the old or the new one, never half of one)."""
 
     kind = "VirtualMachine"
+    replaceable = REPLACEABLE
 
     def __init__(self, si: Any, inventory: Inventory):
         self._si = si

@@ -24,6 +24,7 @@ _table = VmRules(
     power_off=frozenset({"firmware", "secure_boot", "guest_os", "nested_virtualization", "sockets"}),
 )
 
+REPLACEABLE = _table.replaceable | {"machine"}  # the fields some change of which replaces the VM (machine lowered)
 
 _NIC_FUNCTION = re.compile(r"^nics\[[^\]]+\]\.device$")
 

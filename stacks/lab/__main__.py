@@ -1,7 +1,7 @@
-"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE and Hyper-V), a network, three VMs
-and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere, an
-SR-IOV appliance on vSphere and Proxmox VE), each placed at plan time on the host that has the device (README,
-"Devices").
+"""The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
+VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
+an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
+(docs/devices.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -240,6 +240,87 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
+# The XenServer pool (lab-pool: xs-gpu, xs-sriov, xs-plain): a VLAN network made once for the pool, a web VM from the
+# endpoint's template (Other install media), a database VM (UEFI, secure boot, two sockets, nested virtualization:
+# placed on a host that offers it), a VM cloned from the custom template debian-12-base (its 10 GiB disk is kept and
+# grown), a vGPU workstation (GRID A100-4C on xs-gpu's A100), a passthrough VM (xs-gpu's L4, the only GPU with the
+# passthrough type enabled) and an SR-IOV appliance on the pool's SR-IOV network lab-sriov (xs-sriov's X710).
+xs = virtplane.Endpoint("lab-xenserver", kind="xenserver")
+on_xs = pulumi.ResourceOptions(provider=xs)
+
+xs_net = virtplane.Network("lab-xs-app", vlan=config.get_int("vlan") or 120, opts=on_xs)
+
+xs_web = virtplane.VirtualMachine(
+    "lab-xs-web",
+    cpus=2,
+    memory="2GiB",
+    disks=[virtplane.Disk("20GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    tags=["web", "lab"],
+    opts=on_xs,
+)
+
+xs_db = virtplane.VirtualMachine(
+    "lab-xs-db",
+    cpus=4,
+    sockets=2,
+    memory="8GiB",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("40GiB"), virtplane.Disk("100GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    nested_virtualization=True,
+    tags=["db", "lab"],
+    opts=on_xs,
+)
+
+xs_debian = virtplane.VirtualMachine(
+    "lab-xs-debian",
+    clone_from="debian-12-base",
+    linked_clone=True,
+    cpus=2,
+    memory="2GiB",
+    disks=[virtplane.Disk("20GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    tags=["app", "lab"],
+    opts=on_xs,
+)
+
+xs_gpu_ws = virtplane.VirtualMachine(
+    "lab-xs-gpu-ws",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    gpus=[virtplane.Gpu("vgpu", profile="GRID A100-4C")],
+    tags=["gpu", "lab"],
+    opts=on_xs,
+)
+
+xs_gpu_passthrough = virtplane.VirtualMachine(
+    "lab-xs-gpu-pt",
+    cpus=4,
+    memory="8GiB",
+    firmware="uefi",
+    disks=[virtplane.Disk("40GiB")],
+    nics=[virtplane.Nic(xs_net)],
+    gpus=[virtplane.Gpu("passthrough")],
+    tags=["gpu", "lab"],
+    opts=on_xs,
+)
+
+xs_sriov_appliance = virtplane.VirtualMachine(
+    "lab-xs-sriov",
+    cpus=2,
+    memory="4GiB",
+    disks=[virtplane.Disk("10GiB")],
+    nics=[virtplane.Nic(xs_net), virtplane.Nic("lab-sriov", adapter="sriov")],
+    tags=["sriov", "lab"],
+    opts=on_xs,
+)
+
 lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_gpu_passthrough, pve_sriov_appliance,
-           *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough]
+           *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, xs_web, xs_db, xs_debian,
+           xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])

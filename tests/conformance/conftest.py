@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer
+from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
 
 _names = itertools.count()
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     yield from _peer(request)
 
@@ -28,6 +28,8 @@ def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
     elif request.param == "hyperv":
         connected = HypervPeer(request.getfixturevalue("fresh_hyperv"))  # the session's host, emptied per test
+    elif request.param == "xenserver":
+        connected = XenserverPeer(request.getfixturevalue("fresh_xenserver"))  # the session's pool, reseeded per test
     else:
         pve = request.getfixturevalue("fakepve")  # a fresh fake PVE cluster per test (fakepve's plugin)
         for node in ("pve2", "pve3"):

@@ -18,11 +18,13 @@ from pyVmomi import vim
 
 from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
-from virtplane.providers.base import MARKER_KEY, Owner, Provider
-from virtplane.providers.marker import pending_label, pending_name
+from tests.support import xenserver as raw_xen
+from virtplane.providers.base import MARKER_KEY, Owner, Provider, pending_name
+from virtplane.providers.marker import pending_label
 from virtplane.providers.registry import provider_class
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
+from virtplane_lab.xenserver import XenserverInstance
 
 
 class Peer(ABC):
@@ -278,3 +280,72 @@ class HypervPeer(Peer):
 
     def names(self) -> list[str]:
         return raw_hyperv.vm_names(self.instance)
+
+
+class XenserverPeer(Peer):
+    """A simulated XenServer pool (the lab's: HTTPS with its CA, three hosts); out-of-band changes are calls of the
+    unmodified ``xenapi`` client (tests/support/xenserver.py)."""
+
+    kind = "xenserver"
+    # XenAPI's VM class has no guest OS field: the template a VM is cloned from carries the OS (XenAPI reference,
+    # class VM; "VM Lifecycle"), so a VM has no guest OS setting to manage.
+    absent_fields = frozenset({"guest_os"})
+    # A disk is a VBD, a paravirtual block device (XenAPI reference, class VBD: no bus or controller type); a NIC is a
+    # VIF with no adapter model (class VIF): the second disk and NIC are paravirtual too.
+    second_disk_bus = "paravirtual"
+    second_nic_adapter = "paravirtual"
+
+    def __init__(self, instance: XenserverInstance):
+        self.instance = instance
+        self.connect(instance.environ())
+
+    def _halted(self, vm: str, change: Any) -> None:
+        """XAPI changes VCPUs and memory only on a halted VM: power off, change, power on again if it ran."""
+        with raw_xen.session(self.instance) as api:
+            ref = raw_xen.vm_named(api, vm)
+            running = api.VM.get_power_state(ref) == "Running"
+            if running:
+                api.VM.hard_shutdown(ref)
+            change(api, ref)
+            if running:
+                api.VM.start(ref, False, False)
+
+    def set_cpus(self, vm: str, cpus: int) -> None:
+        def change(api: Any, ref: str) -> None:
+            api.VM.remove_from_platform(ref, "cores-per-socket")  # else XAPI refuses to start it with fewer CPUs
+            raw_xen.set_vcpus(api, ref, cpus)
+
+        self._halted(vm, change)
+
+    def set_memory(self, vm: str, mib: int) -> None:
+        size = str(mib * 1024 * 1024)
+        self._halted(vm, lambda api, ref: api.VM.set_memory_limits(ref, size, size, size, size))
+
+    def remove_first_nic(self, vm: str) -> None:
+        with raw_xen.session(self.instance) as api:
+            [vif] = [v for v in api.VM.get_VIFs(raw_xen.vm_named(api, vm)) if api.VIF.get_device(v) == "0"]
+            if api.VIF.get_currently_attached(vif):
+                api.VIF.unplug(vif)
+            api.VIF.destroy(vif)
+
+    def power_off(self, vm: str) -> None:
+        with raw_xen.session(self.instance) as api:
+            api.VM.hard_shutdown(raw_xen.vm_named(api, vm))
+
+    def add_unmanaged_vm(self, name: str) -> None:
+        with raw_xen.session(self.instance) as api:
+            raw_xen.new_vm(api, name)
+
+    def add_half_created_vm(self, owner: Owner) -> None:
+        # VM.clone took the pending name that carries the marker; provision and the rest never ran.
+        with raw_xen.session(self.instance) as api:
+            api.VM.clone(raw_xen.template(api), pending_name(owner))
+
+    def count(self, name: str) -> int:
+        with raw_xen.session(self.instance) as api:
+            return sum(1 for ref in api.VM.get_by_name_label(name) if not api.VM.get_is_a_template(ref))
+
+    def names(self) -> list[str]:
+        with raw_xen.session(self.instance) as api:
+            return [record["name_label"] for record in api.VM.get_all_records().values()
+                    if not record["is_a_template"] and not record["is_control_domain"]]

@@ -3,8 +3,9 @@
 A complete example is a fenced block with the info string ``python stack`` in README.md or docs/ (fragments are
 plain ``python`` blocks). Each is written as a stack directory (Pulumi.yaml + __main__.py) and planned with the
 ``virtplane`` command against the simulators the suite starts for the lab (vcsim, the fake Proxmox VE cluster with
-the lab's hardware, the simulated Hyper-V host), in the environment ``eval "$(virtplane lab env)"`` gives: it must
-plan with exit 0 or 2, say no error, and hold no mandatory policy finding (which would make ``apply`` refuse it).
+the lab's hardware, the simulated Hyper-V host and XenServer pool), in the environment
+``eval "$(virtplane lab env)"`` gives: it must plan with exit 0 or 2, say no error, and hold no mandatory policy
+finding (which would make ``apply`` refuse it).
 """
 
 from __future__ import annotations
@@ -44,11 +45,12 @@ def test_the_readme_and_the_docs_hold_stack_examples():
 
 
 @pytest.mark.parametrize("program", stack_examples())
-def test_every_stack_example_in_the_docs_plans_on_the_lab(program, fresh_vcsim, fresh_pve, fresh_hyperv, tmp_path,
-                                                          monkeypatch):
+def test_every_stack_example_in_the_docs_plans_on_the_lab(program, fresh_vcsim, fresh_pve, fresh_hyperv,
+                                                          fresh_xenserver, tmp_path, monkeypatch):
     stack = write_stack(tmp_path / "stack", program, project="docs-example")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # lab_env's lock directory goes under tmp_path
-    result = virtplane("plan", str(stack), "--json", env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    result = virtplane("plan", str(stack), "--json", env=env)
     output = result.stdout + result.stderr
     assert result.returncode in (0, 2), output  # 0: nothing to do; 2: a plan with changes
     assert "error" not in output.lower(), output

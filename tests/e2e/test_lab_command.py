@@ -1,4 +1,4 @@
-"""`virtplane lab up|status|env|down` start and stop the three simulated endpoints."""
+"""`virtplane lab up|status|env|down` start and stop the four simulated endpoints."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import pytest
 
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
+from tests.support import xenserver as raw_xen
 from tests.support.cli import virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import state
 
 
-def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: Path, vcsim_instance,
+def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
     """Without VIRTPLANE_LAB_DIR the lab lives in the user's state directory, found from any working directory."""
     lab_dir = tmp_path / "state" / "virtplane" / "lab"
@@ -32,6 +33,7 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert up.returncode == 0, up.stderr
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
+        assert "XenServer simulator (xapisim, pool lab-pool" in up.stdout
         assert not (tmp_path / ".lab").exists()
 
         assert virtplane("lab", "status", env=env, cwd=elsewhere).returncode == 0
@@ -42,11 +44,13 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         assert "export HYPERV_TLS=true" in exports and "export HYPERV_SWITCH=lab-switch" in exports
         assert f"export HYPERV_CA_FILE={lab_dir / 'hyperv' / 'ca.pem'}" in exports
         assert f"export VIRTPLANE_LOCK_DIR={lab_dir / 'locks'}" in exports  # this lab's runs lock each other only
+        assert "export XENSERVER_URL=https://127.0.0.1:" in exports
+        assert f"export XENSERVER_CA_FILE={lab_dir / 'xenserver' / 'ca.pem'}" in exports
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
-                     "HYPERV_USERNAME"):
+                     "HYPERV_USERNAME", "XENSERVER_USERNAME"):
             assert f"export {name}=" in exports
         for secret_file in (lab_dir / "vcsim" / "password", lab_dir / "fakepve" / "password",
-                            lab_dir / "hyperv" / "password"):
+                            lab_dir / "hyperv" / "password", lab_dir / "xenserver" / "password"):
             assert secret_file.read_text().strip() not in exports
             assert f'"$(cat {secret_file})"' in exports
 
@@ -57,6 +61,9 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
         switches = hyperv.run(lab.hyperv, lambda ps: ps.add_cmdlet("Get-VMSwitch"))
         assert [(hyperv.prop(s, "Name"), str(hyperv.prop(s, "SwitchType"))) for s in switches] == [
             ("lab-switch", "Internal")]
+        assert lab.xenserver is not None  # and the pool answers over verified TLS
+        with raw_xen.session(lab.xenserver) as api:
+            assert sorted(api.host.get_name_label(h) for h in api.host.get_all()) == ["xs-gpu", "xs-plain", "xs-sriov"]
 
         # Deleting the VM that held the DDA GPU mounts it back on the host (as `virtplane destroy` does); `lab up`
         # on the running lab dismounts it again, so `make lab` converges after a destroy.
@@ -76,6 +83,7 @@ def test_lab_up_starts_vsphere_proxmox_and_hyperv_and_down_stops_them(tmp_path: 
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
+    assert lab.xenserver is not None and not lab.xenserver.alive()
 
 
 def test_the_lab_directory_is_the_one_named_else_the_users_state_directory(tmp_path: Path,

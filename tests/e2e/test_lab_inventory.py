@@ -10,7 +10,7 @@ from typing import Any
 
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 
-ENDPOINTS = {"lab-vsphere", "lab-proxmox", "lab-hyperv"}
+ENDPOINTS = {"lab-vsphere", "lab-proxmox", "lab-hyperv", "lab-xenserver"}
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}|\b1[6-9]\d{8}(\.\d+)?\b")
 
 
@@ -26,9 +26,9 @@ def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {host["name"]: host for host in document["hosts"]}
 
 
-def test_the_lab_inventory_names_every_endpoints_hosts_and_reads_the_same_twice(vcsim_instance, fresh_pve,
-                                                                                  fresh_hyperv, tmp_path):
-    env = lab_env(vcsim_instance, fresh_pve, fresh_hyperv)
+def test_the_lab_inventory_names_every_endpoints_hosts_and_reads_the_same_twice(
+        vcsim_instance, fresh_pve, fresh_hyperv, fresh_xenserver, tmp_path):
+    env = lab_env(vcsim_instance, fresh_pve, fresh_hyperv, fresh_xenserver)
     first = virtplane("inventory", str(LAB_STACK), env=env)
     assert first.returncode == 0, first.stderr
     second = virtplane("inventory", str(LAB_STACK), env=env)
@@ -51,13 +51,15 @@ def test_the_lab_inventory_names_every_endpoints_hosts_and_reads_the_same_twice(
 
 
 def test_the_lab_inventory_tells_a_gpu_host_an_sriov_host_and_a_plain_host_apart(vcsim_instance, fresh_pve,
-                                                                                   fresh_hyperv):
-    result = virtplane("inventory", str(LAB_STACK), env=lab_env(vcsim_instance, fresh_pve, fresh_hyperv))
+                                                                                   fresh_hyperv, fresh_xenserver):
+    env = lab_env(vcsim_instance, fresh_pve, fresh_hyperv, fresh_xenserver)
+    result = virtplane("inventory", str(LAB_STACK), env=env)
     assert result.returncode == 0, result.stderr
     hosts = by_name(json.loads(result.stdout))
     assert {name: host["endpoint"] for name, host in hosts.items()} == {
         "DC0_C0_H0": "lab-vsphere", "DC0_C0_H1": "lab-vsphere", "DC0_C0_H2": "lab-vsphere",
-        "pve1": "lab-proxmox", "pve2": "lab-proxmox", "pve3": "lab-proxmox", "LAB-HV1": "lab-hyperv"}
+        "pve1": "lab-proxmox", "pve2": "lab-proxmox", "pve3": "lab-proxmox", "LAB-HV1": "lab-hyperv",
+        "xs-gpu": "lab-xenserver", "xs-sriov": "lab-xenserver", "xs-plain": "lab-xenserver"}
 
     def gpus(host: dict[str, Any]) -> list[tuple[str, bool | None]]:
         return [(d["address"], d["passthrough_enabled"]) for d in host["pci_devices"]
@@ -85,3 +87,14 @@ def test_the_lab_inventory_tells_a_gpu_host_an_sriov_host_and_a_plain_host_apart
         assert hosts[name]["nested"] is False
     assert hosts["DC0_C0_H2"]["hardware_virtualization"] is False
     assert hosts["pve3"]["iommu"] is False
+    # The XenServer pool: xs-gpu's A100 offers GRID types (passthrough supported, not enabled) and its L4 is enabled
+    # for passthrough; xs-sriov's X710 has SR-IOV on (8 VFs free) and offers no nested virtualization; xs-plain has
+    # no IOMMU, and its BMC display is a GPU that cannot be given away.
+    assert gpus(hosts["xs-gpu"]) == [("0000:3b:00.0", False), ("0000:af:00.0", True)]
+    assert {v["profile"]: v["available"] for v in hosts["xs-gpu"]["vgpu_types"]} == {
+        "GRID A100-4C": 10, "GRID A100-10C": 4, "GRID A100-20C": 2}
+    assert [(s["address"], s["enabled"], s["vfs_free"]) for s in hosts["xs-sriov"]["sriov"]] == [
+        ("0000:5e:00.0", True, 8)]
+    assert (hosts["xs-gpu"]["nested"], hosts["xs-sriov"]["nested"], hosts["xs-plain"]["nested"]) == (True, False, True)
+    assert (hosts["xs-plain"]["iommu"], gpus(hosts["xs-plain"])) == (False, [("0000:03:00.0", False)])
+    assert hosts["xs-gpu"]["slat"] is None  # XAPI does not say: unknown, not "no"

@@ -1,4 +1,5 @@
-"""The CLI end to end on stacks/lab against a fresh vSphere simulator, Proxmox cluster and Hyper-V host per test."""
+"""The CLI end to end on stacks/lab against a fresh vSphere simulator, Proxmox cluster, Hyper-V host and XenServer pool
+per test."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from pyVmomi import vim
 
 from tests.support import hyperv, proxmox, vsphere
+from tests.support import xenserver as xen
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv as lab_hyperv
@@ -19,18 +21,20 @@ from virtplane_lab import hyperv as lab_hyperv
 VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov"}
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
 HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
-LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS
-# Eighteen to create: the vSphere and Proxmox networks and VMs, and the five Hyper-V VMs. A network on Hyper-V is a
-# VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 18
+XENSERVER_VMS = {"lab-xs-web", "lab-xs-db", "lab-xs-debian", "lab-xs-gpu-ws", "lab-xs-gpu-pt", "lab-xs-sriov"}
+LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS | XENSERVER_VMS
+# Twenty-five to create: the vSphere, Proxmox and XenServer networks and VMs, and the five Hyper-V VMs. A network on
+# Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
+TO_CREATE = 25
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
-                "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1"}
+                "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1",
+                "lab-xs-gpu-ws": "xs-gpu", "lab-xs-gpu-pt": "xs-gpu", "lab-xs-sriov": "xs-sriov"}
 
 
-def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     first = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert first.returncode == 0, first.stderr
     assert f"{TO_CREATE} to create" in first.stdout
@@ -45,13 +49,15 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pv
 
 
 def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve,
-                                                                                fresh_hyperv):
-    result = virtplane("plan", str(LAB_STACK), "--json", env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
+                                                                                fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    result = virtplane("plan", str(LAB_STACK), "--json", env=env)
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
     assert document["summary"]["create"] == TO_CREATE
-    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app"}
+    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app",
+                                                                    "lab-xs-app"}
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
                                              "destroys_data", "changes"}
@@ -60,8 +66,8 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     assert [f["level"] for f in document["policy"]["findings"] if f["level"] == "mandatory"] == []
 
 
-def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     for name, host in DEVICE_HOSTS.items():
@@ -87,10 +93,23 @@ def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_
     assigned = hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", "lab-hv-gpu-pt")
                           .add_cmdlet("Get-VMAssignableDevice"))
     assert [hyperv.prop(d, "LocationPath") for d in assigned] == list(lab_cli.HYPERV_DDA_GPUS)
+    with xen.session(fresh_xenserver) as api:
+        def held(vm: str) -> list[tuple[str, str]]:
+            return [(api.VGPU_type.get_model_name(api.VGPU.get_type(v)),
+                     api.PCI.get_pci_id(api.PGPU.get_PCI(api.VGPU.get_resident_on(v))))
+                    for v in api.VM.get_VGPUs(xen.vm_named(api, vm))]
+
+        assert held("lab-xs-gpu-ws") == [("GRID A100-4C", "0000:3b:00.0")]
+        assert held("lab-xs-gpu-pt") == [("passthrough", "0000:af:00.0")]  # the L4, the only GPU enabled for it
+        sriov = xen.vm_named(api, "lab-xs-sriov")
+        assert api.host.get_name_label(api.VM.get_resident_on(sriov)) == "xs-sriov"
+        [network] = api.network.get_by_name_label("lab-sriov")
+        assert network in [api.VIF.get_network(v) for v in api.VM.get_VIFs(sriov)]
 
 
-def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
+        fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.reconfigure(vsphere.find_vm(si, "lab-web-1"), vim.vm.ConfigSpec(numCPUs=6))
@@ -103,6 +122,11 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     hyperv.set_cpus(fresh_hyperv, "lab-hv-web", 3)
     hyperv.set_memory(fresh_hyperv, "lab-hv-db", 4096)
     hyperv.remove_nics(fresh_hyperv, "Ana's desk")
+    with xen.session(fresh_xenserver) as api:
+        web = xen.vm_named(api, "lab-xs-web")
+        api.VM.hard_shutdown(web)  # XAPI changes memory only on a halted VM
+        api.VM.set_memory_limits(web, *[str(1024**3)] * 4)
+        api.VM.start(web, False, False)
 
     drift = virtplane("drift", str(LAB_STACK), "--json", env=env)
     assert drift.returncode == 2, drift.stderr
@@ -120,6 +144,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert ("lab-hv-db", "memory", "4096", "8192") in changed
     assert ("Ana's desk", "nics[nic0]", "null",
             json.dumps({"network": "lab-hv-app", "adapter": None, "device": None, "slot": "nic0"})) in changed
+    assert ("lab-xs-web", "memory", "1024", "2048") in changed
     text = virtplane("drift", str(LAB_STACK), env=env)
     assert text.returncode == 2 and "lab-web-1" in text.stdout and "cpus: 6 → 2" in text.stdout
 
@@ -127,14 +152,18 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(fresh_vcsi
     assert repair.returncode == 0, repair.stdout + repair.stderr
     assert virtplane("drift", str(LAB_STACK), env=env).returncode == 0
     assert hyperv.memory_mib(fresh_hyperv, "lab-hv-db") == 8192
+    with xen.session(fresh_xenserver) as api:
+        assert api.VM.get_memory_static_max(xen.vm_named(api, "lab-xs-web")) == str(2 * 1024**3)
 
 
-def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "bystander")
     proxmox.create_plain_vm(proxmox.admin(env), "pve-bystander")
     hyperv.create_plain_vm(fresh_hyperv, "hv-bystander")
+    with xen.session(fresh_xenserver) as api:
+        xen.new_vm(api, "xs-bystander")
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     destroyed = virtplane("destroy", str(LAB_STACK), "--yes", env=env)
     assert destroyed.returncode == 0, destroyed.stderr
@@ -145,6 +174,8 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
     assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
+    assert xen.vm_names(fresh_xenserver) == ["xs-bystander"]
+    assert xen.vdi_names(fresh_xenserver) == ["debian-12-base 0"]  # every disk the stack made went with its VM
     # Removing the passthrough VM gave the DDA GPU back to the host: the plan says the host has no GPU dismounted
     # and how to dismount one. Dismounted again (what `virtplane lab up` does on a running lab, so `make lab`
     # converges after a destroy), the stack plans as new.
@@ -157,8 +188,8 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     assert f"{TO_CREATE} to create" in virtplane("plan", str(LAB_STACK), env=env).stdout
 
 
-def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "lab-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -169,8 +200,9 @@ def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh
         assert vsphere.find_vm(si, "lab-db").config.hardware.numCPU == 1
 
 
-def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(
+        fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     pve = proxmox.admin(env)
     proxmox.create_plain_vm(pve, "lab-pve-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -180,8 +212,9 @@ def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(fresh_vcsi
     assert proxmox.vm_names(pve).count("lab-pve-db") == 1
 
 
-def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(
+        fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     hyperv.create_plain_vm(fresh_hyperv, "Ana's desk")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert result.returncode == 1
@@ -190,18 +223,19 @@ def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(fresh_vcsim
     assert hyperv.vm_names(fresh_hyperv).count("Ana's desk") == 1
 
 
-def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve, fresh_hyperv):
-    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
+def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
+    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver))
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
     assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
     assert hyperv.vm_names(fresh_hyperv) == []
+    assert xen.vm_names(fresh_xenserver) == []
 
 
 def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve,
-                                                                                       fresh_hyperv):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+                                                                                       fresh_hyperv, fresh_xenserver):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL, start_new_session=True)
@@ -223,4 +257,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
         names = [vm.name for vm in vsphere.all_vms(si)]
     names += proxmox.vm_names(proxmox.admin(env))
     names += hyperv.vm_names(fresh_hyperv)
+    names += xen.vm_names(fresh_xenserver)
     assert sorted(n for n in names if n in LAB_VMS or n.startswith(("lab-", "virtplane-pending"))) == sorted(LAB_VMS)

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from tests.support import hyperv, proxmox, vsphere
+from tests.support import xenserver as xen
 from tests.support.cli import LAB_STACK, lab_env, virtplane, write_stack
 
 ON = "opts=pulumi.ResourceOptions(provider=ep)"
-HOST_REASON = re.compile(r"^(DC0_C0_H\d|pve\d|LAB-HV1): ")  # "<host>: <why not>" in a sentence
+HOST_REASON = re.compile(r"^(DC0_C0_H\d|pve\d|LAB-HV1|xs-\w+): ")  # "<host>: <why not>" in a sentence
 
 
 def stack_dir(tmp_path: Path, kind: str, vm: str) -> Path:
@@ -71,14 +72,20 @@ MISTAKES = {
         "hyperv", "'desk-1', memory='2GiB', firmware='uefi', gpus=[virtplane.Gpu('vgpu', profile='gpu-p/3')]",
         "desk-1", "gpus",
         ["LAB-HV1: offers no vGPU profile 'gpu-p/3' (offered: gpu-p/1, gpu-p/2, gpu-p/4, gpu-p/8)"]),
+    "a vGPU type the XenServer pool lacks": (
+        "xenserver", "'xs-vdi-1', memory='2GiB', gpus=[virtplane.Gpu('vgpu', profile='GRID A100-40C')]",
+        "xs-vdi-1", "gpus",
+        ["xs-gpu: offers no vGPU profile 'GRID A100-40C' (offered: GRID A100-10C, GRID A100-20C, GRID A100-4C)",
+         "xs-plain: offers no vGPU profile 'GRID A100-40C' (it offers no vGPU profiles)",
+         "xs-sriov: offers no vGPU profile 'GRID A100-40C' (it offers no vGPU profiles)"]),
 }
 
 
 @pytest.mark.parametrize("case", list(MISTAKES))
 def test_hardware_the_lab_cannot_give_is_one_sentence_at_plan_time_and_nothing_is_made(
-        case, fresh_vcsim, fresh_pve, fresh_hyperv, tmp_path):
+        case, fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, tmp_path):
     kind, arguments, name, field, named = MISTAKES[case]
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     stack = stack_dir(tmp_path, kind, arguments)
     before = vsphere_names(fresh_vcsim)
 
@@ -95,14 +102,16 @@ def test_hardware_the_lab_cannot_give_is_one_sentence_at_plan_time_and_nothing_i
     assert vsphere_names(fresh_vcsim) == before
     assert name not in proxmox.vm_names(proxmox.admin(env))
     assert hyperv.vm_names(fresh_hyperv) == []
+    assert xen.vm_names(fresh_xenserver) == []
 
 
 @pytest.mark.parametrize("case", list(MISTAKES))
 def test_check_reports_what_the_lab_cannot_give_as_a_mandatory_finding_with_a_remedy(
-        case, fresh_vcsim, fresh_pve, fresh_hyperv, tmp_path):
+        case, fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, tmp_path):
     kind, arguments, name, _, named = MISTAKES[case]
     stack = stack_dir(tmp_path, kind, arguments)
-    result = virtplane("check", str(stack), "--format", "json", env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv))
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    result = virtplane("check", str(stack), "--format", "json", env=env)
     assert result.returncode == 2, result.stdout + result.stderr
     findings = mandatory(result)
     assert findings and all(f["resource"] == name and f["endpoint"] == "ep" for f in findings)
@@ -187,12 +196,12 @@ def live_and_offline(stack: Path, env: dict[str, str], snapshot: Path) -> tuple[
 
 
 def test_the_lab_stack_gets_the_same_verdicts_live_and_from_its_inventory_file(fresh_vcsim, fresh_pve,
-                                                                               fresh_hyperv, tmp_path):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv)
+                                                                               fresh_hyperv, fresh_xenserver, tmp_path):
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
     live, offline = live_and_offline(LAB_STACK, env, tmp_path / "before.json")
     assert live == offline
     assert {f["resource"] for f in live} >= {"lab-gpu-ws", "lab-sriov", "lab-pve-gpu-ws", "lab-pve-sriov",
-                                             "lab-hv-gpu-ws"}
+                                             "lab-hv-gpu-ws", "lab-xs-gpu-ws", "lab-xs-sriov"}
     assert not [f for f in live if f["level"] == "mandatory"]
     # Once applied, the inventory shows the lab's VMs holding their devices: still the same verdicts, both ways.
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0

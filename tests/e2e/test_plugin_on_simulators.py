@@ -9,90 +9,17 @@ These need the drivers' stable-id contract (``Created``, ``Observed.id``, ``obse
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
-from pypsrp.serializer import TaggedValue
 
-from tests.conformance.peers import Peer, ProxmoxPeer, VspherePeer
-from tests.support import hyperv as raw_hyperv
-from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
-from virtplane_lab.hyperv import HypervInstance
+from tests.conformance.peers import HypervPeer
+from tests.support.plugin import Plugin, unwrap
+from tests.support.plugin_peers import Endpoint, id_of
 
 pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")  # a password no reply could hold by chance
 _names = itertools.count()
 VM = {"cpus": 1, "memory": 512, "disks": [{"size": 1}], "power": "off"}
-
-
-class HypervPeer:
-    """The simulated Hyper-V host through pypsrp, as its administrator would change it."""
-
-    def __init__(self, instance: HypervInstance) -> None:
-        self.instance = instance
-
-    def set_memory(self, vm: str, mib: int) -> None:
-        raw_hyperv.run(self.instance, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", vm)
-                       .add_cmdlet("Set-VMMemory").add_parameter("StartupBytes", TaggedValue("I64", mib * 1024**2)))
-
-    def add_unmanaged_vm(self, name: str) -> None:
-        raw_hyperv.create_plain_vm(self.instance, name)
-
-    def count(self, name: str) -> int:
-        return raw_hyperv.vm_names(self.instance).count(name)
-
-    def vm_id(self, name: str) -> str:
-        [vm] = raw_hyperv.run(self.instance, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", name))
-        return str(raw_hyperv.prop(vm, "VMId")).lower()
-
-    def close(self) -> None:
-        """Nothing held open: every change is one runspace pool of its own."""
-
-
-Endpoint = tuple[Peer | HypervPeer, dict[str, Any], str]
-
-
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv"])
-def endpoint(request: pytest.FixtureRequest) -> Iterator[Endpoint]:
-    """A peer (its own client for checks) and the Endpoint settings the plugin is configured with."""
-    peer: Peer | HypervPeer
-    if request.param == "hyperv":
-        host: HypervInstance = request.getfixturevalue("fresh_hyperv")
-        peer = HypervPeer(host)
-        config = {"kind": "hyperv", "server": host.server, "username": host.user, "password": host.password,
-                  "tls": True, "ca_file": host.ca_file, "switch": host.switch}
-    elif request.param == "vsphere":
-        instance = request.getfixturevalue("vcsim_instance")
-        peer = VspherePeer(instance)
-        config = {"kind": "vsphere", "server": instance.host, "username": instance.user,
-                  "password": instance.password, "ca_file": instance.ca_file}
-    else:
-        pve = request.getfixturevalue("fakepve")
-        for node in ("pve2", "pve3"):
-            pve.add_node(node)
-        ca_file = request.getfixturevalue("fakepve_cafile")
-        peer = ProxmoxPeer(pve.url, pve.user, pve.password, ca_file)
-        config = {"kind": "proxmox", "endpoint": pve.url, "username": pve.user, "password": pve.password,
-                  "ca_file": ca_file}
-    yield peer, config, config["password"]
-    peer.close()
-
-
-@pytest.fixture
-def plugin(tmp_path: Path, endpoint: Endpoint) -> Iterator[Plugin]:
-    _peer, config, password = endpoint
-    environ = {variable: "" for variable in ("VSPHERE_SERVER", "VSPHERE_PASSWORD", "PROXMOX_VE_ENDPOINT",
-                                             "PROXMOX_VE_PASSWORD", "HYPERV_SERVER", "HYPERV_PASSWORD")}
-    started = Plugin(tmp_path, environ)
-    started.configure("lab", config)
-    yield started
-    started.stop()
-    for reply in started.replies:
-        assert password not in outside_secret_envelopes(reply)
-    assert password not in started.stderr()
-    assert "Traceback" not in started.stderr()
 
 
 @pytest.fixture
@@ -130,7 +57,7 @@ def test_an_imported_vm_diffs_clean_and_is_not_deleted_without_our_marker(plugin
                                                                          name: str) -> None:
     peer = endpoint[0]
     peer.add_unmanaged_vm(name)
-    object_id = _id_of(peer, name)
+    object_id = id_of(peer, name)
     imported = plugin.read("VirtualMachine", name, object_id)
     assert imported["id"] == object_id
     inputs = unwrap(imported["inputs"])
@@ -155,16 +82,3 @@ def test_a_refresh_of_several_vms_reads_them_in_one_batched_pass(plugin: Plugin,
     assert [r["id"] for r in replies] == [c["id"] for c in created]
     for created_vm in created:
         plugin.delete("VirtualMachine", name, created_vm["id"], unwrap(created_vm["properties"]))
-
-
-def _id_of(peer: Peer | HypervPeer, name: str) -> str:
-    """The hypervisor's own stable id, through its own client: vSphere instance UUID, Proxmox vmid, Hyper-V
-    VMId."""
-    if isinstance(peer, HypervPeer):
-        return peer.vm_id(name)
-    if isinstance(peer, VspherePeer):
-        from tests.support import vsphere as raw
-
-        return str(raw.find_vm(peer.si, name).config.instanceUuid)
-    assert isinstance(peer, ProxmoxPeer)
-    return str(peer._find(name)[1])

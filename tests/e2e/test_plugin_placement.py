@@ -17,30 +17,15 @@ import grpc
 import pytest
 
 from tests.support import vsphere as raw_vsphere
-from tests.support.plugin import Plugin, outside_secret_envelopes, unwrap
+from tests.support.plugin import Plugin, unwrap
+from tests.support.plugin_peers import started, stopped
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
 
 pytestmark = pytest.mark.fakepve(password="pve-Pw9x2-not-shown")
 _names = itertools.count()
-BLANK_ENVIRONMENT = {variable: "" for variable in ("VSPHERE_SERVER", "VSPHERE_PASSWORD", "PROXMOX_VE_ENDPOINT",
-                                                   "PROXMOX_VE_PASSWORD", "HYPERV_SERVER", "HYPERV_PASSWORD")}
 VSPHERE_HOSTS = ("DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2")
 PROXMOX_NODES = ("pve1", "pve2", "pve3")
-
-
-def started(tmp_path: Path, config: dict[str, Any]) -> Plugin:
-    plugin = Plugin(tmp_path, BLANK_ENVIRONMENT)
-    plugin.configure("lab", config)
-    return plugin
-
-
-def stopped(plugin: Plugin, password: str) -> None:
-    plugin.stop()
-    for reply in plugin.replies:
-        assert password not in outside_secret_envelopes(reply)
-    assert password not in plugin.stderr()
-    assert "Traceback" not in plugin.stderr()
 
 
 @pytest.fixture

@@ -73,6 +73,14 @@ def plugin(raw_plugin: Plugin, store: Store) -> Plugin:
     return raw_plugin
 
 
+@pytest.fixture
+def allowing_plugin(raw_plugin: Plugin, store: Store) -> Plugin:
+    """A plugin whose Endpoint allows data loss (allowDataLoss: true)."""
+    raw_plugin.configure("lab", {"kind": "memory", "path": str(store.path), "username": "admin", "password": PASSWORD,
+                                 "allowDataLoss": True})
+    return raw_plugin
+
+
 def _create(plugin: Plugin, name: str, inputs: dict[str, Any], kind: str = "VirtualMachine") -> tuple[str, dict]:
     reply = plugin.create(kind, name, inputs)
     return reply["id"], unwrap(reply["properties"])
@@ -146,10 +154,6 @@ def test_check_config_names_the_setting_that_is_wrong(raw_plugin: Plugin) -> Non
     assert failures({"kind": "memory"})[0]["property"] == "path"
     assert failures({"kind": "memory", "path": "/x", "servr": "vc"})[0]["property"] == "servr"
     assert failures({"kind": "memory", "path": UNKNOWN}) == []  # known only at apply time: not judged
-    changed = as_dict(raw_plugin.call("DiffConfig", provider_pb2.DiffRequest(
-        urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep", olds=_struct({"kind": "memory", "path": "/x"}),
-        news=_struct({"kind": "memory", "path": "/y"}))))
-    assert changed["changes"] == "DIFF_UNKNOWN" and changed["replaces"] == []
     reply = as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
         urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
         news=_struct({"kind": "memory", "path": "/x", "password": PASSWORD}))))
@@ -279,21 +283,23 @@ def test_diff_reports_an_in_place_change_by_its_property_path(plugin: Plugin) ->
     assert sorted(reply["diffs"]) == ["cpus", "disks"]
 
 
-def test_diff_asks_for_a_replacement_when_a_field_cannot_change_in_place(plugin: Plugin) -> None:
-    object_id, outputs = _create(plugin, "web-1", VM)
-    reply = plugin.diff("VirtualMachine", "web-1", object_id, outputs,
-                        {**VM, "disks": [{"size": 10, "thin": False}, {"size": 20}]})
+def test_diff_asks_for_a_replacement_when_a_field_cannot_change_in_place_where_data_loss_is_allowed(
+        allowing_plugin: Plugin) -> None:
+    object_id, outputs = _create(allowing_plugin, "web-1", VM)
+    reply = allowing_plugin.diff("VirtualMachine", "web-1", object_id, outputs,
+                                 {**VM, "disks": [{"size": 10, "thin": False}, {"size": 20}]})
     assert reply["replaces"] == ["disks"] and reply["deleteBeforeReplace"] is True
     assert reply["detailedDiff"]["disks[0].thin"]["kind"] == "UPDATE_REPLACE"
     assert any("would be replaced" in message and "disk0 (10 GiB)" in message
-               for severity, message, _ in plugin.engine.logs if severity == engine_pb2.WARNING)
+               for severity, message, _ in allowing_plugin.engine.logs if severity == engine_pb2.WARNING)
 
 
-def test_diff_flags_a_disk_removal_as_destroying_data_and_warns_naming_the_slot(plugin: Plugin) -> None:
-    object_id, outputs = _create(plugin, "web-1", VM)
-    reply = plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "disks": [{"size": 10}]})
+def test_diff_flags_a_disk_removal_as_destroying_data_and_warns_naming_the_slot_where_it_is_allowed(
+        allowing_plugin: Plugin) -> None:
+    object_id, outputs = _create(allowing_plugin, "web-1", VM)
+    reply = allowing_plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "disks": [{"size": 10}]})
     assert reply["detailedDiff"] == {"disks[1]": {"kind": "DELETE", "inputDiff": False}}
-    warnings = [(message, where) for severity, message, where in plugin.engine.logs
+    warnings = [(message, where) for severity, message, where in allowing_plugin.engine.logs
                 if severity == engine_pb2.WARNING]
     assert warnings == [("destroys data: VM web-1 on lab: disk disk1 (20 GiB) is no longer declared; removing it "
                          "destroys its data", f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack$virtplane:index:"
@@ -321,12 +327,13 @@ def test_a_refused_change_fails_the_diff_in_one_sentence_naming_resource_and_fie
 
 def test_a_refresh_of_many_resources_costs_one_batched_read(plugin: Plugin, store: Store) -> None:
     created = [_create(plugin, f"web-{n}", VM) for n in range(8)]
+    before = len(store.read()["calls"])
     with ThreadPoolExecutor(8) as pool:  # the engine sends Reads in parallel
         replies = list(pool.map(lambda item: plugin.read("VirtualMachine", "web", item[0], item[1], VM), created))
     assert [reply["id"] for reply in replies] == [object_id for object_id, _ in created]
     assert unwrap(replies[3]["properties"])["memory"] == 2048
     assert unwrap(replies[3]["inputs"]) == unwrap(_wired(VM))
-    reads = [call for call in store.read()["calls"] if call[0] == "VirtualMachine"]
+    reads = [call for call in store.read()["calls"][before:] if call[0] == "VirtualMachine"]
     assert reads == [["VirtualMachine", "observe", 0]]
 
 
@@ -489,3 +496,102 @@ def test_what_a_stack_program_registers_passes_the_plugins_checks(plugin: Plugin
     object_id, outputs = _create(plugin, "web-1", vm_inputs)
     assert [(d["size"], d["thin"]) for d in outputs["disks"]] == [(40, True), (100, False)]
     assert plugin.diff("VirtualMachine", "web-1", object_id, outputs, vm_inputs)["changes"] == "DIFF_NONE"
+
+
+# -- data safety: what the preview shows is what up does ----------------------------------------------------
+
+def test_creates_of_the_resources_check_saw_look_for_interrupted_creates_in_one_read(plugin: Plugin,
+                                                                                      store: Store) -> None:
+    for n in range(6):
+        assert plugin.check("VirtualMachine", f"web-{n}", VM)["failures"] == []
+    before = len(store.read()["calls"])
+    for n in range(6):
+        _create(plugin, f"web-{n}", VM)
+    reads = [call for call in store.read()["calls"][before:] if call[0] == "VirtualMachine"]
+    assert reads == [["VirtualMachine", "observe", 0]]
+
+
+def test_a_create_refuses_a_same_named_object_that_is_not_this_stacks_and_leaves_it_alone(plugin: Plugin,
+                                                                                          store: Store) -> None:
+    object_id = store.add("VirtualMachine", "web-1", {"cpus": 1, "memory": 512}, Owner("other/prod", "web-1", "lab"))
+    with pytest.raises(grpc.RpcError) as failure:
+        plugin.create("VirtualMachine", "web-1", VM)
+    assert failure.value.details() == (
+        "VirtualMachine 'web-1': a virtual machine named 'web-1' already exists on endpoint 'lab' and is not managed "
+        f"by stack '{STACK_ID}' (it belongs to stack 'other/prod'); rename the resource or remove that object by hand")
+    assert list(store.read()["objects"]["VirtualMachine"]) == [object_id]
+
+
+def test_a_replacement_made_create_before_delete_keeps_the_object_its_create_took_over(plugin: Plugin,
+                                                                                        store: Store) -> None:
+    object_id, outputs = _create(plugin, "web-1", VM)
+    again, _ = _create(plugin, "web-1", VM)  # the replacement's Create finds the old object by its marker
+    assert again == object_id
+    plugin.delete("VirtualMachine", "web-1", object_id, outputs)  # then the engine deletes "the old one"
+    assert list(store.read()["objects"]["VirtualMachine"]) == [object_id]
+    assert any("not deleting virtual machine" in message for _, message, _ in plugin.engine.logs)
+
+
+def test_the_environment_allows_data_loss_for_one_run(tmp_path: Path, store: Store) -> None:
+    allowed = Plugin(tmp_path, {**EXTRA, "VIRTPLANE_ALLOW_DATA_LOSS": "1"})
+    try:
+        allowed.configure("lab", {"kind": "memory", "path": str(store.path), "username": "admin",
+                                  "password": PASSWORD})
+        object_id, outputs = _create(allowed, "web-1", VM)
+        assert allowed.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "disks": [{"size": 10}]})[
+            "detailedDiff"] == {"disks[1]": {"kind": "DELETE", "inputDiff": False}}
+    finally:
+        allowed.stop()
+    _no_secret_escaped(allowed)
+
+
+def test_check_config_refuses_an_allow_data_loss_that_is_not_a_boolean(raw_plugin: Plugin) -> None:
+    reply = as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
+        urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
+        news=_struct({"kind": "memory", "path": "/x", "allowDataLoss": "maybe"}))))
+    assert reply["failures"] == [{"property": "allowDataLoss", "reason": "got 'maybe'; expected true or false"}]
+    both = as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
+        urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
+        news=_struct({"kind": "memory", "path": "/x", "allowDataLoss": "maybe", "servr": "x"}))))
+    assert [failure["property"] for failure in both["failures"]] == ["allowDataLoss", "servr"]  # all at once
+    for given in (True, "true", "false"):
+        assert as_dict(raw_plugin.call("CheckConfig", provider_pb2.CheckRequest(
+            urn="urn:pulumi:dev::proj::pulumi:providers:virtplane::ep",
+            news=_struct({"kind": "memory", "path": "/x", "allowDataLoss": given}))))["failures"] == []
+
+
+def test_resources_ask_for_a_refresh_before_update_only_from_an_engine_that_offers_it(raw_plugin: Plugin,
+                                                                                     store: Store) -> None:
+    raw_plugin.call("Handshake", provider_pb2.ProviderHandshakeRequest(
+        engine_address=f"127.0.0.1:{raw_plugin.engine.port}", supports_refresh_before_update=False))
+    raw_plugin.configure("lab", {"kind": "memory", "path": str(store.path), "username": "admin", "password": PASSWORD})
+    assert raw_plugin.create("VirtualMachine", "web-1", VM)["refreshBeforeUpdate"] is False
+
+
+def test_a_create_never_deletes_an_object_carrying_its_marker_that_would_need_replacing(plugin: Plugin,
+                                                                                       store: Store) -> None:
+    state = {"cpus": 2, "memory": 2048, "disks": [{"size": 10, "thin": True, "slot": "disk0"}]}
+    object_id = store.add("VirtualMachine", "web-1", state, Owner(STACK_ID, "web-1", "lab"))  # kept by retainOnDelete
+    with pytest.raises(grpc.RpcError) as failure:
+        plugin.create("VirtualMachine", "web-1", {**VM, "disks": [{"size": 10, "thin": False}]})
+    assert failure.value.details() == (
+        f"VirtualMachine 'web-1': virtual machine web-1 (id {object_id}) on endpoint 'lab' already carries this "
+        "resource's ownership marker (left by an interrupted create, or kept by retainOnDelete) and differs in "
+        "disks[disk0].thin, which cannot change in place. Nothing was changed: delete it by hand, or give the "
+        "resource its values and run again")
+    assert store.read()["objects"]["VirtualMachine"][object_id]["state"] == state
+
+
+def test_the_plugin_answers_that_it_maps_nothing_from_other_ecosystems(raw_plugin: Plugin) -> None:
+    assert as_dict(raw_plugin.call("GetMapping", provider_pb2.GetMappingRequest(key="terraform"))) == {
+        "provider": "", "data": ""}
+    assert as_dict(raw_plugin.call("GetMappings", provider_pb2.GetMappingsRequest(key="terraform"))) == {
+        "providers": []}
+
+
+def test_a_preview_says_when_a_change_powers_the_vm_off(plugin: Plugin) -> None:
+    object_id, outputs = _create(plugin, "web-1", VM)
+    plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "cpus": 4})
+    plugin.diff("VirtualMachine", "web-1", object_id, outputs, {**VM, "firmware": "uefi"})
+    warnings = [message for severity, message, _ in plugin.engine.logs if severity == engine_pb2.WARNING]
+    assert warnings == ["powers off: VirtualMachine 'web-1' is shut down to change firmware, then started again"]

@@ -11,20 +11,31 @@ from pathlib import Path
 
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
+from virtplane_lab.xenserver import XenserverInstance
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_STACK = REPO / "stacks" / "lab"
 
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
-            hyperv: HypervInstance | None = None, **overrides: str | None) -> dict[str, str]:
+            hyperv: HypervInstance | None = None, xenserver: XenserverInstance | None = None,
+            **overrides: str | None) -> dict[str, str]:
     """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
-    variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, and the Hyper-V ones
-    (HYPERV_*, switch and CA included) when ``hyperv`` is given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
-    env.update(instance.environ())
+    variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, the Hyper-V ones
+    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and the XenServer ones when ``xenserver`` is."""
+    env = dict(instance.environ())
     env.update(proxmox or {})
     env.update(hyperv.environ() if hyperv is not None else {})
+    env.update(xenserver.environ() if xenserver is not None else {})
+    return user_env(env, **overrides)
+
+
+def user_env(variables: Mapping[str, str], **overrides: str | None) -> dict[str, str]:
+    """This process's environment without any endpoint's variables, plus ``variables``, a wide terminal and a lock
+    space of the test's own; ``overrides`` set variables (None: unset them)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_"))}
+    env.update(variables)
     env["COLUMNS"] = "200"
     env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="virtplane-locks-")  # one lock space per test
     for key, value in overrides.items():
@@ -33,6 +44,18 @@ def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
         else:
             env[key] = value
     return env
+
+
+def assert_one_clear_error(result: subprocess.CompletedProcess[str], *fragments: str, secrets: list[str]) -> None:
+    """Exit 1 with one line on stderr holding every fragment, no traceback, and none of the secrets anywhere."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    for secret in secrets:
+        assert secret not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
 
 
 def virtplane(*args: str, env: dict[str, str], timeout: float = 600,

@@ -46,7 +46,12 @@ def _vm(ps: PowerShell, name: str) -> PowerShell:
 
 
 def _while_off(instance: HypervInstance, name: str, change: Callable[[PowerShell], Any]) -> None:
-    """Turn the VM off, make ``change`` (``Get-VM -Name name | …``), and start it again."""
+    """Make ``change`` (``Get-VM -Name name | …``) with the VM off, as Hyper-V needs for startup memory and
+    processors: a running VM is turned off and started again, one that is off stays off."""
+    [vm] = run(instance, lambda ps: _vm(ps, name))
+    if str(prop(vm, "State")) not in ("Running", "2"):
+        run(instance, lambda ps: change(_vm(ps, name)))
+        return
     run(instance,
         lambda ps: _vm(ps, name).add_cmdlet("Stop-VM").add_parameter("TurnOff", True).add_parameter("Force", True),
         lambda ps: change(_vm(ps, name)),

@@ -156,6 +156,7 @@ def _merged(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
 class FileProvider(Provider):
     name = "memory"
     settings_model = FileSettings
+    identity_settings = frozenset({"path"})
 
     def __init__(self, store: Store) -> None:
         self.store = store

@@ -88,6 +88,7 @@ class Plugin:
     def __init__(self, tmp_path: Path, environ: dict[str, str] | None = None,
                  command: list[str] | None = None) -> None:
         self.engine = FakeEngine()
+        tmp_path.mkdir(parents=True, exist_ok=True)
         self.stderr_path = tmp_path / "plugin.stderr"
         env = {**os.environ, "PYTHONPATH": str(REPO), **(environ or {})}
         self.process = subprocess.Popen([*(command or [str(PLUGIN)]), f"127.0.0.1:{self.engine.port}"], cwd=tmp_path,

@@ -59,12 +59,13 @@ virtplane.VirtualMachine("vm", cpus=1, nics=[virtplane.Nic(net)])
 
 def test_resources_without_a_provider_go_to_the_default_endpoint_configured_by_virtplane_stack_config(tmp_path):
     """As under `pulumi up`: the default provider, named `default`, takes its settings from `virtplane:*` config;
-    secure keys are left to the environment and `virtplane:policy` to the policy layer."""
+    secure keys are left to the environment, `virtplane:policy` to the policy layer and `virtplane:allowDataLoss`
+    to `pulumi up` (the CLI asks for --allow-data-loss on each run)."""
     stack = write_stack(tmp_path, DEFAULT_PROVIDER_STYLE, project="demo")
     (stack / "Pulumi.dev.yaml").write_text(
         "config:\n  virtplane:kind: proxmox\n  virtplane:endpoint: https://pve.example:8006/\n"
         "  virtplane:node: pve2\n  virtplane:insecure: true\n  virtplane:password:\n    secure: v1:abc\n"
-        "  virtplane:policy:\n    waive: {}\n")
+        "  virtplane:policy:\n    waive: {}\n  virtplane:allowDataLoss: true\n")
     desired = evaluate(stack)
     assert {key: r.endpoint for key, r in desired.resources.items()} == {"Network/net": "default",
                                                                          "VirtualMachine/vm": "default"}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from virtplane.kinds import build_spec
-from virtplane.providers.base import Owner
+from virtplane.providers.base import Owner, owner_from_pending, pending_name
 from virtplane.providers.hyperv.client import PsObject
 from virtplane.providers.hyperv.devices import matches, observed_gpus, order_like, partition_count, vendor_of
 from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, creation_version, problems
@@ -19,9 +19,7 @@ from virtplane.providers.hyperv.vm_state import (
     Switches,
     notes_with,
     owner_from_notes,
-    owner_from_pending,
     parse_disk_slot,
-    pending_name,
     tags_from_notes,
     vm_state,
 )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB = ROOT / "lab" / "virtplane_lab"
-SIMULATOR_WORDS = ("psrpcore", "fakepve", "vcsim", "hypervsim", "virtplane_lab")
+SIMULATOR_WORDS = ("psrpcore", "fakepve", "vcsim", "hypervsim", "xapisim", "virtplane_lab")
 # What the lab may import of the core: its exceptions and the package itself, nothing of its internals.
 CORE_PUBLIC_API = {"virtplane", "virtplane.errors"}
 

@@ -71,16 +71,49 @@ def test_the_package_tells_pulumi_up_it_needs_this_plugin_at_the_packages_versio
     assert "virtplane" in project["tool"]["setuptools"]["package-data"]
 
 
-def test_an_update_refuses_to_remove_a_disk_that_only_the_live_vm_has_and_no_preview_showed():
+def test_an_update_refuses_a_change_that_starts_from_a_live_value_the_preview_did_not_show():
     import pytest
 
     from virtplane.errors import VirtplaneError
     from virtplane.plan import PlannedChange
-    from virtplane.plugin.provider import refuse_unpreviewed_data_loss
+    from virtplane.plugin.guards import refuse_unpreviewed
     from virtplane.providers.base import FieldChange, Rule
 
     attached = PlannedChange(FieldChange("disks[scsi0:2]", {"size": 500, "slot": "scsi0:2"}, None), Rule.IN_PLACE)
     memory = PlannedChange(FieldChange("memory", 1024, 2048), Rule.IN_PLACE)
-    refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory", "disks[scsi0:2]"})
-    with pytest.raises(VirtplaneError, match=r"disks\[scsi0:2\] \(500 GiB\).*Nothing was changed"):
-        refuse_unpreviewed_data_loss("VirtualMachine", "db", [memory, attached], {"memory"})
+    previewed = {"memory": FieldChange("memory", 1024, 2048)}
+    refuse_unpreviewed("VirtualMachine", "db", "virtual machine", [memory], previewed)
+    with pytest.raises(VirtplaneError, match=r"disks\[scsi0:2\] is disk scsi0:2 \(500 GiB\) on the hypervisor but "
+                                             r"\(none\) in Pulumi's state.*Nothing was changed: run `pulumi refresh`"):
+        refuse_unpreviewed("VirtualMachine", "db", "virtual machine", [memory, attached], previewed)
+    with pytest.raises(VirtplaneError, match="memory is 4096 on the hypervisor but 1024 in Pulumi's state"):
+        refuse_unpreviewed("VirtualMachine", "db", "virtual machine",
+                           [PlannedChange(FieldChange("memory", 4096, 2048), Rule.POWER_OFF)], previewed)
+
+
+def test_each_vm_driver_names_as_replaceable_every_field_its_rules_can_replace_for():
+    from virtplane.providers.base import FieldChange, RefusedChange, Rule
+    from virtplane.providers.hyperv.vm import VirtualMachineDriver as Hyperv
+    from virtplane.providers.proxmox.vm import VirtualMachineDriver as Proxmox
+    from virtplane.providers.vm_rules import top_field
+    from virtplane.providers.vsphere.vm import VirtualMachineDriver as Vsphere
+
+    disk = {"slot": "scsi0:1", "size": 10, "storage": "a", "thin": True, "bus": "paravirtual"}
+    changes = [FieldChange(field, old, new) for field, old, new in (
+        ("cpus", 2, 1), ("cpus", 1, 2), ("memory", 2048, 1024), ("sockets", 1, 2), ("firmware", "bios", "uefi"),
+        ("secure_boot", False, True), ("guest_os", "linux", "windows"), ("machine", "vmx-19", "vmx-13"),
+        ("machine", "q35", "pc"), ("node", "a", "b"), ("power", "off", "on"), ("nested_virtualization", False, True),
+        ("tags", [], ["a"]), ("disks[scsi0:1]", None, disk), ("disks[scsi0:1]", disk, None),
+        ("disks[scsi0:1].size", 10, 20), ("disks[scsi0:1].thin", True, False), ("disks[scsi0:1].storage", "a", "b"),
+        ("disks[scsi0:1].bus", "paravirtual", "sata"), ("nics[net0].network", "a", "b"),
+        ("nics[net0].adapter", "paravirtual", "e1000"), ("gpus[0].profile", "a", "b"))]
+    for driver in (Vsphere, Proxmox, Hyperv):
+        replaced = set()
+        for change in changes:
+            try:
+                rule = driver.rule(driver.__new__(driver), change)
+            except RefusedChange:
+                continue
+            if rule is Rule.REPLACE:
+                replaced.add(top_field(change.path))
+        assert replaced == set(driver.replaceable), driver.__module__

@@ -43,6 +43,17 @@ def test_a_vm_registers_as_a_virtplane_custom_resource_with_its_inputs(mocks):
     assert "pulumi:providers:virtplane" in types
 
 
+def test_an_endpoint_allowing_data_loss_passes_it_to_the_plugin_as_allow_data_loss(mocks):
+    @pulumi.runtime.test
+    def program():
+        ep = virtplane.Endpoint("ep", server="vc:443", username="u", password="pw-not-shown", allow_data_loss=True)
+        return ep.id.apply(lambda _: None)
+
+    program()
+    [provider_inputs] = [inputs for typ, _, inputs in mocks.registered if typ == "pulumi:providers:virtplane"]
+    assert provider_inputs["allowDataLoss"] is True
+
+
 def test_invalid_plain_inputs_fail_at_declaration_under_pulumi_too(mocks):
     with pytest.raises(SpecError, match="VirtualMachine 'vm': field 'memory'"):
         virtplane.VirtualMachine("vm", cpus=2, memory="lots")

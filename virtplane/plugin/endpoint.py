@@ -17,8 +17,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from virtplane import redact
-from virtplane.endpoint_settings import endpoint_settings
+from virtplane.endpoint_settings import PLUGIN_ONLY, endpoint_settings
 from virtplane.errors import SpecError, VirtplaneError
+from virtplane.plugin import guards
 from virtplane.providers.base import Provider
 from virtplane.providers.registry import KINDS, provider_class
 
@@ -35,13 +36,21 @@ def endpoint_name(provider_urn: str, provider_name: str = "") -> str:
 
 def settings_inputs(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The endpoint kind and its settings from the provider's inputs (engine keys dropped)."""
-    values = {key: value for key, value in config.items() if key not in ENGINE_KEYS and value is not None}
+    values = {key: value for key, value in config.items()
+              if key not in ENGINE_KEYS | PLUGIN_ONLY and value is not None}
     kind = str(values.pop("kind", None) or next(iter(KINDS)))
     return kind, values
 
 
 def check_settings(name: str, config: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Problems with these settings as (setting, reason) pairs, without connecting (environment included)."""
+    allowance = config.get("allowDataLoss")
+    plugin_problems = [] if allowance is None or guards.flag(allowance) is not None else [
+        ("allowDataLoss", f"got {allowance!r}; expected true or false")]
+    return plugin_problems + _endpoint_problems(name, config)
+
+
+def _endpoint_problems(name: str, config: Mapping[str, Any]) -> list[tuple[str, str]]:
     kind, values = settings_inputs(config)
     if kind not in KINDS:
         return [("kind", f"got {kind!r}; expected one of {', '.join(KINDS)}")]
@@ -79,12 +88,14 @@ class Endpoint:
         self.name = "default"
         self.kind = next(iter(KINDS))
         self.values: dict[str, Any] = {}
+        self.allow_data_loss = False  # allowDataLoss, or VIRTPLANE_ALLOW_DATA_LOSS
         self._provider: Provider | None = None
         self._lock = asyncio.Lock()
 
     def configure(self, name: str, config: Mapping[str, Any]) -> None:
         self.name = name
         self.kind, self.values = settings_inputs(config)
+        self.allow_data_loss = bool(guards.flag(config.get("allowDataLoss"))) or guards.allowed_by_environment()
         for setting, value in self.values.items():
             if isinstance(value, str) and setting in self.secret_names():
                 redact.register(value)

@@ -2,35 +2,36 @@
 
 No business logic lives here: Check is ``build_spec``, Diff is the generic diff over the slot-resolved spec
 plus the driver's rules, Create/Update/Delete are the driver's, Read is a batched observe (reads.py).
-Create places a new VM as ``virtplane plan`` does (the engine's Placer: devices and nested virtualization on
-the endpoint's hosts, the driver's ``place`` otherwise), counting what this process placed already.
-Driver calls block (SOAP, HTTPS), so they run in worker threads and RPCs stay concurrent.
+Create places a new VM as ``virtplane plan`` does (placing.py), after looking for an object that already
+carries the resource's marker — an interrupted create's, which it finishes, as ``virtplane apply`` does.
+What ``pulumi up`` may do is what ``pulumi preview`` showed (guards.py): data loss only when allowed, no
+update of what the preview did not show. Driver calls block (SOAP, HTTPS), so they run in worker threads and
+RPCs stay concurrent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
+import contextlib
 import json
 import os
-import re
 from typing import Any
 
 from pulumi.provider.experimental import provider as api
 from pulumi.provider.experimental.property_value import PropertyValue
 
 from virtplane import redact
-from virtplane.apply import creation_spec
 from virtplane.diff import diff
-from virtplane.engine import Placer, classify
+from virtplane.engine import classify, foreign_object
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
 from virtplane.kinds import KINDS, build_spec
 from virtplane.kinds import kind as registered_kind
-from virtplane.placement import PlacementError, needs_hardware, place
-from virtplane.plan import Action, PlannedChange, ResourcePlan
-from virtplane.plugin import checking, diffing
+from virtplane.plan import Action, ResourcePlan
+from virtplane.plugin import checking, config_diff, diffing, guards, networks
 from virtplane.plugin.endpoint import Endpoint, check_settings, endpoint_name, variables_config
 from virtplane.plugin.engine_log import EngineLog
+from virtplane.plugin.importing import importable, inputs_from_state
+from virtplane.plugin.placing import Placement
 from virtplane.plugin.reads import Reads
 from virtplane.plugin.schema import PACKAGE, package_schema
 from virtplane.plugin.values import (
@@ -41,7 +42,7 @@ from virtplane.plugin.values import (
     to_property,
     to_property_map,
 )
-from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner
+from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule
 from virtplane.slots import resolve_vm
 from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
 
@@ -74,10 +75,12 @@ class VirtplaneProvider(api.Provider):
         self.reads = Reads()
         self.provider_urn = ""
         self.provider_name = ""
-        self.networks: dict[str, Spec] = {}  # Networks seen by this process: how a NIC's network is read back
+        self.networks = networks.KnownNetworks()
         self.configured = False
-        self._placer: Placer | None = None  # what this process placed, per host; used under _placement only
-        self._placement = asyncio.Lock()  # Creates run concurrently: one placement at a time
+        self.refresh_before_update = False  # the engine said (Handshake) it refreshes resources that ask for it
+        self.placement = Placement(self.endpoint)
+        self.adopted: set[str] = set()  # ids a Create of this process took over (an interrupted create's object)
+        self.new_resources: dict[str, dict[str, Spec]] = {}  # kind -> name -> spec: Checked, not created yet
 
     # -- schema and configuration -------------------------------------------------------------------------
 
@@ -98,9 +101,16 @@ class VirtplaneProvider(api.Provider):
                                                           for field, reason in problems if field not in unknown])
 
     async def diff_config(self, request: api.DiffRequest) -> api.DiffResponse:
-        """DIFF_UNKNOWN and no replacement: the engine compares the settings itself, and a changed setting
-        reconfigures the endpoint; it never replaces the resources on it."""
-        return api.DiffResponse()
+        """A changed endpoint identity replaces the provider (config_diff.py); any other setting changes in place."""
+        news = plain_map(request.new_inputs)
+        result = config_diff.diff_config(endpoint_name(request.urn), plain_map(request.old_state), news)
+        for key in result.replaces:
+            if has_unknown(news.get(key)):
+                await self.log.warning(f"Endpoint '{endpoint_name(request.urn)}': '{key}' is known only at apply "
+                                       "time; if it names another backend, every resource of this Endpoint is "
+                                       "replaced", request.urn)
+        return api.DiffResponse(changes=bool(result.changed), replaces=result.replaces, diffs=result.changed,
+                                detailed_diff=result.detailed, delete_before_replace=bool(result.replaces))
 
     async def configure(self, request: api.ConfigureRequest) -> api.ConfigureResponse:
         config = plain_map(request.args) if request.args else variables_config(request.variables)
@@ -116,10 +126,14 @@ class VirtplaneProvider(api.Provider):
         inputs = plain_map(request.new_inputs)
         problems = checking.failures(kind, request.name, inputs)
         known = not any(has_unknown(v) for v in inputs.values())
-        if not problems and kind == "Network" and known:
-            self.networks[request.name] = build_spec(kind, request.name, inputs)
+        if not problems and known:
+            spec = build_spec(kind, request.name, inputs)
+            if kind == "Network":
+                self.networks.learn(request.name, spec)
+            if not request.old_inputs:  # a resource to create: its Create looks for it in one read with the others
+                self.new_resources.setdefault(kind, {})[request.name] = spec
         if not problems and kind == "VirtualMachine" and known and not request.old_inputs and self.configured:
-            problems = await self._placement_failures(request.name, inputs)
+            problems = await self.placement.failures(request.name, inputs)
         return api.CheckResponse(inputs=request.new_inputs,
                                  failures=[api.CheckFailure(field, reason) for field, reason in problems])
 
@@ -132,9 +146,18 @@ class VirtplaneProvider(api.Provider):
         ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
         planned = classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)))
         desired = spec.model_dump()
-        result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore)
+        result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore,
+                                     driver.replaceable)
+        if result.data_loss and result.item is not None:
+            guards.refuse_unallowed_loss(result.item, self.endpoint.allow_data_loss)
         for sentence in result.data_loss:
             await self.log.warning(f"destroys data: {sentence}", request.urn)
+        for sentence in result.possible_loss:
+            await self.log.warning(f"may destroy data: {sentence}", request.urn)
+        if result.item is not None and not result.replaces and result.item.needs_power_off and old.get("power") == "on":
+            fields = ", ".join(c.change.path for c in planned if c.rule is Rule.POWER_OFF)
+            again = "" if getattr(spec, "power", None) == "off" else ", then started again"
+            await self.log.warning(f"powers off: {kind} '{name}' is shut down to change {fields}{again}", request.urn)
         return api.DiffResponse(changes=bool(result.detailed), replaces=result.replaces, diffs=result.diffs,
                                 detailed_diff=result.detailed, delete_before_replace=bool(result.replaces))
 
@@ -149,39 +172,54 @@ class VirtplaneProvider(api.Provider):
             return api.CreateResponse("", self._preview_outputs(kind, name, known, unknown, secret))
         spec = self._resolved(kind, name, known, None, driver)
         await self._check_references(driver, name, spec, new=True)
-        creation = await self._placed_creation_spec(name, spec, driver)
-        owner = Owner(stack_identity(request.urn), name, self.endpoint.name)
+        stack = stack_identity(request.urn)
+        if isinstance(spec, NetworkSpec):
+            self.networks.learn(name, spec)
+        finished = await self._finish_interrupted_create(driver, stack, name, known, spec, request.urn)
+        if finished is not None:
+            created_only = {k: v for k, v in spec.model_dump().items() if k in registered_kind(kind).create_only}
+            return api.CreateResponse(finished.id or "", to_property_map(
+                self._outputs(kind, {**created_only, **finished.state}), secret))
+        creation = await self.placement.creation_spec(name, spec, driver)
+        owner = Owner(stack, name, self.endpoint.name)
         created = await asyncio.to_thread(driver.create, owner, creation)
         if not isinstance(created, Created) or not created.id:
             raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
                                  "stable id (it does not implement the Created contract yet)")
-        if isinstance(spec, NetworkSpec):
-            self.networks[name] = spec
         self.reads.forget(kind, created.id)
-        outputs = {**creation.model_dump(), **created.outputs}
+        outputs = self._outputs(kind, {**creation.model_dump(), **created.outputs})
         return api.CreateResponse(created.id, to_property_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
         kind, name = resource_kind(request.type), request.name
         importing = not request.inputs
         driver = await self._driver(kind)
-        live = await self.reads.lookup(driver, stack_identity(request.urn), request.resource_id,
-                                       lambda: self._declared(driver, stack_identity(request.urn)),
-                                       through_owned_pass=not importing)
+        stack = stack_identity(request.urn)
+        previous = plain_map(request.properties)
+        through_owned_pass = not importing
+        if kind == "Network" and not importing:
+            self._learn_network(name, plain_map(request.inputs))
+        if kind == "VirtualMachine":
+            recorded = self.networks.learn_recorded(previous)
+            named_by_pass = self.reads.owned_pass_declared(kind)
+            if named_by_pass is not None and not recorded <= set(named_by_pass.get("Network", {})):
+                through_owned_pass = False  # that pass named NICs without some of this VM's networks
+        live = await self.reads.lookup(driver, stack, request.resource_id, lambda: self._declared(driver, stack),
+                                       through_owned_pass=through_owned_pass)
         if live is None:
             return api.ReadResponse(resource_id="")  # gone: a refresh drops it
         secret = secret_keys(request.inputs) | secret_keys(request.properties)
-        previous = plain_map(request.properties)
-        outputs = {**{k: previous[k] for k in registered_kind(kind).create_only if k in previous}, **live.state}
+        outputs = self._outputs(kind, {**{k: previous[k] for k in registered_kind(kind).create_only
+                                          if k in previous}, **live.state})
         inputs = request.inputs
         if importing:
-            described, unmanaged = _importable(kind, name, _inputs_from_state(kind, live.state))
+            described, unmanaged = importable(kind, name, inputs_from_state(kind, live.state))
             for field, reason in unmanaged:
                 await self.log.warning(f"{kind} '{name}': imported without '{field}', which stays unmanaged: "
                                        f"{reason}", request.urn)
             inputs = to_property_map(described, secret)
-        if kind == "Network" and importing:
-            self.networks[name] = build_spec(kind, name, _inputs_from_state(kind, live.state))
+            if kind == "Network":
+                self._learn_network(name, inputs_from_state(kind, live.state))
         return api.ReadResponse(live.id or request.resource_id, to_property_map(outputs, secret), inputs)
 
     async def update(self, request: api.UpdateRequest) -> api.UpdateResponse:
@@ -195,26 +233,36 @@ class VirtplaneProvider(api.Provider):
         driver = await self._driver(kind)
         stack = stack_identity(request.urn)
         live = await self._owned_live(driver, stack, request.resource_id, name, "update")
+        ignore = frozenset(registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes})
         spec = self._resolved(kind, name, known, live.state, driver)
-        ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
-        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, frozenset(ignore)))
-        previewed = {change.path for change in diff(spec.model_dump(), old, frozenset(ignore))}
-        refuse_unpreviewed_data_loss(kind, name, planned, previewed)
+        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, ignore))
+        shown = self._resolved(kind, name, known, old, driver)  # what the preview compared: the state
+        guards.refuse_unpreviewed(kind, name, registered_kind(kind).noun, planned,
+                                  {change.path: change for change in diff(shown.model_dump(), old, ignore)})
+        item = ResourcePlan(kind, name, self.endpoint.name, Action.UPDATE, spec=spec, observed=live, changes=planned)
+        if item.data_loss():
+            guards.refuse_unallowed_loss(item, self.endpoint.allow_data_loss)
         if planned:
             await self._check_references(driver, name, spec)
         if planned or not live.marker_complete:
             await asyncio.to_thread(driver.update, live, spec, [p.change for p in planned])
         if isinstance(spec, NetworkSpec):
-            self.networks[name] = spec
+            self.networks.learn(name, spec)
         self.reads.forget(kind, request.resource_id)
         fresh = await self.reads.lookup(driver, stack, request.resource_id,
                                         lambda: self._declared(driver, stack), fresh=True)
         state = fresh.state if fresh is not None else {**old, **spec.model_dump(exclude_none=True)}
-        outputs = {**{k: old[k] for k in registered_kind(kind).create_only if k in old}, **state}
+        outputs = self._outputs(kind, {**{k: old[k] for k in registered_kind(kind).create_only if k in old}, **state})
         return api.UpdateResponse(to_property_map(outputs, secret))
 
     async def delete(self, request: api.DeleteRequest) -> None:
         kind, name = resource_kind(request.type), request.name
+        if request.resource_id in self.adopted:
+            # A replacement made create-before-delete: this run's Create took the object over (it carries the
+            # resource's marker), so it is the new resource now, not the old one.
+            await self.log.warning(f"{kind} '{name}': not deleting {registered_kind(kind).noun} {request.resource_id}:"
+                                   " this run's Create took it over as the resource's replacement", request.urn)
+            return
         driver = await self._driver(kind)
         stack = stack_identity(request.urn)
         live = await self.reads.lookup(driver, stack, request.resource_id, lambda: self._declared(driver, stack),
@@ -225,12 +273,62 @@ class VirtplaneProvider(api.Provider):
         await asyncio.to_thread(driver.delete, live)
         self.reads.forget(kind, request.resource_id)
         if kind == "Network":
-            self.networks.pop(name, None)
+            self.networks.forget(name)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
     async def _driver(self, kind: str) -> KindDriver:
         return (await self.endpoint.provider()).driver(kind)
+
+    async def _finish_interrupted_create(self, driver: KindDriver, stack: str, name: str, inputs: dict[str, Any],
+                                         spec: Spec, urn: str) -> Observed | None:
+        """An object already carrying this resource's marker (a create interrupted after the hypervisor made it,
+        whose pending operation the engine then forgot) is taken over and finished, as ``virtplane apply``
+        finishes an interrupted create: changed in place to the inputs. One that would need replacing is refused,
+        never deleted, and so is a same-named object that is not this endpoint's (as the plan refuses it)."""
+        kind, endpoint = driver.kind, self.endpoint.name
+        self.new_resources.get(kind, {}).pop(name, None)
+        claimed = await self.reads.claimed(driver, stack, name, spec, lambda: self._declared(driver, stack),
+                                           lambda: dict(self.new_resources.get(kind, {})))
+        live = claimed.owned
+        if live is not None and live.owner is not None and live.owner.endpoint not in (None, endpoint):
+            raise foreign_object(kind, name, endpoint, stack, live.owner)
+        if live is None:
+            if claimed.foreign is not None:
+                raise foreign_object(kind, name, endpoint, stack, claimed.foreign.owner)
+            return None
+        resolved = self._resolved(kind, name, inputs, live.state, driver)
+        create_only = registered_kind(kind).create_only
+        planned = classify(kind, name, driver, diff(resolved.model_dump(), live.state, create_only))
+        replaced = [change.change.path for change in planned if change.rule is Rule.REPLACE]
+        if replaced:  # never deleted here: it may be a VM retainOnDelete kept when its resource was replaced
+            raise VirtplaneError(
+                f"{kind} '{name}': {registered_kind(kind).noun} {live.name} (id {live.id}) on endpoint '{endpoint}' "
+                f"already carries this resource's ownership marker (left by an interrupted create, or kept by "
+                f"retainOnDelete) and differs in {', '.join(replaced)}, which cannot change in place. Nothing was "
+                "changed: delete it by hand, or give the resource its values and run again")
+        item = ResourcePlan(kind, name, endpoint, Action.UPDATE, spec=resolved, observed=live, changes=planned,
+                            note="finishing an interrupted create")
+        if item.data_loss():
+            guards.refuse_unallowed_loss(item, self.endpoint.allow_data_loss)
+        if planned or not live.marker_complete or kind == "VirtualMachine":  # not a VLAN network: it always exists
+            await self.log.warning(f"{kind} '{name}': finishing an interrupted create: {registered_kind(kind).noun} "
+                                   f"{live.name} (id {live.id}) already carries this resource's ownership marker, so "
+                                   "it is taken over, not made a second time", urn)
+        if not planned and live.marker_complete:
+            finished: Observed | None = live  # nothing to finish: as it was read
+        else:
+            if planned:
+                await self._check_references(driver, name, resolved)
+            await asyncio.to_thread(driver.update, live, resolved, [change.change for change in planned])
+            self.reads.forget(kind, live.id or "")
+            finished = (await self.reads.claimed(driver, stack, name, resolved,
+                                                 lambda: self._declared(driver, stack))).owned
+        if finished is None or not finished.id:
+            raise VirtplaneError(f"{kind} '{name}': the {registered_kind(kind).noun} left by an interrupted create "
+                                 f"was finished but cannot be read back on endpoint '{endpoint}'")
+        self.adopted.add(finished.id)
+        return finished
 
     async def _check_references(self, driver: KindDriver, name: str, spec: Spec, *, new: bool = False) -> None:
         """What the endpoint cannot satisfy (an unknown node, network or storage; for a new object, a name
@@ -239,7 +337,7 @@ class VirtplaneProvider(api.Provider):
         name_problem = getattr(await self.endpoint.provider(), "name_problem", None)
         if new and callable(name_problem) and (problem := name_problem(driver.kind, name)):
             problems.append(("name", problem))
-        declared: Declared = {"Network": dict(self.networks), driver.kind: {name: spec}}
+        declared: Declared = {"Network": self.networks.all(), driver.kind: {name: spec}}
         problems += await asyncio.to_thread(driver.check, spec, declared)
         if problems:
             raise SpecError(driver.kind, name, problems)
@@ -251,42 +349,16 @@ class VirtplaneProvider(api.Provider):
             return resolve_vm(spec, live_state, driver.new_slot)
         return spec
 
-    async def _endpoint_placer(self) -> Placer:
-        if self._placer is None:
-            self._placer = Placer(self.endpoint.name, await self.endpoint.provider())
-        return self._placer
+    def _outputs(self, kind: str, state: dict[str, Any]) -> dict[str, Any]:
+        """A resource's outputs: its spec-shaped state; a VM's also records the Networks its NICs are on."""
+        if kind != "VirtualMachine":
+            return state
+        return {**state, networks.OUTPUT: self.networks.output_for(state)}
 
-    async def _placed_creation_spec(self, name: str, spec: Spec, driver: KindDriver) -> Spec:
-        """What the driver's create gets, as ``virtplane apply`` makes it: the creation defaults, the host and
-        the devices placement chose (counting what this process placed already)."""
-        if not isinstance(spec, VirtualMachineSpec):
-            return spec
-        item = ResourcePlan(driver.kind, name, self.endpoint.name, Action.CREATE, spec=spec)
-        async with self._placement:
-            placer = await self._endpoint_placer()
-            await asyncio.to_thread(placer.place, item, driver)
-        return creation_spec(item)
-
-    async def _placement_failures(self, name: str, inputs: dict[str, Any]) -> list[tuple[str, str]]:
-        """Check's view of placement, without taking anything: a new VM that needs devices or nested
-        virtualization no host of the endpoint can serve (as it stands, after what this process placed) is a
-        failure. Anything else that goes wrong here (the endpoint unreachable) is left for Create to report."""
-        spec = build_spec("VirtualMachine", name, inputs)
-        assert isinstance(spec, VirtualMachineSpec)
-        spec = spec.with_creation_defaults()
-        if not needs_hardware(spec):
-            return []
-        try:
-            async with self._placement:
-                placer = await self._endpoint_placer()
-                trial = copy.deepcopy(placer.usage)
-                await asyncio.to_thread(lambda: place(name, placer.endpoint, spec, placer.hosts(), trial))
-        except PlacementError as error:
-            field = re.search(r"field '([^']+)'", str(error))
-            return [(field.group(1) if field else "gpus", redact.redact(str(error)))]
-        except Exception:  # the endpoint unreachable, a library's fault: Create reports it, as one sentence
-            return []
-        return []
+    def _learn_network(self, name: str, inputs: dict[str, Any]) -> None:
+        if inputs and not any(has_unknown(value) for value in inputs.values()):
+            with contextlib.suppress(SpecError):  # not a valid declaration (Check reports it): nothing to learn
+                self.networks.learn(name, build_spec("Network", name, inputs))
 
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
@@ -299,20 +371,21 @@ class VirtplaneProvider(api.Provider):
                 for key, value in outputs.items()}
 
     async def _declared(self, driver: KindDriver, stack: str) -> Declared:
-        """What helps a driver read references back: the stack's Networks (seen here, or owned on the
-        endpoint), for a VM's NICs."""
+        """What helps a driver read objects and references back: the stack's Networks (seen here, recorded by
+        VMs, or owned on the endpoint) — a VM's NICs are named after them, and so are VLAN networks read by id."""
         if driver.kind != "VirtualMachine":
-            return {}
-        networks = dict(self.networks)
+            return {"Network": self.networks.all()}
         network_driver = await self._driver("Network")
-        for live in (await self.reads.owned(network_driver, stack, lambda: _nothing())).values():
-            if live.owner is not None and live.owner.resource not in networks:
+        owned = await self.reads.owned(network_driver, stack, lambda: _nothing())
+        known = self.networks.all()  # after the last await: what a pass is told is what it is told (read())
+        for live in owned.values():
+            if live.owner is not None and live.owner.resource not in known:
                 try:
-                    networks[live.owner.resource] = build_spec("Network", live.owner.resource,
-                                                               _inputs_from_state("Network", live.state))
+                    known[live.owner.resource] = build_spec("Network", live.owner.resource,
+                                                            inputs_from_state("Network", live.state))
                 except SpecError:
                     continue
-        return {"Network": networks}
+        return {"Network": known}
 
     async def _owned_live(self, driver: KindDriver, stack: str, resource_id: str, name: str,
                           action: str) -> Observed:
@@ -351,51 +424,3 @@ def _unknown_inside(value: Any) -> Any:
     if isinstance(value, list):
         return [_unknown_inside(item) for item in value]
     return value
-
-
-def _importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """The imported inputs Check accepts: a field the spec cannot express as the object has it (a Hyper-V
-    adapter connected to no switch has no network) is left out — unset, so not managed — with the reason."""
-    inputs = dict(inputs)
-    left_out: list[tuple[str, str]] = []
-    while True:
-        try:
-            build_spec(kind, name, inputs)
-            return inputs, left_out
-        except SpecError as error:
-            failing = [(checking.pulumi_path(path), reason) for path, reason in error.problems
-                       if re.split(r"[.\[]", checking.pulumi_path(path))[0] in inputs]
-            if not failing:
-                return inputs, left_out  # not about a field (the name): Check reports it as it is
-            for path, reason in failing:
-                top = re.split(r"[.\[]", path)[0]
-                if inputs.pop(top, None) is not None:
-                    left_out.append((top, f"{path} {reason}"))
-
-
-def _inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The inputs that describe a live object as it is (an import): every field it reports, unset parts
-    and create-only fields left out."""
-    fields = registered_kind(kind).spec.model_fields
-    create_only = registered_kind(kind).create_only
-    inputs: dict[str, Any] = {}
-    for key, value in state.items():
-        if key not in fields or key in create_only or value is None:
-            continue
-        if isinstance(value, list):
-            value = [{k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
-                     for item in value]
-        inputs[key] = value
-    return inputs
-
-
-def refuse_unpreviewed_data_loss(kind: str, name: str, planned: list[PlannedChange], previewed: set[str]) -> None:
-    """The preview compared the inputs with the state Pulumi holds; the update compares them with the live
-    object. A disk that only the live object has (attached out of band since the last refresh) would be removed
-    without anyone having seen it in a preview: refuse, and change nothing."""
-    unseen = [c for c in planned if c.destroys_data and c.change.path not in previewed]
-    if unseen:
-        disks = ", ".join(f"{c.change.path} ({(c.change.old or {}).get('size', '?')} GiB)" for c in unseen)
-        raise VirtplaneError(f"{kind} '{name}': the live VM has disks the preview did not show ({disks}); removing "
-                             "them would destroy data nobody reviewed. Nothing was changed: run `pulumi refresh`, "
-                             "then preview again")

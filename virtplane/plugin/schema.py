@@ -159,7 +159,22 @@ def _settings_properties() -> dict[str, dict[str, Any]]:
     for entry in properties.values():
         if entry["description"].startswith("Used by") and not entry["description"].endswith("."):
             entry["description"] += "."
+    properties["allowDataLoss"] = {
+        "type": "boolean", "default": False,
+        "description": "Let a change that destroys data (a disk no longer declared, a VM replaced, the Endpoint "
+                       "pointed at another backend) go ahead; without it, preview and up refuse such a change in one "
+                       "sentence. Also VIRTPLANE_ALLOW_DATA_LOSS=1."}
     return properties
+
+
+def _outputs(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """A resource's output properties: its inputs, and for a VM the Networks its NICs are on."""
+    if kind != "VirtualMachine":
+        return dict(inputs)
+    return {**inputs, "networks": {
+        "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "description": "The Networks the VM's NICs are on, with their settings (`{\"app\": {\"vlan\": 120}}`): "
+                       "how a refresh names the NICs where a network is a VLAN tag (Proxmox, Hyper-V)."}}
 
 
 def package_schema(version: str) -> dict[str, Any]:
@@ -171,7 +186,7 @@ def package_schema(version: str) -> dict[str, Any]:
             "description": _description(kind.spec, f"A {kind.noun}."),
             "inputProperties": properties,
             "requiredInputs": required,
-            "properties": properties,
+            "properties": _outputs(kind.name, properties),
             "required": required,
         }
     settings = _settings_properties()

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 
-def server_context(ca_out: Path, host: str, work_dir: Path) -> ssl.SSLContext:
-    """Write the CA certificate to ``ca_out`` and return a server context with a certificate for ``host``.
-    The private keys exist only in memory and, briefly, in ``work_dir`` (removed once loaded)."""
+def server_context(ca_out: Path, host: str, work_dir: Path, also: tuple[str, ...] = ()) -> ssl.SSLContext:
+    """Write the CA certificate to ``ca_out`` and return a server context with a certificate for ``host`` (and
+    the addresses or names in ``also``). The private keys exist only in memory and, briefly, in ``work_dir``
+    (removed once loaded)."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hypervsim lab CA")])
@@ -29,10 +30,11 @@ def server_context(ca_out: Path, host: str, work_dir: Path) -> ssl.SSLContext:
           .sign(ca_key, hashes.SHA256()))
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost")]
-    try:
-        names.append(x509.IPAddress(ipaddress.ip_address(host)))
-    except ValueError:
-        names.append(x509.DNSName(host))
+    for name in (host, *also):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            names.append(x509.DNSName(name))
     cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))

@@ -8,12 +8,10 @@ and the Discrete Device Assignment page (no dynamic memory with an assigned devi
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from typing import Any
 
 from tests.integration.hyperv.test_driver import SWITCH, provider, vms_named
-from tests.support.cli import virtplane, write_stack
+from tests.support.cli import assert_one_clear_error, user_env, virtplane, write_stack
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
 from virtplane_lab.hyperv import HypervInstance
 
@@ -22,16 +20,8 @@ _numbers = itertools.count()
 
 def hyperv_env(instance: HypervInstance, **overrides: str | None) -> dict[str, str]:
     """The environment of a user who exported the simulated host's HYPERV_* variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_"))}
-    env.update(instance.environ())
-    env.update({"HYPERV_TLS": str(instance.tls).lower(), "HYPERV_SWITCH": SWITCH, "COLUMNS": "200",
-                "VIRTPLANE_LOCK_DIR": tempfile.mkdtemp(prefix="virtplane-locks-")})
-    for key, value in overrides.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    return env
+    return user_env({**instance.environ(), "HYPERV_TLS": str(instance.tls).lower(), "HYPERV_SWITCH": SWITCH},
+                    **overrides)
 
 
 def program(name: str, extra: str = "") -> str:
@@ -41,17 +31,6 @@ def program(name: str, extra: str = "") -> str:
             "net = virtplane.Network('app', vlan=120, opts=on_hv)\n"
             f"virtplane.VirtualMachine({name!r}, cpus=1, memory='512MiB', power='off', nics=[virtplane.Nic(net)], "
             f"{extra}opts=on_hv)\n")
-
-
-def assert_one_clear_error(result: Any, *fragments: str, secrets: list[str]) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    for secret in secrets:
-        assert secret not in result.stderr + result.stdout
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def apply_mistake(instance: HypervInstance, tmp_path: Any, extra: str = "", **env: str | None) -> tuple[str, Any]:
