@@ -28,7 +28,8 @@ another name, which carries the same text, is never taken for ours.
 **Power.** A VM that virtplane switches off for a change that needs it off, and that is to run again afterwards,
 is recorded as such before it is switched off: the line ``virtplane.restore: power=on`` in the same free text as
 the marker (``with_restore``: the Proxmox description, the Hyper-V Notes), on vSphere the custom attribute
-``virtplane.restore`` (``power=on``). It is removed once the VM runs again. A run killed in between leaves the
+``virtplane.restore`` (``power=on``), on XenServer the VM's ``other_config`` key of that name (through the power
+protocol of providers/power.py). It is removed once the VM runs again. A run killed in between leaves the
 record, so the next plan powers the VM on again (``power: off → on``, also reported by drift) even when the stack
 leaves power unset (read back as ``Observed.restore_power``).
 """
@@ -47,6 +48,7 @@ from virtplane.providers.base import (
 
 PENDING_SUFFIX = ".virtplane-pending"  # Proxmox: names are DNS names
 RESTORE_PREFIX = "virtplane.restore: "
+RESTORE_KEY = "virtplane.restore"  # where a key-value store keeps the power record (vSphere, XenServer)
 
 
 def pending_label(resource: str) -> str:
@@ -88,6 +90,6 @@ def with_restore(text: str | None, power: str | None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["PENDING_PREFIX", "PENDING_SUFFIX", "RESTORE_PREFIX", "description_marker", "is_pending_label",
-           "made_by_create", "owner_from_description", "owner_from_pending", "pending_label", "pending_name",
-           "restore_from", "with_marker", "with_restore"]
+__all__ = ["PENDING_PREFIX", "PENDING_SUFFIX", "RESTORE_KEY", "RESTORE_PREFIX", "description_marker",
+           "is_pending_label", "made_by_create", "owner_from_description", "owner_from_pending", "pending_label",
+           "pending_name", "restore_from", "with_marker", "with_restore"]

@@ -9,10 +9,10 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from virtplane.providers.base import MARKER_KEY, Owner
+from virtplane.providers.marker import RESTORE_KEY  # the power record: "power=on", or empty
 from virtplane.providers.vsphere.faults import provider_error
 
 TAGS_KEY = "virtplane.tags"
-RESTORE_KEY = "virtplane.restore"  # the power record of providers/marker.py: "power=on", or empty
 OUR_KEYS = (MARKER_KEY, TAGS_KEY, RESTORE_KEY)
 
 

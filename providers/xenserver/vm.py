@@ -54,6 +54,7 @@ from virtplane.providers.base import (
     pending_name,
 )
 from virtplane.providers.claims import guard, sort_observed
+from virtplane.providers.marker import RESTORE_KEY, RESTORE_PREFIX, restore_from
 from virtplane.providers.power import change_with_power
 from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, XapiFailure
@@ -163,8 +164,10 @@ class VirtualMachineDriver(KindDriver):
         vlans = vlans or self._vlans
         owner, pending = owner_of(record)
         state = vm_state(ref, record, view, lambda network: vlans.name_of(network, view.networks, view.pifs))
+        restore = (record.get("other_config") or {}).get(RESTORE_KEY)
         return Observed(str(record["name_label"]), VmHandle(ref, record, pending), owner, state,
-                        marker_complete=owner is None or marker_complete(record), id=str(record["uuid"]))
+                        marker_complete=owner is None or marker_complete(record), id=str(record["uuid"]),
+                        restore_power=restore_from(RESTORE_PREFIX + restore) if restore else None)
 
     def _read_one(self, ref: str, what: str) -> Observed:
         record = self._client.get("VM.get_record", ref, what=what)
@@ -278,7 +281,16 @@ class VirtualMachineDriver(KindDriver):
                           needs_off=needs_off, timeout=self._settings.shutdown_timeout,
                           change=lambda: self._apply(handle, owner, vm_spec, changes,
                                                      finish_marker=not observed.marker_complete,
-                                                     running=running and not needs_off))
+                                                     running=running and not needs_off),
+                          record=lambda power: self._record_power(handle.ref, observed.name, power),
+                          recorded=observed.restore_power is not None)
+
+    def _record_power(self, ref: str, name: str, power: str | None) -> None:
+        """Keep (or, with None, clear) the power state to restore in ``other_config`` (providers/marker.py)."""
+        what = f"record the power state of VM {name}"
+        self._client.call("VM.remove_from_other_config", ref, RESTORE_KEY, what=what)
+        if power is not None:
+            self._client.call("VM.add_to_other_config", ref, RESTORE_KEY, f"power={power}", what=what)
 
     def _power(self, handle: VmHandle, name: str, node: str | None) -> XapiPower:
         host = self._host(node) if node else None

@@ -23,6 +23,13 @@ def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     yield from _peer(request)
 
 
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv"])
+def replacing_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer on which some declaration replaces a VM (``Peer.replacing``): on the lab's XenServer pool only a disk's
+    SR or thinness would, and it has one SR, whose thinness its checks hold a declaration to."""
+    yield from _peer(request)
+
+
 def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))

@@ -1,23 +1,26 @@
-"""``kill -9`` in the middle of an apply, at a chosen step: the work runs in a forked child with connections of its
-own, and the child sends itself SIGKILL right after its N-th call that changes something on the hypervisor has
-returned — the change is made, nothing after it runs, and no cleanup handler, ``finally`` or ``except`` of ours
-gets to run (as when the process is killed for real).
+"""``kill -9`` in the middle of an apply, at a chosen step: the apply runs in a child process with connections of its
+own (forked from a clean fork server, so no lock another thread of the test held is inherited), and the child sends
+itself SIGKILL right after its N-th call that changes something on the hypervisor has returned — the change is
+made, nothing after it runs, and no cleanup handler, ``finally`` or ``except`` of ours gets to run (as when the
+process is killed for real).
 
 A call that changes something: a vSphere method ending in ``_Task`` (and ``SetField``, ``AddCustomFieldDef``,
 ``ShutdownGuest``), a Proxmox request that is not a GET (logins aside), a Hyper-V pipeline holding a cmdlet other
-than ``Get-…``/``Select-Object``. The hook is installed in the child only (its own memory); our code runs as is.
+than ``Get-…``/``Select-Object``, a XenAPI call other than a ``get_…``, a session's or a task's. The hook is
+installed in the child only (its own memory); our code runs as is.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sys
-import traceback
-from collections.abc import Callable
 from typing import Any
 
-from virtplane.providers.base import Provider
+from virtplane import apply
+from virtplane.declared import DesiredStack
+from virtplane.engine import build_plan
 from virtplane.providers.registry import provider_class
 
 VSPHERE_WRITES = {"SetField", "AddCustomFieldDef", "ShutdownGuest"}
@@ -73,33 +76,56 @@ def _arm(kind: str, countdown: _Countdown) -> None:
             return result
 
         HypervClient._invoke = invoke_counted  # type: ignore[method-assign]
+    elif kind == "xenserver":
+        from virtplane.providers.xenserver.client import XapiClient
+
+        call = XapiClient._call
+
+        def call_counted(self: Any, method: str, args: Any, what: str) -> Any:
+            result = call(self, method, args, what)
+            verb = method.rsplit(".", 1)[-1]
+            if not verb.startswith("get") and not method.startswith(("session.", "task.", "event.")):
+                countdown.after_write()
+            return result
+
+        XapiClient._call = call_counted  # type: ignore[method-assign]
     else:
         raise AssertionError(f"no kill hook for {kind}")
 
 
-def killed_after(step: int, kind: str, environ: dict[str, str], work: Callable[[Provider], None]) -> bool:
-    """Run ``work(provider)`` in a child connected afresh to the ``kind`` endpoint of ``environ``, killed with
-    SIGKILL right after its ``step``-th change. True when it was killed; False when it finished first (there is
-    no such step). A child that fails otherwise fails the test."""
+CHILD_DEADLINE = 300.0  # seconds a killed apply's child may take; one that hangs fails the test, never the run
+_SERVER = multiprocessing.get_context("forkserver")
+_SERVER.set_forkserver_preload(["virtplane.engine", "virtplane.apply", "tests.conformance.kill"])
+
+
+def _child(step: int, kind: str, environ: dict[str, str], desired: DesiredStack, endpoint: str,
+           allow_data_loss: bool) -> None:
+    """In a process of its own, forked from a clean server (no threads, no locks held by another thread): connect,
+    arm the countdown, plan and apply as the CLI does (one change at a time)."""
+    cls = provider_class(kind)
+    provider = cls.connect(cls.settings_from("conformance", {}, environ))
+    _arm(kind, _Countdown(step))
+    plan = build_plan(desired, {endpoint: provider})
+    result = apply.run(plan, {endpoint: provider}, parallel=1, allow_data_loss=allow_data_loss)
+    if result.failed:
+        raise AssertionError([outcome.error for outcome in result.failed])
     sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 0
-        try:
-            cls = provider_class(kind)
-            provider = cls.connect(cls.settings_from("conformance", {}, environ))
-            _arm(kind, _Countdown(step))
-            work(provider)
-        except BaseException:
-            traceback.print_exc()
-            code = 1
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)  # no atexit, no finalizers: the parent's sessions stay logged in
-    _, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        assert os.WTERMSIG(status) == signal.SIGKILL, f"the child died of signal {os.WTERMSIG(status)}"
+    os._exit(0)  # no atexit, no finalizers
+
+
+def killed_after(step: int, kind: str, environ: dict[str, str], desired: DesiredStack, endpoint: str, *,
+                 allow_data_loss: bool = False) -> bool:
+    """Apply ``desired`` in a child connected afresh to the ``kind`` endpoint of ``environ``, killed with SIGKILL
+    right after its ``step``-th change. True when it was killed; False when it finished first (there is no such
+    step). A child that fails otherwise (or hangs past CHILD_DEADLINE) fails the test."""
+    child = _SERVER.Process(target=_child, args=(step, kind, environ, desired, endpoint, allow_data_loss))
+    child.start()
+    child.join(CHILD_DEADLINE)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        raise AssertionError(f"the apply in the child still ran after {CHILD_DEADLINE:g} s (step {step})")
+    if child.exitcode == -signal.SIGKILL:
         return True
-    assert os.WEXITSTATUS(status) == 0, "the apply in the child failed (see its traceback above)"
+    assert child.exitcode == 0, "the apply in the child failed (see its traceback above)"
     return False

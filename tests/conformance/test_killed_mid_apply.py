@@ -16,8 +16,6 @@ from typing import Any
 from tests.conformance.kill import killed_after
 from tests.conformance.peers import Peer
 from tests.conformance.stack import ENDPOINT, Stack
-from virtplane import apply
-from virtplane.providers.base import Provider
 
 MAX_STEPS = 40  # far more changes than any scenario makes: a guard against a loop that never ends
 
@@ -72,13 +70,6 @@ def ids(stack: Stack) -> dict[str, str | None]:
     return {r.name: r.observed.id for r in stack.plan().resources if r.observed is not None}
 
 
-def apply_in(provider: Provider, stack: Stack, allow_data_loss: bool, destroy: bool = False) -> None:
-    stack.peer.provider = provider  # the child's own connection (its memory only)
-    plan = stack.plan(destroy=destroy)
-    result = apply.run(plan, {ENDPOINT: provider}, parallel=1, allow_data_loss=allow_data_loss or destroy)
-    assert not result.failed, [outcome.error for outcome in result.failed]
-
-
 def ours(peer: Peer, prefix: str) -> list[str]:
     """Every VM on the endpoint whose name holds the prefix (pending names included), templates aside."""
     return sorted(n for n in peer.names() if prefix in n and not n.endswith("-tpl") and not n.endswith("-hand"))
@@ -95,8 +86,8 @@ def check_killed_at_every_step(peer: Peer, name: str, make: Callable[[Peer, str]
                 assert peer.provider is not None
             before_ids = ids(scenario.before) if scenario.before is not None else {}
             running = {vm: True for vm in scenario.keeps}
-            killed = killed_after(step, peer.kind, peer.environ,
-                                  lambda provider, s=scenario: apply_in(provider, s.after, s.allow_data_loss))
+            killed = killed_after(step, peer.kind, peer.environ, scenario.after.desired, ENDPOINT,
+                                  allow_data_loss=scenario.allow_data_loss)
             peer.settle()  # what the killed run started on the hypervisor finishes without it
             if then_destroy:  # straight to destroy: everything the killed run made or left must be found
                 scenario.after.apply(destroy=True)

@@ -7,7 +7,8 @@ from tests.conformance.stack import lab, observed_vm
 from virtplane.plan import Action
 
 
-def test_a_replaced_vm_keeps_the_live_values_of_the_fields_the_stack_leaves_unset(peer, name):
+def test_a_replaced_vm_keeps_the_live_values_of_the_fields_the_stack_leaves_unset(replacing_peer, name):
+    peer = replacing_peer
     stack = lab(peer, name, vms=0)
     vm = f"{name}-vm0"
     stack.vm(vm, cpus=4, memory="2GiB", disks=[{"size": 4}], nics=[{"network": f"{name}-net"}], tags=["keep"],
