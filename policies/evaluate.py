@@ -18,6 +18,7 @@ from virtplane.declared import DesiredStack
 from virtplane.inventory import Inventory
 from virtplane.placement import fit, needs_hardware, record
 from virtplane.policies.chooser import HostChooser
+from virtplane.policies.containers import ContainerUnderCheck, check_containers, declared_containers
 from virtplane.policies.hosts import release
 from virtplane.policies.model import ADVISORY, Finding, StackUnderCheck, VmUnderCheck
 from virtplane.policies.rules import ALL
@@ -43,13 +44,14 @@ class Report:
     vms: int
     findings: list[Finding] = field(default_factory=list)
     evaluated: list[tuple[str, str, str]] = field(default_factory=list)
+    containers: int = 0
 
     @property
     def blocking(self) -> list[Finding]:
         return [f for f in self.findings if f.blocking]
 
     def summary(self) -> dict[str, object]:
-        return {"vms": self.vms, "evaluated": len(self.evaluated),
+        return {"vms": self.vms, "containers": self.containers, "evaluated": len(self.evaluated),
                 "mandatory": len(self.blocking),
                 "advisory": sum(1 for f in self.findings if f.level == ADVISORY and f.waived is None),
                 "waived": sum(1 for f in self.findings if f.waived is not None),
@@ -62,18 +64,37 @@ def declared_vms(desired: DesiredStack) -> list[DeclaredVm]:
             if r.kind == "VirtualMachine" and isinstance(r.spec, VirtualMachineSpec)]
 
 
-def needs_policy(desired: DesiredStack) -> bool:
-    """True when some VM asks for devices or nested virtualization: only then do plan/apply need host facts."""
+def vms_need_policy(desired: DesiredStack) -> bool:
+    """True when some VM asks for devices or nested virtualization: only then do plan/apply run the VM rules."""
     return any(needs_hardware(vm.spec) for vm in declared_vms(desired))
 
 
-def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfig | None = None) -> Report:
+def needs_policy(desired: DesiredStack) -> bool:
+    """True when plan/apply run rules: the VM rules (see ``vms_need_policy``) or the container rules (the stack has
+    containers)."""
+    return any(r.kind == "Container" for r in desired.resources.values()) or vms_need_policy(desired)
+
+
+def needs_host_facts(desired: DesiredStack) -> bool:
+    """True when a rule needs the hosts' facts: a VM asking for devices or nested virtualization, or a container
+    with devices (the other container rules read only the spec)."""
+    return any(needs_hardware(vm.spec) for vm in declared_vms(desired)) or any(
+        r.kind == "Container" and getattr(r.spec, "devices", None) for r in desired.resources.values())
+
+
+def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfig | None = None, *,
+                include_vms: bool = True) -> Report:
+    """Every rule over the stack's VMs (unless ``include_vms`` is False) and containers."""
     hypervisors = {name: endpoint.kind for name, endpoint in desired.endpoints.items()}
-    return check_vms(desired.identity, declared_vms(desired), inventory, hypervisors, config)
+    return check_vms(desired.identity, declared_vms(desired) if include_vms else [], inventory, hypervisors, config,
+                     declared_containers(desired, inventory, hypervisors))
 
 
 def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
-              hypervisors: Mapping[str, str] | None = None, config: PolicyConfig | None = None) -> Report:
+              hypervisors: Mapping[str, str] | None = None, config: PolicyConfig | None = None,
+              containers: Sequence[ContainerUnderCheck] = ()) -> Report:
+    """The VM rules over ``vms``, then the container rules over ``containers`` (which see the devices the VMs were
+    placed on); waivers and downgrades of ``config`` applied to every finding."""
     hypervisors = hypervisors or {}
     specs = [vm.spec.with_creation_defaults() for vm in vms]
     names = frozenset(vm.name for vm in vms)
@@ -100,6 +121,10 @@ def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
         if vm.host is not None and vm.has_devices and spec.memory:
             stack.reserved_mib[vm.host.name] += spec.memory
     report.findings = [finding for found in per_vm for finding in found]
+    found, evaluated = check_containers(list(containers), inventory, stack)
+    report.findings += found
+    report.evaluated += evaluated
+    report.containers = len(containers)
     if config is not None:
         config.apply(report.findings)
     return report

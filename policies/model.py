@@ -1,9 +1,10 @@
 """The small shared types of the policy layer: a rule's description, a finding, and what rules look at.
 
 A rule module (policies/rules/) exports ``RULE`` (a ``Rule``) and ``check(vm, inventory, stack)`` returning
-``Finding``s. ``VmUnderCheck`` is one declared VM with the host the rules evaluate it on (its ``node``, else
-the host placement chooses); ``StackUnderCheck`` is the whole stack with the capacity taken per host so far,
-counted in declaration order, so a rule can tell which VM is the one too many (policies/evaluate.py builds it).
+``Finding``s (a container rule: ``check(ct, inventory, stack)``, policies/containers.py). ``VmUnderCheck`` is one
+declared VM with the host the rules evaluate it on (its ``node``, else the host placement chooses);
+``StackUnderCheck`` is the whole stack with the capacity taken per host so far, counted in declaration order, so a
+rule can tell which VM is the one too many (policies/evaluate.py builds it).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class Finding:
     line: int | None = None
     waived: str | None = None
     downgraded: str | None = None
+    kind: str = "VirtualMachine"  # the resource's kind
+
+    @property
+    def noun(self) -> str:
+        """How sentences name the resource's kind: "VM", "container"."""
+        return "VM" if self.kind == "VirtualMachine" else self.kind.lower()
 
     @property
     def blocking(self) -> bool:
@@ -74,7 +81,8 @@ class Finding:
 
     def to_json(self) -> dict[str, object]:
         document: dict[str, object] = {
-            "rule": self.rule, "level": self.level, "resource": self.resource, "endpoint": self.endpoint,
+            "rule": self.rule, "level": self.level, "kind": self.kind, "resource": self.resource,
+            "endpoint": self.endpoint,
             "host": self.host, "field": self.field, "message": self.message, "remediation": self.remediation,
             "file": self.file, "line": self.line}
         if self.waived is not None:

@@ -50,3 +50,7 @@ HYPERV_DDA = Source("Microsoft Learn: Plan for deploying devices by using Discre
                     "plan-for-deploying-devices-using-discrete-device-assignment")
 HYPERV_GPU_P = Source("Microsoft Learn: GPU partitioning",
                       "https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/gpu-partitioning")
+PVE_PCT = Source("Proxmox VE Administration Guide: Proxmox Container Toolkit (privileged and unprivileged containers, "
+                 "container options)", "https://pve.proxmox.com/pve-docs/chapter-pct.html")
+PVE_LXC_API = Source("Proxmox VE API viewer: /nodes/{node}/lxc (features: nesting, keyctl; devN)",
+                     "https://pve.proxmox.com/pve-docs/api-viewer/index.html#/nodes/{node}/lxc")

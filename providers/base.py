@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import quote, unquote
@@ -249,9 +249,15 @@ class KindDriver(ABC):
         per host by this plan, so one plan spreads its VMs. Default: no choice."""
         return None
 
+    def slots_for(self, spec: Spec) -> Callable[[str, dict[str, Any], set[str]], str]:
+        """How new slots are chosen for this spec's disks and NICs (a hypervisor whose default bus depends on the VM,
+        like Hyper-V's Generation 1 booting from IDE, looks at the spec). Default: ``new_slot``."""
+        return self.new_slot
+
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
-        """A free slot for a new disk or NIC (``collection`` "disks" or "nics"), in this hypervisor's own
-        notation (vSphere ``scsi0:1``/``ethernet0``, Proxmox ``scsi1``/``net0``). Default: ``disk0``…"""
+        """A free slot for a new item of a slotted list (``collection`` "disks" or "nics"; a container's "mounts"),
+        in this hypervisor's own notation (vSphere ``scsi0:1``/``ethernet0``, Proxmox ``scsi1``/``net0``/``mp0``).
+        Default: ``disk0``…"""
         prefix = "disk" if collection == "disks" else "nic"
         number = 0
         while f"{prefix}{number}" in taken:
@@ -295,8 +301,12 @@ class Provider(ABC):
         """The endpoint's hosts with their facts (the inventory), read in one batched pass."""
         raise NotImplementedError(f"the {self.name} provider does not read host facts yet")
 
+    def serves(self, kind: str) -> bool:
+        """Whether this endpoint has a driver for ``kind`` (vSphere has no containers)."""
+        return kind in self.drivers
+
     def driver(self, kind: str) -> KindDriver:
-        """The driver for a resource kind ("VirtualMachine", "Network")."""
+        """The driver for a resource kind ("VirtualMachine", "Network", "Container")."""
         try:
             return self.drivers[kind]
         except KeyError:

@@ -1,4 +1,4 @@
-"""virtplane: declarative virtual machines, networks and disks on vSphere, Proxmox VE and Hyper-V.
+"""virtplane: declarative virtual machines, containers, networks and disks on vSphere, Proxmox VE and Hyper-V.
 
 The resource classes are imported on first use, so the ``virtplane`` command starts without loading Pulumi.
 """
@@ -8,13 +8,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from virtplane.container_resources import Container, ContainerFeatures, Mount
     from virtplane.resources import Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
 
-__all__ = ["Disk", "Endpoint", "Gpu", "Network", "Nic", "VirtualMachine"]
+__all__ = ["Container", "ContainerFeatures", "Disk", "Endpoint", "Gpu", "Mount", "Network", "Nic", "VirtualMachine"]
+_CONTAINER_NAMES = ("Container", "ContainerFeatures", "Mount")
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CONTAINER_NAMES:
+        from virtplane import container_resources
+
+        return getattr(container_resources, name)
     if name in __all__:
         from virtplane import resources
 

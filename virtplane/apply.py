@@ -68,8 +68,10 @@ def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
     """Raise DataLossRefused naming every VM, slot and size the plan would destroy; ``allowance`` says how to allow
     it (the CLI's flag, the plugin's ``allowDataLoss``)."""
     if lost := plan.data_loss():
+        kept = " and ".join(sorted({"mount points" if item.kind == "Container" else "disks"
+                                    for item in plan.pending if item.data_loss()}))
         raise DataLossRefused("refusing to apply: " + "; ".join(lost) + f". Nothing was changed; {allowance} to "
-                              "apply it anyway, or declare the disks to keep")
+                              f"apply it anyway, or declare the {kept} to keep")
 
 
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,
@@ -141,15 +143,13 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
 
 def creation_spec(item: ResourcePlan) -> Spec:
     """The spec a create gets: the planned spec, with the creation defaults for what the stack leaves unset
-    (a VM made from nothing) and the host placement chose."""
+    (a VM or container made from nothing) and the host placement chose."""
     assert item.spec is not None
-    spec = item.spec
-    if isinstance(spec, VirtualMachineSpec):
-        spec = spec.with_creation_defaults()
-        if item.assignment is not None:
-            spec = item.assignment.apply_to(spec)
-        elif spec.node is None and item.placement is not None:
-            spec = spec.model_copy(update={"node": item.placement})
+    spec = item.spec.with_creation_defaults()
+    if isinstance(spec, VirtualMachineSpec) and item.assignment is not None:
+        spec = item.assignment.apply_to(spec)
+    elif getattr(spec, "node", "") is None and item.placement is not None:
+        spec = spec.model_copy(update={"node": item.placement})
     return spec
 
 

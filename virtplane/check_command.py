@@ -20,7 +20,7 @@ from virtplane.engine import HostFacts, collect_inventory
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import Inventory
 from virtplane.policies import waivers
-from virtplane.policies.evaluate import Report, check_stack, needs_policy
+from virtplane.policies.evaluate import Report, check_stack, needs_host_facts, needs_policy, vms_need_policy
 from virtplane.policies.report import json_report, junit, sarif, text
 from virtplane.providers.base import Provider
 
@@ -84,14 +84,16 @@ def _plain_text(report: Report, base: Path) -> str:
 
 def policy_gate(desired: DesiredStack, providers: Mapping[str, Provider], stack_dir: Path,
                 facts: HostFacts | None = None) -> Report | None:
-    """The policy report ``plan``/``apply`` show, or None when no VM asks for devices or nested virtualization
-    (then no host facts are read). An endpoint whose provider cannot read host facts yet contributes no hosts: its
-    VMs get an advisory "cannot verify", not a refusal."""
+    """The policy report ``plan``/``apply`` show, or None when no VM asks for devices or nested virtualization and
+    the stack has no containers. Host facts are read only when a rule needs them (devices, nested virtualization).
+    An endpoint whose provider cannot read host facts yet contributes no hosts: its VMs get an advisory "cannot
+    verify", not a refusal."""
     if not needs_policy(desired):
         return None
     config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
     facts = facts if facts is not None else HostFacts(providers)
-    return check_stack(desired, facts.inventory(tolerant=True), config)
+    inventory = facts.inventory(tolerant=True) if needs_host_facts(desired) else Inventory()
+    return check_stack(desired, inventory, config, include_vms=vms_need_policy(desired))
 
 
 def show(console: Console, report: Report | None) -> None:
@@ -114,5 +116,5 @@ def refuse(report: Report | None) -> None:
         return
     first = report.blocking[0]
     more = f" and {len(report.blocking) - 1} more" if len(report.blocking) > 1 else ""
-    raise VirtplaneError(f"apply refused by policy: VM {first.resource}: {first.rule}: {first.message}{more} "
+    raise VirtplaneError(f"apply refused by policy: {first.noun} {first.resource}: {first.rule}: {first.message}{more} "
                          "(see `virtplane check`; waive with a reason in virtplane:policy)")

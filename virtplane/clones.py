@@ -17,11 +17,11 @@ from virtplane.slots import NewSlot, resolve
 from virtplane.specs import VirtualMachineSpec
 
 
-def not_as_declared(vm: str, source: str, path: str, problem: str) -> ProviderError:
+def not_as_declared(what: str, path: str, problem: str) -> ProviderError:
     """The error for a clone the hypervisor did not make as asked (the driver deletes it again first): every later
-    plan would replace it, so the apply stops here."""
-    return ProviderError(f"VM {vm} clones '{source}': field '{path}': {problem}, which no change in place can fix; "
-                         "the new clone was deleted again (declare what the template has, or leave the field unset)")
+    plan would replace it, so the apply stops here. ``what``: "VM web clones 'tpl'"."""
+    return ProviderError(f"{what}: field '{path}': {problem}, which no change in place can fix; the new clone was "
+                         "deleted again (declare what the template has, or leave the field unset)")
 
 
 def clone_disk_problems(spec: VirtualMachineSpec, template: str, template_disks: list[dict[str, Any]],

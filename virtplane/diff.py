@@ -4,7 +4,8 @@
 unset is neither compared nor changed). Lists of objects that carry a ``slot`` (disks, NICs) are matched
 by slot, never by position: ``disks[scsi0:1].size`` for a changed field, ``disks[scsi0:2]`` with
 ``old=None`` for an added item and ``new=None`` for a removed one. Other lists of objects (GPUs) compare
-position by position (``gpus[0].profile``); lists of plain values (tags) compare as sets.
+position by position (``gpus[0].profile``); lists of plain values (tags) compare as sets. An object field (a
+container's ``features``, its ``rootfs``) compares key by key (``features.nesting``), its unset keys not managed.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def diff(desired: dict[str, Any], observed: dict[str, Any], ignore: frozenset[st
 
 def _compare(path: str, want: Any, have: Any, out: list[FieldChange]) -> None:
     if want is None:
+        return
+    if isinstance(want, dict):
+        live = have if isinstance(have, dict) else {}
+        for key, value in want.items():
+            _compare(f"{path}.{key}", value, live.get(key), out)
         return
     if isinstance(want, list) and all(not isinstance(item, dict) for item in want) and not _has_items(have):
         if sorted(map(str, want)) != sorted(map(str, have or [])):

@@ -34,7 +34,7 @@ from virtplane.providers.base import (
     Rule,
 )
 from virtplane.providers.registry import provider_class
-from virtplane.slots import resolve_vm
+from virtplane.slots import resolve_slots
 from virtplane.specs import Spec, VirtualMachineSpec
 
 
@@ -98,6 +98,9 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
         placer = Placer(endpoint, provider, facts)
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
+            if not provider.serves(kind_name):
+                refuse_unserved(kind_name, endpoint, provider, declared)
+                continue
             driver = provider.driver(kind_name)
             observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
                                            declared)
@@ -119,6 +122,15 @@ def _group_by_endpoint(desired: DesiredStack) -> dict[str, dict[str, dict[str, D
     for resource in desired.resources.values():
         grouped.setdefault(resource.endpoint, {}).setdefault(resource.kind, {})[resource.name] = resource
     return grouped
+
+
+def refuse_unserved(kind_name: str, endpoint: str, provider: Provider, declared: Mapping[str, object]) -> None:
+    """A kind the endpoint's provider has no driver for may not be declared on it (and has nothing to delete)."""
+    if declared:
+        name = sorted(declared)[0]
+        raise SpecError(kind_name, name, [("opts.provider", f"endpoint '{endpoint}' is a {provider.name} endpoint, "
+                                                            f"which has no {kind(kind_name).noun}s; declare it on an "
+                                                            "endpoint that does (see docs/containers.md)")])
 
 
 def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mapping[str, object]) -> ObserveResult:
@@ -179,9 +191,10 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                                     collect=True, observed=live)
             if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
-                item.volumes = driver.volumes(live)
                 if isinstance(spec, VirtualMachineSpec):  # the new VM keeps what the stack leaves unset
-                    item.spec, item.kept = spec.keeping(live.state)
+                    kept_spec, item.kept = spec.keeping(live.state)
+                    item.spec = _with_slots(kept_spec, None, driver)  # kept disks and NICs: the new VM's slots
+                    item.volumes = driver.volumes(live)
             elif item.changes or not live.marker_complete:
                 item.action = Action.UPDATE
             else:
@@ -214,17 +227,15 @@ def _restore_power(item: ResourcePlan, power: str) -> None:
 
 
 def _pinned_first(item: ResourcePlan) -> bool:
-    """Sort key: VMs that name their node are placed before those placement chooses a host for, so a pinned VM
-    is never crowded out of its host by one that could have gone elsewhere."""
-    return not (isinstance(item.spec, VirtualMachineSpec) and item.spec.node is not None)
+    """Sort key: VMs (and containers) that name their node are placed before those placement chooses a host for,
+    so a pinned one is never crowded out of its host by one that could have gone elsewhere."""
+    return getattr(item.spec, "node", None) is None
 
 
 def _with_slots(spec: Spec, live_state: dict | None, driver: KindDriver) -> Spec:
-    if isinstance(spec, VirtualMachineSpec) and live_state is None and spec.clone_from:
+    if live_state is None and getattr(spec, "clone_from", None):
         return spec  # a clone's unnamed slots are its template's: the driver resolves them once it has cloned
-    if isinstance(spec, VirtualMachineSpec):
-        return resolve_vm(spec, live_state, driver.new_slot)
-    return spec
+    return resolve_slots(spec, live_state, driver.slots_for(spec))
 
 
 class Placer:
@@ -247,22 +258,22 @@ class Placer:
             raise VirtplaneError(f"endpoint '{self.endpoint}': cannot place VMs that need devices: {exc}") from None
 
     def place(self, item: ResourcePlan, driver: KindDriver) -> None:
-        if item.action not in (Action.CREATE, Action.REPLACE) or not isinstance(item.spec, VirtualMachineSpec):
+        if item.action not in (Action.CREATE, Action.REPLACE) or "node" not in type(item.spec).model_fields:
             return
         spec = item.spec.with_creation_defaults()
-        if needs_hardware(spec):
+        if isinstance(spec, VirtualMachineSpec) and needs_hardware(spec):
             hosts = self.hosts()
             if item.action is Action.REPLACE:  # what the VM being replaced holds is its own again
                 hosts = [host.released(item.name) for host in hosts]
             item.assignment = place(item.name, self.endpoint, spec, hosts, self.usage)
             item.placement = item.assignment.host
             return
-        if spec.node is not None:
+        if getattr(spec, "node", None) is not None:
             return
         node = driver.place(spec, self.usage.memory_mib)
         if node is not None:
             item.placement = node
-            self.usage.memory_mib[node] += spec.memory or 0
+            self.usage.memory_mib[node] += getattr(spec, "memory", None) or 0
 
 
 def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange], *,

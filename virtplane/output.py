@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import SecretStr
 from rich.console import Console
 from rich.markup import escape
 
@@ -18,6 +19,8 @@ _SYMBOL = {Action.CREATE: ("+", "green"), Action.UPDATE: ("~", "yellow"), Action
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, SecretStr) or (isinstance(value, list) and value and isinstance(value[0], SecretStr)):
+        return "(secret)"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_value(v)}" for k, v in value.items() if v is not None) + "}"
     if isinstance(value, bool):
@@ -29,11 +32,10 @@ def _summary_of_create(item: ResourcePlan) -> str:
     if item.spec is None:
         return ""
     state = item.spec.model_dump()
-    parts = [f"{k}={_value(v)}" for k, v in state.items()
-             if v not in (None, [], False) and k not in ("disks", "nics", "gpus")]
-    for listed in ("disks", "nics", "gpus"):
-        if state.get(listed):
-            parts.append(f"{listed}=[" + ", ".join(_value(v) for v in state[listed]) + "]")
+    listed = [k for k, v in state.items() if isinstance(v, list) and v and isinstance(v[0], dict)]  # disks, mounts
+    parts = [f"{k}={_value(v)}" for k, v in state.items() if v not in (None, [], False) and k not in listed]
+    for key in listed:
+        parts.append(f"{key}=[" + ", ".join(_value(v) for v in state[key]) + "]")
     return " ".join(parts)
 
 

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.kinds import KINDS
+from virtplane.kinds import kind as registered_kind
 from virtplane.providers.base import FieldChange, Observed, Rule, Volumes, disk_volume
 from virtplane.specs import Spec
 
@@ -19,7 +21,10 @@ class Action(enum.StrEnum):
     DELETE = "delete"
 
 
-_DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
+# The list fields whose items hold data (a VM's disks, a container's mount points), and what one item is called.
+_DATA_LISTS = sorted({field for kind in KINDS for field in kind.holds_data if field in ("disks", "mounts")})
+_DATA_ITEM = re.compile(rf"^({'|'.join(_DATA_LISTS)})\[([^\]]+)\]$")
+_ITEM_NOUN = {"disks": "disk", "mounts": "mount point", "rootfs": "root filesystem"}
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,16 @@ class PlannedChange:
 
     @property
     def removed_disk(self) -> dict[str, Any] | None:
-        """The live disk this change removes (``disks[scsi0:1]`` -> None), or None."""
-        if _DISK_ITEM.match(self.change.path) and self.change.new is None and isinstance(self.change.old, dict):
+        """The live disk or mount point this change removes (``disks[scsi0:1]`` -> None), or None."""
+        if _DATA_ITEM.match(self.change.path) and self.change.new is None and isinstance(self.change.old, dict):
             return self.change.old
         return None
+
+    @property
+    def removed_noun(self) -> str:
+        """What the removed item is called ("disk", "mount point")."""
+        found = _DATA_ITEM.match(self.change.path)
+        return _ITEM_NOUN[found.group(1)] if found else "item"
 
     @property
     def destroys_data(self) -> bool:
@@ -98,23 +109,42 @@ class ResourcePlan:
 
     def data_loss(self) -> list[str]:
         """One sentence per part of this change that destroys data (empty when none does)."""
-        if self.kind != "VirtualMachine":
+        kind = registered_kind(self.kind)
+        if not kind.holds_data:
             return []
-        live_disks = (self.observed.state.get("disks") or []) if self.observed is not None else []
-        volumes = self.volumes or Volumes([disk_volume(d) for d in live_disks])
-        held = ", ".join(volumes.destroyed) or "no disks"
-        kept = f"; it keeps {', '.join(volumes.kept)}, detached first" if volumes.kept else ""
-        if self.action is Action.REPLACE:
-            fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
-            return [f"VM {self.name} on {self.endpoint} would be replaced (deleted and created again) to change "
-                    f"{fields}, destroying its disks ({held}){kept}"]
-        if self.action is Action.DELETE and not self.destroying:
-            return [f"VM {self.name} on {self.endpoint} is no longer declared; deleting it destroys its disks "
-                    f"({held}){kept}"]
-        lost = [f"VM {self.name} on {self.endpoint}: disk {disk_volume(disk)} is no longer declared; removing it "
-                "destroys its data" for disk in (c.removed_disk for c in self.changes) if disk is not None]
-        return lost + [f"VM {self.name} on {self.endpoint}: changing {c.change.path} destroys {what}"
+        label = kind.label
+        if self.action in (Action.REPLACE, Action.DELETE):
+            if self.volumes is not None:  # named by the driver: what goes, and what is detached first and kept
+                held = f"disks ({', '.join(self.volumes.destroyed) or 'none'})"
+                if self.volumes.kept:
+                    held += f"; it keeps {', '.join(self.volumes.kept)}, detached first"
+            else:
+                held = self._held_data(kind.holds_data)
+            if self.action is Action.REPLACE:
+                fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
+                return [f"{label} {self.name} on {self.endpoint} would be replaced (deleted and created again) to "
+                        f"change {fields}, destroying its {held}"]
+            if not self.destroying:
+                return [f"{label} {self.name} on {self.endpoint} is no longer declared; deleting it destroys its "
+                        f"{held}"]
+            return []
+        lost = [f"{label} {self.name} on {self.endpoint}: {c.removed_noun} {disk_volume(c.removed_disk)} is no longer "
+                "declared; removing it destroys its data" for c in self.changes if c.removed_disk is not None]
+        return lost + [f"{label} {self.name} on {self.endpoint}: changing {c.change.path} destroys {what}"
                        for c in self.changes if c.refused is None for what in c.destroys]
+
+    def _held_data(self, fields: tuple[str, ...]) -> str:
+        """``disks (scsi0 (40 GiB))``; ``root filesystem and mount points (rootfs (8 GiB), mp0 (10 GiB))``."""
+        state = self.observed.state if self.observed is not None else {}
+        items: list[str] = []
+        for name in fields:
+            value = state.get(name)
+            if isinstance(value, dict):
+                items.append(disk_volume({**value, "slot": value.get("slot", name)}))
+            else:
+                items.extend(disk_volume(item) for item in value or [])
+        nouns = [_ITEM_NOUN[name] + ("s" if name in _DATA_LISTS else "") for name in fields]
+        return f"{' and '.join(nouns)} ({', '.join(items) or 'none'})"
 
     @property
     def destroys_data(self) -> bool:

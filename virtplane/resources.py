@@ -16,7 +16,7 @@ import pulumi
 
 from virtplane import declared
 from virtplane.errors import SpecError
-from virtplane.kinds import build_spec
+from virtplane.kinds import build_spec, secret_fields
 
 PACKAGE = "virtplane"
 
@@ -204,6 +204,8 @@ class _Managed(pulumi.CustomResource):
                 raise SpecError(self.kind, name, problems)
             if not _has_output(inputs):  # known values are validated now; others by the plugin's Check
                 build_spec(self.kind, name, inputs)
+            inputs = {k: pulumi.Output.secret(v) if k in secret_fields(self.kind) and v is not None else v
+                      for k, v in inputs.items()}  # secrets wherever they pass
             networks = [n for n in self._referenced if isinstance(n, Network)]
             if networks:  # created before the VMs whose NICs name them
                 opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=networks))

@@ -11,12 +11,12 @@ disk undeclared: a removal the plan marks as destroying data.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-from virtplane.specs import DiskSpec, NicSpec, VirtualMachineSpec
+from virtplane.specs import Spec, VirtualMachineSpec
 
 NewSlot = Callable[[str, dict[str, Any], set[str]], str]
-"""(collection "disks"|"nics", the item as a dict, slots taken) -> a free slot for it."""
+"""(collection "disks"|"nics"|"mounts", the item as a dict, slots taken) -> a free slot for it."""
 
 
 def resolve(collection: str, declared: list[dict[str, Any]], live: list[dict[str, Any]],
@@ -37,18 +37,29 @@ def resolve(collection: str, declared: list[dict[str, Any]], live: list[dict[str
     return resolved
 
 
-def resolve_vm(spec: VirtualMachineSpec, live_state: dict[str, Any] | None, new_slot: NewSlot
-               ) -> VirtualMachineSpec:
-    """``spec`` with a slot on every disk and NIC (unset lists stay unset: not managed)."""
+S = TypeVar("S", bound=Spec)
+
+
+def resolve_slots(spec: S, live_state: dict[str, Any] | None, new_slot: NewSlot) -> S:
+    """``spec`` with a slot on every item of its slotted lists (a VM's disks and NICs, a container's mount points
+    and NICs); unset lists stay unset: not managed."""
     live_state = live_state or {}
     update: dict[str, Any] = {}
-    if spec.disks is not None:
-        disks = resolve("disks", [d.model_dump() for d in spec.disks], live_state.get("disks") or [], new_slot)
-        update["disks"] = [DiskSpec.model_validate(d) for d in disks]
-    if spec.nics is not None:
-        nics = resolve("nics", [n.model_dump() for n in spec.nics], live_state.get("nics") or [], new_slot)
-        update["nics"] = [NicSpec.model_validate(n) for n in nics]
+    for collection in spec.slotted:
+        items = getattr(spec, collection)
+        if not items:
+            continue
+        model = type(items[0])
+        resolved = resolve(collection, [item.model_dump() for item in items], live_state.get(collection) or [],
+                           new_slot)
+        update[collection] = [model.model_validate(item) for item in resolved]
     return spec.model_copy(update=update) if update else spec
+
+
+def resolve_vm(spec: VirtualMachineSpec, live_state: dict[str, Any] | None, new_slot: NewSlot
+               ) -> VirtualMachineSpec:
+    """``spec`` with a slot on every disk and NIC."""
+    return resolve_slots(spec, live_state, new_slot)
 
 
 def next_numbered(prefix: str, taken: set[str], start: int = 0) -> str:

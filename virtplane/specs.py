@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -54,10 +54,15 @@ class Spec(BaseModel):
     """Base of all specs: unknown fields are errors, values are re-validated on assignment."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    slotted: ClassVar[tuple[str, ...]] = ()  # lists whose items are identified by slot (virtplane/slots.py)
 
     def problems(self) -> list[tuple[str, str]]:
         """Cross-field checks, as (field, message) pairs; empty when the spec is consistent."""
         return []
+
+    def with_creation_defaults(self) -> Spec:
+        """The spec an object made from nothing gets (defaults for what the stack leaves unset); itself here."""
+        return self
 
 
 class DiskSpec(BaseModel):
@@ -120,6 +125,8 @@ class VirtualMachineSpec(Spec):
     **Unset means not managed**: every field left None is neither compared nor changed, so a clone keeps
     its template's values. A VM made from nothing takes CREATION_DEFAULTS for what is unset."""
 
+    slotted: ClassVar[tuple[str, ...]] = ("disks", "nics")
+
     cpus: int | None = Field(default=None, ge=1, le=768)
     sockets: int | None = Field(default=None, ge=1, le=16)
     memory: MiB | None = None
@@ -167,10 +174,16 @@ class VirtualMachineSpec(Spec):
     def keeping(self, live: dict[str, Any]) -> tuple[VirtualMachineSpec, dict[str, Any]]:
         """For a replace: this spec with the live VM's value for every field the stack leaves unset ("unset means
         not managed" holds through a replace), and those values by field. Create-only fields are not kept; a
-        live value this spec cannot hold is left out (the creation default applies)."""
+        live value this spec cannot hold is left out (the creation default applies). Kept disks and NICs are new
+        items of the same sizes, storages, networks and adapters: their slots (and a disk's bus) are the new VM's
+        own, as a create chooses them (a Generation 1 VM's IDE disk cannot be a Generation 2 VM's)."""
         kept = {name: value for name, value in live.items()
                 if name in type(self).model_fields and name not in CREATE_ONLY["VirtualMachine"]
                 and getattr(self, name) is None and value not in (None, [])}
+        for name, dropped in (("disks", ("slot", "bus")), ("nics", ("slot",))):
+            if name in kept:
+                kept[name] = [{key: value for key, value in item.items() if key not in dropped}
+                              for item in kept[name]]
         while kept:
             try:
                 spec = type(self).model_validate({**self.model_dump(exclude_none=True), **kept})

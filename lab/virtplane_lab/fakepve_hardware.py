@@ -11,7 +11,8 @@ model:
 - ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``) and ``…/cpu``;
 - ``GET /cluster/mapping/pci`` (``check-node``) and ``/cluster/mapping/pci/{id}``.
 
-It also registers PVE's ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
+Its storage ``local`` holds the lab's container templates (``pve_templates``). It also registers PVE's
+``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
 PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
 Mapping.Use on it), and can play a standalone node (``standalone = True``: ``/cluster/status`` lists the node
 and no cluster).
@@ -31,6 +32,7 @@ from fakepve.model import PveError
 from fakepve.server import USER, FakePve, ok, params
 
 from virtplane_lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
+from virtplane_lab.pve_templates import seed_templates
 
 GIB = 1024 ** 3
 DEFAULT_CLASS_BLACKLIST = "05;06;0b"
@@ -101,6 +103,7 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
+        seed_templates(self.storages)
 
     def node_hardware(self, node: str) -> FakeNode:
         if node not in self.hardware:

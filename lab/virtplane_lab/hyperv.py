@@ -2,9 +2,11 @@
 
 With ``switch`` the launcher creates that internal VM switch on the new host over WinRM/PSRP (pypsrp's
 ``New-VMSwitch -Name <switch> -SwitchType Internal``, as an administrator would), so networks, which are VLANs
-on the endpoint's switch, have one to live on. With ``dismount`` it dismounts those devices (location paths)
-from the host (``Dismount-VMHostAssignableDevice -LocationPath <path> -Force``, as Microsoft's DDA page has an
-administrator do once), so they are assignable and the inventory lists them."""
+on the endpoint's switch, have one to live on. With ``dismount`` it gives those devices (location paths) up from
+the host as Microsoft's DDA page has an administrator do once: find the device by its location path
+(``Get-PnpDevice | Get-PnpDeviceProperty -KeyName DEVPKEY_Device_LocationPaths``), ``Disable-PnpDevice
+-InstanceId <id> -Confirm:$false``, then ``Dismount-VMHostAssignableDevice -LocationPath <path> -Force``, so they
+are assignable and the inventory lists them."""
 
 from __future__ import annotations
 
@@ -79,9 +81,9 @@ def _run(instance: HypervInstance, what: str, build: Callable[[Any], None]) -> l
     from requests.exceptions import RequestException
 
     host, port = instance.server.rsplit(":", 1)
-    wsman = WSMan(host, port=int(port), username=instance.user, password=instance.password, ssl=instance.tls,
-                  auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10, read_timeout=30,
-                  operation_timeout=20)
+    wsman = WSMan(host.strip("[]"), port=int(port), username=instance.user, password=instance.password,
+                  ssl=instance.tls, auth="ntlm", cert_validation=instance.ca_file or True, connection_timeout=10,
+                  read_timeout=30, operation_timeout=20)
     try:
         with RunspacePool(wsman) as pool:
             ps = PowerShell(pool)
@@ -102,39 +104,49 @@ def create_switch(instance: HypervInstance, switch: str) -> None:
 
 
 def dismount_devices(instance: HypervInstance, location_paths: Sequence[str]) -> list[str]:
-    """Dismount each device of ``location_paths`` from the host (``Dismount-VMHostAssignableDevice -Force``)
-    unless it is dismounted already or assigned to a VM (``Get-VMHostAssignableDevice`` and
-    ``Get-VM | Get-VMAssignableDevice`` list those), so calling it again is harmless. Returns the paths it
-    dismounted."""
+    """Disable and dismount each device of ``location_paths`` on the host unless it is dismounted already or
+    assigned to a VM (``Get-VMHostAssignableDevice`` and ``Get-VM | Get-VMAssignableDevice`` list those), so
+    calling it again is harmless. Returns the paths it dismounted."""
     listed = _run(instance, "listing the assignable devices", lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
     held = _run(instance, "listing the devices assigned to VMs",
                 lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMAssignableDevice"))
-    dismounted = {_location_path(device) for device in [*listed, *held]}
+    dismounted = {_prop(device, "LocationPath") for device in [*listed, *held]}
+    located = _run(instance, "reading the devices' location paths",
+                   lambda ps: ps.add_cmdlet("Get-PnpDevice").add_parameter("PresentOnly", True)
+                   .add_cmdlet("Get-PnpDeviceProperty").add_parameter("KeyName", "DEVPKEY_Device_LocationPaths"))
+    instance_of = {path: _prop(item, "InstanceId") for item in located for path in (_prop(item, "Data") or [])}
     done = []
     for path in location_paths:
-        if path not in dismounted:
-            _run(instance, f"dismounting the device '{path}'",
-                 lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice")
-                 .add_parameter("LocationPath", path).add_parameter("Force", True))
-            done.append(path)
+        if path in dismounted:
+            continue
+        if path in instance_of:
+            _run(instance, f"disabling the device '{path}'",
+                 lambda ps, path=path: ps.add_cmdlet("Disable-PnpDevice").add_parameter("InstanceId",
+                                                                                        instance_of[path])
+                 .add_parameter("Confirm", False))
+        _run(instance, f"dismounting the device '{path}'",  # an unknown path: the host's own error says why
+             lambda ps, path=path: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", path)
+             .add_parameter("Force", True))
+        done.append(path)
     return done
 
 
-def _location_path(device: Any) -> str:
-    """The ``LocationPath`` property of a deserialized assignable device ("" when it has none)."""
-    for properties in (getattr(device, "adapted_properties", {}), getattr(device, "extended_properties", {})):
+def _prop(obj: Any, name: str) -> Any:
+    """A property of a deserialized object (None when it has none)."""
+    for properties in (getattr(obj, "adapted_properties", {}), getattr(obj, "extended_properties", {})):
         for key, value in properties.items():
-            if key.lower() == "locationpath":
-                return str(value)
-    return ""
+            if key.lower() == name.lower():
+                return value
+    return None
 
 
 def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls: bool = False,
           name: str = "hyperv", switch: str = "", dismount: Sequence[str] = (),
-          timeout: float = 60.0) -> HypervInstance:
+          timeout: float = 60.0, address: str = "127.0.0.1") -> HypervInstance:
     """Start one simulated host in its own session (it outlives this process) and wait until it serves.
 
-    ``profile``: ``gpu``, ``sriov``, ``plain`` or a JSON file of host hardware; ``tls`` serves HTTPS with a
+    ``profile``: a built-in host (``gpu``, ``sriov``, ``plain``) or a host description file (YAML or JSON,
+    virtplane_lab.hypervsim.hostfile); ``tls`` serves HTTPS with a
     certificate signed by a CA written to ``ca.pem``; ``switch`` names an internal VM switch created at start
     (and exported as ``HYPERV_SWITCH``); ``dismount`` the location paths of devices dismounted from the host at
     start, so they can be assigned to VMs."""
@@ -142,7 +154,7 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
     command_log = run_dir / "commands.jsonl"
-    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--port", "0", "--host-name", host_name,
+    args = [sys.executable, "-m", "virtplane_lab.hypervsim", "--host", address, "--port", "0", "--host-name", host_name,
             "--profile", profile, "--user", USER, "--password-file", str(password_file), "--work-dir", str(run_dir),
             "--command-log", str(command_log), "--state-dump", str(run_dir / "state.json")]
     ca_file = ""
@@ -150,7 +162,8 @@ def start(work_dir: Path, *, host_name: str = "HV1", profile: str = "plain", tls
         ca_file = str(run_dir / "ca.pem")
         args += ["--cert-out", ca_file]
     pid, ready = process.launch(args, run_dir, "Hyper-V simulator", timeout)
-    instance = HypervInstance(server=f"{ready['host']}:{ready['port']}", host_name=host_name, pid=pid,
+    where = f"[{ready['host']}]" if ":" in ready["host"] else ready["host"]  # HYPERV_SERVER: [IPv6]:port
+    instance = HypervInstance(server=f"{where}:{ready['port']}", host_name=host_name, pid=pid,
                               ca_file=ca_file, password_file=str(password_file), control_url=ready["control"],
                               command_log=str(command_log))
     try:

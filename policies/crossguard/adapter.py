@@ -4,7 +4,8 @@ violations: one source of rules (policies/rules), two front ends (``virtplane ch
 Every rule is a ``StackValidationPolicy`` named by its id (run on ``AnalyzeStack``, which sees the whole stack, so
 capacity is counted across it) at the rule's level; a mandatory rule's advisory findings (facts the host does not
 report, downgrades) go to a companion advisory policy ``<id>.advisory`` so they never block. One
-``ResourceValidationPolicy``, ``virtplane-spec``, checks each VM's inputs on ``Analyze``. Host facts come from the
+``ResourceValidationPolicy``, ``virtplane-spec``, checks each VM's and container's inputs on ``Analyze``. Containers
+get the container rules (``ct.*``), as in ``virtplane check``. Host facts come from the
 file named by the policy config value ``inventory`` (``virtplane inventory --out FILE``) of any of the pack's stack
 policies (set it on ``hw.placement``, which runs first; the others share it), or the environment variable
 ``VIRTPLANE_INVENTORY``; relative paths are taken from the pack's directory, where the CLI runs it.
@@ -27,14 +28,18 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
+from virtplane.container_specs import ContainerSpec
 from virtplane.errors import SpecError, VirtplaneError
 from virtplane.inventory import Inventory
 from virtplane.kinds import build_spec
+from virtplane.policies.containers import ContainerUnderCheck, under_check
 from virtplane.policies.evaluate import DeclaredVm, Report, check_vms
 from virtplane.policies.model import ADVISORY, MANDATORY
-from virtplane.policies.rules import ALL
+from virtplane.policies.rules import EVERY
 
 VM_TYPE = "virtplane:index:VirtualMachine"
+CONTAINER_TYPE = "virtplane:index:Container"
+_KIND_OF_TYPE = {VM_TYPE: "VirtualMachine", CONTAINER_TYPE: "Container"}
 CONFIG_SCHEMA = PolicyConfigSchema(properties={"inventory": {"type": "string"}})
 _LEVELS = {MANDATORY: EnforcementLevel.MANDATORY, ADVISORY: EnforcementLevel.ADVISORY}
 
@@ -58,21 +63,41 @@ def endpoint_of(provider: Any) -> tuple[str, str | None]:
 
 
 def vms_from(resources: Sequence[Any]) -> tuple[list[DeclaredVm], dict[str, str], dict[str, str]]:
-    """(VMs, endpoint -> hypervisor, VM name -> URN) of the stack's VirtualMachine resources with valid inputs."""
+    """(VMs, endpoint -> hypervisor, name -> URN) of the stack's VirtualMachine resources with valid inputs (the URNs
+    of its containers too)."""
     vms, kinds, urns = [], {}, {}
     for resource in resources:
-        if resource.resource_type != VM_TYPE:
+        kind_name = _KIND_OF_TYPE.get(resource.resource_type)
+        if kind_name is None:
             continue
         endpoint, kind = endpoint_of(resource.provider)
         try:
-            spec = build_spec("VirtualMachine", resource.name, plain(dict(resource.props)))
+            spec = build_spec(kind_name, resource.name, plain(dict(resource.props)))
         except SpecError:
             continue  # reported by virtplane-spec
-        vms.append(DeclaredVm(resource.name, endpoint, spec))  # type: ignore[arg-type]
         urns[resource.name] = resource.urn
         if kind:
             kinds[endpoint] = kind
+        if kind_name == "VirtualMachine":
+            vms.append(DeclaredVm(resource.name, endpoint, spec))  # type: ignore[arg-type]
     return vms, kinds, urns
+
+
+def containers_from(resources: Sequence[Any], inventory: Inventory, kinds: Mapping[str, str]
+                    ) -> list[ContainerUnderCheck]:
+    """The stack's Container resources with valid inputs, each with the host it names."""
+    found = []
+    for resource in resources:
+        if resource.resource_type != CONTAINER_TYPE:
+            continue
+        endpoint, _ = endpoint_of(resource.provider)
+        try:
+            spec = build_spec("Container", resource.name, plain(dict(resource.props)))
+        except SpecError:
+            continue
+        assert isinstance(spec, ContainerSpec)
+        found.append(under_check(resource.name, endpoint, spec, inventory, kinds.get(endpoint)))
+    return found
 
 
 def inventory_path(config: Mapping[str, Any]) -> Path | None:
@@ -102,7 +127,8 @@ class _Evaluations:
                 inventory = Inventory.load(path)
             except OSError as exc:
                 raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
-            self._value = (check_vms(stack, vms, inventory, kinds), urns)
+            containers = containers_from(args.resources, inventory, kinds)
+            self._value = (check_vms(stack, vms, inventory, kinds, containers=containers), urns)
             self._key = key
         return self._value
 
@@ -120,17 +146,18 @@ def _validator(rule_id: str, level: str, evaluations: _Evaluations) -> Callable[
                 where = f" (host {finding.host})" if finding.host else ""
                 field = f" field '{finding.field}':" if finding.field else ""
                 fix = f" Fix: {finding.remediation}." if finding.remediation and level == MANDATORY else ""
-                report_violation(f"VM {finding.resource}{where}:{field} {finding.message}.{fix}",
+                report_violation(f"{finding.noun} {finding.resource}{where}:{field} {finding.message}.{fix}",
                                  urns.get(finding.resource))
 
     return validate
 
 
 def _validate_spec(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    if args.resource_type != VM_TYPE:
+    kind_name = _KIND_OF_TYPE.get(args.resource_type)
+    if kind_name is None:
         return
     try:
-        build_spec("VirtualMachine", args.name, plain(dict(args.props)))
+        build_spec(kind_name, args.name, plain(dict(args.props)))
     except SpecError as exc:
         report_violation(str(exc), None)
 
@@ -138,9 +165,10 @@ def _validate_spec(args: ResourceValidationArgs, report_violation: ReportViolati
 def policies() -> list[Any]:
     evaluations = _Evaluations()
     made: list[Any] = [ResourceValidationPolicy(
-        name="virtplane-spec", description="A VirtualMachine's inputs are valid (fields, sizes, device requests).",
+        name="virtplane-spec", description="A VirtualMachine's or Container's inputs are valid (fields, sizes, device "
+                                           "requests).",
         validate=_validate_spec, enforcement_level=EnforcementLevel.MANDATORY)]
-    for module in ALL:
+    for module in EVERY:
         rule = module.RULE
         made.append(StackValidationPolicy(
             name=rule.id, description=f"{rule.title}. {rule.help}", validate=_validator(rule.id, rule.level,

@@ -11,7 +11,7 @@ from pathlib import Path
 from virtplane.policies.evaluate import Report
 from virtplane.policies.model import Finding
 from virtplane.policies.report import display_path
-from virtplane.policies.rules import ALL
+from virtplane.policies.rules import EVERY
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 INFORMATION_URI = "https://github.com/virtplane/virtplane#policy-checks"
@@ -19,7 +19,7 @@ INFORMATION_URI = "https://github.com/virtplane/virtplane#policy-checks"
 
 def _rules() -> list[dict[str, object]]:
     rules = []
-    for module in ALL:
+    for module in EVERY:
         rule = module.RULE
         sources = "\n".join(f"- [{s.title}]({s.url})" for s in rule.sources)
         rules.append({
@@ -29,7 +29,7 @@ def _rules() -> list[dict[str, object]]:
                      "markdown": f"{rule.help}\n\nSources:\n{sources}"},
             "helpUri": rule.help_uri,
             "defaultConfiguration": {"level": "error" if rule.level == "mandatory" else "warning"},
-            "properties": {"tags": ["virtplane", "hardware"]},
+            "properties": {"tags": ["virtplane", "security" if rule.id.startswith("ct.") else "hardware"]},
         })
     return rules
 
@@ -45,7 +45,7 @@ def _result(finding: Finding, index: dict[str, int], base: Path, fallback: str |
     host = f" on host {finding.host}" if finding.host else ""
     result: dict[str, object] = {
         "ruleId": finding.rule, "ruleIndex": index[finding.rule], "level": _level(finding),
-        "message": {"text": f"VM {finding.resource} (endpoint {finding.endpoint}){host}: {finding.message}"
+        "message": {"text": f"{finding.noun} {finding.resource} (endpoint {finding.endpoint}){host}: {finding.message}"
                             + (f" Fix: {finding.remediation}." if finding.remediation else "")},
         "partialFingerprints": {"virtplane/v1": f"{finding.rule}:{finding.endpoint}:{finding.resource}:"
                                                 f"{finding.field or ''}"},
@@ -62,7 +62,7 @@ def _result(finding: Finding, index: dict[str, int], base: Path, fallback: str |
 
 
 def document(report: Report, base: Path, fallback_file: str | None = None) -> dict[str, object]:
-    index = {module.RULE.id: position for position, module in enumerate(ALL)}
+    index = {module.RULE.id: position for position, module in enumerate(EVERY)}
     try:
         version = metadata.version("virtplane")
     except metadata.PackageNotFoundError:

@@ -21,14 +21,16 @@ def _label(finding: Finding) -> str:
 
 
 def render(console: Console, report: Report, base: Path) -> None:
-    console.print(f"[bold]Policy check[/] for stack [bold]{escape(report.stack)}[/] ({report.vms} VMs)")
+    counted = f"{report.vms} VMs" + (f", {report.containers} container{'s' * (report.containers != 1)}"
+                                      if report.containers else "")
+    console.print(f"[bold]Policy check[/] for stack [bold]{escape(report.stack)}[/] ({counted})")
     ordered = sorted(report.findings, key=lambda f: (f.waived is not None, f.level != "mandatory"))
     for finding in ordered:
         where = display_path(finding.file, base)
         site = f" [dim]{escape(where)}:{finding.line}[/]" if where and finding.line else ""
         host = f" on {escape(finding.host)}" if finding.host else ""
         field = f" field '{escape(finding.field)}'" if finding.field else ""
-        console.print(f"  {_label(finding)} [bold]{finding.rule}[/] VM [bold]{escape(finding.resource)}[/]"
+        console.print(f"  {_label(finding)} [bold]{finding.rule}[/] {finding.noun} [bold]{escape(finding.resource)}[/]"
                       f"{host}{field}{site}")
         console.print(f"      {escape(finding.message)}")
         if finding.remediation and finding.blocking:

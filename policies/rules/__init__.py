@@ -1,8 +1,12 @@
 """One module per rule: ``RULE`` (id, default level, help, vendor sources) and ``check(vm, inventory, stack)``.
 
-``ALL`` is the order rules run and are listed in (README catalogue, SARIF ``rules[]``)."""
+``ALL`` is the order the VM rules run in; ``CONTAINER_RULES`` the containers' (``check(ct, inventory, stack)``,
+policies/containers.py); ``EVERY`` both, the order rules are listed in (README catalogue, SARIF ``rules[]``)."""
 
 from virtplane.policies.rules import (
+    container_devices,
+    container_docker,
+    container_privileged,
     gpu_passthrough,
     graphics_mode,
     hardware_version,
@@ -22,4 +26,6 @@ from virtplane.policies.rules import (
 
 ALL = (placement, virtualization, slat, iommu, nested, gpu_passthrough, vgpu, sriov, mmio, graphics_mode,
        nested_with_devices, hardware_version, memory_reservation, mobility, numa)
-BY_ID = {module.RULE.id: module for module in ALL}
+CONTAINER_RULES = (container_privileged, container_docker, container_devices)
+EVERY = ALL + CONTAINER_RULES
+BY_ID = {module.RULE.id: module for module in EVERY}

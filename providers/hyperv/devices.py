@@ -5,11 +5,16 @@ acceleration / GPU partitioning" pages and the cmdlet references of Add-/Remove-
 Dismount-/Mount-VMHostAssignableDevice, Set-VMHostPartitionableGpu and Add-/Remove-VMGpuPartitionAdapter.
 
 - Passthrough: the VM needs ``AutomaticStopAction TurnOff``, ``GuestControlledCacheTypes $true`` and MMIO
-  space (3 GB low; high sized for the devices plus the 512 MB default as buffer: Microsoft's single-GPU
-  example is 33280 MB), static memory, and the VM off. The host gives the device up with
+  space: 3 GB low, and high sized from the devices' BARs plus the 512 MB default as buffer (Microsoft's
+  single-GPU example, 33280 MB, is one 32 GiB BAR; an H100 or an 80 GB A100 maps 128 GiB and would not start
+  with it). BAR sizes come from ``BAR_BYTES`` (NVIDIA's published BAR1 sizes, by PCI vendor and device id);
+  a device not in it is assumed to need 32 GiB. Also static memory and the VM off. The host gives the device up
+  as Microsoft's steps do: ``Disable-PnpDevice -InstanceId <id> -Confirm:$false``, then
   ``Dismount-VMHostAssignableDevice -LocationPath -Force`` (when not dismounted yet), then
-  ``Add-VMAssignableDevice -LocationPath``. Removal is ``Remove-VMAssignableDevice`` then
-  ``Mount-VMHostAssignableDevice``: the host gets its device back.
+  ``Add-VMAssignableDevice -LocationPath``. Removal is ``Remove-VMAssignableDevice``,
+  ``Mount-VMHostAssignableDevice`` and ``Enable-PnpDevice``: the host gets its device back.
+- A device's class is its Get-PnpDevice Class: only ``Display`` devices are GPUs; DDA also assigns NVMe
+  controllers (SCSIAdapter) and NICs (Net), which a GPU request never takes.
 - Partition: profile ``gpu-p/<partition count>``; the device is the partitionable GPU's Name. The host's
   partition count is set when it differs and no partition is in use; ``Add-VMGpuPartitionAdapter``.
 
@@ -29,8 +34,21 @@ from virtplane.providers.hyperv.client import Cmd, Statement, pipe, u32, u64, vm
 GiB = 1024**3
 MiB = 1024**2
 LOW_MMIO = 3 * GiB  # Microsoft's GPU example: -LowMemoryMappedIoSpace 3Gb
-HIGH_MMIO_PER_GPU = 32 * GiB  # Microsoft's GPU example: 33280Mb = 32 GiB for the device + the 512 MB default
+DEFAULT_BAR = 32 * GiB  # Microsoft's GPU example: 33280Mb = 32 GiB for the device + the 512 MB default
 MMIO_BUFFER = 512 * MiB
+# BAR1 of GPUs by "vendor:device" (NVIDIA product briefs: BAR1 size; the frame buffer rounded up to a power of two)
+BAR_BYTES = {"10de:25b6": 16 * GiB,  # A2
+             "10de:2236": 32 * GiB,  # A10
+             "10de:27b8": 32 * GiB,  # L4
+             "10de:20f1": 64 * GiB,  # A100 40GB PCIe
+             "10de:20b5": 128 * GiB,  # A100 80GB PCIe
+             "10de:2235": 64 * GiB,  # A40
+             "10de:26b5": 64 * GiB,  # L40
+             "10de:26b9": 64 * GiB,  # L40S
+             "10de:2331": 128 * GiB,  # H100 PCIe
+             "10de:2330": 128 * GiB}  # H100 SXM5
+PNP_CLASSES = ("Display", "SCSIAdapter", "Net")
+LOCATION_PATHS = "DEVPKEY_Device_LocationPaths"
 PROFILE_PREFIX = "gpu-p/"
 VENDORS = {"10de": "nvidia", "1002": "amd", "1022": "amd", "8086": "intel"}
 _VENDOR_ID = re.compile(r"VEN_([0-9A-Fa-f]{4})")
@@ -50,6 +68,19 @@ def pci_ids(instance_path: str | None) -> tuple[str | None, str | None]:
     return (f"0x{vendor.group(1).lower()}" if vendor else None, f"0x{device.group(1).lower()}" if device else None)
 
 
+def bar_bytes(instance_path: str | None) -> int:
+    """The BAR space a device maps (BAR_BYTES by its ids; DEFAULT_BAR when unknown)."""
+    vendor, device = pci_ids(instance_path)
+    if vendor is None or device is None:
+        return DEFAULT_BAR
+    return BAR_BYTES.get(f"{vendor[2:]}:{device[2:]}", DEFAULT_BAR)
+
+
+def high_mmio(instance_paths: Iterable[str | None]) -> int:
+    """HighMemoryMappedIoSpace for a VM holding these devices: their BARs plus the 512 MB default as buffer."""
+    return sum(bar_bytes(path) for path in instance_paths) + MMIO_BUFFER
+
+
 def partition_count(profile: str | None) -> int | None:
     """``gpu-p/4`` -> 4; None for anything else."""
     if not profile or not profile.lower().startswith(PROFILE_PREFIX):
@@ -58,15 +89,26 @@ def partition_count(profile: str | None) -> int | None:
     return int(number) if number.isdigit() and int(number) > 0 else None
 
 
+def partition_gpu(partition: Any, gpu_names: Sequence[str]) -> str:
+    """The partitionable GPU a VMGpuPartitionAdapter sits on. The type documents no GPU (its InstancePath is only
+    Add-VMGpuPartitionAdapter's parameter; the WMI object Msvm_GpuPartition has DeviceInstancePath): read it where
+    a host reports it, else the host's only partitionable GPU, else "" (unknown)."""
+    named = partition.text("InstancePath")
+    if named:
+        return named
+    return gpu_names[0] if len(gpu_names) == 1 else ""
+
+
 def observed_gpus(assigned: Iterable[Any], partitions: Iterable[Any], counts: dict[str, int]) -> list[dict[str, Any]]:
     """The VM's GPUs in spec shape: assigned devices (by location path), then its partition (``counts``: the
-    partitionable GPUs' current partition counts by name, lower case)."""
+    partitionable GPUs' current partition counts by name)."""
     items = [{"mode": "passthrough", "profile": None, "device": d.text("LocationPath"),
               "vendor": vendor_of(d.text("InstanceID"))}
              for d in sorted(assigned, key=lambda d: d.text("LocationPath") or "")]
+    lowered = {name.lower(): count for name, count in counts.items()}
     for partition in partitions:
-        gpu = partition.text("InstancePath") or ""
-        count = counts.get(gpu.lower())
+        gpu = partition_gpu(partition, list(counts))
+        count = lowered.get(gpu.lower())
         items.append({"mode": "vgpu", "profile": f"{PROFILE_PREFIX}{count}" if count else None, "device": gpu or None,
                       "vendor": vendor_of(gpu)})
     return items
@@ -104,42 +146,65 @@ class HostDevices:
     held: dict[str, str] = field(default_factory=dict)
     gpus: dict[str, tuple[list[int], int]] = field(default_factory=dict)
     partitions_in_use: dict[str, int] = field(default_factory=dict)
+    classes: dict[str, str] = field(default_factory=dict)  # instance id (lower case) -> Get-PnpDevice Class
+    instances: dict[str, str] = field(default_factory=dict)  # location path (lower case) -> instance id
 
     @staticmethod
     def statements() -> list[Statement]:
         return [pipe(Cmd("Get-VMHostAssignableDevice")), pipe(Cmd("Get-VMHostPartitionableGpu")),
                 pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice")),
-                pipe(Cmd("Get-VM"), Cmd("Get-VMGpuPartitionAdapter"))]
+                pipe(Cmd("Get-VM"), Cmd("Get-VMGpuPartitionAdapter")),
+                pipe(Cmd("Get-PnpDevice", {"Class": list(PNP_CLASSES)}),
+                     Cmd("Select-Object", {"Property": ["InstanceId", "Class", "FriendlyName", "Present"]})),
+                pipe(Cmd("Get-PnpDevice", {"Class": list(PNP_CLASSES), "PresentOnly": True}),
+                     Cmd("Get-PnpDeviceProperty", {"KeyName": LOCATION_PATHS}),
+                     Cmd("Select-Object", {"Property": ["InstanceId", "Data"]}))]
 
     @classmethod
     def from_objects(cls, objects: Iterable[Any]) -> HostDevices:
         found = cls()
+        partitions: list[Any] = []
         for obj in objects:
             short = obj.type_name.rsplit(".", 1)[-1]
             if short == "VMHostAssignableDevice":
                 found.free_dismounted.append(obj)
+                found.instances[(obj.text("LocationPath") or "").lower()] = obj.text("InstanceID") or ""
             elif short == "VMAssignedDevice":
                 found.held[(obj.text("LocationPath") or "").lower()] = str(obj.get("VMId") or "").lower()
+                found.instances[(obj.text("LocationPath") or "").lower()] = obj.text("InstanceID") or ""
+            elif short.startswith("Win32_PnPEntity") or (obj.get("Class") is not None and obj.get("Data") is None):
+                found.classes[(obj.text("InstanceId") or "").lower()] = obj.text("Class") or ""
+            elif obj.get("Data") is not None and obj.get("InstanceId") is not None:
+                for path in obj.get("Data") or []:
+                    found.instances.setdefault(str(path).lower(), obj.text("InstanceId") or "")
             elif short == "VMHostPartitionableGpu":
                 counts = [int(c) for c in obj.get("ValidPartitionCounts") or []]
                 found.gpus[obj.text("Name") or ""] = (counts, obj.number("PartitionCount") or 0)
             elif short == "VMGpuPartitionAdapter":
-                gpu = (obj.text("InstancePath") or "").lower()
-                found.partitions_in_use[gpu] = found.partitions_in_use.get(gpu, 0) + 1
+                partitions.append(obj)
+        for partition in partitions:  # after the GPUs are known: a partition names none of its own
+            gpu = partition_gpu(partition, list(found.gpus)).lower()
+            found.partitions_in_use[gpu] = found.partitions_in_use.get(gpu, 0) + 1
         return found
 
     def is_dismounted(self, location: str) -> bool:
         return any((d.text("LocationPath") or "").lower() == location.lower() for d in self.free_dismounted)
 
     def free_device(self, vendor: str | None, taken: set[str]) -> str | None:
-        """A dismounted device no VM holds (of ``vendor`` when given), not in ``taken``."""
+        """A dismounted GPU (Get-PnpDevice Class Display: not an NVMe drive or a NIC, nor a device of unknown
+        class) no VM holds (of ``vendor`` when given), not in ``taken``."""
         for device in self.free_dismounted:
             location = device.text("LocationPath") or ""
             if location.lower() in taken or location.lower() in self.held:
                 continue
+            if self.classes.get((device.text("InstanceID") or "").lower()) != "Display":
+                continue
             if vendor is None or vendor_of(device.text("InstanceID")) == vendor:
                 return location
         return None
+
+    def instance_of(self, location: str) -> str | None:
+        return self.instances.get(location.lower()) or None
 
     def gpu_for(self, device: str | None, count: int) -> str | None:
         """The partitionable GPU named ``device`` (any, when None) that offers ``count`` partitions."""
@@ -153,26 +218,34 @@ class DeviceError(Exception):
     """A GPU the driver cannot give the VM: one sentence, raised before anything changes."""
 
 
-def add_passthrough(vm_id: str, locations: list[str], host: HostDevices, *, new_vm: bool, total: int
+def add_passthrough(vm_id: str, locations: list[str], host: HostDevices, *, new_vm: bool, holding: list[str]
                     ) -> list[Statement]:
-    """The VM-side settings (MMIO for ``total`` assigned GPUs), the host-side dismount (when needed) and the
-    assignment of each device."""
+    """The VM-side settings (MMIO for every device the VM will hold: ``holding``, location paths), the host-side
+    disable and dismount (when needed) and the assignment of each device of ``locations``."""
     settings: dict[str, Any] = {"AutomaticStopAction": "TurnOff", "GuestControlledCacheTypes": True,
                                 "LowMemoryMappedIoSpace": u32(LOW_MMIO),
-                                "HighMemoryMappedIoSpace": u64(HIGH_MMIO_PER_GPU * max(total, 1) + MMIO_BUFFER)}
+                                "HighMemoryMappedIoSpace": u64(high_mmio(host.instance_of(p) for p in holding))}
     if new_vm:
         settings["StaticMemory"] = True  # a VM we made: make sure; an existing one with dynamic memory is refused
     statements = [pipe(vm_by_id(vm_id), Cmd("Set-VM", settings))]
     for location in locations:
         if not host.is_dismounted(location) and location.lower() not in host.held:
+            instance = host.instance_of(location)
+            if instance is None:
+                raise DeviceError(f"no device of the host has the location path '{location}' "
+                                  "(Get-PnpDeviceProperty DEVPKEY_Device_LocationPaths)")
+            statements.append(pipe(Cmd("Disable-PnpDevice", {"InstanceId": instance, "Confirm": False})))
             statements.append(pipe(Cmd("Dismount-VMHostAssignableDevice", {"LocationPath": location, "Force": True})))
         statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMAssignableDevice", {"LocationPath": location})))
     return statements
 
 
-def remove_passthrough(vm_id: str, location: str) -> list[Statement]:
-    return [pipe(vm_by_id(vm_id), Cmd("Remove-VMAssignableDevice", {"LocationPath": location})),
-            pipe(Cmd("Mount-VMHostAssignableDevice", {"LocationPath": location}))]
+def remove_passthrough(vm_id: str, location: str, instance: str | None = None) -> list[Statement]:
+    statements = [pipe(vm_by_id(vm_id), Cmd("Remove-VMAssignableDevice", {"LocationPath": location})),
+                  pipe(Cmd("Mount-VMHostAssignableDevice", {"LocationPath": location}))]
+    if instance:
+        statements.append(pipe(Cmd("Enable-PnpDevice", {"InstanceId": instance, "Confirm": False})))
+    return statements
 
 
 def add_partition(vm_id: str, gpu: str, count: int, host: HostDevices) -> list[Statement]:
@@ -206,7 +279,7 @@ def reconcile(vm_id: str, have: list[dict[str, Any]], want: Sequence[Any], host:
             continue
         if old is not None:
             if old["mode"] == "passthrough":
-                removals += remove_passthrough(vm_id, old["device"])
+                removals += remove_passthrough(vm_id, old["device"], host.instance_of(old["device"]))
             else:
                 removals += remove_partition(vm_id)
                 gpu_name = str(old.get("device") or "").lower()
@@ -231,6 +304,7 @@ def reconcile(vm_id: str, have: list[dict[str, Any]], want: Sequence[Any], host:
                 offered = ", ".join(f"{PROFILE_PREFIX}{c}" for valid, _ in host.gpus.values() for c in valid) or "none"
                 raise DeviceError(f"no partitionable GPU offers '{new.profile}' (offered: {offered})")
             partitions += add_partition(vm_id, gpu, count, host)
-    total = sum(1 for gpu in want if gpu.mode == "passthrough")
-    additions = add_passthrough(vm_id, locations, host, new_vm=new_vm, total=total) if locations else []
+    holding = [str(old["device"]) for old, new in zip(have, want, strict=False)
+               if old["mode"] == "passthrough" and matches(old, new)] + locations
+    additions = add_passthrough(vm_id, locations, host, new_vm=new_vm, holding=holding) if locations else []
     return removals + additions + partitions

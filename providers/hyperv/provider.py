@@ -13,10 +13,12 @@ from virtplane.inventory import Host
 from virtplane.providers.base import Provider
 from virtplane.providers.hyperv import settings as settings_module
 from virtplane.providers.hyperv.client import Cmd, HypervClient, by_type, pipe
+from virtplane.providers.hyperv.devices import PNP_CLASSES
 from virtplane.providers.hyperv.host_facts import host_facts
 from virtplane.providers.hyperv.network import NetworkDriver
 from virtplane.providers.hyperv.settings import ENV, INPUT_ONLY, HypervSettings
-from virtplane.providers.hyperv.vm import VirtualMachineDriver
+from virtplane.providers.hyperv.vm import HOST_VERSION_READS, VirtualMachineDriver
+from virtplane.providers.hyperv.vm_state import MAX_NAME
 
 
 @dataclass
@@ -49,12 +51,21 @@ class HypervProvider(Provider):
         config = cast(HypervSettings, settings)
         client = HypervClient(config)
         try:
-            result = client.run([pipe(Cmd("Get-VMHost"))], "read the host", retry_read=False)
+            result = client.run([pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-Service", {"Name": "ClusSvc"}))],
+                                 "read the host", retry_read=False,
+                                 tolerate=lambda error: error.is_("NoServiceFoundForGivenName"))
         except ConnectionFailed:
             raise
         except Exception as exc:  # a ProviderError wrapping the connection failure
             raise ConnectionFailed(str(exc)) from None
-        vmhost = result.objects[0] if result.objects else None
+        [vmhost] = by_type(result.objects, "VMHost")[:1] or [None]
+        cluster = [s for s in by_type(result.objects, "ServiceController") if str(s.get("Status")) == "Running"]
+        if cluster:
+            client.close()
+            raise ConnectionFailed(
+                f"Hyper-V endpoint '{config.endpoint_name}' ({config.host}) is a Failover Cluster node (its Cluster "
+                "service runs), and virtplane does not manage clustered Hyper-V yet: Get-VM sees only this node's VMs, "
+                "so a VM live-migrated to another node would look deleted; point the endpoint at a standalone host")
         name = (vmhost.text("ComputerName") or vmhost.text("Name")) if vmhost is not None else None
         vhd_path = vmhost.text("VirtualHardDiskPath") if vmhost is not None else None
         return cls(client, config, HostInfo(name or config.host, vhd_path))
@@ -62,7 +73,9 @@ class HypervProvider(Provider):
     @classmethod
     def name_problem(cls, kind: str, name: str) -> str | None:
         """Hyper-V takes any name up to 100 characters (quotes, ``$``, brackets included): they travel as data."""
-        return None if 0 < len(name) <= 100 else f"must be 1 to 100 characters on Hyper-V; it has {len(name)}"
+        if 0 < len(name) <= MAX_NAME:
+            return None
+        return f"must be 1 to {MAX_NAME} characters on Hyper-V; it has {len(name)}"
 
     def identity(self) -> str:
         return f"host {self.host.name}"
@@ -70,14 +83,21 @@ class HypervProvider(Provider):
     def hosts(self) -> list[Host]:
         statements = [pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion")),
                       pipe(Cmd("Get-VMHostAssignableDevice")), pipe(Cmd("Get-VMHostPartitionableGpu")),
-                      pipe(Cmd("Get-VMSwitch")), pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice"))]
+                      pipe(Cmd("Get-VMSwitch")), pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice")),
+                      pipe(Cmd("Get-VMHostNumaNode")), *HOST_VERSION_READS[:2],
+                      pipe(Cmd("Get-PnpDevice", {"Class": list(PNP_CLASSES)}),
+                           Cmd("Select-Object", {"Property": ["InstanceId", "Class", "FriendlyName"]}))]
+        # a cmdlet the host lacks (Get-VMHostPartitionableGpu before Windows Server 2025) leaves that fact unknown
         result = self.client.run(statements, "read the host's facts", retry_read=True,
-                                 tolerate=lambda error: "not recognized" in error.lower())
+                                 tolerate=lambda error: error.is_("CommandNotFoundException"))
         objects = result.objects
         [vmhost] = by_type(objects, "VMHost")[:1] or objects[:1]
+        [system] = by_type(objects, "Win32_OperatingSystem")[:1] or [None]
         return [host_facts(self.settings.endpoint_name, vmhost, by_type(objects, "VMHostSupportedVersion"),
                            by_type(objects, "VMHostAssignableDevice"), by_type(objects, "VMHostPartitionableGpu"),
-                           by_type(objects, "VMSwitch"), by_type(objects, "VMAssignedDevice"))]
+                           by_type(objects, "VMSwitch"), by_type(objects, "VMAssignedDevice"),
+                           processors=by_type(objects, "Win32_Processor"), system=system,
+                           numa=by_type(objects, "VMHostNumaNode"), pnp=by_type(objects, "Win32_PnPEntity"))]
 
     def close(self) -> None:
         self.client.close()

@@ -3,11 +3,25 @@
 - Observe: ONE round trip of statements (Get-VM; and, piped from Get-VM, processors, hard disk drives, their
   VHDs, network adapters, their VLAN settings and Generation 2 firmware), joined on VMId in Python. VMs are
   never looked up by name (names are not unique; ``Get-VM -Name`` takes wildcards).
-- Ownership: the marker is a line of the VM's Notes. New-VM cannot set Notes, so a VM is created under a
-  pending name that carries the marker (``virtplane-pending:stack=…;endpoint=…;resource=…``), configured,
-  and then given its marker and real name in one ``Set-VM -Notes -NewVMName``. A VM still pending on the next
-  run was interrupted before it was finished: it held no data yet, so the driver removes it (and the VHDs it
-  made, named by its VMId) and creates it again — never a duplicate, never an orphan.
+- Ownership: the marker is a line of the VM's Notes. New-VM cannot set Notes, so a VM is created under a short
+  pending name (``virtplane-pending:#<hash of stack and resource>``: names are at most 100 characters) with its
+  marker written into Notes by the same pipeline (``New-VM | Set-VM -Notes``), configured, and then given its
+  real name. A VM still pending on the next run was interrupted before it was finished: it held no data yet, so
+  the driver removes it (and the VHDs it made, named by its VMId) and creates it again — never a duplicate, never
+  an orphan.
+- Errors are told apart by their FullyQualifiedErrorId, category and target (client.HvError), never by text. A
+  read error about a VM the stack neither owns nor declares (a pass-through disk, a VHD that is gone, a VHD on a
+  share the host cannot open) is left alone; about one of the stack's VMs it is one sentence naming VM and disk.
+- Storage: Generation 1 (``bios``) VMs boot from IDE only, so their first disk defaults to ``ide0:0`` (IDE 1:0
+  holds the DVD drive); later disks, and every disk of a Generation 2 VM, go on SCSI. A disk on SCSI controller
+  N makes the driver add controllers (Add-VMScsiController, VM off) until the VM has N+1.
+- Checkpoints: VMs virtplane creates have automatic checkpoints off (``-CheckpointType Disabled`` when they
+  hold devices); a disk's chain of differencing disks is read back to its base, and resizing, replacing or
+  deleting a VM that has checkpoints is refused in one sentence (Remove-VM would leave every .avhdx behind).
+- Nested virtualization: the VM's network adapters get MAC address spoofing, which nested guests need to reach
+  the network (Microsoft, "Run Hyper-V in a virtual machine with nested virtualization": networking options).
+- Failover Cluster: Get-VM sees one node's VMs; a clustered VM of the stack is refused (provider.py refuses a
+  cluster node at connect).
 - Disks: VHDX files named ``<VMId>-<slot>.vhdx`` in the endpoint's ``vhd_path`` (default: the host's virtual
   hard disk path), so destroy removes exactly the disks virtplane made.
 - Power: a change that needs the VM off shuts it down cleanly (``Stop-VM -Force``), then turns it off after
@@ -20,6 +34,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from typing import Any, cast
 
@@ -34,21 +49,34 @@ from virtplane.providers.base import (
     Owner,
     Rule,
     Volumes,
-    owner_from_pending,
-    pending_name,
 )
 from virtplane.providers.hyperv import devices, vm_checks
-from virtplane.providers.hyperv.client import Cmd, HypervClient, PsObject, by_type, i64, pipe, u64, vm_by_id
+from virtplane.providers.hyperv.client import (
+    Cmd,
+    HvError,
+    HypervClient,
+    PsObject,
+    Statement,
+    by_type,
+    i64,
+    pipe,
+    u64,
+    vm_by_id,
+)
 from virtplane.providers.hyperv.settings import HypervSettings
-from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm
+from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, host_versions_from
 from virtplane.providers.hyperv.vm_state import (
     GiB,
     MiB,
     Switches,
     drive_slot,
+    is_pending,
     notes_with,
     owner_from_notes,
+    parent_adapter,
     parse_disk_slot,
+    pending_name,
+    pending_owner,
     vm_state,
 )
 from virtplane.providers.marker import restore_from, with_restore
@@ -73,14 +101,18 @@ _NO_INTEL_NIC = ("{adapter} adapters do not exist on Hyper-V (choices: paravirtu
 
 class VmHandle:
     def __init__(self, vm_id: str, vhd_paths: dict[str, str], ours: bool, pending: bool, notes: str | None,
-                 live: LiveVm | None = None, gpus: list[dict[str, Any]] | None = None) -> None:
+                 live: LiveVm | None = None, gpus: list[dict[str, Any]] | None = None, scsi_controllers: int = 0,
+                 checkpoints: list[str] | None = None) -> None:
         self.vm_id = vm_id
         self.notes = notes
-        self.vhd_paths = vhd_paths  # slot -> VHD path
+        self.vhd_paths = vhd_paths  # slot -> the VHD file at the base of its chain (the one virtplane made)
         self.ours = ours
         self.pending = pending
         self.live = live or LiveVm(None, False, 1)
         self.gpus = gpus or []  # the GPUs read back, spec-shaped
+        self.scsi_controllers = scsi_controllers
+        self.checkpoints = checkpoints or []  # names
+        self.instances: dict[str, str] = {}  # an assigned device's location path (lower case) -> its instance id
 
 
 class VirtualMachineDriver(KindDriver):
@@ -111,21 +143,42 @@ class VirtualMachineDriver(KindDriver):
     def _read_all(self, what: str, only: str | None = None) -> list[tuple[PsObject, dict[str, Any]]]:
         """Every VM (or ``only`` the one with that VMId) with its parts, in one round trip; each statement keeps
         only the properties read here (``Select-Object -Property``): a VirtualMachine object is large, and at
-        1,000 VMs parsing the reply is most of the time."""
+        1,000 VMs parsing the reply is most of the time. A VM whose disks have checkpoints costs one more round
+        trip for the whole host (the chains' parents by path); so does a partitioned GPU (its partition count).
+        Read errors are attached to the VM they are about (``parts["errors"]``); one about no VM raises."""
         first = (vm_by_id(only),) if only else ()
         statements = [pipe(*(first + commands[1:] if first else commands),
                            Cmd("Select-Object", {"Property": list(properties)}))
                       for commands, properties in _OBSERVE]
-        result = self._client.run(statements, what, tolerate=_generation_one_firmware, retry_read=True)
-        joined = join_parts(result.objects)
+        result = self._client.run(statements, what, tolerate=_read_error, retry_read=True)
+        objects = result.objects + self._parents(result.objects, what)
+        joined = join_parts(objects)
+        _attach_errors(joined, [e for e in result.errors if not _generation_one_firmware(e)], self._settings)
         counts: dict[str, int] = {}
         if any(parts["partitions"] for _, parts in joined):  # a profile is the GPU's partition count: ask for it
             gpus = self._client.run([pipe(Cmd("Get-VMHostPartitionableGpu"))], "read the partitionable GPUs",
                                     retry_read=True)
-            counts = {(g.text("Name") or "").lower(): g.number("PartitionCount") or 0 for g in gpus.objects}
+            counts = {g.text("Name") or "": g.number("PartitionCount") or 0 for g in gpus.objects}
         for _, parts in joined:
             parts["gpus"] = devices.observed_gpus(parts["assigned"], parts["partitions"], counts)
         return joined
+
+    def _parents(self, objects: list[PsObject], what: str) -> list[PsObject]:
+        """The parents of differencing disks, read by path (-LiteralPath is not Get-VHD's: -Path takes no
+        wildcards there), until every chain reaches its base."""
+        found: list[PsObject] = []
+        known = {str(o.get("Path") or "").lower() for o in objects if _short(o) == "VirtualHardDisk"}
+        wanted = {str(o.get("ParentPath")) for o in objects if _short(o) == "VirtualHardDisk" and o.get("ParentPath")}
+        while wanted - {p for p in wanted if p.lower() in known}:
+            paths = sorted(p for p in wanted if p.lower() not in known)
+            read = self._client.run([pipe(Cmd("Get-VHD", {"Path": paths}),
+                                          Cmd("Select-Object", {"Property": list(_VHD_PROPERTIES)}))],
+                                    f"{what} (the checkpoints' parent disks)", retry_read=True,
+                                    tolerate=lambda error: error.command.lower() == "getvhd")
+            found += read.objects
+            known |= {p.lower() for p in paths}
+            wanted = {str(o.get("ParentPath")) for o in read.objects if o.get("ParentPath")}
+        return found
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         self._switches = _switches(self._settings, declared)
@@ -136,11 +189,12 @@ class VirtualMachineDriver(KindDriver):
         live: dict[str, LiveVm] = {}
         for vm, parts in self._read_all("read the virtual machines"):
             name = vm.text("Name") or ""
-            pending = owner_from_pending(name)
-            owner = pending or owner_from_notes(vm.text("Notes"))
+            pending = pending_owner(name, vm.text("Notes"), stack, wanted)
+            owner = pending or (None if is_pending(name) else owner_from_notes(vm.text("Notes")))
             if owner is not None and owner.resource in specs:
                 parts["gpus"] = devices.order_like(parts["gpus"], cast(VirtualMachineSpec, specs[owner.resource]).gpus)
             if owner is not None and owner.stack == stack:
+                self._refuse_unreadable(owner.resource, vm, parts)
                 observed = self._observed(vm, parts, owner, ours=True, pending=pending is not None)
                 if not pending:
                     live[owner.resource] = observed.handle.live
@@ -156,6 +210,18 @@ class VirtualMachineDriver(KindDriver):
         self._live = live
         return result
 
+    def _refuse_unreadable(self, name: str, vm: PsObject, parts: dict[str, Any]) -> None:
+        """A VM of the stack that is clustered or whose disks cannot be read is one sentence: the plan cannot be right
+        without it. (A VM not ours that holds a declared name is refused by the engine anyway, naming it.)"""
+        where = f"VirtualMachine '{name}'"
+        if vm.flag("IsClustered"):
+            raise ProviderError(f"{where}: the VM is a Failover Cluster role on Hyper-V endpoint "
+                                f"'{self._settings.endpoint_name}', and virtplane does not manage clustered VMs yet "
+                                "(Get-VM sees one node, so a live migration would look like a deletion)")
+        for slot, error in parts.get("errors", []):
+            raise ProviderError(f"{where}: disk {slot} cannot be read on Hyper-V endpoint "
+                                f"'{self._settings.endpoint_name}' ({error.category}): {error}")
+
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """VMs by VMId, keyed by the ids as asked (a GUID in any case). Networks are named after ``declared``
         without touching what observe and check keep for apply (the plugin may read while creates run)."""
@@ -168,7 +234,8 @@ class VirtualMachineDriver(KindDriver):
         for vm, parts in self._read_all("read virtual machines by id", only):
             vm_id = str(vm.get("VMId") or vm.get("Id")).lower()
             if vm_id in wanted:
-                owner = owner_from_pending(vm.text("Name")) or owner_from_notes(vm.text("Notes"))
+                owner = pending_owner(vm.text("Name"), vm.text("Notes"), stack, []) or owner_from_notes(
+                    vm.text("Notes"))
                 ours = owner is not None and owner.stack == stack
                 found[wanted[vm_id]] = self._observed(vm, parts, owner, ours=ours, pending=False, switches=switches)
         return found
@@ -178,11 +245,15 @@ class VirtualMachineDriver(KindDriver):
         state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
                          parts.get("firmware"), self._host.name, switches or self._switches)
         vm_id = str(vm.get("VMId") or vm.get("Id"))
-        paths = {drive_slot(drive): drive.text("Path") or "" for drive, _ in parts.get("disks", [])}
+        paths = {drive_slot(drive): (chain[-1].text("Path") if chain else drive.text("Path")) or ""
+                 for drive, chain in parts.get("disks", [])}
         name = owner.resource if pending and owner is not None else (vm.text("Name") or "")
         state["gpus"] = parts.get("gpus", [])
         live = LiveVm(vm.text("Version"), bool(vm.flag("DynamicMemoryEnabled")), vm.number("Generation") or 1)
-        handle = VmHandle(vm_id, paths, ours, pending, vm.text("Notes"), live, state["gpus"])
+        handle = VmHandle(vm_id, paths, ours, pending, vm.text("Notes"), live, state["gpus"],
+                          scsi_controllers=len(parts.get("scsi", [])), checkpoints=parts.get("checkpoints", []))
+        handle.instances = {(d.text("LocationPath") or "").lower(): d.text("InstanceID") or ""
+                            for d in parts.get("assigned", [])}
         return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id,
                         restore_power=restore_from(vm.text("Notes")) if ours else None)
 
@@ -202,23 +273,31 @@ class VirtualMachineDriver(KindDriver):
         host_devices = self._host_devices() if vm_spec.gpus else None
         if vm_spec.gpus and host_devices is not None:  # refuse before anything is made
             self._gpu_statements(_NO_VM, name, [], vm_spec.gpus, host_devices, new_vm=True)
-        made = self._client.run([pipe(Cmd("New-VM", params))], f"create VM {name}")
+        notes = notes_with(None, owner, vm_spec.tags)
+        # one pipeline: the VM exists only with its marker in Notes (a host runs a sent pipeline to its end)
+        made = self._client.run([pipe(Cmd("New-VM", params), Cmd("Set-VM", {"Notes": notes, "Passthru": True}))],
+                                f"create VM {name}")
         [vm] = by_type(made.objects, "VirtualMachine") or made.objects[:1] or [None]
         if vm is None:
             raise ProviderError(f"Hyper-V did not return the new VM {name}")
         vm_id = str(vm.get("VMId") or vm.get("Id"))
         statements = [pipe(vm_by_id(vm_id), Cmd("Get-VMNetworkAdapter"), Cmd("Remove-VMNetworkAdapter"))]
+        # automatic checkpoints would turn every disk into a chain of differencing disks at each start; a VM with
+        # devices takes no checkpoint at all
+        checkpoints: dict[str, Any] = {"AutomaticCheckpointsEnabled": False}
+        if vm_spec.gpus:
+            checkpoints["CheckpointType"] = "Disabled"
+        statements.append(pipe(vm_by_id(vm_id), Cmd("Set-VM", checkpoints)))
         statements += self._settings_statements(vm_id, vm_spec, generation, set(vars(vm_spec)))
+        statements += _scsi_controllers(vm_id, vm_spec.disks or [], 1 if generation == 2 else 0)
         for disk in vm_spec.disks or []:
             statements += self._add_disk(vm_id, disk)
         for nic in vm_spec.nics or []:
-            statements += self._add_nic(vm_id, nic)
+            statements += self._add_nic(vm_id, nic, spoofing=bool(vm_spec.nested_virtualization))
         if vm_spec.gpus and host_devices is not None:
             statements += self._gpu_statements(vm_id, name, [], vm_spec.gpus, host_devices, new_vm=True)
         self._client.run(statements, f"configure the new VM {name}")
-        notes = notes_with(None, owner, vm_spec.tags)
-        self._client.run([pipe(vm_by_id(vm_id), Cmd("Set-VM", {"Notes": notes, "NewVMName": name}))],
-                         f"name VM {name} and write its ownership marker")
+        self._client.run([pipe(vm_by_id(vm_id), Cmd("Set-VM", {"NewVMName": name}))], f"name VM {name}")
         if vm_spec.power == "on":
             self._start(vm_id, name)
         # read back (that VM only: Get-VM -Id) with the switches the NICs were wired by, so networks carry their
@@ -254,18 +333,26 @@ class VirtualMachineDriver(KindDriver):
         controller, number, location = parse_disk_slot(disk.slot)
         path = self._vhd_path(vm_id, disk.slot)
         kind = "Fixed" if disk.thin is False else "Dynamic"
-        return [pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(disk.size * GiB), kind: True})),
+        # -ErrorAction Stop: a batch goes on after a failed statement, and Add-VMHardDiskDrive must not attach a file
+        # New-VHD did not make (one already there at that path is not ours)
+        return [pipe(Cmd("New-VHD", {"Path": path, "SizeBytes": u64(disk.size * GiB), kind: True,
+                                     "ErrorAction": "Stop"})),
                 pipe(vm_by_id(vm_id), Cmd("Add-VMHardDiskDrive", {
                     "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location,
                     "Path": path}))]
 
-    def _add_nic(self, vm_id: str, nic: Any) -> list[Any]:
+    def _add_nic(self, vm_id: str, nic: Any, *, spoofing: bool) -> list[Any]:
         switch, vlan = self._switches.wiring(nic.network)
         statements = [pipe(vm_by_id(vm_id), Cmd("Add-VMNetworkAdapter", {"SwitchName": switch, "Name": nic.slot}))]
         statements.append(self._vlan(vm_id, nic.slot, vlan))
+        adapter: dict[str, Any] = {}
         if nic.adapter == "sriov":
+            adapter["IovWeight"] = 100
+        if spoofing:
+            adapter["MacAddressSpoofing"] = "On"
+        if adapter:
             statements.append(pipe(vm_by_id(vm_id), Cmd("Get-VMNetworkAdapter", {"Name": nic.slot}),
-                                   Cmd("Set-VMNetworkAdapter", {"IovWeight": 100})))
+                                   Cmd("Set-VMNetworkAdapter", adapter)))
         return statements
 
     @staticmethod
@@ -286,11 +373,19 @@ class VirtualMachineDriver(KindDriver):
             self.create(cast(Owner, observed.owner), vm_spec.with_creation_defaults())
             return
         fields = {top_field(change.path) for change in changes}
+        _refuse_with_checkpoints(name, handle, changes)
         running = observed.state["power"] == "on"
         generation = 2 if observed.state["firmware"] == "uefi" else 1
         needs_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
         statements = self._settings_statements(handle.vm_id, vm_spec, generation, fields)
+        added = [d for d in vm_spec.disks or [] if any(c.path == f"disks[{d.slot}]" and c.old is None for c in changes)]
+        controllers = _scsi_controllers(handle.vm_id, added, handle.scsi_controllers)
+        needs_off = needs_off or bool(controllers)  # Add-VMScsiController: the VM off
+        statements += controllers
         statements += self._device_statements(handle, observed, vm_spec, changes)
+        if vm_spec.nested_virtualization and "nested_virtualization" in fields:
+            statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Get-VMNetworkAdapter"),
+                                   Cmd("Set-VMNetworkAdapter", {"MacAddressSpoofing": "On"})))
         if vm_spec.gpus is not None and any(top_field(change.path) == "gpus" for change in changes):
             statements += self._gpu_statements(handle.vm_id, name, handle.gpus, vm_spec.gpus, self._host_devices(),
                                                new_vm=False)
@@ -340,6 +435,8 @@ class VirtualMachineDriver(KindDriver):
         statements: list[Any] = []
         declared_disks = {d.slot: d for d in spec.disks or []}
         declared_nics = {n.slot: n for n in spec.nics or []}
+        nested = bool(spec.nested_virtualization if spec.nested_virtualization is not None
+                      else observed.state.get("nested_virtualization"))
         for change in changes:
             path = change.path
             if path.startswith("disks["):
@@ -354,7 +451,7 @@ class VirtualMachineDriver(KindDriver):
             elif path.startswith("nics["):
                 slot = path[len("nics["):path.index("]")]
                 if change.old is None and slot in declared_nics:
-                    statements += self._add_nic(handle.vm_id, declared_nics[slot])
+                    statements += self._add_nic(handle.vm_id, declared_nics[slot], spoofing=nested)
                 elif change.new is None:
                     statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Get-VMNetworkAdapter", {"Name": slot}),
                                            Cmd("Remove-VMNetworkAdapter")))
@@ -376,7 +473,7 @@ class VirtualMachineDriver(KindDriver):
             Cmd("Remove-VMHardDiskDrive"))]
         path = handle.vhd_paths.get(slot, "")
         if _made_by_us(path, handle.vm_id):
-            statements.append(pipe(Cmd("Remove-Item", {"Path": path})))
+            statements.append(pipe(Cmd("Remove-Item", {"LiteralPath": path})))
         return statements
 
     # ---- power ---------------------------------------------------------------------------------------
@@ -401,6 +498,9 @@ class VirtualMachineDriver(KindDriver):
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
+        if handle.checkpoints:
+            raise ProviderError(_with_checkpoints(observed.name, handle, "deleting it would leave their differencing "
+                                                                          "disks (.avhdx) and its own disks behind"))
         self._remove(handle, observed.name)
 
     def _remove(self, handle: VmHandle, name: str, slots: list[str] | None = None) -> None:
@@ -409,14 +509,15 @@ class VirtualMachineDriver(KindDriver):
         statements = [pipe(vm_by_id(handle.vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True}))]
         for gpu in handle.gpus:
             if gpu["mode"] == "passthrough" and gpu.get("device"):
-                statements += devices.remove_passthrough(handle.vm_id, gpu["device"])
+                statements += devices.remove_passthrough(handle.vm_id, gpu["device"],
+                                                         handle.instances.get(gpu["device"].lower()))
         statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Remove-VM", {"Force": True})))
         paths = {path for path in handle.vhd_paths.values() if _made_by_us(path, handle.vm_id)}
-        statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in sorted(paths)]
+        statements += [pipe(Cmd("Remove-Item", {"LiteralPath": path})) for path in sorted(paths)]
         unattached = sorted({self._vhd_path(handle.vm_id, slot) for slot in slots or []} - paths)
         tolerate = _already_off_or_gone
         if unattached:
-            statements += [pipe(Cmd("Remove-Item", {"Path": path})) for path in unattached]
+            statements += [pipe(Cmd("Remove-Item", {"LiteralPath": path})) for path in unattached]
             tolerate = _off_gone_or_never_made(unattached)
         self._client.run(statements, f"delete VM {name}", tolerate=tolerate)
 
@@ -435,22 +536,26 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"VirtualMachine '{name}': field 'gpus': {exc}") from None
 
     def host_versions(self) -> HostVersions:
-        """The host's CPU vendor and configuration versions (one read, kept until the next observe)."""
+        """The host's CPU vendor (Win32_Processor Manufacturer: Get-VMHost has none), Windows build
+        (Win32_OperatingSystem) and configuration versions; one read, kept until the next observe."""
         if self._versions is None:
-            result = self._client.run([pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion"))],
-                                      "read the host's configuration versions", retry_read=True)
-            vmhost = next(iter(by_type(result.objects, "VMHost")), None)
-            vendor_text = str(vmhost.get("ProcessorVendor") or "").lower() if vmhost is not None else ""
-            vendor = "intel" if "intel" in vendor_text else "amd" if "amd" in vendor_text else None
-            versions = by_type(result.objects, "VMHostSupportedVersion")
-            default = next((v.text("Version") for v in versions if v.flag("IsDefault")), None)
-            self._versions = HostVersions(vendor, [v.text("Version") or "" for v in versions], default)
+            result = self._client.run(list(HOST_VERSION_READS), "read the host's processor and configuration versions",
+                                      retry_read=True)
+            self._versions = host_versions_from(result.objects)
         return self._versions
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
     def rule(self, change: FieldChange) -> Rule:
-        return vm_rule(change)
+        """As the table says, and: IDE devices change with the VM off (IDE has no hot plug), and so does a disk on a
+        SCSI controller beyond the first, which may first need Add-VMScsiController (VM off)."""
+        rule = vm_rule(change)
+        match = _DISK_ITEM.match(change.path)
+        if rule is Rule.IN_PLACE and match and (change.old is None or change.new is None):
+            controller, number, _ = parse_disk_slot(match.group(1))
+            if controller == "IDE" or number > 0:
+                return Rule.POWER_OFF
+        return rule
 
     def volumes(self, observed: Observed) -> Volumes:
         """The VHDs virtplane made for the VM (named by its VMId) go with it; any other VHD is detached and kept."""
@@ -466,10 +571,13 @@ class VirtualMachineDriver(KindDriver):
         return found
 
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
-        if collection == "nics":
-            return next_numbered("nic", taken)
-        prefix = "ide0:" if item.get("bus") == "ide" else "scsi0:"
-        return next_numbered(prefix, taken)
+        return _new_slot(collection, item, taken, bios=False)
+
+    def slots_for(self, spec: Spec) -> Any:
+        """New slots for ``spec``'s disks: a Generation 1 (``bios``) VM boots from IDE only, so its first disk goes
+        on ``ide0:0`` unless it says otherwise."""
+        bios = isinstance(spec, VirtualMachineSpec) and spec.firmware == "bios"
+        return lambda collection, item, taken: _new_slot(collection, item, taken, bios=bios)
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         vm_spec = cast(VirtualMachineSpec, spec)
@@ -514,22 +622,34 @@ class VirtualMachineDriver(KindDriver):
 
 
 # The observe pipeline: each statement's cmdlets, and the properties kept of its output (the type names
-# become "Selected.<type>", still told apart by their last part).
+# become "Selected.<type>", still told apart by their last part). Properties are the types' own (VirtualMachine,
+# VMProcessor, HardDiskDrive, VirtualHardDisk, VMNetworkAdapter, VMNetworkAdapterVlanSetting, VMFirmware,
+# VMScsiController, VMSnapshot, VMAssignedDevice, VMGpuPartitionAdapter): a VLAN setting has no VMId, a VHD neither.
 _GET_VM = Cmd("Get-VM")
+_VHD_PROPERTIES = ("Path", "Size", "VhdType", "ParentPath")
 _OBSERVE: list[tuple[tuple[Cmd, ...], tuple[str, ...]]] = [
     ((_GET_VM,), ("VMId", "Name", "State", "Generation", "Version", "ProcessorCount", "MemoryStartup",
-                  "DynamicMemoryEnabled", "Notes")),
+                  "DynamicMemoryEnabled", "Notes", "IsClustered")),
     ((_GET_VM, Cmd("Get-VMProcessor")), ("VMId", "Count", "ExposeVirtualizationExtensions")),
     ((_GET_VM, Cmd("Get-VMHardDiskDrive")), ("VMId", "ControllerType", "ControllerNumber", "ControllerLocation",
-                                             "Path")),
-    ((_GET_VM, Cmd("Get-VHD")), ("Path", "Size", "VhdType")),
+                                             "Path", "DiskNumber")),
+    ((_GET_VM, Cmd("Get-VHD")), _VHD_PROPERTIES),
     ((_GET_VM, Cmd("Get-VMNetworkAdapter")), ("VMId", "Name", "SwitchName", "IovWeight")),
     ((_GET_VM, Cmd("Get-VMNetworkAdapter"), Cmd("Get-VMNetworkAdapterVlan")),
-     ("VMId", "ParentAdapter", "AdapterName", "OperationMode", "AccessVlanId")),
+     ("ParentAdapter", "OperationMode", "AccessVlanId")),
     ((_GET_VM, Cmd("Get-VMFirmware")), ("VMId", "SecureBoot")),
+    ((_GET_VM, Cmd("Get-VMScsiController")), ("VMId", "ControllerNumber")),
+    ((_GET_VM, Cmd("Get-VMSnapshot")), ("VMId", "Name")),
     ((_GET_VM, Cmd("Get-VMAssignableDevice")), ("VMId", "LocationPath", "InstanceID")),
     ((_GET_VM, Cmd("Get-VMGpuPartitionAdapter")), ("VMId", "InstancePath")),
 ]
+# The host's processor vendor, Windows build and configuration versions (vm_checks.HostVersions).
+HOST_VERSION_READS = (pipe(Cmd("Get-CimInstance", {"ClassName": "Win32_Processor"}),
+                           Cmd("Select-Object", {"Property": ["Manufacturer"]})),
+                      pipe(Cmd("Get-CimInstance", {"ClassName": "Win32_OperatingSystem"}),
+                           Cmd("Select-Object", {"Property": ["BuildNumber", "Caption"]})),
+                      pipe(Cmd("Get-VMHostSupportedVersion")))
+_DISK_ITEM = re.compile(r"^disks\[([^\]]+)\]$")
 
 _NO_VM = "00000000-0000-0000-0000-000000000000"  # statements built only to find what would be refused
 
@@ -557,12 +677,11 @@ def _spec_names(declared: Declared, spec: VirtualMachineSpec) -> list[str]:
     return names or ["?"]
 
 
-def _off_gone_or_never_made(paths: list[str]):
+def _off_gone_or_never_made(paths: list[str]) -> Any:
     lowered = [p.lower() for p in paths]
 
-    def tolerate(error: str) -> bool:
-        text = error.lower()
-        return _already_off_or_gone(error) or ("does not exist" in text and any(p in text for p in lowered))
+    def tolerate(error: HvError) -> bool:
+        return _already_off_or_gone(error) or (error.is_("PathNotFound") and error.target.lower() in lowered)
 
     return tolerate
 
@@ -572,15 +691,35 @@ def _switches(settings: HypervSettings, declared: Declared) -> Switches:
     return Switches(settings.switch, vlans)
 
 
-def _generation_one_firmware(error: str) -> bool:
-    """Get-VMFirmware is for Generation 2 VMs; on Generation 1 it writes a non-terminating error."""
-    text = error.lower()
-    return "generation 1" in text or "generation one" in text
+def _generation_one_firmware(error: HvError) -> bool:
+    """Get-VMFirmware is for Generation 2 VMs; on Generation 1 it writes a non-terminating InvalidParameter."""
+    return error.is_("InvalidParameter", "GetVMFirmware")
 
 
-def _already_off_or_gone(error: str) -> bool:
-    text = error.lower()
-    return ("already" in text and ("off" in text or "stopped" in text)) or "unable to find" in text
+def _read_error(error: HvError) -> bool:
+    """Errors an observe read lets through, to attach to their VM: Get-VHD's (a disk that cannot be read), and
+    Get-VMFirmware's for Generation 1 VMs."""
+    return _generation_one_firmware(error) or error.command.lower() == "getvhd"
+
+
+def _already_off_or_gone(error: HvError) -> bool:
+    """Get-VM -Id of a VM that is gone already (InvalidParameter on GetVM, target the id)."""
+    return error.is_("InvalidParameter", "GetVM")
+
+
+def _attach_errors(joined: list[tuple[PsObject, dict[str, Any]]], errors: list[HvError],
+                   settings: HypervSettings) -> None:
+    """Each read error to the VM whose disk it names (by the error's target, the drive's Path); an error about no
+    VM of the host fails the read."""
+    by_path = {(drive.text("Path") or "").lower(): (parts, drive_slot(drive))
+               for _, parts in joined for drive, _ in parts["disks"]}
+    for error in errors:
+        found = by_path.get(error.target.lower())
+        if found is None:
+            raise ProviderError(f"Hyper-V endpoint '{settings.endpoint_name}' could not read the virtual machines: "
+                                f"{error}")
+        parts, slot = found
+        parts.setdefault("errors", []).append((slot, error))
 
 
 def _made_by_us(path: str, vm_id: str) -> bool:
@@ -588,25 +727,70 @@ def _made_by_us(path: str, vm_id: str) -> bool:
     return bool(path) and leaf.startswith(vm_id.lower() + "-") and leaf.endswith(".vhdx")
 
 
+def _new_slot(collection: str, item: dict[str, Any], taken: set[str], *, bios: bool) -> str:
+    """NICs ``nic<n>``; disks on IDE when asked (``ide0:0``, ``ide0:1``, ``ide1:1``: IDE 1:0 is the DVD drive) or for
+    a BIOS VM's first disk, else ``scsi0:<n>``."""
+    if collection == "nics":
+        return next_numbered("nic", taken)
+    ide = item.get("bus") == "ide" or (bios and item.get("bus") is None and not any(t.startswith("ide") for t in taken)
+                                       and not any(t.startswith("scsi") for t in taken))
+    if ide:
+        free = [slot for slot in ("ide0:0", "ide0:1", "ide1:1") if slot not in taken]
+        if free:
+            return free[0]
+    return next_numbered("scsi0:", taken)
+
+
+def _scsi_controllers(vm_id: str, disks: list[Any], have: int) -> list[Statement]:
+    """Add-VMScsiController until the VM has a controller for every SCSI disk of ``disks`` (it has ``have``)."""
+    needed = max((parse_disk_slot(d.slot)[1] + 1 for d in disks if d.slot and parse_disk_slot(d.slot)[0] == "SCSI"),
+                 default=0)
+    return [pipe(vm_by_id(vm_id), Cmd("Add-VMScsiController")) for _ in range(max(0, needed - have))]
+
+
+def _with_checkpoints(name: str, handle: VmHandle, consequence: str) -> str:
+    shown = ", ".join(f"'{c}'" for c in handle.checkpoints[:3]) + (" …" if len(handle.checkpoints) > 3 else "")
+    return (f"VirtualMachine '{name}' has checkpoints ({shown}): {consequence}; remove them first "
+            "(Remove-VMSnapshot merges their differencing disks into the disks)")
+
+
+def _refuse_with_checkpoints(name: str, handle: VmHandle, changes: list[FieldChange]) -> None:
+    """Resizing or removing a disk of a VM with checkpoints is refused: the disk is a chain of differencing disks
+    (Resize-VHD fails on it, and the base file cannot go while a child needs it)."""
+    if not handle.checkpoints:
+        return
+    for change in changes:
+        match = re.match(r"^disks\[([^\]]+)\](\.size)?$", change.path)
+        if match and (match.group(2) or change.new is None):
+            action = "resizing" if match.group(2) else "removing"
+            raise ProviderError(_with_checkpoints(name, handle, f"{action} disk {match.group(1)} is not possible "
+                                                                "while they exist"))
+
+
+def _short(obj: PsObject) -> str:
+    return obj.type_name.rsplit(".", 1)[-1]
+
+
 def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]:
-    """Group one observe pipeline's outputs by VMId: each VM with its processor, drives (with their VHD),
-    adapters (with their VLAN setting) and firmware."""
+    """Group one observe pipeline's outputs by VMId: each VM with its processor, drives (with their VHD chain, leaf
+    first), adapters (with their VLAN setting, paired by its ParentAdapter), firmware, SCSI controllers and
+    checkpoints."""
     vms: dict[str, tuple[PsObject, dict[str, Any]]] = {}
     vhds: dict[str, PsObject] = {}
     vlans: dict[tuple[str, str], PsObject] = {}
     for obj in objects:
-        short = obj.type_name.rsplit(".", 1)[-1]
+        short = _short(obj)
         if short == "VirtualMachine":
-            vms[_vm_id(obj)] = (obj, {"disks": [], "nics": [], "assigned": [], "partitions": []})
+            vms[_vm_id(obj)] = (obj, {"disks": [], "nics": [], "assigned": [], "partitions": [], "scsi": [],
+                                      "checkpoints": []})
         elif short == "VirtualHardDisk":
             vhds[str(obj.get("Path") or "").lower()] = obj
         elif short == "VMNetworkAdapterVlanSetting":
-            adapter = obj.get("ParentAdapter")
-            adapter_name = (PsObject(adapter).text("Name") if adapter is not None and not isinstance(adapter, str)
-                            else None) or obj.text("AdapterName") or str(adapter or "")
-            vlans[(_vm_id(obj), adapter_name)] = obj
+            parent = parent_adapter(obj)
+            if parent is not None:
+                vlans[parent] = obj
     for obj in objects:
-        short = obj.type_name.rsplit(".", 1)[-1]
+        short = _short(obj)
         entry = vms.get(_vm_id(obj))
         if entry is None:
             continue
@@ -614,16 +798,32 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
         if short == "VMProcessor":
             parts["processor"] = obj
         elif short == "HardDiskDrive":
-            parts["disks"].append((obj, vhds.get(str(obj.get("Path") or "").lower())))
+            parts["disks"].append((obj, _chain(vhds, obj.text("Path"))))
         elif short == "VMNetworkAdapter":
             parts["nics"].append((obj, vlans.get((_vm_id(obj), obj.text("Name") or ""))))
         elif short == "VMFirmware":
             parts["firmware"] = obj
+        elif short == "VMScsiController":
+            parts["scsi"].append(obj)
+        elif short == "VMSnapshot":
+            parts["checkpoints"].append(obj.text("Name") or "")
         elif short == "VMAssignedDevice":
             parts["assigned"].append(obj)
         elif short == "VMGpuPartitionAdapter":
             parts["partitions"].append(obj)
     return list(vms.values())
+
+
+def _chain(vhds: dict[str, PsObject], path: str | None) -> list[PsObject]:
+    """The VHD at ``path`` and its parents, leaf first (as far as they were read)."""
+    chain: list[PsObject] = []
+    seen: set[str] = set()
+    while path and path.lower() in vhds and path.lower() not in seen:
+        seen.add(path.lower())
+        vhd = vhds[path.lower()]
+        chain.append(vhd)
+        path = vhd.text("ParentPath")
+    return chain
 
 
 def _vm_id(obj: PsObject) -> str:

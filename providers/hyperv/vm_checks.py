@@ -1,7 +1,8 @@
 """Plan-time rules for Hyper-V VMs that need hardware (pure: no I/O), each broken rule one sentence.
 
 - Nested virtualization (Microsoft's "Run Hyper-V in a virtual machine with nested virtualization"): VM
-  configuration version 8.0 or later on Intel, 9.3 or later on AMD.
+  configuration version 8.0 or later on Intel, 9.3 or later on AMD, and on AMD a Windows Server 2022 / Windows 11
+  host (build 20348 or later: Windows Server 2022 is 20348, Windows 11 22000).
 - GPU partitioning ("GPU partitioning" page): configuration version 12.0 or later.
 - Discrete Device Assignment ("Plan for deploying devices by using DDA"): no dynamic memory.
 - SR-IOV (New-VMSwitch ``-EnableIov``): chosen when a switch is created; Set-VMSwitch cannot turn it on.
@@ -13,12 +14,14 @@ needs).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from virtplane.specs import VirtualMachineSpec
 
 NESTED_MINIMUM = {"intel": "8.0", "amd": "9.3"}
+AMD_NESTED_BUILD = 20348  # Windows Server 2022
 GPU_P_MINIMUM = "12.0"
 
 
@@ -37,6 +40,31 @@ class HostVersions:
     vendor: str | None
     supported: list[str] = field(default_factory=list)
     default: str | None = None
+    build: int | None = None  # the Windows build (Win32_OperatingSystem BuildNumber)
+    os_name: str | None = None
+
+
+def vendor_of(manufacturer: str | None) -> str | None:
+    """Win32_Processor.Manufacturer (``GenuineIntel``, ``AuthenticAMD``) -> ``intel``/``amd``/None."""
+    text = str(manufacturer or "").lower()
+    return "intel" if "intel" in text else "amd" if "amd" in text else None
+
+
+def host_versions_from(objects: Iterable[Any]) -> HostVersions:
+    """HostVersions from the objects of Win32_Processor, Win32_OperatingSystem and Get-VMHostSupportedVersion."""
+    vendor = build = os_name = None
+    versions: list[Any] = []
+    for obj in objects:
+        short = obj.type_name.rsplit("/", 1)[-1].rsplit(".", 1)[-1]
+        if short == "Win32_Processor" and vendor is None:
+            vendor = vendor_of(obj.text("Manufacturer"))
+        elif short == "Win32_OperatingSystem":
+            build = obj.number("BuildNumber")
+            os_name = obj.text("Caption")
+        elif short == "VMHostSupportedVersion":
+            versions.append(obj)
+    default = next((v.text("Version") for v in versions if v.flag("IsDefault")), None)
+    return HostVersions(vendor, [v.text("Version") or "" for v in versions], default, build, os_name)
 
 
 @dataclass(frozen=True)
@@ -104,6 +132,10 @@ def _version_problems(name: str, spec: VirtualMachineSpec, live: LiveVm | None, 
         return []
     field_name = "nested_virtualization" if feature == "nested virtualization" else "gpus"
     vendor = {"intel": "an Intel", "amd": "an AMD"}.get(host.vendor or "", "this")
+    if spec.nested_virtualization and host.vendor == "amd" and host.build is not None and host.build < AMD_NESTED_BUILD:
+        return [("nested_virtualization", f"nested virtualization on an AMD processor needs a Windows Server 2022 or "
+                                          f"Windows 11 host (build {AMD_NESTED_BUILD} or later), and this host runs "
+                                          f"build {host.build} ({host.os_name or 'Windows'})")]
     rule = f"{feature} needs VM configuration version {needed} or later"
     if feature == "nested virtualization":
         rule = (f"nested virtualization on a host with {vendor} processor needs VM configuration version {needed} "

@@ -20,6 +20,8 @@ from virtplane.errors import ProviderError
 from virtplane.providers.proxmox.client import PveClient
 
 MIB = 1024 * 1024
+_HOLDS = {"images": "VM disks", "rootdir": "container volumes"}
+_OWNER = {"images": "Disk", "rootdir": "Container's rootfs or Mount"}
 
 
 @dataclass(frozen=True)
@@ -88,12 +90,14 @@ class Cluster:
         return None
 
     def place(self, memory_mib: int, storages: Collection[str] = (), placed: Mapping[str, int] | None = None,
-              remember: bool = False) -> str:
-        """The node for a new VM with ``memory_mib`` that names none, among the online nodes that have every
-        storage in ``storages``: the most free memory minus ``placed`` (MiB a plan already put on each node) and
-        minus what earlier ``remember``-ed choices of this run took (creates placed without a plan)."""
+              remember: bool = False, content: str = "images", among: Collection[str] | None = None) -> str:
+        """The node for a new VM (a container: ``content`` ``rootdir``) with ``memory_mib`` that names none, among the
+        online nodes (of ``among``, when given) that have every storage in ``storages``: the most free memory minus
+        ``placed`` (MiB a plan already put on each node) and minus what earlier ``remember``-ed choices of this run
+        took (creates placed without a plan)."""
         nodes = [facts for facts in self.nodes().values()
-                 if facts.online and all(self.storage_problem(storage, facts.name) is None for storage in storages)]
+                 if facts.online and (among is None or facts.name in among)
+                 and all(self.storage_problem(storage, facts.name, content) is None for storage in storages)]
         if not nodes:
             needs = f" with storage {', '.join(sorted(storages))}" if storages else ""
             raise ProviderError(f"Proxmox has no online node{needs} to place a VM on")
@@ -125,40 +129,42 @@ class Cluster:
                                                      shared[name]) for name in content}
             return self._storages
 
-    def disk_storages(self, node: str) -> list[str]:
-        """Storages on ``node`` that hold VM disks (content ``images``)."""
-        return sorted(s.name for s in self.storages().values() if s.holds_disks and node in s.nodes)
+    def disk_storages(self, node: str, content: str = "images") -> list[str]:
+        """Storages on ``node`` that hold VM disks (content ``images``; containers' volumes: ``rootdir``)."""
+        return sorted(s.name for s in self.storages().values() if content in s.content and node in s.nodes)
 
-    def storage_problem(self, storage: str, node: str) -> str | None:
-        """Why disks cannot go on ``storage`` on ``node``; None when they can."""
-        choices = ", ".join(self.disk_storages(node)) or "none"
+    def storage_problem(self, storage: str, node: str, content: str = "images") -> str | None:
+        """Why disks (``content`` ``rootdir``: container volumes) cannot go on ``storage`` on ``node``; None when they
+        can."""
+        choices = ", ".join(self.disk_storages(node, content)) or "none"
         facts = self.storages().get(storage)
         if facts is None or node not in facts.nodes:
             return f"storage '{storage}' does not exist on node {node} (choices: {choices})"
-        if not facts.holds_disks:
-            return (f"storage '{storage}' does not hold VM disks (its content is {','.join(sorted(facts.content))}; "
-                    f"choices: {choices})")
+        if content not in facts.content:
+            return (f"storage '{storage}' does not hold {_HOLDS[content]} (its content is "
+                    f"{','.join(sorted(facts.content))}; choices: {choices})")
         return None
 
-    def default_storage(self, node: str) -> str:
+    def default_storage(self, node: str, content: str = "images") -> str:
         """The endpoint's storage, or the only disk storage on ``node``; raises ProviderError otherwise."""
-        problem, storage = self.default_storage_problem(node)
+        problem, storage = self.default_storage_problem(node, content)
         if problem:
             raise ProviderError(problem)
         assert storage is not None
         return storage
 
-    def default_storage_problem(self, node: str) -> tuple[str | None, str | None]:
+    def default_storage_problem(self, node: str, content: str = "images") -> tuple[str | None, str | None]:
         if self._default_storage:
-            problem = self.storage_problem(self._default_storage, node)
+            problem = self.storage_problem(self._default_storage, node, content)
             return (f"the endpoint's {problem}" if problem else None), self._default_storage
-        choices = self.disk_storages(node)
+        choices = self.disk_storages(node, content)
         if len(choices) == 1:
             return None, choices[0]
         if not choices:
-            return f"node {node} has no storage that holds VM disks (content 'images')", None
-        return (f"no storage is given and node {node} has several that hold VM disks (choices: {', '.join(choices)}): "
-                "set storage= on the Disk or the Endpoint (PROXMOX_VE_STORAGE)"), None
+            return f"node {node} has no storage that holds {_HOLDS[content]} (content '{content}')", None
+        return (f"no storage is given and node {node} has several that hold {_HOLDS[content]} (choices: "
+                f"{', '.join(choices)}): set storage= on the {_OWNER[content]} or the Endpoint (PROXMOX_VE_STORAGE)"
+                ), None
 
     # ---- bridges -------------------------------------------------------------------------------------
 

@@ -14,12 +14,14 @@ from virtplane.providers.base import Provider
 from virtplane.providers.proxmox import settings as settings_module
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
+from virtplane.providers.proxmox.container import ContainerDriver
 from virtplane.providers.proxmox.host_facts import cluster_identity
 from virtplane.providers.proxmox.host_reader import HostReader
 from virtplane.providers.proxmox.names import vm_name_problem
 from virtplane.providers.proxmox.network import NetworkDriver
 from virtplane.providers.proxmox.settings import ENV, INPUT_ONLY, ProxmoxSettings
 from virtplane.providers.proxmox.vm import VirtualMachineDriver
+from virtplane.providers.proxmox.vmids import VmidAllocator
 
 
 class ProxmoxProvider(Provider):
@@ -32,9 +34,11 @@ class ProxmoxProvider(Provider):
         self.client = client
         self.settings = settings
         self.cluster = Cluster(client, settings.storage)
+        vmids = VmidAllocator(client)  # VMs and containers share PVE's VMID space
         self.drivers = {
-            "VirtualMachine": VirtualMachineDriver(client, self.cluster, settings),
+            "VirtualMachine": VirtualMachineDriver(client, self.cluster, settings, vmids),
             "Network": NetworkDriver(self.cluster, settings),
+            "Container": ContainerDriver(client, self.cluster, settings, vmids),
         }
 
     @classmethod
@@ -51,8 +55,9 @@ class ProxmoxProvider(Provider):
 
     @classmethod
     def name_problem(cls, kind: str, name: str) -> str | None:
-        """VM names are DNS names (providers/proxmox/names.py); networks have no name on the cluster."""
-        return vm_name_problem(name) if kind == "VirtualMachine" else None
+        """VM and container names are DNS names (providers/proxmox/names.py; a container's is its hostname unless it
+        declares one); networks have no name on the cluster."""
+        return vm_name_problem(name) if kind in ("VirtualMachine", "Container") else None
 
     def identity(self) -> str:
         """The cluster's name (``/cluster/status``), or ``node:<name>`` for a standalone node."""

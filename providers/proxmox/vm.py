@@ -28,17 +28,18 @@
   edits the cluster's backup, replication and HA jobs); never a VM without our marker.
 - Data: a change that re-makes the EFI vars disk (secure boot) names it (``destroys``) and needs
   --allow-data-loss; a firmware change keeps it (reconfigure.py).
+- Interrupted runs (providers/marker.py): a clone bears the name ``<name>.virtplane-pending`` until the update
+  that tags it renames it, so observe lists it; a VM shut down for a change that is to run again is recorded so in
+  its description first (written with the synchronous ``PUT …/config``) and the record cleared once it runs.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from virtplane.clones import clone_disk_problems, not_as_declared
-from virtplane.diff import diff
+from virtplane.clones import clone_disk_problems
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
@@ -48,13 +49,12 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
     Rule,
     Volumes,
     description_marker,
     owner_from_description,
 )
-from virtplane.providers.marker import is_pending_label, made_by_create, pending_label, restore_from, with_restore
+from virtplane.providers.marker import is_pending_label, pending_label, restore_from, with_restore
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
@@ -70,30 +70,23 @@ from virtplane.providers.proxmox.config import (
     vm_state,
     volumes_of,
 )
+from virtplane.providers.proxmox.config_writer import ConfigWriter
 from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
-from virtplane.providers.proxmox.faults import (
-    OutcomeUnknown,
-    PveError,
-    TaskFailed,
-    is_bare_permission_failure,
-    permission_denied,
-)
+from virtplane.providers.proxmox.faults import OutcomeUnknown
+from virtplane.providers.proxmox.guest_create import GuestCreator
+from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.pci_reader import PciReader
-from virtplane.providers.proxmox.reconfigure import NoFreeSlot, Reconfiguration, reconfigure
+from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
-from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import SHUTDOWN_SECONDS, Power
-from virtplane.providers.proxmox.vm_reader import VmReader, VmRow, merge_pending
+from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
 from virtplane.providers.proxmox.vm_rules import REPLACEABLE, vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
 from virtplane.slots import resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, DiskSpec, Spec, VirtualMachineSpec
-
-VMID_ATTEMPTS = 5  # fresh VMIDs tried when other clients keep taking the one we were given
-_BUSY_LOCKS = ("create", "clone")
 
 
 @dataclass
@@ -115,13 +108,17 @@ class VirtualMachineDriver(KindDriver):
     shutdown_seconds = SHUTDOWN_SECONDS
     replaceable = REPLACEABLE
 
-    def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings):
+    def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings,
+                 vmids: VmidAllocator | None = None):
         self._client = client
         self._cluster = cluster
         self._settings = settings
         self._reader = VmReader(client)
         self._power = Power(client)
-        self._vmids = VmidAllocator(client)
+        self._vmids = vmids or VmidAllocator(client)
+        self._creator = GuestCreator(client, self._reader, self._vmids, settings)
+        self._writer = ConfigWriter(client)
+        self._guests = Guests(client, self._reader, self._power, settings.endpoint_name)
         self._pci = PciReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
@@ -140,24 +137,7 @@ class VirtualMachineDriver(KindDriver):
         candidates = [row for row in self._rows if not row.template
                       and (has_marker_tag(row.tags) or row.name in wanted or is_pending_label(row.name))]
         configs = self._reader.configs(candidates, wanted)
-        result = ObserveResult()
-        for row in candidates:
-            config = configs.get(row.vmid)
-            if config is None:
-                continue
-            owner = owner_from_description(config.get("description"))
-            if owner is not None and not has_marker_tag(config.get("tags")) and not made_by_create(row.name, owner):
-                owner = None  # the description line alone, on a VM its create did not name: a copy, never ours
-            if owner is not None and owner.stack == stack:
-                if owner.resource in result.owned:
-                    other = result.owned[owner.resource].handle.row.vmid
-                    raise ProviderError(f"two VMs on Proxmox endpoint '{self._settings.endpoint_name}' carry the "
-                                        f"ownership marker of VM {owner.resource} of stack {stack} (VMIDs {other} "
-                                        f"and {row.vmid}); delete the one that should not exist")
-                result.owned[owner.resource] = self._observed(row, config, owner, ours=True)
-            elif row.name in wanted:
-                result.foreign[row.name] = self._observed(row, config, owner, ours=False)
-        return result
+        return self._guests.sort(stack, candidates, configs, {name: name for name in wanted}, self._observed)
 
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
@@ -245,7 +225,7 @@ class VirtualMachineDriver(KindDriver):
             except ValueError as exc:
                 raise ProviderError(f"Proxmox cannot create VM {name} on node {node}: its {exc}") from None
         config.update(name=name, description=description_marker(owner))
-        row = self._allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
+        row = self._creator.allocate(owner, node, f"/nodes/{node}/qemu", "vmid", config,
                              f"create VM {name} with VMID <vmid> on node {node}")
         if vm_spec.power == "on":
             self._power.start(row.path, name)
@@ -264,7 +244,7 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"VM {name} is a linked clone of '{source_name}', but that is a VM (VMID "
                                 f"{source.vmid}), not a template; linked clones need a template")
         node = spec.node or source.node
-        # The clone call takes no tags: the VM bears a pending name until the update below renames and tags it
+        # The clone call takes no tags: the VM bears a pending name until the update that tags it renames it
         # (providers/marker.py), so an apply killed in between is found by the next run's listing.
         data: dict[str, Any] = {"name": pending_label(name), "description": description_marker(owner),
                                 "full": 0 if spec.linked_clone else 1}
@@ -277,75 +257,12 @@ class VirtualMachineDriver(KindDriver):
             if storage:
                 data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
-        row = self._allocate(owner, node, f"{source.path}/clone", "newid", data,
+        row = self._creator.allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
         observed = self._observed(row, self._reader.config(row), owner, ours=True)
         observed.marker_complete = False  # the tag is written by the update below
-        resolved = resolve_vm(spec, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                rule, problem = Rule.REPLACE, str(exc)
-            else:
-                problem = f"the clone has {change.old!r}, not {change.new!r}"
-            if rule is Rule.REPLACE:  # the clone is not what was declared: every next plan would replace it
-                self.delete(observed)
-                raise not_as_declared(name, source_name, change.path, problem)
-            changes.append(change)
-        self.update(observed, resolved, changes)
+        finish_clone(self, observed, spec, CREATE_ONLY[self.kind], f"VM {name} clones '{source_name}'")
         return self._reader.row_at(row.node, row.vmid, name) or row
-
-    def _allocate(self, owner: Owner, node: str, path: str, id_key: str, data: dict[str, Any], what: str) -> VmRow:
-        """Run a create or clone (``what`` holds ``<vmid>``) of a VM on ``node`` under a fresh VMID; returns the new
-        VM as PVE shows it (its own status, not a listing of every VM: parallel creates would each list them all)."""
-        for attempt in range(1, VMID_ATTEMPTS + 1):
-            vmid = self._vmids.reserve(f"pick a free VM id for VM {owner.resource}")
-            doing = what.replace("<vmid>", str(vmid))
-            try:
-                run(self._client, "POST", path, doing, {id_key: vmid, **data})
-            except (PveError, TaskFailed) as error:
-                if _vmid_taken(error) and attempt < VMID_ATTEMPTS:
-                    continue  # another client took the VMID between nextid and our call; it stays marked taken
-                if isinstance(error, PveError) and is_bare_permission_failure(error):
-                    # The first check of a create or clone is VM.Allocate on the new id; name it.
-                    raise permission_denied(self._settings.endpoint_name, self._settings.principal, doing,
-                                            "VM.Allocate", f"/vms/{vmid}", error.pve_text) from None
-                raise
-            except OutcomeUnknown:
-                found = self._find_own(owner)
-                if found is not None:
-                    return self._wait_until_made(found, doing)
-                if attempt == VMID_ATTEMPTS:
-                    raise  # the last answer was lost too (and made no VM): say that, not that VMIDs ran out
-                continue  # it did not happen: try again
-            row = self._reader.row_at(node, vmid, owner.resource)
-            if row is None:
-                raise ProviderError(f"Proxmox reported success but VM {owner.resource} (VMID {vmid}) is not listed")
-            return row
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _find_own(self, owner: Owner) -> VmRow | None:
-        """The VM carrying ``owner``'s marker, if a create whose answer was lost made it. Every same-named VM must be
-        read (an unreadable one may be ours): the answer decides whether a second create is safe."""
-        rows = [row for row in self._reader.rows(f"to look for VM {owner.resource} by its ownership marker")
-                if made_by_create(row.name, owner) and not row.template]
-        configs = self._reader.configs(rows, (owner.resource,))
-        return next((row for row in rows
-                     if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)
-
-    def _wait_until_made(self, row: VmRow, what: str) -> VmRow:
-        """A VM found by its marker may still be locked by the create or clone that makes it: wait for it."""
-        timeout = self._settings.task_timeout
-        deadline = time.monotonic() + timeout
-        while row.lock in _BUSY_LOCKS:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"Proxmox did not {what} within {timeout:g} s (VM {row.vmid} is still locked: "
-                                    f"{row.lock})")
-            time.sleep(0.5)
-            row = self._reader.row(row.vmid, row.name) or row
-        return row
 
     # ---- updating ------------------------------------------------------------------------------------
 
@@ -373,109 +290,30 @@ class VirtualMachineDriver(KindDriver):
                 pci = self._pci.view([node])
             plan = reconfigure(vm_spec, handle.config, changes, self._names, storage_for, efi_storage,
                                finish_marker=None if observed.marker_complete or observed.owner is None
-                               else observed.owner.resource, devices=writer, node=node,
-                               pci=pci)
+                               else observed.owner.resource, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
-        shut_down = running and any(self.rule(change) is Rule.POWER_OFF for change in changes)
-        # power None is not managed: a VM shut down for a change is started again, any other is left as it is
-        want_on = vm_spec.power == "on" if vm_spec.power is not None else row.running
+        power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
         description = str(handle.config.get("description") or "")
-        recorded = observed.restore_power is not None
-        if shut_down:
-            if want_on:  # recorded first: a run killed while the VM is off starts it again (marker.py)
-                description = self._describe(row.path, name, with_restore(description, "on"))
-                recorded = True
-            self._power.shut_down(row.path, name)
-            running = False
-        path = row.path
-        try:
-            if "node" in fields and vm_spec.node and vm_spec.node != node:
-                node = self._migrate(row, vm_spec.node, name)
-            path = f"/nodes/{node}/qemu/{row.vmid}"
-            self._reconfigure(path, name, plan)
-        except Exception as error:
-            if shut_down and want_on:
-                self._restart_after(error, path, name)
-                self._describe(path, name, with_restore(description, None))
-            raise
-        if want_on != running:
-            if want_on:
-                self._power.start(path, name)
-            else:
-                self._power.shut_down(path, name)
-        if recorded:
-            self._describe(path, name, with_restore(description, None))
 
-    def _describe(self, path: str, name: str, description: str) -> str:
-        """Write the VM's description (the power record of marker.py) with PVE's synchronous configuration call
-        (``PUT …/config``: no task for one line of text); sending the same value twice is harmless. Returns it."""
+        def record(path: str, power: str | None) -> None:  # the power record of providers/marker.py
+            self._describe(path, name, with_restore(description, power))
+
+        with self._power.change(row.path, name, running, vm_spec.power, power_off, record,
+                                observed.restore_power is not None) as guest:
+            if "node" in fields and vm_spec.node and vm_spec.node != node:
+                node = self._guests.migrate(row, vm_spec.node, name)
+            guest.path = f"/nodes/{node}/qemu/{row.vmid}"
+            self._writer.apply(guest.path, name, plan)
+
+    def _describe(self, path: str, name: str, description: str) -> None:
+        """Write the VM's description with PVE's synchronous configuration call (``PUT …/config``: no task for a line
+        of text); sending the same value twice is harmless."""
         what = f"write the description of VM {name}"
         try:
             self._client.put(f"{path}/config", what, {"description": description})
         except OutcomeUnknown:
             self._client.put(f"{path}/config", what, {"description": description})
-        return description
-
-    def _reconfigure(self, path: str, name: str, plan: Reconfiguration) -> None:
-        what = f"reconfigure VM {name}"
-        if plan.first_delete:
-            self._configure(path, what, {}, plan.first_delete)
-        if plan.settings or plan.delete:
-            self._configure(path, what, plan.settings, plan.delete)
-        for key, size in plan.resize:
-            self._resize(path, name, key, size)
-        if plan.removed_volumes:
-            self._destroy_unused(path, name, plan.removed_volumes)
-
-    def _restart_after(self, error: Exception, path: str, name: str) -> None:
-        """A change failed after the VM was shut down for it: start it again, so a failed update does not leave a
-        VM that is to run stopped. The change's error is what is reported; a failed start is added to it."""
-        try:
-            self._power.start(path, name)
-        except ProviderError as failure:
-            error.args = (f"{error}; starting VM {name} again failed too: {failure}",)
-
-    def _configure(self, path: str, what: str, settings: dict[str, Any], deletes: list[str]) -> None:
-        """One config write (a task). If its outcome is unknown, re-read and send what is still missing."""
-        data = dict(settings, **({"delete": ",".join(deletes)} if deletes else {}))
-        try:
-            run(self._client, "POST", f"{path}/config", what, data)
-        except OutcomeUnknown:
-            current = self._read_config(path, what)
-            # A new disk ("storage:size") that is there now was made by the lost call: do not allocate it twice.
-            again = {key: value for key, value in settings.items()
-                     if not (key in current and _is_new_volume(value))}
-            gone = [key for key in deletes if key in current]
-            if again or gone:
-                run(self._client, "POST", f"{path}/config", what,
-                    dict(again, **({"delete": ",".join(gone)} if gone else {})))
-
-    def _resize(self, path: str, name: str, key: str, size: int) -> None:
-        what = f"grow disk {key} of VM {name} to {size} GiB"
-        data = {"disk": key, "size": f"{size}G"}  # absolute, so sending it twice is harmless
-        try:
-            run(self._client, "PUT", f"{path}/resize", what, data)
-        except OutcomeUnknown:
-            run(self._client, "PUT", f"{path}/resize", what, data)
-
-    def _destroy_unused(self, path: str, name: str, volumes: list[str]) -> None:
-        """PVE keeps a removed disk as ``unusedN``; destroy those of the disks we removed."""
-        config = self._read_config(path, f"reconfigure VM {name}")
-        unused = [key for key, value in config.items()
-                  if key.startswith("unused") and split_options(str(value))[0] in volumes]
-        if unused:
-            self._configure(path, f"destroy the removed disks of VM {name}", {}, unused)
-
-    def _read_config(self, path: str, what: str) -> dict[str, Any]:
-        return merge_pending(self._client.get(f"{path}/pending", f"re-read the configuration to {what}"))
-
-    def _migrate(self, row: VmRow, target: str, name: str) -> str:
-        """Offline migration (the VM is stopped: local disks move with it); returns the node it is on after."""
-        run(self._client, "POST", f"{row.path}/migrate", f"migrate VM {name} from node {row.node} to node {target}",
-            {"target": target})
-        moved = self._reader.row(row.vmid, name)
-        return moved.node if moved else target
 
     def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
         """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
@@ -493,22 +331,7 @@ class VirtualMachineDriver(KindDriver):
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
-        row, name = handle.row, observed.name
-        try:
-            if row.running:
-                self._power.stop(row.path, name)
-            self._destroy(row, name)
-        except PveError as error:
-            if not error.missing:
-                raise
-
-    def _destroy(self, row: VmRow, name: str) -> None:
-        what = f"delete VM {name} ({row.vmid}) on node {row.node}"
-        try:
-            run(self._client, "DELETE", row.path, what)
-        except OutcomeUnknown:
-            if self._reader.row(row.vmid, name) is not None:
-                run(self._client, "DELETE", row.path, what)
+        self._guests.delete(handle.row, observed.name, {})
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
@@ -569,17 +392,3 @@ class VirtualMachineDriver(KindDriver):
             raise OwnershipError(f"refusing to {action} VM {observed.name}: it carries no virtplane ownership "
                                  "marker of this stack, so it was not created by it")
         return handle
-
-
-def _vmid_taken(error: PveError | TaskFailed) -> bool:
-    """PVE refused the VMID as in use, in any of its wordings: the synchronous "unable to create VM N - VM N already
-    exists on node …" (or "CT N"), a clone's "unable to create VM N: config file already exists", or the same
-    from the task's exit status."""
-    text = error.pve_text if isinstance(error, PveError) else error.exitstatus
-    return "already exists" in text
-
-
-def _is_new_volume(value: Any) -> bool:
-    """``local-lvm:32`` (a disk to allocate), as opposed to an existing volume or another setting."""
-    volume = split_options(str(value))[0] or ""
-    return ":" in volume and volume.split(":", 1)[1].replace(".", "", 1).isdigit()

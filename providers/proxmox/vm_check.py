@@ -17,7 +17,7 @@ from virtplane.providers.proxmox.config import (
 from virtplane.providers.proxmox.devices import is_address
 from virtplane.providers.proxmox.ownership import MARKER_TAG
 from virtplane.providers.proxmox.vm_reader import VmRow
-from virtplane.specs import VirtualMachineSpec
+from virtplane.specs import NicSpec, VirtualMachineSpec
 
 Problems = list[tuple[str, str]]
 _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the lower case PVE stores
@@ -27,17 +27,11 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
                 default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set) -> Problems:
     """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
     problems: Problems = []
-    source = _clone_source(spec, rows, problems)
-    node = spec.node or (source.node if source else default_node)
-    if spec.node and (problem := cluster.node_problem(spec.node)):
-        problems.append(("node", problem))
-        node = None
-    elif node and not spec.node and not source and (problem := cluster.node_problem(node)):
-        problems.append(("node", f"the endpoint's {problem}"))
-        node = None
+    source = clone_source(spec.clone_from, spec.linked_clone, rows, problems)
+    node = checked_node(spec.node, source, default_node, cluster, problems)
     problems += _disk_problems(spec, cluster, node)
-    problems += _nic_problems(spec, names, cluster)
-    problems += _tag_problems(spec.tags or [])
+    problems += nic_problems(spec.nics or [], names, cluster)
+    problems += tag_problems(spec.tags or [])
     problems += _device_problems(spec, mapping_ids)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
@@ -49,21 +43,38 @@ def find_sources(name: str, rows: list[VmRow]) -> list[VmRow]:
     return [row for row in rows if row.name == name]
 
 
-def _clone_source(spec: VirtualMachineSpec, rows: list[VmRow], problems: Problems) -> VmRow | None:
-    if not spec.clone_from:
+def checked_node(named: str | None, source: VmRow | None, default_node: str | None, cluster: Cluster,
+                 problems: Problems) -> str | None:
+    """The node a new guest's references are checked on: the one it names, its clone source's, or the endpoint's
+    ``node`` setting (None: placement chooses, or the node is reported as a problem here)."""
+    node = named or (source.node if source else default_node)
+    if named and (problem := cluster.node_problem(named)):
+        problems.append(("node", problem))
         return None
-    found = find_sources(spec.clone_from, rows)
+    if node and not named and not source and (problem := cluster.node_problem(node)):
+        problems.append(("node", f"the endpoint's {problem}"))
+        return None
+    return node
+
+
+def clone_source(clone_from: str | None, linked_clone: bool, rows: list[VmRow], problems: Problems,
+                 noun: str = "VM", template: str = "template") -> VmRow | None:
+    """The one guest of ``rows`` named ``clone_from`` (a VM, or with ``noun`` "container" a container), or None with
+    the problem said: none or several of that name, a linked clone of something that is no ``template``."""
+    if not clone_from:
+        return None
+    found = find_sources(clone_from, rows)
     if not found:
-        problems.append(("clone_from", f"no VM or template named '{spec.clone_from}' exists on this Proxmox cluster"))
+        problems.append(("clone_from", f"no {noun} or {template} named '{clone_from}' exists on this Proxmox cluster"))
         return None
     if len(found) > 1:
         ids = ", ".join(str(row.vmid) for row in found)
-        problems.append(("clone_from", f"several VMs are named '{spec.clone_from}' (VMIDs {ids}); rename all but "
+        problems.append(("clone_from", f"several {noun}s are named '{clone_from}' (VMIDs {ids}); rename all but "
                                        "one, clone sources must be unique"))
         return None
-    if spec.linked_clone and not found[0].template:
-        problems.append(("linked_clone", f"a linked clone needs a template, and '{spec.clone_from}' (VMID "
-                                         f"{found[0].vmid}) is a VM: convert it to a template or set "
+    if linked_clone and not found[0].template:
+        problems.append(("linked_clone", f"a linked clone needs a {template}, and '{clone_from}' (VMID "
+                                         f"{found[0].vmid}) is a {noun}: convert it to a template or set "
                                          "linked_clone=False"))
     return found[0]
 
@@ -119,9 +130,10 @@ def _node_with(cluster: Cluster, storages: set[str], problems: Problems) -> str 
     return online[0]
 
 
-def _nic_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster) -> Problems:
+def nic_problems(nics: list[NicSpec], names: NetworkNames, cluster: Cluster) -> Problems:
+    """NICs (of a VM or a container) on networks that are neither declared nor bridges of the cluster, and slots or
+    SR-IOV VLANs PVE cannot take."""
     problems: Problems = []
-    nics = spec.nics or []
     for index, nic in enumerate(nics):
         if nic.slot is not None and (problem := nic_slot_problem(nic.slot, nic.adapter)):
             problems.append((f"nics[{index}].slot", problem))
@@ -159,7 +171,7 @@ def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str
                     f"(mappings: {choices})") for where, device in names if device not in known]
 
 
-def _tag_problems(tags: list[str]) -> Problems:
+def tag_problems(tags: list[str]) -> Problems:
     problems: Problems = []
     for tag in tags:
         if tag == MARKER_TAG:

@@ -1,4 +1,6 @@
-"""Reading VMs in batches: one ``/cluster/resources`` listing, then the candidates' configurations concurrently.
+"""Reading VMs (and containers) in batches: one ``/cluster/resources`` listing, then the candidates' configurations
+concurrently. One reader reads one guest type: ``qemu`` (VMs) or ``lxc`` (containers), which share the listing, the
+VMID space and the ``/pending`` view.
 
 A VM's configuration is read from ``/nodes/{node}/qemu/{vmid}/pending``, merged: the value each key will have
 at the VM's next start, which is what ``qm config`` (and PVE's default ``GET …/config``) shows. A change PVE
@@ -24,7 +26,8 @@ CONCURRENT_READS = 32
 
 @dataclass(frozen=True)
 class VmRow:
-    """A VM as ``/cluster/resources?type=vm`` lists it."""
+    """A VM (or, with ``type`` ``lxc``, a container) as ``/cluster/resources?type=vm`` lists it. A container's
+    ``name`` is its hostname."""
 
     vmid: int
     name: str
@@ -33,6 +36,7 @@ class VmRow:
     tags: str
     template: bool
     lock: str | None
+    type: str = "qemu"
 
     @property
     def running(self) -> bool:
@@ -40,44 +44,48 @@ class VmRow:
 
     @property
     def path(self) -> str:
-        return f"/nodes/{self.node}/qemu/{self.vmid}"
+        return f"/nodes/{self.node}/{self.type}/{self.vmid}"
 
     @classmethod
-    def parse(cls, row: Mapping[str, Any]) -> VmRow:
+    def parse(cls, row: Mapping[str, Any], guest_type: str = "qemu") -> VmRow:
         return cls(vmid=int(row["vmid"]), name=str(row.get("name") or ""), node=str(row.get("node") or ""),
                    status=str(row.get("status") or ""), tags=str(row.get("tags") or ""),
-                   template=bool(row.get("template")), lock=row.get("lock"))
+                   template=bool(row.get("template")), lock=row.get("lock"), type=guest_type)
 
 
 class VmReader:
-    def __init__(self, client: PveClient):
+    """Reads guests of one type: ``qemu`` (``noun`` "VM") or ``lxc`` ("container")."""
+
+    def __init__(self, client: PveClient, guest_type: str = "qemu", noun: str = "VM"):
         self._client = client
+        self.type = guest_type
+        self.noun = noun
 
     def rows(self, why: str = "") -> list[VmRow]:
-        """Every QEMU VM and template of the cluster (containers are not listed). ``why`` ("to find VM web1")
-        goes into the error, so that one met while working on a VM names it."""
-        what = f"list the cluster's VMs {why}".rstrip()
+        """Every guest of this reader's type of the cluster, templates included. ``why`` ("to find VM web1") goes into
+        the error, so that one met while working on a VM names it."""
+        what = f"list the cluster's {self.noun}s {why}".rstrip()
         rows = self._client.get("/cluster/resources", what, {"type": "vm"})
-        return [VmRow.parse(row) for row in rows if row.get("type", "qemu") == "qemu" and "vmid" in row]
+        return [VmRow.parse(row, self.type) for row in rows if row.get("type", "qemu") == self.type and "vmid" in row]
 
     def row(self, vmid: int, name: str) -> VmRow | None:
-        return next((row for row in self.rows(f"to find VM {name} ({vmid})") if row.vmid == vmid), None)
+        return next((row for row in self.rows(f"to find {self.noun} {name} ({vmid})") if row.vmid == vmid), None)
 
     def row_at(self, node: str, vmid: int, name: str) -> VmRow | None:
         """One VM as listed, from its own ``status/current`` (cheaper than listing the cluster's VMs, which a create
         that has just made it would otherwise do); None when PVE says it does not exist."""
         try:
-            status = self._client.get(f"/nodes/{node}/qemu/{vmid}/status/current",
-                                      f"read the state of VM {name} ({vmid}) on node {node}")
+            status = self._client.get(f"/nodes/{node}/{self.type}/{vmid}/status/current",
+                                      f"read the state of {self.noun} {name} ({vmid}) on node {node}")
         except PveError as error:
             if error.missing:
                 return None
             raise
-        return VmRow.parse({**status, "vmid": vmid, "node": node})
+        return VmRow.parse({**status, "vmid": vmid, "node": node}, self.type)
 
     def config(self, row: VmRow) -> dict[str, Any]:
-        items = self._client.get(f"{row.path}/pending", f"read the configuration of VM {row.name} ({row.vmid}) on "
-                                 f"node {row.node}")
+        items = self._client.get(f"{row.path}/pending", f"read the configuration of {self.noun} {row.name} "
+                                 f"({row.vmid}) on node {row.node}")
         return merge_pending(items)
 
     def configs(self, rows: Iterable[VmRow], required: Collection[str]) -> dict[int, dict[str, Any]]:
@@ -102,7 +110,8 @@ class VmReader:
                 raise outcome
             else:
                 if listed is None:
-                    listed = {again.vmid: again for again in self.rows(f"to find VM {row.name} ({row.vmid}) again")}
+                    listed = {again.vmid: again for again in
+                              self.rows(f"to find {self.noun} {row.name} ({row.vmid}) again")}
                 if row.vmid in listed:
                     configs[row.vmid] = self.config(listed[row.vmid])
         return configs

@@ -355,7 +355,7 @@ class VirtualMachineDriver(KindDriver):
                 replaced, problem = True, str(exc)
             if replaced:
                 self.delete(observed)
-                raise not_as_declared(name, str(spec.clone_from), change.path, problem)
+                raise not_as_declared(f"VM {name} clones '{spec.clone_from}'", change.path, problem)
         if changes:
             self._update(observed, spec, changes, self._fixed_gpus(name, spec))
             observed = self._observe_one(ref, owner)

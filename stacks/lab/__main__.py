@@ -1,7 +1,7 @@
 """The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
 VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
 an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
-(docs/devices.md).
+(docs/devices.md); and on Proxmox VE a system container (LXC) beside the VMs (docs/containers.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -161,6 +161,25 @@ pve_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(pve_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    opts=on_pve,
+)
+
+# A system container (LXC) on Proxmox VE, beside the VMs: Debian 12 from the template the lab's nodes hold (storage
+# `local`), unprivileged (the default), with a mount point for its data and a NIC on the VLAN. It will run Docker
+# (docker=True), so the policy checks it has the two features Docker needs in an unprivileged container.
+pve_ct = virtplane.Container(
+    "lab-pve-ct",
+    template="debian-12-standard_12.7-1_amd64.tar.zst",
+    cpus=2,
+    memory="1GiB",
+    swap="512MiB",
+    rootfs=virtplane.Disk("8GiB"),
+    mounts=[virtplane.Mount("/srv/data", "10GiB")],
+    nics=[virtplane.Nic(pve_net)],
+    features=virtplane.ContainerFeatures(nesting=True, keyctl=True),
+    docker=True,
+    node="pve3",
+    tags=["ct", "lab"],
     opts=on_pve,
 )
 
@@ -324,3 +343,4 @@ lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_
            *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, xs_web, xs_db, xs_debian,
            xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])
+pulumi.export("containers", [pve_ct.resource_name])

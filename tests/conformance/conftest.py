@@ -46,6 +46,17 @@ def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     connected.close()
 
 
+@pytest.fixture(params=["proxmox"])
+def container_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """The peers with system containers (Proxmox VE LXC on fakepve; libvirt-lxc joins when its provider has them)."""
+    pve = request.getfixturevalue("fakepve")
+    for node in ("pve2", "pve3"):
+        pve.add_node(node)
+    connected = ProxmoxPeer(pve.url, pve.user, pve.password, request.getfixturevalue("fakepve_cafile"))
+    yield connected
+    connected.close()
+
+
 @pytest.fixture
 def name(request: pytest.FixtureRequest) -> str:
     """A name prefix no other test uses (the vSphere simulator is shared by the session)."""

@@ -20,6 +20,7 @@ from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
 from tests.support import xenserver as raw_xen
 from virtplane.providers.base import MARKER_KEY, Owner, Provider, pending_name
+from virtplane.providers.hyperv.vm_state import pending_name as hyperv_pending_name
 from virtplane.providers.marker import pending_label
 from virtplane.providers.registry import provider_class
 from virtplane_lab.hyperv import HypervInstance
@@ -89,6 +90,35 @@ class Peer(ABC):
         it), as an administrator waits before the next run."""
 
 
+class ContainerPeer(ABC):
+    """A live endpoint with system containers, and out-of-band operations on them. ``template`` is an OS template it
+    holds; ``storage_volumes`` lists the container volumes on its storages, so tests see what a delete destroys."""
+
+    template: ClassVar[str]
+
+    @abstractmethod
+    def set_container_memory(self, container: str, mib: int) -> None: ...
+
+    @abstractmethod
+    def stop_container(self, container: str) -> None: ...
+
+    @abstractmethod
+    def add_unmanaged_container(self, name: str) -> None:
+        """A container made by hand, without any virtplane marker."""
+
+    @abstractmethod
+    def add_half_created_container(self, owner: Owner) -> None:
+        """A container as an apply killed mid-clone leaves it: only the marker written at creation time."""
+
+    @abstractmethod
+    def count_containers(self, name: str) -> int:
+        """How many containers carry this name."""
+
+    @abstractmethod
+    def container_volumes(self) -> set[str]:
+        """Every container volume on the endpoint's storages."""
+
+
 class VspherePeer(Peer):
     kind = "vsphere"
 
@@ -149,9 +179,10 @@ class VspherePeer(Peer):
         self._vm(name).MarkAsTemplate()
 
 
-class ProxmoxPeer(Peer):
+class ProxmoxPeer(Peer, ContainerPeer):
     kind = "proxmox"
     creates_networks = False  # a VLAN tag on the bridge, realized by the NICs
+    template = "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"  # the lab seeds it (virtplane_lab.pve_templates)
 
     def __init__(self, url: str, user: str, password: str, ca_file: str):
         from urllib.parse import urlparse
@@ -226,6 +257,41 @@ class ProxmoxPeer(Peer):
             self.api.storage.post(storage="extra", type="dir", path="/srv/extra", content="images")
         return {"disks": [{"size": 4, "storage": "extra"}]}
 
+    # ---- containers (``/nodes/{node}/lxc``; a container is listed by its hostname) ----------------------------
+
+    def _lxc(self, name: str) -> Any:
+        matches = [(r["node"], int(r["vmid"])) for r in self.api.cluster.resources.get(type="vm")
+                   if r.get("type") == "lxc" and r.get("name") == name]
+        assert len(matches) == 1, f"expected one container named {name}, found {len(matches)}"
+        node, vmid = matches[0]
+        return self.api.nodes(node).lxc(vmid)
+
+    def set_container_memory(self, container: str, mib: int) -> None:
+        self._lxc(container).config.put(memory=mib)
+
+    def stop_container(self, container: str) -> None:
+        self._lxc(container).status.stop.post()
+
+    def _create_container(self, name: str, **config: Any) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").lxc.post(vmid=vmid, hostname=name, ostemplate=self.template, storage="local-lvm",
+                                        **config)
+
+    def add_unmanaged_container(self, name: str) -> None:
+        self._create_container(name, description="made by hand")
+
+    def add_half_created_container(self, owner: Owner) -> None:
+        # A clone carries the description marker at once; the tag is added by the update that never ran.
+        self._create_container(owner.resource, description=f"{MARKER_KEY}: {owner.encode()}")
+
+    def count_containers(self, name: str) -> int:
+        return sum(1 for r in self.api.cluster.resources.get(type="vm")
+                   if r.get("type") == "lxc" and r.get("name") == name)
+
+    def container_volumes(self) -> set[str]:
+        return {item["volid"] for storage in ("local-lvm",)
+                for item in self.api.nodes("pve1").storage(storage).content.get(content="rootdir")}
+
 
 class HypervPeer(Peer):
     """A simulated Hyper-V host (the lab's: HTTPS, NTLM, switch lab-switch); out-of-band changes are pypsrp
@@ -271,9 +337,10 @@ class HypervPeer(Peer):
         raw_hyperv.create_plain_vm(self.instance, name)
 
     def add_half_created_vm(self, owner: Owner) -> None:
-        # New-VM cannot set Notes: the driver names the new VM after its marker (virtplane-pending:…) until a
-        # Set-VM -Notes -NewVMName that never ran; the New-VM of a UEFI VM made it Generation 2.
-        raw_hyperv.create_vm(self.instance, pending_name(owner), generation=2)
+        # New-VM cannot set Notes: the driver creates the VM under a short pending name (a hash of stack and
+        # resource) and writes the marker into Notes in the same pipeline; a host that went down between the two
+        # leaves the name alone. The New-VM of a UEFI VM made it Generation 2.
+        raw_hyperv.create_vm(self.instance, hyperv_pending_name(owner), generation=2)
 
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)

@@ -33,6 +33,12 @@ class Stack:
         self._add("VirtualMachine", name, fields, deps)
         return self
 
+    def container(self, name: str, **fields: Any) -> Stack:
+        deps = {f"Network/{nic['network']}" for nic in fields.get("nics", [])
+                if f"Network/{nic['network']}" in self.desired.resources}
+        self._add("Container", name, fields, deps)
+        return self
+
     def drop(self, name: str) -> Stack:
         self.desired.resources = {k: r for k, r in self.desired.resources.items() if r.name != name}
         return self
@@ -88,3 +94,23 @@ def observed_vm(stack: Stack, vm: str) -> dict[str, Any]:
     [item] = [r for r in stack.plan().resources if r.name == vm]
     assert item.observed is not None
     return item.observed.state
+
+
+def full_container(template: str, network: str, **overrides: Any) -> dict[str, Any]:
+    """A container using every portable field."""
+    return {
+        "template": template, "cpus": 2, "memory": "1GiB", "swap": "256MiB", "rootfs": {"size": "8GiB"},
+        "mounts": [{"path": "/srv/data", "size": 4}, {"path": "/var/log/app", "size": "2GiB"}],
+        "nics": [{"network": network}], "unprivileged": True, "features": {"nesting": True, "keyctl": True},
+        "password": "correct horse battery", "power": "on", "tags": ["app", "ct"], **overrides,
+    }
+
+
+def container_lab(peer: Peer, name: str, containers: int = 1, **overrides: Any) -> Stack:
+    from tests.conformance.peers import ContainerPeer
+
+    assert isinstance(peer, ContainerPeer)
+    stack = Stack(peer, f"{name}-stack").network(f"{name}-net", vlan=110)
+    for index in range(containers):
+        stack.container(f"{name}-ct{index}", **full_container(peer.template, f"{name}-net", **overrides))
+    return stack

@@ -23,9 +23,12 @@ PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws",
 HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
 XENSERVER_VMS = {"lab-xs-web", "lab-xs-db", "lab-xs-debian", "lab-xs-gpu-ws", "lab-xs-gpu-pt", "lab-xs-sriov"}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS | XENSERVER_VMS
-# Twenty-five to create: the vSphere, Proxmox and XenServer networks and VMs, and the five Hyper-V VMs. A network on
-# Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from the start: unchanged.
-TO_CREATE = 25
+PROXMOX_CONTAINERS = {"lab-pve-ct"}
+LAB_GUESTS = LAB_VMS | PROXMOX_CONTAINERS  # what a Proxmox listing of guests names: VMs and containers
+# Twenty-six to create: the vSphere, Proxmox and XenServer networks and VMs, the Proxmox container, and the five
+# Hyper-V VMs. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from
+# the start: unchanged.
+TO_CREATE = 26
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
@@ -56,8 +59,9 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
     assert document["summary"]["create"] == TO_CREATE
-    assert {r["name"] for r in document["resources"]} == LAB_VMS | {"lab-app", "lab-pve-app", "lab-hv-app",
-                                                                    "lab-xs-app"}
+    assert {r["name"] for r in document["resources"]} == LAB_GUESTS | {"lab-app", "lab-pve-app", "lab-hv-app",
+                                                                        "lab-xs-app"}
+    assert {r["name"] for r in document["resources"] if r["kind"] == "Container"} == PROXMOX_CONTAINERS
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
                                              "destroys_data", "changes"}
@@ -119,6 +123,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
     proxmox.qemu(pve, "lab-pve-web-1").config.put(cores=3)
     proxmox.qemu(pve, "lab-pve-db").config.put(memory=2048)
     proxmox.qemu(pve, "lab-pve-web-2").config.put(delete="net0")
+    proxmox.lxc(pve, "lab-pve-ct").config.put(memory=2048)
     hyperv.set_cpus(fresh_hyperv, "lab-hv-web", 3)
     hyperv.set_memory(fresh_hyperv, "lab-hv-db", 4096)
     hyperv.remove_nics(fresh_hyperv, "Ana's desk")
@@ -140,6 +145,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
     assert ("lab-pve-db", "memory", "2048", "4096") in changed
     assert ("lab-pve-web-2", "nics[net0]", "null",
             json.dumps({"network": "lab-pve-app", "adapter": None, "device": None, "slot": "net0"})) in changed
+    assert ("lab-pve-ct", "memory", "2048", "1024") in changed
     assert ("lab-hv-web", "cpus", "3", "2") in changed
     assert ("lab-hv-db", "memory", "4096", "8192") in changed
     assert ("Ana's desk", "nics[nic0]", "null",
@@ -172,14 +178,15 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
         names = {vm.name for vm in vsphere.all_vms(si)}
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
-    assert "pve-bystander" in pve_names and not pve_names & LAB_VMS
+    assert "pve-bystander" in pve_names and not pve_names & LAB_GUESTS
     assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
     assert xen.vm_names(fresh_xenserver) == ["xs-bystander"]
     assert xen.vdi_names(fresh_xenserver) == ["debian-12-base 0"]  # every disk the stack made went with its VM
     # Removing the passthrough VM gave the DDA GPU back to the host: the plan says the host has no GPU dismounted
     # and how to dismount one. Dismounted again (what `virtplane lab up` does on a running lab, so `make lab`
     # converges after a destroy), the stack plans as new.
-    assert hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")) == []
+    assignable = hyperv.run(fresh_hyperv, lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
+    assert not set(lab_cli.HYPERV_DDA_GPUS) & {hyperv.prop(d, "LocationPath") for d in assignable}  # NVMe stays
     refused = virtplane("plan", str(LAB_STACK), env=env)
     assert refused.returncode == 1
     assert "lab-hv-gpu-pt" in refused.stderr and "LAB-HV1: has no GPU (Hyper-V lists only GPUs dismounted from " \
@@ -228,7 +235,7 @@ def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
-    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_VMS
+    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_GUESTS
     assert hyperv.vm_names(fresh_hyperv) == []
     assert xen.vm_names(fresh_xenserver) == []
 
@@ -258,4 +265,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
     names += proxmox.vm_names(proxmox.admin(env))
     names += hyperv.vm_names(fresh_hyperv)
     names += xen.vm_names(fresh_xenserver)
-    assert sorted(n for n in names if n in LAB_VMS or n.startswith(("lab-", "virtplane-pending"))) == sorted(LAB_VMS)
+    assert sorted(n for n in names if n in LAB_GUESTS or n.startswith(("lab-", "virtplane-pending"))) == sorted(
+        LAB_GUESTS)

@@ -105,7 +105,7 @@ def _refs(value: Any) -> Iterator[str]:
 def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_specs(raw_plugin: Plugin) -> None:
     import json
 
-    from virtplane.kinds import KINDS
+    from virtplane.kinds import KINDS, kind
 
     info = as_dict(raw_plugin.call("GetPluginInfo", empty_pb2.Empty()))
     assert re.match(r"^\d+\.\d+\.\d+", info["version"])
@@ -120,12 +120,16 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
     for ref in _refs(schema):
         assert ref.startswith("#/types/") and ref.removeprefix("#/types/") in schema["types"], ref
     vm = schema["resources"]["virtplane:index:VirtualMachine"]
-    assert set(vm["inputProperties"]) == set(KINDS[-1].spec.model_fields)
+    assert set(vm["inputProperties"]) == set(kind("VirtualMachine").spec.model_fields)
     assert vm["inputProperties"]["disks"]["items"] == {"$ref": "#/types/virtplane:index:Disk"}
     assert schema["types"]["virtplane:index:Disk"]["required"] == ["size"]
     firmware = schema["types"][vm["inputProperties"]["firmware"]["$ref"].removeprefix("#/types/")]
     assert [e["value"] for e in firmware["enum"]] == ["bios", "uefi"]
     assert "`memory`" in vm["inputProperties"]["memory"]["description"]
+    container = schema["resources"]["virtplane:index:Container"]["inputProperties"]
+    assert container["password"]["secret"] is True and container["ssh_keys"]["secret"] is True
+    assert container["mounts"]["items"] == {"$ref": "#/types/virtplane:index:Mount"}
+    assert not any(p.get("secret") for f, p in container.items() if f not in ("password", "ssh_keys"))
     for place in (schema["provider"]["inputProperties"], schema["config"]["variables"]):
         assert place["password"]["secret"] is True and place["api_token"]["secret"] is True
         assert {"kind", "server", "endpoint", "datacenter", "node", "storage", "bridge", "path"} <= set(place)

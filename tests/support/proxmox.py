@@ -27,6 +27,13 @@ def qemu(api: Any, name: str) -> Any:
     return api.nodes(matches[0]["node"]).qemu(matches[0]["vmid"])
 
 
+def lxc(api: Any, name: str) -> Any:
+    """The ``/nodes/{node}/lxc/{vmid}`` resource of the one container listed as ``name`` (its hostname)."""
+    matches = [r for r in api.cluster.resources.get(type="vm") if r.get("type") == "lxc" and r.get("name") == name]
+    assert len(matches) == 1, f"expected one container named {name}, found {len(matches)}"
+    return api.nodes(matches[0]["node"]).lxc(matches[0]["vmid"])
+
+
 def create_plain_vm(api: Any, name: str, node: str = "pve1") -> None:
     """A VM made by hand: no virtplane tag, no marker in its description."""
     api.nodes(node).qemu.post(vmid=int(api.cluster.nextid.get()), name=name, memory=512, cores=1)

@@ -41,3 +41,10 @@ def test_plain_lists_compare_as_sets():
     assert diff(BASE, observed(tags=["b", "a"]), ignore=frozenset({"clone_from"})) == []
     assert diff(BASE, observed(tags=["a"]), ignore=frozenset({"clone_from"})) == [
         FieldChange("tags", ["a"], ["a", "b"])]
+
+
+def test_an_object_field_compares_key_by_key_and_its_unset_keys_are_not_managed():
+    desired = {"features": {"nesting": True, "keyctl": None}, "rootfs": {"size": 10, "storage": None}}
+    live = {"features": {"nesting": False, "keyctl": True}, "rootfs": {"size": 8, "storage": "local-lvm"}}
+    assert [(c.path, c.old, c.new) for c in diff(desired, live)] == [("features.nesting", False, True),
+                                                                     ("rootfs.size", 8, 10)]

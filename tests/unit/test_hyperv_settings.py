@@ -13,10 +13,11 @@ from virtplane.providers.hyperv.settings import settings_from
 BASE = {"HYPERV_SERVER": "hv1.lab", "HYPERV_USERNAME": "LAB\\ops", "HYPERV_PASSWORD": "s3cret-pw"}
 
 
-def test_defaults_are_ntlm_over_verified_tls_on_5986():
+def test_defaults_are_negotiate_over_verified_tls_on_5986():
+    """Negotiate: Kerberos in a domain, NTLM otherwise (pypsrp's auth="negotiate")."""
     settings = settings_from("hv", {}, BASE)
     assert (settings.host, settings.port, settings.auth, settings.tls, settings.insecure) == (
-        "hv1.lab", 5986, "ntlm", True, False)
+        "hv1.lab", 5986, "negotiate", True, False)
     assert settings.cert_validation is True
     assert settings.address == "https://hv1.lab:5986/wsman"
     assert (settings.operation_timeout, settings.shutdown_timeout) == (120, 120.0)
@@ -83,4 +84,26 @@ def test_a_certificate_failure_on_a_port_holding_401_is_not_taken_for_a_refused_
                      "failed')))")
     assert str(client._connection_failure(error)).startswith("cannot verify the TLS certificate of Hyper-V endpoint")
     refused = client._connection_failure(Exception("Bad HTTP response returned from server. Code 401"))
-    assert "refused the login of user LAB\\ops (ntlm)" in str(refused)
+    assert "refused the login of user LAB\\ops (negotiate)" in str(refused)
+
+
+@pytest.mark.parametrize(("server", "host", "port", "address"), [
+    ("fe80::1", "fe80::1", 5986, "https://[fe80::1]:5986/wsman"),
+    ("[2001:db8::7]:6000", "2001:db8::7", 6000, "https://[2001:db8::7]:6000/wsman"),
+    ("[::1]", "::1", 5986, "https://[::1]:5986/wsman"),
+    ("hv1.lab:5999", "hv1.lab", 5999, "https://hv1.lab:5999/wsman"),
+])
+def test_ipv6_addresses_in_hyperv_server_parse_bare_or_in_brackets(server, host, port, address):
+    settings = settings_from("hv", {}, {**BASE, "HYPERV_SERVER": server})
+    assert (settings.host, settings.port, settings.address) == (host, port, address)
+
+
+@pytest.mark.parametrize("server", ["[::1", "fe80::zz", "hv1.lab:https"])
+def test_a_server_that_is_no_host_or_address_is_one_sentence(server):
+    with pytest.raises(SpecError, match="server"):
+        settings_from("hv", {}, {**BASE, "HYPERV_SERVER": server})
+
+
+def test_credssp_is_offered_for_the_double_hop_and_connections_are_an_endpoint_input():
+    settings = settings_from("hv", {"connections": 8}, {**BASE, "HYPERV_AUTH": "CredSSP"})
+    assert (settings.auth, settings.connections) == ("credssp", 8)

@@ -11,15 +11,19 @@ from typing import Any
 import pytest
 
 from virtplane.kinds import build_spec
-from virtplane.providers.base import Owner, owner_from_pending, pending_name
+from virtplane.providers.base import Owner
+from virtplane.providers.base import pending_name as marker_pending_name
 from virtplane.providers.hyperv.client import PsObject
 from virtplane.providers.hyperv.devices import matches, observed_gpus, order_like, partition_count, vendor_of
-from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, creation_version, problems
+from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, creation_version, host_versions_from, problems
 from virtplane.providers.hyperv.vm_state import (
     Switches,
     notes_with,
     owner_from_notes,
+    parent_adapter,
     parse_disk_slot,
+    pending_name,
+    pending_owner,
     tags_from_notes,
     vm_state,
 )
@@ -42,7 +46,7 @@ def test_a_generation_2_vm_maps_to_the_spec_shape():
     adapter = obj("VMNetworkAdapter", Name="nic0", SwitchName="lab", IovWeight=100)
     vlan = obj("VMNetworkAdapterVlanSetting", OperationMode="Access", AccessVlanId=120)
     firmware = obj("VMFirmware", SecureBoot="On")
-    state = vm_state(vm, processor, [(drive, vhd)], [(adapter, vlan)], firmware, "HV1", Switches("lab", {"app": 120}))
+    state = vm_state(vm, processor, [(drive, [vhd])], [(adapter, vlan)], firmware, "HV1", Switches("lab", {"app": 120}))
     assert (state["cpus"], state["memory"], state["firmware"], state["secure_boot"], state["power"]) == (
         4, 4096, "uefi", True, "on")
     assert (state["machine"], state["nested_virtualization"], state["tags"], state["node"]) == (
@@ -56,7 +60,7 @@ def test_a_generation_1_vm_without_firmware_is_bios_off_and_its_ide_disk_has_an_
     drive = obj("HardDiskDrive", ControllerType="IDE", ControllerNumber=1, ControllerLocation=0, Path="p")
     adapter = obj("VMNetworkAdapter", Name="nic0", SwitchName="other", IovWeight=0)
     vlan = obj("VMNetworkAdapterVlanSetting", OperationMode="Access", AccessVlanId=7)
-    state = vm_state(vm, None, [(drive, None)], [(adapter, vlan)], None, "HV1", Switches("lab"))
+    state = vm_state(vm, None, [(drive, [])], [(adapter, vlan)], None, "HV1", Switches("lab"))
     assert (state["firmware"], state["secure_boot"], state["power"], state["memory"]) == ("bios", False, "off", 512)
     assert state["disks"][0]["slot"] == "ide1:0" and state["disks"][0]["bus"] == "ide"
     assert state["nics"][0]["network"] == "other.7" and state["nics"][0]["adapter"] == "paravirtual"
@@ -75,12 +79,49 @@ def test_notes_keep_peoples_lines_and_replace_only_our_marker_and_tags():
     assert tags_from_notes(cleared) == [] and "team blue" in cleared
 
 
-@pytest.mark.parametrize("resource", ["web-1", "o'neil;x=y", "Ünïcødé [1]", "50%"])
-def test_a_pending_name_carries_the_owner_and_round_trips(resource):
+@pytest.mark.parametrize("resource", ["web-1", "o'neil;x=y", "Ünïcødé [1]", "50%", "x" * 100])
+def test_a_pending_name_is_short_and_names_its_resource_through_notes_or_the_declared_names(resource):
+    """Hyper-V VM names are at most 100 characters: the pending name is a short hash of stack and resource; the
+    marker written with it in Notes names the owner, and without Notes a declared resource of the stack does."""
     owner = Owner("proj/dev", resource, "hv")
     name = pending_name(owner)
-    assert name.startswith("virtplane-pending:") and owner_from_pending(name) == owner
-    assert owner_from_pending("web-1") is None and owner_from_pending(None) is None
+    assert name.startswith("virtplane-pending:#") and len(name) <= 50
+    assert pending_owner(name, notes_with(None, owner, None), "other/dev", []) == owner
+    assert pending_owner(name, "", "proj/dev", ["a", resource]) == Owner("proj/dev", resource)
+    assert pending_owner(name, "", "proj/dev", ["a"]) is None
+    assert pending_owner("web-1", "", "proj/dev", [resource]) is None
+    # the whole marker in the name (providers.base.pending_name; this driver's names before they were hashed)
+    assert pending_owner(marker_pending_name(owner), "", "other/dev", []) == owner
+
+
+def test_a_vlan_setting_is_paired_with_its_adapter_by_parent_adapter_text_or_object():
+    """VMNetworkAdapterVlanSetting has no VMId: its ParentAdapter arrives over remoting as the adapter's text
+    (published Format-List output: "VMNetworkAdapter (Name = 'VM001_vnic_002', VMName = 'Base_W19_VM001') [VMId =
+    '649efb9b-effe-463b-937d-df9a2fcb68a7']"), or as the object where the session serializes deeper."""
+    text = ("VMNetworkAdapter (Name = 'VM001_vnic_002', VMName = 'Base_W19_VM001') "
+            "[VMId = '649efb9b-effe-463b-937d-df9a2fcb68a7']")
+    assert parent_adapter(obj("VMNetworkAdapterVlanSetting", ParentAdapter=text)) == (
+        "649efb9b-effe-463b-937d-df9a2fcb68a7", "VM001_vnic_002")
+    tricky = ("VMNetworkAdapter (Name = 'nic0', VMName = 'o'neil', VMName = 'x') "
+              "[VMId = '649EFB9B-EFFE-463B-937D-DF9A2FCB68A7']")
+    assert parent_adapter(obj("VMNetworkAdapterVlanSetting", ParentAdapter=tricky)) == (
+        "649efb9b-effe-463b-937d-df9a2fcb68a7", "nic0")
+    nested = SimpleNamespace(adapted_properties={}, extended_properties={"Name": "nic1", "VMId": "ABC"})
+    assert parent_adapter(obj("VMNetworkAdapterVlanSetting", ParentAdapter=nested)) == ("abc", "nic1")
+    assert parent_adapter(obj("VMNetworkAdapterVlanSetting", OperationMode="Access")) is None
+
+
+def test_a_disk_with_checkpoints_reads_its_size_from_the_leaf_and_thin_from_the_base():
+    """Get-VHD of a checkpointed disk: the .avhdx is VhdType Differencing with a ParentPath; the base is what
+    virtplane made (Fixed here), so the plan shows no thin change."""
+    vm = obj("VirtualMachine", VMId="id", Name="web", State="Off", Generation=2)
+    drive = obj("HardDiskDrive", ControllerType="SCSI", ControllerNumber=0, ControllerLocation=0, Path="C:\\d_1.avhdx")
+    leaf = obj("VirtualHardDisk", Path="C:\\d_1.avhdx", Size=30 * GiB, VhdType="Differencing", ParentPath="C:\\d.vhdx")
+    base = obj("VirtualHardDisk", Path="C:\\d.vhdx", Size=30 * GiB, VhdType="Fixed")
+    [disk] = vm_state(vm, None, [(drive, [leaf, base])], [], None, "HV1", Switches(None))["disks"]
+    assert (disk["size"], disk["thin"]) == (30, False)
+    [disk] = vm_state(vm, None, [(drive, [leaf])], [], None, "HV1", Switches(None))["disks"]
+    assert disk["thin"] is None  # the base was not read: not compared, never a replace
 
 
 def test_gpus_are_read_back_with_vendor_and_profile_and_ordered_like_the_declaration():
@@ -88,7 +129,7 @@ def test_gpus_are_read_back_with_vendor_and_profile_and_ordered_like_the_declara
                     InstanceID="PCI\\VEN_10DE&DEV_2236&SUBSYS_1\\4&2")]
     gpu_name = "\\\\?\\PCI#VEN_1002&DEV_73BF#4&1"
     partitions = [obj("VMGpuPartitionAdapter", InstancePath=gpu_name)]
-    gpus = observed_gpus(assigned, partitions, {gpu_name.lower(): 4})
+    gpus = observed_gpus(assigned, partitions, {gpu_name: 4})
     assert gpus == [{"mode": "passthrough", "profile": None, "device": "PCIROOT(0)#PCI(0300)#PCI(0000)",
                      "vendor": "nvidia"},
                     {"mode": "vgpu", "profile": "gpu-p/4", "device": gpu_name, "vendor": "amd"}]
@@ -139,6 +180,26 @@ def test_dda_with_dynamic_memory_and_sriov_on_a_switch_without_iov_are_refused()
     assert problems("db", sriov, None, INTEL, {"lab": True}, str) == []
 
 
+def test_amd_nested_virtualization_needs_a_windows_server_2022_build():
+    """Nested virtualization on AMD: Windows Server 2022 / Windows 11 or later (Microsoft, nested virtualization)."""
+    old = HostVersions("amd", ["8.0", "9.0", "9.3"], "9.0", build=17763, os_name="Windows Server 2019")
+    [(field, message)] = problems("db", spec(nested_virtualization=True), None, old, {}, str)
+    assert field == "nested_virtualization" and "build 20348 or later" in message and "17763" in message
+    new = HostVersions("amd", ["8.0", "9.0", "9.3", "10.0"], "10.0", build=20348)
+    assert problems("db", spec(nested_virtualization=True), None, new, {}, str) == []
+
+
+def test_the_cpu_vendor_and_build_come_from_win32_processor_and_win32_operatingsystem():
+    cim = "Microsoft.Management.Infrastructure.CimInstance#root/cimv2/"
+    processor = PsObject(SimpleNamespace(types=[cim + "Win32_Processor"], adapted_properties={},
+                                         extended_properties={"Manufacturer": "AuthenticAMD"}))
+    system = PsObject(SimpleNamespace(types=[cim + "Win32_OperatingSystem"], adapted_properties={},
+                                      extended_properties={"BuildNumber": "20348", "Caption": "Windows Server 2022"}))
+    version = obj("VMHostSupportedVersion", Version="10.0", IsDefault=True)
+    host = host_versions_from([processor, system, version])
+    assert (host.vendor, host.build, host.default, host.supported) == ("amd", 20348, "10.0", ["10.0"])
+
+
 def test_slots_sort_by_their_numbers_so_the_eleventh_disk_comes_after_the_second():
     from virtplane.providers.hyperv.vm_state import slot_order
 
@@ -151,3 +212,30 @@ def test_an_undeclared_vlan_read_back_as_switch_dot_vlan_wires_back_to_that_swit
     switches = Switches("lab")
     assert switches.name_of("lab", 120) == "lab.120"
     assert switches.wiring("lab.120") == ("lab", 120)
+
+
+def test_a_bios_vm_boots_from_ide_so_its_first_disk_goes_on_ide0_0_and_the_rest_on_scsi():
+    """Generation 1 boots from IDE only; IDE 1:0 holds its DVD drive ("Should I create a generation 1 or 2 virtual
+    machine in Hyper-V?"). A Generation 2 VM's disks go on SCSI."""
+    from virtplane.providers.hyperv.vm import _new_slot
+
+    assert _new_slot("disks", {"bus": None}, set(), bios=True) == "ide0:0"
+    assert _new_slot("disks", {"bus": None}, {"ide0:0"}, bios=True) == "scsi0:0"
+    assert _new_slot("disks", {"bus": "ide"}, {"ide0:0", "ide0:1"}, bios=True) == "ide1:1"
+    assert _new_slot("disks", {"bus": None}, set(), bios=False) == "scsi0:0"
+    assert _new_slot("disks", {"bus": "paravirtual"}, set(), bios=True) == "scsi0:0"
+
+
+def test_an_error_record_is_told_apart_by_fqid_category_and_target_never_its_text():
+    """pypsrp's ErrorRecord carries fq_error, the ErrorCategory number and the target object; a localized host's
+    message text differs, those do not (published: InvalidArgument, InvalidParameter,...Commands.GetVM, LABDC)."""
+    from virtplane.providers.hyperv.client import HvError
+
+    record = SimpleNamespace(fq_error="InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM", category=5,
+                             target_object="LABDC")
+    error = HvError.from_record(record)
+    assert (error.error_id, error.command, error.category, error.target) == (
+        "InvalidParameter", "GetVM", "InvalidArgument", "LABDC")
+    assert error.is_("InvalidParameter", "getvm") and not error.is_("InvalidParameter", "GetVMFirmware")
+    assert HvError.from_record(SimpleNamespace(fq_error="CommandNotFoundException", category=13,
+                                               target_object=None, target_name="Nope")).is_("CommandNotFoundException")

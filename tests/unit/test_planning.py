@@ -100,3 +100,37 @@ def test_destroy_plans_deleting_only_what_this_stack_owns():
     provider.drivers["Network"].objects["theirs"] = (None, {"vlan": 10})
     plan = build_plan(stack(net()), {"ep": provider}, destroy=True)
     assert [(r.name, r.action) for r in plan.resources] == [("net", Action.DELETE)]
+
+
+def container(name: str, **fields) -> DeclaredResource:
+    spec = build_spec("Container", name, {"template": "local:vztmpl/debian.tar.zst", **fields})
+    return DeclaredResource("Container", name, spec, "ep")
+
+
+def test_a_container_on_an_endpoint_without_containers_is_refused_naming_the_resource_and_the_endpoint():
+    with pytest.raises(Exception) as refused:
+        build_plan(stack(container("ct")), {"ep": MemoryProvider()})
+    assert str(refused.value) == ("Container 'ct': field 'opts.provider': endpoint 'ep' is a memory endpoint, which "
+                                  "has no containers; declare it on an endpoint that does (see docs/containers.md)")
+
+
+def test_a_stack_without_containers_plans_on_an_endpoint_without_a_container_driver():
+    plan = build_plan(stack(vm("a")), {"ep": MemoryProvider()})
+    assert [r.kind for r in plan.resources] == ["VirtualMachine"]
+
+
+def test_a_containers_mount_points_take_the_drivers_slots_and_their_removal_destroys_data():
+    from tests.unit.memory_hypervisor import MemoryDriver
+
+    provider = MemoryProvider()
+    provider.drivers["Container"] = MemoryDriver("Container")
+    state = container("ct", mounts=[{"path": "/a", "size": 1, "slot": "disk0"}, {"path": "/b", "size": 2,
+                                                                                  "slot": "disk1"}],
+                      rootfs={"size": 8}).spec.with_creation_defaults().model_dump()
+    provider.drivers["Container"].objects["ct"] = (Owner("proj/dev", "ct"), state)
+    plan = build_plan(stack(container("ct", mounts=[{"path": "/a", "size": 1}])), {"ep": provider})
+    [item] = plan.resources
+    assert [(c.change.path, c.rule.value, c.destroys_data) for c in item.changes] == [("mounts[disk1]", "in-place",
+                                                                                       True)]
+    assert plan.data_loss() == ["container ct on ep: mount point disk1 (2 GiB) is no longer declared; removing it "
+                                "destroys its data"]

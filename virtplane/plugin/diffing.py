@@ -17,11 +17,13 @@ from typing import Any
 
 from pulumi.provider.experimental.provider import PropertyDiff, PropertyDiffKind
 
+from virtplane.kinds import KINDS
 from virtplane.plan import Action, PlannedChange, ResourcePlan
 from virtplane.plugin import guards
 from virtplane.providers.base import FieldChange, Observed, Rule
 
-_ITEM = re.compile(r"^(disks|nics)\[([^\]]+)\](.*)$")
+_SLOTTED = sorted({collection for kind in KINDS for collection in kind.spec.slotted})  # disks, mounts, nics
+_ITEM = re.compile(rf"^({'|'.join(_SLOTTED)})\[([^\]]+)\](.*)$")
 
 
 @dataclass

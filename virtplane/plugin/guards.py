@@ -17,6 +17,7 @@ from typing import Any
 
 from virtplane.apply import refuse_data_loss
 from virtplane.errors import VirtplaneError
+from virtplane.kinds import kind as registered_kind
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
 from virtplane.providers.base import FieldChange, Rule
 
@@ -47,7 +48,7 @@ def refuse_unallowed_loss(item: ResourcePlan, allowed: bool) -> None:
 
 def possible_loss(item: ResourcePlan, unknown_replaces: list[str]) -> list[str]:
     """What a replace forced by fields not known yet (a preview) would destroy, as the plan says it."""
-    if not unknown_replaces or item.kind != "VirtualMachine" or item.action is Action.REPLACE:
+    if not unknown_replaces or not registered_kind(item.kind).holds_data or item.action is Action.REPLACE:
         return []
     changes = [PlannedChange(FieldChange(key, None, None), Rule.REPLACE) for key in unknown_replaces]
     maybe = ResourcePlan(item.kind, item.name, item.endpoint, Action.REPLACE, observed=item.observed, changes=changes)

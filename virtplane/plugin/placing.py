@@ -36,7 +36,7 @@ class Placement:
     async def creation_spec(self, name: str, spec: Spec, driver: KindDriver) -> Spec:
         """What the driver's create gets, as ``virtplane apply`` makes it: the creation defaults, the host and
         the devices placement chose (counting what this process placed already)."""
-        if not isinstance(spec, VirtualMachineSpec):
+        if "node" not in type(spec).model_fields:
             return spec
         item = ResourcePlan(driver.kind, name, self.endpoint.name, Action.CREATE, spec=spec)
         async with self._lock:

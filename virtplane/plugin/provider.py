@@ -24,7 +24,7 @@ from virtplane import redact
 from virtplane.diff import diff
 from virtplane.engine import classify, foreign_object
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
-from virtplane.kinds import KINDS, build_spec
+from virtplane.kinds import KINDS, build_spec, secret_fields
 from virtplane.kinds import kind as registered_kind
 from virtplane.plan import Action, ResourcePlan
 from virtplane.plugin import checking, config_diff, diffing, guards, networks
@@ -43,8 +43,8 @@ from virtplane.plugin.values import (
     to_property_map,
 )
 from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule
-from virtplane.slots import resolve_vm
-from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
+from virtplane.slots import resolve_slots
+from virtplane.specs import NetworkSpec, Spec
 
 _KIND_NAMES = {kind.name for kind in KINDS}
 
@@ -177,7 +177,8 @@ class VirtplaneProvider(api.Provider):
             self.networks.learn(name, spec)
         finished = await self._finish_interrupted_create(driver, stack, name, known, spec, request.urn)
         if finished is not None:
-            created_only = {k: v for k, v in spec.model_dump().items() if k in registered_kind(kind).create_only}
+            created_only = {k: v for k, v in spec.model_dump(exclude=secret_fields(kind)).items()
+                            if k in registered_kind(kind).create_only}
             return api.CreateResponse(finished.id or "", to_property_map(
                 self._outputs(kind, {**created_only, **finished.state}), secret))
         creation = await self.placement.creation_spec(name, spec, driver)
@@ -187,7 +188,7 @@ class VirtplaneProvider(api.Provider):
             raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
                                  "stable id (it does not implement the Created contract yet)")
         self.reads.forget(kind, created.id)
-        outputs = self._outputs(kind, {**creation.model_dump(), **created.outputs})
+        outputs = self._outputs(kind, {**creation.model_dump(exclude=secret_fields(kind)), **created.outputs})
         return api.CreateResponse(created.id, to_property_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
@@ -199,7 +200,7 @@ class VirtplaneProvider(api.Provider):
         through_owned_pass = not importing
         if kind == "Network" and not importing:
             self._learn_network(name, plain_map(request.inputs))
-        if kind == "VirtualMachine":
+        if _has_nics(kind):
             recorded = self.networks.learn_recorded(previous)
             named_by_pass = self.reads.owned_pass_declared(kind)
             if named_by_pass is not None and not recorded <= set(named_by_pass.get("Network", {})):
@@ -311,7 +312,7 @@ class VirtplaneProvider(api.Provider):
                             note="finishing an interrupted create")
         if item.data_loss():
             guards.refuse_unallowed_loss(item, self.endpoint.allow_data_loss)
-        if planned or not live.marker_complete or kind == "VirtualMachine":  # not a VLAN network: it always exists
+        if planned or not live.marker_complete or _has_nics(kind):  # not a VLAN network: it always exists
             await self.log.warning(f"{kind} '{name}': finishing an interrupted create: {registered_kind(kind).noun} "
                                    f"{live.name} (id {live.id}) already carries this resource's ownership marker, so "
                                    "it is taken over, not made a second time", urn)
@@ -345,13 +346,12 @@ class VirtplaneProvider(api.Provider):
     def _resolved(self, kind: str, name: str, inputs: dict[str, Any], live_state: dict[str, Any] | None,
                   driver: KindDriver, unknown: set[str] | frozenset[str] = frozenset()) -> Spec:
         spec = checking.spec_of(kind, name, inputs, set(unknown))
-        if isinstance(spec, VirtualMachineSpec):
-            return resolve_vm(spec, live_state, driver.new_slot)
-        return spec
+        return resolve_slots(spec, live_state, driver.slots_for(spec))
 
     def _outputs(self, kind: str, state: dict[str, Any]) -> dict[str, Any]:
-        """A resource's outputs: its spec-shaped state; a VM's also records the Networks its NICs are on."""
-        if kind != "VirtualMachine":
+        """A resource's outputs: its spec-shaped state; a VM's or container's also records the Networks its NICs are
+        on."""
+        if not _has_nics(kind):
             return state
         return {**state, networks.OUTPUT: self.networks.output_for(state)}
 
@@ -362,18 +362,17 @@ class VirtplaneProvider(api.Provider):
 
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
-        spec = checking.spec_of(kind, name, known, unknown)
-        if isinstance(spec, VirtualMachineSpec):
-            spec = spec.with_creation_defaults()
-        outputs = spec.model_dump()
+        spec = checking.spec_of(kind, name, known, unknown).with_creation_defaults()
+        outputs = spec.model_dump(exclude=secret_fields(kind))
         outputs.update({key: UNKNOWN for key in unknown})
         return {key: to_property(UNKNOWN if value is None else _unknown_inside(value), key in secret)
                 for key, value in outputs.items()}
 
     async def _declared(self, driver: KindDriver, stack: str) -> Declared:
         """What helps a driver read objects and references back: the stack's Networks (seen here, recorded by
-        VMs, or owned on the endpoint) — a VM's NICs are named after them, and so are VLAN networks read by id."""
-        if driver.kind != "VirtualMachine":
+        VMs, or owned on the endpoint) — a VM's or container's NICs are named after them, and so are VLAN networks
+        read by id."""
+        if not _has_nics(driver.kind):
             return {"Network": self.networks.all()}
         network_driver = await self._driver("Network")
         owned = await self.reads.owned(network_driver, stack, lambda: _nothing())
@@ -411,6 +410,11 @@ class VirtplaneProvider(api.Provider):
         raise OwnershipError(redact.redact(
             f"{kind} '{name}': refusing to {action} {registered_kind(kind).noun} {live.name} (id {live.id}) on "
             f"endpoint '{self.endpoint.name}': {whose}"))
+
+
+def _has_nics(kind: str) -> bool:
+    """Whether objects of ``kind`` have NICs named after the stack's Networks (VMs, containers)."""
+    return "nics" in registered_kind(kind).spec.model_fields
 
 
 async def _nothing() -> Declared:

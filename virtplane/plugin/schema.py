@@ -21,6 +21,7 @@ from pydantic import BaseModel, BeforeValidator
 
 from virtplane.endpoint_settings import endpoint_settings
 from virtplane.kinds import KINDS
+from virtplane.kinds import kind as registered_kind
 from virtplane.providers.registry import KINDS as ENDPOINT_KINDS
 from virtplane.providers.registry import provider_class
 
@@ -45,9 +46,9 @@ def _own_doc(cls: type) -> str:
 
 def _docs(model: type[BaseModel]) -> list[str]:
     """The spec model's docstring, then the docstring of the class stack authors write for it."""
-    from virtplane import resources
+    import virtplane
 
-    written = getattr(resources, _type_name(model), None)
+    written = getattr(virtplane, _type_name(model), None) if _type_name(model) in virtplane.__all__ else None
     return [doc for doc in (_own_doc(model), _own_doc(written) if written else "") if doc]
 
 
@@ -131,6 +132,8 @@ class SchemaBuilder:
                                  else Annotated[(info.annotation, *info.metadata)])
             if description := _field_description(model, field):
                 spec["description"] = description
+            if "SecretStr" in str(info.annotation):  # a container's password: the engine keeps it secret
+                spec["secret"] = True
             if info.is_required():
                 required.append(field)
             elif info.default is not None and isinstance(info.default, bool | int | str | float):
@@ -168,12 +171,12 @@ def _settings_properties() -> dict[str, dict[str, Any]]:
 
 
 def _outputs(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """A resource's output properties: its inputs, and for a VM the Networks its NICs are on."""
-    if kind != "VirtualMachine":
+    """A resource's output properties: its inputs, and for a VM or a container the Networks its NICs are on."""
+    if "nics" not in registered_kind(kind).spec.model_fields:
         return dict(inputs)
     return {**inputs, "networks": {
         "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "description": "The Networks the VM's NICs are on, with their settings (`{\"app\": {\"vlan\": 120}}`): "
+        "description": "The Networks the NICs are on, with their settings (`{\"app\": {\"vlan\": 120}}`): "
                        "how a refresh names the NICs where a network is a VLAN tag (Proxmox, Hyper-V)."}}
 
 

@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import cmdlets_devices, cmdlets_host, cmdlets_network, cmdlets_storage, cmdlets_vm  # noqa: F401 - registration
+from . import cmdlets_devices, cmdlets_host, cmdlets_network, cmdlets_storage, cmdlets_vm, snapshots  # noqa: F401 - registration
 from .auth import write_ntlm_user_file
 from .engine import REGISTRY, Engine
 from .faults import Faults
-from .model import Host, load_profile
+from .hostfile import load as load_host
+from .model import Host
 from .server import Endpoint
 from .shells import Shells
 
@@ -19,7 +20,7 @@ from .shells import Shells
 class Simulator:
     def __init__(self, *, host_name: str, profile: str, user: str, password: str, work_dir: Path,
                  command_log: Path | None, state_dump: Path | None) -> None:
-        self.host = Host(name=host_name, hardware=load_profile(profile))
+        self.host = Host(name=host_name, hardware=load_host(profile))
         self.user = user
         self.password = password
         self.faults = Faults()
@@ -45,8 +46,9 @@ class Simulator:
         assert self.endpoint is not None
         host, port = self.endpoint.server_address[:2]
         scheme = "https" if self.tls else "http"
-        return {"url": f"{scheme}://{host}:{port}/wsman", "host": str(host), "port": port, "tls": self.tls,
-                "control": f"{scheme}://{host}:{port}/hypervsim/", "host_name": self.host.name}
+        where = f"[{host}]" if ":" in str(host) else str(host)
+        return {"url": f"{scheme}://{where}:{port}/wsman", "host": str(host), "port": port, "tls": self.tls,
+                "control": f"{scheme}://{where}:{port}/hypervsim/", "host_name": self.host.name}
 
     def serve_forever(self) -> None:
         assert self.endpoint is not None
@@ -66,7 +68,8 @@ class Simulator:
         """``fault`` {drop, times, slow, seconds}; ``clear``; ``reboot``; ``state``; ``dump``; ``cmdlets``."""
         if action == "fault":
             self.faults.configure(drop=payload.get("drop"), times=int(payload.get("times", 1)),
-                                  slow=payload.get("slow"), seconds=float(payload.get("seconds", 0.0)))
+                                  slow=payload.get("slow"), seconds=float(payload.get("seconds", 0.0)),
+                                  gather=payload.get("gather"), count=int(payload.get("count", 2)))
             return self.faults.snapshot()
         if action == "clear":
             self.faults.clear()
@@ -83,7 +86,12 @@ class Simulator:
                         vm.state = "Running"
             return {"runspaces_lost": lost}
         if action in ("state", "dump"):
-            return self.dump()
+            return {**self.dump(), "shells": self.shells.count(), "most_pipelines_at_once": self.engine.most_at_once}
+        if action == "seed":
+            from .seeding import seed
+
+            with self.host.lock:
+                return seed(self.host, payload)
         if action == "cmdlets":
             return {"cmdlets": sorted((c.name, sorted(c.params)) for c in REGISTRY.values())}
         raise KeyError(f"unknown control action {action!r}")

@@ -1,6 +1,13 @@
 """Device cmdlets: Discrete Device Assignment (Get/Dismount/Mount-VMHostAssignableDevice,
-Get/Add/Remove-VMAssignableDevice) and GPU partitioning (Get/Set-VMHostPartitionableGpu,
-Get/Add/Remove-VMGpuPartitionAdapter)."""
+Get/Add/Remove-VMAssignableDevice), the PnP view of the host's devices (Get-PnpDevice, Get-PnpDeviceProperty,
+Disable-/Enable-PnpDevice) and GPU partitioning (Get/Set-VMHostPartitionableGpu,
+Get/Add/Remove-VMGpuPartitionAdapter).
+
+DDA follows Microsoft's steps ("Deploy graphics devices by using Discrete Device Assignment"): find the device's
+location path (Get-PnpDeviceProperty DEVPKEY_Device_LocationPaths), disable it (Disable-PnpDevice), dismount it
+(Dismount-VMHostAssignableDevice; this host refuses to dismount a device still enabled), assign it
+(Add-VMAssignableDevice). The VM's high MMIO space must hold the device's BARs (Start-VM checks, cmdlets_vm.py). A
+dismounted device has left the host's PnP tree: Get-PnpDevice still lists it, not present, Status Unknown."""
 
 from __future__ import annotations
 
@@ -8,13 +15,15 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+from psrpcore.types import PSUInt
+
 from .cmdlets_vm import _version_tuple, require_off
 from .engine import Invocation, cmdlet
 from .errors import CmdletError, binding_error, not_found
 from .model import AssignedDevice, GpuPartition, PartitionableGpu, PciDevice, Vm
 from .params import Param
-from .psobjects import AssignedDeviceView, HostDeviceView, HostGpuView
-from .targets import target_vms
+from .psobjects import AssignedDeviceView, CimView, HostDeviceView, HostGpuView
+from .targets import target_vms, wildcard
 
 VM_PARAMS = {"VM": Param("Object"), "VMName": Param("String[]")}
 GPU_P_MINIMUM_VERSION = "12.0"
@@ -67,6 +76,10 @@ def dismount_vm_host_assignable_device(inv: Invocation) -> Iterator[Any]:
     if device.state == "dismounted":
         raise CmdletError(f"The device '{device.location_path}' is already dismounted from the host.",
                           error_id="InvalidOperation", target=device.location_path)
+    if device.enabled:
+        raise CmdletError(f"The operation failed. The device '{device.location_path}' is still enabled on the host; "
+                          "disable it first (Disable-PnpDevice).", error_id="InvalidOperation",
+                          target=device.location_path)
     if not device.mitigation_driver and not inv.get("Force"):
         raise CmdletError(NO_MITIGATION, error_id="InvalidOperation", target=device.location_path)
     if _partitioned(inv, device.location_path):
@@ -257,3 +270,89 @@ def remove_vm_gpu_partition_adapter(inv: Invocation) -> Iterator[Any]:
         vm.gpu_partitions.remove(partition)
         if inv.get("Passthru"):
             yield partition
+
+
+PNP_ENTITY = ["ROOT/cimv2/Win32_PnPEntity", "ROOT/cimv2/CIM_LogicalDevice", "ROOT/cimv2/CIM_LogicalElement",
+              "ROOT/cimv2/CIM_ManagedSystemElement"]
+LOCATION_PATHS = "DEVPKEY_Device_LocationPaths"
+
+
+def _pnp(device: PciDevice) -> CimView:
+    """A device as Get-PnpDevice shows it (Win32_PnPEntity with the module's Class, FriendlyName and InstanceId):
+    disabled is Status Error with problem code 22 (CM_PROB_DISABLED); dismounted is not present, Status Unknown."""
+    present = device.state != "dismounted"
+    status = "Unknown" if not present else "OK" if device.enabled else "Error"
+    return CimView(PNP_ENTITY, {
+        "Class": device.pnp_class, "FriendlyName": device.name, "InstanceId": device.instance_id,
+        "Status": status, "Present": present, "ConfigManagerErrorCode": PSUInt(0 if device.enabled else 22),
+        "Caption": device.name, "Description": device.name, "Name": device.name, "DeviceID": device.instance_id,
+        "PNPDeviceID": device.instance_id, "PNPClass": device.pnp_class,
+        "HardwareID": [device.instance_id.rsplit("\\", 1)[0]]})
+
+
+@cmdlet("Get-PnpDevice", {"InstanceId": Param("String[]"), "Class": Param("String[]"), "PresentOnly": Param("Switch")},
+        command_class="Get-PnpDevice")
+def get_pnp_device(inv: Invocation) -> Iterator[Any]:
+    for device in inv.host.hardware.pci_devices:
+        if inv.get("PresentOnly") and device.state == "dismounted":
+            continue
+        if inv.has("Class") and device.pnp_class.lower() not in {c.lower() for c in inv.get("Class")}:
+            continue
+        if inv.has("InstanceId") and not any(wildcard(i).match(device.instance_id) for i in inv.get("InstanceId")):
+            continue
+        yield _pnp(device)
+
+
+@cmdlet("Get-PnpDeviceProperty", {"InstanceId": Param("String[]"), "KeyName": Param("String[]")},
+        pipeline={"CimView": "InstanceId.properties"}, command_class="Get-PnpDeviceProperty")
+def get_pnp_device_property(inv: Invocation) -> Iterator[Any]:
+    ids = inv.get("InstanceId")
+    if isinstance(ids, dict):  # bound by property name from a Get-PnpDevice object
+        ids = [ids["InstanceId"]]
+    for instance in ids or []:
+        device = inv.host.pci_device(instance_id=instance)
+        if device is None:
+            inv.error(CmdletError(f"No matching Win32_PnPEntity objects found by CIM query for instances of the "
+                                  "ROOT\\cimv2\\Win32_PnPEntity class on the  CIM server: SELECT * FROM "
+                                  f"Win32_PnPEntity WHERE ((DeviceId LIKE '{instance}')).", category="ObjectNotFound",
+                                  error_id="CmdletizationQuery_NotFound_InstanceId", target=instance))
+            continue
+        for key in inv.get("KeyName", [LOCATION_PATHS]):
+            if key != LOCATION_PATHS:
+                continue
+            yield CimView(["ROOT/cimv2/Win32_PnPDevicePropertyStringArray", "ROOT/cimv2/Win32_PnPDeviceProperty"], {
+                "InstanceId": device.instance_id, "DeviceID": device.instance_id, "KeyName": LOCATION_PATHS,
+                "key": "{a45c254e-df1c-4efd-8020-67d146a850e0} 37", "Type": PSUInt(8210),
+                "Data": [device.location_path, "ACPI(_SB_)#ACPI(PCI0)"]})
+
+
+def _switch_device(inv: Invocation, enabled: bool) -> None:
+    if inv.get("Confirm", True) is not False:
+        from .cmdlets_vm import NO_UI
+
+        raise CmdletError(NO_UI, error_id="HostException", reason="HostException", terminating=True)
+    for instance in inv.get("InstanceId", []):
+        device = inv.host.pci_device(instance_id=instance)
+        if device is None or device.state == "dismounted":
+            inv.error(CmdletError(f"No matching Win32_PnPEntity objects found for '{instance}'.",
+                                  category="ObjectNotFound", error_id="CmdletizationQuery_NotFound_InstanceId",
+                                  target=instance))
+            continue
+        device.enabled = enabled
+
+
+@cmdlet("Disable-PnpDevice", {"InstanceId": Param("String[]"), "Confirm": Param("Switch")},
+        command_class="Disable-PnpDevice")
+def disable_pnp_device(inv: Invocation) -> Iterator[Any]:
+    """ConfirmImpact High: without ``-Confirm:$false`` it would prompt, which a remote session cannot."""
+    _switch_device(inv, False)
+    return
+    yield
+
+
+@cmdlet("Enable-PnpDevice", {"InstanceId": Param("String[]"), "Confirm": Param("Switch")},
+        command_class="Enable-PnpDevice")
+def enable_pnp_device(inv: Invocation) -> Iterator[Any]:
+    _switch_device(inv, True)
+    return
+    yield

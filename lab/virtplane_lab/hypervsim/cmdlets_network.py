@@ -11,7 +11,7 @@ from .engine import Invocation, cmdlet
 from .errors import CURRENT_STATE, CmdletError, binding_error, invalid_state, not_found
 from .model import NetworkAdapter, Switch
 from .params import Param
-from .psobjects import VlanView, _switch_iov_reasons
+from .psobjects import VlanView, switch_iov_reasons
 from .targets import has_wildcard, target_vms, wildcard
 
 ADAPTER_PIPELINE = {"Vm": "VM", "NetworkAdapter": "VMNetworkAdapter"}
@@ -103,12 +103,16 @@ def disconnect_vm_network_adapter(inv: Invocation) -> Iterator[Any]:
             yield adapter
 
 
-@cmdlet("Set-VMNetworkAdapter", {**ADAPTER_PARAMS, "IovWeight": Param("UInt32", range=(0, 100))},
+@cmdlet("Set-VMNetworkAdapter", {**ADAPTER_PARAMS, "IovWeight": Param("UInt32", range=(0, 100)),
+                                 "MacAddressSpoofing": Param("Enum", choices=("On", "Off"),
+                                                             extra={"enum": "Microsoft.HyperV.PowerShell.OnOffState"})},
         pipeline=ADAPTER_PIPELINE)
 def set_vm_network_adapter(inv: Invocation) -> Iterator[Any]:
     for adapter in _adapters(inv):
         if inv.has("IovWeight"):
             adapter.iov_weight = inv.get("IovWeight")
+        if inv.has("MacAddressSpoofing"):
+            adapter.mac_address_spoofing = inv.get("MacAddressSpoofing")
         if inv.get("Passthru"):
             yield adapter
 
@@ -195,7 +199,7 @@ def new_vm_switch(inv: Invocation) -> Iterator[Any]:
                               error_id="InvalidOperation", target=nic_name)
         nic_name = nic.name
     if inv.get("EnableIov"):
-        reasons = _switch_iov_reasons(inv.host, nic_name)
+        reasons = switch_iov_reasons(inv.host, nic_name)
         if reasons:
             raise CmdletError(f"Failed while creating virtual Ethernet switch '{name}' with SR-IOV enabled: "
                               f"{' '.join(reasons)}", category="InvalidOperation", error_id="InvalidParameter",

@@ -1,5 +1,14 @@
-"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHD files only), and
-Get/Add/Remove-VMHardDiskDrive."""
+"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHD files only),
+Get/Add/Remove-VMHardDiskDrive and Get/Add-VMScsiController.
+
+Controllers are the VM's own (model.py): IDE 0 and 1 on Generation 1 only (IDE 1:0 holds the DVD drive), and as
+many SCSI controllers as the VM has (New-VM gives Generation 2 one; Add-VMScsiController adds up to four, with the
+VM off). A drive on a controller the VM lacks is refused.
+
+Remove-Item follows the FileSystem provider: ``-Path`` is a wildcard pattern (``*``, ``?``, ``[…]``) matched
+against the files there, so a name holding brackets matches nothing and nothing is removed, without an error
+(about_Wildcards; Remove-Item reference: "-LiteralPath … no characters are interpreted as wildcards");
+``-LiteralPath`` names one file exactly."""
 
 from __future__ import annotations
 
@@ -8,11 +17,11 @@ from typing import Any
 
 from .engine import Invocation, cmdlet
 from .errors import CURRENT_STATE, CmdletError, binding_error, invalid_state, not_found
-from .model import HardDrive, Vhd, Vm
+from .model import IDE_CONTROLLERS, IDE_LOCATIONS, MAX_SCSI_CONTROLLERS, SCSI_LOCATIONS, HardDrive, Vhd, Vm
 from .params import Param
-from .targets import target_vms
+from .psobjects import ScsiControllerView
+from .targets import has_wildcard, target_vms, wildcard
 
-CONTROLLERS = {("IDE", 1): (2, 2), ("SCSI", 1): (4, 64), ("SCSI", 2): (4, 64)}  # (controllers, locations)
 IN_USE = "The process cannot access the file '{}' because it is being used by another process."
 
 
@@ -62,7 +71,7 @@ def get_vhd(inv: Invocation) -> Iterator[Any]:
                 inv.error(not_found(f"Hyper-V was unable to find a virtual machine with id \"{vm_id}\".", vm_id))
                 continue
             for drive in vm.hard_drives:
-                vhd = inv.host.vhd(drive.path)
+                vhd = _readable(inv, drive.path, drive.disk_number)
                 if vhd is not None:
                     yield vhd
         return
@@ -70,11 +79,30 @@ def get_vhd(inv: Invocation) -> Iterator[Any]:
         raise binding_error("Cannot process command because of one or more missing mandatory parameters: Path.",
                             "MissingMandatoryParameter")
     for path in inv.get("Path"):
-        vhd = inv.host.vhd(path)
-        if vhd is None:
-            inv.error(_missing_file(path))
-        else:
+        vhd = _readable(inv, path, None)
+        if vhd is not None:
             yield vhd
+
+
+def _readable(inv: Invocation, path: str, disk_number: int | None) -> Vhd | None:
+    """The VHD at ``path``, or a non-terminating error as Get-VHD writes it: a pass-through disk has no VHD, a file
+    that is gone is not found, a file on a share the host cannot open with the caller's identity is denied."""
+    if disk_number is not None:
+        inv.error(CmdletError(f"The path '{path}' is a physical disk (pass-through disk {disk_number}), not a virtual "
+                              "hard disk file.", category="InvalidArgument", error_id="InvalidParameter",
+                              target=path))
+        return None
+    vhd = inv.host.vhd(path)
+    if vhd is None:
+        inv.error(CmdletError(f"Getting the mounted storage instance for the path '{path}' failed. The system cannot "
+                              "find the file specified.", category="ObjectNotFound", error_id="ObjectNotFound",
+                              target=path))
+        return None
+    if vhd.access_denied:
+        inv.error(CmdletError(f"Getting the mounted storage instance for the path '{path}' failed. General access "
+                              "denied error.", category="PermissionDenied", error_id="AccessDenied", target=path))
+        return None
+    return vhd
 
 
 @cmdlet("Resize-VHD", {"Path": Param("String[]"), "SizeBytes": Param("UInt64"), "ToMinimumSize": Param("Switch"),
@@ -96,6 +124,11 @@ def resize_vhd(inv: Invocation) -> Iterator[Any]:
             inv.error(invalid_state(f"Failed to resize the virtual disk '{path}': only a VHDX on a SCSI controller "
                                     f"can be resized while its virtual machine runs. {CURRENT_STATE}", path))
             continue
+        if vhd.vhd_type == "Differencing" or any(v.parent_path.lower() == path.lower() for v in inv.host.vhds.values()):
+            inv.error(CmdletError(f"Failed to resize the virtual disk '{path}': it is part of a checkpoint chain "
+                                  "(a differencing disk or the parent of one); remove the checkpoints first.",
+                                  category="InvalidOperation", error_id="InvalidOperation", target=path))
+            continue
         if size < vhd.size:
             inv.error(CmdletError(f"Failed to resize the virtual disk '{path}': the new size {size} is smaller than "
                                   f"the current size {vhd.size}. Shrinking is refused on this host.",
@@ -106,16 +139,29 @@ def resize_vhd(inv: Invocation) -> Iterator[Any]:
             yield vhd
 
 
-@cmdlet("Remove-Item", {"Path": Param("String[]", aliases=("LiteralPath",)), "Force": Param("Switch"),
-                        "Confirm": Param("Switch")}, command_class="Microsoft.PowerShell.Commands.RemoveItemCommand")
+@cmdlet("Remove-Item", {"Path": Param("String[]"), "LiteralPath": Param("String[]", aliases=("PSPath", "LP")),
+                        "Force": Param("Switch"), "Confirm": Param("Switch")},
+        command_class="Microsoft.PowerShell.Commands.RemoveItemCommand")
 def remove_item(inv: Invocation) -> Iterator[Any]:
-    for path in inv.get("Path", []):
+    if inv.has("Path") == inv.has("LiteralPath"):
+        raise binding_error("Parameter set cannot be resolved using the specified named parameters: give either "
+                            "-Path or -LiteralPath.", "AmbiguousParameterSet")
+    paths: list[str] = []
+    for given in inv.get("Path", []):
+        if has_wildcard(given):  # the provider expands the pattern; no match removes nothing, silently
+            pattern = wildcard(given)
+            paths += [vhd.path for vhd in list(inv.host.vhds.values()) if pattern.match(vhd.path)]
+        else:
+            paths.append(given.replace("`", ""))
+    paths += inv.get("LiteralPath", [])
+    for path in paths:
         vhd = inv.host.vhd(path)
         if vhd is None:
             inv.error(CmdletError(f"Cannot find path '{path}' because it does not exist.", category="ObjectNotFound",
                                   error_id="PathNotFound", reason="ItemNotFoundException", target=path))
             continue
-        if inv.host.holder_of(path) is not None:
+        if inv.host.holder_of(path) is not None or any(v.parent_path.lower() == path.lower()
+                                                       for v in inv.host.vhds.values()):
             inv.error(CmdletError(IN_USE.format(path), category="WriteError", error_id="RemoveFileSystemItemIOError",
                                   reason="IOException", target=path))
             continue
@@ -140,18 +186,28 @@ def get_vm_hard_disk_drive(inv: Invocation) -> Iterator[Any]:
             yield drive
 
 
+def controllers(vm: Vm, controller_type: str) -> tuple[int, int]:
+    """How many controllers of that type the VM has, and how many locations each."""
+    if controller_type == "IDE":
+        return (IDE_CONTROLLERS if vm.generation == 1 else 0), IDE_LOCATIONS
+    return vm.scsi_controllers, SCSI_LOCATIONS
+
+
 def _free_slot(vm: Vm, controller_type: str, number: int | None, location: int | None) -> tuple[int, int]:
-    limits = CONTROLLERS.get((controller_type, vm.generation))
-    if limits is None:
-        raise CmdletError(f"Generation {vm.generation} virtual machine '{vm.name}' has no {controller_type} "
-                          "controller.", category="InvalidArgument", error_id="InvalidParameter", target=vm.name)
-    controllers, locations = limits
+    count, locations = controllers(vm, controller_type)
+    if count == 0:
+        if controller_type == "IDE":
+            raise CmdletError("Generation 2 virtual machines do not support IDE.", category="InvalidArgument",
+                              error_id="InvalidParameter", target=vm.name)
+        raise CmdletError(f"'{vm.name}' has no SCSI controller; add one with Add-VMScsiController.",
+                          category="InvalidArgument", error_id="InvalidParameter", target=vm.name)
     used = {(d.controller_number, d.controller_location)
             for d in vm.hard_drives if d.controller_type == controller_type}
-    numbers = [number] if number is not None else list(range(controllers))
+    used |= {(n, loc) for kind, n, loc in vm.dvd_drives if kind == controller_type}
+    numbers = [number] if number is not None else list(range(count))
     for n in numbers:
-        if not 0 <= n < controllers:
-            raise CmdletError(f"'{vm.name}' has no {controller_type} controller number {n}.",
+        if not 0 <= n < count:
+            raise CmdletError(f"'{vm.name}' has no {controller_type} controller number {n} (it has {count}).",
                               category="InvalidArgument", error_id="InvalidParameter", target=vm.name)
         for loc in [location] if location is not None else list(range(locations)):
             if not 0 <= loc < locations:
@@ -162,6 +218,33 @@ def _free_slot(vm: Vm, controller_type: str, number: int | None, location: int |
     raise CmdletError(f"Failed to add device 'Virtual Hard Disk' to '{vm.name}': the {controller_type} controller "
                       "location is already in use.", category="ResourceExists", error_id="InvalidParameter",
                       target=vm.name)
+
+
+@cmdlet("Get-VMScsiController", {"VM": Param("Object"), "VMName": Param("String[]"),
+                                 "ControllerNumber": Param("Int32")}, pipeline={"Vm": "VM"})
+def get_vm_scsi_controller(inv: Invocation) -> Iterator[Any]:
+    for vm in target_vms(inv):
+        for number in range(vm.scsi_controllers):
+            if not inv.has("ControllerNumber") or inv.get("ControllerNumber") == number:
+                yield ScsiControllerView(vm, number)
+
+
+@cmdlet("Add-VMScsiController", {"VM": Param("Object"), "VMName": Param("String[]"), "Passthru": Param("Switch")},
+        pipeline={"Vm": "VM"})
+def add_vm_scsi_controller(inv: Invocation) -> Iterator[Any]:
+    for vm in target_vms(inv):
+        if vm.state != "Off":
+            inv.error(invalid_state(f"Failed to add device 'SCSI Controller' to '{vm.name}'. {CURRENT_STATE}",
+                                    vm.name))
+            continue
+        if vm.scsi_controllers >= MAX_SCSI_CONTROLLERS:
+            inv.error(CmdletError(f"Failed to add device 'SCSI Controller' to '{vm.name}': a virtual machine has at "
+                                  f"most {MAX_SCSI_CONTROLLERS} SCSI controllers.", category="InvalidArgument",
+                                  error_id="InvalidParameter", target=vm.name))
+            continue
+        vm.scsi_controllers += 1
+        if inv.get("Passthru"):
+            yield ScsiControllerView(vm, vm.scsi_controllers - 1)
 
 
 @cmdlet("Add-VMHardDiskDrive", {"VM": Param("Object"), "VMName": Param("String[]"),

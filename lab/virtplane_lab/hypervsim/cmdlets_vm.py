@@ -1,5 +1,11 @@
 """Virtual machine cmdlets: New-VM, Get-VM, Set-VM, Remove-VM, Start-VM, Stop-VM, Get/Set-VMProcessor,
-Get/Set-VMMemory, Get/Set-VMFirmware."""
+Get/Set-VMMemory, Get/Set-VMFirmware.
+
+New-VM lays out storage as Hyper-V does (model.py): Generation 1 gets two IDE controllers with the DVD drive at
+IDE 1:0 and a new VHD at IDE 0:0 (it boots from IDE only); Generation 2 one SCSI controller, a new VHD at SCSI 0:0.
+Virtual machine names are at most 100 characters. AutomaticCheckpointsEnabled starts as the host description
+says (on by default on Windows clients); an automatic checkpoint is taken when such a VM starts ("What's new in
+Hyper-V on Windows 10": automatic checkpoints)."""
 
 from __future__ import annotations
 
@@ -9,9 +15,10 @@ from typing import Any
 
 from .engine import Invocation, cmdlet
 from .errors import CURRENT_STATE, CmdletError, binding_error, invalid_state, not_found
-from .model import DEFAULT_VM_ROOT, MB, HardDrive, NetworkAdapter, Vhd, Vm
+from .model import DEFAULT_VM_ROOT, MAX_NAME, MB, HardDrive, NetworkAdapter, Vhd, Vm
 from .params import Param
 from .psobjects import FirmwareView, MemoryView, ProcessorView
+from .snapshots import take_checkpoint
 from .targets import target_vms, vms_by_name
 
 VM_PARAMS = {"VM": Param("Object"), "VMName": Param("String[]", aliases=("Name",))}
@@ -29,6 +36,13 @@ def require_off(vm: Vm, device: str) -> None:
     if vm.state != "Off":
         raise invalid_state(f"Failed to modify device '{device}'. {CURRENT_STATE} (Virtual machine '{vm.name}', "
                             f"ID {str(vm.vm_id).upper()}, state {vm.state}.)", vm.name)
+
+
+def check_name(name: str) -> None:
+    if not 1 <= len(name) <= MAX_NAME:
+        raise CmdletError(f"The virtual machine name '{name[:40]}…' is {len(name)} characters long; virtual machine "
+                          f"names can be at most {MAX_NAME} characters.", category="InvalidArgument",
+                          error_id="InvalidParameter", target=name)
 
 
 def check_memory(vm_name: str, value: int, what: str = "startup") -> None:
@@ -57,6 +71,7 @@ def new_vm(inv: Invocation) -> Iterator[Any]:
         raise binding_error("Cannot process command because of one or more missing mandatory parameters: "
                             "NewVHDSizeBytes.", "MissingMandatoryParameter")
     generation = inv.get("Generation", 1)
+    check_name(name)
     version = inv.get("Version", host.hardware.default_version)
     if version not in host.hardware.supported_versions:
         raise CmdletError(f"Failed to create a new virtual machine. Configuration version {version} is not supported "
@@ -86,7 +101,10 @@ def new_vm(inv: Invocation) -> Iterator[Any]:
     vm_id = uuid.uuid4()
     path = (inv.get("Path").rstrip("\\") + "\\" + name) if inv.has("Path") else DEFAULT_VM_ROOT
     vm = Vm(vm_id=vm_id, name=name, generation=generation, version=version, path=path, memory_startup=memory,
-            memory_minimum=min(memory, 512 * MB), secure_boot="On" if generation == 2 else "Off")
+            memory_minimum=min(memory, 512 * MB), secure_boot="On" if generation == 2 else "Off",
+            scsi_controllers=0 if generation == 1 else 1, automatic_checkpoints=host.hardware.automatic_checkpoints)
+    if generation == 1:
+        vm.dvd_drives.append(("IDE", 1, 0))
     if disk_path:
         controller = "IDE" if generation == 1 else "SCSI"
         vm.hard_drives.append(HardDrive(vm_id, controller, 0, 0, disk_path,
@@ -121,7 +139,10 @@ def get_vm(inv: Invocation) -> Iterator[Any]:
     "AutomaticStopAction": Param("Enum", choices=STOP_ACTIONS, extra={"enum": "StopAction"}),
     "AutomaticStartAction": Param("Enum", choices=("Nothing", "StartIfRunning", "Start")),
     "GuestControlledCacheTypes": Param("Boolean"), "LowMemoryMappedIoSpace": Param("UInt32"),
-    "HighMemoryMappedIoSpace": Param("UInt64"), "Passthru": Param("Switch")}, pipeline={"Vm": "VM"})
+    "HighMemoryMappedIoSpace": Param("UInt64"), "AutomaticCheckpointsEnabled": Param("Boolean"),
+    "CheckpointType": Param("Enum", choices=("Disabled", "Production", "ProductionOnly", "Standard"),
+                            extra={"enum": "Microsoft.HyperV.PowerShell.CheckpointType"}),
+    "Passthru": Param("Switch")}, pipeline={"Vm": "VM"})
 def set_vm(inv: Invocation) -> Iterator[Any]:
     if inv.has("StaticMemory") and inv.has("DynamicMemory"):
         raise binding_error("Parameter set cannot be resolved using the specified named parameters.",
@@ -136,6 +157,8 @@ def set_vm(inv: Invocation) -> Iterator[Any]:
                                     f"{CURRENT_STATE}", vm.name))
             continue
         try:
+            if inv.has("NewVMName"):
+                check_name(inv.get("NewVMName"))
             if inv.has("ProcessorCount"):
                 check_processors(inv, vm, inv.get("ProcessorCount"))
             if inv.has("MemoryStartupBytes"):
@@ -163,7 +186,9 @@ def set_vm(inv: Invocation) -> Iterator[Any]:
                                  ("AutomaticStopAction", "automatic_stop_action"),
                                  ("AutomaticStartAction", "automatic_start_action"),
                                  ("GuestControlledCacheTypes", "guest_controlled_cache_types"),
-                                 ("LowMemoryMappedIoSpace", "low_mmio"), ("HighMemoryMappedIoSpace", "high_mmio")):
+                                 ("LowMemoryMappedIoSpace", "low_mmio"), ("HighMemoryMappedIoSpace", "high_mmio"),
+                                 ("AutomaticCheckpointsEnabled", "automatic_checkpoints"),
+                                 ("CheckpointType", "checkpoint_type")):
             if inv.has(param):
                 setattr(vm, attribute, inv.get(param))
         if inv.get("Passthru"):
@@ -209,6 +234,22 @@ def start_vm(inv: Invocation) -> Iterator[Any]:
             inv.error(CmdletError(f"'{vm.name}' failed to start. A virtual machine with an assigned device cannot use "
                                   "dynamic memory.", error_id="InvalidState", target=vm.name))
             continue
+        needed = sum(d.mmio_bytes for a in vm.assigned_devices
+                     if (d := inv.host.pci_device(location_path=a.location_path)) is not None)
+        if needed > vm.high_mmio:
+            # DDA: the VM's high MMIO gap must hold the devices' BARs ("Deploy graphics devices by using DDA")
+            inv.error(CmdletError(f"'{vm.name}' failed to start. The assigned devices need {needed // MB} MB of "
+                                  "memory-mapped I/O space above 4 GB and the virtual machine has "
+                                  f"{vm.high_mmio // MB} MB (Set-VM -HighMemoryMappedIoSpace).",
+                                  category="ResourceUnavailable", error_id="InvalidState", target=vm.name))
+            continue
+        if vm.automatic_checkpoints and vm.checkpoint_type != "Disabled":
+            if vm.assigned_devices or vm.gpu_partitions:
+                inv.error(CmdletError(f"'{vm.name}' failed to start: the automatic checkpoint cannot be taken of a "
+                                      "virtual machine with an assigned device or GPU partition (Set-VM "
+                                      "-CheckpointType Disabled).", error_id="InvalidState", target=vm.name))
+                continue
+            take_checkpoint(inv.host, vm, f"Automatic Checkpoint - {vm.name}", automatic=True)
         vm.state = "Running"
         if inv.get("Passthru"):
             yield vm

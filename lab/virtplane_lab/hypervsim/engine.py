@@ -1,9 +1,15 @@
 """Runs a PSRP pipeline the way PowerShell would, for the cmdlets this host knows.
 
-Refuses, before anything runs, a pipeline with script text, an unknown cmdlet, a positional argument
-or an unknown parameter (terminating errors). Then runs each statement left to right: the first
-command once, each later command once per object the previous one wrote (bound by type, like
-PowerShell's ByValue binding). Every received command is appended to the command log (JSON lines).
+A pipeline carrying script text is refused before anything runs (this simulator's own rule: the driver must
+never send script). Otherwise the statements run one by one, as PowerShell runs a batch of statements
+(PowerShell.cs, BeginBatchInvoke / BatchInvocationWorkItem: a remote pool sends the whole batch to the server,
+which invokes the statements in turn): an unknown cmdlet, a positional argument or an unknown parameter is a
+terminating error of its own statement only, raised when that statement is reached. A terminating error in one
+statement of a batch is appended to the error stream and the next statement still runs (the server's
+ErrorActionPreference is Continue); an error escalated by ``-ErrorAction Stop`` ends the batch, and the pipeline
+fails. A pipeline of one statement fails on its terminating error. Within a statement the first command runs
+once, each later command once per object the previous one wrote (bound by type, like PowerShell's ByValue
+binding). Every received command is appended to the command log (JSON lines).
 """
 
 from __future__ import annotations
@@ -93,6 +99,7 @@ class Invocation:
         """Write a non-terminating error; with -ErrorAction Stop it ends the pipeline at once, as in PowerShell."""
         if self.args.get("ErrorAction") == "Stop":
             error.terminating = True
+            error.stops_batch = True  # ActionPreferenceStopException: ends a batch of statements too
             raise error
         self.errors.append(error)
 
@@ -103,6 +110,13 @@ class Engine:
         self.faults = faults
         self.command_log = command_log
         self._log_lock = threading.Lock()
+        self._running = 0
+        self.most_at_once = 0  # the most pipelines this host ran at the same time
+
+    def _enter(self, delta: int) -> None:
+        with self._log_lock:
+            self._running += delta
+            self.most_at_once = max(self.most_at_once, self._running)
 
     # the Shells runner
     def run(self, pipe: ServerPipeline, inputs: list[Any], protocol_error: str | None) -> None:
@@ -113,52 +127,52 @@ class Engine:
             return
         commands = list(pipe.metadata.commands)
         self._log(pipe, commands)
-        try:
-            statements = self._check(commands)
-        except CmdletError as refusal:
-            self._fail(pipe, refusal, "Pipeline")
+        if any(command.is_script for command in commands):
+            self._fail(pipe, CmdletError(SCRIPT_REFUSED, category="PermissionDenied", error_id="ScriptRefused",
+                                         reason="PSSecurityException", terminating=True), "Pipeline")
             return
-        current = "Pipeline"
+        statements = _statements(commands)
+        self._enter(1)
         try:
             for number, statement in enumerate(statements):
-                objects: list[Any] | None = list(inputs) if number == 0 and inputs else None
-                for cmd, command in statement:
-                    current = cmd.name
-                    self.faults.before(cmd.name)  # outside the lock: a slow cmdlet delays only its own pipeline
+                current = statement[0].command_text
+                try:
+                    objects: list[Any] | None = list(inputs) if number == 0 and inputs else None
+                    resolved = [self._resolve(command) for command in statement]  # a statement binds before it runs
+                    for cmd, command in zip(resolved, statement, strict=True):
+                        current = command.command_text
+                        self.faults.before(cmd.name)  # outside the lock: a slow cmdlet delays only its own pipeline
+                        with self.host.lock:
+                            objects = self._invoke(pipe, cmd, command, objects)
                     with self.host.lock:
-                        objects = self._invoke(pipe, cmd, command, objects)
-                with self.host.lock:
-                    for obj in objects or []:
-                        pipe.write_output(to_psobject(obj, self.host))
-        except CmdletError as error:
-            self._fail(pipe, error, current)
-            return
+                        for obj in objects or []:
+                            pipe.write_output(to_psobject(obj, self.host))
+                except CmdletError as error:
+                    if len(statements) == 1 or error.stops_batch:
+                        self._fail(pipe, error, current)
+                        return
+                    self._write(pipe, REGISTRY.get(current.lower()), current, error)
+        finally:
+            self._enter(-1)
         pipe.complete()
 
-    def _check(self, commands: list[Any]) -> list[list[tuple[Cmdlet, Any]]]:
-        if any(command.is_script for command in commands):
-            raise CmdletError(SCRIPT_REFUSED, category="PermissionDenied", error_id="ScriptRefused",
-                              reason="PSSecurityException", terminating=True)
-        statements: list[list[tuple[Cmdlet, Any]]] = [[]]
-        for command in commands:
-            cmd = REGISTRY.get(command.command_text.lower())
-            if cmd is None:
-                raise CmdletError(f"The term '{command.command_text}' is not recognized as a name of a cmdlet, "
-                                  "function, script file, or executable program. Check the spelling of the name, or "
-                                  "if a path was included, verify that the path is correct and try again.",
-                                  category="ObjectNotFound", error_id="CommandNotFoundException",
-                                  reason="CommandNotFoundException", target=command.command_text, terminating=True)
-            for name, value in command.parameters:
-                if name is None:
-                    raise binding_error(f"A positional parameter cannot be found that accepts argument '{value}'. "
-                                        "This host binds named parameters only.", "PositionalParameterNotFound")
-                if cmd.parameter(name) is None:
-                    raise binding_error(f"A parameter cannot be found that matches parameter name '{name}'.",
-                                        "NamedParameterNotFound")
-            statements[-1].append((cmd, command))
-            if command.end_of_statement:
-                statements.append([])
-        return [s for s in statements if s]
+    def _resolve(self, command: Any) -> Cmdlet:
+        """The cmdlet a command names, its parameters checked: a terminating error of its statement otherwise."""
+        cmd = REGISTRY.get(command.command_text.lower())
+        if cmd is None:
+            raise CmdletError(f"The term '{command.command_text}' is not recognized as a name of a cmdlet, "
+                              "function, script file, or executable program. Check the spelling of the name, or "
+                              "if a path was included, verify that the path is correct and try again.",
+                              category="ObjectNotFound", error_id="CommandNotFoundException",
+                              reason="CommandNotFoundException", target=command.command_text, terminating=True)
+        for name, value in command.parameters:
+            if name is None:
+                raise binding_error(f"A positional parameter cannot be found that accepts argument '{value}'. "
+                                    "This host binds named parameters only.", "PositionalParameterNotFound")
+            if cmd.parameter(name) is None:
+                raise binding_error(f"A parameter cannot be found that matches parameter name '{name}'.",
+                                    "NamedParameterNotFound")
+        return cmd
 
     def _bind(self, cmd: Cmdlet, command: Any) -> dict[str, Any]:
         bound: dict[str, Any] = {}
@@ -181,7 +195,7 @@ class Engine:
                 kind = type(obj).__name__
                 target = cmd.pipeline.get(kind) or cmd.pipeline.get("*")
                 if target is None:
-                    self._write(pipe, cmd, CmdletError(
+                    self._write(pipe, cmd, cmd.name, CmdletError(
                         "The input object cannot be bound to any parameters for the command either because the "
                         "command does not take pipeline input or the input and its properties do not match any of "
                         "the parameters that take pipeline input.", category="InvalidArgument",
@@ -200,7 +214,7 @@ class Engine:
                 invocation.error(error)
             if args.get("ErrorAction") not in ("SilentlyContinue", "Ignore"):
                 for error in invocation.errors:
-                    self._write(pipe, cmd, error)
+                    self._write(pipe, cmd, cmd.name, error)
         return outputs
 
     def _record(self, cmd_name: str, command_class: str, error: CmdletError) -> dict[str, Any]:
@@ -208,17 +222,17 @@ class Engine:
                 "category_info": ErrorCategoryInfo(Category=ErrorCategory[error.category], Reason=error.reason,
                                                    Activity=cmd_name,
                                                    TargetName=str(error.target) if error.target is not None else ""),
-                "fqid": f"{error.error_id},{command_class}"}
+                "fqid": f"{error.error_id},{command_class}" if command_class else error.error_id}
 
-    def _write(self, pipe: ServerPipeline, cmd: Cmdlet, error: CmdletError) -> None:
-        record = self._record(cmd.name, cmd.command_class, error)
+    def _write(self, pipe: ServerPipeline, cmd: Cmdlet | None, name: str, error: CmdletError) -> None:
+        record = self._record(cmd.name if cmd else name, cmd.command_class if cmd else _ENGINE_CLASS, error)
         pipe.write_error(record["exception"], record["category_info"],
                          target_object=str(error.target) if error.target is not None else None,
                          fully_qualified_error_id=record["fqid"])
 
     def _fail(self, pipe: ServerPipeline, error: CmdletError, cmd_name: str) -> None:
         cmd = REGISTRY.get(cmd_name.lower())
-        record = self._record(cmd_name, cmd.command_class if cmd else "System.Management.Automation", error)
+        record = self._record(cmd_name, cmd.command_class if cmd else _ENGINE_CLASS, error)
         error_record = ErrorRecord(Exception=record["exception"], CategoryInfo=record["category_info"],
                                    FullyQualifiedErrorId=record["fqid"],
                                    TargetObject=str(error.target) if error.target is not None else None)
@@ -234,3 +248,15 @@ class Engine:
              "end_of_statement": bool(c.end_of_statement)} for c in commands]}
         with self._log_lock, open(self.command_log, "a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
+
+
+_ENGINE_CLASS = ""  # engine errors (CommandNotFoundException) carry no command class
+
+
+def _statements(commands: list[Any]) -> list[list[Any]]:
+    statements: list[list[Any]] = [[]]
+    for command in commands:
+        statements[-1].append(command)
+        if command.end_of_statement:
+            statements.append([])
+    return [s for s in statements if s]

@@ -1,4 +1,11 @@
-"""Errors a cmdlet raises: terminating (the pipeline fails) or not (written, and the pipeline goes on)."""
+"""Errors a cmdlet raises: terminating (the statement fails) or not (written, and the pipeline goes on).
+
+Each carries what a real error record carries: the FullyQualifiedErrorId's first part (the cmdlet's class is
+appended), the ErrorCategory and the target object. Hyper-V's cmdlets report an object they cannot find as
+``InvalidArgument`` with FQID ``InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM`` and the name as
+target (published output: "Hyper-V was unable to find a virtual machine with name "LABDC"." with CategoryInfo
+"InvalidArgument: (LABDC:String) [Get-VM], VirtualizationException"; the same shape for Get-VMSwitch and for
+Get-VMIdeController on a Generation 2 VM: "Generation 2 virtual machines do not support IDE.")."""
 
 from __future__ import annotations
 
@@ -18,6 +25,7 @@ class CmdletError(Exception):
         self.reason = reason
         self.target = target
         self.terminating = terminating
+        self.stops_batch = False
 
 
 def binding_error(message: str, error_id: str) -> CmdletError:
@@ -27,7 +35,7 @@ def binding_error(message: str, error_id: str) -> CmdletError:
 
 
 def not_found(message: str, target: Any = None) -> CmdletError:
-    return CmdletError(message, category="ObjectNotFound", error_id="InvalidParameter", target=target)
+    return CmdletError(message, category="InvalidArgument", error_id="InvalidParameter", target=target)
 
 
 def invalid_state(message: str, target: Any = None) -> CmdletError:

@@ -1,18 +1,29 @@
-"""The simulated host's state: its hardware (seeded from a profile) and its VMs, disks, switches."""
+"""The simulated host's state: its hardware (from a host description, hostfile.py) and its VMs, disks, switches.
+
+Storage layout as Hyper-V creates it ("Should I create a generation 1 or 2 virtual machine in Hyper-V?" and
+"Plan for Hyper-V scalability in Windows Server", learn.microsoft.com): a Generation 1 VM has two IDE controllers
+of two locations each, its DVD drive at IDE 1:0, and no SCSI controller until Add-VMScsiController adds one; a
+Generation 2 VM made by New-VM has one SCSI controller and no IDE. A VM has at most four SCSI controllers of 64
+locations each.
+"""
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 MB = 1024 * 1024
 GB = 1024 * MB
 DEFAULT_VM_ROOT = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
+DEFAULT_VHD_ROOT = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks"
+MAX_SCSI_CONTROLLERS = 4
+SCSI_LOCATIONS = 64
+IDE_CONTROLLERS = 2
+IDE_LOCATIONS = 2
+MAX_NAME = 100  # Hyper-V Manager and the VMMS refuse longer virtual machine names
 
 
 @dataclass
@@ -23,6 +34,7 @@ class HardDrive:
     controller_location: int
     path: str
     id: str = ""
+    disk_number: int | None = None  # a pass-through physical disk (its Path is then a description, no file)
 
 
 @dataclass
@@ -34,6 +46,7 @@ class NetworkAdapter:
     iov_weight: int = 0
     vlan_mode: str = "Untagged"  # Untagged | Access
     access_vlan_id: int = 0
+    mac_address_spoofing: str = "Off"
     id: str = ""
 
 
@@ -53,6 +66,19 @@ class GpuPartition:
 
 
 @dataclass
+class Checkpoint:
+    """A checkpoint (VMSnapshot): each of the VM's disks continues in a differencing .avhdx whose parent is the
+    disk the VM had ("Using checkpoints", Hyper-V on Windows docs)."""
+
+    id: uuid.UUID
+    vm_id: uuid.UUID
+    name: str
+    parent_id: uuid.UUID | None
+    automatic: bool
+    drives: dict[str, str] = field(default_factory=dict)  # differencing disk path -> its parent path
+
+
+@dataclass
 class Vm:
     vm_id: uuid.UUID
     name: str
@@ -68,27 +94,35 @@ class Vm:
     notes: str = ""
     automatic_stop_action: str = "Save"
     automatic_start_action: str = "StartIfRunning"
+    automatic_checkpoints: bool = False
+    checkpoint_type: str = "Production"
     guest_controlled_cache_types: bool = False
     low_mmio: int = 128 * MB
     high_mmio: int = 512 * MB
     expose_virtualization_extensions: bool = False
     secure_boot: str = "On"
     secure_boot_template: str = "MicrosoftWindows"
+    scsi_controllers: int = 0
+    is_clustered: bool = False
     hard_drives: list[HardDrive] = field(default_factory=list)
+    dvd_drives: list[tuple[str, int, int]] = field(default_factory=list)  # (controller type, number, location)
     adapters: list[NetworkAdapter] = field(default_factory=list)
     assigned_devices: list[AssignedDevice] = field(default_factory=list)
     gpu_partitions: list[GpuPartition] = field(default_factory=list)
+    checkpoints: list[Checkpoint] = field(default_factory=list)
 
 
 @dataclass
 class Vhd:
     path: str
     size: int
-    vhd_type: str = "Dynamic"  # Dynamic | Fixed
+    vhd_type: str = "Dynamic"  # Dynamic | Fixed | Differencing
+    parent_path: str = ""
+    access_denied: bool = False  # on an SMB share the host may not reach with the caller's identity (double hop)
 
     @property
     def vhd_format(self) -> str:
-        return "VHDX" if self.path.lower().endswith(".vhdx") else "VHD"
+        return "VHDX" if self.path.lower().endswith((".vhdx", ".avhdx")) else "VHD"
 
 
 @dataclass
@@ -103,13 +137,19 @@ class Switch:
 
 @dataclass
 class PciDevice:
-    """A host PCI device that can be dismounted for Discrete Device Assignment."""
+    """A host PCI device that can be dismounted for Discrete Device Assignment.
+
+    ``pnp_class`` is its Get-PnpDevice class (Display for a GPU, SCSIAdapter for an NVMe controller, Net for a
+    NIC); ``mmio_bytes`` the memory-mapped I/O its BARs need in the VM (Microsoft's DDA survey script reports it).
+    """
 
     name: str
     instance_id: str
     location_path: str
-    kind: str = "gpu"  # gpu | nic
+    pnp_class: str = "Display"
+    mmio_bytes: int = 256 * MB
     mitigation_driver: bool = False  # False: Dismount needs -Force
+    enabled: bool = True  # Disable-PnpDevice / Enable-PnpDevice
     state: str = "host"  # host | dismounted (a VM holding it is in Vm.assigned_devices)
 
 
@@ -131,64 +171,39 @@ class HostNic:
 
 @dataclass
 class HostHardware:
-    cpu_vendor: str  # Intel | AMD
-    logical_processor_count: int
-    memory_capacity: int
+    """What a host description file says (hostfile.py documents each field)."""
+
+    os_caption: str
+    os_version: str  # "10.0.26100": Windows Server 2025 is build 26100, 2022 is 20348, 2019 is 17763
+    cpu_manufacturer: str  # Win32_Processor.Manufacturer: GenuineIntel | AuthenticAMD
+    cpu_name: str
+    sockets: int
+    cores_per_socket: int
+    threads_per_core: int
+    memory_capacity: int  # bytes
+    numa_nodes: int
     iov_support: bool
     iov_support_reasons: list[str]
     supported_versions: list[str]
     default_version: str
+    automatic_checkpoints: bool = False  # what New-VM sets AutomaticCheckpointsEnabled to on this host
+    cluster_node: bool = False  # a Failover Cluster node: the Cluster service (ClusSvc) runs
     pci_devices: list[PciDevice] = field(default_factory=list)
     partitionable_gpus: list[PartitionableGpu] = field(default_factory=list)
     nics: list[HostNic] = field(default_factory=list)
-    os_name: str = "Microsoft Windows Server 2025 Datacenter"
+    switches: list[dict[str, Any]] = field(default_factory=list)  # made at start: name, type, nic, iov
 
+    @property
+    def build(self) -> int:
+        return int(self.os_version.rsplit(".", 1)[-1])
 
-VERSIONS = ["8.0", "9.0", "9.1", "9.2", "9.3", "10.0", "11.0", "12.0"]
-NVIDIA_GPU = "PCI\\VEN_10DE&DEV_2236&SUBSYS_148210DE&REV_A1\\4&2CD8A6F&0&0018"
-GPU_LOCATION = "PCIROOT(0)#PCI(0300)#PCI(0000)"
+    @property
+    def logical_processor_count(self) -> int:
+        return self.sockets * self.cores_per_socket * self.threads_per_core
 
-
-def profile(name: str) -> HostHardware:
-    """A seeded host: ``gpu`` (Intel, IOMMU, one DDA GPU, one partitionable GPU), ``sriov`` (AMD, an SR-IOV
-    NIC) or ``plain`` (no IOMMU, no GPU)."""
-    if name == "gpu":
-        return HostHardware(
-            cpu_vendor="Intel", logical_processor_count=32, memory_capacity=256 * GB, iov_support=True,
-            iov_support_reasons=[], supported_versions=VERSIONS, default_version="12.0",
-            pci_devices=[PciDevice(name="NVIDIA A2", instance_id=NVIDIA_GPU, location_path=GPU_LOCATION)],
-            partitionable_gpus=[PartitionableGpu(
-                name="\\\\?\\PCI#VEN_10DE&DEV_25B6&SUBSYS_157E10DE&REV_A1#4&3A1F2B7&0&0010#{064092b3-625e-43bf-9eb5-dc845897dd59}",
-                valid_partition_counts=[1, 2, 4, 8], partition_count=4, location_path="PCIROOT(0)#PCI(0200)#PCI(0000)",
-                total={"VRAM": 1_000_000_000, "Encode": 18_446_744_073_709_551_615 // 1024,
-                       "Decode": 1_000_000_000, "Compute": 1_000_000_000})],
-            nics=[HostNic("Ethernet", "Intel(R) Ethernet Controller X710")])
-    if name == "sriov":
-        return HostHardware(
-            cpu_vendor="AMD", logical_processor_count=64, memory_capacity=512 * GB, iov_support=True,
-            iov_support_reasons=[], supported_versions=VERSIONS, default_version="12.0",
-            nics=[HostNic("SLOT 3", "Mellanox ConnectX-5 Adapter", iov_virtual_function_count=8),
-                  HostNic("Ethernet", "Broadcom NetXtreme Gigabit Ethernet")])
-    if name == "plain":
-        return HostHardware(
-            cpu_vendor="Intel", logical_processor_count=8, memory_capacity=64 * GB, iov_support=False,
-            iov_support_reasons=["To use SR-IOV on this system, the system BIOS must be updated to allow Windows to "
-                                 "control PCI Express. Contact your system manufacturer for an update."],
-            supported_versions=VERSIONS[:6], default_version="10.0",
-            os_name="Microsoft Windows Server 2022 Datacenter",
-            nics=[HostNic("Ethernet", "Realtek PCIe GbE Family Controller")])
-    raise ValueError(f"unknown profile {name!r} (gpu, sriov, plain, or a JSON file)")
-
-
-def load_profile(spec: str) -> HostHardware:
-    """A profile name, or a JSON file with HostHardware's fields (nested lists as objects)."""
-    if not spec.lower().endswith(".json"):
-        return profile(spec)
-    data = json.loads(Path(spec).read_text())
-    data["pci_devices"] = [PciDevice(**d) for d in data.get("pci_devices", [])]
-    data["partitionable_gpus"] = [PartitionableGpu(**g) for g in data.get("partitionable_gpus", [])]
-    data["nics"] = [HostNic(**n) for n in data.get("nics", [])]
-    return HostHardware(**data)
+    @property
+    def cpu_vendor(self) -> str:
+        return "AMD" if "amd" in self.cpu_manufacturer.lower() else "Intel"
 
 
 @dataclass
@@ -200,6 +215,13 @@ class Host:
     switches: list[Switch] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))
+
+    def __post_init__(self) -> None:
+        for switch in self.hardware.switches:
+            nic = switch.get("nic") or ""
+            self.switches.append(Switch(uuid.UUID(int=self._rng.getrandbits(128)), switch["name"],
+                                        "External" if nic else switch.get("type", "Internal"), "",
+                                        bool(switch.get("iov")), nic))
 
     def new_mac(self) -> str:
         return "00155D" + "".join(f"{self._rng.randrange(256):02X}" for _ in range(3))
@@ -214,7 +236,15 @@ class Host:
         return self.vhds.get(path.lower())
 
     def holder_of(self, path: str) -> Vm | None:
-        return next((v for v in self.vms for d in v.hard_drives if d.path.lower() == path.lower()), None)
+        """The VM using this file: attached, or the parent of a checkpoint's differencing disk."""
+        lowered = path.lower()
+        for vm in self.vms:
+            if any(d.path.lower() == lowered for d in vm.hard_drives):
+                return vm
+            if any(lowered in (child.lower(), parent.lower())
+                   for c in vm.checkpoints for child, parent in c.drives.items()):
+                return vm
+        return None
 
     def pci_device(self, location_path: str | None = None, instance_id: str | None = None) -> PciDevice | None:
         for device in self.hardware.pci_devices:
@@ -224,13 +254,16 @@ class Host:
                 return device
         return None
 
+    def memory_in_use(self) -> int:
+        return sum(v.memory_startup for v in self.vms if v.state == "Running")
+
     def dump(self) -> dict[str, Any]:
         def plain(value: Any) -> Any:
             if isinstance(value, uuid.UUID):
                 return str(value)
             if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            if isinstance(value, list):
+                return {str(k): plain(v) for k, v in value.items()}
+            if isinstance(value, list | tuple):
                 return [plain(v) for v in value]
             return value
 

@@ -26,6 +26,8 @@ class Endpoint(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], *, user: str, password: str, shells: Shells, faults: Faults,
                  control: Any) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6  # listen on an IPv6 address (HYPERV_SERVER [::1]:port)
         super().__init__(address, Handler)
         self.user = user
         self.password = password

@@ -17,8 +17,10 @@ from virtplane.engine import build_plan
 from virtplane.errors import OwnershipError, SpecError
 from virtplane.kinds import build_spec
 from virtplane.plan import Action
+from virtplane.providers.base import Owner
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
+from virtplane.providers.hyperv.vm_state import pending_name
 from virtplane_lab.hyperv import HypervInstance
 
 SWITCH = "lab-switch"
@@ -152,8 +154,8 @@ def test_a_create_interrupted_before_its_marker_is_written_converges_without_dup
     hyperv_gpu.control("clear")
     converge(desired, hv)
     assert len(vms_named(hv, name)) == 1
-    assert not [o for o in hv.client.run([pipe(Cmd("Get-VM"))], "list").objects
-                if (o.text("Name") or "").startswith("virtplane-pending:") and name in (o.text("Name") or "")]
+    assert pending_name(Owner(desired.identity, name)) not in [o.text("Name") for o in hv.client.run(
+        [pipe(Cmd("Get-VM"))], "list").objects]
     assert [r.action for r in build_plan(desired, {"hv": hv}).resources if r.kind == "VirtualMachine"] == [
         Action.NOOP]
 

@@ -9,7 +9,6 @@ Microsoft pages the behaviour follows:
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import re
@@ -17,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.hyperv.test_driver import converge, provider, stack, vms_named
 from virtplane import apply
@@ -28,8 +28,9 @@ from virtplane.plan import Action
 from virtplane.providers.base import Owner, Rule
 from virtplane.providers.hyperv.client import Cmd, pipe, vm_by_id
 from virtplane_lab import hyperv
-from virtplane_lab.hypervsim.model import GPU_LOCATION, profile
+from virtplane_lab.hypervsim import hostfile
 
+GPU_LOCATION = "PCIROOT(0)#PCI(0300)#PCI(0000)"  # the gpu host's NVIDIA A2 (hosts/gpu.yaml)
 GiB = 1024**3
 MiB = 1024**2
 _numbers = itertools.count()
@@ -40,9 +41,9 @@ def hv_gpu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hyperv.HypervIn
     """An Intel host with a DDA GPU and a partitionable GPU whose default configuration version is 10.0 while it
     supports 12.0 (a host upgraded to Windows Server 2025 keeps older defaults in this test)."""
     work = tmp_path_factory.mktemp("hvdev")
-    hardware = dataclasses.asdict(profile("gpu"))
-    hardware["default_version"] = "10.0"
-    (work / "gpu10.json").write_text(json.dumps(hardware))
+    description = yaml.safe_load(hostfile.builtin("gpu").read_text())
+    description["versions"]["default"] = "10.0"
+    (work / "gpu10.json").write_text(json.dumps(description))
     instance = hyperv.start(work, host_name="HV-DEV", profile=str(work / "gpu10.json"), name="dev")
     yield instance
     instance.stop()
@@ -79,13 +80,17 @@ def vm_item(hv: Any, desired: Any) -> Any:
     return item
 
 
+def gpu_state(instance: hyperv.HypervInstance, location: str = GPU_LOCATION) -> str:
+    return next(d["state"] for d in instance.control("state")["hardware"]["pci_devices"]
+                if d["location_path"] == location)
+
+
 def test_a_passthrough_gpu_is_assigned_with_the_dda_settings_read_back_repaired_and_given_back(hv_gpu):
-    """DDA page: the VM needs AutomaticStopAction TurnOff, GuestControlledCacheTypes, 3 GB low and 33280 MB high
-    MMIO; Add-VMAssignableDevice -LocationPath; undo with Remove-VMAssignableDevice and
-    Mount-VMHostAssignableDevice (cmdlet references of the same names)."""
+    """DDA page: the VM needs AutomaticStopAction TurnOff, GuestControlledCacheTypes, 3 GB low MMIO and high MMIO
+    for the GPU's BARs plus the 512 MB default (an A2 maps 16 GiB); Add-VMAssignableDevice -LocationPath; undo
+    with Remove-VMAssignableDevice and Mount-VMHostAssignableDevice (cmdlet references of the same names)."""
     hv = provider(hv_gpu)
-    hv.client.run([pipe(Cmd("Dismount-VMHostAssignableDevice", {"LocationPath": GPU_LOCATION, "Force": True}))],
-                  "prepare the host (DDA page: dismount the device)")
+    hyperv.dismount_devices(hv_gpu, [GPU_LOCATION])  # DDA page: disable, then dismount the device
     name = f"dda-{next(_numbers)}"
     desired = stack(f"dda{next(_numbers)}", {name: {"cpus": 2, "memory": "2GiB", "power": "on",
                                                     "gpus": [{"mode": "passthrough", "vendor": "nvidia"}]}})
@@ -95,7 +100,7 @@ def test_a_passthrough_gpu_is_assigned_with_the_dda_settings_read_back_repaired_
     converge(desired, hv)
     vm = vm_of(hv, name)
     assert (str(vm.get("AutomaticStopAction")), vm.flag("GuestControlledCacheTypes")) == ("TurnOff", True)
-    assert (vm.number("LowMemoryMappedIoSpace"), vm.number("HighMemoryMappedIoSpace")) == (3 * GiB, 33280 * MiB)
+    assert (vm.number("LowMemoryMappedIoSpace"), vm.number("HighMemoryMappedIoSpace")) == (3 * GiB, 16896 * MiB)
     assert assigned(hv, name) == [GPU_LOCATION]
     item = vm_item(hv, desired)
     assert item.action is Action.NOOP, [c.change for c in item.changes]
@@ -112,16 +117,16 @@ def test_a_passthrough_gpu_is_assigned_with_the_dda_settings_read_back_repaired_
     assert assigned(hv, name) == [GPU_LOCATION]
     assert str(vm_of(hv, name).get("State")) == "Running"
 
-    [device] = hv.hosts()[0].pci_devices  # the inventory shows who holds it; placement will not give it twice
-    assert (device.address, device.vendor_id, device.in_use_by) == (GPU_LOCATION, "0x10de", [name])
+    # the inventory shows who holds it; placement will not give it twice
+    [device] = [d for d in hv.hosts()[0].pci_devices if d.address == GPU_LOCATION]
+    assert (device.vendor_id, device.class_id, device.in_use_by) == ("0x10de", "0x0302", [name])
     with pytest.raises(PlacementError, match=f"{re.escape(GPU_LOCATION)} is in use by {name}"):
         build_plan(stack(desired.project, {name: {"gpus": [{"mode": "passthrough"}]},
                                            "second": {"gpus": [{"mode": "passthrough"}]}}), {"hv": hv})
 
     assert not apply.run(build_plan(stack(desired.project, {}), {"hv": hv}, destroy=True), {"hv": hv}).failed
     assert vms_named(hv, name) == []
-    state = hv_gpu.control("state")
-    assert [d["state"] for d in state["hardware"]["pci_devices"]] == ["host"]  # mounted back on the host
+    assert gpu_state(hv_gpu) == "host"  # mounted back on the host
 
 
 def test_a_placed_gpu_still_mounted_on_the_host_is_dismounted_before_it_is_assigned(hv_gpu):
@@ -136,10 +141,10 @@ def test_a_placed_gpu_still_mounted_on_the_host_is_dismounted_before_it_is_assig
     driver.create(Owner("mounted/dev", name, "hv"), spec.with_creation_defaults())
     assert assigned(hv, name) == [GPU_LOCATION]
     sent = [c["command"] for entry in hv_gpu.commands() for c in entry["commands"]]
-    assert "Dismount-VMHostAssignableDevice" in sent
+    assert sent.index("Disable-PnpDevice") < sent.index("Dismount-VMHostAssignableDevice")
     [observed] = [o for o in driver.observe("mounted/dev", {}).owned.values() if o.name == name]
     driver.delete(observed)
-    assert hv_gpu.control("state")["hardware"]["pci_devices"][0]["state"] == "host"
+    assert gpu_state(hv_gpu) == "host"
 
 
 def test_a_vm_with_dynamic_memory_is_refused_a_passthrough_gpu_in_one_sentence(hv_gpu):
@@ -250,7 +255,7 @@ def test_a_gpu_no_longer_declared_is_removed_and_given_back_to_the_host(hv_gpu):
     assert [(c.change.path, c.rule) for c in item.changes] == [("gpus[0]", Rule.POWER_OFF)]
     converge(desired, hv)
     assert assigned(hv, name) == [] and str(vm_of(hv, name).get("State")) == "Running"
-    assert hv_gpu.control("state")["hardware"]["pci_devices"][0]["state"] == "host"
+    assert gpu_state(hv_gpu) == "host"
     assert vm_item(hv, desired).action is Action.NOOP
     assert not apply.run(build_plan(stack(project, {}), {"hv": hv}, destroy=True), {"hv": hv},
                          allow_data_loss=True).failed

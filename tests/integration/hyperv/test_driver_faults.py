@@ -18,6 +18,7 @@ from tests.integration.hyperv.test_driver import SWITCH, converge, provider, sta
 from virtplane import apply
 from virtplane.engine import build_plan
 from virtplane.plan import Action
+from virtplane.providers.base import PENDING_PREFIX
 from virtplane.providers.hyperv.client import Cmd, pipe
 from virtplane.providers.hyperv.provider import HypervProvider
 from virtplane_lab import hyperv
@@ -58,7 +59,7 @@ def assert_clean(hv: HypervProvider, instance: hyperv.HypervInstance, desired: A
     """Converged: each declared VM once, nothing pending, every VHD made since ``before`` attached."""
     live = all_vm_names(hv)
     assert all(live.count(name) == 1 for name in names), live
-    assert not [n for n in live if n.startswith("virtplane-pending:")]
+    assert not [n for n in live if n.startswith(PENDING_PREFIX)]
     assert vhd_paths(instance) - before <= attached_paths(hv)
     assert [r.action for r in build_plan(desired, {"hv": hv}).resources if r.kind == "VirtualMachine"] == [
         Action.NOOP] * len(names)

@@ -77,11 +77,25 @@ def test_adapters_connect_to_a_switch_and_take_an_access_vlan(gpu_run):
     assert ps.state == PSInvocationState.FAILED and "4094" in str(ps.streams.error[0])
 
 
+GPU_INSTANCE = "PCI\\VEN_10DE&DEV_25B6&SUBSYS_157E10DE&REV_A1\\4&2CD8A6F&0&0018"  # the gpu host's A2
+
+
+def disable(run):
+    """Disable-PnpDevice -InstanceId <the A2> -Confirm:$false (DDA page: disable the device before dismounting it)."""
+    ps = run(lambda ps: ps.add_cmdlet("Disable-PnpDevice").add_parameter("InstanceId", GPU_INSTANCE)
+             .add_parameter("Confirm", False))
+    assert ps.streams.error == [], [str(e) for e in ps.streams.error]
+
+
 def test_dda_needs_a_dismounted_device_an_off_vm_static_memory_and_turn_off(gpu_run):
     """Add-VMAssignableDevice, Dismount-VMHostAssignableDevice -Force, Set-VM -AutomaticStopAction TurnOff
     -StaticMemory ("Deploy graphics devices using Discrete Device Assignment")."""
     vm_id = prop(new_vm(gpu_run, unique("dda")), "VMId")
     add = ("Add-VMAssignableDevice", {"LocationPath": GPU_LOCATION})
+    ps = gpu_run(lambda ps: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath",
+                                                                                           GPU_LOCATION))
+    assert "disable it first (Disable-PnpDevice)" in str(ps.streams.error[0])
+    disable(gpu_run)
     ps = gpu_run(lambda ps: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath",
                                                                                            GPU_LOCATION))
     assert "has not supplied any directives" in str(ps.streams.error[0])
@@ -91,7 +105,7 @@ def test_dda_needs_a_dismounted_device_an_off_vm_static_memory_and_turn_off(gpu_
                  GPU_LOCATION).add_parameter("Force"))
     assert ps.streams.error == []
     listed = gpu_run(lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")).output
-    assert [prop(d, "LocationPath") for d in listed] == [GPU_LOCATION]
+    assert GPU_LOCATION in [prop(d, "LocationPath") for d in listed]
     by_id(gpu_run, vm_id, ("Set-VM", {"DynamicMemory": True}))
     assert "dynamic memory" in str(by_id(gpu_run, vm_id, add).streams.error[0])
     by_id(gpu_run, vm_id, ("Set-VM", {"StaticMemory": True}))
@@ -106,7 +120,8 @@ def test_dda_needs_a_dismounted_device_an_off_vm_static_memory_and_turn_off(gpu_
     assert ps.streams.error == []
     assigned = by_id(gpu_run, vm_id, ("Get-VMAssignableDevice", {})).output
     assert [prop(d, "LocationPath") for d in assigned] == [GPU_LOCATION]
-    assert gpu_run(lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")).output == []
+    assert GPU_LOCATION not in [prop(d, "LocationPath") for d in
+                                gpu_run(lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice")).output]
     ps = gpu_run(lambda ps: ps.add_cmdlet("Mount-VMHostAssignableDevice").add_parameter("LocationPath",
                                                                                         GPU_LOCATION))
     assert "assigned to the virtual machine" in str(ps.streams.error[0])
@@ -167,7 +182,9 @@ def test_a_vm_holding_an_assigned_device_cannot_be_saved_or_use_dynamic_memory(h
     """Stop-VM -Save and Set-VMMemory -DynamicMemoryEnabled ("Plan for deploying devices using Discrete Device
     Assignment": no save/restore, no dynamic memory)."""
     vm_id = prop(new_vm(gpu_run, unique("dda-save")), "VMId")
-    by_id(gpu_run, vm_id, ("Set-VM", {"AutomaticStopAction": "TurnOff", "StaticMemory": True}))
+    by_id(gpu_run, vm_id, ("Set-VM", {"AutomaticStopAction": "TurnOff", "StaticMemory": True,
+                                      "HighMemoryMappedIoSpace": TaggedValue("U64", 33280 * MIB)}))
+    disable(gpu_run)
     gpu_run(lambda ps: ps.add_cmdlet("Dismount-VMHostAssignableDevice").add_parameter("LocationPath", GPU_LOCATION)
             .add_parameter("Force"))
     try:

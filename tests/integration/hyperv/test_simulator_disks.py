@@ -71,4 +71,5 @@ def test_a_generation_2_vm_has_no_ide_controller(gpu_run):
     vm_id = prop(new_vm(gpu_run, unique("ide")), "VMId")
     path, _ = new_vhd(gpu_run)
     ps = by_id(gpu_run, vm_id, ("Add-VMHardDiskDrive", {"ControllerType": "IDE", "Path": path}))
-    assert ps.state == PSInvocationState.COMPLETED and "no IDE controller" in str(ps.streams.error[0])
+    assert ps.state == PSInvocationState.COMPLETED
+    assert str(ps.streams.error[0]) == "Generation 2 virtual machines do not support IDE."

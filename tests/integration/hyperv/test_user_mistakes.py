@@ -45,7 +45,7 @@ def test_a_wrong_password_is_refused_without_echoing_it(hyperv_gpu, tmp_path):
     pypsrp raises AuthenticationError; the sentence names the user and the variables."""
     wrong = "Wr0ng-Hyperv-Passw0rd-Sentinel"
     name, result = apply_mistake(hyperv_gpu, tmp_path, HYPERV_PASSWORD=wrong)
-    assert_one_clear_error(result, "refused the login of user virtplane (ntlm)", "HYPERV_PASSWORD",
+    assert_one_clear_error(result, "refused the login of user virtplane (negotiate)", "HYPERV_PASSWORD",
                            secrets=[wrong, hyperv_gpu.password])
     assert vms_named(provider(hyperv_gpu), name) == []
 

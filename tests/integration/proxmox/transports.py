@@ -72,3 +72,15 @@ def wrap(provider: ProxmoxProvider, make: Any, *args: Any) -> Any:
     wrapper = make(session.get_adapter("https://"), *args)
     session.mount("https://", wrapper)
     return wrapper
+
+
+class RecordUrls(_Wrapper):
+    """Every request's method and full URL (query included), in order."""
+
+    def __init__(self, inner: BaseAdapter):
+        super().__init__(inner)
+        self.seen: list[tuple[str, str]] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        self.seen.append((str(request.method), str(request.url)))
+        return self.inner.send(request, **kwargs)

@@ -71,8 +71,8 @@ def test_json_lists_each_finding_with_its_declaring_line(workspace):
     document = json.loads(result.stdout)
     assert document["schema"] == 1 and document["command"] == "check"
     nested = [f for f in document["findings"] if f["rule"] == "hw.nested"]
-    assert nested == [{"rule": "hw.nested", "level": "mandatory", "resource": "nested", "endpoint": "pve",
-                       "host": "pve2", "field": "nested_virtualization",
+    assert nested == [{"rule": "hw.nested", "level": "mandatory", "kind": "VirtualMachine", "resource": "nested",
+                       "endpoint": "pve", "host": "pve2", "field": "nested_virtualization",
                        "message": "host pve2 does not support nested virtualization",
                        "remediation": nested[0]["remediation"], "file": "stacks/bad/__main__.py", "line": 10}]
     assert document["summary"]["mandatory"] == 2

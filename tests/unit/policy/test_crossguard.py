@@ -108,3 +108,29 @@ def test_analyze_checks_each_vms_inputs(analyzer):
     good = vm("good", "vc", "vsphere", node="esx-gpu")
     assert not json_format.MessageToDict(stub.Analyze(analyzer_pb2.AnalyzeRequest(
         type=good.type, name=good.name, urn=good.urn, properties=good.properties))).get("diagnostics")
+
+
+def container(name: str, endpoint: str, kind: str, **props) -> analyzer_pb2.AnalyzerResource:
+    return analyzer_pb2.AnalyzerResource(
+        type="virtplane:index:Container", name=name,
+        urn=f"urn:pulumi:dev::hw::pulumi:pulumi:Stack$virtplane:index:Container::{name}",
+        properties=struct({"template": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", **props}),
+        provider=provider(endpoint, kind))
+
+
+def test_the_container_rules_run_in_the_pack_against_the_containers_urn(analyzer):
+    stub, inventory = analyzer
+    assert {"ct.privileged", "ct.docker", "ct.devices"} <= {p["name"] for p in configure(stub, inventory)}
+    resources = [container("legacy", "pve", "proxmox", unprivileged=False),
+                 container("builder", "pve", "proxmox", docker=True, features={"nesting": True}),
+                 container("fine", "pve", "proxmox", docker=True, features={"nesting": True, "keyctl": True})]
+    reply = json_format.MessageToDict(stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources)))
+    mandatory = {(d["policyName"], d["urn"].rsplit("::", 1)[-1]) for d in reply.get("diagnostics", [])
+                 if d.get("enforcementLevel") == "MANDATORY"}
+    assert mandatory == {("ct.privileged", "legacy"), ("ct.docker", "builder")}
+    assert any("\ncontainer legacy: field 'unprivileged': the container is privileged" in d["message"]
+               for d in reply["diagnostics"])
+    bad = container("bad", "pve", "proxmox", mounts=[{"path": "srv", "size": 1.0}])
+    spec = json_format.MessageToDict(stub.Analyze(analyzer_pb2.AnalyzeRequest(
+        type=bad.type, name=bad.name, urn=bad.urn, properties=bad.properties, provider=bad.provider)))
+    assert [d["policyName"] for d in spec["diagnostics"]] == ["virtplane-spec"]
