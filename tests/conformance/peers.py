@@ -19,7 +19,7 @@ from pyVmomi import vim
 from tests.support import hyperv as raw_hyperv
 from tests.support import vsphere as raw_vsphere
 from tests.support import xenserver as raw_xen
-from virtplane.providers.base import MARKER_KEY, Owner, Provider, pending_name
+from virtplane.providers.base import MARKER_KEY, Owner, Provider, description_marker, pending_name
 from virtplane.providers.hyperv.vm_state import pending_name as hyperv_pending_name
 from virtplane.providers.marker import pending_label
 from virtplane.providers.registry import provider_class
@@ -72,6 +72,11 @@ class Peer(ABC):
     @abstractmethod
     def add_half_created_vm(self, owner: Owner) -> None:
         """A VM as an apply killed mid-create leaves it: only the marker written at creation time."""
+
+    def add_interrupted_create(self, owner: Owner) -> None:
+        """A VM as a create killed before its last call leaves it, when nothing but that call is missing: by default
+        what ``add_half_created_vm`` makes."""
+        self.add_half_created_vm(owner)
 
     @abstractmethod
     def count(self, name: str) -> int:
@@ -341,6 +346,13 @@ class HypervPeer(Peer):
         # resource) and writes the marker into Notes in the same pipeline; a host that went down between the two
         # leaves the name alone. The New-VM of a UEFI VM made it Generation 2.
         raw_hyperv.create_vm(self.instance, hyperv_pending_name(owner), generation=2)
+
+    def add_interrupted_create(self, owner: Owner) -> None:
+        # The pipeline ``New-VM | Set-VM -Notes`` ran whole on the host; the call that names the VM never came.
+        name = hyperv_pending_name(owner)
+        raw_hyperv.create_vm(self.instance, name, generation=2)
+        raw_hyperv.run(self.instance, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", name)
+                       .add_cmdlet("Set-VM").add_parameter("Notes", description_marker(owner)))
 
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)

@@ -134,7 +134,7 @@ def test_a_vm_left_half_created_is_finished_not_duplicated(peer, name):
 def test_a_vm_left_half_created_and_no_longer_declared_is_deleted_and_found_by_destroy(peer, name):
     stack = lab(peer, name)
     owner = Owner(stack.desired.identity, f"{name}-gone", "ep")
-    peer.add_half_created_vm(owner)
+    peer.add_interrupted_create(owner)
     [item] = [r for r in stack.plan().resources if r.name == f"{name}-gone"]
     assert item.action is Action.DELETE
     assert [r.name for r in stack.plan(destroy=True).resources if r.kind == "VirtualMachine"] == [f"{name}-gone"]
