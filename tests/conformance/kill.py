@@ -68,8 +68,9 @@ def _arm(kind: str, countdown: _Countdown) -> None:
 
         invoke_ps = HypervClient._invoke
 
-        def invoke_counted(self: Any, statements: Any, what: str, tolerate: Any) -> Any:
-            result = invoke_ps(self, statements, what, tolerate)
+        def invoke_counted(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = invoke_ps(self, *args, **kwargs)
+            statements = next(arg for arg in args if isinstance(arg, list | tuple))
             if any(not cmd.name.startswith(("Get-", "Select-")) for statement in statements
                    for cmd in statement.commands):
                 countdown.after_write()
