@@ -27,14 +27,16 @@ lint: deps-python
 bench: deps-python deps-debian
 	$(BIN)/python bench/drift_vsphere.py
 	$(BIN)/python bench/drift_proxmox.py
+	$(BIN)/python bench/drift_libvirt.py
 	$(BIN)/python bench/drift_xenserver.py
 
 deps-python: $(STAMP)
 
-$(STAMP): pyproject.toml lab/pyproject.toml
+# libvirt-python builds against Debian's libvirt-dev: the Debian packages come first.
+$(STAMP): pyproject.toml lab/pyproject.toml | deps-debian
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,policy]' -e ./lab
+	$(BIN)/pip install -q -e '.[dev,policy,libvirt]' -e ./lab
 	rm -f $(VENV)/.installed-* && touch $@
 
 deps-debian:
@@ -42,4 +44,11 @@ deps-debian:
 	  echo "Installing golang-go and golang-github-vmware-govmomi-dev (Debian) for the vSphere simulator"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-vmware-govmomi-dev; \
+	fi
+	@if ! command -v libvirtd >/dev/null || ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null \
+	    || [ ! -d /usr/share/OVMF ] || ! pkg-config --exists libvirt 2>/dev/null; then \
+	  echo "Installing libvirt, QEMU and OVMF (Debian) for the libvirt provider and its lab daemon"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    libvirt-daemon-system qemu-system-x86 qemu-utils ovmf libvirt-dev pkg-config gcc python3-dev; \
 	fi

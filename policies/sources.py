@@ -50,6 +50,12 @@ HYPERV_DDA = Source("Microsoft Learn: Plan for deploying devices by using Discre
                     "plan-for-deploying-devices-using-discrete-device-assignment")
 HYPERV_GPU_P = Source("Microsoft Learn: GPU partitioning",
                       "https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/gpu-partitioning")
+LIBVIRT_DOMAIN = Source("libvirt: Domain XML format (domain type kvm or qemu, host device assignment, SR-IOV "
+                        "interfaces)", "https://libvirt.org/formatdomain.html")
+LIBVIRT_DOMAIN_CAPS = Source("libvirt: Domain capabilities XML format (host-passthrough CPU, UEFI loaders, hostdev)",
+                             "https://libvirt.org/formatdomaincaps.html")
+LIBVIRT_NODEDEV = Source("libvirt: Node devices XML format (PCI, IOMMU groups, mdev types, SR-IOV functions)",
+                         "https://libvirt.org/formatnode.html")
 PVE_PCT = Source("Proxmox VE Administration Guide: Proxmox Container Toolkit (privileged and unprivileged containers, "
                  "container options)", "https://pve.proxmox.com/pve-docs/chapter-pct.html")
 PVE_LXC_API = Source("Proxmox VE API viewer: /nodes/{node}/lxc (features: nesting, keyctl; devN)",

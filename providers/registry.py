@@ -11,6 +11,7 @@ KINDS = {
     "vsphere": "virtplane.providers.vsphere.provider:VsphereProvider",
     "proxmox": "virtplane.providers.proxmox.provider:ProxmoxProvider",
     "hyperv": "virtplane.providers.hyperv.provider:HypervProvider",
+    "libvirt": "virtplane.providers.libvirt.provider:LibvirtProvider",
     "xenserver": "virtplane.providers.xenserver.provider:XenserverProvider",
 }
 

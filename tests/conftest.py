@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from tests.support import fakepve_fixture
+from tests.support import fakepve_fixture, lab_libvirt
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
-from virtplane_lab import hyperv, vcsim, xenserver
+from virtplane_lab import hyperv, libvirtd, vcsim, xenserver
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -77,3 +77,23 @@ def fresh_xenserver(xenserver_pool: xenserver.XenserverInstance) -> xenserver.Xe
     """The session's pool, freshly seeded for one test (no VMs, the seeded networks and templates only)."""
     xenserver_pool.control("reset")
     return xenserver_pool
+
+@pytest.fixture(scope="session")
+def libvirtd_lab() -> libvirtd.LibvirtInstance:
+    """The session's private libvirtd with QEMU, as `virtplane lab up` starts the lab's (pool and network
+    'default'); started on first use, stopped when the session ends (tests/support/lab_libvirt.py)."""
+    return lab_libvirt.instance()
+
+
+@pytest.fixture
+def fresh_libvirtd(libvirtd_lab: libvirtd.LibvirtInstance) -> libvirtd.LibvirtInstance:
+    """The session's libvirtd with no domain, volume or extra network (emptied again after the test)."""
+    return lab_libvirt.fresh()
+
+
+@pytest.fixture(autouse=True)
+def _no_qemu_left_running() -> Iterator[None]:
+    """A test that used the session's libvirtd leaves no domain behind: a running QEMU would keep a core busy."""
+    yield
+    if lab_libvirt.used_since_last_call():
+        lab_libvirt.empty()

@@ -78,12 +78,12 @@ class PciMapping(Fact):
 
 
 class Host(Fact):
-    """One hypervisor host (an ESXi host, a Proxmox node, a Hyper-V host, a XenServer pool's host) as its endpoint
-    reports it."""
+    """One hypervisor host (an ESXi host, a Proxmox node, a Hyper-V host, a XenServer pool's host, a libvirt
+    host) as its endpoint reports it."""
 
     name: str
     endpoint: str
-    hypervisor: Literal["vsphere", "proxmox", "hyperv", "xenserver"]
+    hypervisor: Literal["vsphere", "proxmox", "hyperv", "xenserver", "libvirt"]
     product: str | None = None
     version: str | None = None
     online: bool | None = None

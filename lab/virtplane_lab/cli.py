@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane_lab import fakepve, hyperv, state, vcsim, xenserver
+from virtplane_lab import fakepve, hyperv, libvirtd, state, vcsim, xenserver
 
 console = Console(highlight=False)
 
@@ -39,12 +39,14 @@ def _describe(lab: state.Lab) -> None:
     if lab.xenserver is not None:
         console.print(f"XenServer simulator (xapisim, pool lab-pool: xs-gpu, xs-sriov, xs-plain): {lab.xenserver.url} "
                       f"(user {lab.xenserver.user}, CA {lab.xenserver.ca_file})")
+    if lab.libvirt is not None:
+        console.print(f"libvirt daemon with QEMU (private, TCG; pool and network 'default'): {lab.libvirt.uri}")
 
 
 @click.group()
 def lab() -> None:
     """The embedded lab: a vSphere simulator (vcsim), a Proxmox VE cluster (fakepve), a Hyper-V host (hypervsim)
-    and a XenServer pool (xapisim) on loopback."""
+    and a XenServer pool (xapisim) on loopback, and a private libvirt daemon with QEMU."""
 
 
 @lab.command()
@@ -78,6 +80,7 @@ def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
         lab_state.hyperv = hyperv.start(state.lab_dir(), host_name=HYPERV_HOST, profile=HYPERV_PROFILE, tls=True,
                                         switch=HYPERV_SWITCH, dismount=HYPERV_DDA_GPUS)
         lab_state.xenserver = xenserver.start(state.lab_dir())
+        lab_state.libvirt = libvirtd.start(state.lab_dir())
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

@@ -16,6 +16,7 @@ from typing import Any
 
 from virtplane_lab.fakepve import FakepveInstance
 from virtplane_lab.hyperv import HypervInstance
+from virtplane_lab.libvirtd import LibvirtInstance
 from virtplane_lab.process import Simulator
 from virtplane_lab.vcsim import VcsimInstance
 from virtplane_lab.xenserver import XenserverInstance
@@ -24,20 +25,21 @@ from virtplane_lab.xenserver import XenserverInstance
 @dataclass
 class Lab:
     """The lab's endpoints; any may be missing (a half-started or half-stopped lab, or a state file written
-    before the lab had a Hyper-V host)."""
+    before the lab had a Hyper-V host or a libvirt daemon)."""
 
     vsphere: VcsimInstance | None = None
     proxmox: FakepveInstance | None = None
     hyperv: HypervInstance | None = None
+    libvirt: LibvirtInstance | None = None
     xenserver: XenserverInstance | None = None
 
-    def running(self) -> list[Simulator]:
+    def running(self) -> list[Simulator | LibvirtInstance]:
         """The endpoints the lab knows of (started, not yet stopped)."""
-        return [e for e in (self.vsphere, self.proxmox, self.hyperv, self.xenserver) if e is not None]
+        return [e for e in (self.vsphere, self.proxmox, self.hyperv, self.xenserver, self.libvirt) if e is not None]
 
     def complete(self) -> bool:
         """Every endpoint of today's lab is there (alive or not)."""
-        return len(self.running()) == 4
+        return len(self.running()) == 5
 
     def alive(self) -> bool:
         """Every endpoint the lab knows of runs (an older two-endpoint lab still counts as running)."""
@@ -77,7 +79,8 @@ def load() -> Lab | None:
     try:
         return Lab(vsphere=_from(data, "vsphere", VcsimInstance), proxmox=_from(data, "proxmox", FakepveInstance),
                    hyperv=_from(data, "hyperv", HypervInstance),
-                   xenserver=_from(data, "xenserver", XenserverInstance))
+                   xenserver=_from(data, "xenserver", XenserverInstance),
+                   libvirt=_from(data, "libvirt", LibvirtInstance))
     except TypeError:
         return None  # written by another version of virtplane
 
@@ -88,6 +91,7 @@ def save(lab: Lab) -> None:
         "vsphere": lab.vsphere.to_json() if lab.vsphere else None,
         "proxmox": lab.proxmox.to_json() if lab.proxmox else None,
         "hyperv": lab.hyperv.to_json() if lab.hyperv else None,
+        "libvirt": lab.libvirt.to_json() if lab.libvirt else None,
         "xenserver": lab.xenserver.to_json() if lab.xenserver else None,
     }, indent=2))
 

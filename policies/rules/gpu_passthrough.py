@@ -4,8 +4,10 @@ enabled for passthrough, not in use by a VM outside this stack and not given to 
 On vSphere a GPU asked for by vendor (no device address) is a Dynamic DirectPath I/O device: some GPU of that
 vendor must be free on the host. Whole GPUs are counted across the stack (a GPU given whole cannot also serve vGPU
 slices). vSphere reports ``passthruCapable`` / ``passthruEnabled`` for every PCI device, so an unknown value
-there is mandatory (the inventory is incomplete); elsewhere unknown is an advisory. On Proxmox a device that
-shares its IOMMU group with other devices (not its own functions) is an advisory: the whole group goes with it.
+there is mandatory (the inventory is incomplete); elsewhere unknown is an advisory. On Proxmox and libvirt a device
+that shares its IOMMU group with other devices (not its own functions) is an advisory: the whole group goes with it.
+libvirt itself lets two domains hold one GPU (the second fails when it starts): every domain's host devices count as
+in use.
 
 Sources: VMware vSphere 7.0 VM Administration "PCI devices" (DirectPath I/O, Dynamic DirectPath I/O); Proxmox VE
 wiki "PCI(e) Passthrough" (IOMMU groups, "no PCI device found"); Microsoft Learn "Plan for deploying devices by
@@ -78,7 +80,7 @@ def _slot(address: str) -> str:
 
 
 def _iommu_group(vm: VmUnderCheck, host: Host, device: PciDevice, field: str) -> list[Finding]:
-    if host.hypervisor != "proxmox" or device.iommu_group is None:
+    if host.hypervisor not in ("proxmox", "libvirt") or device.iommu_group is None:
         return []
     if device.iommu_group < 0:
         return [vm.finding(RULE, f"GPU {device.address} on {host.name} is in no IOMMU group: the IOMMU is off",

@@ -9,7 +9,7 @@ vSphere minimums (virtual hardware version = "compatibility"):
 A VM that does not declare ``machine`` is made at the host's newest version (``max_hardware_version``); a clone
 that does not declare it cannot be verified (advisory). A declared version above the host's newest is mandatory.
 Proxmox VE: PCIe passthrough of a GPU wants machine type q35 (``pcie=1`` needs it); i440fx (the default) is an
-advisory.
+advisory. libvirt: the same for a declared non-q35 machine (virtplane's domains are q35 unless declared).
 
 Sources: VMware KB 1003746 "Virtual machine hardware versions"; VMware vSphere 7.0 VM Administration "PCI
 devices" (Dynamic DirectPath I/O since vSphere 7.0, NVIDIA GRID vGPU); VMware vSphere Networking "SR-IOV
@@ -33,7 +33,7 @@ RULE = Rule("hw.hardware-version", MANDATORY, "Virtual hardware version new enou
             "vSphere: Dynamic DirectPath I/O needs vmx-17, vGPU vmx-11, SR-IOV NICs vmx-10, and the host must run "
             "the VM's version. Proxmox: GPU passthrough wants machine type q35.",
             (sources.VSPHERE_HW_VERSIONS, sources.VSPHERE_PCI_DEVICES, sources.VSPHERE_SRIOV, sources.PVE_QM),
-            applies=lambda vm: vm.has_devices and vm.hypervisor in ("vsphere", "proxmox"))
+            applies=lambda vm: vm.has_devices and vm.hypervisor in ("vsphere", "proxmox", "libvirt"))
 DYNAMIC_DIRECTPATH, VGPU, SRIOV = 17, 11, 10
 
 
@@ -44,6 +44,8 @@ def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> lis
         return _vsphere(vm)
     if vm.hypervisor == "proxmox":
         return _proxmox(vm)
+    if vm.hypervisor == "libvirt":
+        return _libvirt(vm)
     return []
 
 
@@ -106,3 +108,12 @@ def _proxmox(vm: VmUnderCheck) -> list[Finding]:
         return [vm.finding(RULE, f"GPU passthrough on machine type {shown}: PCIe passthrough (pcie=1) needs q35",
                            field="machine", level=ADVISORY, remediation="set machine='q35'")]
     return []
+
+
+def _libvirt(vm: VmUnderCheck) -> list[Finding]:
+    """virtplane makes libvirt domains q35 unless ``machine`` says otherwise; a GPU on i440fx sits on legacy PCI."""
+    machine = vm.spec.machine
+    if not vm.passthrough_gpus or machine is None or "q35" in machine:
+        return []
+    return [vm.finding(RULE, f"GPU passthrough on machine type {machine}: the GPU sits on conventional PCI, not PCIe "
+                             "(q35)", field="machine", level=ADVISORY, remediation="set machine='q35'")]

@@ -6,6 +6,8 @@ nested virtualization's CPU type ``host``).
   where the host's vGPU manager supports it.
 - Proxmox VE: no live migration and no snapshots with RAM for VMs with passed-through devices.
 - Hyper-V DDA: no save/restore, no live migration, no dynamic memory.
+- libvirt/QEMU: a domain with host devices cannot be migrated or saved with its memory; host-passthrough CPUs
+  (nested virtualization) migrate only between identical CPUs.
 
 Sources: VMware vSphere 7.0 VM Administration "PCI devices"; VMware vSphere Networking "SR-IOV Support"
 (features unavailable with SR-IOV); Proxmox VE wiki "PCI(e) Passthrough"; Microsoft Learn "Plan for deploying
@@ -28,11 +30,13 @@ RULE = Rule("hw.mobility", ADVISORY, "Devices pin the VM: no live migration, sna
             "Passthrough GPUs and SR-IOV NICs stop live migration, snapshots with memory, suspend and HA restart; "
             "vGPU only allows them where the host's vGPU manager supports it.",
             (sources.VSPHERE_PCI_DEVICES, sources.VSPHERE_SRIOV, sources.PVE_PASSTHROUGH, sources.HYPERV_DDA),
-            applies=lambda vm: vm.has_devices or (bool(vm.spec.nested_virtualization) and vm.hypervisor == "proxmox"))
+            applies=lambda vm: vm.has_devices or (bool(vm.spec.nested_virtualization)
+                                                  and vm.hypervisor in ("proxmox", "libvirt")))
 _LOST = {
     "vsphere": "vMotion, snapshots, suspend/resume, Fault Tolerance, HA restart on another host and hot add",
     "proxmox": "live migration and snapshots that include RAM",
     "hyperv": "live migration, save/restore and dynamic memory",
+    "libvirt": "live migration, save/restore and snapshots with memory",
 }
 
 
@@ -47,8 +51,9 @@ def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> lis
         return [vm.finding(RULE, "with a vGPU, live migration, suspend and snapshots with memory work only where the "
                                  "host's vGPU manager supports them", field="gpus",
                            remediation="check the GPU's migration support, or waive hw.mobility with a reason")]
-    if vm.spec.nested_virtualization and hypervisor == "proxmox":
-        return [vm.finding(RULE, "nested virtualization uses CPU type 'host': live migration only between nodes "
+    if vm.spec.nested_virtualization and hypervisor in ("proxmox", "libvirt"):
+        cpu = "CPU type 'host'" if hypervisor == "proxmox" else "a host-passthrough CPU"
+        return [vm.finding(RULE, f"nested virtualization uses {cpu}: live migration only between hosts "
                                  "with identical CPUs", field="nested_virtualization",
                            remediation="keep such VMs on one CPU model, or waive hw.mobility with a reason")]
     return []

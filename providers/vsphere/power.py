@@ -3,31 +3,15 @@ a timeout (or when they do not run)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from virtplane.providers.power import wait_until  # the shared protocol's polling (re-exported for callers here)
 from virtplane.providers.vsphere.collector import retrieve_objects
 
 TOOLS_RUNNING = "guestToolsRunning"
 SHUTDOWN_TIMEOUT = 300.0  # seconds a guest gets to shut down cleanly before it is powered off hard
-_FIRST_DELAY = 0.05
-_MAX_DELAY = 2.0
-
-
-def wait_until(done: Callable[[], bool], timeout: float, sleep: Callable[[float], None] = time.sleep) -> bool:
-    """Poll ``done`` with a growing delay until it answers True (-> True) or ``timeout`` passes (-> False)."""
-    deadline = time.monotonic() + timeout
-    delay = _FIRST_DELAY
-    while not done():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        sleep(min(delay, remaining))
-        delay = min(delay * 2, _MAX_DELAY)
-    return True
 
 
 def shut_down_guest(content: Any, ref: Any, timeout: float) -> bool:

@@ -38,7 +38,6 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from virtplane.diff import diff
 from virtplane.errors import ProviderError
 from virtplane.providers.base import (
     MARKER_KEY,
@@ -49,14 +48,13 @@ from virtplane.providers.base import (
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
     Rule,
     pending_name,
 )
 from virtplane.providers.claims import guard, sort_observed
 from virtplane.providers.marker import RESTORE_KEY, RESTORE_PREFIX, restore_from
 from virtplane.providers.power import change_with_power
-from virtplane.providers.vm_rules import VmRules, top_field
+from virtplane.providers.vm_rules import VmRules, after_clone, top_field
 from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, XapiFailure
 from virtplane.providers.xenserver.pool_facts import PoolFacts
 from virtplane.providers.xenserver.pool_reader import PoolReader
@@ -195,14 +193,8 @@ class VirtualMachineDriver(KindDriver):
             self._provision(ref, record, sr, name)
         observed = self._read_one(ref, f"read the new VM {name}")
         resolved = resolve_vm(vm_spec, observed.state, self.new_slot)
-        changes = []
-        for change in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind]):
-            try:
-                rule = self.rule(change)
-            except RefusedChange as exc:
-                raise ProviderError(f"VM {name} is made from '{source_name}': field '{change.path}': {exc}") from None
-            if rule is not Rule.REPLACE:  # disks keep the SR and bus they were cloned with
-                changes.append(change)
+        changes = after_clone(self.rule, resolved.model_dump(), observed.state, CREATE_ONLY[self.kind],
+                              f"VM {name} is made from '{source_name}'")
         handle = cast(VmHandle, observed.handle)
         self._apply(handle, owner, resolved, changes, finish_marker=True, running=False)
         if vm_spec.power == "on":

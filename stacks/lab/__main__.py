@@ -1,7 +1,8 @@
 """The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
 VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
 an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
-(docs/devices.md); and on Proxmox VE a system container (LXC) beside the VMs (docs/containers.md).
+(docs/devices.md); on Proxmox VE a system container (LXC) beside the VMs (docs/containers.md); and on the lab's
+libvirt daemon (real QEMU) a network and two VMs (docs/providers/libvirt.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 """
@@ -339,8 +340,42 @@ xs_sriov_appliance = virtplane.VirtualMachine(
     opts=on_xs,
 )
 
+# The lab's libvirt daemon: real QEMU (TCG), with a storage pool and a network named 'default'. A network of its own
+# for the web VM and a UEFI database VM with secure boot, kept small: QEMU emulates every instruction. Its host has
+# no GPU or SR-IOV device (the lab never hands QEMU the machine's own), and libvirt's test driver, which has ours,
+# gives every connection a fresh copy of its host: a device VM there would not outlive `virtplane apply`
+# (docs/providers/libvirt.md).
+kvm = virtplane.Endpoint("lab-libvirt", kind="libvirt")
+on_kvm = pulumi.ResourceOptions(provider=kvm)
+
+kvm_net = virtplane.Network("lab-kvm-app", vlan=config.get_int("vlan") or 120, opts=on_kvm)
+
+kvm_web = virtplane.VirtualMachine(
+    "lab-kvm-web",
+    cpus=1,
+    memory="256MiB",
+    disks=[virtplane.Disk("2GiB")],
+    nics=[virtplane.Nic(kvm_net)],
+    tags=["web", "lab"],
+    opts=on_kvm,
+)
+
+kvm_db = virtplane.VirtualMachine(
+    "lab-kvm-db",
+    cpus=2,
+    sockets=1,
+    memory="512MiB",
+    machine="q35",
+    firmware="uefi",
+    secure_boot=True,
+    disks=[virtplane.Disk("4GiB"), virtplane.Disk("8GiB", bus="virtio-blk")],
+    nics=[virtplane.Nic(kvm_net), virtplane.Nic("default", adapter="e1000e")],
+    tags=["db", "lab"],
+    opts=on_kvm,
+)
+
 lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_gpu_passthrough, pve_sriov_appliance,
            *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, xs_web, xs_db, xs_debian,
-           xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance]
+           xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance, kvm_web, kvm_db]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])
 pulumi.export("containers", [pve_ct.resource_name])

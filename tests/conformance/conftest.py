@@ -7,12 +7,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conformance.peers import HypervPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
+from tests.conformance.peers import HypervPeer, LibvirtPeer, Peer, ProxmoxPeer, VspherePeer, XenserverPeer
+from virtplane_lab import libvirtd
 
 _names = itertools.count()
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-test", "libvirt-qemu"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     yield from _peer(request)
 
@@ -20,6 +21,13 @@ def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
 @pytest.fixture(params=["vsphere", "proxmox"])
 def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet)."""
+    yield from _peer(request)
+
+
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
+def killable_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer a second process can reach with the same settings (tests/conformance/kill.py kills an apply running in
+    one). Not libvirt's test driver: each connection to a ``test:///`` URI is a world of its own."""
     yield from _peer(request)
 
 
@@ -33,6 +41,11 @@ def replacing_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
 def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
+    elif request.param == "libvirt-test":
+        connected = LibvirtPeer(libvirtd.test_driver_uri())  # a fresh copy of the node file per connection
+    elif request.param == "libvirt-qemu":
+        instance = request.getfixturevalue("fresh_libvirtd")
+        connected = LibvirtPeer(instance.uri)
     elif request.param == "hyperv":
         connected = HypervPeer(request.getfixturevalue("fresh_hyperv"))  # the session's host, emptied per test
     elif request.param == "xenserver":

@@ -112,16 +112,16 @@ def check_killed_at_every_step(peer: Peer, name: str, make: Callable[[Peer, str]
     raise AssertionError(f"still killed after {MAX_STEPS} steps")
 
 
-def test_a_create_killed_at_any_step_converges_and_destroys_cleanly(peer, name):
-    assert check_killed_at_every_step(peer, name, create) > 2
+def test_a_create_killed_at_any_step_converges_and_destroys_cleanly(killable_peer, name):
+    assert check_killed_at_every_step(killable_peer, name, create) > 2
 
 
-def test_a_reconfigure_killed_at_any_step_converges_keeping_the_vm_and_its_power(peer, name):
-    assert check_killed_at_every_step(peer, name, reconfigure) > 2
+def test_a_reconfigure_killed_at_any_step_converges_keeping_the_vm_and_its_power(killable_peer, name):
+    assert check_killed_at_every_step(killable_peer, name, reconfigure) > 2
 
 
-def test_a_delete_killed_at_any_step_converges_and_leaves_no_orphan(peer, name):
-    assert check_killed_at_every_step(peer, name, delete) > 1
+def test_a_delete_killed_at_any_step_converges_and_leaves_no_orphan(killable_peer, name):
+    assert check_killed_at_every_step(killable_peer, name, delete) > 1
 
 
 def test_a_clone_killed_at_any_step_converges_and_destroys_cleanly(cloning_peer, name):

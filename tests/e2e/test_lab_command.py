@@ -1,4 +1,5 @@
-"""`virtplane lab up|status|env|down` start and stop the four simulated endpoints."""
+"""`virtplane lab up|status|env|down` start and stop the four simulated endpoints and the private libvirt
+daemon."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ import pytest
 
 from tests.conftest import BIN_CACHE
 from tests.support import hyperv
+from tests.support import libvirt as raw_libvirt
 from tests.support import xenserver as raw_xen
 from tests.support.cli import virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import state
 
 
-def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(tmp_path: Path, vcsim_instance,
+def test_lab_up_starts_every_endpoint_and_down_stops_them(tmp_path: Path, vcsim_instance,
                                                                        monkeypatch: pytest.MonkeyPatch):
     """Without VIRTPLANE_LAB_DIR the lab lives in the user's state directory, found from any working directory."""
     lab_dir = tmp_path / "state" / "virtplane" / "lab"
@@ -34,6 +36,7 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(
         assert "vSphere simulator" in up.stdout and "Proxmox VE simulator" in up.stdout
         assert "Hyper-V simulator (host LAB-HV1, switch lab-switch)" in up.stdout
         assert "XenServer simulator (xapisim, pool lab-pool" in up.stdout
+        assert "libvirt daemon with QEMU" in up.stdout
         assert not (tmp_path / ".lab").exists()
 
         assert virtplane("lab", "status", env=env, cwd=elsewhere).returncode == 0
@@ -46,6 +49,7 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(
         assert f"export VIRTPLANE_LOCK_DIR={lab_dir / 'locks'}" in exports  # this lab's runs lock each other only
         assert "export XENSERVER_URL=https://127.0.0.1:" in exports
         assert f"export XENSERVER_CA_FILE={lab_dir / 'xenserver' / 'ca.pem'}" in exports
+        assert "export LIBVIRT_DEFAULT_URI='qemu+unix:///system?socket=/tmp/virtplane-libvirt-" in exports
         for name in ("VSPHERE_USER", "VSPHERE_CA_FILE", "PROXMOX_VE_USERNAME", "PROXMOX_VE_CA_FILE",
                      "HYPERV_USERNAME", "XENSERVER_USERNAME"):
             assert f"export {name}=" in exports
@@ -79,12 +83,16 @@ def test_lab_up_starts_vsphere_proxmox_hyperv_and_xenserver_and_down_stops_them(
         assert gpu in [hyperv.prop(d, "LocationPath") for d in listed]
         third = virtplane("lab", "up", env=env, cwd=elsewhere)
         assert third.returncode == 0 and "Dismounted" not in third.stdout
+        assert lab.libvirt is not None
+        qemu = raw_libvirt.start_tiny_domain(lab.libvirt.uri, "lab-probe")  # a QEMU process of the lab's
     finally:
         down = virtplane("lab", "down", env=env, cwd=elsewhere)
     assert down.returncode == 0 and "Lab stopped." in down.stdout
     assert virtplane("lab", "status", env=env).returncode == 1
     assert lab.hyperv is not None and not lab.hyperv.alive()
     assert lab.xenserver is not None and not lab.xenserver.alive()
+    assert not lab.libvirt.alive() and not raw_libvirt.process_exists(qemu)
+    assert not Path(lab.libvirt.socket_dir).exists()
 
 
 def test_the_lab_directory_is_the_one_named_else_the_users_state_directory(tmp_path: Path,

@@ -13,6 +13,7 @@ import time
 from pyVmomi import vim
 
 from tests.support import hyperv, proxmox, vsphere
+from tests.support import libvirt as raw_libvirt
 from tests.support import xenserver as xen
 from tests.support.cli import LAB_STACK, lab_env, virtplane
 from virtplane_lab import cli as lab_cli
@@ -22,13 +23,14 @@ VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
 HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
 XENSERVER_VMS = {"lab-xs-web", "lab-xs-db", "lab-xs-debian", "lab-xs-gpu-ws", "lab-xs-gpu-pt", "lab-xs-sriov"}
-LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS | XENSERVER_VMS
+LIBVIRT_VMS = {"lab-kvm-web", "lab-kvm-db"}
+LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS | XENSERVER_VMS | LIBVIRT_VMS
 PROXMOX_CONTAINERS = {"lab-pve-ct"}
 LAB_GUESTS = LAB_VMS | PROXMOX_CONTAINERS  # what a Proxmox listing of guests names: VMs and containers
-# Twenty-six to create: the vSphere, Proxmox and XenServer networks and VMs, the Proxmox container, and the five
-# Hyper-V VMs. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists from
-# the start: unchanged.
-TO_CREATE = 26
+# Twenty-nine to create: the vSphere, Proxmox, XenServer and libvirt networks and VMs, the Proxmox container, and the
+# five Hyper-V VMs. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists
+# from the start: unchanged.
+TO_CREATE = 29
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
@@ -60,7 +62,7 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     assert document["schema"] == 1 and document["command"] == "plan" and document["stack"] == "lab/dev"
     assert document["summary"]["create"] == TO_CREATE
     assert {r["name"] for r in document["resources"]} == LAB_GUESTS | {"lab-app", "lab-pve-app", "lab-hv-app",
-                                                                        "lab-xs-app"}
+                                                                        "lab-xs-app", "lab-kvm-app"}
     assert {r["name"] for r in document["resources"] if r["kind"] == "Container"} == PROXMOX_CONTAINERS
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
@@ -265,5 +267,6 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
     names += proxmox.vm_names(proxmox.admin(env))
     names += hyperv.vm_names(fresh_hyperv)
     names += xen.vm_names(fresh_xenserver)
+    names += raw_libvirt.domain_names(env["LIBVIRT_DEFAULT_URI"])
     assert sorted(n for n in names if n in LAB_GUESTS or n.startswith(("lab-", "virtplane-pending"))) == sorted(
         LAB_GUESTS)

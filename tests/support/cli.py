@@ -22,8 +22,14 @@ def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
             **overrides: str | None) -> dict[str, str]:
     """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
     variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, the Hyper-V ones
-    (HYPERV_*, switch and CA included) when ``hyperv`` is given, and the XenServer ones when ``xenserver`` is."""
+    (HYPERV_*, switch and CA included) when ``hyperv`` is given, the XenServer ones when ``xenserver`` is, and
+    LIBVIRT_DEFAULT_URI of the session's libvirt daemon, emptied for this test (unless ``LIBVIRT_DEFAULT_URI=None``
+    is given)."""
     env = dict(instance.environ())
+    if "LIBVIRT_DEFAULT_URI" not in overrides:
+        from tests.support import lab_libvirt
+
+        env["LIBVIRT_DEFAULT_URI"] = lab_libvirt.fresh().uri
     env.update(proxmox or {})
     env.update(hyperv.environ() if hyperv is not None else {})
     env.update(xenserver.environ() if xenserver is not None else {})
@@ -34,7 +40,7 @@ def user_env(variables: Mapping[str, str], **overrides: str | None) -> dict[str,
     """This process's environment without any endpoint's variables, plus ``variables``, a wide terminal and a lock
     space of the test's own; ``overrides`` set variables (None: unset them)."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_"))}
+           if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_", "LIBVIRT_"))}
     env.update(variables)
     env["COLUMNS"] = "200"
     env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="virtplane-locks-")  # one lock space per test

@@ -12,7 +12,7 @@ from tests.integration.vsphere.helpers import find_vm, reconfigure
 from tests.integration.vsphere.test_vm import converge, vm_spec
 from virtplane.errors import ProviderError
 from virtplane.providers.base import FieldChange, Owner, Rule
-from virtplane.providers.vsphere.power import wait_until
+from virtplane.providers.power import wait_until
 from virtplane.providers.vsphere.vm_rules import machine_rule
 
 

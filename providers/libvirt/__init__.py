@@ -1,0 +1,1 @@
+"""KVM/QEMU hosts (and libvirt's test driver) through libvirt."""
