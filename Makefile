@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml lab/pyproject.toml | sha1
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GOVMOMI := /usr/share/gocode/src/github.com/vmware/govmomi
 
-.PHONY: lab lab-down test lint bench deps-python deps-debian
+.PHONY: lab lab-down test lint bench plugin deps-python deps-debian
 
 lab: deps-python deps-debian
 	$(BIN)/virtplane lab up
@@ -23,6 +23,11 @@ test: deps-python deps-debian
 
 lint: deps-python
 	$(BIN)/ruff check .
+
+# The plugin for use outside this repository: a wheel and plugin tarballs in dist/ (docs/pulumi.md). PLUGIN_SERVER=URL
+# names where the tarballs are published (the wheel's pulumi-plugin.json then makes pulumi up download them).
+plugin: deps-python
+	$(BIN)/python -m virtplane.plugin.package --out dist $(if $(PLUGIN_SERVER),--server $(PLUGIN_SERVER))
 
 bench: deps-python deps-debian
 	$(BIN)/python bench/drift_vsphere.py

@@ -2,8 +2,10 @@
 ``apply`` and the CrossGuard pack.
 
 Which host a rule evaluates: the VM's ``node`` when it names one (or the host where the VM already holds devices,
-per the inventory); otherwise the host placement would choose (virtplane/placement.py's ``fit`` and ``preference``,
-via policies/chooser.py), counting what the VMs checked before took. Pinned VMs are checked first (they have no
+per the inventory); otherwise the host placement would choose (virtplane/placement.py's ``judge`` and
+``preference``, via policies/chooser.py), counting what the VMs checked before took. What that host says to the VM
+(``judge``: refusals and unknown facts, each owned by a rule) is what the rules report, so a host placement chooses
+is never one a mandatory rule then refuses. Pinned VMs are checked first (they have no
 choice), then the others in declaration order. When no host can serve a VM, only hw.placement reports it (listing
 every host and why); the other rules say nothing about it.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 
 from virtplane.declared import DesiredStack
 from virtplane.inventory import Inventory
-from virtplane.placement import fit, needs_hardware, record
+from virtplane.placement import judge, needs_hardware, record
 from virtplane.policies.chooser import HostChooser
 from virtplane.policies.containers import ContainerUnderCheck, check_containers, declared_containers
 from virtplane.policies.hosts import release
@@ -112,14 +114,13 @@ def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
                           file=declared.file, line=declared.line)
         _locate(vm, hosts_by_endpoint.get(declared.endpoint, []), running_on.get(declared.name), stack, choosers)
         for rule in ALL:
-            if (vm.host is None and rule is not placement_rule) or not rule.RULE.applies(vm):
+            if (vm.host is None and rule is not placement_rule) or not (
+                    rule.RULE.applies(vm) or any(vm.judgement.of(rule.RULE.id))):
                 continue
             report.evaluated.append((vm.name, vm.endpoint, rule.RULE.id))
             per_vm[index].extend(rule.check(vm, inventory, stack))
         if vm.assignment is not None:
             record(spec, vm.assignment, stack.usage)
-        if vm.host is not None and vm.has_devices and spec.memory:
-            stack.reserved_mib[vm.host.name] += spec.memory
     report.findings = [finding for found in per_vm for finding in found]
     found, evaluated = check_containers(list(containers), inventory, stack)
     report.findings += found
@@ -147,7 +148,7 @@ def _locate(vm: VmUnderCheck, hosts: list, running_on: str | None, stack: StackU
             vm.placement_problem = f"host '{node}' is offline"
         else:
             vm.host = host
-            vm.assignment, _ = fit(vm.spec, host, stack.usage)
+            vm.assignment, vm.judgement = judge(vm.spec, host, stack.usage)
     else:
         chooser = choosers.get(vm.endpoint)
         if chooser is None:
@@ -158,6 +159,6 @@ def _locate(vm: VmUnderCheck, hosts: list, running_on: str | None, stack: StackU
             vm.candidates = reasons
         else:
             vm.host = chooser.hosts[assignment.host]
-            vm.assignment = assignment
+            vm.assignment, vm.judgement = judge(vm.spec, vm.host, stack.usage)
     if vm.host is not None:
         vm.hypervisor = vm.host.hypervisor

@@ -1,7 +1,8 @@
 """The hosts the rules see: each endpoint's hosts with what the stack's own VMs already hold given back.
 
 An inventory read after an apply shows the stack's VMs in ``in_use_by`` of the GPUs, vGPU profiles and SR-IOV
-functions they hold (and the free counts lowered by them). Checking the same stack again must not count them twice,
+functions they hold (and the free counts lowered by them), or in ``device_claims`` (powered off with a Dynamic
+DirectPath device, or naming a Proxmox pool mapping). Checking the same stack again must not count them twice,
 so their holdings are released (``available`` and ``vfs_free`` raised, memory given back) and each such VM is
 evaluated on the host it already runs on."""
 
@@ -33,6 +34,7 @@ def _holders(host: Host, names: frozenset[str]) -> set[str]:
         for item in items:
             if item.in_use_by:
                 held.update(name for name in item.in_use_by if name in names)
+    held.update(claim.vm for claim in host.device_claims if claim.vm in names)
     return held
 
 
@@ -56,5 +58,6 @@ def _released(host: Host, holders: set[str], memory_mib: Mapping[str, int | None
     memory = host.memory_free_mib
     if memory is not None:
         memory += sum(memory_mib.get(name) or 0 for name in holders)
+    claims = [claim for claim in host.device_claims if claim.vm not in holders]
     return host.model_copy(update={"pci_devices": devices, "vgpu_types": vgpus, "sriov": functions,
-                                   "memory_free_mib": memory})
+                                   "memory_free_mib": memory, "device_claims": claims})

@@ -9,7 +9,6 @@ rule can tell which VM is the one too many (policies/evaluate.py builds it).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +17,7 @@ from typing import Literal
 from virtplane.inventory import Host, Inventory
 from virtplane.placement import Assignment, Usage
 from virtplane.specs import VirtualMachineSpec
+from virtplane.verdicts import Judgement
 
 Level = Literal["mandatory", "advisory"]
 MANDATORY: Level = "mandatory"
@@ -105,6 +105,7 @@ class VmUnderCheck:
     assignment: Assignment | None = None
     placement_problem: str | None = None  # why no host was found (None: a host was found)
     candidates: dict[str, list[str]] = field(default_factory=dict)  # host -> why it cannot serve the VM
+    judgement: Judgement = field(default_factory=Judgement)  # what ``host`` says to the VM (virtplane/verdicts.py)
     file: str | None = None
     line: int | None = None
 
@@ -134,15 +135,14 @@ class VmUnderCheck:
 
 @dataclass
 class StackUnderCheck:
-    """The whole stack as the rules see it while one VM is checked: ``usage`` and ``reserved_mib`` hold what the
-    VMs checked before it took on each host (pinned VMs first, then the others in declaration order), so the VM
+    """The whole stack as the rules see it while one VM is checked: ``usage`` holds what the VMs checked before it
+    took on each host (pinned VMs first, then the others in declaration order), so the VM
     that is one too many for a PF's free VFs, a vGPU profile's free instances, a GPU or a host's memory is the one
     that gets the finding. Holdings of the stack's own VMs that already run are released first (policies/hosts.py)."""
 
     identity: str
     names: frozenset[str] = frozenset()
     usage: Usage = field(default_factory=Usage)
-    reserved_mib: Counter[str] = field(default_factory=Counter)  # host -> memory reserved by device VMs
 
 
 def unknown(vm: VmUnderCheck, rule: Rule, fact: str, *, field: str | None = None, level: Level = ADVISORY,
@@ -152,6 +152,17 @@ def unknown(vm: VmUnderCheck, rule: Rule, fact: str, *, field: str | None = None
     return vm.finding(rule, f"cannot verify {fact} on {host}: the host does not report it", field=field,
                       level=level, remediation=remediation or "check it on the host by hand, or waive the rule "
                       "with a reason in the stack's virtplane:policy config")
+
+
+def judged(vm: VmUnderCheck, rule: Rule, remediation: str = "") -> list[Finding]:
+    """The refusals and unknown facts ``rule`` owns in what the VM's host said to it (the same placement acts on):
+    refusals at the rule's level, unknowns as "cannot verify" findings."""
+    host = vm.host.name if vm.host else "?"
+    refusals, unknowns = vm.judgement.of(rule.id)
+    found = [vm.finding(rule, refusal.message(host), field=refusal.field,
+                        remediation=refusal.remedy or remediation) for refusal in refusals]
+    found += [unknown(vm, rule, item.fact, field=item.field, level=item.level) for item in unknowns]
+    return found
 
 
 CheckFunction = Callable[[VmUnderCheck, Inventory, StackUnderCheck], list[Finding]]

@@ -50,6 +50,36 @@ HYPERV_DDA = Source("Microsoft Learn: Plan for deploying devices by using Discre
                     "plan-for-deploying-devices-using-discrete-device-assignment")
 HYPERV_GPU_P = Source("Microsoft Learn: GPU partitioning",
                       "https://learn.microsoft.com/en-us/windows-server/virtualization/hyper-v/gpu-partitioning")
+VSPHERE_CAPABILITY = Source(
+    "vSphere API: HostCapability (ftCompatibilityIssues, smpFtCompatibilityIssues) and "
+    "HostCapabilityFtUnsupportedReason (cpuHvUnsupported, cpuHwmmuUnsupported, cpuHvDisabled)",
+    "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/"
+    "HostCapabilityFtUnsupportedReason_enum")
+VSPHERE_PASSTHRU_INFO = Source(
+    "vSphere API: HostPciPassthruInfo (passthruEnabled, passthruActive = enabled and rebooted, dependentDevice)",
+    "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/HostPciPassthruInfo")
+VSPHERE_DYNAMIC_BACKING = Source(
+    "vSphere API: VirtualPCIPassthroughDynamicBackingInfo (allowedDevice, assignedId)",
+    "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/"
+    "VirtualPCIPassthroughDynamicBackingInfo")
+VSPHERE_GRAPHICS_INFO = Source(
+    "vSphere API: HostGraphicsInfo (graphicsType per device, vgpuMode, memorySizeInKB, vm)",
+    "https://developer.broadcom.com/xapis/virtual-infrastructure-json-api/latest/data-structures/HostGraphicsInfo")
+VSPHERE_ADMISSION = Source(
+    "VMware vSphere Resource Management: Admission Control (a VM powers on only if its reservation fits the "
+    "unreserved resources)",
+    "https://docs.vmware.com/en/VMware-vSphere/7.0/com.vmware.vsphere.resmgmt.doc/"
+    "GUID-7FA1A7C1-F6D5-4AB6-B2F7-AC9574E43C97.html")
+VMWARE_V100_PASSTHROUGH = Source(
+    "VMware blog: How to Enable Nvidia V100 GPU in Passthrough mode on vSphere (pciPassthru.use64bitMMIO, "
+    "pciPassthru.64bitMMIOSizeGB: the devices' memory mapping added up, rounded up to a power of two)",
+    "https://blogs.vmware.com/apps/2018/10/how-to-enable-nvidia-v100-gpu-in-passthrough-mode-on-vsphere-for-"
+    "machine-learning-and-other-hpc-workloads.html")
+PVE_API_MACHINES = Source("Proxmox VE API: GET /nodes/{node}/capabilities/qemu/machines",
+                          "https://pve.proxmox.com/pve-docs/api-viewer/#/nodes/{node}/capabilities/qemu/machines")
+PVE_RESOURCE_MAPPING = Source(
+    "Proxmox VE Administration Guide: Resource Mapping (only root@pam may pass a raw device; others need a "
+    "mapping and Mapping.Use)", "https://pve.proxmox.com/pve-docs/chapter-qm.html#resource_mapping")
 LIBVIRT_DOMAIN = Source("libvirt: Domain XML format (domain type kvm or qemu, host device assignment, SR-IOV "
                         "interfaces)", "https://libvirt.org/formatdomain.html")
 LIBVIRT_DOMAIN_CAPS = Source("libvirt: Domain capabilities XML format (host-passthrough CPU, UEFI loaders, hostdev)",

@@ -76,6 +76,16 @@ def description_marker(owner: Owner) -> str:
     return DESCRIPTION_PREFIX + owner.encode()
 
 
+def undelivered(driver: KindDriver, spec: Spec, provider: str) -> list[tuple[str, str]]:
+    """A problem per digest-only field ``spec`` sets that ``driver`` does not deliver (a provider without
+    cloud-init)."""
+    from virtplane.kinds import KINDS
+
+    fields = next((kind.digest_only for kind in KINDS if isinstance(spec, kind.spec)), frozenset())
+    return [(field, f"is not delivered on {provider} yet (docs/cloud-init.md)") for field in sorted(fields)
+            if getattr(spec, field, None) is not None and field not in driver.delivers]
+
+
 def owner_from_description(text: str | None) -> Owner | None:
     """The marker found on any line of a description, or None."""
     for line in (text or "").splitlines():
@@ -109,6 +119,8 @@ class Observed:
     creation time (an apply was interrupted before finishing it): the engine then finishes it.
     ``restore_power`` is set when virtplane switched the VM off for a change and was killed before starting it
     again (providers/marker.py): the engine restores it.
+    ``unexpressed`` names what the object has that no spec field can say (a serial port, a USB device, an
+    ISO in a CD drive): left as it is, and listed by ``virtplane import`` in a comment on the VM.
     """
 
     name: str
@@ -118,6 +130,7 @@ class Observed:
     marker_complete: bool = True
     id: str | None = None  # the hypervisor's stable id: vSphere instance UUID, Proxmox vmid, Hyper-V VMId
     restore_power: str | None = None  # the power state virtplane switched the VM out of, to restore (marker.py)
+    unexpressed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -192,6 +205,9 @@ class KindDriver(ABC):
     # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
     # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
     replaceable: ClassVar[frozenset[str]] = frozenset()
+    # The fields compared as a digest of what was delivered (cloud_init) that this driver delivers and reads back; a
+    # spec that sets another is refused at plan (core: engine._check_references, the plugin's Check of references).
+    delivers: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
@@ -203,6 +219,16 @@ class KindDriver(ABC):
         """Read objects by their stable id (a Pulumi Read or import), in one batched pass; ids that do not
         exist are left out. Ownership is not required (an import reads what is there)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read {self.kind} objects by id yet")
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every object of this kind on the endpoint (templates not), by stable id, in one batched pass, whoever owns
+        it: what ``virtplane import`` chooses from. Ownership is not required."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list every {self.kind} yet")
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """Write ``owner``'s marker on an object that carries none (``virtplane import --adopt``), where a create
+        writes it, and change nothing else."""
+        raise NotImplementedError(f"{type(self).__name__} cannot adopt {self.kind} objects yet")
 
     @abstractmethod
     def create(self, owner: Owner, spec: Spec) -> Created:
@@ -242,6 +268,11 @@ class KindDriver(ABC):
     def rule(self, change: FieldChange) -> Rule:
         """How ``change`` is applied; raise RefusedChange when it cannot be. Default: in place."""
         return Rule.IN_PLACE
+
+    def rule_in(self, change: FieldChange, live: Mapping[str, Any] | None) -> Rule:
+        """How ``change`` is applied to the object whose observed state is ``live`` (None: not known), where the
+        answer depends on it; raise RefusedChange when it cannot be. Default: ``rule``."""
+        return self.rule(change)
 
     def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
         """Where a new object goes, decided at plan time and shown in the plan (a node or host name), or

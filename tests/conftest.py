@@ -12,6 +12,7 @@ from tests.support import fakepve_fixture, lab_libvirt
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv, libvirtd, vcsim, xenserver
+from virtplane_lab.fakepve import SNIPPETS_STORAGE
 
 REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
@@ -36,12 +37,17 @@ def fresh_vcsim(tmp_path: Path) -> Iterator[vcsim.VcsimInstance]:
 
 
 @pytest.fixture
-def fresh_pve(fakepve: Any, fakepve_cafile: str) -> dict[str, str]:
-    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables."""
+def fresh_pve(fakepve: Any, fakepve_cafile: str, tmp_path: Path) -> dict[str, str]:
+    """A fresh three-node fake Proxmox VE cluster for one test, as PROXMOX_VE_* variables, with the lab's shared
+    snippets storage (a directory of the test's) and other teams' VMs, as `virtplane lab up` makes it."""
     for node in ("pve2", "pve3"):
         fakepve.add_node(node)
+    fakepve.add_snippets_storage(SNIPPETS_STORAGE, str(tmp_path / "pve-snippets"))
+    fakepve.seed_lab_guests()
     return {"PROXMOX_VE_ENDPOINT": fakepve.url, "PROXMOX_VE_USERNAME": fakepve.user,
-            "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile}
+            "PROXMOX_VE_PASSWORD": fakepve.password, "PROXMOX_VE_CA_FILE": fakepve_cafile,
+            "PROXMOX_VE_SNIPPETS_STORAGE": SNIPPETS_STORAGE,
+            "PROXMOX_VE_SNIPPETS_PATH": str(tmp_path / "pve-snippets" / "snippets")}
 
 
 @pytest.fixture(scope="session")

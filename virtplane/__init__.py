@@ -9,9 +9,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from virtplane.container_resources import Container, ContainerFeatures, Mount
-    from virtplane.resources import Disk, Endpoint, Gpu, Network, Nic, VirtualMachine
+    from virtplane.resources import (
+        CloudInit,
+        Disk,
+        DiskArgs,
+        Endpoint,
+        Gpu,
+        GpuArgs,
+        Network,
+        Nic,
+        NicArgs,
+        VirtualMachine,
+    )
 
-__all__ = ["Container", "ContainerFeatures", "Disk", "Endpoint", "Gpu", "Mount", "Network", "Nic", "VirtualMachine"]
+__all__ = ["CloudInit", "Container", "ContainerFeatures", "Disk", "DiskArgs", "Endpoint", "Gpu", "GpuArgs", "Mount",
+           "Network", "Nic", "NicArgs", "VirtualMachine"]
 _CONTAINER_NAMES = ("Container", "ContainerFeatures", "Mount")
 __version__ = "0.1.0"
 
@@ -25,4 +37,9 @@ def __getattr__(name: str) -> Any:
         from virtplane import resources
 
         return getattr(resources, name)
+    if name[:1].isupper():  # the schema's enum types, for code generated from it (virtplane/enums.py)
+        from virtplane.enums import enums
+
+        if name in enums():
+            return enums()[name]
     raise AttributeError(f"module 'virtplane' has no attribute {name!r}")

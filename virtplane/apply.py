@@ -9,6 +9,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from virtplane import redact
+from virtplane.adoption import refuse_changes_to_unowned
 from virtplane.errors import VirtplaneError
 from virtplane.graph import Graph
 from virtplane.kinds import later_kinds
@@ -82,6 +83,7 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
     ``on_event``: ``start`` (a resource) and ``ended`` (its Outcome) from the worker thread as a change starts and
     ends, ``ended`` also while an interrupt (Ctrl-C) waits for the changes under way to finish; ``done`` (the
     Outcome, or a skip) from the calling thread."""
+    refuse_changes_to_unowned(plan.resources)
     if not allow_data_loss:
         refuse_data_loss(plan)
     graph = dependency_graph(plan)

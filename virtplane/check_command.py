@@ -2,8 +2,10 @@
 JUnit; and the small gate ``plan`` and ``apply`` run when a stack asks for hardware.
 
 Live by default (evaluate the stack, connect, read every endpoint's hosts); with ``--inventory FILE`` (written by
-``virtplane inventory --out``) nothing is contacted and no credentials are needed. Exit 0: no mandatory finding;
-2: mandatory findings; 1: error.
+``virtplane inventory --out``) nothing is contacted and no credentials are needed. An inventory file that could make
+a check pass by accident is an error, not an empty result: one that is not a ``virtplane.inventory/1`` document,
+or has no hosts for an endpoint the stack's VMs use, or whose hosts there are another hypervisor's. Exit 0: no
+mandatory finding; 2: mandatory findings; 1: error.
 """
 
 from __future__ import annotations
@@ -19,28 +21,20 @@ from virtplane.declared import DesiredStack
 from virtplane.engine import HostFacts, collect_inventory
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import Inventory
+from virtplane.policies import inventory_file as offline
 from virtplane.policies import waivers
-from virtplane.policies.evaluate import Report, check_stack, needs_host_facts, needs_policy, vms_need_policy
+from virtplane.policies.evaluate import (
+    Report,
+    check_stack,
+    declared_vms,
+    needs_host_facts,
+    needs_policy,
+    vms_need_policy,
+)
 from virtplane.policies.report import json_report, junit, sarif, text
 from virtplane.providers.base import Provider
 
 EXIT_OK, EXIT_ERROR, EXIT_FINDINGS = 0, 1, 2
-
-
-def load_inventory(path: Path) -> Inventory:
-    from pydantic import ValidationError
-
-    from virtplane.specs import field_path
-
-    try:
-        return Inventory.load(path)
-    except OSError as exc:
-        raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = field_path(first["loc"])
-        raise VirtplaneError(f"inventory {path} is not a virtplane.inventory/1 document: {where}: "
-                             f"{first['msg']}") from None
 
 
 def run(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: str, out_file: Path | None,
@@ -50,7 +44,10 @@ def run(stack_dir: Path, stack: str | None, inventory_file: Path | None, fmt: st
     desired = evaluate(stack_dir, stack)
     config = waivers.load(stack_dir.resolve(), desired.project, desired.stack)
     if inventory_file is not None:
-        inventory = load_inventory(inventory_file)
+        inventory = offline.load(inventory_file)
+        used = {vm.endpoint: (desired.endpoints[vm.endpoint].kind if vm.endpoint in desired.endpoints else None)
+                for vm in declared_vms(desired)}
+        offline.require_coverage(inventory, used, inventory_file)
     else:
         from virtplane.engine import connected
 

@@ -106,6 +106,8 @@ def guarded(command: Callable[..., int]) -> Callable[..., None]:
                 from virtplane.output import error_json
 
                 _emit(error_json(command.__name__, failure))
+            elif failure is not None and kwargs.get("fmt") in MACHINE_FORMATS:
+                _emit_failure_report(command.__name__, failure, kwargs["fmt"], kwargs.get("out_file"))
             sys.stdout.flush()
         except BrokenPipeError:
             _silence_stdout()
@@ -163,6 +165,26 @@ def _emit(text: str) -> None:
     print(text)
 
 
+MACHINE_FORMATS = ("json", "sarif", "junit")  # `check --format`s a CI parser reads, even when the check fails
+
+
+def _emit_failure_report(command: str, failure: BaseException, fmt: str, out_file: Path | None) -> None:
+    """A failed ``check --format json|sarif|junit`` still writes a document of its format, saying the check did not
+    run (to ``--out`` when given), so a CI step reading it reports the error instead of choking on nothing."""
+    from virtplane.output import error_json, error_text
+    from virtplane.policies.report import junit, sarif
+    from virtplane.redact import redact
+
+    message = redact(error_text(failure))
+    document = {"json": lambda: error_json(command, failure) + "\n",
+                "sarif": lambda: sarif.failed(message, Path.cwd()),
+                "junit": lambda: junit.failed(message)}[fmt]()
+    if out_file is None:
+        sys.stdout.write(document)
+    else:
+        out_file.write_text(document)
+
+
 def _plan(stack_dir: Path, stack: str | None, policy: bool = False) -> tuple[Plan, Report | None]:
     from virtplane.engine import HostFacts, build_plan, connected
     from virtplane.evaluate import evaluate
@@ -207,6 +229,7 @@ def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     else:
         out = console()
         output.render_plan(out, the_plan, title="Drift")
+        output.render_cloud_init(out, the_plan)
         out.print("Drift found." if the_plan.pending else "No drift.")
     return EXIT_CHANGES if the_plan.pending else EXIT_OK
 
@@ -244,6 +267,7 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
             return EXIT_OK
         if not destroy:  # policy: mandatory findings stop apply before anything changes (see check_command)
             _refuse_on_policy(desired, providers, stack_dir, facts, out, as_json)
+        applier.refuse_changes_to_unowned(the_plan.resources)
         if not allow_data_loss:
             applier.refuse_data_loss(the_plan)
         if not yes:
@@ -344,6 +368,29 @@ def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
     else:
         out_file.write_text(document)
     return EXIT_OK
+
+
+@main.command("import")
+@click.option("--endpoint-kind", "kind", required=True, help="The hypervisor: vsphere, proxmox, hyperv, xenserver.")
+@click.option("--endpoint", "endpoint", default=None,
+              help="The Endpoint's name in the stack (default: the kind); settings come from the environment.")
+@click.option("--select", "globs", multiple=True, help="VMs whose name matches this glob (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="VMs carrying this tag (repeatable).")
+@click.option("--id", "ids", multiple=True, help="The VM with this id (repeatable). Nothing given: every VM.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The new stack directory to write (it must not exist or be empty).")
+@click.option("--adopt", is_flag=True,
+              help="Write the ownership marker on the VMs once the plan of the written stack shows no change.")
+@guarded
+def import_(kind: str, endpoint: str | None, globs: tuple[str, ...], tags: tuple[str, ...], ids: tuple[str, ...],
+            out: Path, adopt: bool) -> int:
+    """Write a stack (Pulumi.yaml, __main__.py) declaring existing VMs as they are, and show its plan. Nothing is
+    changed on the hypervisor unless --adopt."""
+    from virtplane import import_command
+    from virtplane.importer import Selection
+
+    return import_command.run(kind, endpoint, Selection(globs, tags, ids), out, adopt, console(),
+                              console(stderr=True))
 
 
 # --- policy (virtplane/check_command.py and policies/) -----------------------------------------------------------

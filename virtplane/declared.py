@@ -25,6 +25,7 @@ class DeclaredResource:
     depends_on: set[str] = field(default_factory=set)
     file: str | None = None  # where the stack program declared it (for SARIF locations)
     line: int | None = None
+    import_id: str | None = None  # opts.import_: the id of an existing object this resource stands for (an import)
 
     @property
     def key(self) -> str:
@@ -55,6 +56,7 @@ class Collector:
         self.endpoints: dict[str, DeclaredEndpoint] = {}
         self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
+        self.imports: dict[tuple[str, str], str] = {}  # (kind, name) -> opts.import_
         self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._order: dict[tuple[str, str], int] = {}
 

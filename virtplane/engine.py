@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from virtplane import redact
+from virtplane.adoption import not_owned_note, read_imported
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, SpecError, VirtplaneError, raise_all
@@ -32,6 +33,7 @@ from virtplane.providers.base import (
     Provider,
     RefusedChange,
     Rule,
+    undelivered,
 )
 from virtplane.providers.registry import provider_class
 from virtplane.slots import resolve_slots
@@ -104,7 +106,9 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             driver = provider.driver(kind_name)
             observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
                                            declared)
-            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors)
+            imported = read_imported(kind_name, endpoint, declared, observed, driver, desired.identity,
+                                     specs.get(endpoint, {}))
+            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors, imported)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
@@ -153,7 +157,7 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
             continue
         provider = providers[item.endpoint]
         driver, declared = provider.driver(item.kind), by_endpoint.get(item.endpoint, {})
-        problems = driver.check(item.spec, declared)
+        problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec, declared)
         if item.action in (Action.CREATE, Action.REPLACE):
             problems += driver.creation_problems(item.spec, declared)
         if problems:
@@ -175,20 +179,24 @@ def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: 
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
-               driver: KindDriver, stack: str, errors: list[VirtplaneError]) -> list[ResourcePlan]:
+               driver: KindDriver, stack: str, errors: list[VirtplaneError],
+               imported: Mapping[str, Observed] | None = None) -> list[ResourcePlan]:
+    """``imported``: declared resources' objects that exist and are not owned yet (opts.import_; adoption.py). A
+    declared name held by an object the stack does not own is an error collected into ``errors``."""
     plans = []
     create_only = kind(kind_name).create_only
+    imported = imported or {}
     for name, resource in declared.items():
-        if name in observed.foreign:
+        if name in observed.foreign and name not in imported:
             errors.append(foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner))
             continue
-        live = observed.owned.get(name)
+        live = observed.owned.get(name) or imported.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
                             depends_on=set(resource.depends_on), shutdown_seconds=driver.shutdown_seconds)
         if live is not None:
             item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
-                                    collect=True, observed=live)
+                                    live.state, collect=True, observed=live)
             if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
                 if isinstance(spec, VirtualMachineSpec):  # the new VM keeps what the stack leaves unset
@@ -203,6 +211,10 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
                 item.note = "finishing an interrupted create"
             elif live.restore_power is not None and item.action is not Action.REPLACE:
                 _restore_power(item, live.restore_power)
+            if name in imported:
+                item.unowned, item.note = True, not_owned_note(live.owner)
+                if item.action is Action.REPLACE:
+                    item.action = Action.UPDATE  # never replaced: apply refuses any change to it
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
@@ -276,16 +288,18 @@ class Placer:
             self.usage.memory_mib[node] += getattr(spec, "memory", None) or 0
 
 
-def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange], *,
-             collect: bool = False, observed: Observed | None = None) -> list[PlannedChange]:
-    """Each change with how the driver applies it. A change it cannot make is kept, marked with the reason, when
-    ``collect`` (the plan reports it beside every other difference and apply refuses only its resource);
-    otherwise it raises, naming the field (the Pulumi plugin, whose Diff has no way to say "cannot apply").
-    With the live ``observed`` object, each change also says what else it destroys (driver.destroys)."""
+def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange],
+             live: Mapping[str, Any] | None = None, *, collect: bool = False,
+             observed: Observed | None = None) -> list[PlannedChange]:
+    """Each change with how the driver applies it to the live object (its observed state ``live``). A change it
+    cannot make is kept, marked with the reason, when ``collect`` (the plan reports it beside every other
+    difference and apply refuses only its resource); otherwise it raises, naming the field (the Pulumi plugin,
+    whose Diff has no way to say "cannot apply"). With the live ``observed`` object, each change also says what else
+    it destroys (driver.destroys)."""
     planned = []
     for change in changes:
         try:
-            rule = driver.rule(change)
+            rule = driver.rule_in(change, live)
             destroys = tuple(driver.destroys(observed, change)) if observed is not None else ()
             planned.append(PlannedChange(change, rule, destroys=destroys))
         except RefusedChange as exc:

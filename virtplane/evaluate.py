@@ -136,11 +136,12 @@ def _default_endpoint(config: dict[str, str], secret_keys: set[str]) -> tuple[de
     from virtplane.endpoint_settings import PLUGIN_ONLY, endpoint_settings
     from virtplane.policies.waivers import CONFIG_KEY as POLICY_KEY
     from virtplane.providers.registry import KINDS, provider_class
+    from virtplane.wire_names import from_wire
 
     prefix = f"{PACKAGE}:"
-    inputs = {key[len(prefix):]: _setting(value) for key, value in config.items()
+    inputs = {from_wire(key[len(prefix):]): _setting(value) for key, value in config.items()
               if key.startswith(prefix) and key not in secret_keys and key != POLICY_KEY
-              and key[len(prefix):] not in PLUGIN_ONLY}
+              and key[len(prefix):] not in PLUGIN_ONLY}  # virtplane:caFile as Pulumi writes it, or virtplane:ca_file
     kind = str(inputs.pop("kind", None) or next(iter(KINDS)))  # the plugin's default kind too
     endpoint = declared.DeclaredEndpoint(DEFAULT_ENDPOINT, kind, {})
     try:
@@ -191,7 +192,8 @@ def _assemble(project: str, stack: str, collector: declared.Collector, default: 
                     collector.refuse(SpecError("Endpoint", default.name, default_problems))
             endpoint_name = default.name
         assert endpoint_name is not None
-        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)))
+        resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)),
+                                             import_id=collector.imports.get((kind, name)))
         if resource.key in desired.resources:
             collector.refuse(SpecError(kind, name, [("name", "is declared twice")]))
             continue

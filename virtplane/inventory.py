@@ -24,7 +24,14 @@ class Fact(BaseModel):
 class PciDevice(Fact):
     """One PCI function of a host. ``address`` is the full ``domain:bus:slot.function`` ("0000:3b:00.0");
     ids are lower-case hex strings with ``0x`` ("0x10de"). ``in_use_by`` names the VMs holding the whole
-    device (passthrough); ``iommu_group`` is None where the hypervisor has no such notion or does not say."""
+    device (passthrough); ``iommu_group`` is None where the hypervisor has no such notion or does not say.
+
+    ``passthrough_active`` is False for a device enabled for passthrough that the host cannot give until it
+    reboots (vSphere ``passthruActive``). ``dependent_device`` is the device that must be released by the host
+    together with this one (vSphere ``dependentDevice``, often a bridge): devices naming the same one go together.
+    For GPUs: ``graphics_type`` (vSphere basic, shared, direct, sharedDirect), ``vgpu_mode`` (sameSize,
+    mixedSize: how the GPU's time-sliced vGPUs may differ in size; None = not reported, equal-size is the
+    default) and ``memory_mib`` (its frame buffer)."""
 
     address: str
     class_id: str
@@ -35,6 +42,11 @@ class PciDevice(Fact):
     iommu_group: int | None = None
     passthrough_capable: bool | None = None
     passthrough_enabled: bool | None = None
+    passthrough_active: bool | None = None
+    dependent_device: str | None = None
+    graphics_type: str | None = None
+    vgpu_mode: str | None = None
+    memory_mib: int | None = None
     in_use_by: list[str] = Field(default_factory=list)
 
     @property
@@ -46,19 +58,21 @@ class VgpuType(Fact):
     """A vGPU / mdev / GPU-partition profile a host offers: ``profile`` is the hypervisor's own name
     (vSphere ``grid_a100-20c``, Proxmox mdev type ``nvidia-471``, Hyper-V partition count ``gpu-p/4``).
     ``device`` is the GPU's PCI address when known. ``available`` is how many more instances can be made
-    now (None: unknown); ``in_use_by`` the VMs holding an instance."""
+    now (None: unknown or, where ``size_mib`` and the GPU's ``memory_mib`` are known, derived from them);
+    ``in_use_by`` the VMs holding an instance; ``size_mib`` the frame buffer of one instance."""
 
     profile: str
     device: str | None = None
     description: str | None = None
     available: int | None = None
     total: int | None = None
+    size_mib: int | None = None
     in_use_by: list[str] = Field(default_factory=list)
 
 
 class SriovFunction(Fact):
-    """An SR-IOV physical function: ``vfs_free`` is enabled minus in use, None where it cannot be read
-    (Proxmox does not link VFs to their PF)."""
+    """An SR-IOV physical function: ``vfs_free`` is enabled minus in use (by any VM, running or stopped), None
+    where it cannot be read."""
 
     address: str
     device_name: str | None = None
@@ -75,6 +89,15 @@ class PciMapping(Fact):
     id: str
     addresses: list[str] = Field(default_factory=list)
     mdev: bool | None = None
+
+
+class DeviceClaim(Fact):
+    """A VM that holds no particular device yet but takes one of ``devices`` when it starts: a powered-off
+    vSphere VM with a Dynamic DirectPath I/O device (vSphere picks a free device of its ``allowedDevice`` at
+    power-on), or a stopped Proxmox VM whose ``hostpciN`` names a mapping of several devices."""
+
+    vm: str
+    devices: list[str] = Field(default_factory=list)
 
 
 class Host(Fact):
@@ -94,13 +117,16 @@ class Host(Fact):
     iommu: bool | None = None  # VT-d / AMD-Vi usable for passthrough
     nested: bool | None = None  # the hypervisor can expose hardware virtualization to guests
     memory_total_mib: int | None = None
-    memory_free_mib: int | None = None
+    memory_free_mib: int | None = None  # memory VMs can still reserve (vSphere: unreserved, as admission control)
     graphics_mode: str | None = None  # vSphere host graphics type: basic, shared, direct, sharedDirect
     max_hardware_version: str | None = None  # vSphere vmx-N, Hyper-V configuration version
+    machine_types: list[str] | None = None  # Proxmox: the QEMU machine versions the node offers (None: unknown)
+    devices_in_use_known: bool | None = None  # in_use_by, claims and free counts cover every VM's devices
     pci_devices: list[PciDevice] = Field(default_factory=list)
     vgpu_types: list[VgpuType] = Field(default_factory=list)
     sriov: list[SriovFunction] = Field(default_factory=list)
     pci_mappings: list[PciMapping] = Field(default_factory=list)
+    device_claims: list[DeviceClaim] = Field(default_factory=list)
     sources: dict[str, str] = Field(default_factory=dict)  # fact -> where it was read or how it was inferred
 
     def sorted(self) -> Host:
@@ -109,6 +135,7 @@ class Host(Fact):
             "vgpu_types": sorted(self.vgpu_types, key=lambda v: (v.device or "", v.profile)),
             "sriov": sorted(self.sriov, key=lambda s: s.address),
             "pci_mappings": sorted(self.pci_mappings, key=lambda m: m.id),
+            "device_claims": sorted(self.device_claims, key=lambda c: c.vm),
         })
 
     def gpus(self) -> list[PciDevice]:

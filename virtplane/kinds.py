@@ -14,7 +14,15 @@ from pydantic import SecretStr, ValidationError
 from virtplane import redact
 from virtplane.container_specs import CONTAINER_CREATE_ONLY, ContainerSpec
 from virtplane.errors import SpecError
-from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec, describe_error, validate_name
+from virtplane.specs import (
+    CREATE_ONLY,
+    DIGEST_ONLY,
+    NetworkSpec,
+    Spec,
+    VirtualMachineSpec,
+    describe_error,
+    validate_name,
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +37,13 @@ class Kind:
     create_only: frozenset[str] = frozenset()
     label: str = ""
     holds_data: tuple[str, ...] = ()
+    digest_only: frozenset[str] = frozenset()  # compared as a digest of what was delivered; never read back as inputs
 
 
 KINDS: tuple[Kind, ...] = (
     Kind("Network", NetworkSpec, "network", label="network"),
-    Kind("VirtualMachine", VirtualMachineSpec, "virtual machine", CREATE_ONLY["VirtualMachine"], "VM", ("disks",)),
+    Kind("VirtualMachine", VirtualMachineSpec, "virtual machine", CREATE_ONLY["VirtualMachine"], "VM", ("disks",),
+         DIGEST_ONLY["VirtualMachine"]),
     Kind("Container", ContainerSpec, "container", CONTAINER_CREATE_ONLY, "container", ("rootfs", "mounts")),
 )
 ORDER: tuple[str, ...] = tuple(kind.name for kind in KINDS)

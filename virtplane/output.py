@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from virtplane.apply import ApplyResult, Outcome
+from virtplane.cloudinit import short
 from virtplane.plan import Action, Plan, ResourcePlan
 from virtplane.redact import redact
 
@@ -32,6 +33,8 @@ def _summary_of_create(item: ResourcePlan) -> str:
     if item.spec is None:
         return ""
     state = item.spec.model_dump()
+    if state.get("cloud_init"):
+        state["cloud_init"] = short(state["cloud_init"])
     listed = [k for k, v in state.items() if isinstance(v, list) and v and isinstance(v[0], dict)]  # disks, mounts
     parts = [f"{k}={_value(v)}" for k, v in state.items() if v not in (None, [], False) and k not in listed]
     for key in listed:
@@ -42,10 +45,12 @@ def _summary_of_create(item: ResourcePlan) -> str:
 def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: bool = False) -> None:
     console.print(f"[bold]{escape(title)}[/] for stack [bold]{escape(plan.stack)}[/]")
     for item in plan.resources:
-        if item.action is Action.NOOP and not show_unchanged:
+        if item.action is Action.NOOP and not show_unchanged and not item.unowned:
             continue
         symbol, colour = _SYMBOL[item.action]
         label = "unchanged" if item.action is Action.NOOP else item.action.value
+        if item.unowned:
+            symbol, colour, label = "=", "cyan", "not owned" if item.action is Action.NOOP else "refused"
         extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
         if item.needs_power_off and item.shutdown_seconds:
             extra = (f" [dim](powers off to apply: a clean shutdown, then a hard power-off after "
@@ -63,6 +68,12 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
             lost = " [bold red]\\[destroys data][/]" if planned.destroys_data else ""
             how = f"[dim]\\[{planned.rule.value}][/]" if planned.refused is None else \
                 f"[bold red]\\[cannot apply: {escape(planned.refused)}][/]"
+            if planned.reinitializes_guest:
+                shown = f"{escape(_value(short(change.new)))} (changed)" if change.old is not None else \
+                    f"{escape(_value(short(change.new)))} (new)"
+                console.print(f"      {escape(change.path)}: {shown} [dim]\\[{planned.rule.value}][/] "
+                              "[bold yellow]\\[guest re-init][/]")
+                continue
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
                           f"{escape(_value(change.new))} {how}{lost}")
         if item.volumes is not None and item.action in (Action.DELETE, Action.REPLACE):
@@ -74,8 +85,22 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
             shown = "[" + ", ".join(_value(v) for v in value) + "]" if isinstance(value, list) else _value(value)
             console.print(f"      [dim]{escape(field)}: {escape(redact(shown))} (kept)[/]")
     counts = plan.counts()
+    unowned = f" ({counts['not_owned']} not owned by this stack)" if counts["not_owned"] else ""
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
-                  f"replace, {counts['delete']} to delete, {counts['noop']} unchanged.")
+                  f"replace, {counts['delete']} to delete, {counts['noop']} unchanged{unowned}.")
+
+
+def render_cloud_init(console: Console, plan: Plan) -> None:
+    """One line per VM the stack gives cloud-init: the digest of its documents and whether the VM holds them (the
+    documents are never shown: they may hold secrets)."""
+    for item in plan.resources:
+        digest = getattr(item.spec, "cloud_init", None)
+        if digest is None:
+            continue
+        changed = any(planned.reinitializes_guest for planned in item.changes) or item.action is Action.CREATE
+        state = "to deliver" if changed else "delivered"
+        console.print(f"  cloud-init {item.kind} [bold]{escape(item.name)}[/] [dim]on {escape(item.endpoint)}[/]: "
+                      f"{short(digest.digest)} [dim]({state})[/]")
 
 
 def render_result(console: Console, result: ApplyResult, command: str = "apply") -> None:
@@ -114,12 +139,12 @@ def error_json(command: str, error: BaseException) -> str:
             errors += [{"resource": f"{item.kind}/{item.name}", "field": field, "message": message}
                        for field, message in item.problems]
         else:
-            errors.append({"resource": None, "field": None, "message": _error_text(item)})
-    document = {"schema": SCHEMA_VERSION, "command": command, "error": _error_text(error), "errors": errors}
+            errors.append({"resource": None, "field": None, "message": error_text(item)})
+    document = {"schema": SCHEMA_VERSION, "command": command, "error": error_text(error), "errors": errors}
     return redact(json.dumps(document, indent=2))
 
 
-def _error_text(error: BaseException) -> str:
+def error_text(error: BaseException) -> str:
     from virtplane.errors import VirtplaneError
 
     if isinstance(error, KeyboardInterrupt):

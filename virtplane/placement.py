@@ -2,9 +2,13 @@
 
 Pure functions over the inventory (virtplane/inventory.py) and the specs; no I/O. A VM's demand is its
 GPUs (whole devices or vGPU/mdev/partition profiles), its SR-IOV NICs (virtual functions of a physical
-function), nested virtualization and its memory. ``Usage`` counts what the same plan has already placed on
-each host, so two VMs never get the last free VF or vGPU slot; what runs already is in the inventory
-(``in_use_by``, ``available``, ``vfs_free``).
+function), nested virtualization, its hardware version and its memory. ``Usage`` counts what the same plan has
+already placed on each host, so two VMs never get the last free VF or vGPU slot; what runs already is in the
+inventory (``in_use_by``, ``device_claims``, ``available``, ``vfs_free``).
+
+A host is judged (``judge``) by every host-level check (virtplane/host_checks.py) and the device choice
+(virtplane/device_choice.py); each refusal belongs to the policy rule that reports it, so a host placement accepts
+is one no mandatory rule refuses, and a host a rule refuses is one placement does not choose.
 
 A fact the host does not report (None) is not a "no": such a host can still be chosen, but hosts known to
 have what the VM needs are preferred. When no host fits, the error says, host by host, why.
@@ -12,30 +16,23 @@ have what the VM needs are preferred. When no host fits, the error says, host by
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from virtplane.device_choice import VENDOR_IDS, choose_gpu, choose_vf, choose_vgpu, normalize_address
 from virtplane.errors import VirtplaneError
-from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
-from virtplane.specs import GpuSpec, NicSpec, VirtualMachineSpec
+from virtplane.host_checks import HOST_CHECKS
+from virtplane.inventory import Host
+from virtplane.specs import VirtualMachineSpec
+from virtplane.verdicts import PLACEMENT, Judgement
 
-VENDOR_IDS = {"nvidia": "0x10de", "amd": "0x1002", "intel": "0x8086"}
+__all__ = ["VENDOR_IDS", "Assignment", "PlacementError", "Usage", "fit", "judge", "normalize_address", "place",
+           "record"]
 
 
 class PlacementError(VirtplaneError):
     """No host can serve a VM, or the host it names cannot."""
-
-
-_SHORT_PCI = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$")
-
-
-def normalize_address(address: str) -> str:
-    """A device name to compare: PCI ``3b:00.0`` -> ``0000:3b:00.0``; anything else (a Hyper-V location path
-    ``PCIROOT(0)#PCI(0300)#PCI(0000)``, a partitionable GPU's name) as it is; lower case."""
-    address = address.strip().lower()
-    return f"0000:{address}" if _SHORT_PCI.match(address) else address
 
 
 @dataclass
@@ -92,155 +89,53 @@ def needs_hardware(spec: VirtualMachineSpec) -> bool:
         spec.nested_virtualization)
 
 
-def _gpu_matches(device: PciDevice, gpu: GpuSpec, host: Host) -> bool:
-    if gpu.device:
-        wanted = gpu.device.strip().lower()
-        mapped = {normalize_address(a) for m in host.pci_mappings if m.id.lower() == wanted for a in m.addresses}
-        return normalize_address(device.address) in mapped or normalize_address(device.address) == normalize_address(
-            wanted)
-    return gpu.vendor is None or device.vendor_id.lower() == VENDOR_IDS[gpu.vendor]
-
-
-def _free_whole_gpu(host: Host, gpu: GpuSpec, taken: set[str], usage: Usage) -> tuple[PciDevice | None, str]:
-    candidates = [d for d in host.gpus() if _gpu_matches(d, gpu, host)]
-    if not candidates:
-        what = f"GPU {gpu.device}" if gpu.device else (f"{gpu.vendor} GPU" if gpu.vendor else "GPU")
-        listed = host.sources.get("gpus")  # how the host's GPUs are found, where that explains a missing one
-        return None, f"has no {what}" + (f" ({listed})" if listed else "")
-    sliced = {device for (device, _), count in usage.vgpus_on(host.name).items() if count}
-    reasons = []
-    for device in candidates:
-        if device.passthrough_capable is False:
-            reasons.append(f"{device.address} is not passthrough-capable (IOMMU off or device unsupported)")
-        elif device.passthrough_enabled is False:
-            reasons.append(f"{device.address} is not enabled for passthrough")
-        elif device.in_use_by:
-            reasons.append(f"{device.address} is in use by {', '.join(device.in_use_by)}")
-        elif device.address in taken or device.address in usage.whole_gpus.get(host.name, set()):
-            reasons.append(f"{device.address} is already given to another VM of this plan")
-        elif device.address in sliced:
-            reasons.append(f"{device.address} already serves vGPU instances of this plan")
-        elif "" in sliced and not _another_gpu_left(host, device.address, taken, usage):
-            reasons.append(f"{device.address} is the last GPU left for this plan's vGPU instances")
+def judge(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, Judgement]:
+    """Everything ``host`` says to the VM: the devices it would give (None when it refuses anything), and every
+    refusal and unknown fact, each owned by the policy rule that reports it (virtplane/verdicts.py)."""
+    judgement = Judgement()
+    assignment = Assignment(host.name)
+    if host.online is False:
+        judgement.refuse(PLACEMENT, "node", "is offline")
+        return None, judgement
+    for check in HOST_CHECKS:
+        check(spec, host, usage, judgement)
+    taken: set[str] = set()
+    slices: Counter[tuple[str, str]] = Counter()
+    for index, gpu in enumerate(spec.gpus or []):
+        if gpu.mode == "passthrough":
+            device = choose_gpu(spec, index, host, taken, usage, judgement)
+            if device is not None:
+                taken.add(device.address)
+            assignment.gpu_devices.append(None if device is None else device.address)
+            assignment.vgpu_devices.append(None)
         else:
-            return device, ""
-    return None, "; ".join(reasons)
+            vgpu_type = choose_vgpu(spec, index, host, usage, slices, judgement)
+            chosen = None if vgpu_type is None else (vgpu_type.device or "", vgpu_type.profile)
+            if chosen is not None:
+                slices[chosen] += 1
+            assignment.vgpu_devices.append(chosen)
+            assignment.gpu_devices.append(None)
+    vfs: Counter[str] = Counter()
+    for index, nic in enumerate(spec.nics or []):
+        function = choose_vf(nic, index, host, usage, vfs, judgement) if nic.adapter == "sriov" else None
+        if function is not None:
+            vfs[function.address] += 1
+        assignment.nic_devices.append(None if function is None else function.address)
+    assignment.unknowns = list(dict.fromkeys(unknown.fact for unknown in judgement.unknowns))
+    return (None if refused(judgement) else assignment), judgement
 
 
-def _free_vgpu(host: Host, gpu: GpuSpec, usage: Usage, extra: Counter[tuple[str, str]]
-               ) -> tuple[VgpuType | None, str]:
-    profile = (gpu.profile or "").lower()
-    offered = [t for t in host.vgpu_types if t.profile.lower() == profile]
-    if gpu.device:
-        offered = [t for t in offered if t.device and normalize_address(t.device) == normalize_address(gpu.device)]
-    if not offered:
-        names = sorted({t.profile for t in host.vgpu_types})
-        choices = f" (offered: {', '.join(names)})" if names else " (it offers no vGPU profiles)"
-        return None, f"offers no vGPU profile '{gpu.profile}'{choices}"
-    whole = usage.whole_gpus.get(host.name, set())
-    for vgpu_type in offered:
-        if vgpu_type.device and vgpu_type.device in whole:
-            continue
-        if not vgpu_type.device and host.gpus() and not _another_gpu_left(host, None, set(), usage):
-            return None, "has no GPU left for vGPU profiles: every GPU is given whole"
-        key = (host.name, vgpu_type.device or "", vgpu_type.profile)
-        taken = usage.vgpus[key] + extra[(key[1], key[2])]
-        if vgpu_type.available is None or vgpu_type.available > taken:
-            return vgpu_type, ""
-    return None, f"has no free instance of vGPU profile '{gpu.profile}' left"
-
-
-def _another_gpu_left(host: Host, besides: str | None, taken: set[str], usage: Usage) -> bool:
-    """Whether a GPU other than ``besides`` is not given whole (by this plan or to a running VM): where vGPU
-    profiles name no device (vSphere lists them per host), some GPU must stay for the plan's vGPU instances."""
-    whole = usage.whole_gpus.get(host.name, set()) | taken
-    return any(d.address != besides and d.address not in whole and not d.in_use_by for d in host.gpus())
-
-
-def _free_vf(host: Host, nic: NicSpec, usage: Usage, extra: Counter[str]) -> tuple[SriovFunction | None, str]:
-    functions = host.sriov
-    if nic.device:
-        wanted = nic.device.strip().lower()
-        mapped = {_bus(normalize_address(a)) for m in host.pci_mappings if m.id.lower() == wanted for a in m.addresses}
-        # a mapping names the PF or (Proxmox) a pool of its VFs, which are on the PF's bus
-        functions = [f for f in functions if f.address == normalize_address(wanted) or _bus(f.address) in mapped]
-    if not functions:
-        return None, (f"has no SR-IOV physical function {nic.device}" if nic.device
-                      else "has no SR-IOV physical function")
-    reasons = []
-    for function in functions:
-        taken = usage.vfs[(host.name, function.address)] + extra[function.address]
-        if function.enabled is False:
-            reasons.append(f"SR-IOV is not enabled on {function.address}")
-        elif function.vfs_free is not None and function.vfs_free <= taken:
-            reasons.append(f"{function.address} has no free virtual function left "
-                           f"({function.vfs_free} free, {taken} taken by this plan)")
-        else:
-            return function, ""
-    return None, "; ".join(reasons)
-
-
-def _bus(address: str) -> str:
-    """``0000:5e:02.1`` -> ``0000:5e``: a PF's VFs are on its bus."""
-    return address.rsplit(":", 1)[0]
+def refused(judgement: Judgement) -> bool:
+    """A refusal, or a fact that must be known (a mandatory unknown: the inventory is incomplete) and is not."""
+    return bool(judgement.refusals) or any(unknown.level == "mandatory" for unknown in judgement.unknowns)
 
 
 def fit(spec: VirtualMachineSpec, host: Host, usage: Usage) -> tuple[Assignment | None, list[str]]:
-    """The devices ``host`` would give the VM, or None and why not (one reason per missing thing)."""
-    reasons: list[str] = []
-    assignment = Assignment(host.name)
-    if host.online is False:
-        return None, ["is offline"]
-    if spec.nested_virtualization:
-        if host.nested is False:
-            reasons.append("does not support nested virtualization")
-        elif host.nested is None:
-            assignment.unknowns.append("nested virtualization")
-    taken: set[str] = set()
-    slices: Counter[tuple[str, str]] = Counter()
-    for gpu in spec.gpus or []:
-        if gpu.mode == "passthrough":
-            device, why = _free_whole_gpu(host, gpu, taken, usage)
-            if device is None:
-                reasons.append(why)
-                assignment.gpu_devices.append(None)
-            else:
-                taken.add(device.address)
-                assignment.gpu_devices.append(device.address)
-                if device.passthrough_capable is None or device.passthrough_enabled is None:
-                    assignment.unknowns.append(f"passthrough state of {device.address}")
-            assignment.vgpu_devices.append(None)
-        else:
-            vgpu_type, why = _free_vgpu(host, gpu, usage, slices)
-            if vgpu_type is None:
-                reasons.append(why)
-                assignment.vgpu_devices.append(None)
-            else:
-                slices[(vgpu_type.device or "", vgpu_type.profile)] += 1
-                assignment.vgpu_devices.append((vgpu_type.device or "", vgpu_type.profile))
-                if vgpu_type.available is None:
-                    assignment.unknowns.append(f"free instances of {vgpu_type.profile}")
-            assignment.gpu_devices.append(None)
-    vfs: Counter[str] = Counter()
-    for nic in spec.nics or []:
-        if nic.adapter != "sriov":
-            assignment.nic_devices.append(None)
-            continue
-        function, why = _free_vf(host, nic, usage, vfs)
-        if function is None:
-            reasons.append(why)
-            assignment.nic_devices.append(None)
-        else:
-            vfs[function.address] += 1
-            assignment.nic_devices.append(function.address)
-            if function.vfs_free is None:
-                assignment.unknowns.append(f"free virtual functions of {function.address}")
-    memory = (spec.memory or 0) if reserves_memory(spec) else 0
-    if host.memory_free_mib is not None and memory and host.memory_free_mib - usage.reserved_mib[host.name] < memory:
-        free = host.memory_free_mib - usage.reserved_mib[host.name]
-        reasons.append(f"has {free} MiB of memory free, the VM needs {memory} MiB")
-    reasons = list(dict.fromkeys(reasons))  # several NICs or GPUs a host cannot serve: say why once
-    return (None, reasons) if reasons else (assignment, [])
+    """The devices ``host`` would give the VM, or None and why not (each reason once)."""
+    assignment, judgement = judge(spec, host, usage)
+    reasons = [refusal.why for refusal in judgement.refusals]
+    reasons += [f"cannot verify {u.fact}" for u in judgement.unknowns if u.level == "mandatory"]
+    return assignment, list(dict.fromkeys(reasons))
 
 
 def record(spec: VirtualMachineSpec, assignment: Assignment, usage: Usage) -> None:

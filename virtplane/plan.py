@@ -25,6 +25,7 @@ class Action(enum.StrEnum):
 _DATA_LISTS = sorted({field for kind in KINDS for field in kind.holds_data if field in ("disks", "mounts")})
 _DATA_ITEM = re.compile(rf"^({'|'.join(_DATA_LISTS)})\[([^\]]+)\]$")
 _ITEM_NOUN = {"disks": "disk", "mounts": "mount point", "rootfs": "root filesystem"}
+GUEST_INIT_FIELDS = frozenset({"cloud_init"})  # fields a change of which the guest takes as a new instance
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,15 @@ class PlannedChange:
         """``in-place``, ``power-off``, ``replace`` or ``refused``."""
         return "refused" if self.refused is not None else self.rule.value
 
+    @property
+    def reinitializes_guest(self) -> bool:
+        """New cloud-init documents for a VM that exists: its guest runs cloud-init's per-instance steps again at its
+        next boot (the instance-id changes with them), as if it were new."""
+        return self.change.path in GUEST_INIT_FIELDS
+
     def to_json(self) -> dict[str, Any]:
         document = {"field": self.change.path, "old": self.change.old, "new": self.change.new, "apply": self.how,
-                    "destroys_data": self.destroys_data}
+                    "destroys_data": self.destroys_data, "guest_reinit": self.reinitializes_guest}
         if self.refused is not None:
             document["cannot_apply"] = self.refused
         if self.destroys:
@@ -88,6 +95,7 @@ class ResourcePlan:
     kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
     volumes: Volumes | None = None  # a delete or replace: what it destroys and keeps, as the driver names them
     shutdown_seconds: float | None = None  # a power-off change: the clean shutdown's time before a hard one
+    unowned: bool = False  # an object that exists (opts.import_) without this stack's marker: compared, never changed
 
     @property
     def key(self) -> str:
@@ -153,7 +161,8 @@ class ResourcePlan:
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                 "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "changes": [c.to_json() for c in self.changes],
+                "destroys_data": self.destroys_data, "owned": not self.unowned,
+                "changes": [c.to_json() for c in self.changes],
                 **({"shutdown_seconds": self.shutdown_seconds} if self.needs_power_off and self.shutdown_seconds
                    else {}),
                 **({"kept": self.kept} if self.kept else {}),
@@ -179,6 +188,7 @@ class Plan:
         counts = {action.value: 0 for action in Action}
         for resource in self.resources:
             counts[resource.action.value] += 1
+        counts["not_owned"] = sum(1 for resource in self.resources if resource.unowned)
         return counts
 
     def to_json(self) -> dict[str, Any]:

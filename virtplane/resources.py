@@ -1,4 +1,5 @@
-"""The resources a stack author writes: ``Endpoint``, ``Network``, ``VirtualMachine``, ``Disk``, ``Nic``.
+"""The resources a stack author writes: ``Endpoint``, ``Network``, ``VirtualMachine``, ``Disk``, ``Nic``, ``Gpu``,
+``CloudInit``.
 
 Under ``pulumi up`` they are ordinary Pulumi resources of package ``virtplane``. Under virtplane's own
 CLI a collector is active and they are recorded directly (a mock registration costs ~2 ms each, far
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -17,6 +20,7 @@ import pulumi
 from virtplane import declared
 from virtplane.errors import SpecError
 from virtplane.kinds import build_spec, secret_fields
+from virtplane.wire_names import from_wire, from_wire_map, to_wire
 
 PACKAGE = "virtplane"
 
@@ -129,6 +133,13 @@ class Endpoint(pulumi.ProviderResource):
                 props[secret] = pulumi.Output.secret(props[secret])
         super().__init__(PACKAGE, resource_name, props, opts)
 
+    def translate_input_property(self, prop: str) -> str:
+        """``ca_file`` is ``caFile`` to Pulumi (virtplane/wire_names.py), as in Pulumi's own Python SDKs."""
+        return to_wire(prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return from_wire(prop)
+
 
 class Disk:
     """A virtual disk. ``size`` is an integer number of GiB or a string like ``"40GiB"`` or ``"1TiB"``.
@@ -167,6 +178,84 @@ class Gpu:
         self.args = {"mode": mode, "profile": profile, "device": device, "vendor": vendor}
 
 
+class CloudInit:
+    """Cloud-init for a VM's guest, from Jinja2 templates: ``user_data`` (required), ``meta_data`` and
+    ``network_config`` are template files (a relative path is taken from the stack's directory), rendered in a
+    sandbox with ``vars`` and ``vm_name``; a variable a template uses but ``vars`` lacks is an error naming the
+    template, its line and the variable. Values may be secrets (``pulumi.Output.secret``, ``config.require_secret``):
+    they are rendered in, and plans, logs and errors show only the documents' digest. Delivered the hypervisor's
+    own way (docs/cloud-init.md): vSphere ``guestinfo`` keys, a Proxmox cloud-init drive, a Hyper-V NoCloud ISO."""
+
+    def __init__(self, user_data: str | os.PathLike[str], meta_data: str | os.PathLike[str] | None = None,
+                 network_config: str | os.PathLike[str] | None = None, vars: Mapping[str, Any] | None = None) -> None:
+        self.user_data = os.fspath(user_data)
+        self.meta_data = None if meta_data is None else os.fspath(meta_data)
+        self.network_config = None if network_config is None else os.fspath(network_config)
+        self.vars = dict(vars or {})
+
+
+def _cloud_init_input(name: str, value: Any, problems: list[tuple[str, str]]) -> Any:
+    """The ``cloud_init`` input of VM ``name``: the rendered documents (a pulumi.Output of them under ``pulumi up`` when
+    a variable is one), None when unset; a problem is added (and None returned) when it cannot be rendered."""
+    from virtplane.templating import TemplateProblem, Templates, render
+
+    if value is None:
+        return None
+    if not isinstance(value, CloudInit):
+        problems.append(("cloud_init", f"expected virtplane.CloudInit(user_data=...), got {type(value).__name__}"))
+        return None
+    collector = declared.active_collector()
+    root = Path(collector.root) if collector is not None and collector.root else Path.cwd()
+    templates = Templates(value.user_data, value.meta_data, value.network_config, root)
+    if collector is None and _has_output(value.vars):  # under Pulumi, known once its variables are
+        return pulumi.Output.from_input(value.vars).apply(lambda values: _rendered_or_raise(name, templates, values))
+    values = _revealed(name, value.vars) if collector is not None else value.vars
+    try:
+        return render(templates, values, name)
+    except TemplateProblem as problem:
+        problems.append((problem.field, problem.message))
+        return None
+
+
+def _rendered_or_raise(name: str, templates: Any, values: Mapping[str, Any]) -> dict[str, str | None]:
+    from virtplane.templating import TemplateProblem, render
+
+    try:
+        return render(templates, values, name)
+    except TemplateProblem as problem:
+        raise SpecError("VirtualMachine", name, [(problem.field, problem.message)]) from None
+
+
+def _revealed(name: str, value: Any) -> Any:
+    """``value`` with its pulumi.Outputs resolved (virtplane's CLI), each secret among them registered so it is masked
+    in everything virtplane prints."""
+    from virtplane import redact
+
+    if isinstance(value, pulumi.Output):
+        from pulumi.runtime.sync_await import _sync_await
+
+        plain = _plain("VirtualMachine", name, "cloud_init.vars", value)
+        if _sync_await(value.is_secret()):
+            _register_secret(redact, plain)
+        return _revealed(name, plain)
+    if isinstance(value, Mapping):
+        return {key: _revealed(name, item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_revealed(name, item) for item in value]
+    return value
+
+
+def _register_secret(redact: Any, value: Any) -> None:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _register_secret(redact, item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _register_secret(redact, item)
+    elif value is not None:
+        redact.register(str(value))
+
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -187,10 +276,17 @@ def _declaration_site(root: str | None) -> tuple[str, int] | None:
 
 
 class _Managed(pulumi.CustomResource):
-    """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI)."""
+    """Shared construction: validate the spec, then register (Pulumi) or record (virtplane CLI). Property names are
+    snake_case here and camelCase to Pulumi (``secure_boot`` is ``secureBoot``), as Pulumi's own Python SDKs do."""
 
     kind: str
     _referenced: tuple[Any, ...] = ()  # resources this one names by value (a NIC's Network)
+
+    def translate_input_property(self, prop: str) -> str:
+        return to_wire(prop)
+
+    def translate_output_property(self, prop: str) -> str:
+        return from_wire(prop)
 
     def _declare(self, name: str, inputs: dict[str, Any], deps: set[str],
                  opts: pulumi.ResourceOptions | None, problems: list[tuple[str, str]] | None = None) -> None:
@@ -198,6 +294,7 @@ class _Managed(pulumi.CustomResource):
         reported together with what the spec finds."""
         self.resource_name = name
         problems = list(problems or [])
+        inputs = _enum_values(inputs)
         collector = declared.active_collector()
         if collector is None:
             if problems:
@@ -227,6 +324,8 @@ class _Managed(pulumi.CustomResource):
             _refuse(self.kind, name, problems)
             return
         endpoint = opts.provider if opts is not None else None
+        if opts is not None and getattr(opts, "import_", None):
+            collector.imports[(self.kind, name)] = str(opts.import_)
         for dependency in (opts.depends_on if opts is not None and isinstance(opts.depends_on, list) else []):
             if isinstance(dependency, _Managed):
                 deps.add(f"{dependency.kind}/{dependency.resource_name}")
@@ -259,7 +358,8 @@ class VirtualMachine(_Managed):
     ``guest_os``: ``"linux"``, ``"windows"``, ``"other"`` or the hypervisor's own guest id. ``power``:
     ``"on"`` or ``"off"``. ``nested_virtualization``: expose hardware virtualization to the guest.
     ``clone_from``: the name of a template or VM to clone when creating; ``linked_clone`` shares its
-    disks instead of copying them. ``tags``: a list of strings.
+    disks instead of copying them. ``tags``: a list of strings. ``cloud_init``: a ``CloudInit`` (templates and
+    their variables) for the guest's first boot.
     """
 
     kind = "VirtualMachine"
@@ -271,10 +371,11 @@ class VirtualMachine(_Managed):
                  clone_from: str | None = None, tags: list[str] | None = None,
                  opts: pulumi.ResourceOptions | None = None, *,
                  sockets: int | None = None, node: str | None = None, machine: str | None = None,
-                 linked_clone: bool = False, gpus: list[Gpu] | None = None, **unknown: Any) -> None:
+                 linked_clone: bool = False, gpus: list[Gpu] | None = None, cloud_init: CloudInit | None = None,
+                 **unknown: Any) -> None:
         problems = _unknown(unknown, ["cpus", "sockets", "memory", "disks", "nics", "gpus", "node", "machine",
                                       "firmware", "secure_boot", "guest_os", "power", "nested_virtualization",
-                                      "clone_from", "linked_clone", "tags", "opts"])
+                                      "clone_from", "linked_clone", "tags", "cloud_init", "opts"])
         items = {field: _items(field, values, expected, problems)
                  for field, values, expected in (("disks", disks, Disk), ("nics", nics, Nic), ("gpus", gpus, Gpu))}
         nics_given = [nic for nic in nics if isinstance(nic, Nic)] if isinstance(nics, list | tuple) else []
@@ -285,6 +386,7 @@ class VirtualMachine(_Managed):
             "firmware": firmware, "secure_boot": secure_boot, "guest_os": guest_os, "power": power,
             "nested_virtualization": nested_virtualization, "clone_from": clone_from,
             "linked_clone": linked_clone, "tags": list(tags) if isinstance(tags, list | tuple) else tags,
+            "cloud_init": _cloud_init_input(resource_name, cloud_init, problems),
         }
         self._declare(resource_name, inputs, deps, opts, problems)
 
@@ -303,8 +405,28 @@ def _items(field: str, values: Any, expected: type, problems: list[tuple[str, st
     for index, value in enumerate(values):
         if isinstance(value, expected):
             found.append(value.args)
-        elif isinstance(value, dict):
-            found.append(value)
+        elif isinstance(value, dict):  # as Pulumi's generated code writes items: snake_case or camelCase keys
+            found.append(from_wire_map(value))
         else:
             problems.append((f"{field}[{index}]", f"expected {noun}, got {type(value).__name__} {value!r}"))
     return found
+
+
+def _enum_values(value: Any) -> Any:
+    """Enum members (``virtplane.VirtualMachineFirmware.UEFI``, as code generated from the schema writes them) as
+    their values."""
+    import enum
+
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _enum_values(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_enum_values(item) for item in value]
+    return value
+
+
+# The names Pulumi's code generation gives the nested input types (``pulumi import`` writes virtplane.DiskArgs(...)).
+DiskArgs = Disk
+NicArgs = Nic
+GpuArgs = Gpu

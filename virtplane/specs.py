@@ -11,8 +11,19 @@ import difflib
 import re
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+)
 
+from virtplane import cloudinit
 from virtplane.errors import SpecError
 from virtplane.units import SizeError, parse_size
 
@@ -110,6 +121,61 @@ class GpuSpec(BaseModel):
     vendor: Literal["nvidia", "amd", "intel"] | None = None
 
 
+class CloudInitSpec(BaseModel):
+    """Cloud-init for the VM's guest, delivered the hypervisor's own way at creation and whenever it changes:
+    ``user_data`` (cloud-config YAML, a script or a MIME multipart message), ``meta_data`` (a YAML mapping with an
+    ``instance-id``) and ``network_config`` (network configuration version 1 or 2). ``virtplane.CloudInit`` renders
+    them from the stack's Jinja2 templates. Only their digest (``sha256:…``) is ever shown or compared: they may
+    hold secrets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user_data: str
+    meta_data: str
+    network_config: str | None = None
+
+    @field_validator("user_data")
+    @classmethod
+    def _user_data(cls, text: str) -> str:
+        _document(cloudinit.user_data_format, text)
+        return text
+
+    @field_validator("meta_data")
+    @classmethod
+    def _meta_data(cls, text: str) -> str:
+        _document(cloudinit.meta_mapping, text)
+        return text
+
+    @field_validator("network_config")
+    @classmethod
+    def _network_config(cls, text: str | None) -> str | None:
+        if text is not None:
+            _document(cloudinit.network_mapping, text)
+        return text
+
+    @property
+    def documents(self) -> cloudinit.Documents:
+        return cloudinit.Documents(self.user_data, cloudinit.meta_mapping(self.meta_data),
+                                   None if self.network_config is None else cloudinit.network_mapping(
+                                       self.network_config))
+
+    @property
+    def digest(self) -> str:
+        return self.documents.digest
+
+    @model_serializer
+    def _as_digest(self) -> str:
+        """In a VM's state (what plans, drift and Pulumi outputs carry) cloud-init is its digest."""
+        return self.digest
+
+
+def _document(check: Any, text: str) -> None:
+    try:
+        check(text)
+    except cloudinit.DocumentError as exc:
+        raise ValueError(str(exc)) from None
+
+
 class NetworkSpec(Spec):
     vlan: int = Field(default=0, ge=0, le=4094)
 
@@ -121,6 +187,8 @@ class VirtualMachineSpec(Spec):
     ``machine`` is the virtual hardware platform (a Proxmox machine type such as ``q35``, a vSphere
     hardware version such as ``vmx-19``); None keeps the hypervisor's default.
     ``linked_clone`` makes ``clone_from`` share the template's disks instead of copying them.
+    ``cloud_init`` is the guest's first-boot customization; in the VM's state it is the digest of what was
+    delivered (``sha256:…``), so a changed template shows as a changed digest and re-initializes the guest.
 
     **Unset means not managed**: every field left None is neither compared nor changed, so a clone keeps
     its template's values. A VM made from nothing takes CREATION_DEFAULTS for what is unset."""
@@ -143,6 +211,7 @@ class VirtualMachineSpec(Spec):
     clone_from: str | None = None
     linked_clone: bool = False
     tags: Annotated[list[str] | None, AfterValidator(_normalize_tags)] = None
+    cloud_init: CloudInitSpec | None = None
 
     def problems(self) -> list[tuple[str, str]]:
         found = []
@@ -228,6 +297,9 @@ NIC_DEFAULTS: dict[str, Any] = {"adapter": "paravirtual"}
 
 # Fields read only when an object is created; a live object cannot tell them, so they are not diffed.
 CREATE_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"clone_from", "linked_clone"})}
+# Fields a live object holds only as a digest of what was delivered (cloud-init): compared, never read back as
+# inputs (an import leaves them unset, so not managed).
+DIGEST_ONLY: dict[str, frozenset[str]] = {"VirtualMachine": frozenset({"cloud_init"})}
 
 
 def validate_name(kind: str, name: str) -> None:

@@ -12,6 +12,7 @@ from virtplane.errors import VirtplaneError
 from virtplane_lab import process
 
 USER = "root@pam"
+SNIPPETS_STORAGE = "lab-snippets"  # a shared directory storage for cloud-init snippets (docs/cloud-init.md)
 
 
 @dataclass(kw_only=True)
@@ -22,9 +23,15 @@ class FakepveInstance(process.Simulator):
 
     url: str
     user: str = USER
+    snippets_dir: str = ""  # the lab-snippets storage's directory (its snippets are in snippets_dir/snippets)
 
     def settings(self) -> dict[str, str]:
-        return {"PROXMOX_VE_ENDPOINT": self.url, "PROXMOX_VE_USERNAME": self.user, "PROXMOX_VE_CA_FILE": self.ca_file}
+        settings = {"PROXMOX_VE_ENDPOINT": self.url, "PROXMOX_VE_USERNAME": self.user,
+                    "PROXMOX_VE_CA_FILE": self.ca_file}
+        if self.snippets_dir:  # mounted here as a share would be: virtplane writes cloud-init snippets into it
+            settings.update(PROXMOX_VE_SNIPPETS_STORAGE=SNIPPETS_STORAGE,
+                            PROXMOX_VE_SNIPPETS_PATH=str(Path(self.snippets_dir) / "snippets"))
+        return settings
 
 
 def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: float = 0.0,
@@ -40,10 +47,12 @@ def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: f
     run_dir.mkdir(parents=True, exist_ok=True)
     password_file = process.new_password(run_dir)
     ca_file = run_dir / "ca.pem"
+    snippets_dir = run_dir / "snippets-storage"
     args = [sys.executable, "-m", "virtplane_lab.fakepve_main", "--nodes", str(nodes),
             "--password-file", str(password_file), "--cert-out", str(ca_file),
-            "--time-scale", str(time_scale), "--latency", str(latency)]
+            "--time-scale", str(time_scale), "--latency", str(latency), "--snippets-dir", str(snippets_dir)]
     if guests is not None:
         args += ["--guests", str(guests)]
     pid, ready = process.launch(args, run_dir, "Proxmox simulator (fakepve)", timeout)
-    return FakepveInstance(url=ready["url"], pid=pid, ca_file=str(ca_file), password_file=str(password_file))
+    return FakepveInstance(url=ready["url"], pid=pid, ca_file=str(ca_file), password_file=str(password_file),
+                           snippets_dir=str(snippets_dir))

@@ -8,14 +8,20 @@ model:
 - ``GET /nodes/{node}/status``: ``cpuinfo`` (model, vendor, flags, ``hvm``), ``memory`` (as ``/nodes`` reports
   it), ``pveversion``;
 - ``GET /nodes/{node}/hardware/pci`` (``pci-class-blacklist``, ``verbose``) and ``…/pci/{id-or-mapping}/mdev``;
-- ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``) and ``…/cpu``;
+- ``GET /nodes/{node}/capabilities/qemu/cpu-flags`` (with ``supported-on``, and ``nested-virt``), ``…/cpu`` and
+  ``…/machines`` (the node's QEMU machine versions);
 - ``GET /cluster/mapping/pci`` (``check-node``) and ``/cluster/mapping/pci/{id}``.
+
+A GPU's mdev ``available`` counts the instances running VMs hold, as the NVIDIA driver's ``available_instances``
+does: one fewer per running instance of the type, and none of any type of another size once one size runs on the
+GPU (equal-size mode; NVIDIA "Virtual GPU Software User Guide"). ``seed_lab_guests`` adds the lab's other-team VMs
+(``pve_hardware.lab_guests``).
 
 Its storage ``local`` holds the lab's container templates (``pve_templates``). It also registers PVE's
 ``pve-qm-hostpci`` format, so a VM's ``hostpciN`` is checked as PVE checks it (and, as
 PVE does, only root@pam itself may set a raw device; anyone else, API tokens included, needs a mapping and
 Mapping.Use on it), and can play a standalone node (``standalone = True``: ``/cluster/status`` lists the node
-and no cluster).
+and no cluster). Cloud-init (snippets on directory storages, ``cicustom``, the drive's dump) is fakepve_cloudinit's.
 
 Imported only inside the fakepve process (``fakepve_main``) and by the tests' fixtures: nothing in virtplane's
 core imports it.
@@ -31,7 +37,17 @@ from fakepve import schema as pve_schema
 from fakepve.model import PveError
 from fakepve.server import USER, FakePve, ok, params
 
-from virtplane_lab.pve_hardware import FakeMapping, FakeNode, lab_mappings, lab_nodes, plain_node
+from virtplane_lab.fakepve_cloudinit import CloudInitPve, register_cicustom_format
+from virtplane_lab.pve_hardware import (
+    FakeMapping,
+    FakeNode,
+    MdevType,
+    lab_guests,
+    lab_mappings,
+    lab_nodes,
+    machine_versions,
+    plain_node,
+)
 from virtplane_lab.pve_templates import seed_templates
 
 GIB = 1024 ** 3
@@ -93,17 +109,24 @@ def _map_keys(entry: str) -> dict[str, str]:
     return dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
 
 
-class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
+class HardwarePve(CloudInitPve, FakePve):  # type: ignore[misc] - fakepve is untyped
     """A FakePve whose nodes carry hardware: ``hardware`` maps node -> FakeNode (a node without an entry gets
     ``plain_node()``), ``pci_mappings`` lists the cluster's PCI mappings. Change them freely while it serves."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         register_hostpci_format()
+        register_cicustom_format()
         self.hardware: dict[str, FakeNode] = lab_nodes()
         self.pci_mappings: list[FakeMapping] = lab_mappings()
         self.standalone = False
         seed_templates(self.storages)
+
+    def seed_lab_guests(self) -> None:
+        """Add the VMs of other teams the lab's cluster holds (``pve_hardware.lab_guests``): `virtplane lab up` and
+        the lab's end-to-end tests have them; other tests start from an empty cluster."""
+        for guest in lab_guests():
+            self.add_vm(guest.vmid, guest.name, node=guest.node, status=guest.status, config=guest.config)
 
     def node_hardware(self, node: str) -> FakeNode:
         if node not in self.hardware:
@@ -127,8 +150,11 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
             ("GET", "/nodes/{node}/hardware/pci/{pci-id-or-mapping}/mdev"): self._mdev_types,
             ("GET", "/nodes/{node}/capabilities/qemu/cpu-flags"): self._cpu_flags,
             ("GET", "/nodes/{node}/capabilities/qemu/cpu"): self._cpu_models,
+            ("GET", "/nodes/{node}/capabilities/qemu/machines"): self._machines,
             ("GET", "/cluster/mapping/pci"): self._mapping_list,
             ("GET", "/cluster/mapping/pci/{id}"): self._mapping_get,
+            ("GET", "/nodes/{node}/qemu/{vmid}/cloudinit/dump"): self._cloudinit_dump,
+            ("PUT", "/nodes/{node}/qemu/{vmid}/cloudinit"): self._cloudinit_regenerate,
         }
 
     # ---- nodes -----------------------------------------------------------------------------------------------
@@ -164,14 +190,37 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
         hardware = self.node_hardware(node)
         if PCI_ID.fullmatch(wanted):
             device = hardware.device(wanted)
-            return [kind.answer() for kind in (device.mdev_types or [])] if device else []
+            return [self._mdev_answer(node, device.id, kind) for kind in (device.mdev_types or [])] if device else []
         mapping = next((m for m in self.pci_mappings if m.id == wanted), None)
         types: dict[str, dict[str, Any]] = {}
         for path in mapping.paths_on(node) if mapping else []:
             device = None if ";" in path else hardware.device(path)  # no mdev on multifunction devices
             for kind in (device.mdev_types or []) if device else []:
-                types.setdefault(kind.type, kind.answer())
+                types.setdefault(kind.type, self._mdev_answer(node, device.id, kind))
         return [types[name] for name in sorted(types)]
+
+    def _running_instances(self, node: str, device: str) -> list[str]:
+        """The mdev types of the instances running VMs on ``node`` hold on ``device`` (one entry per instance)."""
+        found = []
+        for vm in self.vms:
+            if vm.node != node or vm.status != "running":
+                continue
+            for key, value in vm.config.items():
+                if not HOSTPCI_KEY.fullmatch(key) or "mdev=" not in str(value):
+                    continue
+                keys = _map_keys(str(value))
+                mapping = next((m for m in self.pci_mappings if m.id == keys.get("mapping")), None)
+                paths = mapping.paths_on(node) if mapping else [keys.get("host") or str(value).split(",")[0]]
+                if any(path.lower() in (device, device[5:]) for path in paths):
+                    found.append(keys["mdev"])
+        return found
+
+    def _mdev_answer(self, node: str, device: str, kind: MdevType) -> dict[str, Any]:
+        running = self._running_instances(node, device)
+        row = kind.answer()
+        row["available"] = 0 if any(other != kind.type for other in running) else max(
+            kind.available - running.count(kind.type), 0)
+        return row
 
     def _cpu_flags(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
         online = sorted(name for name, state in self.nodes.items() if state.get("online", True))
@@ -183,6 +232,9 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
             rows.append({"name": "nested-virt", "supported-on": [n for n in online if self.node_hardware(n).nested],
                          "description": "Expose hardware virtualization (Intel VT-x or AMD-V) to the guest"})
         return sorted(rows, key=lambda row: row["name"])
+
+    def _machines(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
+        return machine_versions(self.node_hardware(values["node"]).qemu)
 
     def _cpu_models(self, values: dict[str, Any], user: Any) -> list[dict[str, Any]]:
         return [{"name": name, "vendor": vendor, "custom": 0} for name, vendor in CPU_MODELS]
@@ -229,15 +281,18 @@ class HardwarePve(FakePve):  # type: ignore[misc] - fakepve is untyped
     async def _config_put(self, request: Any) -> Any:
         values = self._verify(request, await params(request))
         self._check_hostpci(request[USER], values)
+        self.check_cicustom(values)
         return await super()._config_put(request)
 
     async def _config_post(self, request: Any) -> Any:
         values = self._verify(request, await params(request))
         self._check_hostpci(request[USER], values)  # before the task starts, as PVE checks it
+        self.check_cicustom(values)
         return await super()._config_post(request)
 
     async def _qm_create(self, values: dict[str, Any], user: Any) -> Any:
         self._check_hostpci(user, values)
+        self.check_cicustom(values)
         return await super()._qm_create(values, user)
 
     # ---- removing a disk from a VM's configuration --------------------------------------------------------------

@@ -1,5 +1,6 @@
 """The lab's Proxmox VE endpoint: fakepve (an optional, AGPL test peer) as a three-node cluster with seeded
-hardware (``fakepve_hardware.HardwarePve``: pve1 has a GPU with vGPU types, pve2 an SR-IOV NIC, pve3 no IOMMU).
+hardware (``fakepve_hardware.HardwarePve``: pve1 has a GPU with vGPU types, pve2 an SR-IOV NIC, pve3 no IOMMU) and a
+shared directory storage for cloud-init snippets (``lab-snippets``), whose directory virtplane writes into.
 
 Run as its own process by ``virtplane_lab.fakepve.start``; nothing else in virtplane imports fakepve.
 It serves TLS with a certificate written for the client to verify, logs in with a password read from
@@ -29,6 +30,11 @@ async def serve(args: argparse.Namespace) -> None:
         pve.slow_network(args.latency)
     for node in NODES[: args.nodes]:
         pve.add_node(node)
+    pve.seed_lab_guests()
+    if args.snippets_dir:
+        from virtplane_lab.fakepve import SNIPPETS_STORAGE
+
+        pve.add_snippets_storage(SNIPPETS_STORAGE, args.snippets_dir)
     if args.guests:
         for guest in json.loads(Path(args.guests).read_text())["guests"]:
             pve.add_vm(int(guest["vmid"]), guest["name"], node=guest.get("node", NODES[0]),
@@ -54,6 +60,7 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.0)
     parser.add_argument("--guests", help='JSON file {"guests": [{"vmid", "name", "node", "status", "config"}]}')
     parser.add_argument("--latency", type=float, default=0.0, help="PVE seconds added to every response")
+    parser.add_argument("--snippets-dir", help="a directory: the shared snippets storage lab-snippets")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(parser.parse_args()))
 

@@ -3,17 +3,19 @@
 The nodes differ on purpose, so placement, inventory and policy tests see every answer:
 
 - ``pve1``: Intel Xeon with VT-x and EPT, IOMMU on, an NVIDIA A100 that can be passed through and offers four
-  mdev (vGPU) types with different ``available`` counts, named by the cluster mapping ``a100``; nested
-  virtualization supported.
+  mdev (vGPU) types with different ``available`` counts, named by the cluster mapping ``a100``; an NVIDIA T4 named
+  by the mapping ``t4`` and held by ``render-9``, a stopped VM of another team; nested virtualization supported;
+  QEMU 9.2.
 - ``pve2``: Intel Xeon with VT-x and EPT, IOMMU on, an Intel X710 SR-IOV NIC (one physical function and four
   virtual functions, each listed as its own PCI function: PVE does not link a VF to its PF), the VFs pooled by the
-  mapping ``x710-vf``; an NVIDIA L4 with no mdev types, to be passed through whole (the lab's passthrough VM);
-  nested virtualization supported.
+  mapping ``x710-vf``; an NVIDIA L4 with no mdev types, to be passed through whole (the lab's passthrough VM); an
+  NVIDIA A2 that shares its IOMMU group with an NVMe drive (a board behind a switch without ACS: it cannot be
+  passed alone); nested virtualization supported; QEMU 9.2.
 - ``pve3``: AMD EPYC with AMD-V and NPT, IOMMU off (every ``iommugroup`` is -1), no nested virtualization, nothing
-  to pass through.
+  to pass through; QEMU 8.1 (a node not upgraded yet).
 
-``FakeNode`` holds one node's answers; ``lab_nodes()`` and ``lab_mappings()`` give fresh copies, so a test may
-change its own cluster's hardware without touching another's.
+``FakeNode`` holds one node's answers; ``lab_nodes()``, ``lab_mappings()`` and ``lab_guests()`` give fresh copies,
+so a test may change its own cluster's hardware without touching another's.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class FakeNode:
     cores: int = 4
     cpus: int = 4
     mhz: str = "2100.000"
+    qemu: str = "9.2"  # the node's QEMU release: the newest machine version it offers
 
     @property
     def hvm(self) -> bool:
@@ -176,12 +179,18 @@ def lab_nodes() -> dict[str, FakeNode]:
         PciFunction("0000:41:00.0", "0x020000", "0x14e4", "0x16d8", "Broadcom Inc. and subsidiaries",
                     "BCM57416 NetXtreme-E Dual-Media 10G RDMA Ethernet Controller", -1),
     ]
+    t4 = PciFunction("0000:d8:00.0", "0x030200", "0x10de", "0x1eb8", "NVIDIA Corporation", "TU104GL [Tesla T4]", 60,
+                     "0x10de", "0x12a2")
+    a2 = PciFunction("0000:86:00.0", "0x030200", "0x10de", "0x25b6", "NVIDIA Corporation", "GA107GL [A2 / A16]", 70,
+                     "0x10de", "0x157e")
+    nvme = PciFunction("0000:87:00.0", "0x010802", "0x144d", "0xa80a", "Samsung Electronics Co Ltd",
+                       "NVMe SSD Controller PM9A1/PM9A3/980PRO", 70)
     return {
         "pve1": FakeNode("Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", INTEL_FLAGS, nested=True,
-                         devices=[*_intel_chipset(iommu=True), a100]),
+                         devices=[*_intel_chipset(iommu=True), a100, t4]),
         "pve2": FakeNode("Intel(R) Xeon(R) Silver 4314 CPU @ 2.40GHz", INTEL_FLAGS, nested=True,
-                         devices=[*_intel_chipset(iommu=True), x710_pf, *x710_vfs, l4]),
-        "pve3": FakeNode("AMD EPYC 7313 16-Core Processor", AMD_FLAGS, nested=False, devices=epyc),
+                         devices=[*_intel_chipset(iommu=True), x710_pf, *x710_vfs, l4, a2, nvme]),
+        "pve3": FakeNode("AMD EPYC 7313 16-Core Processor", AMD_FLAGS, nested=False, devices=epyc, qemu="8.1"),
     }
 
 
@@ -193,10 +202,48 @@ def plain_node() -> FakeNode:
 
 
 def lab_mappings() -> list[FakeMapping]:
-    """The cluster's PCI mappings, fresh: ``a100`` (pve1's GPU, for mdev) and ``x710-vf`` (pve2's VFs, a pool)."""
+    """The cluster's PCI mappings, fresh: ``a100`` (pve1's GPU, for mdev), ``t4`` (pve1's T4) and ``x710-vf`` (pve2's
+    VFs, a pool)."""
     vfs = [f"node=pve2,path=0000:5e:02.{n},id=8086:154c,iommugroup={31 + n}" for n in range(4)]
     return [
         FakeMapping("a100", "NVIDIA A100 of pve1",
                     ["node=pve1,path=0000:3b:00.0,id=10de:20f1,iommugroup=42,subsystem-id=10de:145f"], mdev=True),
+        FakeMapping("t4", "NVIDIA T4 of pve1", ["node=pve1,path=0000:d8:00.0,id=10de:1eb8,iommugroup=60"]),
         FakeMapping("x710-vf", "Virtual functions of pve2's X710", vfs),
     ]
+
+
+@dataclass
+class FakeGuest:
+    """A VM of another team the lab's cluster holds (``qm`` would have made it): not virtplane's."""
+
+    vmid: int
+    name: str
+    node: str
+    status: str
+    config: dict[str, object]
+
+
+def lab_guests() -> list[FakeGuest]:
+    """The VMs on the lab's nodes that are not the stack's, fresh: ``render-9``, stopped, holding pve1's T4 through
+    the mapping ``t4`` (a stopped VM keeps its device: it takes it again when it starts)."""
+    return [FakeGuest(4001, "render-9", "pve1", "stopped",
+                      {"memory": 8192, "cores": 4, "machine": "q35", "bios": "ovmf", "hostpci0": "mapping=t4,pcie=1"})]
+
+
+QEMU_RELEASES = ("5.0", "5.1", "5.2", "6.0", "6.1", "6.2", "7.0", "7.1", "7.2", "8.0", "8.1", "8.2", "9.0", "9.1",
+                 "9.2")
+
+
+def machine_versions(qemu: str) -> list[dict[str, str]]:
+    """``/nodes/{node}/capabilities/qemu/machines`` of a node running QEMU ``qemu``: each versioned i440fx and q35
+    machine up to that release, the newest also with Proxmox's ``+pve1`` revision (qemu-server lists QEMU's machine
+    versions and its own revisions of them)."""
+    releases = QEMU_RELEASES[:QEMU_RELEASES.index(qemu) + 1]
+    rows = []
+    for release in releases:
+        for kind, prefix in (("i440fx", "pc-i440fx"), ("q35", "pc-q35")):
+            rows.append({"id": f"{prefix}-{release}", "type": kind, "version": release})
+            if release == releases[-1]:
+                rows.append({"id": f"{prefix}-{release}+pve1", "type": kind, "version": f"{release}+pve1"})
+    return rows

@@ -53,11 +53,13 @@ def build(work_dir: Path) -> Path:
 
 def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, own_vms: str = "",
           datastores: int = 1, timeout: float = 300.0, bin_dir: Path | None = None,
-          pci_per_host: int | None = None) -> VcsimInstance:
+          pci_per_host: int | None = None, device_vms: bool = True) -> VcsimInstance:
     """Start a simulator in its own session (it outlives this process) and wait until it serves.
 
     ``own_vms`` marks the seeded VMs as owned by that stack (benchmarks); ``bin_dir`` caches the build;
-    ``pci_per_host`` sets how many PCI devices each host has (the simulator's default is 8)."""
+    ``pci_per_host`` sets how many PCI devices each host has (the simulator's default is 8); ``device_vms``
+    seeds the VMs other teams run on the lab's GPUs (a 20 GB vGPU on DC0_C0_H0, a powered-off Dynamic
+    DirectPath VM on DC0_C0_H1)."""
     binary = build(bin_dir or work_dir / "bin")
     run_dir = work_dir / "vcsim"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -70,5 +72,7 @@ def start(work_dir: Path, *, hosts: int = 3, vms: int = 0, delay_ms: int = 0, ow
         args += ["-own-vms", own_vms]
     if pci_per_host is not None:
         args += ["-pci-per-host", str(pci_per_host)]
+    if not device_vms:
+        args += ["-device-vms=false"]
     pid, ready = process.launch(args, run_dir, "vSphere simulator", timeout)
     return VcsimInstance(host=ready["host"], pid=pid, ca_file=str(ca_file), password_file=str(password_file))

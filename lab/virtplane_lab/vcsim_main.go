@@ -10,24 +10,40 @@
 // Hardware, by host index i (DC0_C0_H<i>), profile i % 4; every host has -pci-per-host devices
 // (default 8): the profile's own devices, then chipset, RAID, 1 GbE and NVMe fillers.
 //
-//	i%4  CPU (CPUID)                 VT-x/AMD-V  SLAT  nested  GPU (passthrough)          SR-IOV NIC (VFs/max)            vGPU types (graphics)
-//	0    Xeon Gold 6338 (Intel)      VMX on      yes   yes     A100 80GB capable+enabled  X710 enabled 8/64               grid_a100-{4,10,20,40}c (sharedDirect)
-//	                                                           + L4 capable+enabled
-//	1    EPYC 7763 (AMD)             SVM on      yes   yes     A100 40GB capable, NOT en. ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
-//	2    Xeon Silver 4210R (Intel)   VMX off     no    no      none                       none                            none; no device passthrough capable
-//	3    EPYC 9354 (AMD)             no regs     unset yes     none                       E810 enabled 32/256             none
+//	i%4  ESXi (newest vmx)  CPU (CPUID)                 VT-x/AMD-V       SLAT  nested  GPU (passthrough)                SR-IOV NIC (VFs/max)            vGPU types (graphics)
+//	0    8.0 U2 (vmx-21)    Xeon Gold 6338 (Intel)      VMX on           yes   yes     A100 80GB capable+enabled        X710 enabled 8/64               grid_a100-{4,10,20,40}c (A100 sharedDirect,
+//	                                                                                   + L4 capable+enabled                                             80 GB, one 20 GB vGPU running; L4 direct)
+//	1    7.0 U2 (vmx-19)    EPYC 7763 (AMD)             SVM on           yes   yes     A100 40GB capable, NOT enabled   ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
+//	                                                                                   + A10 enabled, claimed by a powered-off Dynamic DirectPath VM
+//	                                                                                   + A30 enabled, not active until the host reboots
+//	2    6.7 U3 (vmx-15)    Xeon Silver 4210R (Intel)   VMX on, disabled no    no      none                             none                            none; no device passthrough capable
+//	                                                    in the BIOS
+//	3    7.0 (vmx-17)       EPYC 9354 (AMD)             no regs          unset yes     none                             E810 enabled 32/256             none
 //
 // Every host has a non-nil capability (a nil one crashes property reads in govmomi 0.24); profile 3
 // leaves cpuHwMmuSupported unset and reports no CPUID registers, so SLAT and VT-x/AMD-V read as
 // unknown (nestedHVSupported is a required boolean in the API: clients read an unset one as false).
+// Profile 2 has VT-x disabled in the BIOS: CPUID still shows VMX (the firmware locks it off in an MSR,
+// CPUID does not change), and the host says so in capability.ftCompatibilityIssues (cpuHvDisabled), as
+// ESXi reports hosts that cannot run FT (vSphere API HostCapabilityFtUnsupportedReason).
 // Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host answers "yes"
 // to both kinds of request (real vGPU needs the GPU out of passthrough); its second GPU, an L4 enabled
-// for passthrough, can be given whole while the A100 serves vGPU instances (the lab's passthrough VM). NVMe and USB fillers are
-// passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on profile 2. IDs are signed
-// shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on every host.
+// for passthrough, can be given whole while the A100 serves vGPU instances (the lab's passthrough VM).
+// NVMe and USB fillers are passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on
+// profile 2. IDs are signed shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on
+// every host.
+//
+// VMs held by others (unless -device-vms=false): on DC0_C0_H0 "vdi-pool-3", powered on with a 20 GB
+// vGPU (grid_a100-20c) that config.graphicsInfo[].vm lists on the A100; on DC0_C0_H1 "render-farm-7",
+// powered off with a Dynamic DirectPath I/O device allowing the A10: it holds no device until it
+// powers on, when vSphere gives it a free A10 (vSphere VM Administration, "PCI devices").
+// The cluster's EnvironmentBrowser answers QueryConfigOptionDescriptor with every hardware version
+// from vmx-13 to vmx-21 and, for each, the hosts whose release creates it (as vCenter does for a
+// cluster of mixed releases; the simulator's own answer names every host for vmx-13 only).
 package main
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -49,7 +65,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -65,6 +85,7 @@ func main() {
 	passFile := flag.String("password-file", "", "file holding the login password")
 	owner := flag.String("own-vms", "", "mark seeded VMs as owned by this stack (benchmarks)")
 	pciPerHost := flag.Int("pci-per-host", 8, "PCI devices per host (the profile's GPU and NIC, then chipset fillers)")
+	deviceVMs := flag.Bool("device-vms", true, "seed the VMs other teams run on the lab's GPUs (see the top)")
 	flag.Parse()
 
 	password := "virtplane"
@@ -91,8 +112,14 @@ func main() {
 	defer model.Remove()
 
 	seedHosts(*pciPerHost)
+	seedHardwareVersions()
 	if *owner != "" {
-		markOwned(*owner)
+		markOwned(*owner) // the -vms VMs only: the device VMs below are other teams'
+	}
+	if *deviceVMs {
+		if err := seedDeviceVMs(model.Service); err != nil {
+			log.Fatalf("seeding device VMs: %v", err)
+		}
 	}
 
 	cert, err := selfSigned()
@@ -184,7 +211,10 @@ type cpu struct {
 type profile struct {
 	name           string
 	server         [2]string // summary.hardware vendor, model
+	release        [2]string // ESXi version, build (summary.config.product)
+	vmx            int       // the newest hardware version the release creates (VMware KB 1003746)
 	cpu            cpu
+	ftIssues       []string // capability.ftCompatibilityIssues
 	memoryGiB      int64
 	usedMiB        int32
 	nested, hwMmu  *bool
@@ -193,8 +223,14 @@ type profile struct {
 	passthru       []types.BaseHostPciPassthruInfo // their passthrough state
 	iommu          bool                            // fillers are passthrough capable (NVMe, USB) when true
 	gpuTypes       []string
-	graphics       string // graphicsType of the profile's GPU (its first special device), "" for none
-	gpuMemoryGiB   int64
+	graphics       []graphics // config.graphicsInfo: one entry per graphics device
+}
+
+// graphics is one config.graphicsInfo entry: a GPU's graphics type and frame buffer.
+type graphics struct {
+	device    types.HostPciDevice
+	kind      types.HostGraphicsInfoGraphicsType
+	memoryGiB int64
 }
 
 const (
@@ -202,6 +238,8 @@ const (
 	nvidiaA100   = 0x20b5 // A100 PCIe 80GB
 	nvidiaA10040 = 0x20f1 // A100 PCIe 40GB
 	nvidiaL4     = 0x27b8 // L4
+	nvidiaA10    = 0x2236 // A10
+	nvidiaA30    = 0x20b7 // A30
 )
 
 var (
@@ -219,6 +257,16 @@ var (
 		Id: "0000:af:00.0", ClassId: 0x0302, Bus: 0xaf, VendorId: 0x10de, DeviceId: nvidiaL4,
 		SubVendorId: 0x10de, SubDeviceId: 0x16ca, VendorName: "NVIDIA Corporation",
 		DeviceName: "AD104GL [L4]",
+	}
+	a10 = types.HostPciDevice{
+		Id: "0000:61:00.0", ClassId: 0x0302, Bus: 0x61, VendorId: 0x10de, DeviceId: nvidiaA10,
+		SubVendorId: 0x10de, SubDeviceId: 0x1482, VendorName: "NVIDIA Corporation",
+		DeviceName: "GA102GL [A10]",
+	}
+	a30 = types.HostPciDevice{
+		Id: "0000:a1:00.0", ClassId: 0x0302, Bus: 0xa1, VendorId: 0x10de, DeviceId: nvidiaA30,
+		SubVendorId: 0x10de, SubDeviceId: 0x1532, VendorName: "NVIDIA Corporation",
+		DeviceName: "GA100GL [A30 PCIe]",
 	}
 	x710 = types.HostPciDevice{
 		Id: "0000:5e:00.0", ClassId: 0x0200, Bus: 0x5e, VendorId: intelVendor, DeviceId: 0x1572,
@@ -239,6 +287,7 @@ var (
 	profiles = []profile{
 		{
 			name: "gpu-passthrough", server: [2]string{"Dell Inc.", "PowerEdge R750xa"},
+			release: [2]string{"8.0.2", "22380479"}, vmx: 21,
 			cpu: cpu{vendor: "intel", model: "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz", mhz: 2000, cores: 32,
 				leaf1ECX: 0x7ffefbff, ext1ECX: 0x00000121},
 			memoryGiB: 512, usedMiB: 98304,
@@ -251,32 +300,41 @@ var (
 			},
 			iommu:    true,
 			gpuTypes: []string{"grid_a100-4c", "grid_a100-10c", "grid_a100-20c", "grid_a100-40c"},
-			graphics: string(types.HostGraphicsInfoGraphicsTypeSharedDirect), gpuMemoryGiB: 80,
+			graphics: []graphics{{a100x80, types.HostGraphicsInfoGraphicsTypeSharedDirect, 80},
+				{l4, types.HostGraphicsInfoGraphicsTypeDirect, 24}},
 		},
 		{
 			name: "gpu-not-enabled", server: [2]string{"Supermicro", "AS -2124GQ-NART"},
+			release: [2]string{"7.0.2", "17630552"}, vmx: 19,
 			cpu: cpu{vendor: "amd", model: "AMD EPYC 7763 64-Core Processor", mhz: 2450, cores: 64,
 				leaf1ECX: 0x7ef8320b, ext1ECX: 0x75c237ff},
 			memoryGiB: 1024, usedMiB: 262144,
 			nested: types.NewBool(true), hwMmu: types.NewBool(true), directPathGen2: types.NewBool(false),
-			special: []types.HostPciDevice{a100x40, connectx6},
+			special: []types.HostPciDevice{a100x40, connectx6, a10, a30},
 			passthru: []types.BaseHostPciPassthruInfo{
 				passthru(a100x40, true, false, false),
 				sriov(connectx6, false, 0, 127),
+				passthru(a10, true, true, true),
+				passthru(a30, true, true, false), // enabled, active only after the host reboots
 			},
 			iommu:    true,
 			gpuTypes: []string{"grid_a100-1-5c", "grid_a100-2-10c", "grid_a100-3-20c", "grid_a100-7-40c"},
-			graphics: string(types.HostGraphicsInfoGraphicsTypeShared), gpuMemoryGiB: 40,
+			graphics: []graphics{{a100x40, types.HostGraphicsInfoGraphicsTypeShared, 40},
+				{a10, types.HostGraphicsInfoGraphicsTypeDirect, 24}, {a30, types.HostGraphicsInfoGraphicsTypeDirect, 24}},
 		},
 		{
 			name: "plain", server: [2]string{"HPE", "ProLiant DL360 Gen10"},
+			release: [2]string{"6.7.0", "14320388"}, vmx: 15, // 6.7 Update 3
 			cpu: cpu{vendor: "intel", model: "Intel(R) Xeon(R) Silver 4210R CPU @ 2.40GHz", mhz: 2400, cores: 10,
-				leaf1ECX: 0x7ffefbdf, ext1ECX: 0x00000121}, // VMX (bit 5) clear: VT-x off in the BIOS
+				leaf1ECX: 0x7ffefbff, ext1ECX: 0x00000121}, // VMX (bit 5) set: CPUID does not tell it is disabled
+			ftIssues: []string{string(types.HostCapabilityFtUnsupportedReasonCpuHvDisabled),
+				string(types.HostCapabilityFtUnsupportedReasonCpuHwmmuUnsupported)},
 			memoryGiB: 128, usedMiB: 16384,
 			nested: types.NewBool(false), hwMmu: types.NewBool(false), directPathGen2: types.NewBool(false),
 		},
 		{
 			name: "sriov-unknown-cpu", server: [2]string{"Lenovo", "ThinkSystem SR645 V3"},
+			release: [2]string{"7.0.0", "15843807"}, vmx: 17,
 			cpu: cpu{vendor: "amd", model: "AMD EPYC 9354 32-Core Processor", mhz: 3250, cores: 32,
 				noRegisters: true},
 			memoryGiB: 768, usedMiB: 65536,
@@ -373,6 +431,8 @@ func seedHost(host *simulator.HostSystem, p profile, pciPerHost int) {
 		VmotionSupported:          true,
 		MaxRunningVMs:             1024,
 		MaxSupportedVcpus:         768,
+		FtCompatibilityIssues:     append([]string(nil), p.ftIssues...),
+		SmpFtCompatibilityIssues:  append([]string(nil), p.ftIssues...),
 	}
 
 	devices := append([]types.HostPciDevice{}, p.special...)
@@ -412,18 +472,145 @@ func seedHost(host *simulator.HostSystem, p profile, pciPerHost int) {
 	host.Summary.Hardware = &summary
 	host.Summary.QuickStats.OverallMemoryUsage = p.usedMiB
 
+	product := types.AboutInfo{Name: "VMware ESXi", FullName: "VMware ESXi " + p.release[0] + " build-" + p.release[1],
+		Vendor: "VMware, Inc.", Version: p.release[0], Build: p.release[1], OsType: "vmnix-x86",
+		ProductLineId: "embeddedEsx", ApiType: "HostAgent", ApiVersion: p.release[0][:3]}
+	host.Summary.Config.Product = &product
+
 	if host.Config != nil {
 		cfg := *host.Config
+		cfg.Product = product
 		cfg.PciPassthruInfo = infos
 		cfg.SharedPassthruGpuTypes = append([]string(nil), p.gpuTypes...)
 		cfg.GraphicsInfo = nil
-		if p.graphics != "" {
-			gpu := p.special[0]
-			cfg.GraphicsInfo = []types.HostGraphicsInfo{{DeviceName: gpu.DeviceName, VendorName: gpu.VendorName,
-				PciId: gpu.Id, GraphicsType: p.graphics, MemorySizeInKB: p.gpuMemoryGiB << 20}}
+		for _, g := range p.graphics {
+			cfg.GraphicsInfo = append(cfg.GraphicsInfo, types.HostGraphicsInfo{DeviceName: g.device.DeviceName,
+				VendorName: g.device.VendorName, PciId: g.device.Id, GraphicsType: string(g.kind),
+				MemorySizeInKB: g.memoryGiB << 20})
 		}
 		host.Config = &cfg
 	}
+}
+
+// envBrowser is a cluster's EnvironmentBrowser that names, for each hardware version, the hosts whose
+// ESXi release creates it (QueryConfigOptionDescriptor), as vCenter does.
+type envBrowser struct {
+	*simulator.EnvironmentBrowser
+	hosts []types.ManagedObjectReference
+	vmx   map[types.ManagedObjectReference]int
+}
+
+func (b *envBrowser) QueryConfigOptionDescriptor(ctx *simulator.Context, req *types.QueryConfigOptionDescriptor) soap.HasFault {
+	body := &methods.QueryConfigOptionDescriptorBody{Res: new(types.QueryConfigOptionDescriptorResponse)}
+	for version := 13; version <= 21; version++ {
+		var hosts []types.ManagedObjectReference
+		for _, host := range b.hosts {
+			if b.vmx[host] >= version {
+				hosts = append(hosts, host)
+			}
+		}
+		if len(hosts) == 0 {
+			continue
+		}
+		key := fmt.Sprintf("vmx-%d", version)
+		body.Res.Returnval = append(body.Res.Returnval, types.VirtualMachineConfigOptionDescriptor{
+			Key: key, Description: key, Host: hosts, CreateSupported: types.NewBool(true),
+			DefaultConfigOption: types.NewBool(false), RunSupported: types.NewBool(true),
+			UpgradeSupported: types.NewBool(true)})
+	}
+	return body
+}
+
+// seedHardwareVersions puts an envBrowser in place of each cluster's EnvironmentBrowser.
+func seedHardwareVersions() {
+	for _, entity := range simulator.Map.All("ClusterComputeResource") {
+		cluster := entity.(*simulator.ClusterComputeResource)
+		if cluster.EnvironmentBrowser == nil {
+			continue
+		}
+		original, ok := simulator.Map.Get(*cluster.EnvironmentBrowser).(*simulator.EnvironmentBrowser)
+		if !ok {
+			continue
+		}
+		browser := &envBrowser{EnvironmentBrowser: original, hosts: cluster.Host,
+			vmx: map[types.ManagedObjectReference]int{}}
+		for _, ref := range cluster.Host {
+			host := simulator.Map.Get(ref).(*simulator.HostSystem)
+			browser.vmx[ref] = profiles[hostIndex(host.Name)%len(profiles)].vmx
+		}
+		simulator.Map.Put(browser)
+	}
+}
+
+// seedDeviceVMs makes, through the simulator's own API in process, the VMs other teams run on the
+// lab's GPUs (see the top): only on hosts that have those GPUs.
+func seedDeviceVMs(service *simulator.Service) error {
+	ctx := context.Background()
+	client, err := vim25.NewClient(ctx, service)
+	if err != nil {
+		return err
+	}
+	datacenter := simulator.Map.All("Datacenter")[0].(*simulator.Datacenter)
+	folder := object.NewFolder(client, datacenter.VmFolder)
+	cluster := simulator.Map.All("ClusterComputeResource")[0].(*simulator.ClusterComputeResource)
+	pool := object.NewResourcePool(client, *cluster.ResourcePool)
+	hosts := map[string]*simulator.HostSystem{}
+	for _, entity := range simulator.Map.All("HostSystem") {
+		hosts[entity.(*simulator.HostSystem).Name] = entity.(*simulator.HostSystem)
+	}
+	create := func(name string, host *simulator.HostSystem, device types.BaseVirtualDevice, on bool) (types.ManagedObjectReference, error) {
+		locked := true
+		spec := types.VirtualMachineConfigSpec{Name: name, GuestId: "otherLinux64Guest", NumCPUs: 4, MemoryMB: 8192,
+			MemoryReservationLockedToMax: &locked, Firmware: "efi",
+			Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+			DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{
+				Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: device}}}
+		hostRef := host.Reference()
+		task, err := folder.CreateVM(ctx, spec, pool, object.NewHostSystem(client, hostRef))
+		if err != nil {
+			return types.ManagedObjectReference{}, err
+		}
+		info, err := task.WaitForResult(ctx, nil)
+		if err != nil {
+			return types.ManagedObjectReference{}, err
+		}
+		ref := info.Result.(types.ManagedObjectReference)
+		if on {
+			task, err := object.NewVirtualMachine(client, ref).PowerOn(ctx)
+			if err == nil {
+				_, err = task.WaitForResult(ctx, nil)
+			}
+			if err != nil {
+				return ref, err
+			}
+		}
+		return ref, nil
+	}
+	if host := hosts["DC0_C0_H0"]; host != nil {
+		vgpu := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,
+			Backing: &types.VirtualPCIPassthroughVmiopBackingInfo{Vgpu: "grid_a100-20c"}}}
+		ref, err := create("vdi-pool-3", host, vgpu, true)
+		if err != nil {
+			return err
+		}
+		cfg := *host.Config
+		cfg.GraphicsInfo = append([]types.HostGraphicsInfo(nil), cfg.GraphicsInfo...)
+		for i := range cfg.GraphicsInfo {
+			if cfg.GraphicsInfo[i].PciId == a100x80.Id {
+				cfg.GraphicsInfo[i].Vm = append(cfg.GraphicsInfo[i].Vm, ref)
+			}
+		}
+		host.Config = &cfg
+	}
+	if host := hosts["DC0_C0_H1"]; host != nil {
+		dynamic := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,
+			Backing: &types.VirtualPCIPassthroughDynamicBackingInfo{
+				AllowedDevice: []types.VirtualPCIPassthroughAllowedDevice{{VendorId: 0x10de, DeviceId: nvidiaA10}}}}}
+		if _, err := create("render-farm-7", host, dynamic, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // markOwned sets virtplane's ownership custom attribute on every seeded VM, naming each VM as the

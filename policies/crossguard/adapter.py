@@ -32,10 +32,12 @@ from virtplane.container_specs import ContainerSpec
 from virtplane.errors import SpecError, VirtplaneError
 from virtplane.inventory import Inventory
 from virtplane.kinds import build_spec
+from virtplane.policies import inventory_file
 from virtplane.policies.containers import ContainerUnderCheck, under_check
 from virtplane.policies.evaluate import DeclaredVm, Report, check_vms
 from virtplane.policies.model import ADVISORY, MANDATORY
 from virtplane.policies.rules import EVERY
+from virtplane.wire_names import from_wire_map
 
 VM_TYPE = "virtplane:index:VirtualMachine"
 CONTAINER_TYPE = "virtplane:index:Container"
@@ -55,6 +57,17 @@ def plain(value: Any) -> Any:
     return value
 
 
+def spec_inputs(kind_name: str, props: Mapping[str, Any]) -> dict[str, Any]:
+    """A resource's properties as build_spec takes them: Python's names (the wire's are camelCase), only the spec's
+    fields (outputs add ``networks``), and digests (a VM's cloud-init output) left out: outputs hold only those."""
+    from virtplane.kinds import kind
+
+    values = from_wire_map(plain(dict(props)))
+    registered = kind(kind_name)
+    return {key: value for key, value in values.items() if key in registered.spec.model_fields
+            and not (key in registered.digest_only and not isinstance(value, Mapping))}
+
+
 def endpoint_of(provider: Any) -> tuple[str, str | None]:
     """(endpoint name, hypervisor kind) of a resource's provider (a ``virtplane.Endpoint``)."""
     if provider is None:
@@ -72,7 +85,7 @@ def vms_from(resources: Sequence[Any]) -> tuple[list[DeclaredVm], dict[str, str]
             continue
         endpoint, kind = endpoint_of(resource.provider)
         try:
-            spec = build_spec(kind_name, resource.name, plain(dict(resource.props)))
+            spec = build_spec(kind_name, resource.name, spec_inputs(kind_name, resource.props))
         except SpecError:
             continue  # reported by virtplane-spec
         urns[resource.name] = resource.urn
@@ -92,7 +105,7 @@ def containers_from(resources: Sequence[Any], inventory: Inventory, kinds: Mappi
             continue
         endpoint, _ = endpoint_of(resource.provider)
         try:
-            spec = build_spec("Container", resource.name, plain(dict(resource.props)))
+            spec = build_spec("Container", resource.name, spec_inputs("Container", resource.props))
         except SpecError:
             continue
         assert isinstance(spec, ContainerSpec)
@@ -123,10 +136,8 @@ class _Evaluations:
         if key != self._key or self._value is None:
             vms, kinds, urns = vms_from(args.resources)
             stack = f"{os.environ.get('PULUMI_PROJECT', 'pulumi')}/{os.environ.get('PULUMI_STACK', 'stack')}"
-            try:
-                inventory = Inventory.load(path)
-            except OSError as exc:
-                raise VirtplaneError(f"cannot read inventory {path}: {exc.strerror}") from None
+            inventory = inventory_file.load(path)
+            inventory_file.require_coverage(inventory, {vm.endpoint: kinds.get(vm.endpoint) for vm in vms}, path)
             containers = containers_from(args.resources, inventory, kinds)
             self._value = (check_vms(stack, vms, inventory, kinds, containers=containers), urns)
             self._key = key
@@ -157,7 +168,7 @@ def _validate_spec(args: ResourceValidationArgs, report_violation: ReportViolati
     if kind_name is None:
         return
     try:
-        build_spec(kind_name, args.name, plain(dict(args.props)))
+        build_spec(kind_name, args.name, spec_inputs(kind_name, args.props))
     except SpecError as exc:
         report_violation(str(exc), None)
 

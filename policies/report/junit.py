@@ -42,3 +42,13 @@ def render(report: Report, base: Path) -> str:
             ElementTree.SubElement(case, "system-out").text = "\n".join(notes)
     ElementTree.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"
+
+
+def failed(message: str) -> str:
+    """The JUnit XML of a check that could not run: one test case in error, with the error as its message."""
+    suites = ElementTree.Element("testsuites", name="virtplane check", tests="1", failures="0", errors="1")
+    suite = ElementTree.SubElement(suites, "testsuite", name="virtplane check", tests="1", failures="0", errors="1")
+    case = ElementTree.SubElement(suite, "testcase", classname="virtplane", name="check")
+    ElementTree.SubElement(case, "error", message=message, type="error")
+    ElementTree.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ElementTree.tostring(suites, encoding="unicode") + "\n"

@@ -82,3 +82,14 @@ def document(report: Report, base: Path, fallback_file: str | None = None) -> di
 
 def render(report: Report, base: Path, fallback_file: str | None = None) -> str:
     return json.dumps(document(report, base, fallback_file), indent=2) + "\n"
+
+
+def failed(message: str, base: Path) -> str:
+    """The SARIF log of a check that could not run (a stack error, an unreachable host): no results, and the
+    invocation marked unsuccessful with the error as a tool execution notification (SARIF 2.1.0, 3.20)."""
+    log = document(Report(stack="", vms=0), base)
+    run = log["runs"][0]  # type: ignore[index]
+    run["invocations"] = [{"executionSuccessful": False, "toolExecutionNotifications": [
+        {"level": "error", "message": {"text": message}, "descriptor": {"id": "virtplane.error"}}]}]
+    del run["properties"]
+    return json.dumps(log, indent=2) + "\n"

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from virtplane.inventory import Inventory
 from virtplane.policies import sources
-from virtplane.policies.model import ADVISORY, MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck, unknown
+from virtplane.policies.model import ADVISORY, MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck, judged
+from virtplane.verdicts import SLAT
 
-RULE = Rule("hw.slat", MANDATORY, "Second-level address translation (EPT / RVI) on the host",
+RULE = Rule(SLAT, MANDATORY, "Second-level address translation (EPT / RVI) on the host",
             "Hyper-V hosts and nested virtualization need SLAT (Intel EPT, AMD RVI/NPT); elsewhere its absence "
             "is an advisory (shadow paging is slow).",
             (sources.HYPERV_REQUIREMENTS, sources.HYPERV_NESTED, sources.ESXI_REQUIREMENTS))
@@ -27,15 +28,9 @@ RULE = Rule("hw.slat", MANDATORY, "Second-level address translation (EPT / RVI) 
 
 def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> list[Finding]:
     assert vm.host is not None
-    required = vm.hypervisor == "hyperv" or bool(vm.spec.nested_virtualization)
-    if vm.host.slat is None:
-        return [unknown(vm, RULE, "second-level address translation (EPT / RVI)")]
-    if vm.host.slat is False:
-        why = "nested virtualization needs it" if vm.spec.nested_virtualization else (
-            "Hyper-V requires it" if vm.hypervisor == "hyperv" else "memory virtualization falls back to shadow "
-                                                                  "page tables")
-        return [vm.finding(RULE, f"host {vm.host.name} has no second-level address translation (EPT / RVI): {why}",
-                           field="nested_virtualization" if vm.spec.nested_virtualization else None,
-                           level=MANDATORY if required else ADVISORY,
-                           remediation="run the VM on a host whose CPU has EPT / RVI")]
-    return []
+    found = judged(vm, RULE)
+    if vm.host.slat is False and not found:
+        found.append(vm.finding(RULE, f"host {vm.host.name} has no second-level address translation (EPT / RVI): "
+                                      "memory virtualization falls back to shadow page tables", level=ADVISORY,
+                                remediation="run the VM on a host whose CPU has EPT / RVI"))
+    return found

@@ -1,6 +1,7 @@
 """hw.sriov (mandatory): each SR-IOV NIC has a physical function on its host with SR-IOV enabled and a free
-virtual function left after the stack's other VMs (``vfs_free`` counts what already runs; this stack's own running
-VMs are given theirs back first).
+virtual function left after the stack's other VMs (``vfs_free`` counts the VFs every VM holds, running or stopped:
+vSphere has no "VFs in use" field, so the VMs' SR-IOV NICs on the PF are counted; Proxmox VMs' ``hostpciN`` naming a
+VF or a mapping of VFs; this stack's own VMs are given theirs back first).
 
 Sources: VMware vSphere Networking "SR-IOV Support" (SR-IOV enabled in BIOS and NIC firmware, VFs per PF);
 Proxmox VE wiki "PCI(e) Passthrough" (SR-IOV: VFs are created on the PF and passed through);
@@ -14,37 +15,18 @@ Links:
 
 from __future__ import annotations
 
-from collections import Counter
-
 from virtplane.inventory import Inventory
-from virtplane.placement import _free_vf
 from virtplane.policies import sources
-from virtplane.policies.model import MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck, unknown
+from virtplane.policies.model import MANDATORY, Finding, Rule, StackUnderCheck, VmUnderCheck, judged
+from virtplane.verdicts import SRIOV
 
-RULE = Rule("hw.sriov", MANDATORY, "SR-IOV physical function enabled with a free virtual function",
+RULE = Rule(SRIOV, MANDATORY, "SR-IOV physical function enabled with a free virtual function",
             "An SR-IOV NIC needs a physical function with SR-IOV enabled on the host and a free virtual function, "
-            "counting the VFs the stack's other VMs take.",
+            "counting the VFs every VM holds and the stack's other VMs take.",
             (sources.VSPHERE_SRIOV, sources.PVE_PASSTHROUGH, sources.HYPERV_DDA),
             applies=lambda vm: bool(vm.sriov_nics))
 
 
 def check(vm: VmUnderCheck, inventory: Inventory, stack: StackUnderCheck) -> list[Finding]:
-    host = vm.host
-    assert host is not None
-    findings: list[Finding] = []
-    own: Counter[str] = Counter()
-    for index in vm.sriov_nics:
-        nic = (vm.spec.nics or [])[index]
-        field = f"nics[{index}]"
-        function, why = _free_vf(host, nic, stack.usage, own)
-        if function is None:
-            findings.append(vm.finding(RULE, f"host {host.name} cannot give {field} a virtual function: {why}",
-                                       field=field, remediation="enable SR-IOV and more VFs on the PF, free VFs, "
-                                                                "or place the VM on another host"))
-            continue
-        own[function.address] += 1
-        if function.enabled is None:
-            findings.append(unknown(vm, RULE, f"whether SR-IOV is enabled on {function.address}", field=field))
-        if function.vfs_free is None:
-            findings.append(unknown(vm, RULE, f"free virtual functions of {function.address}", field=field))
-    return findings
+    return judged(vm, RULE, remediation="enable SR-IOV and more VFs on the PF, free VFs, or place the VM on another "
+                                        "host")

@@ -118,7 +118,8 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
                 memory_total_mib=None if memory is None else memory // MiB,
                 memory_free_mib=free,
                 max_hardware_version=f"{highest[0]}.{highest[1]}" if highest > (0, 0) else None,
-                pci_devices=devices, vgpu_types=vgpu_types, sriov=sriov, sources=sources)
+                pci_devices=devices, vgpu_types=vgpu_types, sriov=sriov, sources=sources,
+                devices_in_use_known=assigned is not None)  # every VM's Get-VMAssignableDevice was read
 
 
 def _free(total: int | None, used: int | None) -> int | None:

@@ -39,6 +39,7 @@ import time
 from typing import Any, cast
 
 from virtplane.errors import OwnershipError, ProviderError
+from virtplane.providers import nocloud
 from virtplane.providers.base import (
     Created,
     Declared,
@@ -50,7 +51,7 @@ from virtplane.providers.base import (
     Rule,
     Volumes,
 )
-from virtplane.providers.hyperv import devices, vm_checks
+from virtplane.providers.hyperv import cidata, devices, vm_checks
 from virtplane.providers.hyperv.client import (
     Cmd,
     HvError,
@@ -113,6 +114,7 @@ class VmHandle:
         self.scsi_controllers = scsi_controllers
         self.checkpoints = checkpoints or []  # names
         self.instances: dict[str, str] = {}  # an assigned device's location path (lower case) -> its instance id
+        self.dvds: dict[tuple[str, int, int], str] = {}  # DVD drive (controller, number, location) -> its ISO or ""
 
 
 class VirtualMachineDriver(KindDriver):
@@ -128,6 +130,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = vm_rule.replaceable
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, client: HypervClient, settings: HypervSettings, host: Any) -> None:
         self._client = client
@@ -227,6 +230,17 @@ class VirtualMachineDriver(KindDriver):
         without touching what observe and check keep for apply (the plugin may read while creates run)."""
         return self._read_ids(stack, ids, _switches(self._settings, declared))
 
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM by VMId, in the one pipeline observe uses."""
+        switches = _switches(self._settings, declared)
+        found: dict[str, Observed] = {}
+        for vm, parts in self._read_all("read every virtual machine"):
+            owner = pending_owner(vm.text("Name"), vm.text("Notes"), stack, []) or owner_from_notes(vm.text("Notes"))
+            ours = owner is not None and owner.stack == stack
+            observed = self._observed(vm, parts, owner, ours=ours, pending=False, switches=switches)
+            found[str(observed.id)] = observed
+        return found
+
     def _read_ids(self, stack: str, ids: list[str], switches: Switches, *, only: str | None = None
                   ) -> dict[str, Observed]:
         wanted = {str(i).lower(): i for i in ids}
@@ -254,7 +268,12 @@ class VirtualMachineDriver(KindDriver):
                           scsi_controllers=len(parts.get("scsi", [])), checkpoints=parts.get("checkpoints", []))
         handle.instances = {(d.text("LocationPath") or "").lower(): d.text("InstanceID") or ""
                             for d in parts.get("assigned", [])}
-        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id,
+        handle.dvds = {cidata.controller_of(d): d.text("Path") or "" for d in parts.get("dvds", [])}
+        delivered = [path for path in handle.dvds.values() if cidata.ours(path, vm_id)]
+        state["cloud_init"] = cidata.digest_of(delivered[0]) if delivered else None
+        others = [f"{kind.lower()}{number}:{location} (a DVD drive holding {path})"
+                  for (kind, number, location), path in handle.dvds.items() if path and not cidata.ours(path, vm_id)]
+        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id, unexpressed=others,
                         restore_power=restore_from(vm.text("Notes")) if ours else None)
 
     # ---- creating ------------------------------------------------------------------------------------
@@ -296,6 +315,9 @@ class VirtualMachineDriver(KindDriver):
             statements += self._add_nic(vm_id, nic, spoofing=bool(vm_spec.nested_virtualization))
         if vm_spec.gpus and host_devices is not None:
             statements += self._gpu_statements(vm_id, name, [], vm_spec.gpus, host_devices, new_vm=True)
+        if vm_spec.cloud_init is not None:  # the VM is off: a DVD drive can be added
+            dvds = {cidata.DEFAULT_DVD: ""} if generation == 1 else {}  # New-VM gives Generation 1 one at IDE 1:0
+            statements += self._cloud_init_statements(vm_id, vm_spec, generation, dvds)
         self._client.run(statements, f"configure the new VM {name}")
         self._client.run([pipe(vm_by_id(vm_id), Cmd("Set-VM", {"NewVMName": name}))], f"name VM {name}")
         if vm_spec.power == "on":
@@ -324,9 +346,33 @@ class VirtualMachineDriver(KindDriver):
         return statements
 
     def _vhd_path(self, vm_id: str, slot: str) -> str:
+        return self._beside_disks(f"{vm_id}-{slot.replace(':', '-')}.vhdx")
+
+    def _beside_disks(self, leaf: str) -> str:
         base = self._settings.vhd_path or self._host.vhd_path or "C:\\Hyper-V\\Virtual Hard Disks"
         separator = "" if base.endswith(("\\", "/")) else "\\"
-        return f"{base}{separator}{vm_id}-{slot.replace(':', '-')}.vhdx"
+        return f"{base}{separator}{leaf}"
+
+    def _cloud_init_statements(self, vm_id: str, spec: VirtualMachineSpec, generation: int,
+                               dvds: dict[tuple[str, int, int], str]) -> list[Any]:
+        """Write the NoCloud ISO beside the VM's disks and put it in a DVD drive: the one holding virtplane's ISO, else
+        an empty drive New-VM made, else a new one (the VM must then be off: ``rule``); the ISO it held is deleted."""
+        assert spec.cloud_init is not None
+        iso = self._beside_disks(cidata.file_name(vm_id, spec.cloud_init.digest))
+        statements = [pipe(Cmd("Set-Content", {"Path": iso, "Value": nocloud.iso(spec.cloud_init.documents),
+                                               "Encoding": "Byte", "ErrorAction": "Stop"}))]
+        held = next((slot for slot, path in dvds.items() if cidata.ours(path, vm_id)), None)
+        target = held or (cidata.DEFAULT_DVD if dvds.get(cidata.DEFAULT_DVD) == "" else None)
+        if target is None:
+            _, number, location = cidata.NEW_DRIVE[generation]
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMDvdDrive", {
+                "ControllerNumber": number, "ControllerLocation": location, "Path": iso})))
+        else:
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Get-VMDvdDrive", {
+                "ControllerNumber": target[1], "ControllerLocation": target[2]}), Cmd("Set-VMDvdDrive", {"Path": iso})))
+        if held is not None and dvds[held].lower() != iso.lower():
+            statements.append(pipe(Cmd("Remove-Item", {"LiteralPath": dvds[held]})))
+        return statements
 
     def _add_disk(self, vm_id: str, disk: Any) -> list[Any]:
         assert disk.slot is not None
@@ -389,6 +435,8 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.gpus is not None and any(top_field(change.path) == "gpus" for change in changes):
             statements += self._gpu_statements(handle.vm_id, name, handle.gpus, vm_spec.gpus, self._host_devices(),
                                                new_vm=False)
+        if "cloud_init" in fields and vm_spec.cloud_init is not None:
+            statements += self._cloud_init_statements(handle.vm_id, vm_spec, generation, handle.dvds)
         # A VM switched off here that is to run again is recorded as such first (providers/marker.py), so a run
         # killed while it is off starts it again; the Notes written with the tags keep the record.
         record = running and needs_off and vm_spec.power != "off"
@@ -494,6 +542,18 @@ class VirtualMachineDriver(KindDriver):
         self._client.run([pipe(vm_by_id(vm_id), Cmd("Stop-VM", {"TurnOff": True, "Force": True}))],
                          f"turn off VM {name}")
 
+    # ---- adopting ------------------------------------------------------------------------------------
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker line in the VM's Notes (people's own lines and the tags line kept)."""
+        handle = observed.handle
+        if observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 "marker")
+        notes = notes_with(handle.notes, owner, None)
+        self._client.run([pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes}))],
+                         f"write the ownership marker of VM {observed.name}")
+
     # ---- deleting ------------------------------------------------------------------------------------
 
     def delete(self, observed: Observed) -> None:
@@ -513,6 +573,7 @@ class VirtualMachineDriver(KindDriver):
                                                          handle.instances.get(gpu["device"].lower()))
         statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Remove-VM", {"Force": True})))
         paths = {path for path in handle.vhd_paths.values() if _made_by_us(path, handle.vm_id)}
+        paths |= {path for path in handle.dvds.values() if cidata.ours(path, handle.vm_id)}  # its cloud-init ISO
         statements += [pipe(Cmd("Remove-Item", {"LiteralPath": path})) for path in sorted(paths)]
         unattached = sorted({self._vhd_path(handle.vm_id, slot) for slot in slots or []} - paths)
         tolerate = _already_off_or_gone
@@ -549,6 +610,8 @@ class VirtualMachineDriver(KindDriver):
     def rule(self, change: FieldChange) -> Rule:
         """As the table says, and: IDE devices change with the VM off (IDE has no hot plug), and so does a disk on a
         SCSI controller beyond the first, which may first need Add-VMScsiController (VM off)."""
+        if change.path == "cloud_init":  # another ISO in the drive: live; a first one may need a drive added: off
+            return Rule.POWER_OFF if change.old is None else Rule.IN_PLACE
         rule = vm_rule(change)
         match = _DISK_ITEM.match(change.path)
         if rule is Rule.IN_PLACE and match and (change.old is None or change.new is None):
@@ -642,6 +705,7 @@ _OBSERVE: list[tuple[tuple[Cmd, ...], tuple[str, ...]]] = [
     ((_GET_VM, Cmd("Get-VMSnapshot")), ("VMId", "Name")),
     ((_GET_VM, Cmd("Get-VMAssignableDevice")), ("VMId", "LocationPath", "InstanceID")),
     ((_GET_VM, Cmd("Get-VMGpuPartitionAdapter")), ("VMId", "InstancePath")),
+    ((_GET_VM, Cmd("Get-VMDvdDrive")), ("VMId", "ControllerType", "ControllerNumber", "ControllerLocation", "Path")),
 ]
 # The host's processor vendor, Windows build and configuration versions (vm_checks.HostVersions).
 HOST_VERSION_READS = (pipe(Cmd("Get-CimInstance", {"ClassName": "Win32_Processor"}),
@@ -782,7 +846,7 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
         short = _short(obj)
         if short == "VirtualMachine":
             vms[_vm_id(obj)] = (obj, {"disks": [], "nics": [], "assigned": [], "partitions": [], "scsi": [],
-                                      "checkpoints": []})
+                                      "checkpoints": [], "dvds": []})
         elif short == "VirtualHardDisk":
             vhds[str(obj.get("Path") or "").lower()] = obj
         elif short == "VMNetworkAdapterVlanSetting":
@@ -811,6 +875,8 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
             parts["assigned"].append(obj)
         elif short == "VMGpuPartitionAdapter":
             parts["partitions"].append(obj)
+        elif short == "DvdDrive":
+            parts["dvds"].append(obj)
     return list(vms.values())
 
 

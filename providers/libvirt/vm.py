@@ -163,6 +163,20 @@ class VirtualMachineDriver(KindDriver):
             found[wanted[str(observed.id).lower()]] = observed
         return found
 
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every domain by UUID, in observe's reads (``virtplane import``)."""
+        self._learn(declared)
+        rows = [(d, root, running, marker.read(root)) for d, root, running in self._all_domains()]
+        return {str(observed.id): observed for observed in self._observed_all(rows)}
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker in the domain's metadata, where a create writes it (its tags with it); nothing else changes."""
+        if observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 "marker")
+        domain = client.call(f"find VM {observed.name}", self._conn.lookupByUUIDString, str(observed.id))
+        self._set_marker(domain, observed.name, marker.Marker(owner, tags=list(observed.state.get("tags") or [])))
+
     def _observed_all(self, rows: list[tuple[Any, ET.Element, bool, marker.Marker | None]]) -> list[Observed]:
         volumes = self._volumes([root for _, root, _, _ in rows])
         holds = any(devices.hostdev_addresses(r) or devices.mdev_uuids(r) for _, r, _, _ in rows)

@@ -400,7 +400,7 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
     ``hostpciN`` is (devices.py); ``sriov_networks`` are the declared SR-IOV NICs, whose networks a VF cannot hold."""
     sockets = _int(config.get("sockets"), 1)
     scsihw = config.get("scsihw")
-    gpus, vfs = device_states(config, node, pci or PciView(), sriov_networks)
+    gpus, vfs = device_states(config, node, pci or PciView(), sriov_networks, names.bridge)
     return {
         "cpus": _int(config.get("cores"), 1) * sockets,
         "sockets": sockets,
@@ -421,10 +421,11 @@ def vm_state(config: Mapping[str, Any], node: str, running: bool, names: Network
     }
 
 
-def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: Sequence[NicSpec]
-                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: Sequence[NicSpec],
+                  bridge: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(GPUs in hostpci order, SR-IOV NICs from hostpci15 down) of a VM. A VF's network is the declared SR-IOV NIC's
-    with its slot, else the next declared one without a slot, in order: PVE has no such setting to read."""
+    with its slot, else the next declared one without a slot, in order: PVE has no such setting to read. A VF no
+    declared NIC accounts for is on ``bridge`` (the endpoint's: what an import writes for it)."""
     gpus, vfs = [], []
     for entry in hostpci_entries(config):
         kind = kind_of(entry, node, pci)
@@ -438,7 +439,7 @@ def device_states(config: Mapping[str, Any], node: str, pci: PciView, declared: 
     nics = []
     for entry in vfs:
         match = by_slot[entry.key] if entry.key in by_slot else next(unslotted, None)
-        state = sriov_nic_state(entry, node, pci, match.network if match else None)
+        state = sriov_nic_state(entry, node, pci, match.network if match else bridge)
         if match and match.device and is_address(match.device) and is_address(state["device"]) and \
                 pci_address(match.device) == pci_address(state["device"]):
             state["device"] = match.device  # the PF as the stack writes it (5e:00.0 is 0000:5e:00.0)

@@ -14,8 +14,9 @@ or how it was inferred:
   link them to their physical function. Where the link is given it is used; otherwise VFs are recognised by name
   ("Virtual Function") and the PF is the other function of the same vendor on their bus; VF counts are then only
   given when that PF is the only candidate, and ``vfs_free`` is unknown either way.
-- In use: which VM holds a device would take one configuration read per VM (``hostpciN``), so ``in_use_by`` is not
-  read here and stays empty.
+- Machine versions: ``/nodes/{node}/capabilities/qemu/machines`` lists the QEMU machine types and versions the
+  node's QEMU offers (``pc-q35-9.2+pve1``); unknown when it cannot be read.
+- In use: what every VM's ``hostpciN`` holds is mapped in device_use.py, from the configurations host_reader reads.
 """
 
 from __future__ import annotations
@@ -33,12 +34,12 @@ STATUS = "/nodes/{node}/status"
 PCI = "/nodes/{node}/hardware/pci"
 MDEV = "/nodes/{node}/hardware/pci/{id}/mdev"
 CPU_FLAGS = "/nodes/{node}/capabilities/qemu/cpu-flags"
+MACHINES = "/nodes/{node}/capabilities/qemu/machines"
 MAPPINGS = "/cluster/mapping/pci"
 # Which facts stay unknown when an answer is missing.
 AFFECTED = {STATUS: ("cpu_model", "hardware_virtualization", "slat", "memory"),
             PCI: ("pci_devices", "iommu", "sriov"), CPU_FLAGS: ("nested",), MDEV: ("vgpu_types",),
-            MAPPINGS: ("pci_mappings",)}
-IN_USE_NOT_READ = "not read: it would take one configuration read (hostpciN) per VM"
+            MAPPINGS: ("pci_mappings",), MACHINES: ("machine_types",)}
 
 _PCI_ADDRESS = re.compile(r"(?:(?P<domain>[0-9a-f]{4,}):)?(?P<bus>[0-9a-f]{2}):(?P<slot>[0-9a-f]{2})\.(?P<fn>[0-7])")
 _MAX_INSTANCE = re.compile(r"max_instance=(\d+)")
@@ -55,6 +56,7 @@ class NodeAnswers:
     status: Mapping[str, Any] | None = None
     pci: list[Mapping[str, Any]] | None = None
     cpu_flags: list[Mapping[str, Any]] | None = None
+    machines: list[Mapping[str, Any]] | None = None
     mdev: dict[str, list[Mapping[str, Any]] | None] = field(default_factory=dict)  # device id -> its types
     missing: dict[str, str] = field(default_factory=dict)
 
@@ -234,7 +236,7 @@ def sriov_functions(rows: list[Mapping[str, Any]]) -> tuple[list[SriovFunction],
             functions.append(SriovFunction(address=address, device_name=names[address].get("device_name"),
                                            enabled=True, vfs_enabled=len(members) if len(candidates) == 1 else None))
     return functions, ("inferred: PVE does not link VFs to their PF; VFs named 'Virtual Function', PF = the other "
-                       "function of their vendor on their bus; free VFs unknown")
+                       "function of their vendor on their bus")
 
 
 def _linked_functions(rows: list[Mapping[str, Any]]) -> list[SriovFunction]:
@@ -285,6 +287,15 @@ def nested_state(node: str, rows: Iterable[Mapping[str, Any]] | None) -> tuple[b
     return node in entry["supported-on"], f"{CPU_FLAGS}?accel=kvm nested-virt supported-on"
 
 
+# ---- machine versions ------------------------------------------------------------------------------------------
+
+def machine_types(rows: Iterable[Mapping[str, Any]] | None) -> list[str] | None:
+    """The machine ids the node's QEMU offers (``pc-q35-9.2+pve1``), sorted; None when not read."""
+    if rows is None:
+        return None
+    return sorted({str(row["id"]) for row in rows if row.get("id")})
+
+
 # ---- one host --------------------------------------------------------------------------------------------------
 
 def mdev_devices(rows: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -310,11 +321,12 @@ def host(endpoint: str, answers: NodeAnswers, mappings: list[Mapping[str, Any]] 
         if rows is not None:
             vgpus += vgpu_types(pci_address(device_id), rows)
     if answers.mdev:
-        sources["vgpu_types"] = f"{MDEV} (available as PVE counts it)"
-        sources["vgpu_types.in_use_by"] = IN_USE_NOT_READ
+        sources["vgpu_types"] = f"{MDEV} (available as PVE counts it, less the stopped VMs' instances)"
     if devices:
         sources["pci_devices"] = f"{PCI} (default class blacklist: no memory controllers, bridges, processors)"
-        sources["pci_devices.in_use_by"] = IN_USE_NOT_READ
+    machines = machine_types(answers.machines)
+    if machines is not None:
+        sources["machine_types"] = MACHINES
     for path, why in sorted(answers.missing.items()):
         for fact in AFFECTED.get(path, ()):
             sources[fact] = f"unknown: {why}"
@@ -322,7 +334,7 @@ def host(endpoint: str, answers: NodeAnswers, mappings: list[Mapping[str, Any]] 
                 version=pve_version(answers.status), online=answers.online, cpu_vendor=cpu.vendor,
                 cpu_model=cpu.model, hardware_virtualization=cpu.hardware_virtualization, slat=cpu.slat,
                 iommu=iommu, nested=nested, memory_total_mib=total, memory_free_mib=free, pci_devices=devices,
-                vgpu_types=vgpus, sriov=sriov,
+                vgpu_types=vgpus, sriov=sriov, machine_types=machines,
                 pci_mappings=pci_mappings(answers.name, mappings) if mappings is not None else [],
                 sources=sources).sorted()
 

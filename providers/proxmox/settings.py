@@ -28,6 +28,8 @@ ENV = {
     "node": "PROXMOX_VE_NODE",
     "storage": "PROXMOX_VE_STORAGE",
     "bridge": "PROXMOX_VE_BRIDGE",
+    "snippets_storage": "PROXMOX_VE_SNIPPETS_STORAGE",
+    "snippets_path": "PROXMOX_VE_SNIPPETS_PATH",
 }
 INPUT_ONLY = ("task_timeout", "request_timeout")
 DEFAULT_PORT = 8006
@@ -51,6 +53,10 @@ class ProxmoxSettings(BaseModel):
     node: str | None = None
     storage: str | None = None
     bridge: str = "vmbr0"
+    # Cloud-init snippets (providers/proxmox/cloudinit.py): a storage with the snippets content type, and its snippets
+    # directory as mounted where virtplane runs (PVE's API cannot upload snippets).
+    snippets_storage: str | None = None
+    snippets_path: str | None = None
     task_timeout: float = Field(default=300.0, gt=0)
     request_timeout: float = Field(default=60.0, gt=0)
 

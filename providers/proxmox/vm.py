@@ -31,10 +31,15 @@
 - Interrupted runs (providers/marker.py): a clone bears the name ``<name>.virtplane-pending`` until the update
   that tags it renames it, so observe lists it; a VM shut down for a change that is to run again is recorded so in
   its description first (written with the synchronous ``PUT …/config``) and the record cleared once it runs.
+- Cloud-init (cloudinit.py): a cloud-init drive and PVE's own options, or snippets written to the endpoint's snippets
+  directory; a change is written with the rest of the configuration, then the drive is regenerated (``PUT
+  …/cloudinit``). Deleting a VM deletes its snippets.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
@@ -55,6 +60,7 @@ from virtplane.providers.base import (
     owner_from_description,
 )
 from virtplane.providers.marker import is_pending_label, pending_label, restore_from, with_restore
+from virtplane.providers.proxmox import cloudinit as pve_cloudinit
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
@@ -71,14 +77,23 @@ from virtplane.providers.proxmox.config import (
     volumes_of,
 )
 from virtplane.providers.proxmox.config_writer import ConfigWriter
-from virtplane.providers.proxmox.devices import DeviceWriter, device_config, is_hostpci_slot, is_q35, needs_devices
+from virtplane.providers.proxmox.devices import (
+    DeviceWriter,
+    device_config,
+    hostpci_entries,
+    is_hostpci_slot,
+    is_q35,
+    kind_of,
+    needs_devices,
+)
 from virtplane.providers.proxmox.faults import OutcomeUnknown
 from virtplane.providers.proxmox.guest_create import GuestCreator
 from virtplane.providers.proxmox.guests import Guests, finish_clone
-from virtplane.providers.proxmox.ownership import has_marker_tag
+from virtplane.providers.proxmox.ownership import encode_tags, has_marker_tag, user_tags
 from virtplane.providers.proxmox.pci_reader import PciReader
 from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
+from virtplane.providers.proxmox.unexpressed import unexpressed
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
 from virtplane.providers.proxmox.vm_power import SHUTDOWN_SECONDS, Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
@@ -107,6 +122,7 @@ class VirtualMachineDriver(KindDriver):
     kind = "VirtualMachine"
     shutdown_seconds = SHUTDOWN_SECONDS
     replaceable = REPLACEABLE
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, client: PveClient, cluster: Cluster, settings: ProxmoxSettings,
                  vmids: VmidAllocator | None = None):
@@ -142,10 +158,17 @@ class VirtualMachineDriver(KindDriver):
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
         """One ``/cluster/resources`` listing and the configurations of the VMIDs asked for, concurrently. A VM
         whose marker names ``stack`` is ours (named by its resource); any other is read as it is, by its name."""
+        wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
+        return self._by_vmid(stack, declared, lambda row: row.vmid in wanted, "to read VMs by VMID")
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (templates not), by VMID: one listing and every VM's configuration, concurrently."""
+        return self._by_vmid(stack, declared, lambda row: True, "to list every VM")
+
+    def _by_vmid(self, stack: str, declared: Declared, wanted: Any, why: str) -> dict[str, Observed]:
         self._names = network_names(self._settings.bridge, declared)
         self._declared = declared.get(self.kind, {})
-        wanted = {int(vmid) for vmid in ids if str(vmid).isdigit()}
-        rows = [row for row in self._reader.rows("to read VMs by VMID") if row.vmid in wanted and not row.template]
+        rows = [row for row in self._reader.rows(why) if wanted(row) and not row.template]
         configs = self._reader.configs(rows, ())
         found: dict[str, Observed] = {}
         for row in rows:
@@ -164,16 +187,25 @@ class VirtualMachineDriver(KindDriver):
         name = owner.resource if ours and owner is not None else row.name
         state = self._state(row, config, self._declared.get(name))
         complete = not ours or has_marker_tag(config.get("tags"))
+        extra = unexpressed(config)
+        if any(is_hostpci_slot(key) for key in config):
+            pci = self._pci.view([row.node])
+            extra += [f"{entry.key} (a PCI device passed through that is neither a GPU nor an SR-IOV function)"
+                      for entry in hostpci_entries(config) if kind_of(entry, row.node, pci) is None]
         return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
-                        id=str(row.vmid), restore_power=restore_from(config.get("description")) if ours else None)
+                        id=str(row.vmid), unexpressed=extra,
+                        restore_power=restore_from(config.get("description")) if ours else None)
 
     def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
         """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
         any), and its SR-IOV NICs take the declared ones' networks (a VF holds none: devices.py)."""
         pci = self._pci.view([row.node]) if any(is_hostpci_slot(key) for key in config) else None
-        nics = declared.nics if isinstance(declared, VirtualMachineSpec) else None
-        sriov = [nic for nic in nics or [] if nic.adapter == "sriov"]
-        return vm_state(config, row.node, row.running, self._names, pci, sriov)
+        vm_spec = declared if isinstance(declared, VirtualMachineSpec) else None
+        sriov = [nic for nic in (vm_spec.nics if vm_spec else None) or [] if nic.adapter == "sriov"]
+        state = vm_state(config, row.node, row.running, self._names, pci, sriov)
+        state["cloud_init"] = pve_cloudinit.observed_digest(config, row.name, vm_spec.cloud_init if vm_spec else None,
+                                                            self._read_snippet)
+        return state
 
     # ---- placement and slots -------------------------------------------------------------------------
 
@@ -218,6 +250,10 @@ class VirtualMachineDriver(KindDriver):
         if vm_spec.firmware == "uefi":
             efi_storage = storages[0] if storages else self._cluster.default_storage(node)
         config = create_config(vm_spec, storages, efi_storage, self._names)
+        if vm_spec.cloud_init is not None:
+            drive_storage = storages[0] if storages else self._cluster.default_storage(node)
+            settings, _ = self._cloud_init_settings(vm_spec, owner, config, drive_storage)
+            config.update(settings)
         if needs_devices(vm_spec.gpus, vm_spec.nics):
             try:
                 config.update(device_config(vm_spec.gpus or [], vm_spec.nics or [],
@@ -293,6 +329,12 @@ class VirtualMachineDriver(KindDriver):
                                else observed.owner.resource, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
+        reinit = "cloud_init" in fields and vm_spec.cloud_init is not None and observed.owner is not None
+        if reinit:
+            settings, deletes = self._cloud_init_settings(vm_spec, cast(Owner, observed.owner),
+                                                          {**handle.config, **plan.settings}, efi_storage())
+            plan.settings.update(settings)
+            plan.delete += [key for key in deletes if key not in plan.delete]
         power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
         description = str(handle.config.get("description") or "")
 
@@ -305,6 +347,10 @@ class VirtualMachineDriver(KindDriver):
                 node = self._guests.migrate(row, vm_spec.node, name)
             guest.path = f"/nodes/{node}/qemu/{row.vmid}"
             self._writer.apply(guest.path, name, plan)
+            if reinit:  # PVE builds the drive again from the options (and applies those pending on a running VM)
+                self._client.put(f"{guest.path}/cloudinit", f"regenerate the cloud-init drive of VM {name}")
+                if "cicustom" in plan.delete:
+                    self._remove_snippets(handle.config)
 
     def _describe(self, path: str, name: str, description: str) -> None:
         """Write the VM's description with PVE's synchronous configuration call (``PUT …/config``: no task for a line
@@ -332,6 +378,77 @@ class VirtualMachineDriver(KindDriver):
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
         self._guests.delete(handle.row, observed.name, {})
+        self._remove_snippets(handle.config)
+
+    # ---- adopting ------------------------------------------------------------------------------------
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker line in the description (kept as it is otherwise) and the marker tag, in one config write."""
+        handle = observed.handle
+        if not isinstance(handle, VmHandle) or observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 "marker")
+        description = str(handle.config.get("description") or "")
+        lines = [description_marker(owner), *([description] if description else [])]
+        self._writer.configure(handle.row.path, f"adopt VM {observed.name}",
+                               {"description": "\n".join(lines),
+                                "tags": encode_tags(user_tags(handle.config.get("tags")))}, [])
+
+    # ---- cloud-init ----------------------------------------------------------------------------------
+
+    def _cloud_init_settings(self, spec: VirtualMachineSpec, owner: Owner, config: Mapping[str, Any],
+                             drive_storage: str) -> tuple[dict[str, Any], list[str]]:
+        """The config keys that deliver the VM's cloud-init (its snippets written first, when it needs them) and the
+        options to delete; a cloud-init drive is added when the VM has none."""
+        assert spec.cloud_init is not None
+        name = owner.resource
+        try:
+            delivered = pve_cloudinit.delivery(spec.cloud_init, name, owner, self._settings.snippets_storage, config)
+        except ValueError as exc:
+            raise ProviderError(f"VirtualMachine '{name}': field 'cloud_init': {exc}") from None
+        for file, text in delivered.snippets.items():
+            self._write_snippet(file, text)
+        settings: dict[str, Any] = dict(delivered.settings)
+        if pve_cloudinit.drive_slot(config) is None:
+            slot = pve_cloudinit.free_drive_slot(config)
+            if slot is None:
+                raise ProviderError(f"Proxmox cannot give VM {name} a cloud-init drive: ide0 to ide3 are all taken")
+            settings[slot] = f"{drive_storage}:cloudinit"
+        return settings, delivered.delete
+
+    def _snippet_path(self, storage: str, file: str) -> str | None:
+        if storage != self._settings.snippets_storage or not self._settings.snippets_path or "/" in file:
+            return None
+        return os.path.join(self._settings.snippets_path, file)
+
+    def _write_snippet(self, file: str, text: str) -> None:
+        path = self._snippet_path(str(self._settings.snippets_storage), file)
+        assert path is not None
+        try:
+            with open(f"{path}.tmp", "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(f"{path}.tmp", path)
+        except OSError as exc:
+            raise ProviderError(f"cannot write cloud-init snippet {path} (storage {self._settings.snippets_storage}'s "
+                                f"snippets directory): {exc.strerror}") from None
+
+    def _read_snippet(self, storage: str, file: str) -> str | None:
+        path = self._snippet_path(storage, file)
+        if path is None:
+            return None
+        try:
+            with open(path, encoding="utf-8") as source:
+                return source.read()
+        except OSError:
+            return None
+
+    def _remove_snippets(self, config: Mapping[str, Any]) -> None:
+        """Remove the snippets virtplane wrote for a VM (those its ``cicustom`` names, with our file names)."""
+        for storage, file in pve_cloudinit.snippet_volumes(config.get("cicustom")).values():
+            path = self._snippet_path(storage, file)
+            if path is not None and file.startswith(pve_cloudinit.SNIPPET_PREFIX):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
 
     # ---- rules and checks ----------------------------------------------------------------------------
 
@@ -341,8 +458,11 @@ class VirtualMachineDriver(KindDriver):
         self._declared = declared.get(self.kind, {})
         if vm_spec.clone_from and not self._rows:
             self._rows = self._reader.rows()
+        root = self._settings.api_token_id is None and self._settings.username == "root@pam"
         return vm_problems(vm_spec, self._names, self._cluster, self._rows, self._settings.node,
-                           lambda: {str(row.get("id")) for row in self._pci.mappings()})
+                           lambda: {str(row.get("id")) for row in self._pci.mappings()},
+                           None if root else self._settings.principal,
+                           snippets=(self._settings.snippets_storage, self._settings.snippets_path))
 
     def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         """A clone's disks: a full clone can put the disks it copies on one other storage (the clone call's

@@ -1,11 +1,18 @@
 """Plan-time checks of a VirtualMachineSpec against a Proxmox cluster: fields PVE cannot honour and references
-(nodes, storages, bridges, clone sources) the cluster does not have, as (field, message) pairs."""
+(nodes, storages, bridges, clone sources) the cluster does not have, as (field, message) pairs.
+
+Raw PCI devices: qemu-server lets only ``root@pam`` itself (not its API tokens, not another user) set a ``hostpciN``
+that names a device by address; everyone else passes devices through resource mappings, with Mapping.Use on them
+(Proxmox VE Administration Guide, "Resource Mapping"; qemu-server's check_hostpci_perm). A GPU or SR-IOV NIC that
+would be written as an address is said at plan time, naming the mappings to use instead."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 
+from virtplane.providers.proxmox import cloudinit as pve_cloudinit
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
     GUEST_OSTYPES,
@@ -24,8 +31,11 @@ _TAG = re.compile(r"^[a-z0-9_][a-z0-9_+.-]*$")  # PVE's pve-tag format, in the l
 
 
 def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster, rows: list[VmRow],
-                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set) -> Problems:
-    """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created)."""
+                default_node: str | None = None, mapping_ids: Callable[[], set[str]] = set,
+                raw_devices_as: str | None = None, snippets: tuple[str | None, str | None] = (None, None)) -> Problems:
+    """``default_node`` is the endpoint's ``node`` setting (where VMs that name none are created);
+    ``raw_devices_as`` names who the endpoint acts as when that is not root@pam itself (raw devices refused);
+    ``snippets`` its snippets storage and the path it is mounted at here."""
     problems: Problems = []
     source = clone_source(spec.clone_from, spec.linked_clone, rows, problems)
     node = checked_node(spec.node, source, default_node, cluster, problems)
@@ -33,6 +43,9 @@ def vm_problems(spec: VirtualMachineSpec, names: NetworkNames, cluster: Cluster,
     problems += nic_problems(spec.nics or [], names, cluster)
     problems += tag_problems(spec.tags or [])
     problems += _device_problems(spec, mapping_ids)
+    if raw_devices_as is not None:
+        problems += _raw_device_problems(spec, mapping_ids, raw_devices_as)
+    problems += _cloud_init_problems(spec, cluster, *snippets)
     if spec.guest_os is not None and spec.guest_os not in GUEST_OSTYPES and spec.guest_os not in PVE_OSTYPES:
         problems.append(("guest_os", f"'{spec.guest_os}' is neither linux, windows or other nor a Proxmox ostype "
                                      f"(choices: {', '.join(PVE_OSTYPES)})"))
@@ -171,6 +184,22 @@ def _device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str
                     f"(mappings: {choices})") for where, device in names if device not in known]
 
 
+def _raw_device_problems(spec: VirtualMachineSpec, mapping_ids: Callable[[], set[str]], principal: str) -> Problems:
+    """GPUs and SR-IOV NICs that would be written as raw addresses (named by address, or named by nothing: placement
+    then gives an address), for an endpoint that is not root@pam itself."""
+    raw = [(f"gpus[{i}].device", gpu.device) for i, gpu in enumerate(spec.gpus or [])
+           if not gpu.device or is_address(gpu.device)]
+    raw += [(f"nics[{i}].device", nic.device) for i, nic in enumerate(spec.nics or [])
+            if nic.adapter == "sriov" and (not nic.device or is_address(nic.device))]
+    if not raw:
+        return []
+    choices = ", ".join(sorted(mapping_ids())) or "none yet"
+    return [(where, f"{'names PCI address ' + device if device else 'names no device, so it would get a PCI address'}"
+                    f"; Proxmox lets only root@pam itself pass a raw PCI device (hostpciN), and this endpoint acts as "
+                    f"{principal}: name a resource mapping in device= (Datacenter > Resource Mappings, with "
+                    f"Mapping.Use for {principal}; mappings: {choices})") for where, device in raw]
+
+
 def tag_problems(tags: list[str]) -> Problems:
     problems: Problems = []
     for tag in tags:
@@ -182,3 +211,35 @@ def tag_problems(tags: list[str]) -> Problems:
             problems.append(("tags", f"'{tag}' is not a valid Proxmox tag: start with a letter, digit or '_', then "
                                      "only letters, digits, '_', '-', '+' and '.'"))
     return problems
+
+
+def _cloud_init_problems(spec: VirtualMachineSpec, cluster: Cluster, storage: str | None, path: str | None
+                         ) -> Problems:
+    """Cloud-init PVE's own options cannot carry needs snippets: a snippets storage, mounted here."""
+    if spec.cloud_init is None:
+        return []
+    docs = spec.cloud_init.documents
+    native = pve_cloudinit.native_options(docs, str(docs.meta_data.get("local-hostname") or ""))
+    if native is not None:
+        entries = sum(1 for key in native if key.startswith("ipconfig"))
+        if spec.nics is not None and entries > len(spec.nics):
+            return [("cloud_init.network_config", f"has {entries} ethernets entries, but the VM has {len(spec.nics)} "
+                                                  "NICs (on Proxmox the Nth entry configures netN-1)")]
+        return []
+    why = ("says more than PVE's cloud-init options (ciuser, sshkeys, ciupgrade, ipconfigN, nameserver, "
+           "searchdomain) can carry, so it goes as cicustom snippets")
+    if storage is None or path is None:
+        return [("cloud_init", f"{why}: set snippets_storage= and snippets_path= on the Endpoint "
+                               "(PROXMOX_VE_SNIPPETS_STORAGE, PROXMOX_VE_SNIPPETS_PATH): a storage with the snippets "
+                               "content type and its snippets directory as mounted here (PVE's API cannot upload "
+                               "snippets); docs/cloud-init.md")]
+    facts = cluster.storages().get(storage)
+    if facts is None:
+        return [("cloud_init", f"{why}, but the endpoint's snippets storage '{storage}' does not exist")]
+    if "snippets" not in facts.content:
+        return [("cloud_init", f"{why}, but storage '{storage}' does not hold snippets (its content is "
+                               f"{','.join(sorted(facts.content))}; add 'snippets' to it)")]
+    if not os.path.isdir(path) or not os.access(path, os.W_OK):
+        return [("cloud_init", f"{why}, but the snippets path {path} is not a writable directory here (mount the "
+                               f"snippets directory of storage '{storage}' there)")]
+    return []

@@ -3,27 +3,46 @@ pass, mapped to ``virtplane.inventory.Host`` by pure functions (no I/O, tested t
 
 Where each fact comes from is in /work/shared/reference/hardware-assist.md (VMware section) and in each host's
 ``sources``. A fact vSphere does not report stays None ("unknown"), never False. The newest hardware version
-comes from one EnvironmentBrowser query per compute resource. The VMs' devices (passthrough, vGPU and SR-IOV
-use) are read in a second pass only for hosts that have such hardware enabled and hold VMs.
+comes from one EnvironmentBrowser query per compute resource (else from the ESXi release). The VMs' power state and
+memory reservations come in the same pass as the hosts (unreserved memory is what admission control counts); their
+devices (passthrough, vGPU and SR-IOV use, device_use.py) are read in a second pass only for hosts that have such
+hardware enabled and hold VMs. GPUs' graphics facts and per-GPU vGPU profiles are mapped in gpu_facts.py.
+
+VT-x / AMD-V disabled in the BIOS still shows VMX / SVM in CPUID: ESXi says so in
+``capability.ftCompatibilityIssues`` / ``smpFtCompatibilityIssues`` (``cpuHvDisabled``, ``cpuHvUnsupported``;
+``cpuHwmmuUnsupported`` for EPT / RVI), read before the CPUID bits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pyVmomi import vim, vmodl
 
-from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
+from virtplane.inventory import DeviceClaim, Host, PciDevice, SriovFunction
 from virtplane.providers.vsphere.collector import retrieve_objects, retrieve_types
+from virtplane.providers.vsphere.device_use import (
+    DeviceUsage,
+    bindings_by_vm,
+    device_usage,
+    pci_address,
+    reservation_mib,
+    unreserved_mib,
+)
+from virtplane.providers.vsphere.gpu_facts import graphics_by_address, graphics_mode, vgpu_types, with_graphics
+
+__all__ = ["DeviceUsage", "device_usage", "graphics_mode", "pci_address"]
 
 HOST_PATHS = (
-    "name", "runtime.connectionState", "summary.config.product", "summary.hardware",
-    "summary.quickStats.overallMemoryUsage", "capability", "hardware.cpuFeature", "hardware.cpuPkg",
-    "hardware.pciDevice", "config.pciPassthruInfo", "config.sharedPassthruGpuTypes", "config.graphicsInfo", "vm",
+    "name", "runtime.connectionState", "summary.config.product", "summary.hardware", "capability",
+    "hardware.cpuFeature", "hardware.cpuPkg", "hardware.pciDevice", "config.pciPassthruInfo",
+    "config.sharedPassthruGpuTypes", "config.graphicsInfo", "config.assignableHardwareBinding", "systemResources",
+    "vm",
 )
-VM_PATHS = ("name", "config.hardware.device")
+VM_PATHS = ("name", "runtime.host", "runtime.powerState", "config.memoryReservationLockedToMax",
+            "config.hardware.memoryMB", "config.memoryAllocation")
+DEVICE_PATHS = ("config.hardware.device",)
 COMPUTE_PATHS = ("environmentBrowser",)
 
 MIB = 1024 * 1024
@@ -40,12 +59,6 @@ _CPUID_VENDORS: dict[str, Vendor] = {"GenuineIntel": "intel", "AuthenticAMD": "a
 def hex_id(value: int | None, digits: int = 4) -> str:
     """A PCI id as the inventory writes it ("0x10de"); the API's signed shorts are masked (-32634 is 0x8086)."""
     return f"0x{(value or 0) & 0xFFFF:0{digits}x}"
-
-
-def pci_address(device_id: str) -> str:
-    """The full ``domain:bus:slot.function`` address, lower case ("3B:00.0" becomes "0000:3b:00.0")."""
-    address = device_id.strip().lower()
-    return address if address.count(":") >= 2 else f"0000:{address}"
 
 
 def cpuid_leaf(level: int) -> int:
@@ -116,6 +129,23 @@ def hardware_virtualization(vendor: str | None, features: Mapping[int, Any]) -> 
     return None, "unknown: hardware.cpuFeature has no readable " + " or ".join(where for _, where in checks)
 
 
+def ft_issues(capability: Any) -> set[str]:
+    """The reasons ``capability.ftCompatibilityIssues`` and ``smpFtCompatibilityIssues`` give."""
+    if capability is None:
+        return set()
+    return {*(getattr(capability, "ftCompatibilityIssues", None) or []),
+            *(getattr(capability, "smpFtCompatibilityIssues", None) or [])}
+
+
+def virtualization_disabled(capability: Any) -> tuple[bool, str] | None:
+    """(False, source) when the host says VT-x / AMD-V is disabled in the BIOS or unsupported; else None."""
+    issues = ft_issues(capability)
+    for issue, meaning in (("cpuHvDisabled", "disabled in the BIOS"), ("cpuHvUnsupported", "not supported")):
+        if issue in issues:
+            return False, f"capability.ftCompatibilityIssues: {issue} (hardware virtualization {meaning})"
+    return None
+
+
 def capability_flag(capability: Any, name: str) -> tuple[bool | None, str]:
     value = getattr(capability, name, None) if capability is not None else None
     if value is None:
@@ -123,59 +153,40 @@ def capability_flag(capability: Any, name: str) -> tuple[bool | None, str]:
     return bool(value), f"capability.{name}"
 
 
-@dataclass
-class DeviceUsage:
-    """What the VMs of one host hold: passthrough devices and SR-IOV physical functions by PCI address,
-    vGPU profiles by name (VM names, sorted when mapped). ``unattributed_sriov`` counts SR-IOV NICs whose
-    physical function is not named (their VFs cannot be charged to a PF). ``known`` is False when the VMs'
-    devices were not read (use is then unknown); ``source`` says how it was found."""
-
-    known: bool = False
-    source: str = "unknown: the VMs' devices were not read"
-    passthrough: dict[str, list[str]] = field(default_factory=dict)
-    sriov: dict[str, list[str]] = field(default_factory=dict)
-    vgpu: dict[str, list[str]] = field(default_factory=dict)
-    unattributed_sriov: int = 0
-
-
-def device_usage(vms: Iterable[tuple[str, Sequence[Any]]],
-                 source: str = "config.hardware.device of the host's VMs (powered-off ones too)") -> DeviceUsage:
-    """Collect what each VM's devices (``config.hardware.device``) hold, from (VM name, devices) pairs."""
-    usage = DeviceUsage(known=True, source=source)
-    for name, devices in vms:
-        for device in devices or []:
-            if isinstance(device, vim.vm.device.VirtualSriovEthernetCard):
-                function = getattr(device.sriovBacking, "physicalFunctionBacking", None)
-                if function is not None and function.id:
-                    usage.sriov.setdefault(pci_address(function.id), []).append(name)
-                else:
-                    usage.unattributed_sriov += 1
-            elif isinstance(device, vim.vm.device.VirtualPCIPassthrough):
-                backing = device.backing
-                if isinstance(backing, vim.vm.device.VirtualPCIPassthrough.VmiopBackingInfo) and backing.vgpu:
-                    usage.vgpu.setdefault(backing.vgpu, []).append(name)
-                elif isinstance(backing, vim.vm.device.VirtualPCIPassthrough.DeviceBackingInfo) and backing.id:
-                    usage.passthrough.setdefault(pci_address(backing.id), []).append(name)
-    return usage
-
-
-def pci_devices(devices: Sequence[Any] | None, passthru: Sequence[Any] | None, usage: DeviceUsage
-                ) -> list[PciDevice]:
-    """``hardware.pciDevice`` joined with ``config.pciPassthruInfo`` by address; a device the passthrough
-    list does not name has unknown (None) passthrough state."""
+def pci_devices(devices: Sequence[Any] | None, passthru: Sequence[Any] | None, usage: DeviceUsage,
+                graphics: Mapping[str, Any] | None = None) -> list[PciDevice]:
+    """``hardware.pciDevice`` joined with ``config.pciPassthruInfo`` (capable, enabled, active, dependent device)
+    and ``config.graphicsInfo`` by address; a device the passthrough list does not name has unknown (None)
+    passthrough state."""
     states = {pci_address(info.id): info for info in passthru or [] if info.id}
+    graphics = graphics or {}
     found = []
     for device in devices or []:
         address = pci_address(device.id)
         state = states.get(address)
-        found.append(PciDevice(
+        dependent = pci_address(state.dependentDevice) if state is not None and state.dependentDevice else None
+        found.append(with_graphics(PciDevice(
             address=address, class_id=hex_id(device.classId), vendor_id=hex_id(device.vendorId),
             device_id=hex_id(device.deviceId), vendor_name=device.vendorName or None,
             device_name=device.deviceName or None,
             passthrough_capable=None if state is None else bool(state.passthruCapable),
             passthrough_enabled=None if state is None else bool(state.passthruEnabled),
-            in_use_by=sorted(usage.passthrough.get(address, []))))
+            passthrough_active=None if state is None else bool(state.passthruActive),
+            dependent_device=dependent if dependent != address else None,
+            in_use_by=sorted(usage.passthrough.get(address, []))), graphics.get(address)))
     return sorted(found, key=lambda d: d.address)
+
+
+def device_claims(usage: DeviceUsage, devices: Sequence[PciDevice]) -> list[DeviceClaim]:
+    """Powered-off Dynamic DirectPath VMs and the devices of their ``allowedDevice`` ids enabled here, one of which
+    each takes at power-on."""
+    claims = []
+    for vm, allowed in sorted(usage.claims.items()):
+        wanted = {(f"0x{vendor:04x}", f"0x{device:04x}") for vendor, device in allowed}
+        matching = sorted(d.address for d in devices if (d.vendor_id, d.device_id) in wanted
+                          and d.passthrough_enabled is not False)
+        claims.append(DeviceClaim(vm=vm, devices=matching))
+    return claims
 
 
 def sriov_functions(passthru: Sequence[Any] | None, devices: Sequence[Any] | None, usage: DeviceUsage
@@ -195,26 +206,6 @@ def sriov_functions(passthru: Sequence[Any] | None, devices: Sequence[Any] | Non
             address=address, device_name=names.get(address), enabled=bool(info.sriovEnabled),
             vfs_max=info.maxVirtualFunctionSupported, vfs_enabled=enabled, vfs_free=free, in_use_by=holders))
     return sorted(functions, key=lambda f: f.address)
-
-
-def vgpu_types(profiles: Sequence[str] | None, usage: DeviceUsage) -> list[VgpuType]:
-    """``config.sharedPassthruGpuTypes``: host-wide profile names; vSphere reports no remaining capacity,
-    so ``available`` and ``total`` stay None."""
-    return sorted((VgpuType(profile=profile, in_use_by=sorted(usage.vgpu.get(profile, [])))
-                   for profile in dict.fromkeys(profiles or [])), key=lambda v: v.profile)
-
-
-def graphics_mode(graphics: Sequence[Any] | None) -> tuple[str | None, str]:
-    """The host's graphics type from ``config.graphicsInfo[].graphicsType`` (the first GPU's when they
-    differ)."""
-    entries = sorted((info for info in graphics or [] if info.graphicsType), key=lambda info: info.pciId or "")
-    if not entries:
-        return None, "unknown: config.graphicsInfo lists no graphics device"
-    kinds = sorted({info.graphicsType for info in entries})
-    if len(kinds) == 1:
-        return kinds[0], "config.graphicsInfo[].graphicsType"
-    return entries[0].graphicsType, (f"config.graphicsInfo[].graphicsType of {entries[0].pciId} "
-                                     f"(GPUs differ: {', '.join(kinds)})")
 
 
 def hardware_version_number(key: str) -> int | None:
@@ -237,10 +228,33 @@ def max_hardware_versions(descriptors: Iterable[Any]) -> dict[str, str]:
     return {host: key for host, (_, key) in newest.items()}
 
 
+# The newest hardware version each ESXi release creates (VMware KB 1003746): (major, minor, update) -> vmx.
+RELEASE_VMX = {(8, 0, 2): 21, (8, 0, 0): 20, (7, 0, 2): 19, (7, 0, 1): 18, (7, 0, 0): 17, (6, 7, 2): 15,
+               (6, 7, 0): 14, (6, 5, 0): 13, (6, 0, 0): 11, (5, 5, 0): 10, (5, 1, 0): 9}
+ESXI_67_U2_BUILD = 13006603  # ESXi 6.7 reports version 6.7.0 for every update: Update 2 starts at this build
+
+
+def release_hardware_version(product: Any) -> str | None:
+    """The newest hardware version of an ESXi release (``summary.config.product``): for hosts no descriptor names.
+    8.0 U2 and later 8.0 updates: vmx-21; a release newer than this table knows: None."""
+    try:
+        parts = [int(part) for part in str(getattr(product, "version", "") or "").split(".")[:3]]
+    except ValueError:
+        return None
+    if len(parts) < 2 or parts[0] > 8:
+        return None
+    major, minor, update = (*parts, 0, 0)[:3]
+    if (major, minor) == (6, 7) and int(getattr(product, "build", 0) or 0) >= ESXI_67_U2_BUILD:
+        update = 2
+    known = [(release, vmx) for release, vmx in RELEASE_VMX.items() if release <= (major, minor, update)]
+    return f"vmx-{max(known)[1]:02d}" if known else None
+
+
 def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceUsage | None = None,
-                         max_hardware_version: str | None = None) -> Host:
+                         max_hardware_version: str | None = None,
+                         vms: Sequence[tuple[bool, int | None]] | None = None) -> Host:
     """One host's retrieved properties (``HOST_PATHS``) as an inventory Host; ``max_hardware_version`` is
-    read apart (``max_hardware_versions``)."""
+    read apart (``max_hardware_versions``), ``vms`` are its VMs' (running, memory reserved in MiB)."""
     usage = usage or DeviceUsage()
     sources: dict[str, str] = {}
     summary = props.get("summary.hardware")
@@ -253,10 +267,14 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
                       or "").split()) or None
 
     vendor, sources["cpu_vendor"] = cpu_vendor(packages, features, model)
-    virtualization, sources["hardware_virtualization"] = hardware_virtualization(vendor, features)
+    virtualization, sources["hardware_virtualization"] = (
+        virtualization_disabled(capability) or hardware_virtualization(vendor, features))
     slat, sources["slat"] = capability_flag(capability, "cpuHwMmuSupported")
+    if "cpuHwmmuUnsupported" in ft_issues(capability):
+        slat, sources["slat"] = False, "capability.ftCompatibilityIssues: cpuHwmmuUnsupported"
     nested, sources["nested"] = capability_flag(capability, "nestedHVSupported")
-    mode, sources["graphics_mode"] = graphics_mode(props.get("config.graphicsInfo"))
+    graphics_info = props.get("config.graphicsInfo")
+    mode, sources["graphics_mode"] = graphics_mode(graphics_info)
 
     passthru = props.get("config.pciPassthruInfo")
     devices = props.get("hardware.pciDevice")
@@ -267,20 +285,26 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
 
     total = getattr(summary, "memorySize", None)
     total_mib = total // MIB if total else None
-    used = props.get("summary.quickStats.overallMemoryUsage")
-    free_mib = max(total_mib - used, 0) if total_mib is not None and used is not None else None
+    system = getattr(getattr(getattr(props.get("systemResources"), "config", None), "memoryAllocation", None),
+                     "reservation", None) or 0
+    free_mib = unreserved_mib(total_mib, vms or [], int(system)) if vms is not None else None
     sources["memory_total_mib"] = "summary.hardware.memorySize"
-    sources["memory_free_mib"] = "summary.hardware.memorySize minus summary.quickStats.overallMemoryUsage"
+    sources["memory_free_mib"] = (
+        "unreserved, as admission control counts: summary.hardware.memorySize minus systemResources' reservation "
+        "and the memory reservations of the VMs running here" if vms is not None
+        else "unknown: the host's VMs were not read")
 
     state = props.get("runtime.connectionState")
     product = props.get("summary.config.product")
     sources["online"] = "runtime.connectionState"
     sources["product"] = "summary.config.product"
-    sources["max_hardware_version"] = (
-        "environmentBrowser.QueryConfigOptionDescriptor() of its compute resource (createSupported)"
-        if max_hardware_version else "unknown: no hardware version descriptor names this host")
-    sources["vgpu_types"] = ("config.sharedPassthruGpuTypes; available/total unknown: vSphere reports no "
-                             "remaining vGPU capacity")
+    if max_hardware_version:
+        sources["max_hardware_version"] = (
+            "environmentBrowser.QueryConfigOptionDescriptor() of its compute resource (createSupported)")
+    elif (max_hardware_version := release_hardware_version(product)) is not None:
+        sources["max_hardware_version"] = "inferred from the ESXi release (summary.config.product), KB 1003746"
+    else:
+        sources["max_hardware_version"] = "unknown: no hardware version descriptor names this host"
     sources["in_use_by"] = usage.source
     if not usage.known:
         sources["sriov.vfs_free"] = "unknown: the VMs' devices were not read"
@@ -289,6 +313,15 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
     else:
         sources["sriov.vfs_free"] = "numVirtualFunction minus the VMs' SR-IOV NICs on that function"
 
+    graphics = graphics_by_address(graphics_info)
+    found = pci_devices(devices, passthru, usage, graphics)
+    vgpus = vgpu_types(props.get("config.sharedPassthruGpuTypes"), [d for d in found if d.is_gpu], graphics, usage)
+    sources["vgpu_types"] = ("config.sharedPassthruGpuTypes, per GPU whose board the profile names, with the vGPUs "
+                             "config.graphicsInfo[].vm runs there; free instances from the GPU's frame buffer "
+                             "(memorySizeInKB): vSphere reports no remaining vGPU capacity")
+    if usage.claims:
+        sources["device_claims"] = ("powered-off VMs with a Dynamic DirectPath I/O device: each takes a free device "
+                                    "of its allowedDevice at power-on")
     return Host(
         name=props["name"], endpoint=endpoint, hypervisor="vsphere",
         product=getattr(product, "name", None) or None, version=getattr(product, "version", None) or None,
@@ -296,10 +329,9 @@ def host_from_properties(props: Mapping[str, Any], endpoint: str, usage: DeviceU
         cpu_vendor=vendor, cpu_model=model,
         hardware_virtualization=virtualization, slat=slat, iommu=iommu, nested=nested,
         memory_total_mib=total_mib, memory_free_mib=free_mib, graphics_mode=mode,
-        max_hardware_version=max_hardware_version,
-        pci_devices=pci_devices(devices, passthru, usage),
-        vgpu_types=vgpu_types(props.get("config.sharedPassthruGpuTypes"), usage),
-        sriov=sriov_functions(passthru, devices, usage), sources=sources)
+        max_hardware_version=max_hardware_version, pci_devices=found, vgpu_types=vgpus,
+        sriov=sriov_functions(passthru, devices, usage), device_claims=device_claims(usage, found),
+        devices_in_use_known=usage.known, sources=sources)
 
 
 def holds_passthrough_hardware(props: Mapping[str, Any]) -> bool:
@@ -316,11 +348,22 @@ def holds_passthrough_hardware(props: Mapping[str, Any]) -> bool:
 # --- reading -------------------------------------------------------------------------------------------------
 
 def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
-    """Every host under ``datacenter`` with its facts: one retrieval for all hosts (and their compute
-    resources), one hardware-version query per compute resource (cluster or standalone host), and one more
-    retrieval for the devices of the VMs on hosts with passthrough hardware, when there are any."""
-    everything = retrieve_types(content, datacenter, {vim.HostSystem: HOST_PATHS, vim.ComputeResource: COMPUTE_PATHS})
+    """Every host under ``datacenter`` with its facts: one retrieval for all hosts, their compute resources and
+    their VMs' power state and reservations, one hardware-version query per compute resource (cluster or
+    standalone host), and one more retrieval for the devices of the VMs on hosts with passthrough hardware, when
+    there are any."""
+    everything = retrieve_types(content, datacenter, {vim.HostSystem: HOST_PATHS, vim.ComputeResource: COMPUTE_PATHS,
+                                                      vim.VirtualMachine: VM_PATHS})
     rows = [(obj, props) for obj, props in everything if isinstance(obj, vim.HostSystem)]
+    vm_rows = {obj._moId: props for obj, props in everything if isinstance(obj, vim.VirtualMachine)}
+    names = {moid: props.get("name", moid) for moid, props in vm_rows.items()}
+    running = {names[moid]: props.get("runtime.powerState") == "poweredOn" for moid, props in vm_rows.items()}
+    reservations: dict[str, list[tuple[bool, int | None]]] = {}
+    for props in vm_rows.values():
+        host = props.get("runtime.host")
+        if host is not None:
+            reservations.setdefault(host._moId, []).append(
+                (props.get("runtime.powerState") == "poweredOn", reservation_mib(props)))
     versions = _hardware_versions(props.get("environmentBrowser") for obj, props in everything
                                   if isinstance(obj, vim.ComputeResource))
     wanted = [(host._moId, vm) for host, props in rows if holds_passthrough_hardware(props)
@@ -328,19 +371,22 @@ def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
     vm_devices: dict[str, list[tuple[str, Sequence[Any]]]] = {}
     if wanted:
         host_of = {vm._moId: host for host, vm in wanted}
-        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, VM_PATHS):
+        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, DEVICE_PATHS):
             vm_devices.setdefault(host_of[vm._moId], []).append(
-                (props.get("name", vm._moId), props.get("config.hardware.device") or []))
+                (names.get(vm._moId, vm._moId), props.get("config.hardware.device") or []))
     hosts = []
     for host, props in rows:
         if "name" not in props:
             continue  # removed while being read
         if holds_passthrough_hardware(props):
-            usage = device_usage(vm_devices.get(host._moId, []))
+            usage = device_usage(vm_devices.get(host._moId, []), powered_on=running,
+                                 bindings=bindings_by_vm(props.get("config.assignableHardwareBinding"), names))
         else:
             usage = device_usage([], "nothing held: no VMs here, or no passthrough device, SR-IOV function "
                                      "or vGPU profile enabled")
-        hosts.append(host_from_properties(props, endpoint, usage, versions.get(host._moId)))
+        usage.vm_names = names
+        hosts.append(host_from_properties(props, endpoint, usage, versions.get(host._moId),
+                                          reservations.get(host._moId, [])))
     return sorted(hosts, key=lambda h: h.name)
 
 

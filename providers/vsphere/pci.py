@@ -6,6 +6,11 @@ the spec's shape, and build them from the spec and the host's PCI devices.
   names the ``device``, a fixed DeviceBackingInfo for exactly that PCI address.
 - ``Gpu("vgpu", profile=…)``: a VirtualPCIPassthrough with a VmiopBackingInfo (NVIDIA GRID profile).
 - ``Nic(adapter="sriov")``: a VirtualSriovEthernetCard whose physical function backing names the PF.
+
+A VM given a device that maps more than 16 GB (a large-BAR GPU, passthrough or its C-series vGPU) gets the
+extraConfig VMware documents for it: ``pciPassthru.use64bitMMIO = "TRUE"`` and ``pciPassthru.64bitMMIOSizeGB`` = its
+large BARs added up, rounded up to a power of two (VMware blog "How to Enable Nvidia V100 GPU in Passthrough mode on
+vSphere"; KB 2142307); BIOS firmware with such a device is refused by the policy (hw.mmio).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from pyVmomi import vim, vmodl
 
+from virtplane import gpus as boards
 from virtplane.errors import VirtplaneError
 from virtplane.inventory import GPU_CLASSES
 from virtplane.placement import VENDOR_IDS, normalize_address
@@ -88,6 +94,8 @@ class HostPci:
     devices: dict[str, Any] = field(default_factory=dict)  # address -> vim.host.PciDevice
     sriov_enabled: list[str] = field(default_factory=list)  # PF addresses with SR-IOV enabled
     passthrough_enabled: set[str] = field(default_factory=set)  # addresses enabled for passthrough
+    passthrough_active: set[str] = field(default_factory=set)  # enabled and the host rebooted since
+    serving_vgpus: set[str] = field(default_factory=set)  # GPUs in Shared Direct or running vGPUs
 
     def device(self, address: str, what: str) -> Any:
         found = self.devices.get(normalize_address(address))
@@ -96,12 +104,15 @@ class HostPci:
         return found
 
     def gpu_for(self, gpu: GpuSpec, what: str) -> Any:
-        """The GPU named by ``gpu.device``, else the host's first GPU of the wanted vendor, those enabled for
-        passthrough first (a server's own VGA chip is a display device too, but never enabled)."""
+        """The GPU named by ``gpu.device`` (placement names one for a new VM), else the host's first GPU of the
+        wanted vendor: those enabled for passthrough first (a server's own VGA chip is a display device too, but
+        never enabled), then active ones (not waiting for a reboot), then those not serving vGPUs."""
         if gpu.device:
             return self.device(gpu.device, what)
         wanted = None if gpu.vendor is None else int(VENDOR_IDS[gpu.vendor], 16)
-        for address in sorted(self.devices, key=lambda a: (a not in self.passthrough_enabled, a)):
+        order = sorted(self.devices, key=lambda a: (a not in self.passthrough_enabled, a not in self.passthrough_active,
+                                                     a in self.serving_vgpus, a))
+        for address in order:
             device = self.devices[address]
             if f"0x{unsigned16(device.classId):04x}"[:6] in GPU_CLASSES and (
                     wanted is None or unsigned16(device.vendorId) == wanted):
@@ -139,6 +150,37 @@ def new_gpu(gpu: GpuSpec, fixed: bool, host: HostPci | None, what: str, key: int
     return _P(key=key, backing=_P.DynamicBackingInfo(deviceName="", allowedDevice=[allowed]))
 
 
+def _bar_gib(device: Any, host: HostPci | None) -> int | None:
+    """The large BAR of one VirtualPCIPassthrough's device, in GiB (None: not a large-BAR device, or not known)."""
+    backing = device.backing
+    if isinstance(backing, _P.VmiopBackingInfo):
+        described = boards.profile(backing.vgpu or "")
+        sizes = [b.bar1_gib for b in boards.BOARDS.values() if described.series == "c" and b.token == described.board]
+        size = min(sizes) if sizes else None
+    elif isinstance(backing, _P.DynamicBackingInfo):
+        allowed = list(backing.allowedDevice or [])
+        size = boards.bar_gib(f"0x{unsigned16(allowed[0].vendorId):04x}", f"0x{unsigned16(allowed[0].deviceId):04x}",
+                              None) if allowed else None
+    elif isinstance(backing, _P.DeviceBackingInfo) and host is not None and backing.id:
+        found = host.devices.get(normalize_address(backing.id))
+        size = None if found is None else boards.bar_gib(f"0x{unsigned16(found.vendorId):04x}",
+                                                          f"0x{unsigned16(found.deviceId):04x}", None,
+                                                          found.deviceName)
+    else:
+        size = None
+    return size if size is not None and size >= boards.LARGE_BAR_GIB else None
+
+
+def large_bar_options(devices: Sequence[Any], host: HostPci | None) -> list[Any]:
+    """The extraConfig a VM with these VirtualPCIPassthrough devices needs: 64-bit MMIO sized to its large BARs
+    (none when it has no large-BAR device)."""
+    bars = [size for device in devices if (size := _bar_gib(device, host)) is not None]
+    if not bars:
+        return []
+    return [vim.option.OptionValue(key="pciPassthru.use64bitMMIO", value="TRUE"),
+            vim.option.OptionValue(key="pciPassthru.64bitMMIOSizeGB", value=str(boards.mmio_size_gib(bars)))]
+
+
 def new_sriov_nic(nic: NicSpec, host: HostPci | None, network_backing: Any, key: int, what: str) -> Any:
     """A VirtualSriovEthernetCard: a virtual function of ``nic.device`` (the PF), on the port group."""
     if host is None:
@@ -155,17 +197,21 @@ def read_host_pci(content: Any, host: Any, name: str) -> HostPci:
     id the compute resource's config target gives for the host's passthrough devices (vCenter), else the
     host's system UUID (the simulator lists no passthrough targets)."""
     rows = retrieve_objects(content, [host], vim.HostSystem,
-                            ["hardware.pciDevice", "hardware.systemInfo", "config.pciPassthruInfo", "parent"])
+                            ["hardware.pciDevice", "hardware.systemInfo", "config.pciPassthruInfo",
+                             "config.graphicsInfo", "parent"])
     props = rows[0][1] if rows else {}
     devices = {normalize_address(d.id): d for d in props.get("hardware.pciDevice") or [] if d.id}
     passthru = [info for info in props.get("config.pciPassthruInfo") or [] if info.id]
     enabled = sorted(normalize_address(info.id) for info in passthru
                      if isinstance(info, vim.host.SriovInfo) and info.sriovEnabled)
     passthrough = {normalize_address(info.id) for info in passthru if info.passthruEnabled}
+    active = {normalize_address(info.id) for info in passthru if info.passthruActive}
+    vgpus = {normalize_address(info.pciId) for info in props.get("config.graphicsInfo") or []
+             if info.pciId and (info.graphicsType == "sharedDirect" or info.vm)}
     system_id = _config_target_system_id(props.get("parent"), host)
     if system_id is None:
         system_id = getattr(props.get("hardware.systemInfo"), "uuid", None) or ""
-    return HostPci(name, system_id, devices, enabled, passthrough)
+    return HostPci(name, system_id, devices, enabled, passthrough, active, vgpus)
 
 
 def _config_target_system_id(compute_resource: Any, host: Any) -> str | None:

@@ -26,6 +26,7 @@ from virtplane.providers.base import (
 )
 from virtplane.providers.marker import RESTORE_PREFIX, made_by_create, restore_from
 from virtplane.providers.vm_rules import top_field
+from virtplane.providers.vsphere import guestinfo
 from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.clone import LINKED_CLONE_DISKS, TEMPLATE_PATHS, inherited
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
@@ -52,7 +53,7 @@ from virtplane.providers.vsphere.ownership import (
     extra_config_marker,
     owner_from_extra_config,
 )
-from virtplane.providers.vsphere.pci import gpu_state, holds_devices, new_gpu
+from virtplane.providers.vsphere.pci import gpu_state, holds_devices, large_bar_options, new_gpu
 from virtplane.providers.vsphere.pci_changes import (
     holds_devices_after,
     holds_live_devices,
@@ -61,6 +62,7 @@ from virtplane.providers.vsphere.pci_changes import (
 )
 from virtplane.providers.vsphere.power import SHUTDOWN_TIMEOUT, shut_down_guest
 from virtplane.providers.vsphere.tasks import TaskFailed, wait_for_task
+from virtplane.providers.vsphere.unexpressed import unexpressed
 from virtplane.providers.vsphere.vm_config import (
     NEUTRAL_GUEST,
     changes_anything,
@@ -69,7 +71,13 @@ from virtplane.providers.vsphere.vm_config import (
     sockets_of,
 )
 from virtplane.providers.vsphere.vm_devices import VmDevices
-from virtplane.providers.vsphere.vm_rules import HARDWARE_VERSION, REPLACEABLE, version_number, vm_rule
+from virtplane.providers.vsphere.vm_rules import (
+    HARDWARE_VERSION,
+    REPLACEABLE,
+    moving_device_vm,
+    version_number,
+    vm_rule,
+)
 from virtplane.slots import next_numbered, resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
@@ -104,6 +112,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = REPLACEABLE
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, si: Any, inventory: Inventory):
         self._si = si
@@ -157,18 +166,41 @@ class VirtualMachineDriver(KindDriver):
                 claim(result, marker.resource, observed, "VM")
             elif name in wanted:
                 result.foreign[name] = self._normalize(ref, props, owner or marker, attributes)
+        specs = declared.get(self.kind, {})
+        if not specs or any(getattr(spec, "cloud_init", None) is not None for spec in specs.values()):
+            self._read_cloud_init(list(result.owned.values()))
         return result
 
+    def _read_cloud_init(self, observed: list[Observed]) -> None:
+        """Fill in the cloud-init digest of these VMs from their guestinfo keys, in one retrieval. extraConfig can be
+        large, so observe reads it only when the stack declares cloud-init somewhere, or declares no VM (a Pulumi
+        refresh); a state without ``cloud_init`` was not read (not: has none)."""
+        if not observed:
+            return
+        refs = [live.handle.ref for live in observed]
+        extra = {ref._moId: props for ref, props in retrieve_objects(self._content, refs, vim.VirtualMachine,
+                                                                     ["config.extraConfig"])}
+        for live in observed:
+            live.state["cloud_init"] = guestinfo.digest(extra.get(live.handle.ref._moId, {}).get("config.extraConfig"))
+
     def observe_ids(self, stack: str, ids: list[str], declared: Declared) -> dict[str, Observed]:
-        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too."""
+        """VMs by instance UUID, from the one retrieval of every VM that ``observe`` makes too (and their guestinfo)."""
         wanted = set(ids)
+        return self._by_uuid(lambda uuid: uuid in wanted)
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (not templates) by instance UUID, in the same two retrievals as ``observe_ids``."""
+        return self._by_uuid(lambda uuid: uuid is not None)
+
+    def _by_uuid(self, wanted: Any) -> dict[str, Observed]:
         found: dict[str, Observed] = {}
         for ref, props in self._read_all():
             uuid = props.get("config.instanceUuid")
-            if uuid not in wanted or props.get("config.template") or "name" not in props:
+            if not wanted(uuid) or props.get("config.template") or "name" not in props:
                 continue
             attributes = self._attributes.parse(props.get("customValue"))
             found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
+        self._read_cloud_init(list(found.values()))
         return found
 
     def _read_all(self) -> list[tuple[Any, dict[str, Any]]]:
@@ -216,16 +248,18 @@ class VirtualMachineDriver(KindDriver):
             "clone_from": None,
             "linked_clone": False,
             "tags": decode_tags(attributes.get(TAGS_KEY)),
+            "cloud_init": guestinfo.digest(props["config.extraConfig"]) if "config.extraConfig" in props else None,
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")),
                           vm_folder(props.get("config.files.vmPathName")))
         record = attributes.get(RESTORE_KEY) or ""
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"),
-                        restore_power=restore_from(RESTORE_PREFIX + record) if record else None)
+                        restore_power=restore_from(RESTORE_PREFIX + record) if record else None,
+                        unexpressed=unexpressed(props.get("config.hardware.device")))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
-        rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, PATHS)
+        rows = retrieve_objects(self._content, [ref], vim.VirtualMachine, [*PATHS, "config.extraConfig"])
         if not rows:
             raise VirtplaneError(f"VM {owner.resource} vanished right after it was created")
         props = rows[0][1]
@@ -272,15 +306,18 @@ class VirtualMachineDriver(KindDriver):
             self._devices.add_disk(plan, disk)
         for nic in nics:
             self._devices.add_nic(plan, nic, host_pci, name)
-        for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True)):
-            plan.add_device(new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
+        gpus = [new_gpu(gpu, fixed, host_pci, f"VM {name}: gpus[{index}]", plan.new_key())
+                for index, (gpu, fixed) in enumerate(zip(spec.gpus or [], self._fixed_gpus(name, spec), strict=True))]
+        for device in gpus:
+            plan.add_device(device)
         config = config_spec(spec)
         if holds_devices(spec.gpus, nics):
             config.memoryReservationLockedToMax = True  # PCI devices need all the VM's memory reserved
         config.name = name
         config.cpuHotAddEnabled = True
         config.memoryHotAddEnabled = True
-        config.extraConfig = [extra_config_marker(owner)]
+        config.extraConfig = [extra_config_marker(owner), *(config.extraConfig or []),
+                              *large_bar_options(gpus, host_pci)]
         config.files = vim.vm.FileInfo(vmPathName=f"[{datastore}]")
         config.deviceChange = plan.changes
         if spec.machine is not None:
@@ -325,8 +362,9 @@ class VirtualMachineDriver(KindDriver):
             location.diskMoveType = LINKED_CLONE_DISKS
         else:
             location.disk = self._disk_locators(spec, source_props, location.datastore)
+        cloud_init = guestinfo.options(spec.cloud_init) if spec.cloud_init is not None else []
         config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
-                                   memoryMB=spec.memory, extraConfig=[extra_config_marker(owner)])
+                                   memoryMB=spec.memory, extraConfig=[extra_config_marker(owner), *cloud_init])
         clone_spec = vim.vm.CloneSpec(location=location, powerOn=False, template=False, config=config,
                                       snapshot=snapshot)
         ref = self._run(lambda: source.CloneVM_Task(folder=placement.vm_folder, name=name, spec=clone_spec),
@@ -416,12 +454,17 @@ class VirtualMachineDriver(KindDriver):
         moving = "node" in fields and vm_spec.node is not None
         # A VM holding PCI devices is pinned to its host: it moves after they are changed; one holding none
         # moves first, so the devices it gets are those of the host it will run on.
+        if moving and holds_live_devices(observed.state) and vm_spec.node != observed.state.get("node"):
+            raise VirtplaneError(f"VM {observed.name}: field 'node': "
+                                 f"{moving_device_vm(observed.state.get('node'), vm_spec.node)}")
         move_first = moving and not holds_live_devices(observed.state)
         node = vm_spec.node if move_first else observed.state.get("node")
         host_pci = self._devices.host_pci(node, observed.name) if needs_host else None
         self._devices.reconcile(plan, handle.hardware, vm_spec, changes, host_pci, observed.name)
         if "gpus" in fields and vm_spec.gpus is not None:
-            self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+            gpus = self._devices.rebuild_gpus(plan, handle.hardware, vm_spec.gpus, fixed_gpus, host_pci, observed.name)
+            if options := large_bar_options(gpus, host_pci):
+                config.extraConfig = options
         if devices_change and holds_devices_after(vm_spec, observed.state) and not handle.memory_locked:
             config.memoryReservationLockedToMax = True
         if plan.changes:
@@ -465,6 +508,13 @@ class VirtualMachineDriver(KindDriver):
             self._switch_off(handle.ref, observed.name)
         if recorded:
             self._attributes.write_restore(handle.ref, None)
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The ownership custom attribute, where a create writes it (the VM's tags attribute stays as it is)."""
+        if observed.owner is not None:
+            raise OwnershipError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                 f"marker (stack {observed.owner.stack})")
+        self._attributes.write_owner(observed.handle.ref, owner)
 
     def delete(self, observed: Observed) -> None:
         """Power off, detach the disks from other VMs' folders (Destroy_Task deletes every disk attached), destroy."""
@@ -529,6 +579,11 @@ class VirtualMachineDriver(KindDriver):
             else:
                 found.kept.append(f"{disk['slot']} ({file_name}, {disk['size']} GiB), from another VM's folder")
         return found
+
+    def rule_in(self, change: FieldChange, live: Mapping[str, Any] | None) -> Rule:
+        if change.path == "node" and live is not None and holds_live_devices(dict(live)):
+            raise RefusedChange(moving_device_vm(live.get("node"), change.new))
+        return self.rule(change)
 
     # ---- helpers -------------------------------------------------------------------------------------
 

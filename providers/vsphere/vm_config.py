@@ -1,5 +1,6 @@
-"""The scalar part of a VM's ConfigSpec (CPUs, memory, guest, firmware, nested virtualization), written
-only for the fields a create or an update asks for: an unset field (None) is never written."""
+"""The scalar part of a VM's ConfigSpec (CPUs, memory, guest, firmware, nested virtualization, cloud-init's
+guestinfo keys), written only for the fields a create or an update asks for: an unset field (None) is never
+written."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 
 from pyVmomi import vim
 
+from virtplane.providers.vsphere import guestinfo
 from virtplane.specs import VirtualMachineSpec
 
 GUEST_IDS = {"linux": "otherLinux64Guest", "windows": "windows2019srv_64Guest", "other": "otherGuest64"}
 NEUTRAL_GUEST = {guest_id: name for name, guest_id in GUEST_IDS.items()}
 # ConfigSpec attributes this module may set: a spec with none of them set changes nothing.
 CONFIG_FIELDS = ("name", "numCPUs", "numCoresPerSocket", "memoryMB", "guestId", "firmware", "bootOptions",
-                 "nestedHVEnabled", "memoryReservationLockedToMax")
+                 "nestedHVEnabled", "memoryReservationLockedToMax", "extraConfig")
 
 
 def cores_per_socket(cpus: int | None, sockets: int | None) -> int | None:
@@ -55,8 +57,11 @@ def config_spec(spec: VirtualMachineSpec, live: dict[str, Any] | None = None,
         config.bootOptions = vim.vm.BootOptions(efiSecureBootEnabled=False)  # BIOS cannot boot securely
     if want("nested_virtualization"):
         config.nestedHVEnabled = spec.nested_virtualization
+    if want("cloud_init"):
+        assert spec.cloud_init is not None
+        config.extraConfig = guestinfo.options(spec.cloud_init)
     return config
 
 
 def changes_anything(config: vim.vm.ConfigSpec) -> bool:
-    return any(getattr(config, name, None) is not None for name in CONFIG_FIELDS) or bool(config.deviceChange)
+    return any(getattr(config, name, None) not in (None, []) for name in CONFIG_FIELDS) or bool(config.deviceChange)

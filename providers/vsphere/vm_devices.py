@@ -45,13 +45,17 @@ class VmDevices:
 
     @staticmethod
     def rebuild_gpus(plan: DevicePlan, hardware: Hardware, gpus: list[GpuSpec], fixed: list[bool],
-                      host_pci: HostPci | None, name: str) -> None:
+                      host_pci: HostPci | None, name: str) -> list[Any]:
         """Remove every GPU and add the declared ones in order: GPUs are identified by position (device
-        key order), which a new device added beside old ones would not keep. The VM is off for this."""
+        key order), which a new device added beside old ones would not keep. The VM is off for this. Returns
+        the new GPU devices."""
         for device in hardware.gpus:
             plan.remove_device(device)
+        added = []
         for index, (gpu, fixed_backing) in enumerate(zip(gpus, fixed, strict=True)):
-            plan.add_device(new_gpu(gpu, fixed_backing, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
+            added.append(new_gpu(gpu, fixed_backing, host_pci, f"VM {name}: gpus[{index}]", plan.new_key()))
+            plan.add_device(added[-1])
+        return added
 
     def reconcile(self, plan: DevicePlan, hardware: Hardware, spec: VirtualMachineSpec,
                          changes: list[FieldChange], host_pci: HostPci | None, name: str) -> None:

@@ -1,6 +1,7 @@
 """How each changed VirtualMachine field can be applied on vSphere.
 
-- In place: ``cpus`` and ``memory`` raised (hot add is enabled on VMs we create), ``node`` (vMotion),
+- In place: ``cpus`` and ``memory`` raised (hot add is enabled on VMs we create), ``node`` (vMotion; refused for a
+  VM holding a passthrough GPU, a vGPU or an SR-IOV NIC: vSphere cannot vMotion those, see ``moving_device_vm``),
   ``power``, ``tags``, disks added, removed or grown, NICs added, removed or moved.
 - Power off: ``cpus`` or ``memory`` lowered, ``firmware``, ``secure_boot``, ``guest_os``,
   ``nested_virtualization``, ``sockets``, a NIC's ``adapter`` or SR-IOV physical function (``device``), any
@@ -50,3 +51,12 @@ def version_number(version: str | None) -> int:
     """``vmx-19`` -> 19; anything else (unset, unknown) -> 0."""
     match = HARDWARE_VERSION.match(version or "")
     return int(match.group(1)) if match else 0
+
+
+def moving_device_vm(host: str | None, to: str | None) -> str:
+    """Why a VM holding PCI devices does not move: vSphere vMotions no VM with DirectPath I/O, SR-IOV or (without
+    the vGPU manager's migration support) vGPU devices, and its devices' backings name its host's devices (VMware
+    vSphere VM Administration, "PCI devices"). Moving it is the user's decision, in steps virtplane can apply."""
+    return (f"the VM holds PCI devices (a passthrough GPU, a vGPU or an SR-IOV NIC), which vSphere cannot vMotion "
+            f"from {host or 'its host'} to {to}, and which belong to that host: remove them from the VM (gpus=[], no "
+            "SR-IOV NICs) and apply, then change node and apply, then declare the devices again")

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from html import unescape
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import XenAPI
 
@@ -119,6 +120,31 @@ class XapiClient:
         except _CONNECTION_ERRORS as exc:
             raise OutcomeUnknown(f"the connection to XenServer endpoint '{self.settings.endpoint_name}' failed while "
                                  f"trying to {what}, so whether it happened is unknown ({_reason(exc)})") from None
+
+    def put_raw(self, vdi: str, data: bytes, what: str) -> None:
+        """Write a VDI's bytes with XAPI's HTTP handler ``PUT /import_raw_vdi?session_id=…&vdi=…&format=raw``, in a
+        session of this client (XAPI documentation, "HTTP handlers")."""
+        parts = urlsplit(self.url)
+        with self._session() as session:
+            query = urlencode({"session_id": session._session, "vdi": vdi, "format": "raw"})
+            if parts.scheme == "https":
+                connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+                    parts.hostname or "", parts.port, context=self._context, timeout=self.settings.task_timeout)
+            else:
+                connection = http.client.HTTPConnection(parts.hostname or "", parts.port,
+                                                        timeout=self.settings.task_timeout)
+            try:
+                connection.request("PUT", f"/import_raw_vdi?{query}", body=data,
+                                   headers={"Content-Type": "application/octet-stream"})
+                response = connection.getresponse()
+                body = response.read().decode(errors="replace")
+            except _CONNECTION_ERRORS as exc:
+                raise OutcomeUnknown(f"the connection to XenServer endpoint '{self.settings.endpoint_name}' failed "
+                                     f"while trying to {what} ({_reason(exc)})") from None
+            finally:
+                connection.close()
+        if response.status != 200:
+            raise ProviderError(f"XenServer could not {what}: HTTP {response.status} {body.strip()[:200]}")
 
     def run(self, method: str, *args: Any, what: str, timeout: float | None = None) -> str:
         """``Async.<method>`` and wait for its task; returns the task's result (a ref, or "")."""

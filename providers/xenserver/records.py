@@ -16,6 +16,9 @@
 - GPUs: the vGPUs; a VGPU_type whose implementation is ``passthrough`` is a whole GPU, any other a vGPU whose
   ``profile`` is the type's ``model_name`` (``GRID A100-4C``); ``device`` the PGPU's PCI address (where it runs,
   or the only PGPU of its group).
+- Cloud-init: a config-drive VDI (a NoCloud ISO image, label ``cidata``) on a disk VBD, marked in its
+  ``other_config:virtplane.cloud-init`` with the VM's uuid and the documents' digest (what ``cloud_init`` reads back);
+  it is not one of the VM's ``disks``.
 - Ownership: ``other_config:virtplane.owner`` (the shared marker format) and the tag ``virtplane``; a VM is made
   under a pending name that carries the marker (base.pending_name) until both are written.
 """
@@ -32,6 +35,7 @@ GiB = 1024**3
 MiB = 1024**2
 MARKER_TAG = "virtplane"
 DISK_KEY = "virtplane.disk"  # VDI other_config: "<VM uuid>/<slot>", so a disk made before its VBD is found again
+CLOUD_INIT_KEY = "virtplane.cloud-init"  # VDI other_config of a config drive: "<VM uuid>/<digest of its documents>"
 THIN_SR_TYPES = frozenset({"nfs", "ext", "smb", "xfs", "file", "cephfs", "glusterfs", "zfs", "largeblock"})
 NULL = "OpaqueRef:NULL"
 _VENDORS = (("nvidia", "nvidia"), ("advanced micro devices", "amd"), ("amd", "amd"), ("intel", "intel"))
@@ -102,6 +106,7 @@ def vm_state(vm: str, record: Mapping[str, Any], view: PoolView, network_name: C
         "nested_virtualization": any(platform.get(key, "").lower() in ("true", "1")
                                      for key in ("nested-virt", "exp-nested-hvm")),
         "clone_from": None, "linked_clone": False, "tags": user_tags(record.get("tags")),
+        "cloud_init": next((digest for _, _, digest in config_drives(vm, record, view)), None),
     }
 
 
@@ -117,10 +122,23 @@ def _host_name(view: PoolView, ref: Any) -> str | None:
 
 
 def disk_vbds(vm: str, view: PoolView) -> list[tuple[str, dict[str, Any]]]:
-    """The VM's disk VBDs (not CD drives, not empty), by userdevice."""
+    """The VM's disk VBDs (not CD drives, not empty, not its cloud-init config drive), by userdevice."""
     found = [(ref, vbd) for ref, vbd in view.of_vm(view.vbds, vm)
-             if vbd.get("type") == "Disk" and not vbd.get("empty") and vbd.get("VDI") in view.vdis]
+             if vbd.get("type") == "Disk" and not vbd.get("empty") and vbd.get("VDI") in view.vdis
+             and CLOUD_INIT_KEY not in (view.vdis[vbd["VDI"]].get("other_config") or {})]
     return sorted(found, key=lambda item: _number(item[1]["userdevice"]))
+
+
+def config_drives(vm: str, record: Mapping[str, Any], view: PoolView) -> list[tuple[str, str, str]]:
+    """(VBD, VDI, digest) of each cloud-init config drive virtplane made for this VM (its other_config names the
+    VM's uuid and the documents' digest)."""
+    found = []
+    for ref, vbd in view.of_vm(view.vbds, vm):
+        mark = str((view.vdis.get(vbd.get("VDI"), {}).get("other_config") or {}).get(CLOUD_INIT_KEY, ""))
+        owner, _, digest = mark.partition("/")
+        if mark and owner == str(record.get("uuid")):
+            found.append((ref, str(vbd["VDI"]), digest))
+    return found
 
 
 def disks(vm: str, view: PoolView) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from virtplane.errors import ProviderError
+from virtplane.providers import nocloud
 from virtplane.providers.base import (
     MARKER_KEY,
     Created,
@@ -59,8 +60,10 @@ from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, Xap
 from virtplane.providers.xenserver.pool_facts import PoolFacts
 from virtplane.providers.xenserver.pool_reader import PoolReader
 from virtplane.providers.xenserver.records import (
+    CLOUD_INIT_KEY,
     DISK_KEY,
     MARKER_TAG,
+    NULL,
     GiB,
     MiB,
     PoolView,
@@ -83,6 +86,7 @@ _table = VmRules(hypervisor="XenServer",
                                       "nested_virtualization", "node"}))
 _DISK_SIZE = re.compile(r"^disks\[[^\]]+\]\.size$")
 _IGNORED = frozenset({"guest_os", "machine", "power"})  # no XenServer setting (check refuses them) / power protocol
+CONFIG_DRIVE_DEVICES = 16  # the VBD devices of an HVM guest (0-15): the config drive takes the last free one
 
 
 def vm_rule(change: FieldChange) -> Rule:
@@ -107,6 +111,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = _table.replaceable  # a disk's SR, thin or bus replaces the VM
+    delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
     def __init__(self, client: XapiClient, settings: XenserverSettings, facts: PoolFacts) -> None:
         self._client = client
@@ -150,6 +155,25 @@ class VirtualMachineDriver(KindDriver):
                 observed.name = observed.owner.resource
             found[str(record["uuid"])] = observed
         return {str(i): found[str(i).lower()] for i in ids if str(i).lower() in found}
+
+    def observe_all(self, stack: str, declared: Declared) -> dict[str, Observed]:
+        """Every VM (templates and the control domain not) by uuid, in observe's batched reads."""
+        vms = {ref: r for ref, r in self._reader.vms().items()
+               if not r["is_control_domain"] and not r["is_a_template"]}
+        view = self._reader.vm_view(vms)
+        vlans = vlans_for(self._facts.device(view.pifs), declared)
+        return {str(record["uuid"]): self._observed(ref, record, view, vlans) for ref, record in vms.items()}
+
+    def adopt(self, observed: Observed, owner: Owner) -> None:
+        """The marker in other_config and the ``virtplane`` tag, where a create writes them (the name stays)."""
+        handle: VmHandle = observed.handle
+        if observed.owner is not None:
+            raise ProviderError(f"refusing to adopt VM {observed.name}: it already carries a virtplane ownership "
+                                "marker")
+        what = f"adopt VM {observed.name}"
+        self._client.call("VM.add_to_other_config", handle.ref, MARKER_KEY, owner.encode(), what=what)
+        tags = sorted({*(handle.record.get("tags") or []), MARKER_TAG})
+        self._client.call("VM.set_tags", handle.ref, tags, what=what)
 
     def _learn(self, declared: Declared, vms: dict[str, dict[str, Any]]) -> None:
         self._declared_vlans = declared_vlans(declared)
@@ -317,6 +341,8 @@ class VirtualMachineDriver(KindDriver):
             self._client.call("VM.set_affinity", handle.ref, self._host(spec.node), what=f"pin VM {name} to host "
                               f"{spec.node}")
         uuid = str(record["uuid"])
+        if "cloud_init" in fields and spec.cloud_init is not None:
+            self._config_drive(handle.ref, uuid, name, spec, running)
         for change in changes:
             if change.path.startswith("disks["):
                 self._disk_change(handle.ref, uuid, name, change, spec, running)
@@ -369,6 +395,43 @@ class VirtualMachineDriver(KindDriver):
             if record["currently_attached"]:
                 self._client.call("VBD.unplug", vbd, what=f"unplug disk {slot} of VM {name}")
             self._client.call("VDI.destroy", record["VDI"], what=f"destroy disk {slot} of VM {name}")
+
+    def _config_drive(self, ref: str, uuid: str, name: str, spec: VirtualMachineSpec, running: bool) -> None:
+        """Cloud-init as a config drive: a VDI holding the NoCloud image (providers/nocloud.py; written with XAPI's
+        ``/import_raw_vdi`` handler) on a read-only disk VBD at the VM's last free device (away from its disks'
+        slots), plugged into a running VM; the drive it replaces is unplugged and destroyed after."""
+        assert spec.cloud_init is not None
+        image = nocloud.iso(spec.cloud_init.documents)
+        vbds = self._client.get("VBD.get_all_records_where", f'field "VM" = "{ref}"', what="read the VM's disks")
+        old = [(str(vbd), str(r["VDI"]), r) for vbd, r in vbds.items() if r["type"] == "Disk" and r["VDI"] != NULL
+               and CLOUD_INIT_KEY in self._client.get("VDI.get_other_config", r["VDI"], what="read a disk of VM "
+                                                      f"{name}")]
+        taken = {str(r["userdevice"]) for r in vbds.values()}
+        device = next((str(n) for n in range(CONFIG_DRIVE_DEVICES - 1, -1, -1) if str(n) not in taken), None)
+        if device is None:
+            raise ProviderError(f"XenServer cannot give VM {name} a cloud-init config drive: devices 0 to "
+                                f"{CONFIG_DRIVE_DEVICES - 1} are all taken")
+        disks = [r for r in vbds.values() if r["type"] == "Disk" and r["VDI"] != NULL and str(r["userdevice"]) == "0"]
+        sr = self._client.get("VDI.get_SR", disks[0]["VDI"], what=f"read the SR of VM {name}'s first disk") \
+            if disks else self._sr(None)
+        what = f"make the cloud-init config drive of VM {name}"
+        vdi = self._client.call("VDI.create", {
+            "name_label": f"cidata {name}", "name_description": "cloud-init (NoCloud) made by virtplane", "SR": sr,
+            "virtual_size": str(-(-len(image) // MiB) * MiB), "type": "user", "sharable": False, "read_only": False,
+            "other_config": {CLOUD_INIT_KEY: f"{uuid}/{spec.cloud_init.digest}"}, "xenstore_data": {},
+            "sm_config": {}, "tags": []}, what=what)
+        self._client.put_raw(vdi, image, what)
+        vbd = self._client.call("VBD.create", {
+            "VM": ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": "RO", "type": "Disk",
+            "unpluggable": True, "empty": False, "other_config": {}, "qos_algorithm_type": "",
+            "qos_algorithm_params": {}}, what=what)
+        if running:
+            self._client.call("VBD.plug", vbd, what=f"plug the cloud-init config drive into VM {name}")
+        for old_vbd, old_vdi, record in old:
+            what = f"remove the previous cloud-init config drive of VM {name}"
+            if record["currently_attached"]:
+                self._client.call("VBD.unplug", old_vbd, what=what)
+            self._client.call("VDI.destroy", old_vdi, what=what)
 
     def _vbds(self, ref: str) -> dict[str, tuple[str, dict[str, Any]]]:
         vbds = self._client.get("VBD.get_all_records_where", f'field "VM" = "{ref}"', what="read the VM's disks")
@@ -481,7 +544,8 @@ class VirtualMachineDriver(KindDriver):
                 raise
 
     def _destroy(self, ref: str, name: str) -> None:
-        """The VM's disks (those only it uses, and any it made before their VBD), then the VM."""
+        """The VM's disks (those only it uses, and any it made before their VBD), its cloud-init config drives, then
+        the VM."""
         uuid = self._client.get("VM.get_uuid", ref, what=f"read VM {name}")
         vbds = self._client.get("VBD.get_all_records", what=f"read the disks of VM {name}")
         vdis = self._client.get("VDI.get_all_records", what=f"read the disks of VM {name}")
@@ -489,7 +553,8 @@ class VirtualMachineDriver(KindDriver):
         doomed = {vbd["VDI"] for _, vbd in disk_vbds(ref, view)
                   if all(other["VM"] == ref for other in vbds.values() if other["VDI"] == vbd["VDI"])}
         doomed |= {vdi for vdi, r in vdis.items()
-                   if str((r.get("other_config") or {}).get(DISK_KEY, "")).startswith(f"{uuid}/")}
+                   if str((r.get("other_config") or {}).get(DISK_KEY, "")).startswith(f"{uuid}/")
+                   or str((r.get("other_config") or {}).get(CLOUD_INIT_KEY, "")).startswith(f"{uuid}/")}
         for vdi in sorted(doomed):
             self._tolerate_gone(lambda vdi=vdi: self._client.call("VDI.destroy", vdi, what=f"destroy a disk of VM "
                                                                   f"{name}"))

@@ -14,7 +14,7 @@ on_pve = pulumi.ResourceOptions(provider=pve)
 
 virtplane.VirtualMachine("render-1", cpus=16, memory="64GiB", firmware="uefi", machine="vmx-19", node="esx-gpu",
                          gpus=[virtplane.Gpu("passthrough", device="0000:3b:00.0")], opts=on_vc)
-virtplane.VirtualMachine("infer-1", cpus=8, memory="32GiB", machine="vmx-19",
+virtplane.VirtualMachine("infer-1", cpus=8, memory="32GiB", machine="vmx-19", firmware="uefi",
                          gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")], opts=on_vc)
 virtplane.VirtualMachine("edge-1", cpus=4, memory="16GiB", machine="vmx-19",
                          nics=[virtplane.Nic("fast-net", adapter="sriov")], opts=on_vc)

@@ -5,6 +5,12 @@ an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan t
 libvirt daemon (real QEMU) a network and two VMs (docs/providers/libvirt.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
+
+The Linux web and database VMs get cloud-init from templates/ (docs/cloud-init.md): an admin user with the lab's SSH
+key everywhere, nginx on the web servers (whose application token is a secret: plans show only the digest) and a
+fixed address on the database servers. vSphere delivers it in guestinfo keys, Proxmox VE as snippets on the lab's
+lab-snippets storage (web) or as PVE's own options (database: the template says no more than they can), Hyper-V as a
+NoCloud ISO in a DVD drive, XenServer as a config-drive VDI.
 """
 
 import pulumi
@@ -13,11 +19,25 @@ import virtplane
 
 config = pulumi.Config()
 web_count = config.get_int("webCount") or 2
+vlan = config.get_int("vlan") or 120
+LAB_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHZpcnRwbGFuZWxhYmV4YW1wbGVrZXk lab@virtplane"  # set lab:sshKey
+admin = {"admin_user": config.get("adminUser") or "ops", "ssh_key": config.get("sshKey") or LAB_KEY, "vlan": vlan}
+app_token = config.get_secret("appToken") or pulumi.Output.secret("lab-app-token-not-for-production")
+
+
+def web_init() -> virtplane.CloudInit:
+    return virtplane.CloudInit(user_data="templates/web.yaml.j2", vars={**admin, "app_token": app_token})
+
+
+def db_init(address: str) -> virtplane.CloudInit:
+    return virtplane.CloudInit(user_data="templates/db.yaml.j2", network_config="templates/network.yaml.j2",
+                               vars={**admin, "address": address, "gateway": f"10.{vlan}.0.1"})
+
 
 esx = virtplane.Endpoint("lab-vsphere", kind="vsphere")
 on_esx = pulumi.ResourceOptions(provider=esx)
 
-app_net = virtplane.Network("lab-app", vlan=config.get_int("vlan") or 120, opts=on_esx)
+app_net = virtplane.Network("lab-app", vlan=vlan, opts=on_esx)
 
 webs = [
     virtplane.VirtualMachine(
@@ -27,6 +47,7 @@ webs = [
         disks=[virtplane.Disk("20GiB")],
         nics=[virtplane.Nic(app_net)],
         tags=["web", "lab"],
+        cloud_init=web_init(),
         opts=on_esx,
     )
     for i in range(1, web_count + 1)
@@ -42,15 +63,17 @@ db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(app_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.10"),
     opts=on_esx,
 )
 
 # Accelerators on vSphere. Only DC0_C0_H0 has GPUs enabled for passthrough, an A100 and an L4 (H1's A100 is capable,
 # not enabled; H2 has none). A GPU cannot be given whole and sliced into vGPUs at once, so the lab holds a vGPU
-# workstation (profile grid_a100-20c, host graphics Shared Direct: the A100), a passthrough VM that names the L4's
-# address (fixed DirectPath I/O: without `device=` it would be Dynamic DirectPath, which needs vmx-17, and the
-# simulator's hosts run at most vmx-13) and an SR-IOV appliance (a virtual function of H0's X710). Placement puts
-# all three on H0 (`→ host DC0_C0_H0` in the plan).
+# workstation (profile grid_a100-20c on the A100, in Shared Direct, which already runs another team's 20 GB vGPU:
+# equal-size mode takes only 20 GB ones), a passthrough VM that names the L4's address (fixed DirectPath I/O; its
+# large BAR needs UEFI, and virtplane writes the 64-bit MMIO settings) and an SR-IOV appliance (a virtual function of
+# H0's X710). Placement puts all three on H0 (`→ host DC0_C0_H0` in the plan). What the lab's hosts refuse is in
+# stacks/lab-refused (a second stack `make lab` does not apply).
 gpu_ws = virtplane.VirtualMachine(
     "lab-gpu-ws",
     cpus=4,
@@ -90,7 +113,7 @@ sriov_appliance = virtplane.VirtualMachine(
 pve = virtplane.Endpoint("lab-proxmox", kind="proxmox")
 on_pve = pulumi.ResourceOptions(provider=pve)
 
-pve_net = virtplane.Network("lab-pve-app", vlan=config.get_int("vlan") or 120, opts=on_pve)
+pve_net = virtplane.Network("lab-pve-app", vlan=vlan, opts=on_pve)
 
 # Accelerators on Proxmox VE. pve1's A100 (mapping `a100`) cannot be passed through whole while it serves mdev
 # instances, and pve2 has an L4 with no mdev types: the lab holds a vGPU workstation (mdev type nvidia-471 on pve1),
@@ -144,6 +167,7 @@ pve_webs = [
         disks=[virtplane.Disk("20GiB")],
         nics=[virtplane.Nic(pve_net)],
         tags=["web", "lab"],
+        cloud_init=web_init(),
         opts=on_pve,
     )
     for i in range(1, web_count + 1)
@@ -162,6 +186,7 @@ pve_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(pve_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.20"),
     opts=on_pve,
 )
 
@@ -190,7 +215,7 @@ pve_ct = virtplane.Container(
 hv = virtplane.Endpoint("lab-hyperv", kind="hyperv")
 on_hv = pulumi.ResourceOptions(provider=hv)
 
-hv_net = virtplane.Network("lab-hv-app", vlan=config.get_int("vlan") or 120, opts=on_hv)
+hv_net = virtplane.Network("lab-hv-app", vlan=vlan, opts=on_hv)
 
 hv_web = virtplane.VirtualMachine(
     "lab-hv-web",
@@ -200,6 +225,7 @@ hv_web = virtplane.VirtualMachine(
     disks=[virtplane.Disk("20GiB", bus="ide")],
     nics=[virtplane.Nic(hv_net)],
     tags=["web", "lab"],
+    cloud_init=web_init(),
     opts=on_hv,
 )
 
@@ -213,6 +239,7 @@ hv_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(hv_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.30"),
     opts=on_hv,
 )
 
@@ -268,7 +295,7 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
 xs = virtplane.Endpoint("lab-xenserver", kind="xenserver")
 on_xs = pulumi.ResourceOptions(provider=xs)
 
-xs_net = virtplane.Network("lab-xs-app", vlan=config.get_int("vlan") or 120, opts=on_xs)
+xs_net = virtplane.Network("lab-xs-app", vlan=vlan, opts=on_xs)
 
 xs_web = virtplane.VirtualMachine(
     "lab-xs-web",
@@ -277,6 +304,7 @@ xs_web = virtplane.VirtualMachine(
     disks=[virtplane.Disk("20GiB")],
     nics=[virtplane.Nic(xs_net)],
     tags=["web", "lab"],
+    cloud_init=web_init(),
     opts=on_xs,
 )
 
@@ -291,6 +319,7 @@ xs_db = virtplane.VirtualMachine(
     nics=[virtplane.Nic(xs_net)],
     nested_virtualization=True,
     tags=["db", "lab"],
+    cloud_init=db_init(f"10.{vlan}.0.40"),
     opts=on_xs,
 )
 

@@ -82,17 +82,18 @@ def test_the_lab_inventory_tells_a_gpu_host_an_sriov_host_and_a_plain_host_apart
     # give whole, and LAB-HV1's DDA GPU is listed since the lab dismounts it from the host at start.
     assert gpus(hosts["DC0_C0_H0"]) == [("0000:3b:00.0", True), ("0000:af:00.0", True)]
     assert "grid_a100-20c" in {v["profile"] for v in hosts["DC0_C0_H0"]["vgpu_types"]}
-    assert gpus(hosts["pve1"]) == [("0000:3b:00.0", True)]
+    assert gpus(hosts["pve1"]) == [("0000:3b:00.0", True), ("0000:d8:00.0", True)]  # the T4 is render-9's
     assert "nvidia-471" in {v["profile"] for v in hosts["pve1"]["vgpu_types"]}
     assert {v["profile"] for v in hosts["LAB-HV1"]["vgpu_types"]} == {"gpu-p/1", "gpu-p/2", "gpu-p/4", "gpu-p/8"}
     assert "PCIROOT(0)#PCI(0300)#PCI(0000)" in {d["address"] for d in hosts["LAB-HV1"]["pci_devices"]}
     # A GPU that is capable but not enabled is told apart from one that is.
-    assert gpus(hosts["DC0_C0_H1"]) == [("0000:41:00.0", False)]
-    # SR-IOV hosts: a physical function with SR-IOV on; pve2's only GPU is an L4 with no mdev types.
+    assert gpus(hosts["DC0_C0_H1"]) == [("0000:41:00.0", False), ("0000:61:00.0", True), ("0000:a1:00.0", True)]
+    # SR-IOV hosts: a physical function with SR-IOV on; pve2's GPUs (an A2, an L4) have no mdev types.
     assert [(s["address"], s["enabled"], s["vfs_enabled"]) for s in hosts["DC0_C0_H0"]["sriov"]] == [
         ("0000:5e:00.0", True, 8)]
     assert [(s["address"], s["enabled"]) for s in hosts["pve2"]["sriov"]] == [("0000:5e:00.0", True)]
-    assert gpus(hosts["pve2"]) == [("0000:af:00.0", True)] and hosts["pve2"]["vgpu_types"] == []
+    assert gpus(hosts["pve2"]) == [("0000:86:00.0", True), ("0000:af:00.0", True)]
+    assert hosts["pve2"]["vgpu_types"] == []
     assert hosts["pve2"]["pci_mappings"][0]["id"] == "x710-vf"
     # Plain hosts: nothing to pass through, and what they lack is a "no", not an unknown.
     for name in ("DC0_C0_H2", "pve3"):

@@ -66,7 +66,7 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
     assert {r["name"] for r in document["resources"] if r["kind"] == "Container"} == PROXMOX_CONTAINERS
     assert {r["name"] for r in document["resources"] if r["endpoint"] == "lab-hyperv"} == HYPERV_VMS | {"lab-hv-app"}
     assert set(document["resources"][0]) == {"kind", "name", "endpoint", "action", "power_off", "note", "placement",
-                                             "destroys_data", "changes"}
+                                             "destroys_data", "owned", "changes"}
     placed = {r["name"]: r["placement"] for r in document["resources"] if r["name"] in DEVICE_HOSTS}
     assert placed == DEVICE_HOSTS
     assert [f["level"] for f in document["policy"]["findings"] if f["level"] == "mandatory"] == []

@@ -51,7 +51,8 @@ MISTAKES = {
         "ws-1", "gpus",
         ["DC0_C0_H0: offers no vGPU profile 'grid_h100-80c' (offered: grid_a100-10c, grid_a100-20c, grid_a100-40c, "
          "grid_a100-4c)", "DC0_C0_H1: offers no vGPU profile 'grid_h100-80c' (offered: grid_a100-1-5c",
-         "DC0_C0_H2: offers no vGPU profile 'grid_h100-80c' (it offers no vGPU profiles)"]),
+         "DC0_C0_H2: has no hardware virtualization (VT-x / AMD-V) enabled, offers no vGPU profile 'grid_h100-80c' "
+         "(it offers no vGPU profiles)"]),
     "a passthrough GPU on a host where it is not enabled": (
         "vsphere", "'render-1', memory='4GiB', firmware='uefi', node='DC0_C0_H1', "
                    "gpus=[virtplane.Gpu('passthrough')]",
@@ -62,7 +63,8 @@ MISTAKES = {
         "vsphere", "'nfv-1', memory='4GiB', nics=[virtplane.Nic('DC0_DVPG0', adapter='sriov') for _ in range(9)]",
         "nfv-1", "nics",
         ["DC0_C0_H0: 0000:5e:00.0 has no free virtual function left (8 free, 8 taken by this plan);",
-         "DC0_C0_H1: SR-IOV is not enabled on 0000:c1:00.0;", "DC0_C0_H2: has no SR-IOV physical function"]),
+         "DC0_C0_H1: SR-IOV is not enabled on 0000:c1:00.0;",
+         "DC0_C0_H2: has no hardware virtualization (VT-x / AMD-V) enabled, has no SR-IOV physical function"]),
     "a misspelled mdev profile": (
         "proxmox", "'vdi-1', memory='2GiB', machine='q35', gpus=[virtplane.Gpu('vgpu', profile='nvidia-47l')]",
         "vdi-1", "gpus",
@@ -126,10 +128,15 @@ def test_check_reports_what_the_lab_cannot_give_as_a_mandatory_finding_with_a_re
 def test_a_pinned_host_that_cannot_pass_a_gpu_through_is_the_host_the_finding_names(fresh_vcsim, tmp_path):
     stack = stack_dir(tmp_path, "vsphere", MISTAKES["a passthrough GPU on a host where it is not enabled"][1])
     result = virtplane("check", str(stack), "--format", "json", env=lab_env(fresh_vcsim))
-    [finding] = [f for f in mandatory(result) if f["rule"] == "hw.gpu-passthrough"]
+    # H1's GPUs: the A100 is not enabled, the A30 waits for a reboot, the A10 is the one a powered-off Dynamic
+    # DirectPath VM takes at power-on; the one that got furthest (the A10) says which rule refuses.
+    [finding] = [f for f in mandatory(result) if f["rule"] == "hw.device-in-use"]
     assert (finding["host"], finding["field"]) == ("DC0_C0_H1", "gpus[0]")
-    assert "0000:41:00.0 is not enabled for passthrough" in finding["message"]
-    assert "enable passthrough" in finding["remediation"]
+    for why in ("0000:41:00.0 is not enabled for passthrough",
+                "0000:61:00.0 is the last free device that render-farm-7 can take when it starts",
+                "0000:a1:00.0 is enabled for passthrough but not active until the host reboots"):
+        assert why in finding["message"]
+    assert "free the GPU" in finding["remediation"]
 
 
 def test_a_waiver_with_a_reason_turns_a_mandatory_finding_into_a_reported_waiver(fresh_vcsim, tmp_path):

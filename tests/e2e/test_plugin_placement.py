@@ -76,20 +76,20 @@ def refused(plugin: Plugin, name: str, inputs: dict[str, Any]) -> tuple[list[dic
 
 def test_a_vgpu_vm_created_through_the_plugin_lands_on_the_vsphere_host_with_the_profile(
         vsphere: Plugin, fresh_vcsim: VcsimInstance, name: str) -> None:
-    inputs = vm(gpus=[{"mode": "vgpu", "profile": "grid_a100-4c"}])
+    inputs = vm(firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])
     assert vsphere.check("VirtualMachine", name, inputs)["failures"] == []
     preview = vsphere.create("VirtualMachine", name, inputs, preview=True)
     assert preview["id"] == ""
     created = vsphere.create("VirtualMachine", name, inputs)
     outputs = unwrap(created["properties"])
     assert outputs["node"] == "DC0_C0_H0"
-    assert [(g["mode"], g["profile"]) for g in outputs["gpus"]] == [("vgpu", "grid_a100-4c")]
+    assert [(g["mode"], g["profile"]) for g in outputs["gpus"]] == [("vgpu", "grid_a100-20c")]
     with raw_vsphere.admin(fresh_vcsim) as si:
         live = raw_vsphere.find_vm(si, name)
         assert live.runtime.host.name == "DC0_C0_H0"
         assert [d.backing.vgpu for d in live.config.hardware.device
                 if isinstance(getattr(d, "backing", None), raw_vsphere.vim.vm.device.VirtualPCIPassthrough
-                              .VmiopBackingInfo)] == ["grid_a100-4c"]
+                              .VmiopBackingInfo)] == ["grid_a100-20c"]
     assert vsphere.diff("VirtualMachine", name, created["id"], outputs, inputs)["changes"] == "DIFF_NONE"
     vsphere.delete("VirtualMachine", name, created["id"], outputs)
 

@@ -106,6 +106,7 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
     import json
 
     from virtplane.kinds import KINDS, kind
+    from virtplane.wire_names import camel
 
     info = as_dict(raw_plugin.call("GetPluginInfo", empty_pb2.Empty()))
     assert re.match(r"^\d+\.\d+\.\d+", info["version"])
@@ -120,18 +121,24 @@ def test_the_plugin_reports_its_version_and_a_package_schema_generated_from_the_
     for ref in _refs(schema):
         assert ref.startswith("#/types/") and ref.removeprefix("#/types/") in schema["types"], ref
     vm = schema["resources"]["virtplane:index:VirtualMachine"]
-    assert set(vm["inputProperties"]) == set(kind("VirtualMachine").spec.model_fields)
+    assert set(vm["inputProperties"]) == {camel(field) for field in kind("VirtualMachine").spec.model_fields}
+    assert {"secureBoot", "cloneFrom", "nestedVirtualization", "cloudInit"} <= set(vm["inputProperties"])
+    assert schema["language"]["python"]["packageName"] == "virtplane"  # the module users import
+    cloud_init = schema["types"]["virtplane:index:CloudInit"]
+    assert set(cloud_init["properties"]) == {"userData", "metaData", "networkConfig"}
+    assert vm["properties"]["cloudInit"]["type"] == "string"  # an output is the digest, never the documents
     assert vm["inputProperties"]["disks"]["items"] == {"$ref": "#/types/virtplane:index:Disk"}
     assert schema["types"]["virtplane:index:Disk"]["required"] == ["size"]
     firmware = schema["types"][vm["inputProperties"]["firmware"]["$ref"].removeprefix("#/types/")]
     assert [e["value"] for e in firmware["enum"]] == ["bios", "uefi"]
     assert "`memory`" in vm["inputProperties"]["memory"]["description"]
     container = schema["resources"]["virtplane:index:Container"]["inputProperties"]
-    assert container["password"]["secret"] is True and container["ssh_keys"]["secret"] is True
+    assert container["password"]["secret"] is True and container["sshKeys"]["secret"] is True
     assert container["mounts"]["items"] == {"$ref": "#/types/virtplane:index:Mount"}
-    assert not any(p.get("secret") for f, p in container.items() if f not in ("password", "ssh_keys"))
+    assert not any(p.get("secret") for f, p in container.items() if f not in ("password", "sshKeys"))
     for place in (schema["provider"]["inputProperties"], schema["config"]["variables"]):
-        assert place["password"]["secret"] is True and place["api_token"]["secret"] is True
+        assert place["password"]["secret"] is True and place["apiToken"]["secret"] is True
+        assert "caFile" in place and "ca_file" not in place
         assert {"kind", "server", "endpoint", "datacenter", "node", "storage", "bridge", "path"} <= set(place)
         assert not place["server"].get("secret")
 
@@ -262,8 +269,8 @@ def test_creates_sent_at_once_run_at_once(plugin: Plugin, store: Store) -> None:
 
 
 def test_an_input_given_as_a_secret_comes_back_as_a_secret_output(plugin: Plugin) -> None:
-    reply = plugin.create("VirtualMachine", "web-1", {**VM, "guest_os": secret("windows")})
-    assert reply["properties"]["guest_os"] == secret("windows")
+    reply = plugin.create("VirtualMachine", "web-1", {**VM, "guestOs": secret("windows")})
+    assert reply["properties"]["guestOs"] == secret("windows")
     assert not isinstance(reply["properties"]["cpus"], dict)
 
 

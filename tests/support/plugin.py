@@ -21,6 +21,8 @@ import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import engine_pb2_grpc, provider_pb2, provider_pb2_grpc
 
+from virtplane.wire_names import from_wire_map
+
 REPO = Path(__file__).resolve().parents[2]
 PLUGIN = Path(sys.executable).parent / "pulumi-resource-virtplane"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -182,7 +184,8 @@ class Plugin:
 
 
 def unwrap(values: dict[str, Any]) -> dict[str, Any]:
-    """Reply properties with secret envelopes opened and whole floats as ints (what a program sees)."""
+    """Reply properties with secret envelopes opened, whole floats as ints and Pulumi's camelCase names in Python's
+    snake_case (what a program sees: virtplane/wire_names.py)."""
     def plain(value: Any) -> Any:
         if isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE:
             return plain(value.get("value"))
@@ -193,7 +196,7 @@ def unwrap(values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, list):
             return [plain(v) for v in value]
         return value
-    return plain(values)
+    return from_wire_map(plain(values))
 
 
 def outside_secret_envelopes(text: str) -> str:

@@ -25,6 +25,7 @@ class MemoryDriver(KindDriver):
     def __init__(self, kind: str, fail_on: set[str] | None = None) -> None:
         self.kind = kind  # type: ignore[misc]
         self.replaceable = frozenset({"disks"}) if kind == "VirtualMachine" else frozenset()  # type: ignore[misc]
+        self.delivers = frozenset({"cloud_init"}) if kind == "VirtualMachine" else frozenset()  # type: ignore[misc]
         self.objects: dict[str, tuple[Owner | None, dict[str, Any]]] = {}
         self.calls: list[tuple[str, str]] = []
         self.fail_on = fail_on or set()

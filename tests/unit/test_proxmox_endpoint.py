@@ -11,6 +11,7 @@ from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
 import virtplane
 from virtplane import declared
 from virtplane.errors import SpecError
+from virtplane.wire_names import from_wire
 
 TOKEN = "root@pam!ci=3f9a-token-secret"
 EVERY_SETTING: dict[str, Any] = {
@@ -38,7 +39,8 @@ def mocks() -> RecordingMocks:
     return recording
 
 
-def test_every_proxmox_setting_is_an_endpoint_argument_and_the_token_and_password_are_secret_outputs(mocks):
+def test_every_proxmox_setting_is_an_endpoint_argument_in_pulumis_camel_case_and_the_token_and_password_are_secret(
+        mocks):
     @pulumi.runtime.test
     def program() -> Any:
         endpoint = virtplane.Endpoint("pve", kind="proxmox", **EVERY_SETTING)
@@ -48,9 +50,10 @@ def test_every_proxmox_setting_is_an_endpoint_argument_and_the_token_and_passwor
     inputs = mocks.registered["pulumi:providers:virtplane"]
     assert inputs["kind"] == "proxmox"
     secret = {key for key, value in inputs.items() if is_rpc_secret(value)}
-    assert secret == {"api_token", "password"}
+    assert secret == {"apiToken", "password"}
     plain = {key: unwrap_rpc_secret(value) if key in secret else value for key, value in inputs.items()}
-    assert {key: plain[key] for key in EVERY_SETTING} == EVERY_SETTING  # every value reaches the provider
+    assert {from_wire(key): value for key, value in plain.items() if key != "kind"} == EVERY_SETTING
+    assert "caFile" in plain and "ca_file" not in plain  # every value reaches the provider, by Pulumi's name
 
 
 def test_every_proxmox_setting_is_recorded_as_an_endpoint_input_by_virtplanes_own_cli():

@@ -193,13 +193,3 @@ def test_a_node_nothing_could_be_read_from_is_all_unknown_and_says_why() -> None
             found.memory_total_mib) == (False, None, None, None, None, None, None)
     assert found.pci_devices == [] and found.pci_mappings == []
     assert found.sources["iommu"] == found.sources["slat"] == "unknown: node pve9 is offline"
-
-
-def test_the_host_says_that_which_vm_holds_a_device_was_not_read() -> None:
-    answers = NodeAnswers("pve1", online=True, pci=[{"id": "0000:3b:00.0", "class": "0x030200", "vendor": "0x10de",
-                                                     "device": "0x20f1", "iommugroup": 42, "mdev": 1}],
-                          mdev={"0000:3b:00.0": [{"type": "nvidia-471", "available": 3, "description": ""}]})
-    found = host("pve", answers, [])
-    assert found.pci_devices[0].in_use_by == [] and found.vgpu_types[0].in_use_by == []
-    assert found.sources["pci_devices.in_use_by"].startswith("not read")
-    assert found.sources["vgpu_types.in_use_by"].startswith("not read")

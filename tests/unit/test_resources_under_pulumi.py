@@ -85,3 +85,28 @@ def test_a_vm_depends_on_the_networks_its_nics_name_so_pulumi_creates_them_first
 
     program()
     assert dependencies["vm"] == ["urn:pulumi:s::p::pulumi:pulumi:Stack$virtplane:index:Network::app"]
+
+
+def test_a_vm_registers_pulumis_camel_case_names_and_its_cloud_init_as_a_secret_when_a_secret_went_in(mocks,
+                                                                                                       tmp_path,
+                                                                                                       monkeypatch):
+    from pulumi.runtime.rpc import is_rpc_secret, unwrap_rpc_secret
+
+    (tmp_path / "web.yaml.j2").write_text("#cloud-config\nhostname: {{ vm_name }}\nwrite_files:\n"
+                                          "  - {path: /etc/token, content: '{{ token }}'}\n")
+    monkeypatch.chdir(tmp_path)  # pulumi up runs the program in the project directory
+
+    @pulumi.runtime.test
+    def program():
+        vm = virtplane.VirtualMachine("vm", cpus=2, secure_boot=False, firmware=virtplane.VirtualMachineFirmware.UEFI,
+                                      cloud_init=virtplane.CloudInit(
+                                          user_data="web.yaml.j2", vars={"token": pulumi.Output.secret("t0k3n")}))
+        return vm.id.apply(lambda _: None)
+
+    program()
+    [inputs] = [inputs for typ, _, inputs in mocks.registered if typ == "virtplane:index:VirtualMachine"]
+    assert inputs["secureBoot"] is False and inputs["firmware"] == "uefi" and "secure_boot" not in inputs
+    assert is_rpc_secret(inputs["cloudInit"])
+    documents = unwrap_rpc_secret(inputs["cloudInit"])
+    assert {"userData", "metaData"} <= set(documents) <= {"userData", "metaData", "networkConfig"}
+    assert "content: 't0k3n'" in documents["userData"] and "hostname: vm" in documents["userData"]

@@ -24,27 +24,28 @@ from virtplane import redact
 from virtplane.diff import diff
 from virtplane.engine import classify, foreign_object
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
+from virtplane.import_inputs import importable, inputs_from_state
 from virtplane.kinds import KINDS, build_spec, secret_fields
 from virtplane.kinds import kind as registered_kind
 from virtplane.plan import Action, ResourcePlan
 from virtplane.plugin import checking, config_diff, diffing, guards, networks
 from virtplane.plugin.endpoint import Endpoint, check_settings, endpoint_name, variables_config
 from virtplane.plugin.engine_log import EngineLog
-from virtplane.plugin.importing import importable, inputs_from_state
 from virtplane.plugin.placing import Placement
 from virtplane.plugin.reads import Reads
 from virtplane.plugin.schema import PACKAGE, package_schema
 from virtplane.plugin.values import (
     UNKNOWN,
     has_unknown,
-    plain_map,
-    secret_keys,
+    inputs_of,
+    outputs_map,
+    secrets_of,
     to_property,
-    to_property_map,
 )
-from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule
+from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule, undelivered
 from virtplane.slots import resolve_slots
 from virtplane.specs import NetworkSpec, Spec
+from virtplane.wire_names import from_wire, from_wire_map, to_wire, to_wire_map, wire_path
 
 _KIND_NAMES = {kind.name for kind in KINDS}
 
@@ -88,7 +89,7 @@ class VirtplaneProvider(api.Provider):
         return api.GetSchemaResponse(json.dumps(package_schema(self.version)))
 
     async def check_config(self, request: api.CheckRequest) -> api.CheckResponse:
-        config = plain_map(request.new_inputs)
+        config = inputs_of(request.new_inputs)
         name = endpoint_name(request.urn)
         endpoint = Endpoint()
         endpoint.configure(name, {k: v for k, v in config.items() if not has_unknown(v)})  # registers secrets
@@ -96,24 +97,26 @@ class VirtplaneProvider(api.Provider):
         problems = [] if "kind" in unknown else check_settings(
             name, {k: v for k, v in config.items() if k not in unknown})
         secret = endpoint.secret_names()
-        inputs = {key: to_property(value, key in secret) for key, value in request.new_inputs.items()}
-        return api.CheckResponse(inputs=inputs, failures=[api.CheckFailure(field, reason)
+        inputs = {key: to_property(value, from_wire(key) in secret) for key, value in request.new_inputs.items()}
+        return api.CheckResponse(inputs=inputs, failures=[api.CheckFailure(wire_path(field), reason)
                                                           for field, reason in problems if field not in unknown])
 
     async def diff_config(self, request: api.DiffRequest) -> api.DiffResponse:
         """A changed endpoint identity replaces the provider (config_diff.py); any other setting changes in place."""
-        news = plain_map(request.new_inputs)
-        result = config_diff.diff_config(endpoint_name(request.urn), plain_map(request.old_state), news)
+        news = inputs_of(request.new_inputs)
+        result = config_diff.diff_config(endpoint_name(request.urn), inputs_of(request.old_state), news)
         for key in result.replaces:
             if has_unknown(news.get(key)):
                 await self.log.warning(f"Endpoint '{endpoint_name(request.urn)}': '{key}' is known only at apply "
                                        "time; if it names another backend, every resource of this Endpoint is "
                                        "replaced", request.urn)
-        return api.DiffResponse(changes=bool(result.changed), replaces=result.replaces, diffs=result.changed,
-                                detailed_diff=result.detailed, delete_before_replace=bool(result.replaces))
+        return api.DiffResponse(changes=bool(result.changed), replaces=[wire_path(k) for k in result.replaces],
+                                diffs=[wire_path(k) for k in result.changed],
+                                detailed_diff={wire_path(k): v for k, v in result.detailed.items()},
+                                delete_before_replace=bool(result.replaces))
 
     async def configure(self, request: api.ConfigureRequest) -> api.ConfigureResponse:
-        config = plain_map(request.args) if request.args else variables_config(request.variables)
+        config = inputs_of(request.args) if request.args else from_wire_map(variables_config(request.variables))
         self.endpoint.configure(endpoint_name(self.provider_urn, self.provider_name), config)
         self.configured = True
         return api.ConfigureResponse(accept_secrets=True, supports_preview=True, accept_resources=False,
@@ -123,7 +126,7 @@ class VirtplaneProvider(api.Provider):
 
     async def check(self, request: api.CheckRequest) -> api.CheckResponse:
         kind = resource_kind(request.type)
-        inputs = plain_map(request.new_inputs)
+        inputs = inputs_of(request.new_inputs)
         problems = checking.failures(kind, request.name, inputs)
         known = not any(has_unknown(v) for v in inputs.values())
         if not problems and known:
@@ -135,16 +138,16 @@ class VirtplaneProvider(api.Provider):
         if not problems and kind == "VirtualMachine" and known and not request.old_inputs and self.configured:
             problems = await self.placement.failures(request.name, inputs)
         return api.CheckResponse(inputs=request.new_inputs,
-                                 failures=[api.CheckFailure(field, reason) for field, reason in problems])
+                                 failures=[api.CheckFailure(wire_path(field), reason) for field, reason in problems])
 
     async def diff(self, request: api.DiffRequest) -> api.DiffResponse:
         kind, name = resource_kind(request.type), request.name
-        known, unknown = checking.known_inputs(plain_map(request.new_inputs))
-        old = plain_map(request.old_state)
+        known, unknown = checking.known_inputs(inputs_of(request.new_inputs))
+        old = inputs_of(request.old_state)
         driver = await self._driver(kind)
         spec = self._resolved(kind, name, known, old, driver, unknown)
-        ignore = registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes}
-        planned = classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)))
+        ignore = registered_kind(kind).create_only | {from_wire(diffing.top_field(p)) for p in request.ignore_changes}
+        planned = classify(kind, name, driver, diff(spec.model_dump(), old, frozenset(ignore | unknown)), old)
         desired = spec.model_dump()
         result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore,
                                      driver.replaceable)
@@ -158,13 +161,15 @@ class VirtplaneProvider(api.Provider):
             fields = ", ".join(c.change.path for c in planned if c.rule is Rule.POWER_OFF)
             again = "" if getattr(spec, "power", None) == "off" else ", then started again"
             await self.log.warning(f"powers off: {kind} '{name}' is shut down to change {fields}{again}", request.urn)
-        return api.DiffResponse(changes=bool(result.detailed), replaces=result.replaces, diffs=result.diffs,
-                                detailed_diff=result.detailed, delete_before_replace=bool(result.replaces))
+        return api.DiffResponse(changes=bool(result.detailed), replaces=[wire_path(k) for k in result.replaces],
+                                diffs=[wire_path(k) for k in result.diffs],
+                                detailed_diff={wire_path(k): v for k, v in result.detailed.items()},
+                                delete_before_replace=bool(result.replaces))
 
     async def create(self, request: api.CreateRequest) -> api.CreateResponse:
         kind, name = resource_kind(request.type), request.name
-        known, unknown = checking.known_inputs(plain_map(request.properties))
-        secret = secret_keys(request.properties)
+        known, unknown = checking.known_inputs(inputs_of(request.properties))
+        secret = secrets_of(request.properties)
         driver = await self._driver(kind)
         if request.preview:
             if not unknown:
@@ -179,7 +184,7 @@ class VirtplaneProvider(api.Provider):
         if finished is not None:
             created_only = {k: v for k, v in spec.model_dump(exclude=secret_fields(kind)).items()
                             if k in registered_kind(kind).create_only}
-            return api.CreateResponse(finished.id or "", to_property_map(
+            return api.CreateResponse(finished.id or "", outputs_map(
                 self._outputs(kind, {**created_only, **finished.state}), secret))
         creation = await self.placement.creation_spec(name, spec, driver)
         owner = Owner(stack, name, self.endpoint.name)
@@ -189,17 +194,17 @@ class VirtplaneProvider(api.Provider):
                                  "stable id (it does not implement the Created contract yet)")
         self.reads.forget(kind, created.id)
         outputs = self._outputs(kind, {**creation.model_dump(exclude=secret_fields(kind)), **created.outputs})
-        return api.CreateResponse(created.id, to_property_map(outputs, secret))
+        return api.CreateResponse(created.id, outputs_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
         kind, name = resource_kind(request.type), request.name
         importing = not request.inputs
         driver = await self._driver(kind)
         stack = stack_identity(request.urn)
-        previous = plain_map(request.properties)
+        previous = inputs_of(request.properties)
         through_owned_pass = not importing
         if kind == "Network" and not importing:
-            self._learn_network(name, plain_map(request.inputs))
+            self._learn_network(name, inputs_of(request.inputs))
         if _has_nics(kind):
             recorded = self.networks.learn_recorded(previous)
             named_by_pass = self.reads.owned_pass_declared(kind)
@@ -209,34 +214,35 @@ class VirtplaneProvider(api.Provider):
                                        through_owned_pass=through_owned_pass)
         if live is None:
             return api.ReadResponse(resource_id="")  # gone: a refresh drops it
-        secret = secret_keys(request.inputs) | secret_keys(request.properties)
-        outputs = self._outputs(kind, {**{k: previous[k] for k in registered_kind(kind).create_only
-                                          if k in previous}, **live.state})
+        secret = secrets_of(request.inputs, request.properties)
+        outputs = self._outputs(kind, {**_kept(kind, previous), **live.state})
         inputs = request.inputs
         if importing:
             described, unmanaged = importable(kind, name, inputs_from_state(kind, live.state))
             for field, reason in unmanaged:
                 await self.log.warning(f"{kind} '{name}': imported without '{field}', which stays unmanaged: "
                                        f"{reason}", request.urn)
-            inputs = to_property_map(described, secret)
+            inputs = outputs_map(described, secret)
             if kind == "Network":
                 self._learn_network(name, inputs_from_state(kind, live.state))
-        return api.ReadResponse(live.id or request.resource_id, to_property_map(outputs, secret), inputs)
+        return api.ReadResponse(live.id or request.resource_id, outputs_map(outputs, secret), inputs)
 
     async def update(self, request: api.UpdateRequest) -> api.UpdateResponse:
         kind, name = resource_kind(request.type), request.name
-        known, _unknown = checking.known_inputs(plain_map(request.news))
-        secret = secret_keys(request.news)
-        old = plain_map(request.olds)
+        known, _unknown = checking.known_inputs(inputs_of(request.news))
+        secret = secrets_of(request.news)
+        old = inputs_of(request.olds)
         if request.preview:
-            return api.UpdateResponse({**to_property_map(old, secret), **{
-                key: value for key, value in request.news.items() if key not in registered_kind(kind).create_only}})
+            return api.UpdateResponse({**outputs_map(old, secret), **{
+                key: value for key, value in request.news.items()
+                if from_wire(key) not in registered_kind(kind).create_only}})
         driver = await self._driver(kind)
         stack = stack_identity(request.urn)
         live = await self._owned_live(driver, stack, request.resource_id, name, "update")
-        ignore = frozenset(registered_kind(kind).create_only | {diffing.top_field(p) for p in request.ignore_changes})
+        ignore = frozenset(registered_kind(kind).create_only
+                           | {from_wire(diffing.top_field(p)) for p in request.ignore_changes})
         spec = self._resolved(kind, name, known, live.state, driver)
-        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, ignore))
+        planned = classify(kind, name, driver, diff(spec.model_dump(), live.state, ignore), live.state)
         shown = self._resolved(kind, name, known, old, driver)  # what the preview compared: the state
         guards.refuse_unpreviewed(kind, name, registered_kind(kind).noun, planned,
                                   {change.path: change for change in diff(shown.model_dump(), old, ignore)})
@@ -253,8 +259,8 @@ class VirtplaneProvider(api.Provider):
         fresh = await self.reads.lookup(driver, stack, request.resource_id,
                                         lambda: self._declared(driver, stack), fresh=True)
         state = fresh.state if fresh is not None else {**old, **spec.model_dump(exclude_none=True)}
-        outputs = self._outputs(kind, {**{k: old[k] for k in registered_kind(kind).create_only if k in old}, **state})
-        return api.UpdateResponse(to_property_map(outputs, secret))
+        outputs = self._outputs(kind, {**_kept(kind, old), **state})
+        return api.UpdateResponse(outputs_map(outputs, secret))
 
     async def delete(self, request: api.DeleteRequest) -> None:
         kind, name = resource_kind(request.type), request.name
@@ -300,7 +306,7 @@ class VirtplaneProvider(api.Provider):
             return None
         resolved = self._resolved(kind, name, inputs, live.state, driver)
         create_only = registered_kind(kind).create_only
-        planned = classify(kind, name, driver, diff(resolved.model_dump(), live.state, create_only))
+        planned = classify(kind, name, driver, diff(resolved.model_dump(), live.state, create_only), live.state)
         replaced = [change.change.path for change in planned if change.rule is Rule.REPLACE]
         if replaced:  # never deleted here: it may be a VM retainOnDelete kept when its resource was replaced
             raise VirtplaneError(
@@ -339,6 +345,7 @@ class VirtplaneProvider(api.Provider):
         if new and callable(name_problem) and (problem := name_problem(driver.kind, name)):
             problems.append(("name", problem))
         declared: Declared = {"Network": self.networks.all(), driver.kind: {name: spec}}
+        problems += undelivered(driver, spec, self.endpoint.kind or "this endpoint")
         problems += await asyncio.to_thread(driver.check, spec, declared)
         if problems:
             raise SpecError(driver.kind, name, problems)
@@ -363,9 +370,10 @@ class VirtplaneProvider(api.Provider):
     def _preview_outputs(self, kind: str, name: str, known: dict[str, Any], unknown: set[str],
                          secret: set[str]) -> dict[str, PropertyValue]:
         spec = checking.spec_of(kind, name, known, unknown).with_creation_defaults()
-        outputs = spec.model_dump(exclude=secret_fields(kind))
-        outputs.update({key: UNKNOWN for key in unknown})
-        return {key: to_property(UNKNOWN if value is None else _unknown_inside(value), key in secret)
+        outputs = to_wire_map(spec.model_dump(exclude=secret_fields(kind)))
+        outputs.update({to_wire(key): UNKNOWN for key in unknown})
+        wire_secret = {to_wire(key) for key in secret}
+        return {key: to_property(UNKNOWN if value is None else _unknown_inside(value), key in wire_secret)
                 for key, value in outputs.items()}
 
     async def _declared(self, driver: KindDriver, stack: str) -> Declared:
@@ -419,6 +427,13 @@ def _has_nics(kind: str) -> bool:
 
 async def _nothing() -> Declared:
     return {}
+
+
+def _kept(kind: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """What a read keeps of a resource's previous outputs: fields a live object cannot tell (create-only) and digests
+    the driver did not read this time (a driver leaves ``cloud_init`` out of a state it did not read)."""
+    registered = registered_kind(kind)
+    return {key: previous[key] for key in registered.create_only | registered.digest_only if key in previous}
 
 
 def _unknown_inside(value: Any) -> Any:

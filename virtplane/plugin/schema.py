@@ -6,6 +6,10 @@ size field (an integer with a before-validator that also reads strings like ``"4
 Descriptions are the docstrings: a model's docstring describes the resource, and the sentences of it that
 name a field (````cpus````) describe that field. The provider's inputs and the stack config are the union of
 the Endpoint settings of every registered endpoint kind, with the secret ones marked secret.
+
+Property names are Pulumi's camelCase (``secureBoot``, ``cloudInit.userData``, ``caFile``): generated SDKs and
+``pulumi import``'s code name them in snake_case again, as the ``virtplane`` module users import does
+(virtplane/wire_names.py); ``language.python.packageName`` is that module.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator
 
 from virtplane.endpoint_settings import endpoint_settings
+from virtplane.enums import enum_name, pascal
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
 from virtplane.providers.registry import KINDS as ENDPOINT_KINDS
 from virtplane.providers.registry import provider_class
+from virtplane.wire_names import to_wire
 
 log = logging.getLogger("virtplane.plugin")
 PACKAGE = "virtplane"
@@ -110,8 +116,8 @@ class SchemaBuilder:
         return {"type": "string"}
 
     def enum(self, owner: type[BaseModel], field: str, values: tuple[Any, ...]) -> str:
-        name = token(f"{_type_name(owner)}{_camel(field)}")
-        self.types[name] = {"type": "string", "enum": [{"value": v, "name": _camel(str(v).replace("-", "_"))}
+        name = token(enum_name(owner, field))  # the Python module exports the same enums (virtplane/enums.py)
+        self.types[name] = {"type": "string", "enum": [{"value": v, "name": pascal(str(v))}
                                                        for v in values if v is not None]}
         return name
 
@@ -135,10 +141,10 @@ class SchemaBuilder:
             if "SecretStr" in str(info.annotation):  # a container's password: the engine keeps it secret
                 spec["secret"] = True
             if info.is_required():
-                required.append(field)
+                required.append(to_wire(field))
             elif info.default is not None and isinstance(info.default, bool | int | str | float):
                 spec["default"] = info.default
-            properties[field] = spec
+            properties[to_wire(field)] = spec
         return properties, required
 
 
@@ -154,7 +160,7 @@ def _settings_properties() -> dict[str, dict[str, Any]]:
             log.warning("the %s endpoint kind is left out of the schema: %s", kind, missing)
             continue
         for setting in endpoint_settings(cls):
-            entry = properties.setdefault(setting.name, {"type": setting.type, "description": ""})
+            entry = properties.setdefault(to_wire(setting.name), {"type": setting.type, "description": ""})
             used = f"{kind}" + (f" (environment variable {setting.environment})" if setting.environment else "")
             entry["description"] = (entry["description"] + "; " if entry["description"] else "Used by ") + used
             if setting.secret:
@@ -171,13 +177,29 @@ def _settings_properties() -> dict[str, dict[str, Any]]:
 
 
 def _outputs(kind: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """A resource's output properties: its inputs, and for a VM or a container the Networks its NICs are on."""
+    """A resource's output properties: its inputs (a digest for what is compared as one: a VM's cloud-init), and for a
+    VM or a container the Networks its NICs are on."""
     if "nics" not in registered_kind(kind).spec.model_fields:
         return dict(inputs)
-    return {**inputs, "networks": {
+    digests = {to_wire(field): {"type": "string", "description": "The digest (`sha256:...`) of the documents "
+                                "delivered: the documents themselves are never an output."}
+               for field in registered_kind(kind).digest_only}
+    return {**inputs, **digests, "networks": {
         "type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}},
         "description": "The Networks the NICs are on, with their settings (`{\"app\": {\"vlan\": 120}}`): "
                        "how a refresh names the NICs where a network is a VLAN tag (Proxmox, Hyper-V)."}}
+
+
+def download_url() -> str | None:
+    """Where ``pulumi up`` downloads this plugin when it is not installed: the ``server`` of the installed package's
+    pulumi-plugin.json (set when the package is built for a release: virtplane/plugin/package.py), or None."""
+    import json
+    from importlib import resources
+
+    try:
+        return json.loads((resources.files("virtplane") / "pulumi-plugin.json").read_text()).get("server") or None
+    except (OSError, ValueError):
+        return None
 
 
 def package_schema(version: str) -> dict[str, Any]:
@@ -206,5 +228,6 @@ def package_schema(version: str) -> dict[str, Any]:
                      "inputProperties": settings},
         "resources": resources,
         "types": builder.types,
-        "language": {"python": {"packageName": "virtplane_sdk"}},
+        "language": {"python": {"packageName": "virtplane"}},
+        **({"pluginDownloadURL": url} if (url := download_url()) else {}),
     }

@@ -1,4 +1,4 @@
-"""Pulumi property values to plain Python and back.
+"""Pulumi property values to plain Python and back (and wire names to Python's: virtplane/wire_names.py).
 
 On the wire every number is a double (``cpus=2`` arrives as ``2.0``) and the SDK refuses Python ints on the
 way out, so whole floats become ints coming in and ints become floats going out. A value not known yet
@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pulumi.provider.experimental.property_value import PropertyValue
+
+from virtplane.wire_names import from_wire, from_wire_map, to_wire, to_wire_map
 
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
@@ -83,3 +85,19 @@ def to_property_map(values: Mapping[str, Any], secret: set[str] | frozenset[str]
                     ) -> dict[str, PropertyValue]:
     """A plain map as PropertyValues, the keys in ``secret`` marked secret; None values are left out."""
     return {key: to_property(value, key in secret) for key, value in values.items() if value is not None}
+
+
+def inputs_of(values: Mapping[str, PropertyValue] | None) -> dict[str, Any]:
+    """A resource's properties as plain Python with Python's names (``secureBoot`` on the wire is ``secure_boot``)."""
+    return from_wire_map(plain_map(values))
+
+
+def secrets_of(*maps: Mapping[str, PropertyValue] | None) -> set[str]:
+    """The Python names of the properties marked secret in any of ``maps``."""
+    return {from_wire(key) for values in maps for key in secret_keys(values)}
+
+
+def outputs_map(values: Mapping[str, Any], secret: set[str] | frozenset[str] = frozenset()
+                ) -> dict[str, PropertyValue]:
+    """Plain properties with Python's names as PropertyValues with wire names, those in ``secret`` marked secret."""
+    return to_property_map(to_wire_map(values), {to_wire(key) for key in secret})

@@ -7,7 +7,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import cmdlets_devices, cmdlets_host, cmdlets_network, cmdlets_storage, cmdlets_vm, snapshots  # noqa: F401 - registration
+from . import (  # noqa: F401 - registration
+    cmdlets_devices,
+    cmdlets_dvd,
+    cmdlets_host,
+    cmdlets_network,
+    cmdlets_storage,
+    cmdlets_vm,
+    snapshots,
+)
 from .auth import write_ntlm_user_file
 from .engine import REGISTRY, Engine
 from .faults import Faults

@@ -1,4 +1,4 @@
-"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHD files only),
+"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHDs, and the ISOs cmdlets_dvd writes),
 Get/Add/Remove-VMHardDiskDrive and Get/Add-VMScsiController.
 
 Controllers are the VM's own (model.py): IDE 0 and 1 on Generation 1 only (IDE 1:0 holds the DVD drive), and as
@@ -151,11 +151,19 @@ def remove_item(inv: Invocation) -> Iterator[Any]:
         if has_wildcard(given):  # the provider expands the pattern; no match removes nothing, silently
             pattern = wildcard(given)
             paths += [vhd.path for vhd in list(inv.host.vhds.values()) if pattern.match(vhd.path)]
+            paths += [path for path in list(inv.host.files) if pattern.match(path)]
         else:
             paths.append(given.replace("`", ""))
     paths += inv.get("LiteralPath", [])
     for path in paths:
         vhd = inv.host.vhd(path)
+        if vhd is None and path.lower() in inv.host.files:  # an ISO (cmdlets_dvd): in use while a DVD drive holds it
+            if any(media.lower() == path.lower() for vm in inv.host.vms for media in vm.dvd_media.values()):
+                inv.error(CmdletError(IN_USE.format(path), category="WriteError",
+                                      error_id="RemoveFileSystemItemIOError", reason="IOException", target=path))
+            else:
+                del inv.host.files[path.lower()]
+            continue
         if vhd is None:
             inv.error(CmdletError(f"Cannot find path '{path}' because it does not exist.", category="ObjectNotFound",
                                   error_id="PathNotFound", reason="ItemNotFoundException", target=path))

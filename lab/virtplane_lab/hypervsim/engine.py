@@ -145,8 +145,8 @@ class Engine:
                         with self.host.lock:
                             objects = self._invoke(pipe, cmd, command, objects)
                     with self.host.lock:
-                        for obj in objects or []:
-                            pipe.write_output(to_psobject(obj, self.host))
+                        for obj in objects or []:  # a file's bytes (Get-Content) go out as a byte array
+                            pipe.write_output(obj if isinstance(obj, bytes) else to_psobject(obj, self.host))
                 except CmdletError as error:
                     if len(statements) == 1 or error.stops_batch:
                         self._fail(pipe, error, current)

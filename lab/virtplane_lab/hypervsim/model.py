@@ -106,6 +106,7 @@ class Vm:
     is_clustered: bool = False
     hard_drives: list[HardDrive] = field(default_factory=list)
     dvd_drives: list[tuple[str, int, int]] = field(default_factory=list)  # (controller type, number, location)
+    dvd_media: dict[tuple[str, int, int], str] = field(default_factory=dict)  # a DVD drive's ISO file (cmdlets_dvd)
     adapters: list[NetworkAdapter] = field(default_factory=list)
     assigned_devices: list[AssignedDevice] = field(default_factory=list)
     gpu_partitions: list[GpuPartition] = field(default_factory=list)
@@ -212,6 +213,7 @@ class Host:
     hardware: HostHardware
     vms: list[Vm] = field(default_factory=list)
     vhds: dict[str, Vhd] = field(default_factory=dict)  # by path, lower case
+    files: dict[str, bytes] = field(default_factory=dict)  # other files (ISOs Set-Content wrote), by path, lower case
     switches: list[Switch] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _rng: random.Random = field(default_factory=lambda: random.Random(7))

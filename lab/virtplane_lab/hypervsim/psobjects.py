@@ -289,7 +289,9 @@ def _hard_drive(drive: HardDrive, host: Host) -> tuple[list[str], dict[str, Any]
 def _dvd(view: DvdView, host: Host) -> tuple[list[str], dict[str, Any]]:
     kind, number, location = view.controller
     component_id = f"Microsoft:{str(view.vm.vm_id).upper()}\\{kind}\\{number}\\{location}\\D"
-    props = {"DvdMediaType": DvdMediaType["None"], "Path": None, "ControllerLocation": PSInt(location),
+    media = view.vm.dvd_media.get(view.controller)
+    props = {"DvdMediaType": DvdMediaType["ISO" if media else "None"], "Path": media,
+             "ControllerLocation": PSInt(location),
              "ControllerNumber": PSInt(number), "ControllerType": ControllerType[kind], "PoolName": "",
              **_component(view.vm, host, drive_name("DVD Drive", kind, number, location), component_id)}
     return [HV + "DvdDrive", HV + "Drive", "System.Object"], props

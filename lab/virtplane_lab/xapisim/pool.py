@@ -26,6 +26,7 @@ class XapiPool:
         self.user = user
         self.password = password
         self.db = Db()
+        self.contents: dict[str, bytes] = {}  # VDI ref -> its bytes, as written through /import_raw_vdi (raw_vdi.py)
         self.faults = Faults()
         self.lock = threading.Lock()
         self.master_address = "127.0.0.1"
@@ -35,6 +36,7 @@ class XapiPool:
         db = Db()
         with self.db.lock:
             self.db = db
+            self.contents = {}
             seed(self)
 
     def check_session(self, handle: Any) -> str:

@@ -20,7 +20,7 @@ import xmlrpc.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import api, tasks
+from . import api, raw_vdi, tasks
 from .api import Context
 from .errors import XapiError
 from .faults import DropConnection
@@ -61,6 +61,35 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_PUT(self) -> None:
+        """``/import_raw_vdi``: a VDI's bytes (raw_vdi.py)."""
+        length = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(length) if length else b""
+        path, values = raw_vdi.request_values(self.path)
+        if path != "/import_raw_vdi":
+            self._reply(404, b"", "text/plain")
+            return
+        self._raw(lambda: raw_vdi.import_raw(self.server.pool, values, data) or b"")
+
+    def do_GET(self) -> None:
+        """``/export_raw_vdi``: a VDI's bytes (raw_vdi.py)."""
+        path, values = raw_vdi.request_values(self.path)
+        if path != "/export_raw_vdi":
+            self._reply(404, b"", "text/plain")
+            return
+        self._raw(lambda: raw_vdi.export_raw(self.server.pool, values))
+
+    def _raw(self, transfer: Any) -> None:
+        with self.server.calls_lock:
+            self.server.calls.append(self.path.split("?")[0])
+        try:
+            with self.server.pool.db.lock:
+                data = transfer()
+        except XapiError as error:
+            self._reply(raw_vdi.status_of(error), json.dumps(error.description()).encode(), "application/json")
+            return
+        self._reply(200, data, "application/octet-stream")
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

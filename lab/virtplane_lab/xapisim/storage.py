@@ -72,6 +72,7 @@ def vdi_destroy(context: Context, self: str) -> str:
     for vbd in db.where("VBD", VDI=self):
         db.delete("VBD", vbd)
     db.delete("VDI", self)
+    context.pool.contents.pop(self, None)
     _account(db, sr)
     return ""
 

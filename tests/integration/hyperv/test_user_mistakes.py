@@ -71,8 +71,8 @@ def test_a_switch_that_does_not_exist_names_the_switches_the_host_has(hyperv_gpu
 def test_nested_virtualization_on_an_amd_host_below_version_9_3_is_refused(hyperv_sriov, tmp_path):
     """Nested virtualization page: AMD hosts need VM configuration version 9.3 or later."""
     name, result = apply_mistake(hyperv_sriov, tmp_path, extra="nested_virtualization=True, machine='9.0', ")
-    assert_one_clear_error(result, f"VirtualMachine '{name}'", "field 'nested_virtualization'",
-                           "needs VM configuration version 9.3 or later, and machine is 9.0",
+    assert_one_clear_error(result, f"VM {name}", "field 'nested_virtualization'",
+                           "nested virtualization on AMD needs configuration version 9.3 or later; the VM's is 9.0",
                            secrets=[hyperv_sriov.password])
     assert vms_named(provider(hyperv_sriov), name) == []
 

@@ -46,7 +46,7 @@ def test_policy_verdicts_on_the_test_driver_host_follow_its_devices(test_host):
     held = Inventory(hosts=test_host.provider.hosts())
     wanted = {"gpus": [{"mode": "passthrough", "device": "0000:af:00.0"}]}
     assert verdicts(held, **wanted)["hw.placement"] == "mandatory"  # no host has it free
-    assert verdicts(held, **wanted, node=held.hosts[0].name)["hw.gpu-passthrough"] == "mandatory"  # held by by-hand
+    assert verdicts(held, **wanted, node=held.hosts[0].name)["hw.device-in-use"] == "mandatory"  # held by by-hand
     assert verdicts(held, machine="pc", gpus=[{"mode": "passthrough"}])["hw.hardware-version"] == "advisory"
 
 

@@ -34,7 +34,9 @@ def stack_on(provider: ProxmoxProvider) -> Stack:
 
 
 def vm(**fields: Any) -> dict[str, Any]:
-    return {"cpus": 2, "memory": 4096, "machine": "q35", "nics": [{"network": "app"}], "power": "off"} | fields
+    """A VM as GPU passthrough wants it: q35 and UEFI (the A100's BAR is large: BIOS would get the T4, hw.mmio)."""
+    return {"cpus": 2, "memory": 4096, "machine": "q35", "firmware": "uefi", "nics": [{"network": "app"}],
+            "power": "off"} | fields
 
 
 def live(stack: Stack, name: str) -> dict[str, Any]:
@@ -52,6 +54,12 @@ def test_a_passthrough_gpu_is_placed_on_the_node_with_one_written_as_hostpci_wit
     assert live(stack, "gpu1")["gpus"] == [{"mode": "passthrough", "profile": None, "device": A100,
                                             "vendor": "nvidia"}]
     assert stack.changes() == {}
+
+
+def test_a_vm_that_boots_bios_is_given_a_gpu_without_a_large_bar(provider, raw):
+    stack = stack_on(provider).vm("bios-gpu", **vm(firmware="bios", gpus=[{"mode": "passthrough"}]))
+    stack.apply()
+    assert qemu(raw, "bios-gpu").config.get()["hostpci0"] == "0000:d8:00.0,pcie=1"  # pve1's T4, not its A100
 
 
 def test_a_gpu_named_by_a_resource_mapping_is_written_as_the_mapping(provider, raw):
@@ -145,7 +153,7 @@ def test_a_device_that_is_neither_an_address_nor_a_mapping_is_refused_naming_the
     spec = VirtualMachineSpec.model_validate(vm(node="pve1", gpus=[{"mode": "passthrough", "device": "h100"}]))
     problems = dict(provider.driver("VirtualMachine").check(spec, declared({"gpu4": spec})))
     assert problems["gpus[0].device"] == ("'h100' is neither a PCI address (0000:3b:00.0) nor a PCI resource mapping "
-                                          "of the cluster (mappings: a100, x710-vf)")
+                                          "of the cluster (mappings: a100, t4, x710-vf)")
 
 
 def test_device_changes_need_the_vm_off_and_a_nic_cannot_turn_into_an_sriov_one(provider):

@@ -10,6 +10,7 @@ from proxmoxer import ProxmoxAPI
 from proxmoxer.core import ResourceException
 
 from tests.integration.proxmox.conftest import connect
+from tests.integration.proxmox.helpers import declared, vm_spec
 from tests.integration.proxmox.transports import CountInFlight, wrap
 from virtplane.inventory import Host
 from virtplane_lab.pve_hardware import PciFunction, plain_node
@@ -22,6 +23,7 @@ def by_name(hosts: list[Host]) -> dict[str, Host]:
 
 
 def test_the_nodes_report_the_hardware_they_were_seeded_with_and_differ(provider, pve):
+    pve.seed_lab_guests()
     hosts = by_name(provider.hosts())
     assert sorted(hosts) == ["pve1", "pve2", "pve3"]
     for host in hosts.values():
@@ -32,21 +34,25 @@ def test_the_nodes_report_the_hardware_they_were_seeded_with_and_differ(provider
 
     pve1, pve2, pve3 = hosts["pve1"], hosts["pve2"], hosts["pve3"]
     assert (pve1.cpu_vendor, pve1.iommu, pve1.nested) == ("intel", True, True)
-    [gpu] = pve1.gpus()
+    [gpu, t4] = pve1.gpus()
+    assert (t4.address, t4.in_use_by, pve1.devices_in_use_known) == ("0000:d8:00.0", ["render-9"], True)
     assert (gpu.address, gpu.vendor_id, gpu.device_id, gpu.class_id, gpu.iommu_group, gpu.passthrough_capable,
             gpu.passthrough_enabled) == ("0000:3b:00.0", "0x10de", "0x20f1", "0x030200", 42, True, True)
     assert [(v.profile, v.device, v.available) for v in pve1.vgpu_types] == [
         ("nvidia-471", "0000:3b:00.0", 10), ("nvidia-472", "0000:3b:00.0", 5), ("nvidia-473", "0000:3b:00.0", 2),
         ("nvidia-474", "0000:3b:00.0", 1)]
-    assert [(m.id, m.addresses, m.mdev) for m in pve1.pci_mappings] == [("a100", ["0000:3b:00.0"], True)]
+    assert [(m.id, m.addresses, m.mdev) for m in pve1.pci_mappings] == [("a100", ["0000:3b:00.0"], True),
+                                                                        ("t4", ["0000:d8:00.0"], False)]
     assert pve1.sriov == []
 
     assert (pve2.cpu_vendor, pve2.iommu, pve2.nested, pve2.vgpu_types) == ("intel", True, True, [])
-    [l4] = pve2.gpus()  # a whole GPU: no mdev types
+    [a2, l4] = pve2.gpus()  # whole GPUs: no mdev types
     assert (l4.address, l4.device_id, l4.iommu_group, l4.passthrough_capable, l4.passthrough_enabled) == (
         "0000:af:00.0", "0x27b8", 50, True, True)
+    nvme = next(d for d in pve2.pci_devices if d.address == "0000:87:00.0")
+    assert (a2.address, a2.iommu_group, nvme.iommu_group) == ("0000:86:00.0", 70, 70)  # one group, two endpoints
     [pf] = pve2.sriov
-    assert (pf.address, pf.enabled, pf.vfs_enabled, pf.vfs_max, pf.vfs_free) == ("0000:5e:00.0", True, 4, None, None)
+    assert (pf.address, pf.enabled, pf.vfs_enabled, pf.vfs_max, pf.vfs_free) == ("0000:5e:00.0", True, 4, None, 4)
     vfs = [d for d in pve2.pci_devices if d.device_id == "0x154c"]
     assert [(d.address, d.iommu_group, d.passthrough_capable) for d in vfs] == [
         (f"0000:5e:02.{n}", 31 + n, True) for n in range(4)]
@@ -85,13 +91,15 @@ def test_a_token_that_may_not_audit_the_nodes_gets_unknown_hardware_not_an_error
     assert "Sys.Audit" in pve1.sources["pci_devices"] and TOKEN_SECRET not in str(pve1.sources)
 
 
-def test_hardware_is_read_with_a_fixed_number_of_requests_per_node_not_per_device(provider, pve):
+def test_hardware_is_read_with_a_fixed_number_of_requests_per_node_and_one_per_vm_not_per_device(provider, pve):
+    pve.seed_lab_guests()
     watch = wrap(provider, CountInFlight)
     provider.hosts()
     first = sorted(path for _, path in watch.seen)
-    per_node = ["/status", "/hardware/pci", "/capabilities/qemu/cpu-flags"]
+    per_node = ["/status", "/hardware/pci", "/capabilities/qemu/cpu-flags", "/capabilities/qemu/machines"]
     assert first == sorted(["/api2/json/cluster/resources", "/api2/json/cluster/mapping/pci",
-                            "/api2/json/nodes/pve1/hardware/pci/0000:3b:00.0/mdev"]
+                            "/api2/json/nodes/pve1/hardware/pci/0000:3b:00.0/mdev",
+                            "/api2/json/nodes/pve1/qemu/4001/config"]  # render-9's hostpciN
                            + [f"/api2/json/nodes/{node}{path}" for node in ("pve1", "pve2", "pve3")
                               for path in per_node])
     assert all(method == "GET" for method, _ in watch.seen)
@@ -179,3 +187,34 @@ def test_only_root_itself_may_pass_a_raw_device_through_and_a_token_needs_mappin
     raw.nodes("pve1").qemu(100).config.put(hostpci1="0000:5e:02.0")  # root@pam itself may
     assert {k: v for k, v in config.get().items() if k.startswith("hostpci")} == {
         "hostpci0": "mapping=a100,pcie=1", "hostpci1": "0000:5e:02.0"}
+
+
+def test_a_running_vgpu_takes_an_instance_and_leaves_no_room_for_other_sizes_on_its_gpu(provider, raw):
+    raw.nodes("pve1").qemu.post(vmid=300, name="vdi-20", memory=512, machine="q35",
+                                hostpci0="0000:3b:00.0,mdev=nvidia-473")
+    raw.nodes("pve1").qemu(300).status.start.post()
+    raw.nodes("pve1").qemu.post(vmid=301, name="vdi-40", memory=512, machine="q35",
+                                hostpci0="mapping=a100,mdev=nvidia-474")
+    pve1 = by_name(provider.hosts())["pve1"]
+    assert [(v.profile, v.available, v.in_use_by) for v in pve1.vgpu_types] == [
+        ("nvidia-471", 0, []), ("nvidia-472", 0, []), ("nvidia-473", 1, ["vdi-20"]),
+        ("nvidia-474", 0, ["vdi-40"])]  # NVIDIA's equal-size mode; the stopped vdi-40 makes its instance at start
+
+
+def test_an_api_token_cannot_pass_a_raw_device_and_is_told_at_plan_to_use_a_mapping(pve, environ):
+    pve.apitokens["root@pam!ci"] = TOKEN_SECRET
+    token_env = {k: v for k, v in environ.items() if "USERNAME" not in k and "PASSWORD" not in k}
+    provider = connect(token_env | {"PROXMOX_VE_API_TOKEN": f"root@pam!ci={TOKEN_SECRET}"})
+    try:
+        driver = provider.driver("VirtualMachine")
+        raw_gpu = vm_spec(node="pve2", gpus=[{"mode": "passthrough"}])
+        [(field, message)] = driver.check(raw_gpu, declared({"w": raw_gpu}))
+        mapped = vm_spec(node="pve1", gpus=[{"mode": "passthrough", "device": "t4"}])
+        assert driver.check(mapped, declared({"w": mapped})) == []
+    finally:
+        provider.close()
+    assert field == "gpus[0].device"
+    assert message == ("names no device, so it would get a PCI address; Proxmox lets only root@pam itself pass a raw "
+                       "PCI device (hostpciN), and this endpoint acts as token root@pam!ci: name a resource mapping in "
+                       "device= (Datacenter > Resource Mappings, with Mapping.Use for token root@pam!ci; mappings: "
+                       "a100, t4, x710-vf)")

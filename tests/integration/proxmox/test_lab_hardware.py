@@ -18,7 +18,10 @@ def test_the_lab_process_serves_nodes_that_differ_in_hardware(tmp_path: Path) ->
     finally:
         lab.stop()
     assert identity == "fakecluster"
-    assert [gpu.address for gpu in hosts["pve1"].gpus()] == ["0000:3b:00.0"]
+    assert [(gpu.address, gpu.in_use_by) for gpu in hosts["pve1"].gpus()] == [("0000:3b:00.0", []),
+                                                                             ("0000:d8:00.0", ["render-9"])]
     assert [pf.address for pf in hosts["pve2"].sriov] == ["0000:5e:00.0"]
     assert (hosts["pve1"].iommu, hosts["pve2"].iommu, hosts["pve3"].iommu) == (True, True, False)
     assert (hosts["pve1"].nested, hosts["pve3"].nested) == (True, False)
+    assert (max(hosts["pve1"].machine_types or []), max(hosts["pve3"].machine_types or [])) == (
+        "pc-q35-9.2+pve1", "pc-q35-8.1+pve1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from pyVmomi import vim
 
+from virtplane.providers.vsphere.device_use import reservation_mib
 from virtplane.providers.vsphere.host_facts import (
     DeviceUsage,
     cpu_vendor,
@@ -20,6 +21,7 @@ from virtplane.providers.vsphere.host_facts import (
     pci_devices,
     register_bit,
     registers_by_leaf,
+    release_hardware_version,
     sriov_functions,
 )
 
@@ -172,12 +174,17 @@ def test_the_graphics_mode_is_the_gpus_graphics_type(types, expected):
     assert graphics_mode(infos)[0] == expected
 
 
-def test_gpus_in_different_graphics_modes_report_the_first_and_say_so():
-    infos = [vim.host.GraphicsInfo(pciId="0000:af:00.0", graphicsType="shared"),
-             vim.host.GraphicsInfo(pciId="0000:3b:00.0", graphicsType="sharedDirect")]
+def test_gpus_in_different_graphics_modes_give_no_host_mode_and_each_gpu_its_own():
+    infos = [vim.host.GraphicsInfo(pciId="0000:af:00.0", graphicsType="shared", memorySizeInKB=24 << 20),
+             vim.host.GraphicsInfo(pciId="0000:3b:00.0", graphicsType="sharedDirect", memorySizeInKB=80 << 20)]
     mode, source = graphics_mode(infos)
-    assert mode == "sharedDirect"
-    assert "differ: shared, sharedDirect" in source
+    assert mode is None
+    assert "GPUs differ (shared, sharedDirect)" in source
+    l4 = vim.host.PciDevice(id="0000:af:00.0", classId=0x0302, vendorId=0x10de, deviceId=0x27b8, deviceName="L4")
+    host = host_from_properties({"name": "esx-1", "hardware.pciDevice": [gpu(), l4], "config.graphicsInfo": infos},
+                                "vc")
+    assert [(d.address, d.graphics_type, d.memory_mib) for d in host.gpus()] == [
+        ("0000:3b:00.0", "sharedDirect", 81920), ("0000:af:00.0", "shared", 24576)]
 
 
 def test_a_host_that_reports_nothing_has_every_fact_unknown_and_says_why():
@@ -201,11 +208,23 @@ def test_iommu_is_inferred_from_a_passthrough_capable_device_and_never_denied():
     assert iommu() is None
 
 
-def test_memory_free_is_the_total_minus_the_hosts_memory_usage():
+def test_free_memory_is_what_is_left_unreserved_not_what_is_left_unconsumed():
     props = {"name": "esx-1", "summary.hardware": vim.host.Summary.HardwareSummary(memorySize=512 << 30),
-             "summary.quickStats.overallMemoryUsage": 98304}
-    host = host_from_properties(props, "vc")
-    assert (host.memory_total_mib, host.memory_free_mib) == (524288, 425984)
+             "systemResources": vim.host.SystemResourceInfo(config=vim.ResourceConfigSpec(
+                 memoryAllocation=vim.ResourceAllocationInfo(reservation=4096)))}
+    vms = [(True, 65536), (True, 0), (False, 131072)]  # a running device VM, a running VM, a powered-off one
+    host = host_from_properties(props, "vc", vms=vms)
+    assert (host.memory_total_mib, host.memory_free_mib) == (524288, 524288 - 4096 - 65536)
+    assert host.sources["memory_free_mib"].startswith("unreserved, as admission control counts")
+    assert host_from_properties(props, "vc").memory_free_mib is None  # the VMs were not read
+
+
+def test_a_device_vm_reserves_all_its_memory_others_their_reservation():
+    locked = {"config.memoryReservationLockedToMax": True, "config.hardware.memoryMB": 16384,
+              "config.memoryAllocation": vim.ResourceAllocationInfo(reservation=0)}
+    partly = {"config.hardware.memoryMB": 16384,
+              "config.memoryAllocation": vim.ResourceAllocationInfo(reservation=2048)}
+    assert (reservation_mib(locked), reservation_mib(partly), reservation_mib({})) == (16384, 2048, 0)
 
 
 def test_registers_of_the_first_package_stand_in_when_the_host_has_none():
@@ -226,3 +245,88 @@ def test_the_newest_creatable_hardware_version_is_taken_per_host():
         vim.vm.ConfigOptionDescriptor(key="future", createSupported=True, host=[second]),
     ]
     assert max_hardware_versions(descriptors) == {"host-1": "vmx-19", "host-2": "vmx-13"}
+
+
+def test_vt_x_disabled_in_the_bios_is_read_from_the_ft_issues_though_cpuid_shows_vmx():
+    features = [leaf(1, VMX_ON), leaf(-2147483647, SVM_OFF)]
+    for issue, where in (("cpuHvDisabled", "disabled in the BIOS"), ("cpuHvUnsupported", "not supported")):
+        capability = vim.host.Capability(ftCompatibilityIssues=["haAgentIssue", issue], cpuHwMmuSupported=True)
+        host = host_from_properties({"name": "esx-1", "hardware.cpuFeature": features, "capability": capability},
+                                    "vc")
+        assert host.hardware_virtualization is False
+        assert host.sources["hardware_virtualization"] == (
+            f"capability.ftCompatibilityIssues: {issue} (hardware virtualization {where})")
+    fine = host_from_properties({"name": "esx-1", "hardware.cpuFeature": features,
+                                 "capability": vim.host.Capability(ftCompatibilityIssues=["haAgentIssue"])}, "vc")
+    assert fine.hardware_virtualization is True
+
+
+def test_an_smp_ft_issue_without_hardware_mmu_means_no_slat():
+    capability = vim.host.Capability(smpFtCompatibilityIssues=["cpuHwmmuUnsupported"], cpuHwMmuSupported=True)
+    host = host_from_properties({"name": "esx-1", "capability": capability}, "vc")
+    assert (host.slat, host.sources["slat"]) == (False, "capability.ftCompatibilityIssues: cpuHwmmuUnsupported")
+
+
+def test_passthrough_enabled_but_not_active_until_a_reboot_and_the_dependent_device_are_read():
+    infos = [vim.host.PciPassthruInfo(id="0000:3b:00.0", passthruCapable=True, passthruEnabled=True,
+                                      passthruActive=False, dependentDevice="0000:3a:00.0"),
+             vim.host.PciPassthruInfo(id="0000:af:00.0", passthruCapable=True, passthruEnabled=True,
+                                      passthruActive=True, dependentDevice="0000:af:00.0")]
+    l4 = vim.host.PciDevice(id="0000:af:00.0", classId=0x0302, vendorId=0x10de, deviceId=0x27b8)
+    found = {d.address: d for d in pci_devices([gpu(), l4], infos, DeviceUsage())}
+    assert (found["0000:3b:00.0"].passthrough_active, found["0000:3b:00.0"].dependent_device) == (False,
+                                                                                                   "0000:3a:00.0")
+    assert (found["0000:af:00.0"].passthrough_active, found["0000:af:00.0"].dependent_device) == (True, None)
+
+
+def dynamic(*allowed: tuple[int, int], assigned: str | None = None) -> Passthrough:
+    return Passthrough(backing=Passthrough.DynamicBackingInfo(
+        assignedId=assigned, allowedDevice=[Passthrough.AllowedDevice(vendorId=v, deviceId=d) for v, d in allowed]))
+
+
+def test_a_dynamic_directpath_vm_holds_its_assigned_device_when_on_and_claims_one_when_off():
+    usage = device_usage([("running", [dynamic((0x10de, 0x27b8), assigned="0000:af:00.0")]),
+                          ("bound", [dynamic((0x10de, 0x27b8))]),
+                          ("stopped", [dynamic((0x10de, 0x27b8), assigned="0000:af:00.0")])],
+                         powered_on={"running": True, "bound": True}, bindings={"bound": ["0000:b1:00.0"]})
+    assert usage.passthrough == {"0000:af:00.0": ["running"], "0000:b1:00.0": ["bound"]}
+    assert usage.claims == {"stopped": [(0x10de, 0x27b8)]}
+    l4s = [vim.host.PciDevice(id=f"0000:{bus}:00.0", classId=0x0302, vendorId=0x10de, deviceId=0x27b8)
+           for bus in ("af", "b1", "b2")]
+    infos = [vim.host.PciPassthruInfo(id=f"0000:{bus}:00.0", passthruCapable=True, passthruEnabled=bus != "b2",
+                                      passthruActive=True) for bus in ("af", "b1", "b2")]
+    host = host_from_properties({"name": "esx-1", "hardware.pciDevice": [gpu(), *l4s], "config.pciPassthruInfo": infos},
+                                "vc", usage)
+    assert [(c.vm, c.devices) for c in host.device_claims] == [("stopped", ["0000:af:00.0", "0000:b1:00.0"])]
+    assert host.devices_in_use_known is True
+
+
+def test_vgpus_run_on_the_gpu_graphics_info_names_and_profiles_serve_the_gpus_of_their_board():
+    vdi = vim.VirtualMachine("vm-1")
+    l4 = vim.host.PciDevice(id="0000:af:00.0", classId=0x0302, vendorId=0x10de, deviceId=0x27b8,
+                            deviceName="AD104GL [L4]")
+    graphics = [vim.host.GraphicsInfo(pciId="0000:3b:00.0", graphicsType="sharedDirect", memorySizeInKB=80 << 20,
+                                      vm=[vdi]),
+                vim.host.GraphicsInfo(pciId="0000:af:00.0", graphicsType="shared", memorySizeInKB=24 << 20)]
+    usage = device_usage([("vdi-3", [Passthrough(backing=Passthrough.VmiopBackingInfo(vgpu="grid_a100-20c"))]),
+                          ("off-vdi", [Passthrough(backing=Passthrough.VmiopBackingInfo(vgpu="grid_a100-20c"))])],
+                         powered_on={"vdi-3": True})
+    usage.vm_names = {"vm-1": "vdi-3"}
+    host = host_from_properties({"name": "esx-1", "hardware.pciDevice": [gpu(), l4], "config.graphicsInfo": graphics,
+                                 "config.sharedPassthruGpuTypes": ["grid_a100-20c", "grid_a100-40c", "grid_l4-24q",
+                                                                   "grid_t4-16q"]}, "vc", usage)
+    assert [(v.profile, v.device, v.size_mib, v.total, v.in_use_by) for v in host.vgpu_types] == [
+        ("grid_t4-16q", None, None, None, []),  # no T4 here: host-wide, as the host lists it
+        ("grid_a100-20c", "0000:3b:00.0", 20480, 4, ["off-vdi", "vdi-3"]),
+        ("grid_a100-40c", "0000:3b:00.0", 40960, 2, []),
+        ("grid_l4-24q", "0000:af:00.0", 24576, 1, [])]
+    assert all(v.available is None for v in host.vgpu_types)
+
+
+@pytest.mark.parametrize(("version", "build", "expected"), [
+    ("6.5.0", 0, "vmx-13"), ("6.7.0", 10302608, "vmx-14"), ("6.7.0", 14320388, "vmx-15"), ("7.0.0", 0, "vmx-17"),
+    ("7.0.1", 0, "vmx-18"), ("7.0.2", 0, "vmx-19"), ("7.0.3", 0, "vmx-19"), ("8.0.0", 0, "vmx-20"),
+    ("8.0.1", 0, "vmx-20"), ("8.0.2", 0, "vmx-21"), ("8.0.3", 0, "vmx-21"), ("9.0.0", 0, None), ("", 0, None),
+])
+def test_a_host_no_descriptor_names_runs_its_releases_newest_hardware_version(version, build, expected):
+    assert release_hardware_version(vim.AboutInfo(version=version, build=str(build))) == expected

@@ -18,14 +18,23 @@ Passthrough = vim.vm.device.VirtualPCIPassthrough
 
 
 @pytest.fixture(scope="module")
-def lab_hosts(provider: VsphereProvider) -> dict[str, Host]:
-    return {host.name: host for host in provider.hosts()}
+def lab_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Host]]:
+    """The lab's three hosts as `virtplane lab up` starts them, on a simulator no other test adds VMs to."""
+    instance = vcsim.start(tmp_path_factory.mktemp("vcsim-lab"), hosts=3, bin_dir=BIN_CACHE)
+    try:
+        connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, instance.environ()))
+        try:
+            yield {host.name: host for host in connected.hosts()}
+        finally:
+            connected.close()
+    finally:
+        instance.stop()
 
 
 @pytest.fixture(scope="module")
 def four_hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VsphereProvider]:
     """A simulator of its own with four hosts (one of each profile) and no VMs."""
-    instance = vcsim.start(tmp_path_factory.mktemp("vcsim4"), hosts=4, bin_dir=BIN_CACHE)
+    instance = vcsim.start(tmp_path_factory.mktemp("vcsim4"), hosts=4, bin_dir=BIN_CACHE, device_vms=False)
     connected = VsphereProvider.connect(VsphereProvider.settings_from("lab", {}, instance.environ()))
     yield connected
     connected.close()
@@ -42,8 +51,12 @@ def test_the_lab_has_a_gpu_host_a_host_with_its_gpu_not_enabled_and_a_plain_host
     gpus = {name: [(d.address, d.passthrough_capable, d.passthrough_enabled) for d in host.gpus()]
             for name, host in lab_hosts.items()}
     assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True), ("0000:af:00.0", True, True)],
-                    "DC0_C0_H1": [("0000:41:00.0", True, False)],
+                    "DC0_C0_H1": [("0000:41:00.0", True, False), ("0000:61:00.0", True, True),
+                                  ("0000:a1:00.0", True, True)],
                     "DC0_C0_H2": []}
+    # H1's A30 is enabled for passthrough but not active until the host reboots.
+    assert [(d.address, d.passthrough_active) for d in lab_hosts["DC0_C0_H1"].gpus()] == [
+        ("0000:41:00.0", False), ("0000:61:00.0", True), ("0000:a1:00.0", False)]
     sriov = {name: [(f.address, f.enabled, f.vfs_enabled, f.vfs_max) for f in host.sriov]
              for name, host in lab_hosts.items()}
     assert sriov == {"DC0_C0_H0": [("0000:5e:00.0", True, 8, 64)],
@@ -54,6 +67,22 @@ def test_the_lab_has_a_gpu_host_a_host_with_its_gpu_not_enabled_and_a_plain_host
                        "DC0_C0_H2": (False, False, False)}
 
 
+def test_a_host_with_vt_x_disabled_in_the_bios_reads_as_without_it_though_cpuid_shows_vmx(lab_hosts, raw_si):
+    content = raw_si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True)
+    try:
+        h2 = next(host for host in view.view if host.name == "DC0_C0_H2")
+        leaf1 = next(leaf for leaf in h2.hardware.cpuFeature if leaf.level == 1)
+        assert leaf1.ecx.replace(":", "")[31 - 5] == "1"  # VMX is set in CPUID
+        assert "cpuHvDisabled" in h2.capability.ftCompatibilityIssues
+    finally:
+        view.Destroy()
+    plain = lab_hosts["DC0_C0_H2"]
+    assert plain.hardware_virtualization is False
+    assert plain.sources["hardware_virtualization"] == (
+        "capability.ftCompatibilityIssues: cpuHvDisabled (hardware virtualization disabled in the BIOS)")
+
+
 def test_cpu_memory_and_product_facts_match_the_seeded_hardware(lab_hosts):
     cpus = {name: (h.cpu_vendor, h.cpu_model) for name, h in lab_hosts.items()}
     assert cpus == {"DC0_C0_H0": ("intel", "Intel(R) Xeon(R) Gold 6338 CPU @ 2.00GHz"),
@@ -61,10 +90,14 @@ def test_cpu_memory_and_product_facts_match_the_seeded_hardware(lab_hosts):
                     "DC0_C0_H2": ("intel", "Intel(R) Xeon(R) Silver 4210R CPU @ 2.40GHz")}
     assert lab_hosts["DC0_C0_H1"].sources["hardware_virtualization"].endswith("(SVM)")
     memory = {name: (h.memory_total_mib, h.memory_free_mib) for name, h in lab_hosts.items()}
-    assert memory == {"DC0_C0_H0": (524288, 425984), "DC0_C0_H1": (1048576, 786432), "DC0_C0_H2": (131072, 114688)}
+    # Unreserved memory: vdi-pool-3 runs on H0 with its 8 GiB reserved; render-farm-7 on H1 is powered off.
+    assert memory == {"DC0_C0_H0": (524288, 516096), "DC0_C0_H1": (1048576, 1048576), "DC0_C0_H2": (131072, 131072)}
+    releases = {name: (h.version, h.max_hardware_version) for name, h in lab_hosts.items()}
+    assert releases == {"DC0_C0_H0": ("8.0.2", "vmx-21"), "DC0_C0_H1": ("7.0.2", "vmx-19"),
+                        "DC0_C0_H2": ("6.7.0", "vmx-15")}
     for host in lab_hosts.values():
-        assert (host.hypervisor, host.product, host.version, host.online, host.max_hardware_version) == (
-            "vsphere", "VMware ESXi", "6.5.0", True, "vmx-13")
+        assert (host.hypervisor, host.product, host.online) == ("vsphere", "VMware ESXi", True)
+        assert host.sources["max_hardware_version"].startswith("environmentBrowser.QueryConfigOptionDescriptor()")
         assert host.endpoint.startswith("127.0.0.1:")
 
 
@@ -79,15 +112,30 @@ def test_pci_devices_read_with_unsigned_ids_and_their_passthrough_state(lab_host
     assert len(plain) == 8 and not any(capable for _, capable, _ in plain.values())
 
 
-def test_vgpu_profiles_and_graphics_modes_differ_per_gpu_host(lab_hosts):
-    profiles = {name: [v.profile for v in h.vgpu_types] for name, h in lab_hosts.items()}
-    assert profiles == {
-        "DC0_C0_H0": ["grid_a100-10c", "grid_a100-20c", "grid_a100-40c", "grid_a100-4c"],
-        "DC0_C0_H1": ["grid_a100-1-5c", "grid_a100-2-10c", "grid_a100-3-20c", "grid_a100-7-40c"],
+def test_vgpu_profiles_and_graphics_types_are_read_per_gpu(lab_hosts):
+    profiles = {name: [(v.profile, v.device, v.total, v.in_use_by) for v in h.vgpu_types]
+                for name, h in lab_hosts.items()}
+    a100, a100_40 = "0000:3b:00.0", "0000:41:00.0"
+    assert profiles == {  # H0's A100 (80 GB) runs vdi-pool-3's 20 GB vGPU; H1's profiles are MIG-backed
+        "DC0_C0_H0": [("grid_a100-10c", a100, 8, []), ("grid_a100-20c", a100, 4, ["vdi-pool-3"]),
+                      ("grid_a100-40c", a100, 2, []), ("grid_a100-4c", a100, 20, [])],
+        "DC0_C0_H1": [("grid_a100-1-5c", a100_40, None, []), ("grid_a100-2-10c", a100_40, None, []),
+                      ("grid_a100-3-20c", a100_40, None, []), ("grid_a100-7-40c", a100_40, None, [])],
         "DC0_C0_H2": []}
-    assert all(v.available is None and v.total is None for h in lab_hosts.values() for v in h.vgpu_types)
-    assert {name: h.graphics_mode for name, h in lab_hosts.items()} == {
-        "DC0_C0_H0": "sharedDirect", "DC0_C0_H1": "shared", "DC0_C0_H2": None}
+    assert all(v.available is None for h in lab_hosts.values() for v in h.vgpu_types)
+    graphics = {name: [(d.address, d.graphics_type, d.memory_mib) for d in h.gpus()] for name, h in lab_hosts.items()}
+    assert graphics == {"DC0_C0_H0": [(a100, "sharedDirect", 81920), ("0000:af:00.0", "direct", 24576)],
+                        "DC0_C0_H1": [(a100_40, "shared", 40960), ("0000:61:00.0", "direct", 24576),
+                                      ("0000:a1:00.0", "direct", 24576)],
+                        "DC0_C0_H2": []}
+    assert {name: h.graphics_mode for name, h in lab_hosts.items()} == {  # the GPUs differ: no host-wide type
+        "DC0_C0_H0": None, "DC0_C0_H1": None, "DC0_C0_H2": None}
+
+
+def test_a_powered_off_dynamic_directpath_vm_claims_a_gpu_of_its_model(lab_hosts):
+    assert [(c.vm, c.devices) for c in lab_hosts["DC0_C0_H1"].device_claims] == [("render-farm-7", ["0000:61:00.0"])]
+    assert all(not d.in_use_by for d in lab_hosts["DC0_C0_H1"].pci_devices)
+    assert lab_hosts["DC0_C0_H0"].device_claims == [] and lab_hosts["DC0_C0_H1"].devices_in_use_known
 
 
 def test_iommu_is_true_where_a_device_is_passthrough_capable_and_unknown_elsewhere(lab_hosts):
@@ -136,7 +184,8 @@ def test_vms_holding_a_gpu_a_vgpu_and_a_virtual_function_are_named_and_counted(f
     finally:
         connected.close()
     assert {d.address: d.in_use_by for d in host.pci_devices if d.in_use_by} == {"0000:3b:00.0": ["gpu-user"]}
-    assert [(v.profile, v.in_use_by) for v in host.vgpu_types if v.in_use_by] == [("grid_a100-10c", ["gpu-user"])]
+    assert [(v.profile, v.in_use_by) for v in host.vgpu_types if v.in_use_by] == [
+        ("grid_a100-10c", ["gpu-user"]), ("grid_a100-20c", ["vdi-pool-3"])]
     assert [(f.vfs_enabled, f.vfs_free, f.in_use_by) for f in host.sriov] == [(8, 6, ["gpu-user", "vf-user"])]
     assert soap_calls.count("RetrievePropertiesEx") == 2  # the hosts, then the devices of the VMs on DC0_C0_H0
 

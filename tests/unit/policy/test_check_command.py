@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.cli import write_stack
 from tests.unit.policy.inventories import BOTH
+from virtplane.inventory import Inventory
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -53,7 +54,7 @@ def workspace(tmp_path: Path) -> Path:
 def test_mandatory_findings_exit_2_and_name_the_vm_host_and_field_in_text(workspace):
     result = check("stacks/bad", "--inventory", "inventory.json", cwd=workspace)
     assert result.returncode == 2, result.stderr
-    assert "mandatory hw.gpu-passthrough VM gpu-box on esx-gpu field 'gpus[0]' stacks/bad/__main__.py:7" \
+    assert "mandatory hw.device-in-use VM gpu-box on esx-gpu field 'gpus[0]' stacks/bad/__main__.py:7" \
         in result.stdout
     assert "0000:af:00.0 is in use by other-team-vm" in result.stdout
     assert "host pve2 does not support nested virtualization" in result.stdout
@@ -112,7 +113,7 @@ def test_sarif_has_the_fields_sarif_2_1_0_and_github_code_scanning_require(works
         assert physical["artifactLocation"]["uri"] == "stacks/bad/__main__.py"
         assert physical["region"]["startLine"] >= 1
         levels.add((result_["ruleId"], result_["level"]))
-    assert ("hw.gpu-passthrough", "error") in levels and ("hw.mobility", "warning") in levels
+    assert ("hw.device-in-use", "error") in levels and ("hw.mobility", "warning") in levels
 
 
 def test_junit_has_a_case_per_vm_and_rule_and_a_failure_per_mandatory_finding(workspace):
@@ -137,17 +138,17 @@ def test_a_missing_inventory_file_is_one_sentence_and_exit_1(workspace):
 
 def test_a_waived_mandatory_rule_is_reported_as_waived_with_its_reason_and_does_not_block(workspace):
     (workspace / "stacks" / "bad" / "Pulumi.dev.yaml").write_text(
-        "config:\n  virtplane:policy:\n    waive:\n      hw.gpu-passthrough@gpu-box: \"freed in the change window\"\n"
+        "config:\n  virtplane:policy:\n    waive:\n      hw.device-in-use@gpu-box: \"freed in the change window\"\n"
         "    downgrade:\n      - hw.nested\n")
     result = check("stacks/bad", "--inventory", "inventory.json", "--format", "json", cwd=workspace)
     assert result.returncode == 0, result.stdout
     findings = json.loads(result.stdout)["findings"]
-    [waived] = [f for f in findings if f["rule"] == "hw.gpu-passthrough"]
+    [waived] = [f for f in findings if f["rule"] == "hw.device-in-use"]
     assert waived["waived"] == "freed in the change window" and waived["level"] == "mandatory"
     [downgraded] = [f for f in findings if f["rule"] == "hw.nested"]
     assert downgraded["level"] == "advisory"
     text = check("stacks/bad", "--inventory", "inventory.json", cwd=workspace).stdout
-    assert "waived (freed in the change window) hw.gpu-passthrough" in text
+    assert "waived (freed in the change window) hw.device-in-use" in text
 
 
 def test_waiving_a_mandatory_rule_without_a_reason_is_refused(workspace):
@@ -180,3 +181,47 @@ def test_without_inventory_check_reads_the_live_endpoints_and_an_unreachable_one
     assert result.returncode == 1
     assert result.stderr.strip() == "error: cannot reach vSphere at 127.0.0.1:1: Connection refused"
     assert "hunter2-live" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("document", "said"), [
+    ("{}", "is not a virtplane.inventory/1 document: it names no schema"),
+    ('{"schema": "virtplane.inventory/0", "hosts": []}',
+     "is not a virtplane.inventory/1 document: its schema is 'virtplane.inventory/0'"),
+    ("[]", "is not a virtplane.inventory/1 document: it names no schema"),
+    ("not json", "is not JSON"),
+])
+def test_an_inventory_that_is_not_one_is_an_error_naming_the_file_not_a_pass(workspace, document, said):
+    (workspace / "wrong.json").write_text(document)
+    result = check("stacks/good", "--inventory", "wrong.json", cwd=workspace)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip().startswith(f"error: inventory wrong.json {said}")
+    assert "\n" not in result.stderr.strip() and "Traceback" not in result.stderr
+
+
+def test_an_inventory_without_hosts_for_an_endpoint_the_stack_uses_is_an_error_naming_it(workspace):
+    only_vsphere = Inventory(hosts=[h for h in BOTH.hosts if h.endpoint == "vc"])
+    (workspace / "vc-only.json").write_text(only_vsphere.to_json())
+    result = check("stacks/bad", "--inventory", "vc-only.json", cwd=workspace)
+    assert result.returncode == 1, result.stdout
+    assert result.stderr.strip() == (
+        "error: inventory vc-only.json has no hosts of endpoint 'pve', which the stack's VMs use (it has hosts of "
+        "'vc'); write it with `virtplane inventory --out FILE` for this stack")
+
+
+def test_an_inventory_of_another_stacks_endpoints_cannot_turn_a_mandatory_finding_into_a_pass(workspace):
+    renamed = Inventory(hosts=[h.model_copy(update={"endpoint": "prod-" + h.endpoint}) for h in BOTH.hosts])
+    (workspace / "other.json").write_text(renamed.to_json())
+    result = check("stacks/bad", "--inventory", "other.json", cwd=workspace)
+    assert result.returncode == 1
+    assert "has no hosts of endpoint 'pve', 'vc', which the stack's VMs use (it has hosts of 'prod-pve', " \
+           "'prod-vc')" in result.stderr
+
+
+def test_an_inventory_whose_hosts_are_another_hypervisors_is_an_error(workspace):
+    swapped = Inventory(hosts=[h.model_copy(update={"endpoint": {"vc": "pve", "pve": "vc"}[h.endpoint]})
+                               for h in BOTH.hosts])
+    (workspace / "swapped.json").write_text(swapped.to_json())
+    result = check("stacks/bad", "--inventory", "swapped.json", cwd=workspace)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("error: inventory swapped.json lists vsphere hosts for endpoint 'pve', which the "
+                                     "stack declares as proxmox")

@@ -1,8 +1,9 @@
 """The policy layer's host chooser picks the host virtplane/placement.py's ``place`` picks, VM after VM."""
 
+from tests.unit.placement_agreement import checked_place
 from virtplane.inventory import Host, Inventory, PciDevice, SriovFunction, VgpuType
 from virtplane.kinds import build_spec
-from virtplane.placement import PlacementError, Usage, place, record
+from virtplane.placement import PlacementError, Usage, record
 from virtplane.policies.chooser import HostChooser
 
 
@@ -33,7 +34,7 @@ def test_the_chooser_and_place_choose_the_same_host_for_every_vm():
     for index, fields in enumerate(requests()):
         spec = build_spec("VirtualMachine", f"v{index}", fields).with_creation_defaults()
         try:
-            expected = place(f"v{index}", "ep", spec, facts, by_place).host
+            expected = checked_place(f"v{index}", "ep", spec, facts, by_place).host
         except PlacementError:
             expected = None
         assignment, reasons = chooser.choose(spec, by_chooser)

@@ -77,7 +77,8 @@ def test_a_gpu_held_by_a_vm_is_not_the_hosts_to_give_a_container():
 
 def test_a_gpu_this_plan_passes_to_a_vm_is_not_counted_free_for_a_container():
     desired = stack(("ct", {"node": "pve1", "devices": ["/dev/dri/renderD128"]}),
-                    vms=(("render", {"node": "pve1", "gpus": [{"mode": "passthrough"}]}),))
+                    vms=(("render", {"node": "pve1", "firmware": "uefi",  # the L4's large BAR needs UEFI
+                                     "gpus": [{"mode": "passthrough"}]}),))
     assert verdict("ct.devices", {"node": "pve1", "devices": ["/dev/dri/renderD128"]}) == "pass"
     found = [f for f in check_stack(desired, Inventory(hosts=[pve("pve1", pci_devices=[gpu(L4, "AD104GL [L4]")])]))
              .findings if f.rule == "ct.devices"]

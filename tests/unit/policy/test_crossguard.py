@@ -90,7 +90,7 @@ def test_analyze_stack_reports_mandatory_findings_against_the_vms_urn(analyzer):
     reply = json_format.MessageToDict(stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(resources=resources)))
     mandatory = {(d["policyName"], d["urn"].rsplit("::", 1)[-1]) for d in reply.get("diagnostics", [])
                  if d.get("enforcementLevel") == "MANDATORY"}
-    assert mandatory == {("hw.gpu-passthrough", "gpu-box"), ("hw.sriov", "edge-2")}
+    assert mandatory == {("hw.device-in-use", "gpu-box"), ("hw.sriov", "edge-2")}
     messages = " ".join(d["message"] for d in reply["diagnostics"])
     assert "0000:af:00.0 is in use by other-team-vm" in messages
 
@@ -134,3 +134,14 @@ def test_the_container_rules_run_in_the_pack_against_the_containers_urn(analyzer
     spec = json_format.MessageToDict(stub.Analyze(analyzer_pb2.AnalyzeRequest(
         type=bad.type, name=bad.name, urn=bad.urn, properties=bad.properties, provider=bad.provider)))
     assert [d["policyName"] for d in spec["diagnostics"]] == ["virtplane-spec"]
+
+
+def test_an_inventory_without_the_stacks_endpoint_is_a_mandatory_violation_not_a_pass(analyzer):
+    stub, inventory = analyzer
+    inventory.write_text('{"schema": "virtplane.inventory/1", "hosts": []}')
+    configure(stub, inventory)
+    reply = json_format.MessageToDict(stub.AnalyzeStack(analyzer_pb2.AnalyzeStackRequest(
+        resources=[vm("gpu-box", "vc", "vsphere", gpus=[{"mode": "passthrough"}])])))
+    [diagnostic] = [d for d in reply["diagnostics"] if d.get("enforcementLevel") == "MANDATORY"]
+    assert diagnostic["policyName"] == "hw.placement"
+    assert "has no hosts of endpoint 'vc', which the stack's VMs use (it has no hosts)" in diagnostic["message"]

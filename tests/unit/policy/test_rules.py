@@ -34,12 +34,13 @@ def verdict(rule: str, inventory: Inventory, *vms: DeclaredVm, resource: str | N
 CASES = [
     # hw.virtualization — ESXi / PVE / Hyper-V need VT-x or AMD-V enabled
     ("hw.virtualization", VSPHERE, [vm(node="esx-gpu")], "pass"),
-    ("hw.virtualization", Inventory(hosts=[esx("e", hardware_virtualization=False)]), [vm()], "mandatory"),
+    ("hw.virtualization", Inventory(hosts=[esx("e", hardware_virtualization=False)]), [vm(node="e")], "mandatory"),
+    ("hw.placement", Inventory(hosts=[esx("e", hardware_virtualization=False)]), [vm()], "mandatory"),
     ("hw.virtualization", VSPHERE, [vm(node="esx-unknown")], "advisory"),
-    ("hw.virtualization", Inventory(hosts=[pve("p", hardware_virtualization=False)]), [vm(endpoint="pve")],
-     "mandatory"),
+    ("hw.virtualization", Inventory(hosts=[pve("p", hardware_virtualization=False)]),
+     [vm(endpoint="pve", node="p")], "mandatory"),
     # hw.slat — required for nested (Microsoft: VT-x and EPT), advisory otherwise
-    ("hw.slat", Inventory(hosts=[esx("e", slat=False)]), [vm(nested_virtualization=True)], "mandatory"),
+    ("hw.slat", Inventory(hosts=[esx("e", slat=False)]), [vm(node="e", nested_virtualization=True)], "mandatory"),
     ("hw.slat", Inventory(hosts=[esx("e", slat=False)]), [vm()], "advisory"),
     ("hw.slat", PROXMOX, [vm(endpoint="pve", node="pve1")], "pass"),
     # hw.iommu — passthrough and SR-IOV need VT-d / AMD-Vi
@@ -58,29 +59,41 @@ CASES = [
     ("hw.nested", PROXMOX, [vm(endpoint="pve", node="pve3", nested_virtualization=True)], "advisory"),
     # Hyper-V: configuration version 8.0 on Intel, 9.3 on AMD (10.0 on Microsoft's current page: advisory)
     ("hw.nested", INTEL_HV, [vm(endpoint="hv", nested_virtualization=True, machine="8.0")], "pass"),
-    ("hw.nested", INTEL_HV, [vm(endpoint="hv", nested_virtualization=True, machine="7.1")], "mandatory"),
-    ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="9.0")], "mandatory"),
+    ("hw.nested", INTEL_HV, [vm(endpoint="hv", node="hv-intel", nested_virtualization=True, machine="7.1")],
+     "mandatory"),
+    ("hw.nested", AMD_HV, [vm(endpoint="hv", node="hv-amd", nested_virtualization=True, machine="9.0")], "mandatory"),
     ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="9.3")], "advisory"),
     ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True, machine="10.0")], "pass"),
     ("hw.nested", AMD_HV, [vm(endpoint="hv", nested_virtualization=True)], "pass"),
-    ("hw.slat", Inventory(hosts=[hyperv("h", slat=False)]), [vm(endpoint="hv")], "mandatory"),
-    # hw.gpu-passthrough — capable, enabled, not in use outside the stack, vendor match
+    ("hw.slat", Inventory(hosts=[hyperv("h", slat=False)]), [vm(endpoint="hv", node="h")], "mandatory"),
+    # hw.gpu-passthrough — present, capable, enabled, active, vendor match
     ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": A100}])], "pass"),
-    ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}])],
+    ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}])], "pass"),
+    ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-reboot", **PASSTHROUGH)], "mandatory"),
+    # hw.device-in-use — held by a VM outside the stack, or claimed by a powered-off Dynamic DirectPath VM
+    ("hw.device-in-use", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}])],
      "mandatory"),
+    ("hw.device-in-use", VSPHERE, [vm(node="esx-claimed", **PASSTHROUGH)], "mandatory"),
+    ("hw.device-in-use", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": A100}])], "pass"),
+    ("hw.device-in-use", PROXMOX, [vm(endpoint="pve", node="pve1", firmware="uefi",
+                                      gpus=[{"mode": "passthrough", "device": "l4"}])], "advisory"),
     ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-off", **PASSTHROUGH)], "mandatory"),
     ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "passthrough", "vendor": "amd"}])],
      "mandatory"),
-    ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-unknown", **PASSTHROUGH)], "mandatory"),
+    ("hw.gpu-passthrough", VSPHERE, [vm(node="esx-unknown", firmware="uefi", **PASSTHROUGH)], "mandatory"),
     ("hw.gpu-passthrough", PROXMOX, [vm(endpoint="pve", node="pve1", gpus=[{"mode": "passthrough",
                                                                            "device": "l4"}])], "pass"),
-    ("hw.gpu-passthrough", PROXMOX, [vm(endpoint="pve", node="pve3", **PASSTHROUGH)], "advisory"),
+    ("hw.gpu-passthrough", PROXMOX, [vm(endpoint="pve", node="pve3", **PASSTHROUGH)], "pass"),
+    # hw.device-group — a GPU sharing its IOMMU group with another endpoint cannot be passed alone
+    ("hw.device-group", PROXMOX, [vm(endpoint="pve", node="pve3", **PASSTHROUGH)], "mandatory"),
+    ("hw.device-group", PROXMOX, [vm(endpoint="pve", node="pve1", machine="q35", firmware="uefi", **PASSTHROUGH)],
+     "pass"),
     ("hw.gpu-passthrough", PROXMOX, [vm(endpoint="pve", node="pve2", **PASSTHROUGH)], "mandatory"),
     # hw.vgpu — profile offered, instances free across the stack, no size mixing on a time-sliced GPU
     ("hw.vgpu", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])], "pass"),
     ("hw.vgpu", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-8c"}])], "mandatory"),
-    ("hw.vgpu", VSPHERE, [vm(node="esx-unknown", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])],
-     "advisory"),
+    ("hw.vgpu", VSPHERE, [vm(node="esx-unknown", firmware="uefi", gpus=[{"mode": "vgpu",
+                                                                         "profile": "grid_a100-20c"}])], "advisory"),
     ("hw.vgpu", PROXMOX, [vm(endpoint="pve", node="pve1", gpus=[{"mode": "vgpu", "profile": "nvidia-471"}])],
      "pass"),
     ("hw.vgpu", PROXMOX, [vm(endpoint="pve", node="pve1", gpus=[{"mode": "vgpu", "profile": "nvidia-472"}])],
@@ -96,15 +109,17 @@ CASES = [
      "mandatory"),
     ("hw.mmio", VSPHERE, [vm(node="esx-gpu", firmware="uefi", gpus=[{"mode": "passthrough", "device": A100}])],
      "pass"),
-    ("hw.mmio", PROXMOX, [vm(endpoint="pve", node="pve1", **PASSTHROUGH)], "advisory"),
+    ("hw.mmio", PROXMOX, [vm(endpoint="pve", node="pve1", **PASSTHROUGH)], "mandatory"),
+    ("hw.mmio", VSPHERE, [vm(node="esx-gpu", firmware="bios", gpus=[{"mode": "passthrough", "device": T4}])],
+     "advisory"),
     ("hw.mmio", PROXMOX, [vm(endpoint="pve", node="pve1", clone_from="tmpl", **PASSTHROUGH)], "advisory"),
     # hw.graphics-mode — vGPU needs Shared Direct on vSphere
     ("hw.graphics-mode", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])],
      "pass"),
-    ("hw.graphics-mode", VSPHERE, [vm(node="esx-off", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])],
+    ("hw.graphics-mode", VSPHERE, [vm(node="esx-shared", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])],
      "mandatory"),
-    ("hw.graphics-mode", VSPHERE, [vm(node="esx-unknown", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])],
-     "advisory"),
+    ("hw.graphics-mode", VSPHERE, [vm(node="esx-unknown", firmware="uefi",
+                                      gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])], "advisory"),
     ("hw.graphics-mode", PROXMOX, [vm(endpoint="pve", node="pve1", gpus=[{"mode": "vgpu",
                                                                          "profile": "nvidia-471"}])], "pass"),
     # hw.nested-with-devices — refused by ESXi
@@ -120,7 +135,8 @@ CASES = [
                                          gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])], "mandatory"),
     ("hw.hardware-version", VSPHERE, [vm(node="esx-gpu", machine="vmx-09", **SRIOV)], "mandatory"),
     ("hw.hardware-version", VSPHERE, [vm(node="esx-noiommu", **PASSTHROUGH)], "mandatory"),
-    ("hw.hardware-version", VSPHERE, [vm(node="esx-noiommu", machine="vmx-19")], "pass"),
+    ("hw.hardware-version", VSPHERE, [vm(node="esx-noiommu", machine="vmx-19")], "mandatory"),
+    ("hw.hardware-version", VSPHERE, [vm(node="esx-noiommu", machine="vmx-13")], "pass"),
     ("hw.hardware-version", PROXMOX, [vm(endpoint="pve", node="pve1", **PASSTHROUGH)], "advisory"),
     ("hw.hardware-version", PROXMOX, [vm(endpoint="pve", node="pve1", machine="q35", **PASSTHROUGH)], "pass"),
     # hw.memory-reservation — device VMs reserve all memory, counted per host across the stack
@@ -136,12 +152,14 @@ CASES = [
     ("hw.numa", VSPHERE, [vm(node="esx-gpu", **PASSTHROUGH)], "advisory"),
     ("hw.numa", VSPHERE, [vm(node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])], "pass"),
     # hw.placement — a VM no host can serve; a node that does not exist; an endpoint with no hosts
-    ("hw.placement", VSPHERE, [vm(**PASSTHROUGH)], "pass"),
+    ("hw.placement", VSPHERE, [vm(firmware="uefi", **PASSTHROUGH)], "pass"),
+    ("hw.placement", VSPHERE, [vm(**PASSTHROUGH)], "mandatory"),  # every free GPU there has a large BAR
     ("hw.placement", VSPHERE, [vm(gpus=[{"mode": "passthrough", "vendor": "amd"}])], "mandatory"),
     ("hw.placement", VSPHERE, [vm(node="esx-9")], "mandatory"),
     ("hw.placement", PROXMOX, [vm()], "advisory"),
     ("hw.placement", PROXMOX, [vm(endpoint="pve", gpus=[{"mode": "passthrough", "vendor": "amd"}])], "mandatory"),
-    ("hw.placement", PROXMOX, [vm(endpoint="pve", gpus=[{"mode": "passthrough", "device": "l4"}])], "pass"),
+    ("hw.placement", PROXMOX, [vm(endpoint="pve", firmware="uefi", gpus=[{"mode": "passthrough", "device": "l4"}])],
+     "pass"),
     ("hw.placement", VSPHERE, [vm(node="esx-unknown")], "advisory"),
 ]
 
@@ -160,9 +178,9 @@ def test_the_vm_one_too_many_for_a_pfs_free_vfs_is_the_one_reported():
 
 
 def test_two_vgpu_sizes_cannot_share_one_time_sliced_gpu():
-    vms = [vm("a", node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}]),
-           vm("b", node="esx-gpu", gpus=[{"mode": "vgpu", "profile": "grid_a100-10c"}])]
-    [finding] = [f for f in run(VSPHERE, *vms) if f.rule == "hw.vgpu"]
+    vms = [vm("a", node="esx-gpu", firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}]),
+           vm("b", node="esx-gpu", firmware="uefi", gpus=[{"mode": "vgpu", "profile": "grid_a100-10c"}])]
+    [finding] = [f for f in run(VSPHERE, *vms) if f.rule == "hw.vgpu-size"]
     assert finding.resource == "b" and "already hosts vGPU profile grid_a100-20c" in finding.message
 
 
@@ -189,7 +207,7 @@ def test_a_vm_no_host_can_serve_lists_every_host_and_why_and_other_rules_defer()
 
 
 def test_placement_chooses_a_capable_host_and_rules_evaluate_it():
-    findings = run(VSPHERE, vm(gpus=[{"mode": "vgpu", "profile": "grid_a100-10c"}], machine="vmx-19"))
+    findings = run(VSPHERE, vm(gpus=[{"mode": "vgpu", "profile": "grid_a100-10c"}], machine="vmx-19", firmware="uefi"))
     assert {f.host for f in findings} == {"esx-gpu"}
     assert not [f for f in findings if f.level == "mandatory"]
 
@@ -204,7 +222,7 @@ def test_devices_this_stacks_running_vms_hold_are_not_counted_twice():
 
 def test_a_gpu_held_by_a_vm_outside_the_stack_names_that_vm():
     [finding] = [f for f in run(VSPHERE, vm(node="esx-gpu", gpus=[{"mode": "passthrough", "device": T4}]))
-                 if f.rule == "hw.gpu-passthrough"]
+                 if f.rule == "hw.device-in-use"]
     assert "in use by other-team-vm" in finding.message and finding.field == "gpus[0]"
 
 
@@ -216,3 +234,11 @@ def test_a_hardware_version_the_host_cannot_run_is_not_the_remedy():
     [raise_it] = [f for f in run(VSPHERE, vm(node="esx-gpu", machine="vmx-15", **PASSTHROUGH))
                   if f.rule == "hw.hardware-version"]
     assert raise_it.remediation == "set machine='vmx-17' or later"
+
+
+def test_a_claim_of_this_stacks_own_powered_off_vm_is_given_back_before_it_is_checked_again():
+    claimed = Inventory(hosts=[h for h in VSPHERE.hosts if h.name == "esx-claimed"])
+    assert [c.vm for c in claimed.hosts[0].device_claims] == ["render-farm-7"]
+    own = vm("render-farm-7", firmware="uefi", **PASSTHROUGH)
+    assert verdict("hw.device-in-use", claimed, own) == "pass"
+    assert verdict("hw.placement", claimed, vm("someone-new", firmware="uefi", **PASSTHROUGH)) == "mandatory"

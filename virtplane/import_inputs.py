@@ -1,4 +1,5 @@
-"""Import (a Read with the id alone): the inputs that describe a live object as it is, as Check accepts them."""
+"""The inputs that describe a live object as it is, as the spec accepts them: what ``virtplane import`` writes into a
+stack and what the Pulumi plugin's Read answers an import with (a Read with the id alone), so both agree."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 from virtplane.errors import SpecError
 from virtplane.kinds import build_spec
 from virtplane.kinds import kind as registered_kind
-from virtplane.plugin import checking
 
 
 def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -21,8 +21,7 @@ def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, 
             build_spec(kind, name, inputs)
             return inputs, left_out
         except SpecError as error:
-            failing = [(checking.pulumi_path(path), reason) for path, reason in error.problems
-                       if re.split(r"[.\[]", checking.pulumi_path(path))[0] in inputs]
+            failing = [(path, reason) for path, reason in error.problems if re.split(r"[.\[]", path)[0] in inputs]
             if not failing:
                 return inputs, left_out  # not about a field (the name): Check reports it as it is
             for path, reason in failing:
@@ -32,13 +31,13 @@ def importable(kind: str, name: str, inputs: dict[str, Any]) -> tuple[dict[str, 
 
 
 def inputs_from_state(kind: str, state: dict[str, Any]) -> dict[str, Any]:
-    """The inputs that describe a live object as it is (an import): every field it reports, unset parts
-    and create-only fields left out."""
+    """The inputs that describe a live object as it is (an import): every field it reports, unset parts,
+    create-only fields and those read back only as a digest (cloud-init) left out."""
     fields = registered_kind(kind).spec.model_fields
-    create_only = registered_kind(kind).create_only
+    skipped = registered_kind(kind).create_only | registered_kind(kind).digest_only
     inputs: dict[str, Any] = {}
     for key, value in state.items():
-        if key not in fields or key in create_only or value is None:
+        if key not in fields or key in skipped or value is None:
             continue
         if isinstance(value, list):
             value = [{k: v for k, v in item.items() if v is not None} if isinstance(item, dict) else item
