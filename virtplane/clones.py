@@ -6,13 +6,20 @@ thinness, Proxmox's ``storage`` a full clone's storage) is applied then; a decla
 Anything else a declared disk asks of a template's disk (another bus, a smaller size, a thinness or storage the
 clone call cannot set) would leave the new VM different from its declaration, and every later plan would replace
 it again: such a declaration is refused at plan time, naming the field, in one sentence.
+
+After the clone, ``after_clone`` lists what the update that follows must still change. A change that would replace
+the new VM means the hypervisor did not make it as declared (a part of the call it ignored): the clone is deleted
+again and the apply stops with one sentence (``not_as_declared``), never a VM that every later plan replaces.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from virtplane.diff import diff
 from virtplane.errors import ProviderError
+from virtplane.providers.base import FieldChange, RefusedChange, Rule
 from virtplane.slots import NewSlot, resolve
 from virtplane.specs import VirtualMachineSpec
 
@@ -22,6 +29,25 @@ def not_as_declared(what: str, path: str, problem: str) -> ProviderError:
     plan would replace it, so the apply stops here. ``what``: "VM web clones 'tpl'"."""
     return ProviderError(f"{what}: field '{path}': {problem}, which no change in place can fix; the new clone was "
                          "deleted again (declare what the template has, or leave the field unset)")
+
+
+def after_clone(rule: Callable[[FieldChange], Rule], declared: dict[str, Any], cloned: dict[str, Any],
+                ignore: frozenset[str], what: str, delete: Callable[[], None]) -> list[FieldChange]:
+    """The changes a fresh clone still needs to be as declared (``declared``: the slot-resolved spec dumped;
+    ``cloned``: the clone read back), for the update that follows. A change the hypervisor cannot make stops the
+    create, naming the field (``what``: "VM web clones 'golden'"); one that would replace the clone deletes it
+    (``delete``) and stops the create (not_as_declared)."""
+    changes = []
+    for change in diff(declared, cloned, ignore):
+        try:
+            applied = rule(change)
+        except RefusedChange as exc:
+            raise ProviderError(f"{what}: field '{change.path}': {exc}") from None
+        if applied is Rule.REPLACE:
+            delete()
+            raise not_as_declared(what, change.path, f"the clone has {change.old!r}, not {change.new!r}")
+        changes.append(change)
+    return changes
 
 
 def clone_disk_problems(spec: VirtualMachineSpec, template: str, template_disks: list[dict[str, Any]],

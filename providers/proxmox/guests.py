@@ -15,16 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from virtplane.clones import not_as_declared
-from virtplane.diff import diff
+from virtplane.clones import after_clone
 from virtplane.errors import ProviderError
 from virtplane.providers.base import (
     KindDriver,
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
-    Rule,
     owner_from_description,
 )
 from virtplane.providers.marker import made_by_create
@@ -95,21 +92,10 @@ class Guests:
 
 def finish_clone(driver: KindDriver, observed: Observed, spec: Spec, create_only: frozenset[str], what: str) -> None:
     """Give a fresh clone the declared fields, as an update: slots resolved against the clone, every change the driver
-    can make; a change that would replace it is left out (its volumes keep the storage and bus they were cloned
-    with), and one the driver refuses stops here, naming the field (``what``: "VM web clones 'tpl'").
-
-    A change that would replace the clone means it is not what was declared (creation_problems refuses at plan time
-    what the clone call cannot do; a hypervisor may still ignore part of the call): every later plan would replace
-    it, so it is deleted again and the apply stops, naming the field."""
+    can make (``what``: "VM web clones 'tpl'"). A change that would replace the clone means it is not what was
+    declared (creation_problems refuses at plan time what the clone call cannot do; a hypervisor may still ignore
+    part of the call): it is deleted again and the apply stops, naming the field (virtplane/clones.py)."""
     resolved = resolve_slots(spec, observed.state, driver.new_slot)
-    changes = []
-    for change in diff(resolved.model_dump(), observed.state, create_only):
-        try:
-            rule = driver.rule(change)
-        except RefusedChange as exc:
-            raise ProviderError(f"{what}: field '{change.path}': {exc}") from None
-        if rule is Rule.REPLACE:
-            driver.delete(observed)
-            raise not_as_declared(what, change.path, f"the clone has {change.old!r}, not {change.new!r}")
-        changes.append(change)
+    changes = after_clone(driver.rule, resolved.model_dump(), observed.state, create_only, what,
+                          lambda: driver.delete(observed))
     driver.update(observed, resolved, changes)

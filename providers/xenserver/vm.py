@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
+from virtplane.clones import after_clone
 from virtplane.errors import ProviderError
 from virtplane.providers import nocloud
 from virtplane.providers.base import (
@@ -55,7 +56,7 @@ from virtplane.providers.base import (
 from virtplane.providers.claims import guard, sort_observed
 from virtplane.providers.marker import RESTORE_KEY, RESTORE_PREFIX, restore_from
 from virtplane.providers.power import change_with_power
-from virtplane.providers.vm_rules import VmRules, after_clone, top_field
+from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, XapiFailure
 from virtplane.providers.xenserver.pool_facts import PoolFacts
 from virtplane.providers.xenserver.pool_reader import PoolReader
@@ -218,7 +219,7 @@ class VirtualMachineDriver(KindDriver):
         observed = self._read_one(ref, f"read the new VM {name}")
         resolved = resolve_vm(vm_spec, observed.state, self.new_slot)
         changes = after_clone(self.rule, resolved.model_dump(), observed.state, CREATE_ONLY[self.kind],
-                              f"VM {name} is made from '{source_name}'")
+                              f"VM {name} is made from '{source_name}'", lambda: self.delete(observed))
         handle = cast(VmHandle, observed.handle)
         self._apply(handle, owner, resolved, changes, finish_marker=True, running=False)
         if vm_spec.power == "on":

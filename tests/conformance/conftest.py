@@ -18,16 +18,18 @@ def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     yield from _peer(request)
 
 
-@pytest.fixture(params=["vsphere", "proxmox"])
+@pytest.fixture(params=["vsphere", "proxmox", "libvirt-qemu"])
 def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
-    """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet)."""
+    """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet), reachable by a second process
+    (tests/conformance/kill.py)."""
     yield from _peer(request)
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver"])
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-qemu"])
 def killable_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     """A peer a second process can reach with the same settings (tests/conformance/kill.py kills an apply running in
-    one). Not libvirt's test driver: each connection to a ``test:///`` URI is a world of its own."""
+    one): libvirt through the lab's libvirtd, not libvirt's test driver (each connection to a ``test:///`` URI is a
+    world of its own)."""
     yield from _peer(request)
 
 

@@ -6,14 +6,17 @@ process is killed for real).
 
 A call that changes something: a vSphere method ending in ``_Task`` (and ``SetField``, ``AddCustomFieldDef``,
 ``ShutdownGuest``), a Proxmox request that is not a GET (logins aside), a Hyper-V pipeline holding a cmdlet other
-than ``Get-…``/``Select-Object``, a XenAPI call other than a ``get_…``, a session's or a task's. The hook is
-installed in the child only (its own memory); our code runs as is.
+than ``Get-…``/``Select-Object``, a XenAPI call other than a ``get_…``, a session's or a task's, a libvirt call that
+defines, creates, starts, stops, changes or deletes something (``LIBVIRT_WRITE``: libvirt-python's every method
+calls one function of its C module, ``libvirtmod``, named after the C API's). The hook is installed in the child
+only (its own memory); our code runs as is.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import signal
 import sys
 from typing import Any
@@ -24,6 +27,12 @@ from virtplane.engine import build_plan
 from virtplane.providers.registry import provider_class
 
 VSPHERE_WRITES = {"SetField", "AddCustomFieldDef", "ShutdownGuest"}
+# The C API's functions that change something (https://libvirt.org/html/libvirt-libvirt-domain.html and its
+# storage, network and nodedev pages): virDomainDefineXML, virDomainCreate, virDomainSetMetadata,
+# virStorageVolCreateXMLFrom, virStorageVolDelete, virDomainUndefineFlags, virNetworkDefineXML, …
+LIBVIRT_WRITE = re.compile(r"^vir(Domain|Network|StorageVol|StoragePool|NodeDevice)(Create|Define|Undefine|Destroy|"
+                           r"Shutdown|Set|Attach|Detach|Update|BlockResize|Resize|Delete|Reboot|Reset|Suspend|"
+                           r"Resume|ManagedSave|Wipe|Upload|Build)")
 
 
 class _Countdown:
@@ -90,8 +99,22 @@ def _arm(kind: str, countdown: _Countdown) -> None:
             return result
 
         XapiClient._call = call_counted  # type: ignore[method-assign]
+    elif kind == "libvirt":
+        import libvirtmod
+
+        for function_name in [n for n in dir(libvirtmod) if LIBVIRT_WRITE.match(n)]:
+            setattr(libvirtmod, function_name, _counted(getattr(libvirtmod, function_name), countdown))
     else:
         raise AssertionError(f"no kill hook for {kind}")
+
+
+def _counted(function: Any, countdown: _Countdown) -> Any:
+    def counted(*args: Any) -> Any:
+        result = function(*args)
+        countdown.after_write()
+        return result
+
+    return counted
 
 
 CHILD_DEADLINE = 300.0  # seconds a killed apply's child may take; one that hangs fails the test, never the run
@@ -99,12 +122,12 @@ _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload(["virtplane.engine", "virtplane.apply", "tests.conformance.kill"])
 
 
-def _child(step: int, kind: str, environ: dict[str, str], desired: DesiredStack, endpoint: str,
-           allow_data_loss: bool) -> None:
+def _child(step: int, kind: str, environ: dict[str, str], inputs: dict[str, Any], desired: DesiredStack,
+           endpoint: str, allow_data_loss: bool) -> None:
     """In a process of its own, forked from a clean server (no threads, no locks held by another thread): connect,
     arm the countdown, plan and apply as the CLI does (one change at a time)."""
     cls = provider_class(kind)
-    provider = cls.connect(cls.settings_from("conformance", {}, environ))
+    provider = cls.connect(cls.settings_from("conformance", inputs, environ))
     _arm(kind, _Countdown(step))
     plan = build_plan(desired, {endpoint: provider})
     result = apply.run(plan, {endpoint: provider}, parallel=1, allow_data_loss=allow_data_loss)
@@ -115,11 +138,13 @@ def _child(step: int, kind: str, environ: dict[str, str], desired: DesiredStack,
 
 
 def killed_after(step: int, kind: str, environ: dict[str, str], desired: DesiredStack, endpoint: str, *,
-                 allow_data_loss: bool = False) -> bool:
-    """Apply ``desired`` in a child connected afresh to the ``kind`` endpoint of ``environ``, killed with SIGKILL
-    right after its ``step``-th change. True when it was killed; False when it finished first (there is no such
-    step). A child that fails otherwise (or hangs past CHILD_DEADLINE) fails the test."""
-    child = _SERVER.Process(target=_child, args=(step, kind, environ, desired, endpoint, allow_data_loss))
+                 inputs: dict[str, Any] | None = None, allow_data_loss: bool = False) -> bool:
+    """Apply ``desired`` in a child connected afresh to the ``kind`` endpoint of ``environ`` (and Endpoint
+    ``inputs``), killed with SIGKILL right after its ``step``-th change. True when it was killed; False when it
+    finished first (there is no such step). A child that fails otherwise (or hangs past CHILD_DEADLINE) fails the
+    test."""
+    child = _SERVER.Process(target=_child, args=(step, kind, environ, dict(inputs or {}), desired, endpoint,
+                                                 allow_data_loss))
     child.start()
     child.join(CHILD_DEADLINE)
     if child.is_alive():

@@ -46,10 +46,11 @@ class Peer(ABC):
         the peer says otherwise."""
         return {"disks": [{"size": 4, "thin": False}]}
 
-    def connect(self, environ: dict[str, str]) -> None:
+    def connect(self, environ: dict[str, str], inputs: dict[str, Any] | None = None) -> None:
         cls = provider_class(self.kind)
-        self.environ = environ  # what a process of its own connects with (tests/conformance/kill.py)
-        self.provider = cls.connect(cls.settings_from("conformance", {}, environ))
+        # what a process of its own connects with (tests/conformance/kill.py): the environment and Endpoint inputs
+        self.environ, self.inputs = environ, dict(inputs or {})
+        self.provider = cls.connect(cls.settings_from("conformance", self.inputs, environ))
 
     def close(self) -> None:
         self.provider.close()
@@ -440,8 +441,7 @@ class LibvirtPeer(Peer):
     creates_networks = True  # a libvirt network of its own per declared network
 
     def __init__(self, uri: str):
-        self.provider = provider_class(self.kind).connect(provider_class(self.kind).settings_from(
-            "conformance", {"uri": uri, "shutdown_timeout": 2}, {}))
+        self.connect({"LIBVIRT_DEFAULT_URI": uri}, {"shutdown_timeout": 2})
         self.conn: Any = self.provider.connection  # type: ignore[attr-defined]
         self.domain_type = self.provider.host.target().domain_type  # type: ignore[attr-defined]
         if self.provider.hosts()[0].nested is False:
@@ -474,6 +474,7 @@ class LibvirtPeer(Peer):
     def names(self) -> list[str]:
         return [domain.name() for domain in self.conn.listAllDomains(0)]
 
-    def add_template(self, name: str) -> None:
-        """A shut-off domain with one 4 GiB qcow2 volume, made by hand (libvirt has no templates: any domain)."""
-        raw_libvirt.add_template(self.conn, name, self.domain_type)
+    def add_template(self, name: str, thick: bool = False) -> None:
+        """A shut-off domain with one 4 GiB volume (qcow2, or raw allocated in full), made by hand (libvirt has no
+        templates: any domain)."""
+        raw_libvirt.add_template(self.conn, name, self.domain_type, thick=thick)

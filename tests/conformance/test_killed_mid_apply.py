@@ -87,7 +87,7 @@ def check_killed_at_every_step(peer: Peer, name: str, make: Callable[[Peer, str]
             before_ids = ids(scenario.before) if scenario.before is not None else {}
             running = {vm: True for vm in scenario.keeps}
             killed = killed_after(step, peer.kind, peer.environ, scenario.after.desired, ENDPOINT,
-                                  allow_data_loss=scenario.allow_data_loss)
+                                  inputs=peer.inputs, allow_data_loss=scenario.allow_data_loss)
             peer.settle()  # what the killed run started on the hypervisor finishes without it
             if then_destroy:  # straight to destroy: everything the killed run made or left must be found
                 scenario.after.apply(destroy=True)
