@@ -40,6 +40,7 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    Volumes,
 )
 from virtplane.providers.claims import guard, sort_observed
 from virtplane.providers.libvirt import client, devices, domain_xml, marker, rewrite
@@ -522,6 +523,32 @@ class VirtualMachineDriver(KindDriver):
             client.call(f"delete volume {volume_name} of VM {vm}", volume.delete, 0, tolerate=[client.NO_STORAGE_VOL])
 
     # ---- deleting ------------------------------------------------------------------------------------
+
+    def volumes(self, observed: Observed) -> Volumes:
+        """What a delete destroys: the volumes virtplane made for the domain (named after it and its UUID), its UEFI
+        variables (NVRAM: boot entries, enrolled keys) and its emulated TPM's state (vTPM keys); a volume it did not
+        make stays in its pool when the domain is undefined."""
+        handle = cast(DomainHandle, observed.handle)
+        found = Volumes()
+        sizes = {disk.get("slot"): disk.get("size") for disk in observed.state.get("disks") or []}
+        for disk in handle.root.findall("devices/disk"):
+            source, target = disk.find("source"), disk.find("target")
+            if disk.get("device", "disk") != "disk" or target is None:
+                continue
+            slot = target.get("dev") or "?"
+            volume = (source.get("volume") or source.get("file")) if source is not None else None
+            named = f"{slot} ({volume or '?'}, {sizes.get(slot, '?')} GiB)"
+            if volume and devices.made_by_us(volume, handle.libvirt_name, handle.uuid):
+                found.destroyed.append(named)
+            else:
+                found.kept.append(f"{named}, not made by virtplane for this VM")
+        if domain_xml.is_uefi(handle.root):  # the NVRAM file, named in the XML once libvirt has chosen it
+            nvram = domain_xml.nvram_path(handle.root)
+            found.destroyed.append(f"UEFI variables{f' {nvram}' if nvram else ''} (boot entries, enrolled keys)")
+        if any(tpm.find("backend") is not None and tpm.find("backend").get("type") == "emulator"
+               for tpm in handle.root.findall("devices/tpm")):
+            found.destroyed.append("emulated TPM state (vTPM keys, BitLocker/LUKS secrets sealed to it)")
+        return found
 
     def delete(self, observed: Observed) -> None:
         guard(observed, "delete")
