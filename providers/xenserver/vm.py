@@ -38,7 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
-from virtplane.clones import after_clone
+from virtplane.clones import after_clone, clone_disk_problems
 from virtplane.errors import ProviderError
 from virtplane.providers import nocloud
 from virtplane.providers.base import (
@@ -65,6 +65,7 @@ from virtplane.providers.xenserver.records import (
     DISK_KEY,
     MARKER_TAG,
     NULL,
+    THIN_SR_TYPES,
     GiB,
     MiB,
     PoolView,
@@ -593,6 +594,22 @@ class VirtualMachineDriver(KindDriver):
             profiles=frozenset(str(t["model_name"]).lower() for t in view.vgpu_types.values()
                                if t.get("implementation") != "passthrough"))
         return vm_problems(vm_spec, names)
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A VM made from a template or VM with disks: ``VM.copy`` (a full copy) puts every disk it copies on one SR,
+        the one of the first declared disk (or the endpoint's); ``VM.clone`` leaves them where they are. A declared
+        disk of the source on another SR, with another thinness (the SR's) or smaller than the source's cannot be had
+        (virtplane/clones.py); a template whose disks ``VM.provision`` makes has none yet, and gets them as declared."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        found = (self._sources or {}).get(vm_spec.clone_from or "", [])
+        if not vm_spec.disks or len(found) != 1:
+            return []  # no disks declared, or check() names the missing or ambiguous source
+        theirs = list(self._read_one(found[0], f"read '{vm_spec.clone_from}'").state.get("disks") or [])
+        if theirs and not vm_spec.linked_clone:
+            sr = self._view.srs.get(self._sr(vm_spec.disks[0].storage)) or {}
+            theirs = [{**disk, "storage": sr.get("name_label"), "thin": sr.get("type") in THIN_SR_TYPES}
+                      for disk in theirs]
+        return clone_disk_problems(vm_spec, str(vm_spec.clone_from), theirs, frozenset(), self.new_slot, "XenServer")
 
     def _network_refs(self, name: str, view: PoolView) -> list[str]:
         if name in self._declared_vlans:  # a Network of the stack: it exists now, or apply makes it first
