@@ -18,7 +18,7 @@ def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     yield from _peer(request)
 
 
-@pytest.fixture(params=["vsphere", "proxmox", "libvirt-qemu"])
+@pytest.fixture(params=["vsphere", "proxmox", "xenserver", "libvirt-qemu"])
 def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet), reachable by a second process
     (tests/conformance/kill.py)."""
