@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from virtplane.declared import DesiredStack
 from virtplane.inventory import Inventory
 from virtplane.placement import judge, needs_hardware, record
+from virtplane.policies import pool_findings
 from virtplane.policies.chooser import HostChooser
 from virtplane.policies.containers import ContainerUnderCheck, check_containers, declared_containers
 from virtplane.policies.hosts import release
@@ -88,8 +89,13 @@ def check_stack(desired: DesiredStack, inventory: Inventory, config: PolicyConfi
                 include_vms: bool = True) -> Report:
     """Every rule over the stack's VMs (unless ``include_vms`` is False) and containers."""
     hypervisors = {name: endpoint.kind for name, endpoint in desired.endpoints.items()}
-    return check_vms(desired.identity, declared_vms(desired) if include_vms else [], inventory, hypervisors, config,
-                     declared_containers(desired, inventory, hypervisors))
+    report = check_vms(desired.identity, declared_vms(desired) if include_vms else [], inventory, hypervisors,
+                       config, declared_containers(desired, inventory, hypervisors))
+    if desired.pools:  # a pool's desktops that find no host: one finding on the pool
+        pool_of = {r.name: r.pool for r in desired.resources.values() if r.pool is not None}
+        report.findings = pool_findings.fold(report.findings, pool_of,
+                                             {name: pool.spec.size for name, pool in desired.pools.items()})
+    return report
 
 
 def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,

@@ -30,17 +30,21 @@ class Owner:
 
     ``endpoint`` is the name of the stack's Endpoint that made the object, so two Endpoints of one stack
     never take each other's objects. Markers written before it existed carry none (None) and are claimed
-    by any endpoint of their stack."""
+    by any endpoint of their stack. ``source`` is the template or VM a clone was made from (None for a VM
+    made from nothing): a live VM cannot tell it otherwise, and a desktop pool recomposes the desktops whose
+    source is not the pool's template (virtplane/pools/)."""
 
     stack: str
     resource: str
     endpoint: str | None = None
+    source: str | None = None
 
     def encode(self) -> str:
-        """``stack=…;endpoint=…;resource=…``, each value percent-encoded where it holds ``;``, ``=``, ``%``,
-        line breaks or other characters a name may carry on hypervisors that allow them (Hyper-V)."""
+        """``stack=…;endpoint=…;resource=…[;source=…]``, each value percent-encoded where it holds ``;``, ``=``,
+        ``%``, line breaks or other characters a name may carry on hypervisors that allow them (Hyper-V)."""
         endpoint = f";endpoint={_quote(self.endpoint)}" if self.endpoint is not None else ""
-        return f"stack={_quote(self.stack)}{endpoint};resource={_quote(self.resource)}"
+        source = f";source={_quote(self.source)}" if self.source is not None else ""
+        return f"stack={_quote(self.stack)}{endpoint};resource={_quote(self.resource)}{source}"
 
     @classmethod
     def decode(cls, text: str | None) -> Owner | None:
@@ -49,7 +53,7 @@ class Owner:
         parts = {key: unquote(value) for key, value in (item.split("=", 1) for item in text.split(";") if "=" in item)}
         if "stack" not in parts or "resource" not in parts:
             return None
-        return cls(parts["stack"], parts["resource"], parts.get("endpoint"))
+        return cls(parts["stack"], parts["resource"], parts.get("endpoint"), parts.get("source"))
 
     def belongs_to(self, stack: str, endpoint: str) -> bool:
         """True when this marker names ``stack`` and (if it names one) ``endpoint``."""
@@ -100,8 +104,9 @@ PENDING_PREFIX = "virtplane-pending:"
 def pending_name(owner: Owner) -> str:
     """The name a VM has from the call that makes it until its marker is written in its own place (where the
     hypervisor's create call cannot write it: Hyper-V's New-VM, XenServer's VM.clone): it carries the marker itself,
-    so an interrupted create is recognised on the next run, and removed (it held no data yet)."""
-    return PENDING_PREFIX + owner.encode()
+    so an interrupted create is recognised on the next run, and removed (it held no data yet). A clone's source is
+    left out (names are short: Hyper-V's hold 100 characters); the create made again writes it."""
+    return PENDING_PREFIX + Owner(owner.stack, owner.resource, owner.endpoint).encode()
 
 
 def owner_from_pending(name: str | None) -> Owner | None:
@@ -163,6 +168,26 @@ class ObserveResult:
 
     owned: dict[str, Observed] = field(default_factory=dict)
     foreign: dict[str, Observed] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GuestState:
+    """What the hypervisor knows of a VM's guest, for deciding whether a desktop is in use.
+
+    ``users``: who the guest tools report logged in (VMware Tools' interactive session, the QEMU guest agent's
+    ``get-users``); None when nothing reports it (no tools, agent not running, a hypervisor whose guest
+    interface has no such fact). ``address``: the guest's IP address where the tools report one. ``told_by``:
+    how it was read, for messages ("QEMU guest agent: no user logged in")."""
+
+    power: str
+    users: tuple[str, ...] | None = None
+    address: str | None = None
+    told_by: str = "no guest tools report"
+
+    @property
+    def in_use(self) -> bool:
+        """Powered on with a user logged in, or powered on with nothing to tell (unknown counts as in use)."""
+        return self.power == "on" and (self.users is None or bool(self.users))
 
 
 class Rule(enum.StrEnum):
@@ -274,6 +299,11 @@ class KindDriver(ABC):
         answer depends on it; raise RefusedChange when it cannot be. Default: ``rule``."""
         return self.rule(change)
 
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        """The guest state of each VM (by ``Observed.name``), read in as few round trips as the hypervisor
+        allows. Default: the power state only, so a VM that runs counts as in use."""
+        return {live.name: GuestState(str(live.state.get("power") or "off")) for live in observed}
+
     def place(self, spec: Spec, placed: Mapping[str, int]) -> str | None:
         """Where a new object goes, decided at plan time and shown in the plan (a node or host name), or
         None to leave it to the hypervisor (vSphere DRS). ``placed`` counts MiB of memory already placed
@@ -301,6 +331,9 @@ class Provider(ABC):
 
     name: ClassVar[str]
     settings_model: ClassVar[type[BaseModel]]
+    # Whether a clone can share its template's disks (vSphere snapshot-based linked clones, Proxmox linked clones
+    # of templates, Hyper-V differencing disks): a desktop pool's ``linked_clone=None`` means "where offered".
+    offers_linked_clones: ClassVar[bool] = False
     # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
     # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
     identity_settings: ClassVar[frozenset[str]] = frozenset()

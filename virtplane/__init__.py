@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from virtplane.container_resources import Container, ContainerFeatures, Mount
+    from virtplane.pools.resource import DesktopPool
     from virtplane.resources import (
         CloudInit,
         Disk,
@@ -22,13 +23,17 @@ if TYPE_CHECKING:
         VirtualMachine,
     )
 
-__all__ = ["CloudInit", "Container", "ContainerFeatures", "Disk", "DiskArgs", "Endpoint", "Gpu", "GpuArgs", "Mount",
-           "Network", "Nic", "NicArgs", "VirtualMachine"]
+__all__ = ["CloudInit", "Container", "ContainerFeatures", "DesktopPool", "Disk", "DiskArgs", "Endpoint", "Gpu",
+           "GpuArgs", "Mount", "Network", "Nic", "NicArgs", "VirtualMachine"]
 _CONTAINER_NAMES = ("Container", "ContainerFeatures", "Mount")
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    if name == "DesktopPool":
+        from virtplane.pools.resource import DesktopPool
+
+        return DesktopPool
     if name in _CONTAINER_NAMES:
         from virtplane import container_resources
 

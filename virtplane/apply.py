@@ -77,9 +77,10 @@ def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
     it (the CLI's flag, the plugin's ``allowDataLoss``)."""
     if lost := plan.data_loss():
         kept = " and ".join(sorted({"mount points" if item.kind == "Container" else "disks"
-                                    for item in plan.pending if item.data_loss()}))
+                                    for item in plan.pending if item.pool is None and item.data_loss()}))
+        tail = f", or declare the {kept} to keep" if kept else ""  # a pool's shrink: log users off instead
         raise DataLossRefused("refusing to apply: " + "; ".join(lost) + f". Nothing was changed; {allowance} to "
-                              f"apply it anyway, or declare the {kept} to keep")
+                              f"apply it anyway{tail}")
 
 
 def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, allow_data_loss: bool = False,
@@ -162,9 +163,15 @@ def creation_spec(item: ResourcePlan) -> Spec:
     return spec
 
 
+def owner_of(stack: str, name: str, endpoint: str, spec: Spec | None) -> Owner:
+    """The marker a create writes: a clone's names the template it was made from."""
+    source = spec.clone_from if isinstance(spec, VirtualMachineSpec) else None
+    return Owner(stack, name, endpoint, source or None)
+
+
 def _apply_one(stack: str, item: ResourcePlan, provider: Provider) -> None:
     driver = provider.driver(item.kind)
-    owner = Owner(stack, item.name, item.endpoint)
+    owner = owner_of(stack, item.name, item.endpoint, item.spec)
     if item.action is Action.CREATE:
         driver.create(owner, creation_spec(item))
     elif item.action is Action.UPDATE:

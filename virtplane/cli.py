@@ -211,7 +211,7 @@ def plan(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     else:
         output.render_plan(console(), the_plan, title="Plan")
         check_command.show(console(), report)
-    return EXIT_CHANGES if the_plan.pending else EXIT_OK
+    return EXIT_CHANGES if the_plan.pending or the_plan.deferred else EXIT_OK
 
 
 @main.command()
@@ -224,14 +224,15 @@ def drift(stack_dir: Path, stack: str | None, as_json: bool) -> int:
     from virtplane import output
 
     the_plan, _ = _plan(stack_dir, stack)
+    drifted = bool(the_plan.pending or the_plan.deferred)
     if as_json:
-        _emit(output.emit_json("drift", the_plan, drift=bool(the_plan.pending)))
+        _emit(output.emit_json("drift", the_plan, drift=drifted))
     else:
         out = console()
         output.render_plan(out, the_plan, title="Drift")
         output.render_cloud_init(out, the_plan)
-        out.print("Drift found." if the_plan.pending else "No drift.")
-    return EXIT_CHANGES if the_plan.pending else EXIT_OK
+        out.print("Drift found." if drifted else "No drift.")
+    return EXIT_CHANGES if drifted else EXIT_OK
 
 
 def _backend(name: str, provider: Any) -> str:
@@ -368,6 +369,25 @@ def inventory(stack_dir: Path, stack: str | None, out_file: Path | None) -> int:
         sys.stdout.write(document)
     else:
         out_file.write_text(document)
+    return EXIT_OK
+
+
+@main.command()
+@stack_dir_argument
+@stack_option
+@click.option("--pool", "pool", required=True, help="The DesktopPool whose desktops to list.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@guarded
+def desktops(stack_dir: Path, stack: str | None, pool: str, fmt: str) -> int:
+    """List a desktop pool's desktops as a broker needs them: host, power, address, vGPU, in use (read live)."""
+    from virtplane.engine import connected
+    from virtplane.evaluate import evaluate
+    from virtplane.pools import listing
+
+    desired = evaluate(stack_dir, stack)
+    with connected(desired) as providers:
+        rows = listing.desktops(desired, providers, pool)
+    sys.stdout.write(listing.render(pool, rows, fmt).rstrip("\n") + "\n")
     return EXIT_OK
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from virtplane.errors import SpecError
 from virtplane.specs import Spec
+
+if TYPE_CHECKING:
+    from virtplane.pools.spec import DeclaredPool
 
 
 @dataclass
@@ -25,6 +28,7 @@ class DeclaredResource:
     depends_on: set[str] = field(default_factory=set)
     file: str | None = None  # where the stack program declared it (for SARIF locations)
     line: int | None = None
+    pool: str | None = None  # the DesktopPool this VM is a desktop of
     import_id: str | None = None  # opts.import_: the id of an existing object this resource stands for (an import)
 
     @property
@@ -40,6 +44,7 @@ class DesiredStack:
     stack: str
     endpoints: dict[str, DeclaredEndpoint] = field(default_factory=dict)
     resources: dict[str, DeclaredResource] = field(default_factory=dict)
+    pools: dict[str, DeclaredPool] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:
@@ -56,6 +61,8 @@ class Collector:
         self.endpoints: dict[str, DeclaredEndpoint] = {}
         self.resources: list[tuple[str, str, Spec, Any, set[str], tuple[str, int] | None]] = []
         self.root: str | None = None  # the stack directory: declaration sites are the first frame inside it
+        self.pools: dict[str, tuple[Any, Any]] = {}  # pool name -> (PoolSpec, its Endpoint or None)
+        self.pool_of: dict[str, str] = {}  # desktop (VM) name -> its pool's name
         self.imports: dict[tuple[str, str], str] = {}  # (kind, name) -> opts.import_
         self._refused: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._order: dict[tuple[str, str], int] = {}

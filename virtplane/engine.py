@@ -23,6 +23,9 @@ from virtplane.inventory import Host, Inventory
 from virtplane.kinds import ORDER, kind
 from virtplane.placement import Usage, needs_hardware, place
 from virtplane.plan import Action, Plan, PlannedChange, ResourcePlan
+from virtplane.pools.placement import PoolPlacer
+from virtplane.pools.planning import pool_errors
+from virtplane.pools.planning import refine as refine_pools
 from virtplane.providers.base import (
     Declared,
     FieldChange,
@@ -98,6 +101,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
     errors: list[VirtplaneError] = []
     for endpoint, provider in providers.items():
         placer = Placer(endpoint, provider, facts)
+        pools = {} if destroy else {name: pool for name, pool in desired.pools.items() if pool.endpoint == endpoint}
         for kind_name in ORDER:
             declared = grouped.get(endpoint, {}).get(kind_name, {})
             if not provider.serves(kind_name):
@@ -109,6 +113,9 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             imported = read_imported(kind_name, endpoint, declared, observed, driver, desired.identity,
                                      specs.get(endpoint, {}))
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors, imported)
+            if kind_name == "VirtualMachine" and pools:  # desktop pools: recompose, shrink, in use, batches
+                refine_pools(items, pools, driver)
+                placer.pools = PoolPlacer(endpoint, {name: p.spec.spread for name, p in pools.items()}, items)
             for item in sorted(items, key=_pinned_first):  # as the policy layer counts: pinned VMs first
                 placer.place(item, driver)
             plan.resources.extend(items)
@@ -152,6 +159,7 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
                       errors: list[VirtplaneError]) -> None:
     """Ask each driver whether what will be created or changed refers to things that exist; every resource's
     problems are collected into ``errors`` (reported at once with the plan's other errors)."""
+    desktops: dict[str, list[tuple[str, str]]] = {}  # a pool's desktops share their problems: said once per pool
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
@@ -160,8 +168,11 @@ def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint
         problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec, declared)
         if item.action in (Action.CREATE, Action.REPLACE):
             problems += driver.creation_problems(item.spec, declared)
-        if problems:
+        if problems and item.pool is not None:
+            desktops.setdefault(item.pool, []).extend(problems)
+        elif problems:
             errors.append(SpecError(item.kind, item.name, problems))
+    errors.extend(pool_errors(desktops))
 
 
 def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: Owner | None) -> OwnershipError:
@@ -262,6 +273,7 @@ class Placer:
         self.provider = provider
         self.usage = Usage()
         self._facts = facts if facts is not None else HostFacts({endpoint: provider})
+        self.pools: PoolPlacer | None = None  # the endpoint's desktop pools (spread or pack, capacity)
 
     def hosts(self) -> list[Host]:
         try:
@@ -273,6 +285,11 @@ class Placer:
         if item.action not in (Action.CREATE, Action.REPLACE) or "node" not in type(item.spec).model_fields:
             return
         spec = item.spec.with_creation_defaults()
+        if isinstance(spec, VirtualMachineSpec) and needs_hardware(spec) and item.pool is not None \
+                and self.pools is not None:
+            item.assignment = self.pools.place(item, spec, self.hosts(), self.usage)
+            item.placement = item.assignment.host
+            return
         if isinstance(spec, VirtualMachineSpec) and needs_hardware(spec):
             hosts = self.hosts()
             if item.action is Action.REPLACE:  # what the VM being replaced holds is its own again

@@ -193,6 +193,7 @@ def _assemble(project: str, stack: str, collector: declared.Collector, default: 
             endpoint_name = default.name
         assert endpoint_name is not None
         resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)),
+                                             pool=collector.pool_of.get(name) if kind == "VirtualMachine" else None,
                                              import_id=collector.imports.get((kind, name)))
         if resource.key in desired.resources:
             collector.refuse(SpecError(kind, name, [("name", "is declared twice")]))
@@ -208,4 +209,16 @@ def _assemble(project: str, stack: str, collector: declared.Collector, default: 
         desired.resources[resource.key] = resource
     for resource in desired.resources.values():
         resource.depends_on = {d for d in resource.depends_on if d in desired.resources}
+    _assemble_pools(desired, collector)
     return desired
+
+
+def _assemble_pools(desired: declared.DesiredStack, collector: declared.Collector) -> None:
+    """Each pool with its endpoint (its desktops') and its desktops by number."""
+    from virtplane.pools.spec import DeclaredPool
+
+    for name, (spec, endpoint) in collector.pools.items():
+        members = [r for r in desired.resources.values() if r.pool == name]
+        pool = DeclaredPool(name, spec, getattr(endpoint, "resource_name", None) or DEFAULT_ENDPOINT)
+        pool.members = {number: r.name for r in members if (number := pool.number_of(r.name)) is not None}
+        desired.pools[name] = pool

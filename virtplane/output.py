@@ -45,7 +45,7 @@ def _summary_of_create(item: ResourcePlan) -> str:
 def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: bool = False) -> None:
     console.print(f"[bold]{escape(title)}[/] for stack [bold]{escape(plan.stack)}[/]")
     for item in plan.resources:
-        if item.action is Action.NOOP and not show_unchanged and not item.unowned:
+        if item.action is Action.NOOP and not show_unchanged and not item.deferred and not item.unowned:
             continue
         symbol, colour = _SYMBOL[item.action]
         label = "unchanged" if item.action is Action.NOOP else item.action.value
@@ -59,8 +59,10 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         where = f" [dim]→ host {escape(item.placement)}[/]" if item.placement else ""
         loss = " [bold red]\\[destroys data][/]" if item.action in (Action.REPLACE, Action.DELETE) \
             and item.destroys_data else ""
-        console.print(f"  [{colour}]{symbol} {label:<9}[/] {item.kind} [bold]{escape(item.name)}[/]"
-                      f" [dim]on {escape(item.endpoint)}[/]{where}{extra}{note}{loss}")
+        later = f" [yellow]({escape(item.deferred)})[/]" if item.deferred else ""
+        what = f"pool {escape(item.pool)}:" if item.pool is not None else item.kind
+        console.print(f"  [{colour}]{symbol} {label:<9}[/] {what} [bold]{escape(item.name)}[/]"
+                      f" [dim]on {escape(item.endpoint)}[/]{where}{extra}{note}{loss}{later}")
         if item.action is Action.CREATE:
             console.print(f"      [dim]{escape(redact(_summary_of_create(item)))}[/]")
         for planned in item.changes:
@@ -88,6 +90,10 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
     unowned = f" ({counts['not_owned']} not owned by this stack)" if counts["not_owned"] else ""
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "
                   f"replace, {counts['delete']} to delete, {counts['noop']} unchanged{unowned}.")
+    from virtplane.pools.planning import deferred_lines
+
+    for line in deferred_lines(plan):
+        console.print(f"[yellow]{escape(line)}[/]")
 
 
 def render_cloud_init(console: Console, plan: Plan) -> None:

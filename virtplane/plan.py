@@ -9,7 +9,7 @@ from typing import Any
 
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
-from virtplane.providers.base import FieldChange, Observed, Rule, Volumes, disk_volume
+from virtplane.providers.base import FieldChange, GuestState, Observed, Rule, Volumes, disk_volume
 from virtplane.specs import Spec
 
 
@@ -95,6 +95,10 @@ class ResourcePlan:
     kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
     volumes: Volumes | None = None  # a delete or replace: what it destroys and keeps, as the driver names them
     shutdown_seconds: float | None = None  # a power-off change: the clean shutdown's time before a hard one
+    pool: str | None = None  # the DesktopPool this VM is a desktop of (virtplane/pools/planning.py)
+    pool_number: int | None = None
+    guest: GuestState | None = None  # read for desktops a shrink deletes or a recompose re-clones
+    deferred: str = ""  # why a change of this desktop is left for a later run
     unowned: bool = False  # an object that exists (opts.import_) without this stack's marker: compared, never changed
 
     @property
@@ -120,6 +124,10 @@ class ResourcePlan:
         kind = registered_kind(self.kind)
         if not kind.holds_data:
             return []
+        if self.pool is not None and self.action in (Action.DELETE, Action.REPLACE) and not self.destroying:
+            # a desktop not in use is disposable; one in use is deferred (recompose) or blocks the shrink (Plan)
+            return [] if self.guest is None or not self.guest.in_use or self.action is Action.REPLACE else [
+                f"pool {self.pool}: desktop {self.name} is in use"]
         label = kind.label
         if self.action in (Action.REPLACE, Action.DELETE):
             if self.volumes is not None:  # named by the driver: what goes, and what is detached first and kept
@@ -159,15 +167,19 @@ class ResourcePlan:
         return bool(self.data_loss())
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
-                "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
-                "destroys_data": self.destroys_data, "owned": not self.unowned,
-                "changes": [c.to_json() for c in self.changes],
-                **({"shutdown_seconds": self.shutdown_seconds} if self.needs_power_off and self.shutdown_seconds
-                   else {}),
-                **({"kept": self.kept} if self.kept else {}),
-                **({"volumes": {"destroyed": self.volumes.destroyed, "kept": self.volumes.kept}}
-                   if self.volumes is not None else {})}
+        document = {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
+                    "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
+                    "destroys_data": self.destroys_data, "owned": not self.unowned,
+                    "changes": [c.to_json() for c in self.changes],
+                    **({"shutdown_seconds": self.shutdown_seconds} if self.needs_power_off and self.shutdown_seconds
+                       else {}),
+                    **({"kept": self.kept} if self.kept else {}),
+                    **({"volumes": {"destroyed": self.volumes.destroyed, "kept": self.volumes.kept}}
+                       if self.volumes is not None else {})}
+        if self.pool is not None:
+            document.update(pool=self.pool, in_use=self.guest.in_use if self.guest else None,
+                            deferred=self.deferred or None)
+        return document
 
 
 @dataclass
@@ -177,12 +189,21 @@ class Plan:
     destroy: bool = False
 
     def data_loss(self) -> list[str]:
-        """Every sentence of data this plan would destroy (apply needs --allow-data-loss for them)."""
-        return [sentence for item in self.pending for sentence in item.data_loss()]
+        """Every sentence of data this plan would destroy (apply needs --allow-data-loss for them); a pool's
+        desktops in use are named in one sentence per pool."""
+        from virtplane.pools.planning import pool_data_loss
+
+        return [sentence for item in self.pending if item.pool is None or item.destroying
+                for sentence in item.data_loss()] + ([] if self.destroy else pool_data_loss(self))
 
     @property
     def pending(self) -> list[ResourcePlan]:
         return [r for r in self.resources if r.action is not Action.NOOP]
+
+    @property
+    def deferred(self) -> list[ResourcePlan]:
+        """Changes left for a later run (a desktop in use whose recompose waits): the stack is not converged."""
+        return [r for r in self.resources if r.deferred]
 
     def counts(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}

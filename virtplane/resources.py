@@ -104,6 +104,7 @@ class Endpoint(pulumi.ProviderResource):
 
         self.resource_name = resource_name
         self.kind = kind
+        self.endpoint_kind = kind  # under Pulumi ``kind`` becomes the registered resource's output; this stays a string
         try:
             cls = provider_class(kind, resource_name)
         except SpecError as error:

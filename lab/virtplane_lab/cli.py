@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from virtplane.errors import VirtplaneError
-from virtplane_lab import fakepve, hyperv, libvirtd, state, vcsim, xenserver
+from virtplane_lab import fakepve, golden, hyperv, libvirtd, state, vcsim, xenserver
 
 console = Console(highlight=False)
 
@@ -81,6 +81,7 @@ def up(hosts: int, delay_ms: int, pve_time_scale: float) -> None:
                                         switch=HYPERV_SWITCH, dismount=HYPERV_DDA_GPUS)
         lab_state.xenserver = xenserver.start(state.lab_dir())
         lab_state.libvirt = libvirtd.start(state.lab_dir())
+        golden.seed(lab_state.vsphere, lab_state.proxmox.environ(), lab_state.hyperv)  # lab-golden, for pools
     except VirtplaneError as exc:
         lab_state.stop()
         _fail(str(exc))

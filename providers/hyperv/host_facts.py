@@ -16,7 +16,12 @@
   (Display: a GPU, 0x0302; SCSIAdapter: an NVMe controller, 0x0108; Net: 0x0200). A device whose class the host
   does not report is listed with class 0x0000, never as a GPU. A device still mounted on the host is not listed;
   partitionable GPUs from ``Get-VMHostPartitionableGpu`` offer one profile per valid partition count
-  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be.
+  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be, and the VMs
+  holding partitions (``Get-VM | Get-VMGpuPartitionAdapter``: VMName) as ``in_use_by`` of the profile of the GPU's
+  current count, so a check after an apply does not count them twice. A VMGpuPartitionAdapter does not name its
+  GPU (Microsoft Learn, "Get-VMGpuPartitionAdapter": Name, Id, VMId, VMName and the partition sizes): on a host
+  with one partitionable GPU every partition is that GPU's; with several, none is attributed (the stack's own
+  partitions then count as taken, never as free).
 - SR-IOV: switches created with IOV enabled, with their virtual function counts.
 """
 
@@ -25,7 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtplane.inventory import Host, PciDevice, SriovFunction, VgpuType
-from virtplane.providers.hyperv.devices import pci_ids
+from virtplane.providers.hyperv.devices import partition_gpu, pci_ids
 from virtplane.providers.hyperv.vm_checks import AMD_NESTED_BUILD, vendor_of
 
 MiB = 1024**2
@@ -62,7 +67,8 @@ def _pci_device(device: Any, iov: bool | None, holders: list[str], pnp: dict[str
 
 def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list[Any], gpus: list[Any],
                switches: list[Any], assigned: list[Any] | None = None, *, processors: list[Any] | None = None,
-               system: Any = None, numa: list[Any] | None = None, pnp: list[Any] | None = None) -> Host:
+               system: Any = None, numa: list[Any] | None = None, pnp: list[Any] | None = None,
+               partitions: list[Any] | None = None) -> Host:
     sources: dict[str, str] = {}
     devices_by_id = {(d.text("InstanceId") or "").lower(): d for d in pnp or []}
     iov = vmhost.flag("IovSupport")
@@ -91,6 +97,7 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             listed.add(address)
             devices.append(_pci_device(held, iov, [held.text("VMName") or str(held.get("VMId"))], devices_by_id))
     vgpu_types = []
+    gpu_names = [gpu.text("Name") or "" for gpu in gpus]
     for gpu in gpus:
         name = gpu.text("Name") or ""
         counts = gpu.get("ValidPartitionCounts") or []
@@ -102,7 +109,10 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
             free = None
             if total and available is not None and count == current:
                 free = int(available * count // total)
-            vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count))
+            holders = [p.text("VMName") or str(p.get("VMId")) for p in partitions or []
+                       if count == current and name and partition_gpu(p, gpu_names).lower() == name.lower()]
+            vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count,
+                                       in_use_by=holders))
     sriov = [SriovFunction(address=s.text("Name") or "", device_name=s.text("NetAdapterInterfaceDescription"),
                            enabled=s.flag("IovEnabled"), vfs_max=s.number("IovVirtualFunctionCount"),
                            vfs_enabled=s.number("IovVirtualFunctionCount"),

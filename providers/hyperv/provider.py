@@ -30,6 +30,7 @@ class HostInfo:
 class HypervProvider(Provider):
     name = "hyperv"
     settings_model = HypervSettings
+    offers_linked_clones = True  # a differencing VHDX whose parent is the golden image's VHDX
     setting_names = (*ENV, *INPUT_ONLY)
     identity_settings = frozenset({"server"})  # one Hyper-V host
 
@@ -84,7 +85,8 @@ class HypervProvider(Provider):
         statements = [pipe(Cmd("Get-VMHost")), pipe(Cmd("Get-VMHostSupportedVersion")),
                       pipe(Cmd("Get-VMHostAssignableDevice")), pipe(Cmd("Get-VMHostPartitionableGpu")),
                       pipe(Cmd("Get-VMSwitch")), pipe(Cmd("Get-VM"), Cmd("Get-VMAssignableDevice")),
-                      pipe(Cmd("Get-VMHostNumaNode")), *HOST_VERSION_READS[:2],
+                      pipe(Cmd("Get-VM"), Cmd("Get-VMGpuPartitionAdapter")), pipe(Cmd("Get-VMHostNumaNode")),
+                      *HOST_VERSION_READS[:2],
                       pipe(Cmd("Get-PnpDevice", {"Class": list(PNP_CLASSES)}),
                            Cmd("Select-Object", {"Property": ["InstanceId", "Class", "FriendlyName"]}))]
         # a cmdlet the host lacks (Get-VMHostPartitionableGpu before Windows Server 2025) leaves that fact unknown
@@ -97,7 +99,8 @@ class HypervProvider(Provider):
                            by_type(objects, "VMHostAssignableDevice"), by_type(objects, "VMHostPartitionableGpu"),
                            by_type(objects, "VMSwitch"), by_type(objects, "VMAssignedDevice"),
                            processors=by_type(objects, "Win32_Processor"), system=system,
-                           numa=by_type(objects, "VMHostNumaNode"), pnp=by_type(objects, "Win32_PnPEntity"))]
+                           numa=by_type(objects, "VMHostNumaNode"), pnp=by_type(objects, "Win32_PnPEntity"),
+                           partitions=by_type(objects, "VMGpuPartitionAdapter"))]
 
     def close(self) -> None:
         self.client.close()

@@ -38,12 +38,14 @@ import re
 import time
 from typing import Any, cast
 
+from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers import nocloud
 from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -64,6 +66,7 @@ from virtplane.providers.hyperv.client import (
     u64,
     vm_by_id,
 )
+from virtplane.providers.hyperv.clone import clone_basis, find_source
 from virtplane.providers.hyperv.settings import HypervSettings
 from virtplane.providers.hyperv.vm_checks import HostVersions, LiveVm, host_versions_from
 from virtplane.providers.hyperv.vm_state import (
@@ -82,17 +85,15 @@ from virtplane.providers.hyperv.vm_state import (
 )
 from virtplane.providers.marker import restore_from, with_restore
 from virtplane.providers.vm_rules import VmRules, top_field
-from virtplane.slots import next_numbered
-from virtplane.specs import NetworkSpec, Spec, VirtualMachineSpec
+from virtplane.slots import next_numbered, resolve_vm
+from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec
 
 vm_rule = VmRules(hypervisor="Hyper-V",
                   power_off=frozenset({"cpus", "memory", "nested_virtualization", "secure_boot"}),
                   replace=frozenset({"firmware", "machine"}),
                   disk_replace=frozenset({"storage", "thin", "bus"}))
 _NOT_ON_HYPERV = {"sockets": "Hyper-V has no virtual sockets setting; leave sockets unset",
-                  "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset",
-                  "clone_from": "cloning is not supported on Hyper-V yet; create the VM and attach disks",
-                  "linked_clone": "cloning is not supported on Hyper-V yet"}
+                  "guest_os": "Hyper-V VMs have no guest OS setting; leave guest_os unset"}
 _GEN1_ONLY_IDE = "Generation 2 VMs have SCSI controllers only"
 # Hyper-V's adapters are the synthetic network adapter and, on Generation 1 only, the legacy one
 # (Add-VMNetworkAdapter -IsLegacy, an emulated DEC 21140): no Intel e1000 model to choose.
@@ -138,6 +139,7 @@ class VirtualMachineDriver(KindDriver):
         self._host = host  # the provider's HostInfo: name and default VHD path
         self._switches = Switches(settings.switch)
         self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
+        self._names: list[str] | None = None  # every VM's name, from the last observe: clone sources
         self._versions: HostVersions | None = None
         self.shutdown_seconds = settings.shutdown_timeout
 
@@ -190,8 +192,10 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(specs)
         result = ObserveResult()
         live: dict[str, LiveVm] = {}
+        names: list[str] = []
         for vm, parts in self._read_all("read the virtual machines"):
             name = vm.text("Name") or ""
+            names.append(name)
             pending = pending_owner(name, vm.text("Notes"), stack, wanted)
             owner = pending or (None if is_pending(name) else owner_from_notes(vm.text("Notes")))
             if owner is not None and owner.resource in specs:
@@ -210,7 +214,7 @@ class VirtualMachineDriver(KindDriver):
                 result.owned[owner.resource] = observed
             elif name in wanted:
                 result.foreign[name] = self._observed(vm, parts, owner, ours=False, pending=False)
-        self._live = live
+        self._live, self._names = live, names
         return result
 
     def _refuse_unreadable(self, name: str, vm: PsObject, parts: dict[str, Any]) -> None:
@@ -259,7 +263,7 @@ class VirtualMachineDriver(KindDriver):
         state = vm_state(vm, parts.get("processor"), parts.get("disks", []), parts.get("nics", []),
                          parts.get("firmware"), self._host.name, switches or self._switches)
         vm_id = str(vm.get("VMId") or vm.get("Id"))
-        paths = {drive_slot(drive): (chain[-1].text("Path") if chain else drive.text("Path")) or ""
+        paths = {drive_slot(drive): _own_base(chain, vm_id) or drive.text("Path") or ""
                  for drive, chain in parts.get("disks", [])}
         name = owner.resource if pending and owner is not None else (vm.text("Name") or "")
         state["gpus"] = parts.get("gpus", [])
@@ -280,6 +284,14 @@ class VirtualMachineDriver(KindDriver):
 
     def create(self, owner: Owner, spec: Spec) -> Created:
         vm_spec = cast(VirtualMachineSpec, spec)
+        if vm_spec.clone_from:
+            return self._clone(owner, vm_spec)
+        return self._create(owner, vm_spec)
+
+    def _create(self, owner: Owner, vm_spec: VirtualMachineSpec, source: tuple[Any, dict[str, Any]] | None = None
+                ) -> Created:
+        """Create the VM; ``source`` (a golden image's VM and parts): its disks and adapters instead of the
+        declared ones (clone.py)."""
         name = owner.resource
         generation = 2 if vm_spec.firmware == "uefi" else 1
         memory = i64((vm_spec.memory or 1024) * MiB)
@@ -313,6 +325,8 @@ class VirtualMachineDriver(KindDriver):
             statements += self._add_disk(vm_id, disk)
         for nic in vm_spec.nics or []:
             statements += self._add_nic(vm_id, nic, spoofing=bool(vm_spec.nested_virtualization))
+        if source is not None:
+            statements += self._copy_parts(vm_id, source[1], linked=vm_spec.linked_clone)
         if vm_spec.gpus and host_devices is not None:
             statements += self._gpu_statements(vm_id, name, [], vm_spec.gpus, host_devices, new_vm=True)
         if vm_spec.cloud_init is not None:  # the VM is off: a DVD drive can be added
@@ -327,6 +341,52 @@ class VirtualMachineDriver(KindDriver):
         observed = self._read_ids(owner.stack, [vm_id], self._switches, only=vm_id).get(vm_id)
         outputs = dict(observed.state) if observed else {}
         return Created(vm_id, outputs)
+
+    def _clone(self, owner: Owner, spec: VirtualMachineSpec) -> Created:
+        """Make the clone from the golden image's parts under the pending name, write its marker, then apply the
+        declared fields the source does not have (matched by slot), as an update."""
+        source_vm, parts = find_source(self._read_all(f"find '{spec.clone_from}', the source of VM {owner.resource}"),
+                                       str(spec.clone_from), owner.resource, self._settings.endpoint_name)
+        if str(source_vm.get("State") or "").lower() != "off" and not spec.linked_clone:
+            raise ProviderError(f"VM {owner.resource} is a full copy of '{spec.clone_from}', which is running; Hyper-V "
+                                "copies a VM's disks only while it is off (shut the golden image down)")
+        source = self._observed(source_vm, parts, None, ours=False, pending=False)
+        created = self._create(owner, clone_basis(spec, source.state), (source_vm, parts))
+        observed = self._read_ids(owner.stack, [created.id], self._switches, only=created.id).get(created.id)
+        if observed is None:
+            raise ProviderError(f"VM {owner.resource} vanished right after it was cloned")
+        resolved = resolve_vm(spec, observed.state, self.new_slot)
+        changes = [c for c in diff(resolved.model_dump(), observed.state, CREATE_ONLY[self.kind])
+                   if self.rule(c) is not Rule.REPLACE]  # disks keep the bus and type they were cloned with
+        if changes:
+            self.update(observed, resolved, changes)
+            observed = self._read_ids(owner.stack, [created.id], self._switches, only=created.id).get(created.id)
+        return Created(created.id, dict(observed.state) if observed else created.outputs)
+
+    def _copy_parts(self, vm_id: str, parts: dict[str, Any], *, linked: bool) -> list[Any]:
+        """The golden image's disks (each a differencing child or a copy, at the same slot) and adapters (the same
+        switch and VLAN)."""
+        statements: list[Any] = []
+        for drive, _ in parts.get("disks", []):
+            slot, parent = drive_slot(drive), drive.text("Path") or ""
+            controller, number, location = parse_disk_slot(slot)
+            path = self._vhd_path(vm_id, slot)
+            if linked:
+                statements.append(pipe(Cmd("New-VHD", {"Path": path, "ParentPath": parent, "Differencing": True})))
+            else:
+                statements.append(pipe(Cmd("Convert-VHD", {"Path": parent, "DestinationPath": path,
+                                                           "VHDType": "Dynamic"})))
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMHardDiskDrive", {
+                "ControllerType": controller, "ControllerNumber": number, "ControllerLocation": location,
+                "Path": path})))
+        for adapter, vlan in parts.get("nics", []):
+            slot, switch = adapter.text("Name") or "", adapter.text("SwitchName")
+            statements.append(pipe(vm_by_id(vm_id), Cmd("Add-VMNetworkAdapter",
+                                                         {"Name": slot, **({"SwitchName": switch} if switch else {})})))
+            mode = str(vlan.get("OperationMode") or "") if vlan is not None else ""
+            access = (vlan.number("AccessVlanId") or 0) if vlan is not None and mode.lower() == "access" else 0
+            statements.append(self._vlan(vm_id, slot, access))
+        return statements
 
     def _settings_statements(self, vm_id: str, spec: VirtualMachineSpec, generation: int, fields: set[str]
                              ) -> list[Any]:
@@ -416,7 +476,9 @@ class VirtualMachineDriver(KindDriver):
         if handle.pending:
             # an interrupted create: it held nothing yet; remove it (and any VHD it made) and make it again
             self._remove(handle, name, slots=[d.slot for d in vm_spec.disks or [] if d.slot])
-            self.create(cast(Owner, observed.owner), vm_spec.with_creation_defaults())
+            owner = cast(Owner, observed.owner)
+            self.create(Owner(owner.stack, owner.resource, owner.endpoint, vm_spec.clone_from or None),
+                        vm_spec.with_creation_defaults())
             return
         fields = {top_field(change.path) for change in changes}
         _refuse_with_checkpoints(name, handle, changes)
@@ -632,6 +694,23 @@ class VirtualMachineDriver(KindDriver):
                 found.kept.append(f"{disk['slot']} ({path or '?'}, {disk['size']} GiB), not made by virtplane for "
                                   "this VM")
         return found
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        """Hyper-V's integration services tell whether a guest runs (Heartbeat) and its addresses (Data Exchange,
+        read as the adapters' IPAddresses), but not who is logged in: a running VM counts as in use. Addresses for
+        every VM in one pipeline."""
+        running = [live for live in observed if live.state.get("power") == "on"]
+        addresses: dict[str, str] = {}
+        if running:
+            read = self._client.run([pipe(_GET_VM, Cmd("Get-VMNetworkAdapter"),
+                                          Cmd("Select-Object", {"Property": ["VMId", "IPAddresses"]}))],
+                                    "read the guests' addresses", retry_read=True)
+            for adapter in read.objects:
+                found = [str(a) for a in adapter.get("IPAddresses") or [] if ":" not in str(a)]
+                if found:
+                    addresses.setdefault(str(adapter.get("VMId")).lower(), found[0])
+        told = "Hyper-V's integration services report no logged-in users"
+        return {live.name: GuestState(str(live.state.get("power")), None, addresses.get(str(live.id).lower()), told)
+                if live.state.get("power") == "on" else GuestState("off") for live in observed}
 
     def new_slot(self, collection: str, item: dict[str, Any], taken: set[str]) -> str:
         return _new_slot(collection, item, taken, bios=False)
@@ -647,6 +726,14 @@ class VirtualMachineDriver(KindDriver):
         self._switches = _switches(self._settings, declared)
         problems = [(name, message) for name, message in _NOT_ON_HYPERV.items()
                     if getattr(vm_spec, name) not in (None, False)]
+        if vm_spec.clone_from and self._names is None:  # checked without an observe (the Pulumi plugin)
+            read = self._client.run([pipe(_GET_VM, Cmd("Select-Object", {"Property": ["Name"]}))],
+                                    "read the VMs' names", retry_read=True)
+            self._names = [vm.text("Name") or "" for vm in read.objects]
+        if vm_spec.clone_from and (count := (self._names or []).count(vm_spec.clone_from)) != 1:
+            where = f"Hyper-V endpoint '{self._settings.endpoint_name}'"
+            problems.append(("clone_from", f"no VM named '{vm_spec.clone_from}' exists on {where}" if not count else
+                             f"{count} VMs are named '{vm_spec.clone_from}' on {where}; a golden image must be one"))
         for index, disk in enumerate(vm_spec.disks or []):
             if disk.bus not in (None, "paravirtual", "ide"):
                 problems.append((f"disks[{index}].bus", f"{disk.bus} disks do not exist on Hyper-V "
@@ -878,6 +965,15 @@ def join_parts(objects: list[PsObject]) -> list[tuple[PsObject, dict[str, Any]]]
         elif short == "DvdDrive":
             parts["dvds"].append(obj)
     return list(vms.values())
+
+
+def _own_base(chain: list[PsObject], vm_id: str) -> str | None:
+    """The VHD virtplane made for a drive: the base of its chain of checkpoints, or, for a linked clone (a
+    differencing disk on a golden image's VHDX, which belongs to the image and is never changed or removed), the
+    deepest VHD of the chain named by the VM's id."""
+    paths = [vhd.text("Path") or "" for vhd in chain]
+    ours = [path for path in paths if _made_by_us(path, vm_id)]
+    return ours[-1] if ours else (paths[-1] if paths else None)
 
 
 def _chain(vhds: dict[str, PsObject], path: str | None) -> list[PsObject]:

@@ -5,9 +5,9 @@
 - Memory: ``<memory>`` and ``<currentMemory>`` (MiB).
 - ``machine``: the QEMU machine type of ``<os><type machine=…>`` (``q35``, ``pc-q35-7.2``); libvirt expands ``q35``
   and ``pc`` to the newest versioned type, which reads back as the alias declared.
-- Firmware: BIOS, or UEFI by firmware autoselection (``<os firmware='efi'>``); secure boot adds the
-  ``secure-boot`` and ``enrolled-keys`` firmware features, ``<loader secure='yes'/>`` and SMM. An NVRAM element
-  libvirt wrote is kept on every rewrite, so the guest's variables survive updates.
+- Firmware: BIOS, or UEFI by firmware autoselection (``<os firmware='efi'>``); secure boot turns the
+  ``secure-boot`` and ``enrolled-keys`` firmware features on (off without it) and adds ``<loader secure='yes'/>``
+  and SMM. An NVRAM element libvirt wrote is kept on every rewrite, so the guest's variables survive updates.
 - Disks (devices.py): volumes of a storage pool, slot = the target device (``sda``, ``vdb``); NICs: slot = the
   user alias (``ua-net0`` -> ``net0``); GPUs: PCI and mdev host devices.
 - ``guest_os``: the libosinfo id in the metadata, as virt-install and virt-manager record it.

@@ -22,6 +22,7 @@ class LibvirtProvider(Provider):
     settings_model = LibvirtSettings
     setting_names = (*ENV, *INPUT_ONLY)
     identity_settings = frozenset({"uri"})  # one host
+    offers_linked_clones = True  # a qcow2 overlay whose backing store is the source domain's volume
 
     def __init__(self, conn: Any, settings: LibvirtSettings) -> None:
         self.connection = conn  # libvirt's virConnect, thread-safe

@@ -34,6 +34,7 @@ from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -46,6 +47,7 @@ from virtplane.providers.claims import guard, sort_observed
 from virtplane.providers.libvirt import client, devices, domain_xml, marker, rewrite
 from virtplane.providers.libvirt.devices import DeviceWriter, NetworkNames, Volume
 from virtplane.providers.libvirt.domain_xml import DomainFacts, parse, to_xml
+from virtplane.providers.libvirt.guest_state import read_states
 from virtplane.providers.libvirt.host import HostReader
 from virtplane.providers.libvirt.settings import LibvirtSettings
 from virtplane.providers.libvirt.vm_check import vm_problems
@@ -248,6 +250,13 @@ class VirtualMachineDriver(KindDriver):
         if rule is Rule.IN_PLACE and field in ("disks", "nics") and not self._hotplug:
             return Rule.POWER_OFF  # the test driver cannot hot-plug: the domain is redefined and restarted
         return rule
+
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        """The QEMU guest agent's users and address of each running domain (guest_state.py)."""
+        domains = [(live.name, client.call(f"find VM {live.name}", self._conn.lookupByUUIDString, live.handle.uuid,
+                                           tolerate=[client.NO_DOMAIN]), live.handle.running)
+                   for live in observed if isinstance(live.handle, DomainHandle)]
+        return read_states([(name, domain, running) for name, domain, running in domains if domain is not None])
 
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         self._learn(declared)

@@ -27,6 +27,7 @@ from virtplane.providers.proxmox.vmids import VmidAllocator
 class ProxmoxProvider(Provider):
     name = "proxmox"
     settings_model = ProxmoxSettings
+    offers_linked_clones = True  # linked clones of templates (qm clone without --full)
     setting_names = (*ENV, *INPUT_ONLY)  # the Endpoint's arguments (settings_from turns them into ProxmoxSettings)
     identity_settings = frozenset({"endpoint"})  # one cluster: its VMs are found on every node
 

@@ -50,6 +50,7 @@ from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -88,6 +89,7 @@ from virtplane.providers.proxmox.devices import (
 )
 from virtplane.providers.proxmox.faults import OutcomeUnknown
 from virtplane.providers.proxmox.guest_create import GuestCreator
+from virtplane.providers.proxmox.guest_state import GuestReader
 from virtplane.providers.proxmox.guests import Guests, finish_clone
 from virtplane.providers.proxmox.ownership import encode_tags, has_marker_tag, user_tags
 from virtplane.providers.proxmox.pci_reader import PciReader
@@ -136,6 +138,7 @@ class VirtualMachineDriver(KindDriver):
         self._writer = ConfigWriter(client)
         self._guests = Guests(client, self._reader, self._power, settings.endpoint_name)
         self._pci = PciReader(client)
+        self._guest_state = GuestReader(client)
         self._names = NetworkNames(settings.bridge, {})  # the declared networks, as of the last observe/check
         self._declared: Mapping[str, Spec] = {}  # the declared VMs, as of the last observe/check
         self._rows: list[VmRow] = []  # the last listing, for check() (clone sources)
@@ -504,6 +507,9 @@ class VirtualMachineDriver(KindDriver):
             return []
         return [f"efidisk0 ({split_options(str(current))[0]}): {EFI_VARS}; PVE enrolls the keys only when it makes "
                 "the EFI vars disk (pre-enrolled-keys)"]
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        return self._guest_state.states([(live.name, live.handle.row, live.handle.config) for live in observed
+                                    if isinstance(live.handle, VmHandle)])
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> VmHandle:

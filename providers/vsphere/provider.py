@@ -36,6 +36,7 @@ API_VERSION = "vim.version.v7_0"
 class VsphereProvider(Provider):
     name = "vsphere"
     settings_model = VsphereSettings
+    offers_linked_clones = True  # snapshot-based: child disks on the template's current snapshot
     identity_settings = frozenset({"server", "datacenter"})  # VMs are read from the datacenter's VM folder
 
     def __init__(self, si: Any, settings: VsphereSettings, inventory: Inventory):

@@ -16,6 +16,7 @@ from virtplane.providers.base import (
     Created,
     Declared,
     FieldChange,
+    GuestState,
     KindDriver,
     Observed,
     ObserveResult,
@@ -43,6 +44,7 @@ from virtplane.providers.vsphere.devices import (
     vm_folder,
 )
 from virtplane.providers.vsphere.faults import provider_error
+from virtplane.providers.vsphere.guest import read_guest_states
 from virtplane.providers.vsphere.inventory import Inventory
 from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
@@ -121,6 +123,7 @@ class VirtualMachineDriver(KindDriver):
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
         self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
+        self._source_names: list[str] | None = None  # every VM's and template's name (the last observe)
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
@@ -142,6 +145,7 @@ class VirtualMachineDriver(KindDriver):
         for _, props in rows:
             if "name" in props:
                 self._sources.setdefault(unescaped(props["name"]), []).append(props)
+        self._source_names = [name for name, found in self._sources.items() for _ in found]  # repeats kept
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -542,6 +546,14 @@ class VirtualMachineDriver(KindDriver):
         problems = []
         if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
+        if vm_spec.clone_from and self._source_names is None:  # checked without an observe (the Pulumi plugin)
+            self._source_names = [unescaped(props.get("name") or "") for _, props in retrieve(
+                self._content, placement.vm_folder, vim.VirtualMachine, ["name"])]
+        if vm_spec.clone_from and (count := (self._source_names or []).count(vm_spec.clone_from)) != 1:
+            where = f"datacenter {placement.datacenter_name}"
+            problems.append(("clone_from", f"no VM or template named '{vm_spec.clone_from}' exists in {where}"
+                             if not count else f"{count} VMs or templates are named '{vm_spec.clone_from}' in "
+                             f"{where}; a clone source must be one"))
         if vm_spec.machine is not None and not HARDWARE_VERSION.match(vm_spec.machine):
             problems.append(("machine", "on vSphere the machine is a hardware version such as 'vmx-19'"))
         for index, disk in enumerate(vm_spec.disks or []):
@@ -584,6 +596,9 @@ class VirtualMachineDriver(KindDriver):
         if change.path == "node" and live is not None and holds_live_devices(dict(live)):
             raise RefusedChange(moving_device_vm(live.get("node"), change.new))
         return self.rule(change)
+
+    def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
+        return read_guest_states(self._content, observed)
 
     # ---- helpers -------------------------------------------------------------------------------------
 

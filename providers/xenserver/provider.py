@@ -26,6 +26,7 @@ class XenserverProvider(Provider):
     settings_model = XenserverSettings
     setting_names = (*ENV, *INPUT_ONLY)
     identity_settings = frozenset({"server"})  # the pool's master (another address may be another pool)
+    offers_linked_clones = True  # VM.clone: copy-on-write disks where the SR supports it (VM.copy is the full copy)
 
     def __init__(self, client: XapiClient, settings: XenserverSettings) -> None:
         self.client = client

@@ -1,8 +1,9 @@
 """The lab stack: on each endpoint of `virtplane lab up` (vSphere, Proxmox VE, Hyper-V and XenServer), a network,
-VMs and the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
+VMs, the accelerator VMs the lab's seeded hardware can hold (a vGPU workstation and a passthrough VM everywhere,
 an SR-IOV appliance on vSphere, Proxmox VE and XenServer), each placed at plan time on the host that has the device
-(docs/devices.md); on Proxmox VE a system container (LXC) beside the VMs (docs/containers.md); and on the lab's
-libvirt daemon (real QEMU) a network and two VMs (docs/providers/libvirt.md).
+(docs/devices.md), a pool of vGPU desktops cloned from the endpoint's golden image (docs/desktops.md); on Proxmox
+VE a system container (LXC) beside the VMs (docs/containers.md); and on the lab's libvirt daemon (real QEMU) a
+network and two VMs (docs/providers/libvirt.md).
 
 Connection settings come from the environment (`eval "$(virtplane lab env)"`).
 
@@ -108,6 +109,22 @@ sriov_appliance = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
+# Desktops on vSphere: two linked clones of the template lab-golden (its current snapshot), each with a vGPU of
+# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time) on DC0_C0_H0's A100, the lab's one
+# vGPU GPU in Shared Direct mode. Its 80 GB hold four 20 GB vGPUs: the lab's own vdi-pool-3 and lab-gpu-ws hold two,
+# so a third desktop is refused at plan, naming the numbers.
+desktops = virtplane.DesktopPool(
+    "lab-vdi",
+    template="lab-golden",
+    size=2,
+    cpus=2,
+    memory="4GiB",
+    gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],
+    nics=[virtplane.Nic(app_net)],
+    tags=["vdi", "lab"],
+    opts=on_esx,
+)
+
 # The same shape on the Proxmox cluster: a VLAN on the nodes' bridge, two web VMs placed by virtplane
 # (the online node with the most free memory) and a database VM pinned to a node.
 pve = virtplane.Endpoint("lab-proxmox", kind="proxmox")
@@ -156,6 +173,21 @@ pve_sriov_appliance = virtplane.VirtualMachine(
     disks=[virtplane.Disk("10GiB")],
     nics=[virtplane.Nic(pve_net), virtplane.Nic("vmbr0", adapter="sriov")],
     tags=["sriov", "lab"],
+    opts=on_pve,
+)
+
+# Desktops on Proxmox VE: four linked clones of the template lab-golden on pve1, each with an A100-4C mdev
+# instance (nvidia-471, the workstation's type). Their memory is reserved too: 4 x 512 MiB fill what the
+# workstation leaves of pve1's 6 GiB.
+pve_desktops = virtplane.DesktopPool(
+    "lab-pve-vdi",
+    template="lab-golden",
+    size=4,
+    cpus=2,
+    memory="512MiB",
+    gpus=[virtplane.Gpu("vgpu", profile="nvidia-471")],
+    nics=[virtplane.Nic(pve_net)],
+    tags=["vdi", "lab"],
     opts=on_pve,
 )
 
@@ -287,6 +319,21 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
+# Desktops on Hyper-V: differencing VHDXs on lab-golden's VHDX, each with a partition of LAB-HV1's GPU. The GPU is
+# split in four and lab-hv-gpu-ws holds one partition: three desktops take the rest (a fourth is refused at plan,
+# naming the numbers).
+hv_desktops = virtplane.DesktopPool(
+    "lab-hv-vdi",
+    template="lab-golden",
+    size=3,
+    cpus=2,
+    memory="2GiB",
+    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/4")],
+    nics=[virtplane.Nic(hv_net)],
+    tags=["vdi", "lab"],
+    opts=on_hv,
+)
+
 # The XenServer pool (lab-pool: xs-gpu, xs-sriov, xs-plain): a VLAN network made once for the pool, a web VM from the
 # endpoint's template (Other install media), a database VM (UEFI, secure boot, two sockets, nested virtualization:
 # placed on a host that offers it), a VM cloned from the custom template debian-12-base (its 10 GiB disk is kept and
@@ -369,6 +416,20 @@ xs_sriov_appliance = virtplane.VirtualMachine(
     opts=on_xs,
 )
 
+# Desktops on XenServer: four clones (VM.clone, copy-on-write) of the custom template debian-12-base, each with a
+# GRID A100-4C vGPU on xs-gpu's A100, as the workstation has.
+xs_desktops = virtplane.DesktopPool(
+    "lab-xs-vdi",
+    template="debian-12-base",
+    size=4,
+    cpus=2,
+    memory="2GiB",
+    gpus=[virtplane.Gpu("vgpu", profile="GRID A100-4C")],
+    nics=[virtplane.Nic(xs_net)],
+    tags=["vdi", "lab"],
+    opts=on_xs,
+)
+
 # The lab's libvirt daemon: real QEMU (TCG), with a storage pool and a network named 'default'. A network of its own
 # for the web VM and a UEFI database VM with secure boot, kept small: QEMU emulates every instruction. Its host has
 # no GPU or SR-IOV device (the lab never hands QEMU the machine's own), and libvirt's test driver, which has ours,
@@ -407,4 +468,6 @@ lab_vms = [*webs, db, gpu_ws, gpu_passthrough, sriov_appliance, pve_gpu_ws, pve_
            *pve_webs, pve_db, hv_web, hv_db, hv_desk, hv_gpu_ws, hv_gpu_passthrough, xs_web, xs_db, xs_debian,
            xs_gpu_ws, xs_gpu_passthrough, xs_sriov_appliance, kvm_web, kvm_db]
 pulumi.export("vms", [vm.resource_name for vm in lab_vms])
+pulumi.export("desktops", {pool.resource_name: pool.desktops
+                           for pool in (desktops, pve_desktops, hv_desktops, xs_desktops)})
 pulumi.export("containers", [pve_ct.resource_name])

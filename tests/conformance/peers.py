@@ -96,6 +96,11 @@ class Peer(ABC):
         """Wait until the hypervisor has finished the tasks it runs (a killed apply's last create goes on without
         it), as an administrator waits before the next run."""
 
+    @abstractmethod
+    def add_golden(self, name: str) -> None:
+        """A golden image for desktop pools, prepared by hand as the hypervisor's documentation says (a template
+        with a snapshot, a template, a VM with a VHDX)."""
+
 
 class ContainerPeer(ABC):
     """A live endpoint with system containers, and out-of-band operations on them. ``template`` is an OS template it
@@ -184,6 +189,8 @@ class VspherePeer(Peer):
     def add_template(self, name: str) -> None:
         raw_vsphere.create_plain_vm(self.si, name, disk_gib=4)
         self._vm(name).MarkAsTemplate()
+    def add_golden(self, name: str) -> None:
+        raw_vsphere.create_golden(self.si, name)
 
 
 class ProxmoxPeer(Peer, ContainerPeer):
@@ -263,6 +270,12 @@ class ProxmoxPeer(Peer, ContainerPeer):
         if "extra" not in {s["storage"] for s in self.api.storage.get()}:
             self.api.storage.post(storage="extra", type="dir", path="/srv/extra", content="images")
         return {"disks": [{"size": 4, "storage": "extra"}]}
+
+    def add_golden(self, name: str) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=1024, scsihw="virtio-scsi-single",
+                                         scsi0="local-lvm:8", net0="virtio,bridge=vmbr0", agent=1)
+        self.api.nodes("pve1").qemu(vmid).template.post()
 
     # ---- containers (``/nodes/{node}/lxc``; a container is listed by its hostname) ----------------------------
 
@@ -362,6 +375,8 @@ class HypervPeer(Peer):
     def names(self) -> list[str]:
         return raw_hyperv.vm_names(self.instance)
 
+    def add_golden(self, name: str) -> None:
+        raw_hyperv.create_golden(self.instance, name)
 
 class XenserverPeer(Peer):
     """A simulated XenServer pool (the lab's: HTTPS with its CA, three hosts); out-of-band changes are calls of the
@@ -436,6 +451,11 @@ class XenserverPeer(Peer):
         template; its one VDI is shared copy-on-write where the SR allows)."""
         with raw_xen.session(self.instance) as api:
             api.VM.clone(raw_xen.template(api, "debian-12-base"), name)
+    def add_golden(self, name: str) -> None:
+        # A custom template, as XenCenter's "Convert to template" makes one: a halted, provisioned VM (its disk made)
+        # marked as a template (XenAPI reference, VM.set_is_a_template; "make_into_template" needs it halted).
+        with raw_xen.session(self.instance) as api:
+            api.VM.set_is_a_template(raw_xen.new_vm(api, name), True)
 
 
 class LibvirtPeer(Peer):
@@ -484,3 +504,7 @@ class LibvirtPeer(Peer):
         """A shut-off domain with one 4 GiB volume (qcow2, or raw allocated in full), made by hand (libvirt has no
         templates: any domain)."""
         raw_libvirt.add_template(self.conn, name, self.domain_type, thick=thick)
+
+    def add_golden(self, name: str) -> None:
+        # libvirt has no templates: a golden image is a shut-off domain whose disks clones copy or overlay.
+        self.add_template(name)

@@ -33,6 +33,22 @@ class Stack:
         self._add("VirtualMachine", name, fields, deps)
         return self
 
+    def pool(self, name: str, template: str, size: int, **fields: Any) -> Stack:
+        """A DesktopPool as the CLI collects it: its desktops (replacing those declared before) and the pool; linked
+        clones where the peer's provider offers them."""
+        from virtplane.pools.spec import DeclaredPool, build_pool
+
+        settings = {key: fields.pop(key) for key in ("naming", "spread", "max_unavailable", "linked_clone")
+                    if key in fields}
+        spec, desktops = build_pool(name, {"template": template, "size": size, **settings},
+                                    {"power": "on", **fields}, type(self.peer.provider).offers_linked_clones)
+        self.desired.resources = {k: r for k, r in self.desired.resources.items() if r.pool != name}
+        for member, member_spec in desktops.values():
+            self.desired.resources[f"VirtualMachine/{member}"] = DeclaredResource(
+                "VirtualMachine", member, member_spec, ENDPOINT, pool=name)
+        self.desired.pools[name] = DeclaredPool(name, spec, ENDPOINT, {n: m for n, (m, _) in desktops.items()})
+        return self
+
     def container(self, name: str, **fields: Any) -> Stack:
         deps = {f"Network/{nic['network']}" for nic in fields.get("nics", [])
                 if f"Network/{nic['network']}" in self.desired.resources}

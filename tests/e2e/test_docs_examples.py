@@ -49,7 +49,7 @@ def test_every_stack_example_in_the_docs_plans_on_the_lab(program, fresh_vcsim, 
                                                           fresh_xenserver, tmp_path, monkeypatch):
     stack = write_stack(tmp_path / "stack", program, project="docs-example")
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # lab_env's lock directory goes under tmp_path
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     result = virtplane("plan", str(stack), "--json", env=env)
     output = result.stdout + result.stderr
     assert result.returncode in (0, 2), output  # 0: nothing to do; 2: a plan with changes

@@ -19,32 +19,40 @@ from tests.support.cli import LAB_STACK, lab_env, virtplane
 from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv as lab_hyperv
 
-VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov"}
-PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov"}
-HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt"}
-XENSERVER_VMS = {"lab-xs-web", "lab-xs-db", "lab-xs-debian", "lab-xs-gpu-ws", "lab-xs-gpu-pt", "lab-xs-sriov"}
+DESKTOPS = {pool: [f"{pool}-00{n}" for n in range(1, size + 1)]
+            for pool, size in (("lab-vdi", 2), ("lab-pve-vdi", 4), ("lab-hv-vdi", 3), ("lab-xs-vdi", 4))}
+VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov", *DESKTOPS["lab-vdi"]}
+PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov",
+               *DESKTOPS["lab-pve-vdi"]}
+HYPERV_VMS = {"lab-hv-web", "lab-hv-db", "Ana's desk", "lab-hv-gpu-ws", "lab-hv-gpu-pt", *DESKTOPS["lab-hv-vdi"]}
+XENSERVER_VMS = {"lab-xs-web", "lab-xs-db", "lab-xs-debian", "lab-xs-gpu-ws", "lab-xs-gpu-pt", "lab-xs-sriov",
+                 *DESKTOPS["lab-xs-vdi"]}
 LIBVIRT_VMS = {"lab-kvm-web", "lab-kvm-db"}
 LAB_VMS = VSPHERE_VMS | PROXMOX_VMS | HYPERV_VMS | XENSERVER_VMS | LIBVIRT_VMS
+GOLDEN = "lab-golden"  # each endpoint's golden image, made by `virtplane lab up` (virtplane_lab.golden)
 PROXMOX_CONTAINERS = {"lab-pve-ct"}
 LAB_GUESTS = LAB_VMS | PROXMOX_CONTAINERS  # what a Proxmox listing of guests names: VMs and containers
-# Twenty-nine to create: the vSphere, Proxmox, XenServer and libvirt networks and VMs, the Proxmox container, and the
-# five Hyper-V VMs. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the lab), so it exists
-# from the start: unchanged.
-TO_CREATE = 29
+# Forty-two to create: the vSphere, Proxmox, XenServer and libvirt networks and VMs, the Proxmox container, the five
+# Hyper-V VMs and the thirteen desktops. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the
+# lab), so it exists from the start: unchanged.
+TO_CREATE = 42
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",
                 "lab-hv-gpu-ws": "LAB-HV1", "lab-hv-gpu-pt": "LAB-HV1",
-                "lab-xs-gpu-ws": "xs-gpu", "lab-xs-gpu-pt": "xs-gpu", "lab-xs-sriov": "xs-sriov"}
+                "lab-xs-gpu-ws": "xs-gpu", "lab-xs-gpu-pt": "xs-gpu", "lab-xs-sriov": "xs-sriov",
+                **{name: host for pool, host in (("lab-vdi", "DC0_C0_H0"), ("lab-pve-vdi", "pve1"),
+                                                 ("lab-hv-vdi", "LAB-HV1"), ("lab-xs-vdi", "xs-gpu"))
+                   for name in DESKTOPS[pool]}}
 
 
 def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     first = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert first.returncode == 0, first.stderr
     assert f"{TO_CREATE} to create" in first.stdout
     assert f"Apply complete: {TO_CREATE} succeeded, 0 failed." in first.stdout
-    assert set(hyperv.vm_names(fresh_hyperv)) == HYPERV_VMS
+    assert set(hyperv.vm_names(fresh_hyperv)) == HYPERV_VMS | {GOLDEN}
     second = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert second.returncode == 0, second.stderr
     assert "Nothing to do." in second.stdout
@@ -55,7 +63,7 @@ def test_applying_the_lab_stack_twice_leaves_nothing_to_do(fresh_vcsim, fresh_pv
 
 def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(fresh_vcsim, fresh_pve,
                                                                                 fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     result = virtplane("plan", str(LAB_STACK), "--json", env=env)
     assert result.returncode == 2, result.stderr
     document = json.loads(result.stdout)
@@ -73,11 +81,11 @@ def test_plan_of_a_new_stack_exits_2_and_its_json_follows_the_documented_schema(
 
 
 def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     for name, host in DEVICE_HOSTS.items():
-        assert f"VirtualMachine {name} on " in applied.stdout and f"→ host {host}" in applied.stdout
+        assert f" {name} on " in applied.stdout and f"→ host {host}" in applied.stdout
     drift = virtplane("drift", str(LAB_STACK), "--json", env=env)
     assert drift.returncode == 0, drift.stdout + drift.stderr
     with vsphere.admin(fresh_vcsim) as si:
@@ -115,7 +123,7 @@ def test_the_accelerator_vms_hold_their_devices_once_applied(fresh_vcsim, fresh_
 
 def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     assert virtplane("apply", str(LAB_STACK), "--yes", env=env).returncode == 0
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.reconfigure(vsphere.find_vm(si, "lab-web-1"), vim.vm.ConfigSpec(numCPUs=6))
@@ -165,7 +173,7 @@ def test_out_of_band_changes_are_found_by_drift_and_repaired_by_apply(
 
 
 def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "bystander")
     proxmox.create_plain_vm(proxmox.admin(env), "pve-bystander")
@@ -181,7 +189,7 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
     assert "bystander" in names and not names & LAB_VMS
     pve_names = set(proxmox.vm_names(proxmox.admin(env)))
     assert "pve-bystander" in pve_names and not pve_names & LAB_GUESTS
-    assert hyperv.vm_names(fresh_hyperv) == ["hv-bystander"]
+    assert sorted(hyperv.vm_names(fresh_hyperv)) == ["hv-bystander", GOLDEN]
     assert xen.vm_names(fresh_xenserver) == ["xs-bystander"]
     assert xen.vdi_names(fresh_xenserver) == ["debian-12-base 0"]  # every disk the stack made went with its VM
     # Removing the passthrough VM gave the DDA GPU back to the host: the plan says the host has no GPU dismounted
@@ -198,7 +206,7 @@ def test_destroy_removes_what_the_stack_owns_and_nothing_else(fresh_vcsim, fresh
 
 
 def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     with vsphere.admin(fresh_vcsim) as si:
         vsphere.create_plain_vm(si, "lab-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -211,7 +219,7 @@ def test_a_hand_made_vm_with_a_declared_name_is_never_touched(fresh_vcsim, fresh
 
 def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     pve = proxmox.admin(env)
     proxmox.create_plain_vm(pve, "lab-pve-db")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
@@ -223,7 +231,7 @@ def test_a_hand_made_proxmox_vm_with_a_declared_name_is_never_touched(
 
 def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(
         fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     hyperv.create_plain_vm(fresh_hyperv, "Ana's desk")
     result = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert result.returncode == 1
@@ -233,18 +241,19 @@ def test_a_hand_made_hyperv_vm_with_a_declared_name_is_never_touched(
 
 
 def test_apply_off_a_terminal_without_yes_changes_nothing(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    result = virtplane("apply", str(LAB_STACK), env=lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver))
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
+    result = virtplane("apply", str(LAB_STACK), env=env)
     assert result.returncode == 1 and "pass --yes" in result.stderr
     with vsphere.admin(fresh_vcsim) as si:
         assert not {vm.name for vm in vsphere.all_vms(si)} & LAB_VMS
-    assert not set(proxmox.vm_names(proxmox.admin(lab_env(fresh_vcsim, fresh_pve)))) & LAB_GUESTS
-    assert hyperv.vm_names(fresh_hyperv) == []
+    assert not set(proxmox.vm_names(proxmox.admin(env))) & LAB_GUESTS
+    assert hyperv.vm_names(fresh_hyperv) == [GOLDEN]
     assert xen.vm_names(fresh_xenserver) == []
 
 
 def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is_broken(fresh_vcsim, fresh_pve,
                                                                                        fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     command = [sys.executable, "-m", "virtplane", "apply", str(LAB_STACK), "--yes", "--parallel", "1"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                stdin=subprocess.DEVNULL, start_new_session=True)
@@ -268,5 +277,5 @@ def test_an_apply_killed_midway_converges_on_the_next_run_once_its_stale_lock_is
     names += hyperv.vm_names(fresh_hyperv)
     names += xen.vm_names(fresh_xenserver)
     names += raw_libvirt.domain_names(env["LIBVIRT_DEFAULT_URI"])
-    assert sorted(n for n in names if n in LAB_GUESTS or n.startswith(("lab-", "virtplane-pending"))) == sorted(
-        LAB_GUESTS)
+    assert sorted(n for n in names if n != GOLDEN and (n in LAB_GUESTS or n.startswith(("lab-", "virtplane-pending")))
+                  ) == sorted(LAB_GUESTS)

@@ -204,7 +204,7 @@ def live_and_offline(stack: Path, env: dict[str, str], snapshot: Path) -> tuple[
 
 def test_the_lab_stack_gets_the_same_verdicts_live_and_from_its_inventory_file(fresh_vcsim, fresh_pve,
                                                                                fresh_hyperv, fresh_xenserver, tmp_path):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     live, offline = live_and_offline(LAB_STACK, env, tmp_path / "before.json")
     assert live == offline
     assert {f["resource"] for f in live} >= {"lab-gpu-ws", "lab-sriov", "lab-pve-gpu-ws", "lab-pve-sriov",

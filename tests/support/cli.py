@@ -19,12 +19,17 @@ LAB_STACK = REPO / "stacks" / "lab"
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
             hyperv: HypervInstance | None = None, xenserver: XenserverInstance | None = None,
-            **overrides: str | None) -> dict[str, str]:
+            golden: bool = False, **overrides: str | None) -> dict[str, str]:
     """The environment of a user who ran ``eval "$(virtplane lab env)"``: the vSphere simulator's
     variables, the Proxmox ones when ``proxmox`` (PROXMOX_VE_* values) is given, the Hyper-V ones
     (HYPERV_*, switch and CA included) when ``hyperv`` is given, the XenServer ones when ``xenserver`` is, and
     LIBVIRT_DEFAULT_URI of the session's libvirt daemon, emptied for this test (unless ``LIBVIRT_DEFAULT_URI=None``
-    is given)."""
+    is given). ``golden``: the golden images ``virtplane lab up`` makes (lab-golden, for desktop pools) are made
+    first."""
+    if golden:
+        from virtplane_lab import golden as images
+
+        images.seed(instance, dict(proxmox) if proxmox else None, hyperv)
     env = dict(instance.environ())
     if "LIBVIRT_DEFAULT_URI" not in overrides:
         from tests.support import lab_libvirt

@@ -104,7 +104,34 @@ def empty(instance: HypervInstance) -> None:
     """Remove every VM and the VHDs attached to them, leaving the host's switches as they are."""
     drives = run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMHardDiskDrive"))
     paths = [prop(drive, "Path") for drive in drives if prop(drive, "Path")]
+    # a differencing disk's parent (a golden image's VHDX) can go only once its children are gone
+    parents = {str(prop(vhd, "ParentPath")).lower() for vhd in run(
+        instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VHD")) if prop(vhd, "ParentPath")}
+    paths.sort(key=lambda path: path.lower() in parents)
     run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Stop-VM").add_parameter("TurnOff", True)
         .add_parameter("Force", True).add_parameter("ErrorAction", "SilentlyContinue"),
         lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Remove-VM").add_parameter("Force", True),
         *[(lambda ps, path=path: ps.add_cmdlet("Remove-Item").add_parameter("Path", path)) for path in paths])
+
+
+GOLDEN_VHD_FOLDER = "C:\\Golden"
+
+
+def create_golden(instance: HypervInstance, name: str, *, memory_mib: int = 1024) -> str:
+    """A golden image as an administrator prepares one: a Generation 2 VM, off, with one VHDX on SCSI 0:0 (the
+    parent of linked clones' differencing disks); returns the VHDX's path."""
+    path = f"{GOLDEN_VHD_FOLDER}\\{name}.vhdx"
+    memory = TaggedValue("I64", memory_mib * 1024**2)
+    run(instance,
+        lambda ps: ps.add_cmdlet("New-VM").add_parameter("Name", name).add_parameter("Generation", 2)
+        .add_parameter("MemoryStartupBytes", memory).add_parameter("NoVHD", True),
+        lambda ps: ps.add_cmdlet("New-VHD").add_parameter("Path", path)
+        .add_parameter("SizeBytes", TaggedValue("U64", 16 * 1024**3)).add_parameter("Dynamic", True),
+        lambda ps: _vm(ps, name).add_cmdlet("Add-VMHardDiskDrive").add_parameter("ControllerType", "SCSI")
+        .add_parameter("Path", path))
+    return path
+
+
+def vhds_of(instance: HypervInstance, name: str) -> list[Any]:
+    """The VHD objects of a VM's drives (Get-VHD -VMId)."""
+    return run(instance, lambda ps: _vm(ps, name).add_cmdlet("Get-VHD"))

@@ -81,3 +81,19 @@ def create_plain_vm(si: vim.ServiceInstance, name: str, extra_config: dict[str, 
                              extraConfig=[vim.option.OptionValue(key=k, value=v)
                                           for k, v in (extra_config or {}).items()])
     wait(datacenter.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool))
+
+
+def create_golden(si: vim.ServiceInstance, name: str) -> None:
+    """A golden image as an administrator prepares one: a VM with a disk, a snapshot (linked clones hang their
+    child disks on it), marked as a template."""
+    create_plain_vm(si, name)
+    vm = find_vm(si, name)
+    controller = vim.vm.device.ParaVirtualSCSIController(key=1000, busNumber=0, sharedBus="noSharing")
+    disk = vim.vm.device.VirtualDisk(key=2000, controllerKey=1000, unitNumber=0, capacityInKB=8 * 1024 * 1024,
+                                     backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent",
+                                                                                          thinProvisioned=True))
+    reconfigure(vm, vim.vm.ConfigSpec(deviceChange=[
+        vim.vm.device.VirtualDeviceSpec(operation="add", device=controller),
+        vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)]))
+    wait(vm.CreateSnapshot_Task(name="golden", memory=False, quiesce=False))
+    vm.MarkAsTemplate()

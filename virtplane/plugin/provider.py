@@ -19,8 +19,10 @@ from typing import Any
 
 from pulumi.provider.experimental import provider as api
 from pulumi.provider.experimental.property_value import PropertyValue
+from pulumi.provider.experimental.provider import PropertyDiff, PropertyDiffKind
 
 from virtplane import redact
+from virtplane.apply import owner_of
 from virtplane.diff import diff
 from virtplane.engine import classify, foreign_object
 from virtplane.errors import OwnershipError, SpecError, VirtplaneError
@@ -42,7 +44,7 @@ from virtplane.plugin.values import (
     secrets_of,
     to_property,
 )
-from virtplane.providers.base import Created, Declared, KindDriver, Observed, Owner, Rule, undelivered
+from virtplane.providers.base import Created, Declared, KindDriver, Observed, Rule, undelivered
 from virtplane.slots import resolve_slots
 from virtplane.specs import NetworkSpec, Spec
 from virtplane.wire_names import from_wire, from_wire_map, to_wire, to_wire_map, wire_path
@@ -151,6 +153,13 @@ class VirtplaneProvider(api.Provider):
         desired = spec.model_dump()
         result = diffing.pulumi_diff(kind, name, self.endpoint.name, planned, desired, old, unknown - ignore,
                                      driver.replaceable)
+        for key in sorted(registered_kind(kind).create_only - {diffing.top_field(p) for p in request.ignore_changes}
+                          - unknown):
+            if old.get(key) is not None and known.get(key) is not None and known[key] != old[key]:
+                # read only when the object is made: an update records it; a resource declaring replaceOnChanges
+                # for it (a DesktopPool's desktops: clone_from) is made again from it by the engine
+                result.detailed[key] = PropertyDiff(PropertyDiffKind.UPDATE, False)
+                result.diffs = sorted({*result.diffs, key})
         if result.data_loss and result.item is not None:
             guards.refuse_unallowed_loss(result.item, self.endpoint.allow_data_loss)
         for sentence in result.data_loss:
@@ -187,13 +196,15 @@ class VirtplaneProvider(api.Provider):
             return api.CreateResponse(finished.id or "", outputs_map(
                 self._outputs(kind, {**created_only, **finished.state}), secret))
         creation = await self.placement.creation_spec(name, spec, driver)
-        owner = Owner(stack, name, self.endpoint.name)
+        owner = owner_of(stack, name, self.endpoint.name, spec)
         created = await asyncio.to_thread(driver.create, owner, creation)
         if not isinstance(created, Created) or not created.id:
             raise VirtplaneError(f"{kind} '{name}': the {self.endpoint.kind} driver created it but returned no "
                                  "stable id (it does not implement the Created contract yet)")
         self.reads.forget(kind, created.id)
-        outputs = self._outputs(kind, {**creation.model_dump(exclude=secret_fields(kind)), **created.outputs})
+        made = creation.model_dump(exclude=secret_fields(kind))
+        created_only = {k: made[k] for k in registered_kind(kind).create_only if k in made}  # a live VM cannot tell
+        outputs = self._outputs(kind, {**made, **created.outputs, **created_only})
         return api.CreateResponse(created.id, outputs_map(outputs, secret))
 
     async def read(self, request: api.ReadRequest) -> api.ReadResponse:
@@ -259,7 +270,9 @@ class VirtplaneProvider(api.Provider):
         fresh = await self.reads.lookup(driver, stack, request.resource_id,
                                         lambda: self._declared(driver, stack), fresh=True)
         state = fresh.state if fresh is not None else {**old, **spec.model_dump(exclude_none=True)}
-        outputs = self._outputs(kind, {**_kept(kind, old), **state})
+        declared_now = {k: known[k] for k in registered_kind(kind).create_only
+                        if k in known}  # what it was made from, as declared now (diff: UPDATE)
+        outputs = self._outputs(kind, {**_kept(kind, old), **declared_now, **state})
         return api.UpdateResponse(outputs_map(outputs, secret))
 
     async def delete(self, request: api.DeleteRequest) -> None:

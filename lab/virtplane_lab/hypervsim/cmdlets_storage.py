@@ -1,9 +1,15 @@
-"""Disk cmdlets: New-VHD, Get-VHD, Resize-VHD (grow only), Remove-Item (VHDs, and the ISOs cmdlets_dvd writes),
-Get/Add/Remove-VMHardDiskDrive and Get/Add-VMScsiController.
+"""Disk cmdlets: New-VHD (fixed, dynamic, differencing), Get-VHD, Convert-VHD, Resize-VHD (grow only), Remove-Item
+(VHDs, and the ISOs cmdlets_dvd writes), Get/Add/Remove-VMHardDiskDrive and Get/Add-VMScsiController.
 
 Controllers are the VM's own (model.py): IDE 0 and 1 on Generation 1 only (IDE 1:0 holds the DVD drive), and as
 many SCSI controllers as the VM has (New-VM gives Generation 2 one; Add-VMScsiController adds up to four, with the
 VM off). A drive on a controller the VM lacks is refused.
+
+A differencing disk (``New-VHD -Differencing -ParentPath``) records only the blocks that differ from its parent
+and has the parent's size unless ``-SizeBytes`` says more; its parent must exist and be a VHD of the same format
+(Microsoft Learn, "New-VHD": -Differencing, -ParentPath). ``Convert-VHD -Path -DestinationPath`` writes a new,
+independent copy of a disk, its type from ``-VHDType``; the source must not be attached to a running VM and the
+destination must not exist ("Convert-VHD").
 
 Remove-Item follows the FileSystem provider: ``-Path`` is a wildcard pattern (``*``, ``?``, ``[…]``) matched
 against the files there, so a name holding brackets matches nothing and nothing is removed, without an error
@@ -30,12 +36,16 @@ def _missing_file(path: str) -> CmdletError:
 
 
 @cmdlet("New-VHD", {"Path": Param("String[]"), "SizeBytes": Param("UInt64"), "Dynamic": Param("Switch"),
-                    "Fixed": Param("Switch"), "BlockSizeBytes": Param("UInt32")},
+                    "Fixed": Param("Switch"), "BlockSizeBytes": Param("UInt32"), "Differencing": Param("Switch"),
+                    "ParentPath": Param("String")},
         command_class="Microsoft.Vhd.PowerShell.Cmdlets.NewVhd")
 def new_vhd(inv: Invocation) -> Iterator[Any]:
-    if inv.get("Dynamic") and inv.get("Fixed"):
+    if sum(bool(inv.get(kind)) for kind in ("Dynamic", "Fixed", "Differencing")) > 1:
         raise binding_error("Parameter set cannot be resolved using the specified named parameters.",
                             "AmbiguousParameterSet")
+    if inv.get("Differencing") or inv.has("ParentPath"):
+        yield from _new_differencing(inv)
+        return
     if not inv.has("Path") or not inv.has("SizeBytes"):
         raise binding_error("Cannot process command because of one or more missing mandatory parameters: "
                             "Path SizeBytes.", "MissingMandatoryParameter")
@@ -58,6 +68,59 @@ def new_vhd(inv: Invocation) -> Iterator[Any]:
         vhd = Vhd(path, size, "Fixed" if inv.get("Fixed") else "Dynamic")
         inv.host.vhds[path.lower()] = vhd
         yield vhd
+
+
+def _new_differencing(inv: Invocation) -> Iterator[Any]:
+    if not inv.get("Differencing") or not inv.has("ParentPath") or not inv.has("Path"):
+        raise binding_error("Cannot process command because of one or more missing mandatory parameters: "
+                            + " ".join(p for p in ("Path", "ParentPath", "Differencing")
+                                       if not (inv.get(p) if p == "Differencing" else inv.has(p))) + ".",
+                            "MissingMandatoryParameter")
+    parent_path = inv.get("ParentPath")
+    parent = inv.host.vhd(parent_path)
+    if parent is None:
+        raise _missing_file(parent_path)
+    for path in inv.get("Path"):
+        if inv.host.vhd(path) is not None:
+            inv.error(CmdletError(f"Failed to create the virtual hard disk. The file exists: '{path}'.",
+                                  category="ResourceExists", error_id="InvalidParameter", target=path))
+            continue
+        vhd = Vhd(path, max(parent.size, inv.get("SizeBytes", 0)), "Differencing", parent.path)
+        if vhd.vhd_format != parent.vhd_format:
+            inv.error(CmdletError(f"Failed to create the virtual hard disk '{path}': a differencing disk must have "
+                                  f"the format of its parent ({parent.vhd_format}).", category="InvalidArgument",
+                                  error_id="InvalidParameter", target=path))
+            continue
+        inv.host.vhds[path.lower()] = vhd
+        yield vhd
+
+
+@cmdlet("Convert-VHD", {"Path": Param("String"), "DestinationPath": Param("String"),
+                        "VHDType": Param("Enum", choices=("Fixed", "Dynamic", "Differencing")),
+                        "ParentPath": Param("String"), "DeleteSource": Param("Switch"), "Passthru": Param("Switch")},
+        command_class="Microsoft.Vhd.PowerShell.Cmdlets.ConvertVhd")
+def convert_vhd(inv: Invocation) -> Iterator[Any]:
+    if not inv.has("Path") or not inv.has("DestinationPath"):
+        raise binding_error("Cannot process command because of one or more missing mandatory parameters: Path "
+                            "DestinationPath.", "MissingMandatoryParameter")
+    path, destination = inv.get("Path"), inv.get("DestinationPath")
+    source = inv.host.vhd(path)
+    if source is None:
+        raise _missing_file(path)
+    holder = inv.host.holder_of(path)
+    if holder is not None and holder.state != "Off":
+        raise CmdletError(IN_USE.format(path), category="ResourceBusy", error_id="InvalidOperation", target=path)
+    if inv.host.vhd(destination) is not None:
+        raise CmdletError(f"Failed to convert the virtual hard disk. The file exists: '{destination}'.",
+                          category="ResourceExists", error_id="InvalidParameter", target=destination)
+    kind = inv.get("VHDType", source.vhd_type if source.vhd_type != "Differencing" else "Dynamic")
+    if kind == "Differencing":
+        raise CmdletError("Converting to a differencing disk needs -ParentPath; this host does not model it.",
+                          category="InvalidArgument", error_id="InvalidParameter", target=destination)
+    copy = Vhd(destination, source.size, kind)
+    inv.host.vhds[destination.lower()] = copy
+    if inv.get("Passthru"):
+        yield copy
 
 
 @cmdlet("Get-VHD", {"Path": Param("String[]"), "VMId": Param("Guid[]")}, pipeline={"Vm": "VMId.vm_id"},

@@ -118,7 +118,7 @@ class Vhd:
     path: str
     size: int
     vhd_type: str = "Dynamic"  # Dynamic | Fixed | Differencing
-    parent_path: str = ""
+    parent_path: str = ""  # a differencing disk's parent (New-VHD -ParentPath -Differencing)
     access_denied: bool = False  # on an SMB share the host may not reach with the caller's identity (double hop)
 
     @property

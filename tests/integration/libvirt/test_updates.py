@@ -69,6 +69,18 @@ def test_memory_is_changed_by_redefining_the_same_domain_and_restarting_it(qemu_
     assert stack.changes() == {}
 
 
+def test_uefi_without_secure_boot_is_defined_and_secure_boot_switches_on_and_off_in_sync(qemu_host):
+    stack = Stack(qemu_host, "efi-plain").vm("plain", **small(firmware="uefi", power="off"))
+    stack.apply()
+    assert stack.changes() == {}
+    for secure_boot in (True, False):
+        stack.vm("plain", **small(firmware="uefi", secure_boot=secure_boot, power="off"))
+        stack.apply()
+        assert stack.changes() == {}
+        loader = live(qemu_host, "plain")[2].find("os/loader")
+        assert (loader is not None and loader.get("secure") == "yes") is secure_boot
+
+
 def test_an_update_keeps_a_uefi_domains_nvram_and_a_delete_removes_it(qemu_host, fresh_libvirtd):
     stack = Stack(qemu_host, "efi").vm("desk", **small(firmware="uefi", secure_boot=True))
     stack.apply()

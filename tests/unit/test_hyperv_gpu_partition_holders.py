@@ -1,0 +1,36 @@
+"""Which VMs hold a Hyper-V GPU's partitions, as the host's facts name them: a VMGpuPartitionAdapter does not name
+its GPU, so only a host with one partitionable GPU can tell (pure mapping of providers/hyperv/host_facts.py)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from virtplane.providers.hyperv.client import PsObject
+from virtplane.providers.hyperv.host_facts import host_facts
+
+GIB = 1024**3
+
+
+def obj(type_name: str, **props: Any) -> PsObject:
+    return PsObject(SimpleNamespace(types=[f"Microsoft.HyperV.PowerShell.{type_name}"], adapted_properties={},
+                                    extended_properties=props))
+
+
+def gpu(name: str) -> PsObject:
+    return obj("VMHostPartitionableGpu", Name=name, ValidPartitionCounts=[1, 4], PartitionCount=4,
+               TotalVRAM=16 * GIB, AvailableVRAM=8 * GIB)
+
+
+def holders(gpus: list[PsObject]) -> dict[tuple[str, str], list[str]]:
+    partitions = [obj("VMGpuPartitionAdapter", VMName=name, VMId=name) for name in ("desk-1", "desk-2")]
+    host = host_facts("hv", obj("VMHost", Name="HV1"), [], [], gpus, [], partitions=partitions)
+    return {(v.device or "", v.profile): v.in_use_by for v in host.vgpu_types}
+
+
+def test_on_a_host_with_one_partitionable_gpu_every_partition_is_that_gpus():
+    assert holders([gpu("gpu-a")]) == {("gpu-a", "gpu-p/1"): [], ("gpu-a", "gpu-p/4"): ["desk-1", "desk-2"]}
+
+
+def test_with_several_gpus_no_partition_is_attributed_so_none_counts_as_free():
+    assert set(map(tuple, holders([gpu("gpu-a"), gpu("gpu-b")]).values())) == {()}
