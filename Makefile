@@ -19,7 +19,7 @@ lab-down: deps-python
 
 test: deps-python deps-debian
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=20
 
 lint: deps-python
 	$(BIN)/ruff check .

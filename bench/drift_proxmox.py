@@ -10,13 +10,18 @@ those VMs as they are, so the drift pass must find N owned VMs and no drift. Mea
   * a sequential proxmoxer loop (what a typical script does): log in, list the VMs once
     (/cluster/resources), then GET each VM's /config one after another (virtplane reads /pending instead:
     the same one request per VM)
-  * a concurrent proxmoxer loop: the same login, list and one config GET per VM, with 32 GETs in flight
-    (--threads) on a thread pool sharing one ProxmoxAPI, whose session keeps 32 pooled connections (what
-    virtplane's own client does)
+  * concurrent proxmoxer loops: the same login, list and one config GET per VM, with 8, 16, 32 and 64 GETs in
+    flight (--threads) on a thread pool sharing one ProxmoxAPI, whose session keeps that many pooled
+    connections; the fastest is the baseline ("best tuned"), its thread count printed
 and the HTTP requests each made (counted in this process, at http.client's putrequest), the client CPU time,
-and fakepve's CPU time. The ratios are each loop's time over virtplane's in-process drift.
+and fakepve's CPU time. The ratios are each loop's time over virtplane's drift.
 
-    python bench/drift_proxmox.py [--vms 1000] [--latency-ms 20] [--repeat 3] [--threads 32] [--no-cli]
+With --workers 3, fakepve serves the API as a PVE node does, with 3 workers each request holds for --service-ms
+(the network's latency holds none), and virtplane's drift is measured with 1 to 64 reads in flight (the
+concurrency sweep behind vm_reader.CONCURRENT_READS).
+
+    python bench/drift_proxmox.py [--vms 1000] [--latency-ms 20] [--repeat 3] [--threads 8,16,32,64] [--no-cli]
+                                  [--sequential 1000] [--workers 3 --service-ms 5]
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,12 +48,14 @@ from requests.adapters import HTTPAdapter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cli_run import run_drift  # noqa: E402
 from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
 from virtplane.plan import Plan  # noqa: E402
 from virtplane.providers.base import Owner, description_marker  # noqa: E402
+from virtplane.providers.proxmox import vm_reader  # noqa: E402
 from virtplane.providers.proxmox.config import (  # noqa: E402
     NetworkNames,
     create_config,
@@ -201,10 +207,12 @@ def write_stack(directory: Path, specs: dict[str, dict[str, Any]]) -> None:
 
 @dataclass
 class DriftRun:
-    """One virtplane drift pass: the plan, and (seconds, HTTP requests) of each phase."""
+    """One virtplane drift pass: the plan, (seconds, HTTP requests) of each phase, and the client CPU seconds of
+    the read and diff (build_plan)."""
 
     plan: Plan
     phases: dict[str, tuple[float, int]]
+    read_cpu: float = 0.0
 
 
 def virtplane_drift(stack_dir: Path, counter: RequestCounter) -> DriftRun:
@@ -221,9 +229,11 @@ def virtplane_drift(stack_dir: Path, counter: RequestCounter) -> DriftRun:
     phase("evaluate")
     with connected(desired) as providers:
         phase("connect")
+        cpu = time.process_time()
         plan = build_plan(desired, providers)
+        cpu = time.process_time() - cpu
         phase("read + diff")
-    return DriftRun(plan, phases)
+    return DriftRun(plan, phases, cpu)
 
 
 def log_in(instance: fakepve.FakepveInstance) -> ProxmoxAPI:
@@ -232,11 +242,18 @@ def log_in(instance: fakepve.FakepveInstance) -> ProxmoxAPI:
                       verify_ssl=instance.ca_file)
 
 
-def sequential_loop(instance: fakepve.FakepveInstance) -> int:
-    """A typical script: log in, list the VMs once, then read every VM's configuration one after another."""
+SEQUENTIAL = ("bench/drift_proxmox.py sequential_loop: proxmoxer ProxmoxAPI login, GET /cluster/resources?type=vm, "
+              "then GET /nodes/{node}/qemu/{vmid}/config per VM, one after another")
+CONCURRENT = ("bench/drift_proxmox.py concurrent_loop: the same login, list and per-VM config GET on a "
+              "ThreadPoolExecutor of N threads sharing one ProxmoxAPI, its requests session keeping N connections")
+
+
+def sequential_loop(instance: fakepve.FakepveInstance, sample: int) -> int:
+    """A typical script: log in, list the VMs once, then read every VM's configuration one after another (the
+    first ``sample`` VMs)."""
     api = log_in(instance)
     configs = {}
-    for row in api.cluster.resources.get(type="vm"):
+    for row in api.cluster.resources.get(type="vm")[:sample]:
         configs[row["vmid"]] = api.nodes(row["node"]).qemu(row["vmid"]).config.get()
     return len(configs)
 
@@ -278,10 +295,17 @@ def main() -> None:
                         help="latency fakepve adds to every response (a LAN PVE cluster: ~20 ms)")
     parser.add_argument("--repeat", type=int, default=3,
                         help="virtplane drift passes (the median is reported; the sequential loop runs once)")
-    parser.add_argument("--threads", type=int, default=32, help="config GETs in flight in the concurrent loop")
+    parser.add_argument("--threads", default="8,16,32,64",
+                        help="thread counts of the concurrent loops (the fastest is the baseline)")
+    parser.add_argument("--sequential", type=int, default=1_000,
+                        help="VMs the sequential loop reads (scaled to every VM)")
     parser.add_argument("--no-cli", action="store_true", help="skip the `virtplane drift` process run")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="serve the API with this many workers (real PVE: 3) and sweep virtplane's concurrency")
+    parser.add_argument("--service-ms", type=float, default=5.0, help="with --workers: ms a request holds a worker")
     args = parser.parse_args()
     n = args.vms
+    thread_counts = [int(t) for t in args.threads.split(",") if t]
 
     work = Path(tempfile.mkdtemp(prefix="virtplane-bench-pve-"))
     specs = declared_specs(n)
@@ -290,14 +314,17 @@ def main() -> None:
     write_stack(stack_dir, specs)
     provider_class("proxmox")  # import the driver now, as `virtplane drift` does before it connects
 
+    served = f"{args.workers} API workers, {args.service_ms:g} ms each" if args.workers else "unlimited workers"
     print(f"Seeding fakepve with {n} VMs owned by {STACK} on {', '.join(NODES)} "
-          f"({args.latency_ms:g} ms per request) …", flush=True)
+          f"({args.latency_ms:g} ms per request, {served}) …", flush=True)
     started = time.perf_counter()
     # fakepve scales its latency by time_scale (0 would remove it): measure in real time, time_scale 1.
-    instance = fakepve.start(work, time_scale=1.0, latency=args.latency_ms / 1000, guests=work / "guests.json")
+    instance = fakepve.start(work, time_scale=1.0, latency=args.latency_ms / 1000, guests=work / "guests.json",
+                             workers=args.workers, service_ms=args.service_ms)
     print(f"  ready in {time.perf_counter() - started:.1f} s", flush=True)
     saved_environ = dict(os.environ)
     os.environ.update(instance.environ())
+    sweep: dict[int, float] = {}
     try:
         passes = []
         for _ in range(max(1, args.repeat)):
@@ -306,22 +333,28 @@ def main() -> None:
         ours = sorted(passes, key=lambda m: m.seconds)[len(passes) // 2]  # the median pass
         run: DriftRun = ours.value
 
-        cli_seconds = None
+        cli = None
         if not args.no_cli:
-            started = time.perf_counter()
-            cli = subprocess.run([sys.executable, "-m", "virtplane", "drift", str(stack_dir), "--json"],
-                                 env=dict(os.environ), capture_output=True, text=True, check=False)
-            cli_seconds = time.perf_counter() - started
+            cli = run_drift(stack_dir, dict(os.environ))
             if cli.returncode != 0:
-                raise SystemExit(f"virtplane drift exited {cli.returncode} (0: no drift expected): "
-                                 f"{cli.stderr.strip() or cli.stdout[-500:]}")
+                raise SystemExit(f"virtplane drift exited {cli.returncode} (0: no drift expected): {cli.stderr}")
 
-        loop = measure(lambda counter: sequential_loop(instance), instance.pid)
-        if loop.value != n:
-            raise SystemExit(f"the sequential loop read {loop.value} configurations, expected {n}")
-        concurrent = measure(lambda counter: concurrent_loop(instance, args.threads), instance.pid)
-        if concurrent.value != n:
-            raise SystemExit(f"the concurrent loop read {concurrent.value} configurations, expected {n}")
+        if args.workers:
+            default = vm_reader.CONCURRENT_READS
+            for in_flight in (1, 2, 4, 8, 16, 32, 64):
+                vm_reader.CONCURRENT_READS = in_flight
+                sweep[in_flight] = measure(lambda counter: virtplane_drift(stack_dir, counter), instance.pid).seconds
+            vm_reader.CONCURRENT_READS = default
+
+        sample = min(n, args.sequential)
+        loop = measure(lambda counter: sequential_loop(instance, sample), instance.pid)
+        if loop.value != sample:
+            raise SystemExit(f"the sequential loop read {loop.value} configurations, expected {sample}")
+        loops = {}
+        for threads in thread_counts:
+            loops[threads] = measure(lambda counter, t=threads: concurrent_loop(instance, t), instance.pid)
+            if loops[threads].value != n:
+                raise SystemExit(f"the concurrent loop read {loops[threads].value} configurations, expected {n}")
     finally:
         instance.stop()
         os.environ.clear()
@@ -331,17 +364,21 @@ def main() -> None:
     def cpu(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
+    scale = n / sample
+    best_threads = min(loops, key=lambda t: loops[t].seconds)
+    best = loops[best_threads]
     median = f", median of {len(passes)}" if len(passes) > 1 else ""
     rows = [
         (f"virtplane drift, in-process{median}", ours.seconds, ours.requests, ours.client_cpu, ours.server_cpu),
         *[(f"  {name}", seconds, made, None, None) for name, (seconds, made) in run.phases.items()],
-        ("virtplane drift --json (a process, imports incl.)", cli_seconds, None, None, None),
-        ("sequential proxmoxer loop", loop.seconds, loop.requests, loop.client_cpu, loop.server_cpu),
-        (f"concurrent proxmoxer loop ({args.threads} threads)", concurrent.seconds, concurrent.requests,
-         concurrent.client_cpu, concurrent.server_cpu),
+        ("virtplane drift --json (a process, imports incl.)", cli.seconds if cli else None, None, None, None),
+        (f"sequential proxmoxer loop ({sample} VMs, scaled)", loop.seconds * scale, int(loop.requests * scale),
+         loop.client_cpu * scale, (loop.server_cpu or 0) * scale),
+        *[(f"concurrent proxmoxer loop ({threads} threads)", m.seconds, m.requests, m.client_cpu, m.server_cpu)
+          for threads, m in loops.items()],
     ]
     print(f"\nDrift over {n} VMs on fakepve ({owned} owned, {len(run.plan.pending)} with drift); "
-          f"{args.latency_ms:g} ms added per request")
+          f"{args.latency_ms:g} ms added per request; {served}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'':50} {'total s':>8} {'ms/VM':>7} {'HTTP requests':>14} {'client CPU s':>13} {'server CPU s':>13}")
     for label, total, requests_made, client, server in rows:
         if total is None:
@@ -350,15 +387,33 @@ def main() -> None:
         print(f"{label:50} {total:8.2f} {total / n * 1000:7.2f} {made:>14} {cpu(client):>13} {cpu(server):>13}")
     if len(passes) > 1:
         print(f"  (virtplane drift passes: {', '.join(f'{m.seconds:.2f}' for m in passes)} s)")
-    concurrent_label = f"concurrent-{args.threads} loop"
+    print(f"\n  virtplane's client CPU for the read and diff: {run.read_cpu / n * 1000:.3f} ms per VM (goal <= 0.5); "
+          f"the whole in-process pass, evaluation included: {ours.client_cpu / n * 1000:.3f} ms per VM")
+    if cli is not None:
+        exit_s = cli.seconds - cli.phases.get("total", 0)
+        print(f"  the drift process's phases (s): {cli.phase_text()}; interpreter exit {exit_s:.2f}")
+        print(f"  fixed cost (everything but the read, start to exit): {cli.seconds - cli.phases.get('read', 0):.2f} s "
+              f"(goal < 0.5 s); peak resident memory {cli.peak_rss_mib:.0f} MiB")
+    if sweep:
+        print(f"\nvirtplane drift against {args.workers} API workers, by reads in flight (vm_reader.CONCURRENT_READS, "
+              f"now {vm_reader.CONCURRENT_READS}):")
+        for in_flight, seconds in sweep.items():
+            print(f"  {in_flight:3d} in flight: {seconds:6.2f} s")
+    print("\nBaselines' code paths")
+    print(f"  sequential : {SEQUENTIAL}")
+    print(f"  concurrent : {CONCURRENT}")
+    print(f"  virtplane  : GET /cluster/resources?type=vm, then GET /nodes/{{node}}/qemu/{{vmid}}/pending per VM, "
+          f"{vm_reader.CONCURRENT_READS} in flight (providers/proxmox/vm_reader.py)")
     print("\nRatios")
-    print(f"  {'sequential loop / virtplane drift':38}: {loop.seconds / ours.seconds:6.1f}x  (target >= 15x)")
-    print(f"  {concurrent_label + ' / virtplane drift':38}: {concurrent.seconds / ours.seconds:6.1f}x")
-    if cli_seconds is not None:
-        print(f"  {'sequential loop / drift process':38}: {loop.seconds / cli_seconds:6.1f}x")
-        print(f"  {concurrent_label + ' / drift process':38}: {concurrent.seconds / cli_seconds:6.1f}x")
-    print(f"  HTTP requests: virtplane {ours.requests:,}, sequential loop {loop.requests:,}, "
-          f"{concurrent_label} {concurrent.requests:,}")
+    sequential_s = loop.seconds * scale
+    print(f"  best concurrent loop: {best_threads} threads ({best.seconds:.2f} s)")
+    print(f"  {'best concurrent loop / virtplane in-process':46}: {best.seconds / ours.seconds:6.2f}x  (goal >= 0.95x)")
+    print(f"  {'sequential loop / virtplane in-process':46}: {sequential_s / ours.seconds:6.1f}x")
+    if cli is not None:
+        print(f"  {'sequential loop / drift process':46}: {sequential_s / cli.seconds:6.1f}x  (goal >= 15x)")
+        print(f"  {'best concurrent loop / drift process':46}: {best.seconds / cli.seconds:6.2f}x")
+    print(f"  HTTP requests: virtplane {ours.requests:,}, sequential loop {int(loop.requests * scale):,}, "
+          f"best concurrent loop {best.requests:,}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Drift over N VMs on the vSphere simulator: virtplane vs. naive per-VM loops vs. one raw pass.
+"""Drift over N VMs on the vSphere simulator: virtplane vs. one raw pyVmomi pass vs. naive per-VM loops.
 
 Everything is measured in one run, on the same simulator, so the ratios are what matters:
-  * virtplane, read and diff alone (observe + plan, connection already open)
-  * virtplane end to end (`virtplane drift STACK --json` as a process: evaluation of the program included)
+  * virtplane end to end (`virtplane drift STACK --json` as a process: start-up, imports, evaluation of the
+    program, login, reads, diff and report), with its phases (VIRTPLANE_TIMINGS) and its peak resident memory
+  * virtplane, read and diff alone (observe + plan, connection already open), with its streaming reader of
+    the PropertyCollector's pages (the default) and with pyVmomi reading them
+  * one raw pyVmomi PropertyCollector pass of the same fields (the baseline of the goal: the fastest read
+    pyVmomi offers, no normalization, no diff), and the same pass through virtplane's streaming reader
   * a naive sequential pyvmomi loop, on a sample (--naive VMs), scaled per VM: what a reasonable per-VM script
     does, reading each VM's ``config``, ``runtime`` and ``customValue`` once (three round trips a VM) and each
     host's name once
@@ -14,6 +18,8 @@ and the SOAP requests each made (HTTP requests to the SDK endpoint), this proces
 simulator's CPU time during each.
 
     python bench/drift_vsphere.py [--vms 10000] [--naive 1000] [--threads 32] [--delay-ms 10]
+
+--naive 0 and --threads 0 leave the per-VM loops out (at 10,000 VMs they take minutes).
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,10 +45,12 @@ from pyVmomi import vim, vmodl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.cli_run import run_drift  # noqa: E402
 from bench.process_cpu import process_cpu  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.engine import build_plan, connected  # noqa: E402
 from virtplane.evaluate import evaluate  # noqa: E402
+from virtplane.providers.vsphere.collector import retrieve  # noqa: E402
 from virtplane.providers.vsphere.vm import PATHS  # noqa: E402
 from virtplane_lab import vcsim  # noqa: E402
 
@@ -94,6 +102,18 @@ def connect(instance: vcsim.VcsimInstance) -> vim.ServiceInstance:
 def vm_view(si: vim.ServiceInstance) -> vim.view.ContainerView:
     content = si.RetrieveContent()
     return content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+
+
+RAW_PASS = ("bench/drift_vsphere.py raw_pass: RetrievePropertiesEx + ContinueRetrievePropertiesEx (maxObjects "
+            "1,000) over a ContainerView of every VM, the 16 paths of virtplane's PATHS, deserialized by pyVmomi")
+NAIVE = ("bench/drift_vsphere.py read_vm: per VM vm.config, vm.runtime, vm.customValue (3 SOAP calls), each "
+         "host's name once")
+
+
+def stream_pass(si: vim.ServiceInstance) -> int:
+    """The same pass through virtplane's streaming reader (providers/vsphere/stream.py)."""
+    content = si.RetrieveContent()
+    return len(retrieve(content, content.rootFolder, vim.VirtualMachine, PATHS, stream=True))
 
 
 def raw_pass(si: vim.ServiceInstance) -> int:
@@ -206,75 +226,101 @@ def main() -> None:
     print(f"Seeding the vSphere simulator with {args.vms} VMs owned by {STACK} …", flush=True)
     started = time.perf_counter()
     instance = vcsim.start(work, hosts=3, vms=args.vms, own_vms=STACK, bin_dir=REPO / ".lab" / "bin",
-                           delay_ms=args.delay_ms, timeout=1800)
+                           delay_ms=args.delay_ms, timeout=3600)
     print(f"  ready in {time.perf_counter() - started:.0f} s", flush=True)
+    saved_environ = dict(os.environ)
     os.environ.update(instance.environ())
+    naive = concurrent = None
     try:
         stack_dir = work / "stack"
         declared = write_stack(stack_dir, instance)
         desired = evaluate(stack_dir, "dev")
         assert len(desired.resources) == declared == args.vms, (len(desired.resources), declared)
 
-        with connected(desired) as providers:
-            ours = timed(lambda: build_plan(desired, providers), instance.pid)
-        drifted = len(ours.value.pending)
-
-        env = dict(os.environ)
-        started = time.perf_counter()
-        cli = subprocess.run([sys.executable, "-m", "virtplane", "drift", str(stack_dir), "--json"], env=env,
-                             capture_output=True, text=True, check=False)
-        e2e_s = time.perf_counter() - started
+        cli = run_drift(stack_dir, dict(os.environ))
         if cli.returncode not in (0, 2):
             raise SystemExit(f"virtplane drift failed: {cli.stderr}")
+        with connected(desired) as providers:
+            ours = timed(lambda: build_plan(desired, providers), instance.pid)
+            driver = providers["bench"].driver("VirtualMachine")
+            driver.stream_reads = False
+            ours_pyvmomi = timed(lambda: build_plan(desired, providers), instance.pid)
+        drifted = len(ours.value.pending)
+        if len(ours_pyvmomi.value.pending) != drifted:
+            raise SystemExit("the two readers disagree on the drift")
 
         si = connect(instance)
         try:
             raw = timed(lambda: raw_pass(si), instance.pid)
-            naive = timed(lambda: naive_loop(si, args.naive), instance.pid)
+            streamed = timed(lambda: stream_pass(si), instance.pid)
+            if args.naive:
+                naive = timed(lambda: naive_loop(si, args.naive), instance.pid)
         finally:
             Disconnect(si)
-        si = connect(instance)  # its own session and connection pool
-        try:
-            concurrent = timed(lambda: concurrent_loop(si, args.threads), instance.pid)
-        finally:
-            Disconnect(si)
-        if concurrent.value != args.vms:
-            raise SystemExit(f"the concurrent loop read {concurrent.value} VMs, expected {args.vms}")
+        if args.threads:
+            si = connect(instance)  # its own session and connection pool
+            try:
+                concurrent = timed(lambda: concurrent_loop(si, args.threads), instance.pid)
+            finally:
+                Disconnect(si)
+            if concurrent.value != args.vms:
+                raise SystemExit(f"the concurrent loop read {concurrent.value} VMs, expected {args.vms}")
     finally:
         instance.stop()
+        os.environ.clear()
+        os.environ.update(saved_environ)
+    shutil.rmtree(work, ignore_errors=True)
 
-    n, sampled = args.vms, naive.value
-    scale = n / sampled  # the sequential loop's sample, scaled to every VM
+    n = args.vms
 
     def cpu(value: float | None, factor: float = 1.0) -> str:
         return "-" if value is None else f"{value * factor:.2f}"
 
     rows = [
+        ("virtplane drift, end to end (a process)", cli.seconds, None, "-", "-"),
         ("virtplane drift: read + diff", ours.seconds, ours.requests, cpu(ours.client_cpu), cpu(ours.server_cpu)),
-        ("virtplane drift: end to end (CLI)", e2e_s, None, "-", "-"),
-        (f"naive sequential loop ({sampled} VMs, scaled)", naive.seconds * scale, naive.requests * scale,
-         cpu(naive.client_cpu, scale), cpu(naive.server_cpu, scale)),
-        (f"naive concurrent loop ({args.threads} threads)", concurrent.seconds, concurrent.requests,
-         cpu(concurrent.client_cpu), cpu(concurrent.server_cpu)),
-        ("raw PropertyCollector pass", raw.seconds, raw.requests, cpu(raw.client_cpu), cpu(raw.server_cpu)),
+        ("virtplane drift: read + diff, pyVmomi reader", ours_pyvmomi.seconds, ours_pyvmomi.requests,
+         cpu(ours_pyvmomi.client_cpu), cpu(ours_pyvmomi.server_cpu)),
+        ("raw pyVmomi PropertyCollector pass", raw.seconds, raw.requests, cpu(raw.client_cpu), cpu(raw.server_cpu)),
+        ("the same pass, streaming reader", streamed.seconds, streamed.requests, cpu(streamed.client_cpu),
+         cpu(streamed.server_cpu)),
     ]
+    if naive is not None:
+        scale = n / naive.value  # the sequential loop's sample, scaled to every VM
+        rows.append((f"naive sequential loop ({naive.value} VMs, scaled)", naive.seconds * scale,
+                     naive.requests * scale, cpu(naive.client_cpu, scale), cpu(naive.server_cpu, scale)))
+    if concurrent is not None:
+        rows.append((f"naive concurrent loop ({args.threads} threads)", concurrent.seconds, concurrent.requests,
+                     cpu(concurrent.client_cpu), cpu(concurrent.server_cpu)))
     print(f"\nDrift over {n} VMs ({drifted} with drift; raw pass saw {raw.value}); "
-          f"simulator latency {args.delay_ms} ms per SOAP call")
-    print(f"{'':44} {'total s':>9} {'ms/VM':>8} {'SOAP requests':>14} {'client CPU s':>13} {'server CPU s':>13}")
+          f"simulator latency {args.delay_ms} ms per SOAP call; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'':46} {'total s':>9} {'ms/VM':>8} {'SOAP requests':>14} {'client CPU s':>13} {'server CPU s':>13}")
     for label, total, requests, client, server in rows:
         req = "-" if requests is None else f"{requests:,.0f}"
-        print(f"{label:44} {total:9.2f} {total / n * 1000:8.3f} {req:>14} {client:>13} {server:>13}")
+        print(f"{label:46} {total:9.2f} {total / n * 1000:8.3f} {req:>14} {client:>13} {server:>13}")
+    print(f"\n  the drift process's phases (s): {cli.phase_text()}")
+    print(f"  fixed cost (everything but the read): {cli.fixed():.2f} s")
+    print(f"  its peak resident memory: {cli.peak_rss_mib:.0f} MiB ({cli.peak_rss_mib * 1024 / n:.1f} KiB per VM)")
+    print("\nBaselines' code paths")
+    print(f"  raw pass    : {RAW_PASS}")
+    print("  streamed    : bench/drift_vsphere.py stream_pass: the same request through virtplane's collector with "
+          "stream=True (providers/vsphere/stream.py)")
+    print(f"  naive loops : {NAIVE}")
     print("\nRatios")
-    print(f"  naive sequential / virtplane read+diff   : {naive.seconds * scale / ours.seconds:8.1f}x  "
-          "(target >= 50x)")
-    concurrent_label = f"naive concurrent-{args.threads} / virtplane read+diff"
-    print(f"  {concurrent_label:41}: {concurrent.seconds / ours.seconds:8.1f}x")
-    print(f"  virtplane read+diff / raw pass           : {ours.seconds / raw.seconds:8.2f}x  (target <= 1.5x)")
-    print(f"  virtplane end to end / raw pass          : {e2e_s / raw.seconds:8.2f}x  (target <= 3x)")
-    print(f"  virtplane SOAP requests per 1,000 VMs    : {ours.requests / (n / 1000):8.2f}   "
-          f"(total {ours.requests}; target <= 1 per 1,000 beyond a small constant)")
-    print(f"  SOAP requests: virtplane {ours.requests:,}, naive sequential {naive.requests:,} for {sampled} VMs "
-          f"({naive.requests / sampled:.2f} per VM), naive concurrent {concurrent.requests:,} for {n} VMs")
+    print(f"  virtplane drift end to end / raw pyVmomi pass : {cli.seconds / raw.seconds:6.2f}x  "
+          "(goal: <= 0.5x at 10,000 VMs, < 1.3x at 2,000)")
+    print(f"  virtplane read + diff / raw pyVmomi pass      : {ours.seconds / raw.seconds:6.2f}x")
+    print(f"  streaming reader / pyVmomi, the raw pass      : {streamed.seconds / raw.seconds:6.2f}x  "
+          f"(client CPU {streamed.client_cpu / raw.client_cpu:.2f}x)")
+    print(f"  read + diff, pyVmomi reader / streaming reader: {ours_pyvmomi.seconds / ours.seconds:6.2f}x")
+    if naive is not None:
+        sequential = naive.seconds * n / naive.value
+        print(f"  naive sequential / virtplane read + diff      : {sequential / ours.seconds:6.1f}x")
+    if concurrent is not None:
+        print(f"  naive concurrent-{args.threads} / virtplane read + diff    : "
+              f"{concurrent.seconds / ours.seconds:6.1f}x")
+    print(f"  SOAP requests: virtplane {ours.requests:,} ({ours.requests / (n / 1000):.1f} per 1,000 VMs)")
+
 
 if __name__ == "__main__":
     main()

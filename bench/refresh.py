@@ -7,10 +7,15 @@ counted here at http.client), sends the N Reads over gRPC with the engine's para
   * the plugin: total time, time per Read, HTTP round trips to the hypervisor
   * the per-resource baseline bridged Terraform providers use (one read per resource, same parallelism), on a
     sample scaled to N: on vSphere a find by instance UUID then a property read of that VM (2 SOAP calls), on
-    Proxmox a GET of the VM's config (1 HTTP call)
+    Proxmox a GET of the VM's config (1 HTTP call), on Hyper-V ``Get-VM -Id`` and, piped from it, the VM's
+    processor, disks, VHDs, adapters, VLANs and firmware (7 pipelines, each a few WinRM requests)
   * the ratio of round trips (goal: >= 20x fewer) and of time.
 
-    python bench/refresh.py [--vms 1000] [--only vsphere|proxmox] [--latency-ms 20] [--parallel 16]
+Round trips are HTTP requests to the hypervisor (a SOAP call, a PVE API call, a WinRM message). Expected: vSphere
+O(1) (one paged PropertyCollector pass), Proxmox one config read per VM (PVE has no batched config read) plus the
+listing, Hyper-V O(1) (one pipeline). The Hyper-V simulator has no latency setting.
+
+    python bench/refresh.py [--vms 1000] [--only vsphere|proxmox|hyperv] [--latency-ms 20] [--parallel 16]
                             [--baseline-sample 200]
 """
 
@@ -37,7 +42,7 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench import drift_proxmox  # noqa: E402
+from bench import drift_hyperv, drift_proxmox  # noqa: E402
 from bench.request_counter import RequestCounter  # noqa: E402
 from virtplane.plugin import VERSION  # noqa: E402
 from virtplane.plugin.engine_log import EngineLog  # noqa: E402
@@ -179,15 +184,51 @@ def proxmox_reader(instance: fakepve.FakepveInstance) -> tuple[Callable[[Observe
     return read_one, lambda: None
 
 
+def hyperv_reader(instance: Any) -> tuple[Callable[[Observed], Any], Callable[[], None]]:
+    from virtplane.providers.hyperv.client import Cmd, HypervClient, pipe, vm_by_id
+    from virtplane.providers.hyperv.provider import HypervProvider
+
+    settings = HypervProvider.settings_from("bench", {}, os.environ)
+    local = threading.local()
+    clients: list[Any] = []
+
+    def read_one(live: Observed) -> Any:  # as a per-resource Read: the VM, then one pipeline per part of it
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = HypervClient(settings)
+            clients.append(client)
+        objects = client.run([pipe(vm_by_id(str(live.id)))], "read a VM").objects
+        for cmdlet in drift_hyperv.PER_VM:
+            objects += client.run([pipe(vm_by_id(str(live.id)), Cmd(cmdlet))], f"read {cmdlet}").objects
+        return objects
+
+    def close() -> None:
+        for client in clients:
+            client.close()
+
+    return read_one, close
+
+
 def run(kind: str, args: argparse.Namespace, work: Path) -> None:
     n = args.vms
-    print(f"\n== {kind}: seeding {n} VMs owned by {STACK} ({args.latency_ms:g} ms per request) …", flush=True)
+    latency = "no added latency" if kind == "hyperv" else f"{args.latency_ms:g} ms per request"
+    print(f"\n== {kind}: seeding {n} VMs owned by {STACK} ({latency}) …", flush=True)
     started = time.perf_counter()
     declared: dict[str, Any] = {}
     instance: Any
     if kind == "vsphere":
         instance = vcsim.start(work / kind, hosts=3, vms=n, own_vms=STACK, bin_dir=REPO / ".lab" / "bin",
                                delay_ms=int(args.latency_ms), timeout=1800)
+    elif kind == "hyperv":
+        from virtplane.providers.hyperv.provider import HypervProvider
+
+        instance = drift_hyperv.start_simulator(work / kind)
+        environ = {**instance.environ(), "HYPERV_TLS": "false"}
+        seeder = HypervProvider.connect(HypervProvider.settings_from("bench", {"operation_timeout": 600}, environ))
+        try:
+            drift_hyperv.seed(seeder.client, n, 100, endpoint="bench")
+        finally:
+            seeder.close()
     else:
         (work / kind).mkdir(parents=True, exist_ok=True)
         drift_proxmox.write_guests(work / kind / "guests.json", drift_proxmox.declared_specs(n))
@@ -197,12 +238,15 @@ def run(kind: str, args: argparse.Namespace, work: Path) -> None:
     print(f"   ready in {time.perf_counter() - started:.1f} s", flush=True)
     saved = dict(os.environ)
     os.environ.update(instance.environ())
+    if kind == "hyperv":
+        os.environ["HYPERV_TLS"] = "false"  # the bench's simulator speaks WinRM over HTTP (NTLM-encrypted)
     try:
         owned = owned_vms(kind, declared)
         if len(owned) != n:
             raise SystemExit(f"expected {n} owned VMs, the driver found {len(owned)}")
         plugin_s, plugin_requests = refresh_through_plugin(owned, args.parallel, kind)
-        read_one, close = vsphere_reader(instance) if kind == "vsphere" else proxmox_reader(instance)
+        readers = {"vsphere": vsphere_reader, "proxmox": proxmox_reader, "hyperv": hyperv_reader}
+        read_one, close = readers[kind](instance)
         try:
             base_s, base_requests = per_resource_baseline(read_one, owned, min(args.baseline_sample, n),
                                                           args.parallel)
@@ -218,20 +262,20 @@ def run(kind: str, args: argparse.Namespace, work: Path) -> None:
     print(f"{'one read per resource (sample, scaled)':46} {base_s:8.2f} {base_s / n * 1000:8.2f} "
           f"{base_requests:>12,.0f}")
     print(f"   round trips: {base_requests / max(plugin_requests, 1):.1f}x fewer through the plugin (goal >= 20x); "
-          f"time: {base_s / plugin_s:.1f}x")
+          f"time: {base_s / plugin_s:.1f}x; {kind}: {plugin_requests} round trips for {n} VMs through the plugin")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vms", type=int, default=1_000)
-    parser.add_argument("--only", choices=["vsphere", "proxmox"])
+    parser.add_argument("--only", choices=["vsphere", "proxmox", "hyperv"])
     parser.add_argument("--latency-ms", type=float, default=20.0, help="latency added to every request")
     parser.add_argument("--parallel", type=int, default=16, help="Reads in flight at once (the engine's -p)")
     parser.add_argument("--baseline-sample", type=int, default=200, help="VMs the per-resource loop reads")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="virtplane-bench-refresh-"))
     failed = []
-    for kind in [args.only] if args.only else ["vsphere", "proxmox"]:
+    for kind in [args.only] if args.only else ["vsphere", "proxmox", "hyperv"]:
         try:
             run(kind, args, work)
         except SystemExit as stop:

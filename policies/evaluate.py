@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from virtplane.declared import DesiredStack
+from virtplane.gc_pause import cycle_collector_paused
 from virtplane.inventory import Inventory
 from virtplane.placement import judge, needs_hardware, record
 from virtplane.policies import pool_findings
@@ -103,7 +104,12 @@ def check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory,
               containers: Sequence[ContainerUnderCheck] = ()) -> Report:
     """The VM rules over ``vms``, then the container rules over ``containers`` (which see the devices the VMs were
     placed on); waivers and downgrades of ``config`` applied to every finding."""
-    hypervisors = hypervisors or {}
+    with cycle_collector_paused():  # the findings and placements hold no cycles (virtplane/gc_pause.py)
+        return _check_vms(identity, vms, inventory, hypervisors or {}, config, containers)
+
+
+def _check_vms(identity: str, vms: Sequence[DeclaredVm], inventory: Inventory, hypervisors: Mapping[str, str],
+               config: PolicyConfig | None, containers: Sequence[ContainerUnderCheck]) -> Report:
     specs = [vm.spec.with_creation_defaults() for vm in vms]
     names = frozenset(vm.name for vm in vms)
     hosts_by_endpoint, running_on = release(inventory, names, {vm.name: s.memory for vm, s in zip(vms, specs,

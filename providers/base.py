@@ -337,6 +337,9 @@ class Provider(ABC):
     # The Endpoint settings that decide which backend, and which of its objects, the endpoint reaches (besides its
     # kind): a change of one points a stack at other objects — under Pulumi, a replacement of the provider.
     identity_settings: ClassVar[frozenset[str]] = frozenset()
+    # Why this hypervisor has no driver for a kind it could have one day (kind -> a clause the plan's refusal ends
+    # with); a kind absent here is refused with the shared sentence.
+    unserved_reasons: ClassVar[Mapping[str, str]] = {}
     drivers: dict[str, KindDriver]  # kind -> its driver, set when connected
 
     @classmethod

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import socket
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support import cli as cli_support
 from tests.support import fakepve_fixture, lab_libvirt
 from tests.support import hyperv as raw_hyperv
 from virtplane_lab import cli as lab_cli
@@ -18,6 +24,76 @@ REPO = Path(__file__).resolve().parents[1]
 BIN_CACHE = REPO / ".lab" / "bin"  # the simulator binary is built once per checkout
 
 fakepve = fakepve_fixture.fakepve  # overrides fakepve's own fixture: the fake's nodes carry seeded hardware
+
+# Every process this session starts (simulators, the CLI, the plugin) inherits this variable; one still running
+# when the session ends was left behind by a test (pytest_sessionfinish below).
+SESSION_MARK = "VIRTPLANE_TEST_SESSION"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller (or a plain run) names the session; workers inherit it
+        os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Run as a shell's background job, this process ignores Ctrl-C, and so would every process it starts: the
+        # tests that stop the CLI, the plugin or the policy pack with Ctrl-C need it to arrive as in a terminal.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _left_behind() -> list[tuple[int, str]]:
+    """(pid, command line) of processes carrying this session's mark, other than this process and its parents."""
+    mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    ours = {os.getpid()}
+    pid = os.getppid()
+    while pid > 1 and pid not in ours:
+        ours.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in ours:
+            continue
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()))
+        except OSError:
+            continue  # ended meanwhile, or not ours to read
+    return found
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has shut its workers down
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test left a process running (and end those processes, so nothing stays)."""
+    lab_libvirt.stop()  # the session's own daemon, started on first use (each xdist worker stops its own)
+    if hasattr(session.config, "workerinput") or not Path("/proc").is_dir():
+        return
+    left = _left_behind()
+    for pid, _ in left:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        lines = "\n".join(f"  {pid}: {command[:200]}" for pid, command in left)
+        session.config.get_terminal_writer().line(f"\nprocesses left running by the tests (now ended):\n{lines}",
+                                                  red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lock_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tests' lock spaces (tests/support/cli.py user_env) live in a directory of pytest's own."""
+    cli_support.LOCK_ROOT = tmp_path_factory.mktemp("locks")
+    return cli_support.LOCK_ROOT
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A loopback TCP port nothing listens on for the test's length: bound here and never listened on, so a
+    connection to it is refused and no other process can take it meanwhile."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    yield holder.getsockname()[1]
+    holder.close()
 
 
 @pytest.fixture(scope="session")

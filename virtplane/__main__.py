@@ -1,3 +1,3 @@
-from virtplane.cli import main
+from virtplane.cli import run
 
-main()
+run()

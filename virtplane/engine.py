@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from virtplane import redact
+from virtplane import redact, timings
 from virtplane.adoption import not_owned_note, read_imported
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.diff import diff
@@ -59,6 +59,7 @@ def connected(desired: DesiredStack, environ: Mapping[str, str] | None = None) -
         except SpecError as error:
             problems.append(error)
     raise_all(problems)
+    timings.mark(timings.FIRST)  # the drivers' modules were imported for their settings
     try:
         for name, (cls, endpoint_settings) in settings.items():
             for value in dict(endpoint_settings).values():
@@ -108,10 +109,12 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
                 refuse_unserved(kind_name, endpoint, provider, declared)
                 continue
             driver = provider.driver(kind_name)
-            observed = _only_this_endpoint(driver.observe(desired.identity, specs.get(endpoint, {})), endpoint,
-                                           declared)
+            timings.mark("diff")
+            live = driver.observe(desired.identity, specs.get(endpoint, {}))
+            observed = _only_this_endpoint(live, endpoint, declared)
             imported = read_imported(kind_name, endpoint, declared, observed, driver, desired.identity,
                                      specs.get(endpoint, {}))
+            timings.mark("read")
             items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors, imported)
             if kind_name == "VirtualMachine" and pools:  # desktop pools: recompose, shrink, in use, batches
                 refine_pools(items, pools, driver)
@@ -139,9 +142,11 @@ def refuse_unserved(kind_name: str, endpoint: str, provider: Provider, declared:
     """A kind the endpoint's provider has no driver for may not be declared on it (and has nothing to delete)."""
     if declared:
         name = sorted(declared)[0]
-        raise SpecError(kind_name, name, [("opts.provider", f"endpoint '{endpoint}' is a {provider.name} endpoint, "
-                                                            f"which has no {kind(kind_name).noun}s; declare it on an "
-                                                            "endpoint that does (see docs/containers.md)")])
+        reason = provider.unserved_reasons.get(kind_name)
+        because = f" ({reason})" if reason else ""
+        problem = (f"endpoint '{endpoint}' is a {provider.name} endpoint, which has no {kind(kind_name).noun}s"
+                   f"{because}; declare it on an endpoint that does (see docs/containers.md)")
+        raise SpecError(kind_name, name, [("opts.provider", problem)])
 
 
 def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mapping[str, object]) -> ObserveResult:

@@ -10,6 +10,7 @@ import json
 import runpy
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ def evaluate(stack_dir: Path, stack: str | None = None) -> declared.DesiredStack
         sys.path[:] = saved_path
     if failure is not None:  # what the program declared before it stopped is judged too
         raise_all([*collector.errors(), failure])
-    desired = _assemble(project, stack_name, collector, *_default_endpoint(config, secret_keys))
+    desired = _assemble(project, stack_name, collector, lambda: _default_endpoint(config, secret_keys))
     raise_all(collector.errors())
     return desired
 
@@ -167,10 +168,12 @@ def _describe_failure(main: Path, exc: BaseException) -> str:
     return f"stack program failed at {where}: {type(exc).__name__}: {exc}"
 
 
-def _assemble(project: str, stack: str, collector: declared.Collector, default: declared.DeclaredEndpoint,
-              default_problems: list[tuple[str, str]]) -> declared.DesiredStack:
+def _assemble(project: str, stack: str, collector: declared.Collector,
+              default_endpoint: Callable[[], tuple[declared.DeclaredEndpoint, list[tuple[str, str]]]]
+              ) -> declared.DesiredStack:
     """The desired stack from what the program declared; every problem found is noted on ``collector``: a resource
-    given something that is not an Endpoint, a name declared twice, a name the endpoint's hypervisor refuses."""
+    given something that is not an Endpoint, a name declared twice, a name the endpoint's hypervisor refuses.
+    ``default_endpoint`` is asked only when a resource names no Endpoint (it imports that endpoint's driver)."""
     from virtplane.providers.registry import provider_class
 
     desired = declared.DesiredStack(project=project, stack=stack, endpoints=dict(collector.endpoints))
@@ -180,17 +183,18 @@ def _assemble(project: str, stack: str, collector: declared.Collector, default: 
             collector.refuse(SpecError(kind, name, [("opts.provider", "must be a virtplane.Endpoint")]))
             continue
         if endpoint is None:  # as under `pulumi up`: the default provider, configured by `virtplane:*` config
-            if default.name in collector.endpoints:
+            if DEFAULT_ENDPOINT in collector.endpoints:
                 collector.refuse(SpecError(kind, name, [("opts.provider", (
-                    f"is not given, so the resource goes to the default endpoint, whose name '{default.name}' an "
+                    f"is not given, so the resource goes to the default endpoint, whose name '{DEFAULT_ENDPOINT}' an "
                     "Endpoint of this stack already has; rename that Endpoint or pass "
                     "opts=pulumi.ResourceOptions(provider=...)"))]))
                 continue
-            if default.name not in desired.endpoints:
-                desired.endpoints[default.name] = default
+            if DEFAULT_ENDPOINT not in desired.endpoints:
+                default, default_problems = default_endpoint()
+                desired.endpoints[DEFAULT_ENDPOINT] = default
                 if default_problems:
-                    collector.refuse(SpecError("Endpoint", default.name, default_problems))
-            endpoint_name = default.name
+                    collector.refuse(SpecError("Endpoint", DEFAULT_ENDPOINT, default_problems))
+            endpoint_name = DEFAULT_ENDPOINT
         assert endpoint_name is not None
         resource = declared.DeclaredResource(kind, name, spec, endpoint_name, deps, *(site or (None, None)),
                                              pool=collector.pool_of.get(name) if kind == "VirtualMachine" else None,

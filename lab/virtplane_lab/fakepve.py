@@ -35,11 +35,14 @@ class FakepveInstance(process.Simulator):
 
 
 def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: float = 0.0,
-          guests: Path | None = None, timeout: float = 60.0) -> FakepveInstance:
+          guests: Path | None = None, timeout: float = 60.0, workers: int = 0,
+          service_ms: float = 5.0) -> FakepveInstance:
     """Start fakepve in its own session (it outlives this process) and wait until it serves.
 
     ``time_scale`` is real seconds per PVE second for tasks (0: tasks finish at once); ``latency`` is
-    PVE seconds added to every response (so it is scaled too); ``guests`` seeds VMs (benchmarks)."""
+    PVE seconds added to every response (so it is scaled too); ``guests`` seeds VMs (benchmarks); ``workers``
+    serves the API with that many workers, each request holding one for ``service_ms`` (real PVE has 3; then
+    ``latency`` is real seconds)."""
     if importlib.util.find_spec("fakepve") is None:
         raise VirtplaneError("the Proxmox side of the lab needs fakepve: pip install ./lab (from a virtplane checkout) "
                              "(or run `make lab`)")
@@ -53,6 +56,8 @@ def start(work_dir: Path, *, nodes: int = 3, time_scale: float = 0.0, latency: f
             "--time-scale", str(time_scale), "--latency", str(latency), "--snippets-dir", str(snippets_dir)]
     if guests is not None:
         args += ["--guests", str(guests)]
+    if workers:
+        args += ["--workers", str(workers), "--service-ms", str(service_ms)]
     pid, ready = process.launch(args, run_dir, "Proxmox simulator (fakepve)", timeout)
     return FakepveInstance(url=ready["url"], pid=pid, ca_file=str(ca_file), password_file=str(password_file),
                            snippets_dir=str(snippets_dir))

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 from pathlib import Path
+from typing import Any
 
 NODES = ("pve1", "pve2", "pve3")
 
@@ -26,7 +27,9 @@ async def serve(args: argparse.Namespace) -> None:
     password = Path(args.password_file).read_text().strip()
     pve = HardwarePve(user=args.user, password=password, host=args.host, port=args.port)
     pve.time_scale = args.time_scale
-    if args.latency:
+    if args.workers:
+        limit_workers(pve, args.workers, args.service_ms / 1000, args.latency)
+    elif args.latency:
         pve.slow_network(args.latency)
     for node in NODES[: args.nodes]:
         pve.add_node(node)
@@ -49,6 +52,32 @@ async def serve(args: argparse.Namespace) -> None:
     await asyncio.Event().wait()
 
 
+def limit_workers(pve: Any, workers: int, service: float, latency: float) -> None:
+    """Serve as a PVE node whose API daemon has ``workers`` worker processes: each request holds one for
+    ``service`` seconds (plus fakepve's own handling), the others wait; the network's ``latency`` holds none.
+    pveproxy, which serves the API on port 8006, runs 3 workers (``max_workers`` in pve-manager's
+    PVE/Service/pveproxy.pm; pveproxy(8)), and a worker handles one API call at a time."""
+    from aiohttp import web
+
+    slots = asyncio.Semaphore(workers)
+
+    @web.middleware
+    async def worker(request: web.Request, handler: Any) -> web.StreamResponse:
+        await asyncio.sleep(latency)
+        async with slots:
+            await asyncio.sleep(service)
+            return await handler(request)
+
+    build = pve._build_app
+
+    def build_app() -> web.Application:
+        app = build()
+        app.middlewares.insert(0, worker)
+        return app
+
+    pve._build_app = build_app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -60,6 +89,10 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=0.0)
     parser.add_argument("--guests", help='JSON file {"guests": [{"vmid", "name", "node", "status", "config"}]}')
     parser.add_argument("--latency", type=float, default=0.0, help="PVE seconds added to every response")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="API worker processes (real PVE: 3); 0: fakepve's own, unlimited")
+    parser.add_argument("--service-ms", type=float, default=5.0,
+                        help="with --workers: milliseconds each request holds a worker")
     parser.add_argument("--snippets-dir", help="a directory: the shared snippets storage lab-snippets")
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(parser.parse_args()))

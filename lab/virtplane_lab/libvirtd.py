@@ -57,16 +57,36 @@ class LibvirtInstance:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Kill ``unshare`` (it ignores SIGTERM while it waits for its child): its child, PID 1 of the namespace, is
-        killed with it (``--kill-child``), and with that every process of the namespace; wait until it is gone."""
+        killed with it (``--kill-child``), and with that every process of the namespace; wait until they are all
+        gone (they end after ``unshare`` does: the kernel ends a namespace's processes when its PID 1 ends)."""
+        inside = descendants(self.pid)
         try:
             os.kill(self.pid, signal.SIGKILL)
         except OSError:
             return
         deadline = time.monotonic() + timeout
-        while process.alive(self.pid) and time.monotonic() < deadline:
+        while any(process.alive(pid) for pid in [self.pid, *inside]) and time.monotonic() < deadline:
             time.sleep(0.05)
         if self.socket_dir:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` (children, their children, ...), as /proc says now."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue  # ended meanwhile
+            parents.setdefault(parent, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        children = parents.get(pending.pop(), [])
+        found += children
+        pending += children
+    return found
 
 
 def start(work_dir: Path, *, network: bool = True, kvm: bool | None = None, ovmf: bool = True,

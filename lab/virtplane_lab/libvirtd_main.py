@@ -78,13 +78,15 @@ def _private_paths(run_dir: Path, kvm: bool, ovmf: bool) -> None:
 def _dev_without_kvm() -> None:
     """A /dev of the machine's own entries but ``kvm``: QEMU runs with TCG, as on a machine without KVM (CI).
     (Binding /dev/null over /dev/kvm would not do: libvirt sees a usable device node and probes QEMU again on
-    every call, as its cached capabilities never match.)"""
+    every call, as its cached capabilities never match.) Terminals come from a devpts instance of its own, with
+    ``/dev/ptmx`` its ``ptmx`` (a bound ``/dev/ptmx`` finds no ``pts`` beside it, and every pseudo-terminal open
+    fails: libvirt-lxc gives each container's console one)."""
     original = Path("/run/original-dev")
     original.mkdir(parents=True, exist_ok=True)
     _mount("--rbind", "/dev", str(original))
     _mount("-t", "tmpfs", "-o", "mode=755", "tmpfs", "/dev")
     for entry in sorted(original.iterdir()):
-        if entry.name == "kvm":
+        if entry.name in ("kvm", "ptmx", "pts"):
             continue
         target = Path("/dev") / entry.name
         if entry.is_symlink():
@@ -95,6 +97,9 @@ def _dev_without_kvm() -> None:
         else:
             target.touch()
             _mount("--bind", str(entry), str(target))
+    Path("/dev/pts").mkdir()
+    _mount("-t", "devpts", "-o", "newinstance,ptmxmode=0666,mode=0620", "devpts", "/dev/pts")
+    Path("/dev/ptmx").symlink_to("pts/ptmx")
 
 
 def _write_config(run_dir: Path, sock: Path) -> Path:

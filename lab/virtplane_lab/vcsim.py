@@ -44,10 +44,15 @@ def build(work_dir: Path) -> Path:
     work_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, GO111MODULE="off", GOPATH=GOPATH, GOFLAGS="",
                GOCACHE=str(work_dir / "gocache"))
-    result = subprocess.run(["go", "build", "-o", str(binary), str(SOURCE)], env=env,
+    # Built under a name of this process's, then renamed: a test run's other workers may build it at the same
+    # time, and none may start a binary another is still writing.
+    partial = work_dir / f".vcsim-{digest}.{os.getpid()}"
+    result = subprocess.run(["go", "build", "-o", str(partial), str(SOURCE)], env=env,
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
+        partial.unlink(missing_ok=True)
         raise VirtplaneError(f"building the vSphere simulator failed: {result.stderr.strip()}")
+    partial.replace(binary)
     return binary
 
 

@@ -22,6 +22,9 @@ class LibvirtProvider(Provider):
     settings_model = LibvirtSettings
     setting_names = (*ENV, *INPUT_ONLY)
     identity_settings = frozenset({"uri"})  # one host
+    unserved_reasons = {"Container": "libvirt-lxc is not supported yet: it needs cgroups managed for each container "
+                                     "and a root filesystem already on the host, which libvirt's API cannot bring "
+                                     "there from a template"}
     offers_linked_clones = True  # a qcow2 overlay whose backing store is the source domain's volume
 
     def __init__(self, conn: Any, settings: LibvirtSettings) -> None:

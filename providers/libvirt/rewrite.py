@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 from virtplane.providers.base import FieldChange, Owner
-from virtplane.providers.libvirt import devices, domain_xml, marker
+from virtplane.providers.libvirt import cidata, devices, domain_xml, marker
 from virtplane.providers.libvirt.devices import DeviceWriter, nic_slot
 from virtplane.providers.libvirt.domain_xml import LIBOSINFO_NS, Target
 from virtplane.providers.vm_rules import top_field
@@ -155,8 +155,9 @@ def as_clone(root: ET.Element, name: str, uuid: str, owner: Owner, tags: list[st
              thick: frozenset[str] = frozenset()) -> dict[str, tuple[str, str]]:
     """Turn a source domain's inactive XML into its clone's: new name and UUID, no MAC addresses (libvirt makes
     new ones), no NVRAM path (the clone gets its own variables from the template), our marker (incomplete) instead
-    of the source's, and each volume disk pointed at a new volume (raw, allocated in full, for the slots in
-    ``thick``; qcow2 otherwise). Returns slot -> (pool, source volume)."""
+    of the source's, no cloud-init CD-ROM of the source's (its seed volume goes with the source), and each volume
+    disk pointed at a new volume (raw, allocated in full, for the slots in ``thick``; qcow2 otherwise). Returns
+    slot -> (pool, source volume)."""
     root.find("name").text = name  # type: ignore[union-attr]
     uuid_element = root.find("uuid")
     if uuid_element is None:
@@ -173,8 +174,12 @@ def as_clone(root: ET.Element, name: str, uuid: str, owner: Owner, tags: list[st
     marker.write(root, marker.Marker(owner, complete=False,
                                      tags=list(tags if tags is not None else previous.tags if previous else [])))
     sources = {}
+    device_list = root.find("devices")
     for disk in root.findall("devices/disk"):
         source, target = disk.find("source"), disk.find("target")
+        if disk.get("device") == "cdrom" and source is not None and cidata.is_seed(source.get("volume") or ""):
+            device_list.remove(disk)  # type: ignore[union-attr]  # the source's cloud-init: deleted with the source
+            continue
         if disk.get("device", "disk") != "disk" or source is None or target is None:
             continue
         if source.get("pool") and source.get("volume"):

@@ -44,7 +44,7 @@ from virtplane.providers.base import (
     Volumes,
 )
 from virtplane.providers.claims import guard, sort_observed
-from virtplane.providers.libvirt import client, devices, domain_xml, marker, rewrite
+from virtplane.providers.libvirt import cidata, client, devices, domain_xml, marker, rewrite, seed
 from virtplane.providers.libvirt.devices import DeviceWriter, NetworkNames, Volume
 from virtplane.providers.libvirt.domain_xml import DomainFacts, parse, to_xml
 from virtplane.providers.libvirt.guest_state import read_states
@@ -54,7 +54,7 @@ from virtplane.providers.libvirt.vm_check import vm_problems
 from virtplane.providers.power import change_with_power
 from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.slots import resolve_vm
-from virtplane.specs import CREATE_ONLY, DiskSpec, NetworkSpec, Spec, VirtualMachineSpec
+from virtplane.specs import CREATE_ONLY, CloudInitSpec, DiskSpec, NetworkSpec, Spec, VirtualMachineSpec
 
 GiB = 1024**3
 _RULES = VmRules(hypervisor="libvirt",
@@ -108,6 +108,7 @@ class VirtualMachineDriver(KindDriver):
 
     kind = "VirtualMachine"
     replaceable = _RULES.replaceable
+    delivers = frozenset({"cloud_init"})  # a NoCloud seed volume on a CD-ROM: providers/libvirt/cidata.py
 
     def __init__(self, conn: Any, host: HostReader, settings: LibvirtSettings) -> None:
         self._conn = conn
@@ -197,6 +198,7 @@ class VirtualMachineDriver(KindDriver):
             declared = self._declared.get(found.owner.resource if found else domain.name())
             facts = DomainFacts(running, node, volumes, self._networks, pci)
             state = domain_xml.vm_state(root, facts, declared if isinstance(declared, VirtualMachineSpec) else None)
+            state["cloud_init"] = cidata.digest(root, domain.name(), domain.UUIDString())
             handle = DomainHandle(domain.UUIDString(), domain.name(), root, running)
             observed.append(Observed(domain.name(), handle, found.owner if found else None, state,
                                      marker_complete=found.complete if found else True, id=domain.UUIDString(),
@@ -246,8 +248,10 @@ class VirtualMachineDriver(KindDriver):
         if field == "node":
             raise RefusedChange(f"a libvirt endpoint is one host ({self._host.name}); VMs do not move between "
                                 "endpoints")
+        if field == "cloud_init" and change.old is None:
+            return Rule.POWER_OFF  # a first delivery adds a SATA CD-ROM drive, which QEMU cannot hot-plug
         rule = _RULES(change)
-        if rule is Rule.IN_PLACE and field in ("disks", "nics") and not self._hotplug:
+        if rule is Rule.IN_PLACE and field in ("disks", "nics", "cloud_init") and not self._hotplug:
             return Rule.POWER_OFF  # the test driver cannot hot-plug: the domain is redefined and restarted
         return rule
 
@@ -323,19 +327,24 @@ class VirtualMachineDriver(KindDriver):
         name, uuid = owner.resource, str(uuids.uuid4())
         writer = self._writer(name, uuid, spec)
         root = domain_xml.new_domain(name, uuid, owner, spec, self._host.target(), writer)
+        if spec.cloud_init is not None:
+            volume = cidata.volume_name(name, uuid, spec.cloud_init.digest)
+            root.find("devices").append(cidata.new_drive(root, self._settings.storage_pool, volume))  # type: ignore[union-attr]
         domain = client.call(f"define VM {name}", self._conn.defineXML, to_xml(root))
-        self._finish(domain, name, root)
+        self._finish(domain, name, root, seed_spec=spec.cloud_init)
         if spec.power == "on":
             DomainSwitch(domain, name).start()
 
     def _finish(self, domain: Any, name: str, root: ET.Element, sources: Mapping[str, Any] | None = None,
-                linked: bool = False) -> None:
+                linked: bool = False, seed_spec: CloudInitSpec | None = None) -> None:
         """Make every volume an incomplete domain's XML names that is missing (an interrupted create's: the marker
-        holds their sizes), then complete the marker. ``sources``: slot -> source volume to clone from."""
+        holds their sizes) and write its cloud-init seed volume (``seed_spec``'s documents, when the domain's CD-ROM
+        names them), then complete the marker. ``sources``: slot -> source volume to clone from."""
         found = marker.read(root)
         if found is None or found.complete:
             return
         uuid = root.findtext("uuid") or ""
+        self._write_seed(name, root, uuid, seed_spec)
         for disk in root.findall("devices/disk"):
             source, target = disk.find("source"), disk.find("target")
             if source is None or target is None or not source.get("volume") or not source.get("pool"):
@@ -445,7 +454,7 @@ class VirtualMachineDriver(KindDriver):
         domain = client.call(f"find VM {name}", self._conn.lookupByUUIDString, handle.uuid)
         lib = client.module()
         if not observed.marker_complete:  # an interrupted create: make what it did not
-            self._finish(domain, name, parse(domain.XMLDesc(lib.VIR_DOMAIN_XML_INACTIVE)))
+            self._finish(domain, name, parse(domain.XMLDesc(lib.VIR_DOMAIN_XML_INACTIVE)), seed_spec=vm_spec.cloud_init)
         if not changes:
             if vm_spec.power == "on" and not domain.isActive():
                 DomainSwitch(domain, name).start()
@@ -482,14 +491,50 @@ class VirtualMachineDriver(KindDriver):
         for disk in plan.new_disks:
             pool, volume = writer.volume(disk)
             self._make_volume(name, pool, volume, disk.size, None, False)
+        reseeded = None
+        if any(change.path == "cloud_init" for change in changes) and spec.cloud_init is not None:
+            reseeded = self._reseed(name, handle, root, spec.cloud_init)
         client.call(f"define the new configuration of VM {name}", self._conn.defineXML, to_xml(root))
         if live:
             self._hotplug_changes(domain, name, plan)
+        if reseeded is not None:
+            drive, pool_name, volume, swapped = reseeded
+            if live and swapped:
+                client.call(f"change the cloud-init CD-ROM of VM {name}", domain.updateDeviceFlags,
+                            ET.tostring(drive, encoding="unicode"), lib.VIR_DOMAIN_AFFECT_LIVE)
+            seed.delete_others(self._conn, name, pool_name, handle.libvirt_name, handle.uuid, keep=volume)
         for slot, size in plan.grown.items():
             self._grow(domain, name, root, slot, size, live)
         for pool_name, volume in plan.removed_volumes:
             if devices.made_by_us(volume, handle.libvirt_name, handle.uuid):
                 self._delete_volume(name, pool_name, volume)
+
+    def _write_seed(self, name: str, root: ET.Element, uuid: str, spec: CloudInitSpec | None) -> None:
+        """The seed volume the domain's CD-ROM names, when it holds ``spec``'s documents (an interrupted create's
+        documents that the stack has changed since are replaced by the update that follows)."""
+        drive = cidata.drive(root, root.findtext("name") or name, uuid)
+        if spec is None or drive is None or cidata.digest(root, root.findtext("name") or name, uuid) != spec.digest:
+            return
+        source = drive.find("source")
+        assert source is not None
+        seed.write(self._conn, name, source.get("pool") or "", source.get("volume") or "", spec)
+
+    def _reseed(self, name: str, handle: DomainHandle, root: ET.Element,
+                spec: CloudInitSpec) -> tuple[ET.Element, str, str, bool]:
+        """The new documents written to a seed volume of their own and the domain's CD-ROM pointed at it (a CD-ROM
+        added when it has none). Returns the drive, the pool, the volume and whether a drive it had changed media."""
+        drive = cidata.drive(root, handle.libvirt_name, handle.uuid)
+        source = drive.find("source") if drive is not None else None
+        pool_name = (source.get("pool") if source is not None else None) or self._settings.storage_pool
+        volume = cidata.volume_name(handle.libvirt_name, handle.uuid, spec.digest)
+        seed.write(self._conn, name, pool_name, volume, spec)
+        if drive is None or source is None:
+            drive = cidata.new_drive(root, pool_name, volume)
+            root.find("devices").append(drive)  # type: ignore[union-attr]
+            return drive, pool_name, volume, False
+        source.set("pool", pool_name)
+        source.set("volume", volume)
+        return drive, pool_name, volume, True
 
     def _hotplug_changes(self, domain: Any, name: str, plan: rewrite.Rewrite) -> None:
         lib = client.module()
@@ -574,6 +619,9 @@ class VirtualMachineDriver(KindDriver):
             pool, volume = source.get("pool"), source.get("volume")
             if pool and volume and devices.made_by_us(volume, handle.libvirt_name, handle.uuid):
                 self._delete_volume(name, pool, volume)
+        for pool_name in sorted({self._settings.storage_pool} | {s.get("pool") or "" for s in root.findall(
+                "devices/disk/source") if cidata.ours(s.get("volume") or "", handle.libvirt_name, handle.uuid)}):
+            seed.delete_others(self._conn, name, pool_name, handle.libvirt_name, handle.uuid)
         for mdev in devices.mdev_uuids(root):
             self._remove_mdev(name, mdev)
         everything = (lib.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | lib.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA

@@ -55,6 +55,12 @@ def vm_problems(spec: VirtualMachineSpec, declared: Declared, conn: Any, host: H
             field = f"disks[{index}].storage" if disk.storage else f"disks[{index}]"
             problems.append((field, f"storage pool '{pool}' does not exist on {where} "
                                     f"(pools: {', '.join(sorted(pools)) or 'none'})"))
+    if spec.cloud_init is not None and host.test_driver:
+        problems.append(("cloud_init", "libvirt's test driver cannot write a volume's content (it does not support "
+                                       "virStorageVolUpload), so it cannot hold a cloud-init seed; use a QEMU host"))
+    elif spec.cloud_init is not None and pools is not None and settings.storage_pool not in pools:
+        problems.append(("cloud_init", f"the cloud-init seed volume goes to the endpoint's storage pool "
+                                       f"'{settings.storage_pool}', which does not exist on {where}"))
     networks = set(declared.get("Network", {})) | _networks(conn)
     for index, nic in enumerate(spec.nics or []):
         if nic.adapter != "sriov" and nic.network not in networks:

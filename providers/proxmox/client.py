@@ -16,14 +16,18 @@ Retry policy:
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import threading
 import time
 from collections.abc import Mapping
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import requests
+import urllib3
 from proxmoxer.backends.https import Backend, ProxmoxHTTPAuth
 from proxmoxer.core import AuthenticationError
 from requests.adapters import HTTPAdapter
@@ -53,9 +57,12 @@ class PveClient:
         self._session = self._backend.get_session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE)
         self._session.mount("https://", adapter)
-        # Reads skip the Session layer unless a proxy applies (see _send_read).
-        self._direct_reads = not requests.utils.get_environ_proxies(self._base_url)
-        self._probe()
+        # Reads skip requests unless a proxy applies (see _send_read). False sends them through the session like
+        # every other call (tests that watch or disturb the session's transport set it).
+        self.direct_reads = not requests.utils.get_environ_proxies(self._base_url)
+        self._read_pool = _read_pool(self._base_url, self._verify, self._timeout) if self.direct_reads else None
+        if not isinstance(self._session.auth, ProxmoxHTTPAuth):  # a password login proved all it would
+            self._probe()
 
     # ---- calls ---------------------------------------------------------------------------------------
 
@@ -78,6 +85,8 @@ class PveClient:
 
     def close(self) -> None:
         self._session.close()
+        if self._read_pool is not None:
+            self._read_pool.close()
 
     # ---- plumbing ------------------------------------------------------------------------------------
 
@@ -115,26 +124,35 @@ class PveClient:
                 continue
             raise error
 
-    def _send(self, method: str, path: str, payload: dict[str, Any]) -> requests.Response:
+    def _send(self, method: str, path: str, payload: dict[str, Any]) -> requests.Response | Reply:
         url = self._base_url + path
-        if method == "GET" and self._direct_reads:
+        if method == "GET" and self.direct_reads and self._read_pool is not None:
             return self._send_read(url, payload)
         if method in ("GET", "DELETE"):
             return self._session.request(method, url, params=payload, timeout=self._timeout)
         return self._session.request(method, url, data=payload, timeout=self._timeout)
 
-    def _send_read(self, url: str, params: dict[str, Any]) -> requests.Response:
-        """A GET handed straight to the session's pooled transport. The Session layer (proxy and CA
-        lookups in the environment, a cookie jar built per call by proxmoxer) costs as much client CPU as
-        the rest of a read, and an observe makes one read per VM; a GET needs none of it."""
-        request = requests.Request("GET", url, params=params).prepare()
+    def _send_read(self, url: str, params: dict[str, Any]) -> Reply:
+        """A GET sent on a urllib3 connection pool of its own, with the session's credentials. An observe makes
+        one read per VM, and requests' layers (a prepared request, proxy and CA lookups in the environment, a
+        cookie jar per call, a Response object) cost twice the client CPU of the rest of the read
+        (bench/drift_proxmox.py); a GET needs none of them. urllib3's errors come out as requests' own, which the
+        retry policy and the error messages read."""
+        request = SimpleNamespace(method="GET", headers={}, cert=None)
         auth = self._session.auth
         auth(request)  # the API token header; renews a ticket past its age like any other call
         if isinstance(auth, ProxmoxHTTPAuth):
             request.headers["Cookie"] = f"PVEAuthCookie={auth.get_tokens()[0]}"
-        return self._session.get_adapter(url).send(request, timeout=self._timeout, verify=self._verify)
+        target = urlsplit(url).path + (f"?{urlencode(params)}" if params else "")
+        assert self._read_pool is not None
+        try:
+            response = self._read_pool.urlopen("GET", target, headers=request.headers, retries=False,
+                                               redirect=False, preload_content=True)
+        except urllib3.exceptions.HTTPError as exc:
+            raise _as_requests_error(exc) from exc
+        return Reply(response.status, response.reason or "", response.data)
 
-    def _refusal(self, response: requests.Response, what: str) -> PveError:
+    def _refusal(self, response: requests.Response | Reply, what: str) -> PveError:
         try:
             body = response.json()
         except ValueError:
@@ -167,7 +185,7 @@ class PveClient:
             raise self._unreachable(exc) from None
 
     def _probe(self) -> None:
-        """One read that proves the address, the certificate and the credentials (an API token is not
+        """One read that proves the address, the certificate and the credentials of an API token (which is not
         checked before its first use)."""
         try:
             response = self._send("GET", "/version", {})
@@ -206,6 +224,56 @@ class PveClient:
                                 f"{reason}")
 
 
+class Reply:
+    """A read's answer: what the client reads of a requests.Response."""
+
+    __slots__ = ("content", "reason", "status_code")
+
+    def __init__(self, status_code: int, reason: str, content: bytes):
+        self.status_code = status_code
+        self.reason = reason
+        self.content = content
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+
+def _read_pool(base_url: str, verify: bool | str, timeout: tuple[float, float]) -> urllib3.HTTPSConnectionPool:
+    """The connection pool reads go through, verifying TLS as the session does (``verify``: a CA file or
+    directory, True for the system's CAs, False only when ``insecure`` is set)."""
+    address = urlsplit(base_url)
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif isinstance(verify, str) and os.path.isdir(verify):
+        context = ssl.create_default_context(capath=verify)
+    elif isinstance(verify, str):
+        context = ssl.create_default_context(cafile=verify)
+    else:
+        context = ssl.create_default_context()
+    return urllib3.HTTPSConnectionPool(address.hostname, address.port or 443, maxsize=POOL_SIZE, block=False,
+                                       ssl_context=context, timeout=urllib3.Timeout(connect=timeout[0],
+                                                                                    read=timeout[1]),
+                                       retries=False)
+
+
+def _as_requests_error(exc: urllib3.exceptions.HTTPError) -> requests.exceptions.RequestException:
+    """urllib3's error as requests would have raised it (what the retry policy and connection_reason read)."""
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return requests.exceptions.SSLError(exc)
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError) and not isinstance(
+            exc, urllib3.exceptions.NewConnectionError):  # which urllib3 derives from it: refused, unresolvable
+        return requests.exceptions.ConnectTimeout(exc)
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return requests.exceptions.ReadTimeout(exc)
+    return requests.exceptions.ConnectionError(exc)
+
+
 def _verification(settings: ProxmoxSettings) -> bool | str:
     """requests' ``verify``: the endpoint's CA file; else the system's CAs (not requests' own bundle); off only
     when ``insecure`` is set."""
@@ -228,7 +296,7 @@ def _form(values: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _data(response: requests.Response, what: str) -> Any:
+def _data(response: requests.Response | Reply, what: str) -> Any:
     try:
         return response.json()["data"]
     except (ValueError, KeyError, TypeError):

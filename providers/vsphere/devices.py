@@ -66,7 +66,7 @@ def adapter_name(device: Any) -> str:
     for cls, name in _ADAPTERS:
         if isinstance(device, cls):
             return name
-    return type(device).__name__.rsplit(".", 1)[-1].removeprefix("Virtual").lower()
+    return device.__class__.__name__.rsplit(".", 1)[-1].removeprefix("Virtual").lower()
 
 
 def disk_slot(family: str, bus_number: int, unit: int) -> str:

@@ -347,11 +347,11 @@ def holds_passthrough_hardware(props: Mapping[str, Any]) -> bool:
 
 # --- reading -------------------------------------------------------------------------------------------------
 
-def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
+def read_hosts(content: Any, datacenter: Any, endpoint: str, stream: bool = True) -> list[Host]:
     """Every host under ``datacenter`` with its facts: one retrieval for all hosts, their compute resources and
     their VMs' power state and reservations, one hardware-version query per compute resource (cluster or
     standalone host), and one more retrieval for the devices of the VMs on hosts with passthrough hardware, when
-    there are any."""
+    there are any (through the streaming reader unless ``stream`` is False: there may be thousands)."""
     everything = retrieve_types(content, datacenter, {vim.HostSystem: HOST_PATHS, vim.ComputeResource: COMPUTE_PATHS,
                                                       vim.VirtualMachine: VM_PATHS})
     rows = [(obj, props) for obj, props in everything if isinstance(obj, vim.HostSystem)]
@@ -371,7 +371,8 @@ def read_hosts(content: Any, datacenter: Any, endpoint: str) -> list[Host]:
     vm_devices: dict[str, list[tuple[str, Sequence[Any]]]] = {}
     if wanted:
         host_of = {vm._moId: host for host, vm in wanted}
-        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, DEVICE_PATHS):
+        for vm, props in retrieve_objects(content, [vm for _, vm in wanted], vim.VirtualMachine, DEVICE_PATHS,
+                                          stream=stream):
             vm_devices.setdefault(host_of[vm._moId], []).append(
                 (names.get(vm._moId, vm._moId), props.get("config.hardware.device") or []))
     hosts = []

@@ -43,6 +43,7 @@ class VsphereProvider(Provider):
         self.si = si
         self.settings = settings
         self.inventory = inventory
+        self.stream_reads = True  # the VMs' devices for the host inventory: the streaming reader (stream.py)
         self.drivers = {
             "VirtualMachine": VirtualMachineDriver(si, inventory),
             "Network": NetworkDriver(si, inventory),
@@ -81,7 +82,8 @@ class VsphereProvider(Provider):
         """Every host of the endpoint's datacenter with its hardware facts, in one batched read. ``endpoint``
         on each Host is the server address (the provider does not know the stack's Endpoint name)."""
         placement = self.inventory.placement
-        return read_hosts(self.si.RetrieveContent(), placement.datacenter, self.settings.server)
+        return read_hosts(self.si.RetrieveContent(), placement.datacenter, self.settings.server,
+                          stream=self.stream_reads)
 
     def close(self) -> None:
         _logout(self.si)

@@ -94,12 +94,14 @@ PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "co
 @dataclass
 class VmHandle:
     """The driver's reference to a live VM: its moref, its devices as last read, and whether all its memory
-    is reserved (what PCI devices need)."""
+    is reserved (what PCI devices need). ``streamed``: the devices are the streaming reader's read-only records
+    (stream.py), which a change re-reads through pyVmomi before it edits them."""
 
     ref: Any
     hardware: Hardware
     memory_locked: bool = False
     folder: str | None = None  # where the VM's files are (``[ds] web-1``): the disks there are its own
+    streamed: bool = False
 
 
 class VirtualMachineDriver(KindDriver):
@@ -128,6 +130,8 @@ class VirtualMachineDriver(KindDriver):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
         self._sources: dict[str, list[dict[str, Any]]] = {}  # VMs and templates by name, as the last observe read
+        # Reading every VM goes through the streaming reader (stream.py); False reads it through pyVmomi.
+        self.stream_reads = True
 
     @property  # type: ignore[override]
     def shutdown_seconds(self) -> float:
@@ -141,6 +145,7 @@ class VirtualMachineDriver(KindDriver):
         self._named_gpus = {name: [gpu.device is not None for gpu in cast(VirtualMachineSpec, spec).gpus or []]
                             for name, spec in declared.get(self.kind, {}).items() if spec is not None}
         rows = self._read_all()
+        streamed = self.stream_reads
         self._sources = {}  # every VM and template by name, for what a clone can make of its source's disks
         for _, props in rows:
             if "name" in props:
@@ -153,23 +158,23 @@ class VirtualMachineDriver(KindDriver):
             attributes = self._attributes.parse(props.get("customValue"))
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
-                claim(result, owner.resource, self._normalize(ref, props, owner, attributes), "VM")
+                claim(result, owner.resource, self._normalize(ref, props, owner, attributes, streamed), "VM")
             elif owner is None or unescaped(props["name"]) in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
         # Every VM without our custom attribute may be an interrupted create or clone: its extraConfig (written by
         # CreateVM/CloneVM themselves) is read for all of them in one more pass (providers/marker.py).
         refs = [ref for ref, *_ in candidates.values()]
         extra = {ref._moId: p for ref, p in retrieve_objects(self._content, refs, vim.VirtualMachine,
-                                                               ["config.extraConfig"])} if refs else {}
+                                                               ["config.extraConfig"], stream=streamed)} if refs else {}
         for moid, (ref, props, owner, attributes) in candidates.items():
             marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
             name = unescaped(props["name"])
             if owner is None and marker is not None and marker.stack == stack and made_by_create(name, marker):
-                observed = self._normalize(ref, props, marker, attributes)
+                observed = self._normalize(ref, props, marker, attributes, streamed)
                 observed.marker_complete = False
                 claim(result, marker.resource, observed, "VM")
             elif name in wanted:
-                result.foreign[name] = self._normalize(ref, props, owner or marker, attributes)
+                result.foreign[name] = self._normalize(ref, props, owner or marker, attributes, streamed)
         specs = declared.get(self.kind, {})
         if not specs or any(getattr(spec, "cloud_init", None) is not None for spec in specs.values()):
             self._read_cloud_init(list(result.owned.values()))
@@ -183,7 +188,7 @@ class VirtualMachineDriver(KindDriver):
             return
         refs = [live.handle.ref for live in observed]
         extra = {ref._moId: props for ref, props in retrieve_objects(self._content, refs, vim.VirtualMachine,
-                                                                     ["config.extraConfig"])}
+                                                                     ["config.extraConfig"], stream=self.stream_reads)}
         for live in observed:
             live.state["cloud_init"] = guestinfo.digest(extra.get(live.handle.ref._moId, {}).get("config.extraConfig"))
 
@@ -203,12 +208,14 @@ class VirtualMachineDriver(KindDriver):
             if not wanted(uuid) or props.get("config.template") or "name" not in props:
                 continue
             attributes = self._attributes.parse(props.get("customValue"))
-            found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes)
+            found[uuid] = self._normalize(ref, props, Owner.decode(attributes.get(MARKER_KEY)), attributes,
+                                          self.stream_reads)
         self._read_cloud_init(list(found.values()))
         return found
 
     def _read_all(self) -> list[tuple[Any, dict[str, Any]]]:
-        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS)
+        rows = retrieve(self._content, self._inventory.placement.vm_folder, vim.VirtualMachine, PATHS,
+                        stream=self.stream_reads)
         self._attributes.keys()
         self._known_references(rows)
         return rows
@@ -228,8 +235,8 @@ class VirtualMachineDriver(KindDriver):
                     self._inventory.refresh()
                     return
 
-    def _normalize(self, ref: Any, props: dict[str, Any], owner: Owner | None, attributes: dict[str, str]
-                   ) -> Observed:
+    def _normalize(self, ref: Any, props: dict[str, Any], owner: Owner | None, attributes: dict[str, str],
+                   streamed: bool = False) -> Observed:
         placement = self._inventory.placement
         hardware = split_devices(props.get("config.hardware.device"))
         boot = props.get("config.bootOptions")
@@ -255,7 +262,7 @@ class VirtualMachineDriver(KindDriver):
             "cloud_init": guestinfo.digest(props["config.extraConfig"]) if "config.extraConfig" in props else None,
         }
         handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")),
-                          vm_folder(props.get("config.files.vmPathName")))
+                          folder=vm_folder(props.get("config.files.vmPathName")), streamed=streamed)
         record = attributes.get(RESTORE_KEY) or ""
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"),
@@ -447,7 +454,7 @@ class VirtualMachineDriver(KindDriver):
                 fixed_gpus: list[bool]) -> None:
         """``update``; ``fixed_gpus`` tells, per declared GPU, whether its device is the stack's own choice."""
         self._guard(observed, "update")
-        handle: VmHandle = observed.handle
+        handle = self._writable(observed.handle, observed.name)
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
         config = config_spec(vm_spec, observed.state, fields)
@@ -601,6 +608,19 @@ class VirtualMachineDriver(KindDriver):
         return read_guest_states(self._content, observed)
 
     # ---- helpers -------------------------------------------------------------------------------------
+
+    def _writable(self, handle: VmHandle, name: str) -> VmHandle:
+        """The handle with pyVmomi's own device objects, which a change edits and sends back: a streamed
+        handle's devices are re-read (one PropertyCollector call for this VM)."""
+        if not handle.streamed:
+            return handle
+        rows = retrieve_objects(self._content, [handle.ref], vim.VirtualMachine,
+                                ["config.hardware.device", "config.memoryReservationLockedToMax"])
+        if not rows or "config.hardware.device" not in rows[0][1]:
+            raise VirtplaneError(f"VM {name} vanished before it could be changed")
+        props = rows[0][1]
+        return VmHandle(handle.ref, split_devices(props.get("config.hardware.device")),
+                        bool(props.get("config.memoryReservationLockedToMax")), folder=handle.folder)
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> None:

@@ -431,7 +431,8 @@ xs_desktops = virtplane.DesktopPool(
 )
 
 # The lab's libvirt daemon: real QEMU (TCG), with a storage pool and a network named 'default'. A network of its own
-# for the web VM and a UEFI database VM with secure boot, kept small: QEMU emulates every instruction. Its host has
+# for the web VM and a UEFI database VM with secure boot, kept small: QEMU emulates every instruction; cloud-init
+# on a seed CD-ROM, as on the other hypervisors. Its host has
 # no GPU or SR-IOV device (the lab never hands QEMU the machine's own), and libvirt's test driver, which has ours,
 # gives every connection a fresh copy of its host: a device VM there would not outlive `virtplane apply`
 # (docs/providers/libvirt.md).
@@ -446,6 +447,7 @@ kvm_web = virtplane.VirtualMachine(
     memory="256MiB",
     disks=[virtplane.Disk("2GiB")],
     nics=[virtplane.Nic(kvm_net)],
+    cloud_init=web_init(),
     tags=["web", "lab"],
     opts=on_kvm,
 )
@@ -460,6 +462,7 @@ kvm_db = virtplane.VirtualMachine(
     secure_boot=True,
     disks=[virtplane.Disk("4GiB"), virtplane.Disk("8GiB", bus="virtio-blk")],
     nics=[virtplane.Nic(kvm_net), virtplane.Nic("default", adapter="e1000e")],
+    cloud_init=db_init(f"10.{vlan}.0.50"),
     tags=["db", "lab"],
     opts=on_kvm,
 )

@@ -3,13 +3,10 @@ failing `--json` command still prints JSON; destroy and interrupts say what happ
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
@@ -71,24 +68,24 @@ def test_plan_and_drift_json_print_a_json_error_document_on_stdout(vcsim_instanc
     assert result.stderr.count("error: ") == 5  # people still read the sentences on stderr
 
 
-def test_a_connection_failure_under_json_is_a_json_error_without_a_resource(vcsim_instance, tmp_path):
+def test_a_connection_failure_under_json_is_a_json_error_without_a_resource(vcsim_instance, tmp_path, closed_port):
     stack = write_stack(tmp_path / "s", "import virtplane\nvirtplane.Network('net-json', vlan=7)\n")
-    with closed_port() as port:
-        result = virtplane("drift", str(stack), "--json", env=lab_env(vcsim_instance,
-                                                                     VSPHERE_SERVER=f"127.0.0.1:{port}"))
+    port = closed_port
+    result = virtplane("drift", str(stack), "--json",
+                       env=lab_env(vcsim_instance, VSPHERE_SERVER=f"127.0.0.1:{port}"))
     assert result.returncode == 1
     document = json.loads(result.stdout)
     assert document["errors"] == [{"resource": None, "field": None, "message": document["error"]}]
     assert document["error"] == f"cannot reach vSphere at 127.0.0.1:{port}: Connection refused"
 
 
-def test_an_unreachable_hyperv_host_says_connection_refused_as_vsphere_does(vcsim_instance, tmp_path):
+def test_an_unreachable_hyperv_host_says_connection_refused_as_vsphere_does(vcsim_instance, tmp_path, closed_port):
     stack = write_stack(tmp_path / "s", "import virtplane\nvirtplane.Network('app', vlan=7)\n")
     (stack / "Pulumi.dev.yaml").write_text("config:\n  virtplane:kind: hyperv\n")
-    with closed_port() as port:
-        env = lab_env(vcsim_instance, HYPERV_SERVER=f"127.0.0.1:{port}", HYPERV_USERNAME="ops",
-                      HYPERV_PASSWORD="Sentinel-Pw-1", HYPERV_TLS="false")
-        result = virtplane("plan", str(stack), env=env)
+    port = closed_port
+    env = lab_env(vcsim_instance, HYPERV_SERVER=f"127.0.0.1:{port}", HYPERV_USERNAME="ops",
+                  HYPERV_PASSWORD="Sentinel-Pw-1", HYPERV_TLS="false")
+    result = virtplane("plan", str(stack), env=env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == (f"error: cannot reach Hyper-V at 127.0.0.1:{port} (endpoint 'default'): "
                                       "Connection refused")
@@ -157,11 +154,3 @@ def test_an_interrupted_apply_lists_the_creates_that_finished_and_the_next_run_c
     again = virtplane("apply", str(stack), "--yes", env=env)  # the lock was released: no --break-lock
     assert again.returncode == 0, again.stdout + again.stderr
     assert sorted(hyperv.vm_names(fresh_hyperv)) == [f"fh-int-{i}" for i in range(4)]
-
-
-@contextlib.contextmanager
-def closed_port() -> Iterator[int]:
-    """A loopback port bound but not listening: connecting is refused, and no one else can take it meanwhile."""
-    with socket.socket() as bound:
-        bound.bind(("127.0.0.1", 0))
-        yield int(bound.getsockname()[1])

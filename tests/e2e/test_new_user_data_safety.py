@@ -110,7 +110,8 @@ def test_several_stack_files_without_stack_is_an_error_listing_them(vcsim_instan
     assert result.returncode == 1 and "several stack configurations (dev, prod)" in result.stderr
 
 
-def test_an_apply_while_another_holds_the_stack_lock_is_refused_naming_the_holder(fresh_vcsim, tmp_path):
+def test_an_apply_while_another_holds_the_stack_lock_is_refused_naming_the_holder(fresh_vcsim, tmp_path,
+                                                                                     monkeypatch):
     env = lab_env(fresh_vcsim)
     stack = write_stack(tmp_path / "s", stack_source("vsphere", f"virtplane.VirtualMachine('a', {ON})"))
     lock_dir = env["VIRTPLANE_LOCK_DIR"]
@@ -120,15 +121,13 @@ def test_an_apply_while_another_holds_the_stack_lock_is_refused_naming_the_holde
     assert first.returncode == 2
     # The lock file of this stack and backend: take it the way a running apply would.
     from virtplane import lock
-    os.environ["VIRTPLANE_LOCK_DIR"] = lock_dir
-    try:
-        with vsphere.admin(fresh_vcsim) as si:
-            uuid = si.RetrieveContent().about.instanceUuid
-        path = lock.lock_path("scratch/dev", f"vsphere:{uuid}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(holder))
-    finally:
-        del os.environ["VIRTPLANE_LOCK_DIR"]
+    monkeypatch.setenv("VIRTPLANE_LOCK_DIR", lock_dir)
+    with vsphere.admin(fresh_vcsim) as si:
+        uuid = si.RetrieveContent().about.instanceUuid
+    path = lock.lock_path("scratch/dev", f"vsphere:{uuid}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(holder))
+    monkeypatch.delenv("VIRTPLANE_LOCK_DIR")
     refused = virtplane("apply", str(stack), "--yes", env=env)
     assert refused.returncode == 1
     assert "held by a lock of bob@" in refused.stderr and "virtplane apply x" in refused.stderr

@@ -113,6 +113,24 @@ def test_a_preview_shows_a_replacement_when_a_field_that_can_force_one_is_not_kn
     assert replaced_by_firmware["replaces"] == (["firmware"] if _kind(endpoint) == "hyperv" else [])  # generation
 
 
+def test_a_firmware_change_replaces_a_hyperv_vm_and_updates_it_elsewhere(
+        plugin: Plugin, endpoint: Endpoint, name: str) -> None:
+    """Hyper-V fixes a VM's generation (BIOS: 1, UEFI: 2) at New-VM: another firmware is another VM, so the
+    preview shows a replacement, which destroys the disks; the other hypervisors change firmware in place."""
+    object_id, outputs = _created(plugin, name)
+    assert outputs["firmware"] == "bios"
+    change = lambda: plugin.diff("VirtualMachine", name, object_id, outputs, {**VM, "firmware": "uefi"})  # noqa: E731
+    if _kind(endpoint) == "hyperv":
+        [first, second] = outputs["disks"]
+        assert _refused(change).startswith(
+            f"refusing to apply: VM {name} on lab would be replaced (deleted and created again) to change firmware, "
+            f"destroying its disks ({first['slot']} (1 GiB), {second['slot']} (2 GiB))")
+    else:
+        reply = change()
+        assert reply["replaces"] == [] and reply["detailedDiff"] == {"firmware": {"kind": "UPDATE",
+                                                                                  "inputDiff": False}}
+
+
 # -- 13: update applies what the preview showed, nothing else ------------------------------------------------
 
 def test_an_update_refuses_to_revert_a_change_made_behind_its_back_that_the_preview_did_not_show(

@@ -48,11 +48,12 @@ def test_an_api_token_without_the_privilege_is_one_sentence_without_the_secret(
     assert "VM.Allocate" in output and "permission" in output.lower()
 
 
-def test_an_unreachable_proxmox_endpoint_says_so_in_one_sentence(vcsim_instance, fresh_pve, tmp_path):
+def test_an_unreachable_proxmox_endpoint_says_so_in_one_sentence(vcsim_instance, fresh_pve, tmp_path, closed_port):
     stack = write_stack(tmp_path / "s", program())
-    env = lab_env(vcsim_instance, fresh_pve, PROXMOX_VE_ENDPOINT="https://127.0.0.1:9/")
+    env = lab_env(vcsim_instance, fresh_pve, PROXMOX_VE_ENDPOINT=f"https://127.0.0.1:{closed_port}/")
     result = virtplane("plan", str(stack), env=env)
-    assert_one_clear_error(result, "127.0.0.1:9", password=fresh_pve["PROXMOX_VE_PASSWORD"])
+    assert_one_clear_error(result, f"127.0.0.1:{closed_port}", "Connection refused",
+                           password=fresh_pve["PROXMOX_VE_PASSWORD"])
 
 
 def test_a_missing_proxmox_credential_names_the_variables_to_set(vcsim_instance, fresh_pve, tmp_path):

@@ -54,10 +54,12 @@ def test_a_wrong_password_is_refused_without_echoing_it(vcsim_instance, tmp_path
     assert_one_clear_error(result, "refused the login", password=wrong)
 
 
-def test_an_unreachable_server_says_so_in_one_sentence(vcsim_instance, tmp_path):
+def test_an_unreachable_server_says_so_in_one_sentence(vcsim_instance, tmp_path, closed_port):
     stack = write_stack(tmp_path / "s", program())
-    result = virtplane("plan", str(stack), env=lab_env(vcsim_instance, VSPHERE_SERVER="127.0.0.1:9"))
-    assert_one_clear_error(result, "cannot reach vSphere at 127.0.0.1:9", password=vcsim_instance.password)
+    server = f"127.0.0.1:{closed_port}"
+    result = virtplane("plan", str(stack), env=lab_env(vcsim_instance, VSPHERE_SERVER=server))
+    assert_one_clear_error(result, f"cannot reach vSphere at {server}", "Connection refused",
+                           password=vcsim_instance.password)
 
 
 def test_an_untrusted_certificate_points_at_the_ca_setting(vcsim_instance, tmp_path):

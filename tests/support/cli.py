@@ -15,6 +15,8 @@ from virtplane_lab.xenserver import XenserverInstance
 
 REPO = Path(__file__).resolve().parents[2]
 LAB_STACK = REPO / "stacks" / "lab"
+# Where the tests' lock spaces go: a directory of pytest's own for the session (tests/conftest.py sets it).
+LOCK_ROOT: Path | None = None
 
 
 def lab_env(instance: VcsimInstance, proxmox: Mapping[str, str] | None = None,
@@ -48,7 +50,8 @@ def user_env(variables: Mapping[str, str], **overrides: str | None) -> dict[str,
            if not k.startswith(("VSPHERE_", "PROXMOX_VE_", "HYPERV_", "XENSERVER_", "LIBVIRT_"))}
     env.update(variables)
     env["COLUMNS"] = "200"
-    env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="virtplane-locks-")  # one lock space per test
+    assert LOCK_ROOT is not None, "tests/conftest.py sets the session's lock root"
+    env["VIRTPLANE_LOCK_DIR"] = tempfile.mkdtemp(prefix="locks-", dir=LOCK_ROOT)  # one lock space per test
     for key, value in overrides.items():
         if value is None:
             env.pop(key, None)

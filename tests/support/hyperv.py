@@ -114,6 +114,17 @@ def empty(instance: HypervInstance) -> None:
         *[(lambda ps, path=path: ps.add_cmdlet("Remove-Item").add_parameter("Path", path)) for path in paths])
 
 
+def holds_checkpoint_disks(instance: HypervInstance) -> bool:
+    """True when a VM of the host writes to a checkpoint's differencing disk (``.avhdx``)."""
+    drives = run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMHardDiskDrive"))
+    return any(str(prop(drive, "Path") or "").lower().endswith(".avhdx") for drive in drives)
+
+
+def holds_gpu_partitions(instance: HypervInstance) -> bool:
+    """True when a VM of the host has a GPU partition adapter."""
+    return bool(run(instance, lambda ps: ps.add_cmdlet("Get-VM").add_cmdlet("Get-VMGpuPartitionAdapter")))
+
+
 GOLDEN_VHD_FOLDER = "C:\\Golden"
 
 

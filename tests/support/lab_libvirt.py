@@ -49,6 +49,15 @@ def used_since_last_call() -> bool:
     return used
 
 
+def stop() -> None:
+    """Stop the session's daemon now, if it was started (the session's end calls it before it looks for processes
+    left running; exiting does too)."""
+    global _instance
+    if _instance is not None:
+        running, _instance = _instance, None
+        running.stop()
+
+
 def _stop(running: libvirtd.LibvirtInstance, work_dir: Path) -> None:
     running.stop()
     shutil.rmtree(work_dir, ignore_errors=True)

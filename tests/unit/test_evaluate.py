@@ -135,3 +135,19 @@ def test_a_program_that_fails_after_invalid_resources_reports_them_and_its_failu
     assert str(caught.value).splitlines() == [
         "Network 'net': field 'vlan': Input should be greater than or equal to 0",
         "stack program failed at __main__.py line 3: RuntimeError: boom"]
+
+
+def test_a_stack_whose_resources_all_name_their_endpoint_imports_no_other_driver(tmp_path):
+    """The default endpoint (vSphere unless configured) is asked for only when a resource names no Endpoint: a
+    Proxmox stack does not pay for importing the vSphere driver."""
+    import subprocess
+    import sys
+
+    stack = write_stack(tmp_path, PROGRAM.replace('server="vc.example", username="u", password="p"',
+                                                  'kind="proxmox", endpoint="https://pve.example:8006"'))
+    code = ("import sys; from virtplane.evaluate import evaluate; "
+            f"evaluate(__import__('pathlib').Path({str(stack)!r})); "
+            "print(' '.join(sorted({m.split('.')[2] for m in sys.modules if m.startswith('virtplane.providers.')})))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "proxmox" in loaded
+    assert not {"vsphere", "hyperv", "xenserver"} & set(loaded)

@@ -48,6 +48,10 @@ class Endpoint(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: Endpoint
+    # http.server writes a reply's headers and body in two sends; with Nagle's algorithm on, the body waits for the
+    # client's delayed ACK of the headers, ~40 ms per WinRM message, which a real host's listener (http.sys) does not
+    # add and which made every pipeline (several messages) slow: TCP_NODELAY on every connection.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         super().setup()
@@ -137,6 +141,6 @@ class Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError) as error:
             self._reply(400, json.dumps({"error": str(error)}).encode(), "application/json")
             return
-        self._reply(200, json.dumps(result).encode(), "application/json")
-        if self.path.rstrip("/").endswith("/reboot"):
+        if self.path.rstrip("/").endswith("/reboot"):  # before answering: a client may connect again at once
             self.server.drop_all_connections(keep=self.connection)
+        self._reply(200, json.dumps(result).encode(), "application/json")

@@ -68,6 +68,8 @@ def objects(hyperv_gpu: hyperv.HypervInstance) -> Iterator[dict[str, Any]]:
     on_vm(("Add-VMAssignableDevice", {"LocationPath": NVME}))
     on_vm(("Add-VMGpuPartitionAdapter", {}))
     on_vm(("Checkpoint-VM", {"SnapshotName": "before"}))
+    switch = unique("shapes-switch")  # one of its own: the session's host has none unless another test made one
+    one(lambda ps: ps.add_cmdlet("New-VMSwitch").add_parameter("Name", switch).add_parameter("SwitchType", "Internal"))
     found = {
         "VirtualMachine": on_vm(),
         "HardDiskDrive": on_vm(("Get-VMHardDiskDrive", {})),
@@ -82,7 +84,7 @@ def objects(hyperv_gpu: hyperv.HypervInstance) -> Iterator[dict[str, Any]]:
         "VMScsiController": on_vm(("Get-VMScsiController", {})),
         "VMSnapshot": on_vm(("Get-VMSnapshot", {})),
         "VMHost": one(lambda ps: ps.add_cmdlet("Get-VMHost")),
-        "VMSwitch": one(lambda ps: ps.add_cmdlet("Get-VMSwitch")),
+        "VMSwitch": one(lambda ps: ps.add_cmdlet("Get-VMSwitch").add_parameter("Name", switch)),
         "VMHostNumaNode": one(lambda ps: ps.add_cmdlet("Get-VMHostNumaNode")),
         "VMHostSupportedVersion": one(lambda ps: ps.add_cmdlet("Get-VMHostSupportedVersion")),
         "VMHostPartitionableGpu": one(lambda ps: ps.add_cmdlet("Get-VMHostPartitionableGpu")),
@@ -96,6 +98,7 @@ def objects(hyperv_gpu: hyperv.HypervInstance) -> Iterator[dict[str, Any]]:
     found["VMHostAssignableDevice"] = one(lambda ps: ps.add_cmdlet("Get-VMHostAssignableDevice"))
     yield found
     on_vm(("Remove-VMGpuPartitionAdapter", {}))
+    one(lambda ps: ps.add_cmdlet("Remove-VMSwitch").add_parameter("Name", switch).add_parameter("Force", True))
     next(session, None)  # closes the pool
 
 

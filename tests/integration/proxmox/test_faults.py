@@ -230,14 +230,17 @@ class Tap(BaseAdapter):
 @contextmanager
 def tapped(lab: Lab, before: Callable[[str, str], None] | None = None) -> Iterator[Tap]:
     """The provider's traffic goes through a Tap while the block runs."""
-    session = lab.endpoint.provider.client.session
+    client = lab.endpoint.provider.client
+    session = client.session
     inner = session.get_adapter("https://")
     wrapper = Tap(inner, before)
     session.mount("https://", wrapper)
+    direct, client.direct_reads = client.direct_reads, False  # reads through the session, so the Tap sees them
     try:
         yield wrapper
     finally:
         session.mount("https://", inner)
+        client.direct_reads = direct
 
 
 def wait_until_quiet(pve: Any, hang: float = 0.0, timeout: float = 20.0) -> None:

@@ -52,3 +52,18 @@ def test_a_write_refused_for_lost_quorum_is_not_retried(provider, stack, pve):
     with pytest.raises(ProviderError, match="no quorum"):
         provider.driver("VirtualMachine").create(Owner(stack, "web1"), vm_spec(node="pve1"))
     assert len(requests_to(pve, "POST", "/nodes/pve1/qemu")) == 1
+
+
+def test_a_read_whose_connection_is_dropped_is_retried_then_named_in_one_sentence(provider, stack, pve):
+    """Reads go through the client's own connection pool (not requests): its errors are read the same way."""
+    assert provider.client.direct_reads
+    pve.flaky_network(drop_rate=1.0)
+    try:
+        with pytest.raises(ProviderError) as failed:
+            observe(provider, stack, {})
+    finally:
+        pve.flaky_network(drop_rate=0.0)
+    assert re.fullmatch(r"Proxmox could not list the cluster's VMs: cannot reach endpoint '\w+' at https://\S+ "
+                        r"\((the connection was closed before an answer came|Connection reset by peer); tried 4 "
+                        r"times\)", str(failed.value)), str(failed.value)
+    assert observe(provider, stack, {}).owned == {}

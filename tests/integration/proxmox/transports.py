@@ -67,7 +67,8 @@ class CountInFlight(_Wrapper):
 
 
 def wrap(provider: ProxmoxProvider, make: Any, *args: Any) -> Any:
-    """Put ``make(current transport, *args)`` in front of the provider's HTTPS transport; returns it."""
+    """Put ``make(current transport, *args)`` in front of the provider's HTTPS transport (reads too); returns it."""
+    provider.client.direct_reads = False
     session = provider.client.session
     wrapper = make(session.get_adapter("https://"), *args)
     session.mount("https://", wrapper)

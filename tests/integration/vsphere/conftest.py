@@ -11,6 +11,7 @@ import pytest
 from pyVim.connect import Connect, Disconnect
 from pyVmomi import SoapAdapter
 
+from virtplane.providers.vsphere import stream
 from virtplane.providers.vsphere.provider import API_VERSION, VsphereProvider
 from virtplane_lab import vcsim
 
@@ -71,6 +72,15 @@ def _record_soap_calls(monkeypatch: pytest.MonkeyPatch, *, wire_names: bool) -> 
         return original(self, mo, info, args, outerStub)
 
     monkeypatch.setattr(SoapAdapter.SoapStubAdapter, "InvokeMethod", recording)
+    original_page = stream.Reader.page  # the streaming reader sends its PropertyCollector calls itself
+
+    def recording_page(self, collector, info, args, rows):
+        method = info.wsdlName if wire_names else info.name
+        calls.append(method)
+        calls.args[method] = args
+        return original_page(self, collector, info, args, rows)
+
+    monkeypatch.setattr(stream.Reader, "page", recording_page)
     return calls
 
 

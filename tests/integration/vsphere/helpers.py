@@ -47,8 +47,9 @@ def reconfigure(vm: Any, **settings: Any) -> None:
     wait_for_task(vm.ReconfigVM_Task(spec=vim.vm.ConfigSpec(**settings)), what="reconfigure out of band")
 
 
-def create_raw_vm(si: Any, name: str, marker: str | None = None) -> Any:
-    """A VM created with plain pyVmomi; ``marker`` goes into extraConfig only (an interrupted create)."""
+def create_raw_vm(si: Any, name: str, marker: str | None = None, devices: list[Any] | None = None) -> Any:
+    """A VM created with plain pyVmomi; ``marker`` goes into extraConfig only (an interrupted create); ``devices``
+    are added as they are (VirtualDeviceSpec ``add`` operations)."""
     content = si.RetrieveContent()
     datacenter = content.rootFolder.childEntity[0]
     cluster = next(e for e in datacenter.hostFolder.childEntity if isinstance(e, vim.ClusterComputeResource))
@@ -56,6 +57,7 @@ def create_raw_vm(si: Any, name: str, marker: str | None = None) -> Any:
                                files=vim.vm.FileInfo(vmPathName="[LocalDS_0]"))
     if marker is not None:
         config.extraConfig = [vim.option.OptionValue(key=MARKER_KEY, value=marker)]
+    config.deviceChange = [vim.vm.device.VirtualDeviceSpec(operation="add", device=device) for device in devices or []]
     task = datacenter.vmFolder.CreateVM_Task(config=config, pool=cluster.resourcePool)
     return wait_for_task(task, what="create a VM out of band")
 

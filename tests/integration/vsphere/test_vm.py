@@ -43,10 +43,35 @@ def resolved(provider: VsphereProvider, spec: VirtualMachineSpec, state: dict[st
     return resolve_vm(spec, state, provider.driver("VirtualMachine").new_slot)
 
 
-def in_sync(provider: VsphereProvider, spec: VirtualMachineSpec, state: dict[str, Any]) -> bool:
-    """True when the engine would see nothing to change: every field ``spec`` sets is live (unset fields,
-    None, are not managed and not compared)."""
-    return diff(resolved(provider, spec, state).model_dump(), state, CREATE_ONLY["VirtualMachine"]) == []
+GiB_KB = 1024 * 1024
+
+
+def raw_disks(si: Any, name: str) -> list[tuple[int, int, int, bool]]:
+    """The VM's disks as the simulator holds them: (controller bus number, unit, GiB, thin), in that order."""
+    vm = find_vm(si, name)
+    buses = {d.key: d.busNumber for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualController)}
+    return sorted((buses[d.controllerKey], d.unitNumber, d.capacityInKB // GiB_KB, bool(d.backing.thinProvisioned))
+                  for d in vm.config.hardware.device if isinstance(d, vim.vm.device.VirtualDisk))
+
+
+def raw_nics(si: Any, name: str) -> list[tuple[int, str, str]]:
+    """The VM's NICs as the simulator holds them: (device key, adapter type, port group or network name)."""
+    vm = find_vm(si, name)
+    groups = {g.key: g.name for g in vm.network if isinstance(g, vim.dvs.DistributedVirtualPortgroup)}
+    found = []
+    for nic in vm.config.hardware.device:
+        if isinstance(nic, vim.vm.device.VirtualEthernetCard):
+            port = getattr(nic.backing, "port", None)
+            network = groups[port.portgroupKey] if port is not None else nic.backing.deviceName
+            found.append((nic.key, type(nic).__name__.rsplit(".", 1)[-1], network))
+    return sorted(found)
+
+
+def raw_tags(si: Any, name: str) -> str | None:
+    """The virtplane.tags custom attribute of the VM, as the simulator holds it."""
+    vm = find_vm(si, name)
+    keys = {f.key: f.name for f in si.RetrieveContent().customFieldsManager.field}
+    return next((v.value for v in vm.customValue if keys.get(v.key) == "virtplane.tags"), None)
 
 
 @pytest.fixture
@@ -87,10 +112,16 @@ def test_observe_reads_back_every_field_of_a_created_vm(provider, stack, name):
     assert observed.marker_complete
 
 
-def test_a_vm_with_no_disks_nics_or_tags_reads_back_equal(provider, stack, name):
+def test_a_vm_with_no_disks_nics_or_tags_reads_back_equal(provider, raw_si, stack, name):
     spec = VirtualMachineSpec(cpus=2, memory=1024, power="off", guest_os="other")
     provider.driver("VirtualMachine").create(Owner(stack, name), spec)
-    assert in_sync(provider, spec, observe_one(provider, stack, name).state)
+    vm = find_vm(raw_si, name)
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB, vm.runtime.powerState, vm.config.guestId) == (
+        2, 1024, "poweredOff", "otherGuest64")
+    assert raw_disks(raw_si, name) == [] and raw_nics(raw_si, name) == [] and raw_tags(raw_si, name) is None
+    state = observe_one(provider, stack, name).state
+    assert (state["cpus"], state["memory"], state["power"], state["guest_os"]) == (2, 1024, "off", "other")
+    assert (state["disks"], state["nics"], state["gpus"], state["tags"]) == ([], [], [], [])
 
 
 def test_a_guest_id_that_is_not_a_neutral_name_is_written_and_read_as_is(provider, stack, name):
@@ -99,7 +130,7 @@ def test_a_guest_id_that_is_not_a_neutral_name_is_written_and_read_as_is(provide
     assert observe_one(provider, stack, name).state["guest_os"] == "ubuntu64Guest"
 
 
-def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider, stack, name):
+def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider, raw_si, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(cpus=4, memory=2048, disks=[{"size": 16, "datastore": "LocalDS_0"},
                                                   {"size": 4, "datastore": "LocalDS_0"}],
@@ -109,24 +140,32 @@ def test_cpu_memory_disk_grow_disk_add_and_nic_add_are_applied_in_place(provider
              for c in diff(resolved(provider, wanted, before.state).model_dump(), before.state)}
     assert rules == {"cpus": Rule.IN_PLACE, "memory": Rule.IN_PLACE, "disks[scsi0:0].size": Rule.IN_PLACE,
                      "disks[scsi0:1]": Rule.IN_PLACE, "nics[ethernet1]": Rule.IN_PLACE, "tags": Rule.IN_PLACE}
-    assert in_sync(provider, wanted, converge(provider, stack, name, wanted).state)
+    converge(provider, stack, name, wanted)
+    vm = find_vm(raw_si, name)
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB) == (4, 2048)
+    assert raw_disks(raw_si, name) == [(0, 0, 16, True), (0, 1, 4, True)]
+    assert [(adapter, network) for _, adapter, network in raw_nics(raw_si, name)] == [
+        ("VirtualVmxnet3", "DC0_DVPG0"), ("VirtualVmxnet3", "VM Network")]
+    assert raw_tags(raw_si, name) == "a"
 
 
-def test_a_nic_is_removed_and_rewired_in_place(provider, stack, name):
+def test_a_nic_is_removed_and_rewired_in_place(provider, raw_si, stack, name):
     start = vm_spec(nics=[{"network": "DC0_DVPG0"}, {"network": "VM Network"}])
     provider.driver("VirtualMachine").create(Owner(stack, name), start)
+    [(first_key, _, _), _] = raw_nics(raw_si, name)
     wanted = vm_spec(nics=[{"network": "VM Network"}])
     after = converge(provider, stack, name, wanted)
-    assert in_sync(provider, wanted, after.state)
+    assert raw_nics(raw_si, name) == [(first_key, "VirtualVmxnet3", "VM Network")]  # the first NIC, rewired
     assert after.state["nics"] == [{"network": "VM Network", "adapter": "paravirtual", "device": None,
                                     "slot": "ethernet0"}]
 
 
-def test_an_adapter_change_powers_the_vm_off_and_back_on(provider, stack, name):
+def test_an_adapter_change_powers_the_vm_off_and_back_on(provider, raw_si, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
     wanted = vm_spec(nics=[{"network": "DC0_DVPG0", "adapter": "e1000"}], cpus=1)
     observed = converge(provider, stack, name, wanted)
-    assert in_sync(provider, wanted, observed.state)
+    assert [(adapter, network) for _, adapter, network in raw_nics(raw_si, name)] == [("VirtualE1000", "DC0_DVPG0")]
+    assert find_vm(raw_si, name).runtime.powerState == "poweredOn"
     assert observed.state["nics"][0]["slot"] == "ethernet0"
     assert observed.state["power"] == "on"
 
@@ -137,10 +176,16 @@ def test_power_is_switched_off_and_on(provider, stack, name):
     assert converge(provider, stack, name, vm_spec(power="on")).state["power"] == "on"
 
 
-def test_firmware_change_to_uefi_with_secure_boot_is_applied(provider, stack, name):
+def test_firmware_change_to_uefi_with_secure_boot_is_applied(provider, raw_si, stack, name):
     provider.driver("VirtualMachine").create(Owner(stack, name), vm_spec())
+    vm = find_vm(raw_si, name)
+    assert (vm.config.firmware, vm.config.nestedHVEnabled) == ("bios", False)
     wanted = vm_spec(firmware="uefi", secure_boot=True, nested_virtualization=True)
-    assert in_sync(provider, wanted, converge(provider, stack, name, wanted).state)
+    state = converge(provider, stack, name, wanted).state
+    vm = find_vm(raw_si, name)
+    assert (vm.config.firmware, vm.config.bootOptions.efiSecureBootEnabled, vm.config.nestedHVEnabled) == (
+        "efi", True, True)
+    assert (state["firmware"], state["secure_boot"], state["nested_virtualization"]) == ("uefi", True, True)
 
 
 def test_out_of_band_changes_show_up_in_observe(provider, raw_si, stack, name):
@@ -206,14 +251,16 @@ def test_strays_of_the_stack_are_observed_even_when_not_named(provider, stack, n
     assert name in provider.driver("VirtualMachine").observe(stack, {}).owned
 
 
-def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, stack, name):
+def test_clone_from_a_vm_reconciles_the_clone_to_the_spec(provider, raw_si, stack, name):
     driver = provider.driver("VirtualMachine")
     driver.create(Owner(stack, name + "-src"), vm_spec(power="off"))
     spec = vm_spec(clone_from=name + "-src", cpus=2, memory=1024, tags=["cloned"],
                    disks=[{"size": 12, "datastore": "LocalDS_0"}, {"size": 2, "datastore": "LocalDS_0"}])
     driver.create(Owner(stack, name), spec)
     state = observe_one(provider, stack, name).state
-    assert in_sync(provider, spec, state)
+    vm = find_vm(raw_si, name)
+    assert (vm.config.hardware.numCPU, vm.config.hardware.memoryMB, raw_tags(raw_si, name)) == (2, 1024, "cloned")
+    assert [(bus, unit, size) for bus, unit, size, _ in raw_disks(raw_si, name)] == [(0, 0, 12), (0, 1, 2)]
     assert [(d["slot"], d["size"]) for d in state["disks"]] == [("scsi0:0", 12), ("scsi0:1", 2)]
     assert (state["cpus"], state["memory"], state["tags"]) == (2, 1024, ["cloned"])
 
@@ -374,7 +421,10 @@ def test_linked_clone_clones_the_template_snapshot_onto_child_disks(provider, ra
     assert clone_spec.snapshot._moId == snapshot._moId
     assert clone_spec.location.diskMoveType == "createNewChildDiskBacking"
     assert clone_spec.location.host.name == "DC0_C0_H1"
-    assert in_sync(provider, spec, observe_one(provider, stack, name).state)
+    clone = find_vm(raw_si, name)
+    assert (clone.config.hardware.numCPU, clone.runtime.host.name) == (2, "DC0_C0_H1")
+    state = observe_one(provider, stack, name).state
+    assert (state["cpus"], state["node"]) == (2, "DC0_C0_H1")
 
 
 def test_a_linked_clone_of_a_template_without_a_snapshot_is_refused_in_one_sentence(provider, stack, name):
