@@ -532,6 +532,9 @@ class VirtualMachineDriver(KindDriver):
         self._guard(observed, "delete")
         handle: VmHandle = observed.handle
         ref = handle.ref
+        if any(not in_folder(getattr(disk.backing, "fileName", None), handle.folder)
+               for disk in handle.hardware.disks.values()):
+            handle = self._writable(handle, observed.name)  # pyVmomi's own devices, to send back in a detach
         foreign = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=disk)
                    for disk in handle.hardware.disks.values()
                    if not in_folder(getattr(disk.backing, "fileName", None), handle.folder)]
