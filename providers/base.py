@@ -64,6 +64,14 @@ def _quote(value: str) -> str:
     return quote(value, safe="/@:+-_.,!~*'()[]$`")
 
 
+def vlan_named(network: str, base: str | None) -> int | None:
+    """The VLAN of an undeclared network read back as ``<base>.<vlan>`` (a Proxmox bridge, a Hyper-V switch), so
+    the name wires back to where it was read from; None for any other name."""
+    if not base or not network.startswith(f"{base}.") or not network[len(base) + 1:].isdigit():
+        return None
+    return int(network[len(base) + 1:])
+
+
 DESCRIPTION_PREFIX = f"{MARKER_KEY}: "
 
 
@@ -114,6 +122,8 @@ class Observed:
     ``handle`` is the driver's own reference. ``owner`` is the parsed marker (None when absent).
     ``marker_complete`` is False when an object carries our marker only in the place written at
     creation time (an apply was interrupted before finishing it): the engine then finishes it.
+    ``restore_power`` is set when virtplane switched the VM off for a change and was killed before starting it
+    again (providers/marker.py): the engine restores it.
     ``unexpressed`` names what the object has that no spec field can say (a serial port, a USB device, an
     ISO in a CD drive): left as it is, and listed by ``virtplane import`` in a comment on the VM.
     """
@@ -124,7 +134,22 @@ class Observed:
     state: dict[str, Any]
     marker_complete: bool = True
     id: str | None = None  # the hypervisor's stable id: vSphere instance UUID, Proxmox vmid, Hyper-V VMId
+    restore_power: str | None = None  # the power state virtplane switched the VM out of, to restore (marker.py)
     unexpressed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Volumes:
+    """What deleting an object does to its storage, named for the plan: ``destroyed`` lists each volume that goes
+    with it and what it holds; ``kept`` the volumes detached first, which survive (another VM's disk)."""
+
+    destroyed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+
+def disk_volume(disk: dict[str, Any]) -> str:
+    """A disk of a VM's state as the plan names it: ``scsi0:1 (100 GiB)``."""
+    return f"{disk.get('slot', '?')} ({disk.get('size', '?')} GiB)"
 
 
 @dataclass(frozen=True)
@@ -199,6 +224,9 @@ class KindDriver(ABC):
     ``observe``/``observe_ids``/``check``/``place`` are called from one thread, before apply starts."""
 
     kind: ClassVar[str]
+    # Seconds a guest switched off for a change gets to shut down cleanly before it is powered off hard (the
+    # power-change protocol of providers/marker.py); the plan says it. None: the driver does not say.
+    shutdown_seconds: float | None = None
     # Top-level fields some change of which ``rule`` answers REPLACE for: while such a field's new value is not
     # known yet (a Pulumi preview), the object may be replaced, and the preview says so.
     replaceable: ClassVar[frozenset[str]] = frozenset()
@@ -240,10 +268,26 @@ class KindDriver(ABC):
     def delete(self, observed: Observed) -> None:
         """Delete an object we own; tolerate it being gone already."""
 
+    def volumes(self, observed: Observed) -> Volumes:
+        """Every volume deleting ``observed`` removes (and any it detaches first and keeps), each named with what it
+        holds, for the plan's ``[destroys data]`` and apply's refusal. Default: the disks of its state."""
+        return Volumes([disk_volume(disk) for disk in observed.state.get("disks") or []])
+
+    def destroys(self, observed: Observed, change: FieldChange) -> list[str]:
+        """What applying ``change`` to ``observed`` destroys besides a disk it removes (a volume re-made to change a
+        setting), each named with what it holds; the plan marks the change and apply needs --allow-data-loss.
+        Default: nothing."""
+        return []
+
     def check(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
         """References the endpoint cannot satisfy and fields it does not support, as (field, message)
         pairs, found at plan time. ``declared`` is what the stack declares on this endpoint (so a
         reference to a network created in the same apply is fine). Default: nothing to check."""
+        return []
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """What the call that makes the object cannot honour, as (field, message) pairs, found at plan time for a
+        create or a replace (a clone's disks its clone call cannot set: virtplane/clones.py). Default: nothing."""
         return []
 
     def rule(self, change: FieldChange) -> Rule:

@@ -5,7 +5,9 @@ to be off, and only then pulls the plug. If the change then fails, the VM is sta
 reported, so a failed update never leaves a VM that is to run stopped. Afterwards the declared power state is
 applied; an unset one (not managed) leaves the VM as it was before the change.
 
-A provider supplies its four calls as a ``PowerSwitch`` and calls ``change_with_power``.
+A provider supplies its four calls as a ``PowerSwitch`` and calls ``change_with_power``. A VM switched off that
+is to run again is first recorded as such (``record("on")``, where the provider keeps the record of
+providers/marker.py), so a run killed while it is off restores it next time; the record is cleared once it runs.
 """
 
 from __future__ import annotations
@@ -59,10 +61,16 @@ def switch_off(switch: PowerSwitch, timeout: float = SHUTDOWN_TIMEOUT) -> None:
 
 
 def change_with_power(switch: PowerSwitch, *, running: bool, wanted: Literal["on", "off"] | None, needs_off: bool,
-                      change: Callable[[], None], timeout: float = SHUTDOWN_TIMEOUT) -> None:
+                      change: Callable[[], None], timeout: float = SHUTDOWN_TIMEOUT,
+                      record: Callable[[str | None], None] | None = None, recorded: bool = False) -> None:
     """Apply ``change`` to a VM that is ``running`` or not: switched off first when ``needs_off``, started again
-    when the change fails, and left in the ``wanted`` power state (None: as it was before)."""
+    when the change fails, and left in the ``wanted`` power state (None: as it was before). ``record`` keeps the
+    power state to restore on the VM (``recorded``: a record an earlier, interrupted run left), cleared at the end."""
     switched_off = running and needs_off
+    want_on = wanted == "on" if wanted is not None else running
+    if switched_off and want_on and record is not None:
+        record("on")
+        recorded = True
     if switched_off:
         switch_off(switch, timeout)
     try:
@@ -75,9 +83,10 @@ def change_with_power(switch: PowerSwitch, *, running: bool, wanted: Literal["on
                 raise ProviderError(f"{failure}; VM {switch.name} stays powered off, as starting it again failed "
                                     f"too: {again}") from failure
         raise
-    want_on = wanted == "on" if wanted is not None else running
     is_on = running and not switched_off
     if want_on and not is_on:
         switch.start()
     elif not want_on and is_on:
         switch_off(switch, timeout)
+    if recorded and record is not None:
+        record(None)

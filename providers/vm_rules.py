@@ -7,12 +7,8 @@ Every driver answers the same question (in place, powered off, replace, or refus
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from virtplane.diff import diff
-from virtplane.errors import ProviderError
 from virtplane.providers.base import FieldChange, RefusedChange, Rule
 
 _ITEM = re.compile(r"^(disks|nics|gpus)\[([^\]]+)\](?:\.(\w+))?$")
@@ -71,20 +67,3 @@ class VmRules:
 
 def _adapter(item: object) -> object:
     return item.get("adapter") if isinstance(item, dict) else None
-
-
-def after_clone(rule: Callable[[FieldChange], Rule], declared: dict[str, Any], cloned: dict[str, Any],
-                ignore: frozenset[str], what: str) -> list[FieldChange]:
-    """The changes a fresh clone still needs to be as declared (``declared``: the slot-resolved spec dumped;
-    ``cloned``: the clone read back), applied by the update that follows the clone. A change the hypervisor cannot
-    make stops the create with one sentence (``what`` names it: "VM web clones 'golden'"); the disks keep the storage
-    and bus they were cloned with (a change that would replace the VM is left to the next plan to show)."""
-    changes = []
-    for change in diff(declared, cloned, ignore):
-        try:
-            applied = rule(change)
-        except RefusedChange as exc:
-            raise ProviderError(f"{what}: field '{change.path}': {exc}") from None
-        if applied is not Rule.REPLACE:
-            changes.append(change)
-    return changes

@@ -65,6 +65,13 @@ def dependency_graph(plan: Plan) -> Graph[str]:
 CLI_ALLOWANCE = "pass --allow-data-loss"
 
 
+def refuse_when_nothing_can_apply(plan: Plan) -> None:
+    """Raise VirtplaneError, one sentence per resource, when every pending resource holds a change the hypervisor
+    cannot make: apply refuses each of them as a whole and there is nothing else to apply (docs/safety.md)."""
+    if plan.pending and all(item.refused for item in plan.pending):
+        raise VirtplaneError("\n".join(item.refusal() for item in plan.pending))
+
+
 def refuse_data_loss(plan: Plan, allowance: str = CLI_ALLOWANCE) -> None:
     """Raise DataLossRefused naming every VM, slot and size the plan would destroy; ``allowance`` says how to allow
     it (the CLI's flag, the plugin's ``allowDataLoss``)."""
@@ -104,6 +111,8 @@ def run(plan: Plan, providers: Mapping[str, Provider], *, parallel: int = 4, all
     def attempt(item: ResourcePlan) -> Outcome:
         started = time.monotonic()
         notify("start", item)
+        if item.refused:  # a change the hypervisor cannot make: none of this resource's changes are made
+            return Outcome(item, False, 0.0, redact.redact(item.refusal()))
         try:
             _apply_one(plan.stack, item, providers[item.endpoint])
         except VirtplaneError as exc:

@@ -314,6 +314,7 @@ def _converge(command: str, stack_dir: Path, stack: str | None, as_json: bool, y
         if not destroy:  # policy: mandatory findings stop apply before anything changes (see check_command)
             _refuse_on_policy(desired, providers, stack_dir, facts, out, as_json)
         applier.refuse_changes_to_unowned(the_plan.resources)
+        applier.refuse_when_nothing_can_apply(the_plan)
         if not allow_data_loss:
             applier.refuse_data_loss(the_plan)
         if not yes:

@@ -99,6 +99,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
     specs: dict[str, Declared] = {
         endpoint: {kind: {name: r.spec for name, r in named.items()} for kind, named in kinds.items()}
         for endpoint, kinds in grouped.items()}
+    errors: list[VirtplaneError] = []
     for endpoint, provider in providers.items():
         placer = Placer(endpoint, provider, facts)
         pools = {} if destroy else {name: pool for name, pool in desired.pools.items() if pool.endpoint == endpoint}
@@ -114,7 +115,7 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
             imported = read_imported(kind_name, endpoint, declared, observed, driver, desired.identity,
                                      specs.get(endpoint, {}))
             timings.mark("read")
-            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, imported)
+            items = _plan_kind(kind_name, endpoint, declared, observed, driver, desired.identity, errors, imported)
             if kind_name == "VirtualMachine" and pools:  # desktop pools: recompose, shrink, in use, batches
                 refine_pools(items, pools, driver)
                 placer.pools = PoolPlacer(endpoint, {name: p.spec.spread for name, p in pools.items()}, items)
@@ -124,7 +125,8 @@ def build_plan(desired: DesiredStack, providers: Mapping[str, Provider], *, dest
     if destroy:
         for item in plan.resources:
             item.destroying = True
-    _check_references(plan, providers, specs)
+    _check_references(plan, providers, specs, errors)
+    raise_all(errors)
     return plan
 
 
@@ -158,23 +160,24 @@ def _only_this_endpoint(observed: ObserveResult, endpoint: str, declared: Mappin
     return observed
 
 
-def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared]) -> None:
+def _check_references(plan: Plan, providers: Mapping[str, Provider], by_endpoint: Mapping[str, Declared],
+                      errors: list[VirtplaneError]) -> None:
     """Ask each driver whether what will be created or changed refers to things that exist; every resource's
-    problems are reported at once."""
-    errors: list[VirtplaneError] = []
+    problems are collected into ``errors`` (reported at once with the plan's other errors)."""
     desktops: dict[str, list[tuple[str, str]]] = {}  # a pool's desktops share their problems: said once per pool
     for item in plan.resources:
         if item.spec is None or item.action in (Action.NOOP, Action.DELETE):
             continue
         provider = providers[item.endpoint]
-        driver = provider.driver(item.kind)
-        problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec,
-                                                                                 by_endpoint.get(item.endpoint, {}))
+        driver, declared = provider.driver(item.kind), by_endpoint.get(item.endpoint, {})
+        problems = undelivered(driver, item.spec, provider.name) + driver.check(item.spec, declared)
+        if item.action in (Action.CREATE, Action.REPLACE):
+            problems += driver.creation_problems(item.spec, declared)
         if problems and item.pool is not None:
             desktops.setdefault(item.pool, []).extend(problems)
         elif problems:
             errors.append(SpecError(item.kind, item.name, problems))
-    raise_all(errors + pool_errors(desktops))
+    errors.extend(pool_errors(desktops))
 
 
 def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: Owner | None) -> OwnershipError:
@@ -192,29 +195,38 @@ def foreign_object(kind_name: str, name: str, endpoint: str, stack: str, owner: 
 
 
 def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResource], observed: ObserveResult,
-               driver: KindDriver, stack: str, imported: Mapping[str, Observed] | None = None) -> list[ResourcePlan]:
-    """``imported``: declared resources' objects that exist and are not owned yet (opts.import_; adoption.py)."""
+               driver: KindDriver, stack: str, errors: list[VirtplaneError],
+               imported: Mapping[str, Observed] | None = None) -> list[ResourcePlan]:
+    """``imported``: declared resources' objects that exist and are not owned yet (opts.import_; adoption.py). A
+    declared name held by an object the stack does not own is an error collected into ``errors``."""
     plans = []
     create_only = kind(kind_name).create_only
     imported = imported or {}
     for name, resource in declared.items():
         if name in observed.foreign and name not in imported:
-            raise foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner)
+            errors.append(foreign_object(kind_name, name, endpoint, stack, observed.foreign[name].owner))
+            continue
         live = observed.owned.get(name) or imported.get(name)
         spec = _with_slots(resource.spec, live.state if live is not None else None, driver)
         item = ResourcePlan(kind_name, name, endpoint, Action.CREATE, spec=spec, observed=live,
-                            depends_on=set(resource.depends_on))
+                            depends_on=set(resource.depends_on), shutdown_seconds=driver.shutdown_seconds)
         if live is not None:
             item.changes = classify(kind_name, name, driver, diff(spec.model_dump(), live.state, create_only),
-                                    live.state)
-            if any(c.rule is Rule.REPLACE for c in item.changes):
+                                    live.state, collect=True, observed=live)
+            if any(c.rule is Rule.REPLACE and c.refused is None for c in item.changes):
                 item.action = Action.REPLACE
+                if isinstance(spec, VirtualMachineSpec):  # the new VM keeps what the stack leaves unset
+                    kept_spec, item.kept = spec.keeping(live.state)
+                    item.spec = _with_slots(kept_spec, None, driver)  # kept disks and NICs: the new VM's slots
+                    item.volumes = driver.volumes(live)
             elif item.changes or not live.marker_complete:
                 item.action = Action.UPDATE
             else:
                 item.action = Action.NOOP
             if not live.marker_complete:
                 item.note = "finishing an interrupted create"
+            elif live.restore_power is not None and item.action is not Action.REPLACE:
+                _restore_power(item, live.restore_power)
             if name in imported:
                 item.unowned, item.note = True, not_owned_note(live.owner)
                 if item.action is Action.REPLACE:
@@ -222,8 +234,24 @@ def _plan_kind(kind_name: str, endpoint: str, declared: dict[str, DeclaredResour
         plans.append(item)
     for name, live in observed.owned.items():
         if name not in declared:
-            plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live))
+            plans.append(ResourcePlan(kind_name, name, endpoint, Action.DELETE, observed=live,
+                                      volumes=driver.volumes(live) if kind_name == "VirtualMachine" else None))
     return plans
+
+
+def _restore_power(item: ResourcePlan, power: str) -> None:
+    """The VM was switched off by virtplane for a change and the run was killed before starting it again
+    (providers/marker.py): power it on again, also when the stack leaves power unset; a declared power wins. The
+    update clears the record either way."""
+    assert isinstance(item.spec, VirtualMachineSpec) and item.observed is not None
+    item.action = Action.UPDATE
+    live = item.observed.state.get("power")
+    if item.spec.power is None and live != power:
+        item.changes.append(PlannedChange(FieldChange("power", live, power), Rule.IN_PLACE))
+        item.spec = item.spec.model_copy(update={"power": power})
+        item.note = f"virtplane switched it off for a change that was interrupted: powering it {power} again"
+    else:
+        item.note = "clearing the power record of an interrupted change"
 
 
 def _pinned_first(item: ResourcePlan) -> bool:
@@ -268,7 +296,10 @@ class Placer:
             item.placement = item.assignment.host
             return
         if isinstance(spec, VirtualMachineSpec) and needs_hardware(spec):
-            item.assignment = place(item.name, self.endpoint, spec, self.hosts(), self.usage)
+            hosts = self.hosts()
+            if item.action is Action.REPLACE:  # what the VM being replaced holds is its own again
+                hosts = [host.released(item.name) for host in hosts]
+            item.assignment = place(item.name, self.endpoint, spec, hosts, self.usage)
             item.placement = item.assignment.host
             return
         if getattr(spec, "node", None) is not None:
@@ -280,15 +311,23 @@ class Placer:
 
 
 def classify(kind_name: str, name: str, driver: KindDriver, changes: list[FieldChange],
-             live: Mapping[str, Any] | None = None) -> list[PlannedChange]:
-    """Each change with how the driver applies it to the live object (its observed state ``live``); a change it
-    cannot make stops the plan naming the field."""
+             live: Mapping[str, Any] | None = None, *, collect: bool = False,
+             observed: Observed | None = None) -> list[PlannedChange]:
+    """Each change with how the driver applies it to the live object (its observed state ``live``). A change it
+    cannot make is kept, marked with the reason, when ``collect`` (the plan reports it beside every other
+    difference and apply refuses only its resource); otherwise it raises, naming the field (the Pulumi plugin,
+    whose Diff has no way to say "cannot apply"). With the live ``observed`` object, each change also says what else
+    it destroys (driver.destroys)."""
     planned = []
     for change in changes:
         try:
-            planned.append(PlannedChange(change, driver.rule_in(change, live)))
+            rule = driver.rule_in(change, live)
+            destroys = tuple(driver.destroys(observed, change)) if observed is not None else ()
+            planned.append(PlannedChange(change, rule, destroys=destroys))
         except RefusedChange as exc:
-            raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
+            if not collect:
+                raise ProviderError(f"{kind_name} '{name}': field '{change.path}': {exc}") from None
+            planned.append(PlannedChange(change, Rule.IN_PLACE, refused=str(exc)))
     return planned
 
 

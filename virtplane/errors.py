@@ -43,3 +43,4 @@ class OwnershipError(VirtplaneError):
 
 class ConnectionFailed(VirtplaneError):
     """An endpoint could not be reached or logged into."""
+

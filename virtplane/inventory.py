@@ -141,6 +141,24 @@ class Host(Fact):
     def gpus(self) -> list[PciDevice]:
         return [device for device in self.pci_devices if device.is_gpu]
 
+    def released(self, vm: str) -> Host:
+        """This host as it will be once VM ``vm`` is deleted (a replace): the devices, vGPU instances and
+        virtual functions it holds are free again."""
+        def without(users: list[str]) -> list[str]:
+            return [user for user in users if user != vm]
+
+        return self.model_copy(update={
+            "pci_devices": [d.model_copy(update={"in_use_by": without(d.in_use_by)}) for d in self.pci_devices],
+            "vgpu_types": [v.model_copy(update={
+                "in_use_by": without(v.in_use_by),
+                "available": None if v.available is None else v.available + v.in_use_by.count(vm)})
+                for v in self.vgpu_types],
+            "sriov": [f.model_copy(update={
+                "in_use_by": without(f.in_use_by),
+                "vfs_free": None if f.vfs_free is None else f.vfs_free + f.in_use_by.count(vm)})
+                for f in self.sriov],
+        })
+
 
 class Inventory(Fact):
     schema_: str = Field(default=SCHEMA, alias="schema")

@@ -52,6 +52,9 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         if item.unowned:
             symbol, colour, label = "=", "cyan", "not owned" if item.action is Action.NOOP else "refused"
         extra = " [dim](powers off to apply)[/]" if item.needs_power_off else ""
+        if item.needs_power_off and item.shutdown_seconds:
+            extra = (f" [dim](powers off to apply: a clean shutdown, then a hard power-off after "
+                     f"{item.shutdown_seconds:g} s)[/]")
         note = f" [dim]({escape(item.note)})[/]" if item.note else ""
         where = f" [dim]→ host {escape(item.placement)}[/]" if item.placement else ""
         loss = " [bold red]\\[destroys data][/]" if item.action in (Action.REPLACE, Action.DELETE) \
@@ -65,6 +68,8 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
         for planned in item.changes:
             change = planned.change
             lost = " [bold red]\\[destroys data][/]" if planned.destroys_data else ""
+            how = f"[dim]\\[{planned.rule.value}][/]" if planned.refused is None else \
+                f"[bold red]\\[cannot apply: {escape(planned.refused)}][/]"
             if planned.reinitializes_guest:
                 shown = f"{escape(_value(short(change.new)))} (changed)" if change.old is not None else \
                     f"{escape(_value(short(change.new)))} (new)"
@@ -72,7 +77,15 @@ def render_plan(console: Console, plan: Plan, *, title: str, show_unchanged: boo
                               "[bold yellow]\\[guest re-init][/]")
                 continue
             console.print(f"      {escape(change.path)}: {escape(_value(change.old))} → "
-                          f"{escape(_value(change.new))} [dim]\\[{planned.rule.value}][/]{lost}")
+                          f"{escape(_value(change.new))} {how}{lost}")
+        if item.volumes is not None and item.action in (Action.DELETE, Action.REPLACE):
+            for volume in item.volumes.destroyed:
+                console.print(f"      [red]destroys[/] {escape(volume)}")
+            for volume in item.volumes.kept:
+                console.print(f"      [green]keeps[/] {escape(volume)} [dim](detached first)[/]")
+        for field, value in item.kept.items():
+            shown = "[" + ", ".join(_value(v) for v in value) + "]" if isinstance(value, list) else _value(value)
+            console.print(f"      [dim]{escape(field)}: {escape(redact(shown))} (kept)[/]")
     counts = plan.counts()
     unowned = f" ({counts['not_owned']} not owned by this stack)" if counts["not_owned"] else ""
     console.print(f"{counts['create']} to create, {counts['update']} to update, {counts['replace']} to "

@@ -9,7 +9,7 @@ from typing import Any
 
 from virtplane.kinds import KINDS
 from virtplane.kinds import kind as registered_kind
-from virtplane.providers.base import FieldChange, GuestState, Observed, Rule
+from virtplane.providers.base import FieldChange, GuestState, Observed, Rule, Volumes, disk_volume
 from virtplane.specs import Spec
 
 
@@ -30,8 +30,15 @@ GUEST_INIT_FIELDS = frozenset({"cloud_init"})  # fields a change of which the gu
 
 @dataclass(frozen=True)
 class PlannedChange:
+    """One changed field and how it is applied. ``refused`` says why the hypervisor cannot make it at all (a disk
+    shrunk): such a change is reported like any other (drift, plan) but never applied, and apply refuses its
+    resource. ``destroys`` names what else applying it destroys, as the driver says (a Proxmox EFI vars disk
+    re-made for secure boot)."""
+
     change: FieldChange
     rule: Rule
+    refused: str | None = None
+    destroys: tuple[str, ...] = ()
 
     @property
     def removed_disk(self) -> dict[str, Any] | None:
@@ -48,7 +55,12 @@ class PlannedChange:
 
     @property
     def destroys_data(self) -> bool:
-        return self.removed_disk is not None
+        return self.refused is None and (self.removed_disk is not None or bool(self.destroys))
+
+    @property
+    def how(self) -> str:
+        """``in-place``, ``power-off``, ``replace`` or ``refused``."""
+        return "refused" if self.refused is not None else self.rule.value
 
     @property
     def reinitializes_guest(self) -> bool:
@@ -57,9 +69,13 @@ class PlannedChange:
         return self.change.path in GUEST_INIT_FIELDS
 
     def to_json(self) -> dict[str, Any]:
-        return {"field": self.change.path, "old": self.change.old, "new": self.change.new,
-                "apply": self.rule.value, "destroys_data": self.destroys_data,
-                "guest_reinit": self.reinitializes_guest}
+        document = {"field": self.change.path, "old": self.change.old, "new": self.change.new, "apply": self.how,
+                    "destroys_data": self.destroys_data, "guest_reinit": self.reinitializes_guest}
+        if self.refused is not None:
+            document["cannot_apply"] = self.refused
+        if self.destroys:
+            document["destroys"] = list(self.destroys)
+        return document
 
 
 @dataclass
@@ -76,6 +92,9 @@ class ResourcePlan:
     placement: str | None = None  # the host a new VM goes to, decided at plan time
     assignment: Any = None  # virtplane.placement.Assignment: the devices chosen there, for VMs that need them
     destroying: bool = False  # part of a ``destroy``: deleting is what was asked for
+    kept: dict[str, Any] = field(default_factory=dict)  # a replace: live values kept for fields left unset
+    volumes: Volumes | None = None  # a delete or replace: what it destroys and keeps, as the driver names them
+    shutdown_seconds: float | None = None  # a power-off change: the clean shutdown's time before a hard one
     pool: str | None = None  # the DesktopPool this VM is a desktop of (virtplane/pools/planning.py)
     pool_number: int | None = None
     guest: GuestState | None = None  # read for desktops a shrink deletes or a recompose re-clones
@@ -88,7 +107,17 @@ class ResourcePlan:
 
     @property
     def needs_power_off(self) -> bool:
-        return any(c.rule is Rule.POWER_OFF for c in self.changes)
+        return any(c.rule is Rule.POWER_OFF for c in self.changes if c.refused is None)
+
+    @property
+    def refused(self) -> list[PlannedChange]:
+        """The changes the hypervisor cannot make: apply refuses this resource while any is left."""
+        return [c for c in self.changes if c.refused is not None]
+
+    def refusal(self) -> str:
+        """The one sentence apply reports for a resource it refuses (every impossible field named)."""
+        fields = "; ".join(f"field '{c.change.path}': cannot apply: {c.refused}" for c in self.refused)
+        return f"{self.kind} '{self.name}': {fields}; none of its changes were made"
 
     def data_loss(self) -> list[str]:
         """One sentence per part of this change that destroys data (empty when none does)."""
@@ -101,7 +130,12 @@ class ResourcePlan:
                 f"pool {self.pool}: desktop {self.name} is in use"]
         label = kind.label
         if self.action in (Action.REPLACE, Action.DELETE):
-            held = self._held_data(kind.holds_data)
+            if self.volumes is not None:  # named by the driver: what goes, and what is detached first and kept
+                held = f"disks ({', '.join(self.volumes.destroyed) or 'none'})"
+                if self.volumes.kept:
+                    held += f"; it keeps {', '.join(self.volumes.kept)}, detached first"
+            else:
+                held = self._held_data(kind.holds_data)
             if self.action is Action.REPLACE:
                 fields = ", ".join(c.change.path for c in self.changes if c.rule is Rule.REPLACE)
                 return [f"{label} {self.name} on {self.endpoint} would be replaced (deleted and created again) to "
@@ -110,8 +144,10 @@ class ResourcePlan:
                 return [f"{label} {self.name} on {self.endpoint} is no longer declared; deleting it destroys its "
                         f"{held}"]
             return []
-        return [f"{label} {self.name} on {self.endpoint}: {c.removed_noun} {_disk(c.removed_disk)} is no longer "
+        lost = [f"{label} {self.name} on {self.endpoint}: {c.removed_noun} {disk_volume(c.removed_disk)} is no longer "
                 "declared; removing it destroys its data" for c in self.changes if c.removed_disk is not None]
+        return lost + [f"{label} {self.name} on {self.endpoint}: changing {c.change.path} destroys {what}"
+                       for c in self.changes if c.refused is None for what in c.destroys]
 
     def _held_data(self, fields: tuple[str, ...]) -> str:
         """``disks (scsi0 (40 GiB))``; ``root filesystem and mount points (rootfs (8 GiB), mp0 (10 GiB))``."""
@@ -120,9 +156,9 @@ class ResourcePlan:
         for name in fields:
             value = state.get(name)
             if isinstance(value, dict):
-                items.append(_disk({**value, "slot": value.get("slot", name)}))
+                items.append(disk_volume({**value, "slot": value.get("slot", name)}))
             else:
-                items.extend(_disk(item) for item in value or [])
+                items.extend(disk_volume(item) for item in value or [])
         nouns = [_ITEM_NOUN[name] + ("s" if name in _DATA_LISTS else "") for name in fields]
         return f"{' and '.join(nouns)} ({', '.join(items) or 'none'})"
 
@@ -134,15 +170,16 @@ class ResourcePlan:
         document = {"kind": self.kind, "name": self.name, "endpoint": self.endpoint, "action": self.action.value,
                     "power_off": self.needs_power_off, "note": self.note or None, "placement": self.placement,
                     "destroys_data": self.destroys_data, "owned": not self.unowned,
-                    "changes": [c.to_json() for c in self.changes]}
+                    "changes": [c.to_json() for c in self.changes],
+                    **({"shutdown_seconds": self.shutdown_seconds} if self.needs_power_off and self.shutdown_seconds
+                       else {}),
+                    **({"kept": self.kept} if self.kept else {}),
+                    **({"volumes": {"destroyed": self.volumes.destroyed, "kept": self.volumes.kept}}
+                       if self.volumes is not None else {})}
         if self.pool is not None:
             document.update(pool=self.pool, in_use=self.guest.in_use if self.guest else None,
                             deferred=self.deferred or None)
         return document
-
-
-def _disk(disk: dict[str, Any]) -> str:
-    return f"{disk.get('slot', '?')} ({disk.get('size', '?')} GiB)"
 
 
 @dataclass

@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     field_validator,
     model_serializer,
 )
@@ -238,6 +239,37 @@ class VirtualMachineSpec(Spec):
             if nic.device is not None and nic.adapter != "sriov":
                 found.append((f"nics[{index}].device", "names an SR-IOV physical function: needs adapter='sriov'"))
         return found
+
+    def keeping(self, live: dict[str, Any]) -> tuple[VirtualMachineSpec, dict[str, Any]]:
+        """For a replace: this spec with the live VM's value for every field the stack leaves unset ("unset means
+        not managed" holds through a replace), and those values by field. Create-only fields are not kept; a
+        live value this spec cannot hold is left out (the creation default applies). Kept disks and NICs are new
+        items of the same sizes, storages, networks and adapters: their slots (and a disk's bus) are the new VM's
+        own, as a create chooses them (a Generation 1 VM's IDE disk cannot be a Generation 2 VM's)."""
+        kept = {name: value for name, value in live.items()
+                if name in type(self).model_fields and name not in CREATE_ONLY["VirtualMachine"]
+                and getattr(self, name) is None and value not in (None, [])}
+        for name, dropped in (("disks", ("slot", "bus")), ("nics", ("slot",))):
+            if name in kept:
+                kept[name] = [{key: value for key, value in item.items() if key not in dropped}
+                              for item in kept[name]]
+        while kept:
+            try:
+                spec = type(self).model_validate({**self.model_dump(exclude_none=True), **kept})
+            except ValidationError as error:
+                bad = {str(e["loc"][0]) for e in error.errors() if e["loc"]}
+                if not bad & set(kept):
+                    return self, {}
+                kept = {name: value for name, value in kept.items() if name not in bad}
+                continue
+            if spec.problems():  # e.g. kept sockets that do not divide declared cpus
+                bad = {field.split("[")[0].split(".")[0] for field, _ in spec.problems()}
+                if not bad & set(kept):
+                    return spec, kept
+                kept = {name: value for name, value in kept.items() if name not in bad}
+                continue
+            return spec, kept
+        return self, {}
 
     def with_creation_defaults(self) -> VirtualMachineSpec:
         """The spec a VM made from nothing gets: CREATION_DEFAULTS for every unset field (not for clones,

@@ -56,6 +56,8 @@ PCI_ID = re.compile(r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-9a-f
 PCIRE = r"(?:[a-f0-9]{4,}:)?[a-f0-9]{2}:[a-f0-9]{2}(?:\.[a-f0-9])?"
 HEX_ID = r"^0x[0-9a-fA-F]{4}$"
 HOSTPCI_KEY = re.compile(r"hostpci\d+")
+DETACHABLE = re.compile(r"(?:ide|sata|scsi|virtio)\d+|efidisk0|tpmstate0")
+UNUSED_KEY = re.compile(r"unused\d+")
 
 # qemu-server's hostpci property string (PVE::QemuServer::PCI), as fakepve's property-string checker takes it.
 HOSTPCI_FORMAT: dict[str, dict[str, Any]] = {
@@ -93,6 +95,14 @@ def hostpci_mapping(value: str) -> str | None:
     """The ``mapping=`` of a hostpci value, or None for a raw device (``host=`` or the bare default key)."""
     keys = dict(part.split("=", 1) for part in value.split(",") if "=" in part)
     return keys.get("mapping") or None
+
+
+def _free_unused(config: dict[str, Any]) -> str:
+    """The lowest ``unusedN`` key not in ``config``."""
+    number = 0
+    while f"unused{number}" in config:
+        number += 1
+    return f"unused{number}"
 
 
 def _map_keys(entry: str) -> dict[str, str]:
@@ -284,6 +294,30 @@ class HardwarePve(CloudInitPve, FakePve):  # type: ignore[misc] - fakepve is unt
         self._check_hostpci(user, values)
         self.check_cicustom(values)
         return await super()._qm_create(values, user)
+
+    # ---- removing a disk from a VM's configuration --------------------------------------------------------------
+
+    async def _apply_config(self, vm: Any, user: Any, p: dict[str, Any]) -> Any:
+        """PVE's ``delete`` of a disk detaches it: its volume stays, referenced as ``unusedN``; deleting an
+        ``unusedN`` destroys the volume (qemu-server's vmconfig_delete_or_detach_drive and add_unused_volume; PVE
+        admin guide, "Virtual Machines: Hard Disk": a removed disk is kept as an unused disk). fakepve only forgets
+        the key, leaving the volume on its storage referenced by nothing."""
+        deletes = [key for key in str(p.get("delete") or "").split(",") if key]
+        detached = {key: str(vm.config[key]).split(",")[0] for key in deletes
+                    if key in vm.config and DETACHABLE.fullmatch(key) and "media=cdrom" not in str(vm.config[key])
+                    and str(vm.config[key]).split(",")[0] not in ("", "none", "cdrom")}
+        unused = {key: str(vm.config[key]).split(",")[0] for key in deletes
+                  if key in vm.config and UNUSED_KEY.fullmatch(key)}
+        result = await super()._apply_config(vm, user, p)
+        for key, volume in detached.items():
+            if key not in vm.config and "cloudinit" not in volume:  # applied now (a running VM's goes pending)
+                vm.config[_free_unused(vm.config)] = volume
+            elif key not in vm.config:
+                self._qm_free(volume)  # a cloud-init drive is re-made by PVE, never kept
+        for key, volume in unused.items():
+            if key not in vm.config:
+                self._qm_free(volume)
+        return result
 
     # ---- a standalone node -----------------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     Rule,
+    Volumes,
 )
 from virtplane.providers.hyperv import cidata, devices, vm_checks
 from virtplane.providers.hyperv.client import (
@@ -82,6 +83,7 @@ from virtplane.providers.hyperv.vm_state import (
     pending_owner,
     vm_state,
 )
+from virtplane.providers.marker import restore_from, with_restore
 from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.slots import next_numbered, resolve_vm
 from virtplane.specs import CREATE_ONLY, NetworkSpec, Spec, VirtualMachineSpec
@@ -139,6 +141,7 @@ class VirtualMachineDriver(KindDriver):
         self._live: dict[str, LiveVm] = {}  # by VM name, from the last observe: for the plan-time checks
         self._names: list[str] | None = None  # every VM's name, from the last observe: clone sources
         self._versions: HostVersions | None = None
+        self.shutdown_seconds = settings.shutdown_timeout
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -274,7 +277,8 @@ class VirtualMachineDriver(KindDriver):
         state["cloud_init"] = cidata.digest_of(delivered[0]) if delivered else None
         others = [f"{kind.lower()}{number}:{location} (a DVD drive holding {path})"
                   for (kind, number, location), path in handle.dvds.items() if path and not cidata.ours(path, vm_id)]
-        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id, unexpressed=others)
+        return Observed(name, handle, owner, state, marker_complete=not pending, id=vm_id, unexpressed=others,
+                        restore_power=restore_from(vm.text("Notes")) if ours else None)
 
     # ---- creating ------------------------------------------------------------------------------------
 
@@ -495,20 +499,30 @@ class VirtualMachineDriver(KindDriver):
                                                new_vm=False)
         if "cloud_init" in fields and vm_spec.cloud_init is not None:
             statements += self._cloud_init_statements(handle.vm_id, vm_spec, generation, handle.dvds)
+        # A VM switched off here that is to run again is recorded as such first (providers/marker.py), so a run
+        # killed while it is off starts it again; the Notes written with the tags keep the record.
+        record = running and needs_off and vm_spec.power != "off"
+        notes = None
         if "tags" in fields or not observed.marker_complete:
-            notes = notes_with(handle.notes, observed.owner,
+            notes = notes_with(with_restore(handle.notes, "on") if record else handle.notes, observed.owner,
                                vm_spec.tags if vm_spec.tags is not None else observed.state["tags"])
             statements.append(pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes})))
         stopped_here = False
+        recorded = observed.restore_power is not None
         if statements and running and needs_off:
+            if record:
+                self._write_notes(handle, with_restore(handle.notes, "on"), name)
+                recorded = True
             self._stop(handle.vm_id, name)
             stopped_here, running = True, False
         try:
             if statements:
                 self._client.run(statements, f"reconfigure VM {name}")
+                handle.notes = notes if notes is not None else handle.notes
         except BaseException:
             if stopped_here:
                 self._start(handle.vm_id, name)
+                self._write_notes(handle, with_restore(handle.notes, None), name)
             raise
         wanted = vm_spec.power
         if wanted is None and stopped_here:
@@ -517,6 +531,14 @@ class VirtualMachineDriver(KindDriver):
             self._start(handle.vm_id, name)
         elif wanted == "off" and running:
             self._stop(handle.vm_id, name)
+        if recorded:
+            self._write_notes(handle, with_restore(handle.notes, None), name)
+
+    def _write_notes(self, handle: VmHandle, notes: str, name: str) -> None:
+        """Set the VM's Notes (the power record of providers/marker.py), keeping the handle's copy current."""
+        self._client.run([pipe(vm_by_id(handle.vm_id), Cmd("Set-VM", {"Notes": notes}))],
+                         f"write the notes of VM {name}")
+        handle.notes = notes
 
     def _device_statements(self, handle: VmHandle, observed: Observed, spec: VirtualMachineSpec,
                            changes: list[FieldChange]) -> list[Any]:
@@ -660,6 +682,18 @@ class VirtualMachineDriver(KindDriver):
                 return Rule.POWER_OFF
         return rule
 
+    def volumes(self, observed: Observed) -> Volumes:
+        """The VHDs virtplane made for the VM (named by its VMId) go with it; any other VHD is detached and kept."""
+        handle = observed.handle
+        found = Volumes()
+        for disk in observed.state.get("disks") or []:
+            path = handle.vhd_paths.get(disk["slot"], "") if isinstance(handle, VmHandle) else ""
+            if isinstance(handle, VmHandle) and _made_by_us(path, handle.vm_id):
+                found.destroyed.append(f"{disk['slot']} ({path}, {disk['size']} GiB)")
+            else:
+                found.kept.append(f"{disk['slot']} ({path or '?'}, {disk['size']} GiB), not made by virtplane for "
+                                  "this VM")
+        return found
     def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
         """Hyper-V's integration services tell whether a guest runs (Heartbeat) and its addresses (Data Exchange,
         read as the adapters' IPAddresses), but not who is logged in: a running VM counts as in use. Addresses for

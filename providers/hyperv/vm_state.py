@@ -31,6 +31,7 @@ from virtplane.providers.base import (
     description_marker,
     owner_from_description,
     owner_from_pending,
+    vlan_named,
 )
 
 GiB = 1024**3
@@ -119,6 +120,8 @@ class Switches:
     def wiring(self, network: str) -> tuple[str, int]:
         if network in self.vlans and self.switch:
             return self.switch, self.vlans[network]
+        if (vlan := vlan_named(network, self.switch)) is not None and self.switch:
+            return self.switch, vlan
         return network, 0
 
     def name_of(self, switch: str | None, vlan: int) -> str | None:

@@ -162,7 +162,9 @@ def set_firmware(root: ET.Element, uefi: bool, secure_boot: bool) -> None:
     for name in ("enrolled-keys", "secure-boot"):
         ET.SubElement(chosen, "feature", {"enabled": "yes" if secure_boot else "no", "name": name})
     os_element.insert(position, chosen)
-    if secure_boot:  # libvirt 9.0 refuses <loader secure='no'/> beside autoselection; the features say it
+    if secure_boot:
+        # libvirt 9 refuses ``<loader secure='no'/>`` beside firmware autoselection ("loader attribute 'secure'
+        # cannot be specified when firmware autoselection is enabled"): the firmware features alone say "no".
         os_element.insert(position + 1, ET.Element("loader", {"secure": "yes"}))
         ET.SubElement(features, "smm", {"state": "on"})
 

@@ -9,6 +9,7 @@ virtplane's own XML namespace, as libvirt's metadata documentation asks of appli
         <virtplane:vgpu slot="0" profile="nvidia-471" parent="0000:3b:00.0"/>
         <virtplane:vlan>110</virtplane:vlan>
         <virtplane:disk slot="sda" size="10"/>
+        <virtplane:restore power="on"/>
       </virtplane:owner>
     </metadata>
 
@@ -16,7 +17,9 @@ virtplane's own XML namespace, as libvirt's metadata documentation asks of appli
 makes any volume, and marks it complete once every volume exists: a domain found incomplete is an interrupted
 create, finished by the next apply, and a volume is never made that no domain of ours refers to. Tags (libvirt
 has none), the vGPU profile an mdev was made with, a network's VLAN id and, until a create is complete, the
-sizes of the volumes it still has to make are kept here too.
+sizes of the volumes it still has to make are kept here too, and so is the power record of providers/marker.py
+(``restore``: the power state of a domain virtplane shut down for a change, to restore should the run be killed
+before it starts the domain again).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Marker:
     vgpus: dict[int, dict[str, str]] = field(default_factory=dict)  # GPU index -> profile, parent, uuid
     vlan: int | None = None
     sizes: dict[str, int] = field(default_factory=dict)  # slot -> GiB of volumes still to make (complete="no")
+    restore: str | None = None  # the power state to restore (providers/marker.py)
 
     def element(self) -> ET.Element:
         root = ET.Element(ELEMENT, {"marker": self.owner.encode(), "complete": "yes" if self.complete else "no"})
@@ -51,6 +55,8 @@ class Marker:
             ET.SubElement(root, f"{{{NS}}}vlan").text = str(self.vlan)
         for slot, size in sorted(self.sizes.items()) if not self.complete else ():
             ET.SubElement(root, f"{{{NS}}}disk", {"slot": slot, "size": str(size)})
+        if self.restore is not None:
+            ET.SubElement(root, f"{{{NS}}}restore", {"power": self.restore})
         return root
 
     def xml(self) -> str:
@@ -76,12 +82,14 @@ def read(root: ET.Element) -> Marker | None:
     if owner is None:
         return None
     vlan = found.findtext(f"{{{NS}}}vlan")
+    restore = found.find(f"{{{NS}}}restore")
     return Marker(owner, complete=found.get("complete") != "no",
                   tags=sorted(t.text or "" for t in found.findall(f"{{{NS}}}tag")),
                   vgpus={int(v.get("slot", "0")): {k: val for k, val in v.attrib.items() if k != "slot"}
                          for v in found.findall(f"{{{NS}}}vgpu")},
                   vlan=int(vlan) if vlan and vlan.isdigit() else None,
-                  sizes={d.get("slot", ""): int(d.get("size", "0")) for d in found.findall(f"{{{NS}}}disk")})
+                  sizes={d.get("slot", ""): int(d.get("size", "0")) for d in found.findall(f"{{{NS}}}disk")},
+                  restore=restore.get("power") or None if restore is not None else None)
 
 
 def write(root: ET.Element, marker: Marker) -> None:

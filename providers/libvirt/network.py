@@ -5,7 +5,9 @@ as declared, carrying our marker in its ``<metadata>`` with the declared VLAN id
 network is one layer-2 segment of its own, which is what the VLAN gives the VMs on it: libvirt refuses VLAN tags
 on Linux-bridge networks and on interfaces connected to them (only Open vSwitch and hostdev networks take
 ``<vlan>``), so the id is kept in the marker; an SR-IOV NIC on the network gets it as a real tag on its virtual
-function. Delete destroys and undefines only networks with our marker.
+function. A create defines the network, starts it and marks it to start with the host; one of ours found not
+running or not so marked (a create killed in between) is finished by the next apply. Delete destroys and undefines
+only networks with our marker.
 """
 
 from __future__ import annotations
@@ -28,9 +30,16 @@ class NetworkDriver(KindDriver):
     def __init__(self, conn: Any, settings: LibvirtSettings) -> None:
         self._conn = conn
         self._settings = settings
+        self._unfinished: set[str] = set()  # UUIDs of networks not running or not started with the host
 
     def _read(self) -> list[tuple[Any, ET.Element]]:
         networks = client.call("list the networks", self._conn.listAllNetworks, 0) or []
+        lib = client.module()
+        # A create defines, starts and marks a network to start with the host: one not running or not marked is an
+        # interrupted create (or stopped behind our back), finished by the next apply. Two list calls say which.
+        self._unfinished = {n.UUIDString() for flag in (lib.VIR_CONNECT_LIST_NETWORKS_INACTIVE,
+                                                         lib.VIR_CONNECT_LIST_NETWORKS_NO_AUTOSTART)
+                            for n in client.call("list the networks", self._conn.listAllNetworks, flag) or []}
         xmls = client.each(networks, lambda n: client.call(f"read network {n.name()}", n.XMLDesc, 0,
                                                            tolerate=[client.NO_NETWORK]))
         return [(n, ET.fromstring(x)) for n, x in zip(networks, xmls, strict=True) if x]
@@ -38,7 +47,8 @@ class NetworkDriver(KindDriver):
     def _observed(self, network: Any, root: ET.Element) -> Observed:
         found = marker.read(root)
         return Observed(network.name(), network, found.owner if found else None,
-                        {"vlan": found.vlan or 0 if found else 0}, id=network.UUIDString())
+                        {"vlan": found.vlan or 0 if found else 0}, id=network.UUIDString(),
+                        marker_complete=found is None or network.UUIDString() not in self._unfinished)
 
     def observe(self, stack: str, declared: Declared) -> ObserveResult:
         wanted = set(declared.get(self.kind, {}))
@@ -64,9 +74,15 @@ class NetworkDriver(KindDriver):
         marker.write(root, marker.Marker(owner, vlan=vlan))
         network = client.call(f"define network {owner.resource}", self._conn.networkDefineXML,
                               ET.tostring(root, encoding="unicode"))
-        client.call(f"start network {owner.resource}", network.create, tolerate=[client.OPERATION_INVALID])
-        client.call(f"mark network {owner.resource} to start with the host", network.setAutostart, 1)
+        self._start(network, owner.resource)
         return Created(network.UUIDString(), {"vlan": vlan})
+
+    def _start(self, network: Any, name: str) -> None:
+        """Start the network (one running already is fine) and mark it to start with the host."""
+        if not network.isActive():
+            client.call(f"start network {name}", network.create, tolerate=[client.OPERATION_INVALID])
+        if not network.autostart():
+            client.call(f"mark network {name} to start with the host", network.setAutostart, 1)
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         guard(observed, "update", noun="network")
@@ -78,6 +94,8 @@ class NetworkDriver(KindDriver):
         marker.write(root, found)
         client.call(f"define network {observed.name} again", self._conn.networkDefineXML,
                     ET.tostring(root, encoding="unicode"))
+        if not observed.marker_complete:  # an interrupted create: start it as the create would have
+            self._start(network, observed.name)
 
     def delete(self, observed: Observed) -> None:
         guard(observed, "delete", noun="network")

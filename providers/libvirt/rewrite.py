@@ -151,12 +151,13 @@ def _gpu_hostdevs(device_list: ET.Element) -> list[ET.Element]:
     return found
 
 
-def as_clone(root: ET.Element, name: str, uuid: str, owner: Owner,
-             tags: list[str] | None) -> dict[str, tuple[str, str]]:
+def as_clone(root: ET.Element, name: str, uuid: str, owner: Owner, tags: list[str] | None,
+             thick: frozenset[str] = frozenset()) -> dict[str, tuple[str, str]]:
     """Turn a source domain's inactive XML into its clone's: new name and UUID, no MAC addresses (libvirt makes
     new ones), no NVRAM path (the clone gets its own variables from the template), our marker (incomplete) instead
     of the source's, no cloud-init CD-ROM of the source's (its seed volume goes with the source), and each volume
-    disk pointed at a new volume. Returns slot -> (pool, source volume)."""
+    disk pointed at a new volume (raw, allocated in full, for the slots in ``thick``; qcow2 otherwise). Returns
+    slot -> (pool, source volume)."""
     root.find("name").text = name  # type: ignore[union-attr]
     uuid_element = root.find("uuid")
     if uuid_element is None:
@@ -184,5 +185,5 @@ def as_clone(root: ET.Element, name: str, uuid: str, owner: Owner,
         if source.get("pool") and source.get("volume"):
             slot = target.get("dev") or ""
             sources[slot] = (source.get("pool") or "", source.get("volume") or "")
-            source.set("volume", devices.volume_name(name, uuid, slot))
+            source.set("volume", devices.volume_name(name, uuid, slot, thick=slot in thick))
     return sources

@@ -12,7 +12,8 @@
   NVRAM and TPM state stay). On a running domain, disks and NICs are hot-plugged (live and config) where QEMU can
   (the domain gets spare PCIe root ports at creation), disks grown with ``blockResize``, tags and guest OS set in
   the live metadata; what needs the domain off follows the shared power protocol (providers/power.py): ACPI
-  shutdown, destroyed after ``shutdown_timeout``, started again when the change fails.
+  shutdown, destroyed after ``shutdown_timeout``, started again when the change fails; a domain shut down that is
+  to run again is recorded so in our metadata first (marker.py), so the next plan starts it should the run be killed.
 - Delete: destroy, delete the volumes virtplane made for the domain (named after it and its UUID), undefine with
   its NVRAM, TPM state and snapshot metadata; never a domain without our marker.
 """
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
+from virtplane.clones import after_clone, clone_disk_problems
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
@@ -39,6 +41,7 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    Volumes,
 )
 from virtplane.providers.claims import guard, sort_observed
 from virtplane.providers.libvirt import cidata, client, devices, domain_xml, marker, rewrite, seed
@@ -49,7 +52,7 @@ from virtplane.providers.libvirt.host import HostReader
 from virtplane.providers.libvirt.settings import LibvirtSettings
 from virtplane.providers.libvirt.vm_check import vm_problems
 from virtplane.providers.power import change_with_power
-from virtplane.providers.vm_rules import VmRules, after_clone, top_field
+from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.slots import resolve_vm
 from virtplane.specs import CREATE_ONLY, CloudInitSpec, DiskSpec, NetworkSpec, Spec, VirtualMachineSpec
 
@@ -75,7 +78,12 @@ class DomainSwitch:
         self.name = name
 
     def start(self) -> None:
-        client.call(f"start VM {self.name}", self.domain.create, tolerate=[client.OPERATION_INVALID])
+        """Start the domain; one running already is fine, any other refusal (a network not running) is an error."""
+        try:
+            self.domain.create()
+        except Exception as error:
+            if client.code(error) != client.OPERATION_INVALID or not self.domain.isActive():
+                raise ProviderError(f"libvirt could not start VM {self.name}: {client.message(error)}") from None
 
     def request_shutdown(self) -> bool:
         try:
@@ -193,7 +201,8 @@ class VirtualMachineDriver(KindDriver):
             state["cloud_init"] = cidata.digest(root, domain.name(), domain.UUIDString())
             handle = DomainHandle(domain.UUIDString(), domain.name(), root, running)
             observed.append(Observed(domain.name(), handle, found.owner if found else None, state,
-                                     marker_complete=found.complete if found else True, id=domain.UUIDString()))
+                                     marker_complete=found.complete if found else True, id=domain.UUIDString(),
+                                     restore_power=found.restore if found else None))
         return observed
 
     def _volumes(self, roots: list[ET.Element]) -> dict[tuple[str, str], Volume]:
@@ -394,7 +403,9 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"VM {name} clones '{source_name}', but no domain of that name exists on {self.where}")
         lib = client.module()
         root = parse(source.XMLDesc(lib.VIR_DOMAIN_XML_INACTIVE))
-        sources = rewrite.as_clone(root, name, uuid, owner, spec.tags)
+        thick = frozenset() if spec.linked_clone else frozenset(
+            disk["slot"] for disk in self._template_disks(source) if disk.get("thin") is False)
+        sources = rewrite.as_clone(root, name, uuid, owner, spec.tags, thick)
         volumes = {}
         for slot, (pool_name, volume_name) in sources.items():
             pool = self._conn.storagePoolLookupByName(pool_name)
@@ -405,8 +416,33 @@ class VirtualMachineDriver(KindDriver):
         observed = self._read_one(domain, owner)
         resolved = resolve_vm(spec, observed.state, self.new_slot)
         changes = after_clone(self.rule, resolved.model_dump(), observed.state, CREATE_ONLY[self.kind],
-                              f"VM {name} clones '{source_name}'")
+                              f"VM {name} clones '{source_name}'", lambda: self.delete(observed))
         self.update(observed, resolved, changes)
+
+    def _template_disks(self, source: Any) -> list[dict[str, Any]]:
+        """The disks of the domain a clone copies, as its state has them (slot, size, pool, thinness)."""
+        root = parse(str(client.call(f"read the domain {source.name()}", source.XMLDesc, 0)))
+        [observed] = self._observed_all([(source, root, bool(source.isActive()), marker.read(root))])
+        return list(observed.state.get("disks") or [])
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A clone's disks: a full clone copies each volume (``createXMLFrom``) in the source volume's pool, thin
+        (qcow2) from a thin one, raw allocated in full from a thick one (libvirt's copy to raw from qcow2 is sparse,
+        so thinness cannot be chosen); a linked clone's disks are qcow2 overlays, thin. Their bus, pool, thinness or
+        a smaller size cannot differ (virtplane/clones.py)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        if not vm_spec.clone_from or not vm_spec.disks:
+            return []
+        source = client.call(f"look for the domain {vm_spec.clone_from}", self._conn.lookupByName,
+                             vm_spec.clone_from, tolerate=[client.NO_DOMAIN])
+        if source is None:
+            return []  # check() names the missing source
+        theirs = self._template_disks(source)
+        if not vm_spec.linked_clone:
+            return clone_disk_problems(vm_spec, vm_spec.clone_from, theirs, frozenset(), self.new_slot, "libvirt")
+        overlays = [{**disk, "thin": True} for disk in theirs]  # what a linked clone's disks are
+        return clone_disk_problems(vm_spec, vm_spec.clone_from, overlays, frozenset(), self.new_slot,
+                                   "libvirt linked")
 
     # ---- updating ------------------------------------------------------------------------------------
 
@@ -422,6 +458,8 @@ class VirtualMachineDriver(KindDriver):
         if not changes:
             if vm_spec.power == "on" and not domain.isActive():
                 DomainSwitch(domain, name).start()
+            if observed.restore_power is not None:
+                self._record_power(domain, name, None)
             return
         needs_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
         running = bool(domain.isActive())
@@ -431,7 +469,17 @@ class VirtualMachineDriver(KindDriver):
             self._apply(domain, name, observed, vm_spec, changes, live=bool(domain.isActive()))
 
         change_with_power(switch, running=running, wanted=vm_spec.power, needs_off=needs_off, change=apply,
-                          timeout=self._settings.shutdown_timeout)
+                          timeout=self._settings.shutdown_timeout,
+                          record=lambda power: self._record_power(domain, name, power),
+                          recorded=observed.restore_power is not None)
+
+    def _record_power(self, domain: Any, name: str, power: str | None) -> None:
+        """Keep (or, with None, clear) the power state to restore in our metadata element (providers/marker.py), in
+        the persistent definition (and the live one of a running domain)."""
+        found = marker.read(parse(domain.XMLDesc(client.module().VIR_DOMAIN_XML_INACTIVE)))
+        if found is not None and found.restore != power:
+            found.restore = power
+            self._set_marker(domain, name, found)
 
     def _apply(self, domain: Any, name: str, observed: Observed, spec: VirtualMachineSpec,
                changes: list[FieldChange], live: bool) -> None:
@@ -529,6 +577,32 @@ class VirtualMachineDriver(KindDriver):
             client.call(f"delete volume {volume_name} of VM {vm}", volume.delete, 0, tolerate=[client.NO_STORAGE_VOL])
 
     # ---- deleting ------------------------------------------------------------------------------------
+
+    def volumes(self, observed: Observed) -> Volumes:
+        """What a delete destroys: the volumes virtplane made for the domain (named after it and its UUID), its UEFI
+        variables (NVRAM: boot entries, enrolled keys) and its emulated TPM's state (vTPM keys); a volume it did not
+        make stays in its pool when the domain is undefined."""
+        handle = cast(DomainHandle, observed.handle)
+        found = Volumes()
+        sizes = {disk.get("slot"): disk.get("size") for disk in observed.state.get("disks") or []}
+        for disk in handle.root.findall("devices/disk"):
+            source, target = disk.find("source"), disk.find("target")
+            if disk.get("device", "disk") != "disk" or target is None:
+                continue
+            slot = target.get("dev") or "?"
+            volume = (source.get("volume") or source.get("file")) if source is not None else None
+            named = f"{slot} ({volume or '?'}, {sizes.get(slot, '?')} GiB)"
+            if volume and devices.made_by_us(volume, handle.libvirt_name, handle.uuid):
+                found.destroyed.append(named)
+            else:
+                found.kept.append(f"{named}, not made by virtplane for this VM")
+        if domain_xml.is_uefi(handle.root):  # the NVRAM file, named in the XML once libvirt has chosen it
+            nvram = domain_xml.nvram_path(handle.root)
+            found.destroyed.append(f"UEFI variables{f' {nvram}' if nvram else ''} (boot entries, enrolled keys)")
+        if any(tpm.find("backend") is not None and tpm.find("backend").get("type") == "emulator"
+               for tpm in handle.root.findall("devices/tpm")):
+            found.destroyed.append("emulated TPM state (vTPM keys, BitLocker/LUKS secrets sealed to it)")
+        return found
 
     def delete(self, observed: Observed) -> None:
         guard(observed, "delete")

@@ -24,6 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from virtplane.providers.base import vlan_named
 from virtplane.providers.proxmox.devices import (
     HOSTPCI_SLOTS,
     PciView,
@@ -131,6 +132,31 @@ def disk_slots(config: Mapping[str, Any]) -> list[DiskSlot]:
     return sorted(slots, key=lambda slot: (slot.index, _PREFIX_ORDER[slot.prefix]))
 
 
+_UNUSED_KEY = re.compile(r"^unused(\d+)$")
+EFI_VARS = "the EFI variables (boot entries, enrolled secure boot keys)"
+
+
+def volumes_of(config: Mapping[str, Any]) -> list[str]:
+    """Every volume a VM's configuration references, as the plan names what deleting the VM destroys: its disks
+    with their sizes, the EFI vars disk, the TPM state, the cloud-init drive, and the ``unusedN`` disks detached
+    from it (PVE deletes them with the VM). CD-ROM images (ISOs, shared) are not the VM's."""
+    found = [f"{slot.key} ({slot.volume}, {slot.size} GiB)" for slot in disk_slots(config)]
+    for key, value in config.items():
+        volume, options = split_options(str(value))
+        volume = volume or options.get("file", "")
+        if key == "efidisk0" and volume:
+            found.append(f"efidisk0 ({volume}): {EFI_VARS}")
+        elif key == "tpmstate0" and volume:
+            found.append(f"tpmstate0 ({volume}): the TPM state (keys sealed to the vTPM, such as BitLocker's)")
+        elif _DISK_KEY.match(key) and "cloudinit" in volume:
+            found.append(f"{key} ({volume}): the cloud-init drive")
+        elif _UNUSED_KEY.match(key) and volume:
+            size = DiskSlot(key="scsi0", volume=volume, options=options).size
+            found.append(f"{key} ({volume}{f', {size} GiB' if size else ''}): a disk detached from the VM, kept "
+                         "as unused")
+    return found
+
+
 def disk_bus(slot: DiskSlot, scsihw: str | None) -> str:
     if slot.prefix == "scsi":
         controller = scsihw or "lsi"  # PVE's default controller
@@ -214,9 +240,17 @@ def efidisk_value(storage: str, secure_boot: bool) -> str:
     return f"{storage}:1,efitype=4m,pre-enrolled-keys={int(secure_boot)}"
 
 
-def secure_boot_of(config: Mapping[str, Any]) -> bool:
+def enrolled_keys(config: Mapping[str, Any]) -> bool:
+    """Whether the EFI vars disk was made with the secure boot keys enrolled (``pre-enrolled-keys=1``: PVE reads the
+    option only when it makes the disk)."""
     _, options = split_options(str(config.get("efidisk0") or ""))
     return options.get("pre-enrolled-keys") == "1"
+
+
+def secure_boot_of(config: Mapping[str, Any]) -> bool:
+    """Secure boot: OVMF with an EFI vars disk holding the enrolled keys (SeaBIOS has none; an EFI vars disk kept
+    while the VM runs SeaBIOS is not read)."""
+    return config.get("bios") == "ovmf" and enrolled_keys(config)
 
 
 # ---- NICs --------------------------------------------------------------------------------------------
@@ -276,6 +310,8 @@ class NetworkNames:
         """(bridge, vlan) for a NIC on ``network``: a declared network, else an existing bridge, untagged."""
         if network in self.vlans:
             return self.bridge, self.vlans[network]
+        if (vlan := vlan_named(network, self.bridge)) is not None:
+            return self.bridge, vlan
         return network, 0
 
     def name_of(self, bridge: str, vlan: int) -> str:

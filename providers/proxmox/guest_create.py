@@ -18,6 +18,7 @@ from typing import Any
 
 from virtplane.errors import ProviderError
 from virtplane.providers.base import Owner, owner_from_description
+from virtplane.providers.marker import made_by_create
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.faults import (
     OutcomeUnknown,
@@ -82,7 +83,8 @@ class GuestCreator:
         name must be read (an unreadable one may be ours): the answer decides whether a second create is safe."""
         name = listed_as or owner.resource
         rows = [row for row in self._reader.rows(f"to look for {self._reader.noun} {owner.resource} by its ownership "
-                                                 "marker") if row.name == name and not row.template]
+                                                 "marker")
+                if (row.name == name or made_by_create(row.name, owner)) and not row.template]
         configs = self._reader.configs(rows, (name,))
         return next((row for row in rows
                      if owner_from_description(configs.get(row.vmid, {}).get("description")) == owner), None)

@@ -15,19 +15,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from virtplane.diff import diff
+from virtplane.clones import after_clone
 from virtplane.errors import ProviderError
 from virtplane.providers.base import (
     KindDriver,
     Observed,
     ObserveResult,
     Owner,
-    RefusedChange,
-    Rule,
     owner_from_description,
 )
+from virtplane.providers.marker import made_by_create
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.faults import OutcomeUnknown, PveError
+from virtplane.providers.proxmox.ownership import has_marker_tag
 from virtplane.providers.proxmox.tasks import run
 from virtplane.providers.proxmox.vm_power import Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
@@ -55,6 +55,8 @@ class Guests:
             if config is None:
                 continue
             owner = owner_from_description(config.get("description"))
+            if owner is not None and not has_marker_tag(config.get("tags")) and not made_by_create(row.name, owner):
+                owner = None  # the description line alone, on a guest its create did not name: a copy, never ours
             if owner is not None and owner.stack == stack:
                 if owner.resource in result.owned:
                     other = result.owned[owner.resource].handle.row.vmid
@@ -90,15 +92,10 @@ class Guests:
 
 def finish_clone(driver: KindDriver, observed: Observed, spec: Spec, create_only: frozenset[str], what: str) -> None:
     """Give a fresh clone the declared fields, as an update: slots resolved against the clone, every change the driver
-    can make; a change that would replace it is left out (its volumes keep the storage and bus they were cloned
-    with), and one the driver refuses stops here, naming the field (``what``: "VM web clones 'tpl'")."""
+    can make (``what``: "VM web clones 'tpl'"). A change that would replace the clone means it is not what was
+    declared (creation_problems refuses at plan time what the clone call cannot do; a hypervisor may still ignore
+    part of the call): it is deleted again and the apply stops, naming the field (virtplane/clones.py)."""
     resolved = resolve_slots(spec, observed.state, driver.new_slot)
-    changes = []
-    for change in diff(resolved.model_dump(), observed.state, create_only):
-        try:
-            rule = driver.rule(change)
-        except RefusedChange as exc:
-            raise ProviderError(f"{what}: field '{change.path}': {exc}") from None
-        if rule is not Rule.REPLACE:
-            changes.append(change)
+    changes = after_clone(driver.rule, resolved.model_dump(), observed.state, create_only, what,
+                          lambda: driver.delete(observed))
     driver.update(observed, resolved, changes)

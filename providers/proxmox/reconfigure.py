@@ -24,12 +24,12 @@ from virtplane.providers.proxmox.config import (
     NetworkNames,
     disk_slots,
     efidisk_value,
+    enrolled_keys,
     new_disk_value,
     nic_slot_problem,
     nic_slots,
     nic_value,
     ostype,
-    secure_boot_of,
     slot_problem,
     split_options,
 )
@@ -67,11 +67,13 @@ class Reconfiguration:
 
 def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: list[FieldChange],
                 names: NetworkNames, storage_for: Callable[[DiskSpec], str], efi_storage: Callable[[], str],
-                finish_marker: bool = False, devices: DeviceWriter | None = None, node: str = "",
+                finish_marker: str | None = None, devices: DeviceWriter | None = None, node: str = "",
                 pci: PciView | None = None) -> Reconfiguration:
-    """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` writes the tags (the
-    marker tag of an interrupted clone) even when they did not change. ``devices`` writes GPUs and SR-IOV NICs
-    (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets ``balloon=0``."""
+    """What to change so that ``config`` matches ``spec`` in ``changes``; ``finish_marker`` (the resource's name)
+    writes the tags (the marker tag of an interrupted clone) even when they did not change, and gives the VM that
+    name in the same write (a clone bears a pending name until then: providers/marker.py). ``devices`` writes GPUs
+    and SR-IOV NICs (``pci`` and ``node`` tell which live ``hostpciN`` is which); a VM given its first device gets
+    ``balloon=0``."""
     plan = Reconfiguration()
     fields = {top_field(change.path) for change in changes}
     if {"cpus", "sockets"} & fields:
@@ -93,6 +95,8 @@ def reconfigure(spec: VirtualMachineSpec, config: Mapping[str, Any], changes: li
         _firmware(plan, spec, config, efi_storage)
     if ("tags" in fields and spec.tags is not None) or finish_marker:
         plan.settings["tags"] = encode_tags(spec.tags if spec.tags is not None else user_tags(config.get("tags")))
+    if finish_marker and config.get("name") != finish_marker:
+        plan.settings["name"] = finish_marker
     disk_changes = [c for c in changes if top_field(c.path) == "disks"]
     if disk_changes:
         _disks(plan, spec, config, disk_changes, storage_for)
@@ -133,24 +137,24 @@ def _current_cpus(config: Mapping[str, Any]) -> int:
 def _firmware(plan: Reconfiguration, spec: VirtualMachineSpec, config: Mapping[str, Any],
               efi_storage: Callable[[], str]) -> None:
     """Unset firmware or secure boot keeps the VM's own (a clone of a UEFI template declaring secure boot stays
-    UEFI)."""
+    UEFI). The EFI vars disk (boot entries, enrolled keys) is data: SeaBIOS leaves it alone, so going back to BIOS
+    keeps it and going back to UEFI finds it again; it is re-made only when secure boot changes, because PVE
+    enrolls the keys only when it makes the disk (the plan marks that change as destroying it: vm.py)."""
     live_uefi = config.get("bios") == "ovmf"
     uefi = spec.firmware == "uefi" if spec.firmware is not None else live_uefi
-    secure = spec.secure_boot if spec.secure_boot is not None else secure_boot_of(config)
     if uefi != live_uefi:
         plan.settings["bios"] = "ovmf" if uefi else "seabios"
+    if not uefi:
+        return
     current = config.get("efidisk0")
-    volume = split_options(str(current))[0] if current else None
-    if uefi:
-        if current and secure_boot_of(config) == secure:
-            return
-        if current:
-            plan.first_delete.append("efidisk0")
-            plan.removed_volumes += [volume] if volume else []
-        plan.settings["efidisk0"] = efidisk_value(efi_storage(), secure)
-    elif current:
-        plan.delete.append("efidisk0")
+    secure = spec.secure_boot if spec.secure_boot is not None else (enrolled_keys(config) if current else False)
+    if current and enrolled_keys(config) == secure:
+        return
+    if current:
+        volume = split_options(str(current))[0]
+        plan.first_delete.append("efidisk0")
         plan.removed_volumes += [volume] if volume else []
+    plan.settings["efidisk0"] = efidisk_value(efi_storage(), secure)
 
 
 def _item(change: FieldChange) -> tuple[str, str | None]:

@@ -22,7 +22,15 @@
   power-off rules shut the VM down first (``shutdown``, then a hard ``stop`` if the guest does not power off in
   time: vm_power.py) and the declared power state is restored at the end, or, when a change after the shutdown
   fails, the VM is started again before the error is reported.
-- Delete: stop, then destroy with ``purge`` and ``destroy-unreferenced-disks``; never a VM without our marker.
+- Delete: stop, then destroy; PVE removes the volumes the VM's configuration references (disks, EFI vars, TPM
+  state, ``unusedN``), which the plan names (``volumes``). Never ``destroy-unreferenced-disks`` (it deletes every
+  ``vm-<VMID>-disk-*`` on every storage, a leftover of an earlier VM with the same VMID too) nor ``purge`` (it
+  edits the cluster's backup, replication and HA jobs); never a VM without our marker.
+- Data: a change that re-makes the EFI vars disk (secure boot) names it (``destroys``) and needs
+  --allow-data-loss; a firmware change keeps it (reconfigure.py).
+- Interrupted runs (providers/marker.py): a clone bears the name ``<name>.virtplane-pending`` until the update
+  that tags it renames it, so observe lists it; a VM shut down for a change that is to run again is recorded so in
+  its description first (written with the synchronous ``PUT …/config``) and the record cleared once it runs.
 - Cloud-init (cloudinit.py): a cloud-init drive and PVE's own options, or snippets written to the endpoint's snippets
   directory; a change is written with the rest of the configuration, then the drive is regenerated (``PUT
   …/cloudinit``). Deleting a VM deletes its snippets.
@@ -36,6 +44,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
+from virtplane.clones import clone_disk_problems
 from virtplane.errors import OwnershipError, ProviderError
 from virtplane.providers.base import (
     Created,
@@ -47,20 +56,26 @@ from virtplane.providers.base import (
     ObserveResult,
     Owner,
     Rule,
+    Volumes,
     description_marker,
     owner_from_description,
 )
+from virtplane.providers.marker import is_pending_label, pending_label, restore_from, with_restore
 from virtplane.providers.proxmox import cloudinit as pve_cloudinit
 from virtplane.providers.proxmox.client import PveClient
 from virtplane.providers.proxmox.cluster import Cluster
 from virtplane.providers.proxmox.config import (
+    EFI_VARS,
     NetworkNames,
     create_config,
     disk_slots,
+    enrolled_keys,
     machine_type,
     network_names,
     new_slot,
+    split_options,
     vm_state,
+    volumes_of,
 )
 from virtplane.providers.proxmox.config_writer import ConfigWriter
 from virtplane.providers.proxmox.devices import (
@@ -72,6 +87,7 @@ from virtplane.providers.proxmox.devices import (
     kind_of,
     needs_devices,
 )
+from virtplane.providers.proxmox.faults import OutcomeUnknown
 from virtplane.providers.proxmox.guest_create import GuestCreator
 from virtplane.providers.proxmox.guest_state import GuestReader
 from virtplane.providers.proxmox.guests import Guests, finish_clone
@@ -81,12 +97,12 @@ from virtplane.providers.proxmox.reconfigure import NoFreeSlot, reconfigure
 from virtplane.providers.proxmox.settings import ProxmoxSettings
 from virtplane.providers.proxmox.unexpressed import unexpressed
 from virtplane.providers.proxmox.vm_check import find_sources, vm_problems
-from virtplane.providers.proxmox.vm_power import Power
+from virtplane.providers.proxmox.vm_power import SHUTDOWN_SECONDS, Power
 from virtplane.providers.proxmox.vm_reader import VmReader, VmRow
 from virtplane.providers.proxmox.vm_rules import REPLACEABLE, vm_rule
 from virtplane.providers.proxmox.vmids import VmidAllocator
 from virtplane.providers.vm_rules import top_field
-from virtplane.slots import resolve_vm
+from virtplane.slots import resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, DiskSpec, Spec, VirtualMachineSpec
 
 
@@ -106,6 +122,7 @@ class VirtualMachineDriver(KindDriver):
     ``_rows`` are only written by ``observe``/``check``, which run before apply starts."""
 
     kind = "VirtualMachine"
+    shutdown_seconds = SHUTDOWN_SECONDS
     replaceable = REPLACEABLE
     delivers = frozenset({"cloud_init"})  # cloud-init: docs/cloud-init.md
 
@@ -136,8 +153,8 @@ class VirtualMachineDriver(KindDriver):
         wanted = set(declared.get(self.kind, {}))
         self._rows = self._reader.rows()
         self._vmids.note_taken(row.vmid for row in self._rows)
-        candidates = [row for row in self._rows
-                      if not row.template and (has_marker_tag(row.tags) or row.name in wanted)]
+        candidates = [row for row in self._rows if not row.template
+                      and (has_marker_tag(row.tags) or row.name in wanted or is_pending_label(row.name))]
         configs = self._reader.configs(candidates, wanted)
         return self._guests.sort(stack, candidates, configs, {name: name for name in wanted}, self._observed)
 
@@ -179,7 +196,8 @@ class VirtualMachineDriver(KindDriver):
             extra += [f"{entry.key} (a PCI device passed through that is neither a GPU nor an SR-IOV function)"
                       for entry in hostpci_entries(config) if kind_of(entry, row.node, pci) is None]
         return Observed(row.name, VmHandle(row, config, ours), owner, state, marker_complete=complete,
-                        id=str(row.vmid), unexpressed=extra)
+                        id=str(row.vmid), unexpressed=extra,
+                        restore_power=restore_from(config.get("description")) if ours else None)
 
     def _state(self, row: VmRow, config: Mapping[str, Any], declared: Spec | None) -> dict[str, Any]:
         """The VM in spec shape; its PCI devices are told apart with its node's PCI list (read only when it has
@@ -265,13 +283,18 @@ class VirtualMachineDriver(KindDriver):
             raise ProviderError(f"VM {name} is a linked clone of '{source_name}', but that is a VM (VMID "
                                 f"{source.vmid}), not a template; linked clones need a template")
         node = spec.node or source.node
-        data: dict[str, Any] = {"name": name, "description": description_marker(owner),
+        # The clone call takes no tags: the VM bears a pending name until the update that tags it renames it
+        # (providers/marker.py), so an apply killed in between is found by the next run's listing.
+        data: dict[str, Any] = {"name": pending_label(name), "description": description_marker(owner),
                                 "full": 0 if spec.linked_clone else 1}
         if node != source.node:
             data["target"] = node
-        storage = spec.disks[0].storage if spec.disks and spec.disks[0].storage else self._settings.storage
-        if storage and not spec.linked_clone:
-            data["storage"] = storage
+        if not spec.linked_clone:  # the one storage the disks it copies go to (creation_problems refused others)
+            theirs = vm_state(self._reader.config(source), source.node, False, self._names)["disks"]
+            declared = sorted(self._clone_storages(spec, theirs))
+            storage = declared[0] if declared else self._settings.storage
+            if storage:
+                data["storage"] = storage
         kind = "linked clone" if spec.linked_clone else "full clone"
         row = self._creator.allocate(owner, node, f"{source.path}/clone", "newid", data,
                              f"make VM {name} with VMID <vmid> as a {kind} of {source_name} (VMID {source.vmid})")
@@ -305,7 +328,8 @@ class VirtualMachineDriver(KindDriver):
                 writer = self._device_writer(node, vm_spec.machine or handle.config.get("machine"))
                 pci = self._pci.view([node])
             plan = reconfigure(vm_spec, handle.config, changes, self._names, storage_for, efi_storage,
-                               finish_marker=not observed.marker_complete, devices=writer, node=node, pci=pci)
+                               finish_marker=None if observed.marker_complete or observed.owner is None
+                               else observed.owner.resource, devices=writer, node=node, pci=pci)
         except NoFreeSlot as exc:
             raise ProviderError(f"Proxmox cannot update VM {name}: {exc}") from None
         reinit = "cloud_init" in fields and vm_spec.cloud_init is not None and observed.owner is not None
@@ -315,7 +339,13 @@ class VirtualMachineDriver(KindDriver):
             plan.settings.update(settings)
             plan.delete += [key for key in deletes if key not in plan.delete]
         power_off = any(self.rule(change) is Rule.POWER_OFF for change in changes)
-        with self._power.change(row.path, name, running, vm_spec.power, power_off) as guest:
+        description = str(handle.config.get("description") or "")
+
+        def record(path: str, power: str | None) -> None:  # the power record of providers/marker.py
+            self._describe(path, name, with_restore(description, power))
+
+        with self._power.change(row.path, name, running, vm_spec.power, power_off, record,
+                                observed.restore_power is not None) as guest:
             if "node" in fields and vm_spec.node and vm_spec.node != node:
                 node = self._guests.migrate(row, vm_spec.node, name)
             guest.path = f"/nodes/{node}/qemu/{row.vmid}"
@@ -324,6 +354,15 @@ class VirtualMachineDriver(KindDriver):
                 self._client.put(f"{guest.path}/cloudinit", f"regenerate the cloud-init drive of VM {name}")
                 if "cicustom" in plan.delete:
                     self._remove_snippets(handle.config)
+
+    def _describe(self, path: str, name: str, description: str) -> None:
+        """Write the VM's description with PVE's synchronous configuration call (``PUT …/config``: no task for a line
+        of text); sending the same value twice is harmless."""
+        what = f"write the description of VM {name}"
+        try:
+            self._client.put(f"{path}/config", what, {"description": description})
+        except OutcomeUnknown:
+            self._client.put(f"{path}/config", what, {"description": description})
 
     def _device_writer(self, node: str, machine: Any) -> DeviceWriter:
         """Writes GPUs and SR-IOV NICs of a VM on ``node``: mapping ids from the cluster, ``pcie=1`` on q35, free
@@ -341,7 +380,7 @@ class VirtualMachineDriver(KindDriver):
 
     def delete(self, observed: Observed) -> None:
         handle = self._guard(observed, "delete")
-        self._guests.delete(handle.row, observed.name, {"purge": 1, "destroy-unreferenced-disks": 1})
+        self._guests.delete(handle.row, observed.name, {})
         self._remove_snippets(handle.config)
 
     # ---- adopting ------------------------------------------------------------------------------------
@@ -428,9 +467,46 @@ class VirtualMachineDriver(KindDriver):
                            None if root else self._settings.principal,
                            snippets=(self._settings.snippets_storage, self._settings.snippets_path))
 
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A clone's disks: a full clone can put the disks it copies on one other storage (the clone call's
+        ``storage``); nothing else of them can differ from the template's (virtplane/clones.py)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        sources = find_sources(str(vm_spec.clone_from), self._rows) if vm_spec.clone_from else []
+        if len(sources) != 1 or not vm_spec.disks:
+            return []  # no clone, or check() names the missing source
+        source = sources[0]
+        theirs = vm_state(self._reader.config(source), source.node, False, self._names)["disks"]
+        settable = frozenset() if vm_spec.linked_clone else frozenset({"storage"})
+        problems = clone_disk_problems(vm_spec, source.name, theirs, settable, self.new_slot, "Proxmox")
+        if not vm_spec.linked_clone and len(self._clone_storages(vm_spec, theirs)) > 1:
+            problems.append(("disks", f"a Proxmox full clone puts every disk it copies on one storage (the clone "
+                                      f"call's storage), so the disks of '{source.name}' cannot be declared on "
+                                      "different storages; declare one storage for them"))
+        return problems
+
+    def _clone_storages(self, spec: VirtualMachineSpec, theirs: list[dict[str, Any]]) -> set[str]:
+        """The storages declared for the disks a clone copies from its template (by slot)."""
+        slots = {disk["slot"] for disk in theirs}
+        declared = resolve("disks", [disk.model_dump() for disk in spec.disks or []], theirs, self.new_slot)
+        return {disk["storage"] for disk in declared if disk["slot"] in slots and disk.get("storage")}
+
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
 
+    def volumes(self, observed: Observed) -> Volumes:
+        handle = observed.handle
+        config = handle.config if isinstance(handle, VmHandle) else {}
+        return Volumes(volumes_of(config))
+
+    def destroys(self, observed: Observed, change: FieldChange) -> list[str]:
+        """Secure boot on or off re-makes the EFI vars disk: PVE enrolls the keys only when it makes the disk."""
+        handle = observed.handle
+        config = handle.config if isinstance(handle, VmHandle) else {}
+        current = config.get("efidisk0")
+        if change.path != "secure_boot" or not current or change.new is None or change.new == enrolled_keys(config):
+            return []
+        return [f"efidisk0 ({split_options(str(current))[0]}): {EFI_VARS}; PVE enrolls the keys only when it makes "
+                "the EFI vars disk (pre-enrolled-keys)"]
     def guest_states(self, observed: list[Observed]) -> dict[str, GuestState]:
         return self._guest_state.states([(live.name, live.handle.row, live.handle.config) for live in observed
                                     if isinstance(live.handle, VmHandle)])

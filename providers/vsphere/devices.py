@@ -206,19 +206,27 @@ def nic_state(slot: str, nic: Any, portgroup_name: Callable[[str], str | None]) 
     return {"network": network, "adapter": adapter_name(nic), "device": sriov_function(nic), "slot": slot}
 
 
-def in_vm_folder(file_name: str | None, vm_name: str) -> bool:
-    """``[ds1] web-1/web-1_1.vmdk`` is in VM web-1's folder; ``[ds1] other/disk.vmdk`` is not."""
-    if not file_name:
+def vm_folder(vm_path_name: str | None) -> str | None:
+    """The folder of a VM's files from its ``files.vmPathName`` (``[ds1] web-1/web-1.vmx`` -> ``[ds1] web-1``),
+    which keeps the name the VM had when it was made, whatever it is called now; None when it has none."""
+    if not vm_path_name or "/" not in vm_path_name:
+        return None
+    return vm_path_name.rsplit("/", 1)[0].strip()
+
+
+def in_folder(file_name: str | None, folder: str | None) -> bool:
+    """``[ds1] web-1/web-1_1.vmdk`` is in folder ``[ds1] web-1``; ``[ds1] other/disk.vmdk`` is not."""
+    if not file_name or not folder:
         return False
-    path = file_name.split("]", 1)[-1].strip()
-    return path.split("/", 1)[0] == vm_name and "/" in path
+    return file_name.strip().startswith(folder + "/")
 
 
 class DevicePlan:
     """Collects deviceChange entries for one CreateVM / ReconfigVM call: removals first, then edits and
     additions (so a slot freed by a removal can be filled again in the same call)."""
 
-    def __init__(self, hardware: Hardware, vm_name: str):
+    def __init__(self, hardware: Hardware, vm_name: str, folder: str | None = None):
+        self._folder = folder  # where the VM's files are: a removed disk's file is destroyed only there
         self._removals: list[Any] = []
         self._others: list[Any] = []
         self._name = vm_name
@@ -287,12 +295,12 @@ class DevicePlan:
         self._others.append(_D.VirtualDeviceSpec(operation="edit", device=disk))
 
     def remove_disk(self, disk: Any) -> None:
-        """Detach the disk; its file is destroyed only when it lives in this VM's own folder (``[ds] <vm>/``),
-        where vSphere put the disks it made for the VM. A disk attached from elsewhere (another VM's folder)
-        is detached and its file kept."""
+        """Detach the disk; its file is destroyed only when it lives in this VM's own folder (where its files are,
+        ``files.vmPathName``), where vSphere put the disks it made for the VM. A disk attached from elsewhere
+        (another VM's folder) is detached and its file kept."""
         self._release(disk)
         change = _D.VirtualDeviceSpec(operation="remove", device=disk)
-        if in_vm_folder(getattr(disk.backing, "fileName", None), self._name):
+        if in_folder(getattr(disk.backing, "fileName", None), self._folder):
             change.fileOperation = "destroy"
         self._removals.append(change)
 

@@ -20,6 +20,7 @@ from virtplane.providers.base import (
     Owner,
     description_marker,
 )
+from virtplane.providers.marker import made_by_create, owner_from_description
 from virtplane.providers.vsphere.claims import claim
 from virtplane.providers.vsphere.collector import retrieve, retrieve_objects
 from virtplane.providers.vsphere.faults import provider_error
@@ -92,13 +93,16 @@ class NetworkDriver(KindDriver):
                         ["name", "config.defaultPortConfig", "config.description", "config.configVersion",
                          "customValue", "key"])
         for ref, props in rows:
-            # Only our custom attribute proves ownership: the description is free text anyone can copy
-            # onto a port group of their own, so a marker found there alone is never trusted.
+            # Our custom attribute makes a port group ours. The description line, written by AddDVPortgroup itself,
+            # is trusted only on a port group bearing the name its create gave it and no attribute yet: an apply
+            # killed between the two writes (providers/marker.py); a copy of the text elsewhere is never ours.
             owner = Owner.decode(self._attributes.parse(props.get("customValue")).get(MARKER_KEY))
+            noted = owner_from_description(props.get("config.description"))
+            complete = owner is not None or noted is None or not made_by_create(unescaped(props["name"]), noted)
             handle = NetworkHandle(ref, props.get("config.configVersion"), props.get("config.description"))
-            found.append(Observed(unescaped(props["name"]), handle, owner,
+            found.append(Observed(unescaped(props["name"]), handle, owner if complete else noted,
                                   {"vlan": _vlan(props.get("config.defaultPortConfig"))},
-                                  id=props.get("key") or ref._moId))
+                                  marker_complete=complete, id=props.get("key") or ref._moId))
         return found
 
     def _read_standard(self) -> list[Observed]:

@@ -9,9 +9,11 @@ from typing import Any
 from pyVmomi import vim, vmodl
 
 from virtplane.providers.base import MARKER_KEY, Owner
+from virtplane.providers.marker import RESTORE_KEY  # the power record: "power=on", or empty
 from virtplane.providers.vsphere.faults import provider_error
 
 TAGS_KEY = "virtplane.tags"
+OUR_KEYS = (MARKER_KEY, TAGS_KEY, RESTORE_KEY)
 
 
 class CustomAttributes:
@@ -39,7 +41,7 @@ class CustomAttributes:
     def keys(self) -> dict[str, int]:
         """Our attribute names -> keys, as far as they exist (re-read while one is missing)."""
         with self._lock:
-            if MARKER_KEY not in self._keys or TAGS_KEY not in self._keys:
+            if any(key not in self._keys for key in OUR_KEYS):
                 self._read()
             return dict(self._keys)
 
@@ -51,7 +53,7 @@ class CustomAttributes:
         for definition in fields:
             scope = definition.managedObjectType
             scope_name = scope.__name__.rsplit(".", 1)[-1] if isinstance(scope, type) else scope
-            if definition.name in (MARKER_KEY, TAGS_KEY) and scope_name == self._type_name:
+            if definition.name in OUR_KEYS and scope_name == self._type_name:
                 self._keys[definition.name] = definition.key
 
     def key(self, name: str) -> int:
@@ -102,6 +104,10 @@ class CustomAttributes:
 
     def write_tags(self, entity: Any, tags: Iterable[str]) -> None:
         self.set(entity, TAGS_KEY, encode_tags(tags))
+
+    def write_restore(self, entity: Any, power: str | None) -> None:
+        """Record (or, with None, clear) the power state to restore (providers/marker.py)."""
+        self.set(entity, RESTORE_KEY, "" if power is None else f"power={power}")
 
 
 def encode_tags(tags: Iterable[str]) -> str:

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from pyVmomi import vim, vmodl
 
+from virtplane.clones import clone_disk_problems, not_as_declared
 from virtplane.diff import diff
 from virtplane.errors import OwnershipError, ProviderError, VirtplaneError
 from virtplane.providers.base import (
@@ -22,7 +23,9 @@ from virtplane.providers.base import (
     Owner,
     RefusedChange,
     Rule,
+    Volumes,
 )
+from virtplane.providers.marker import RESTORE_PREFIX, made_by_create, restore_from
 from virtplane.providers.vm_rules import top_field
 from virtplane.providers.vsphere import guestinfo
 from virtplane.providers.vsphere.claims import claim
@@ -33,16 +36,19 @@ from virtplane.providers.vsphere.devices import (
     DevicePlan,
     Hardware,
     disk_state,
+    in_folder,
     new_disk_slot,
     nic_state,
     slot_problem,
     split_devices,
+    vm_folder,
 )
 from virtplane.providers.vsphere.faults import provider_error
 from virtplane.providers.vsphere.guest import read_guest_states
 from virtplane.providers.vsphere.inventory import Inventory
 from virtplane.providers.vsphere.names import unescaped
 from virtplane.providers.vsphere.ownership import (
+    RESTORE_KEY,
     TAGS_KEY,
     CustomAttributes,
     decode_tags,
@@ -74,7 +80,7 @@ from virtplane.providers.vsphere.vm_rules import (
     version_number,
     vm_rule,
 )
-from virtplane.slots import next_numbered, resolve_vm
+from virtplane.slots import next_numbered, resolve, resolve_vm
 from virtplane.specs import CREATE_ONLY, Spec, VirtualMachineSpec
 
 __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
@@ -82,7 +88,7 @@ __all__ = ["PATHS", "VirtualMachineDriver", "sockets_of"]
 PATHS = ["name", "config.template", "customValue", "config.hardware.numCPU", "config.hardware.numCoresPerSocket",
          "config.hardware.memoryMB", "config.hardware.device", "config.firmware", "config.bootOptions",
          "config.guestId", "runtime.powerState", "runtime.host", "config.version", "config.nestedHVEnabled",
-         "config.instanceUuid", "config.memoryReservationLockedToMax"]
+         "config.instanceUuid", "config.memoryReservationLockedToMax", "config.files.vmPathName"]
 
 
 @dataclass
@@ -94,6 +100,7 @@ class VmHandle:
     ref: Any
     hardware: Hardware
     memory_locked: bool = False
+    folder: str | None = None  # where the VM's files are (``[ds] web-1``): the disks there are its own
     streamed: bool = False
 
 
@@ -118,12 +125,17 @@ class VirtualMachineDriver(KindDriver):
         self._attributes = CustomAttributes(si, vim.VirtualMachine)
         self._devices = VmDevices(self._content, inventory)
         self.shutdown_timeout = SHUTDOWN_TIMEOUT  # seconds a guest gets to shut down before a hard power-off
-        self._sources: list[str] | None = None  # every VM's and template's name (the last observe): clone sources
+        self._source_names: list[str] | None = None  # every VM's and template's name (the last observe)
         # Per declared VM, which GPUs the stack itself names a device for (recorded by observe at plan time):
         # those get a fixed passthrough backing; devices placement chose get Dynamic DirectPath.
         self._named_gpus: dict[str, list[bool]] = {}
+        self._sources: dict[str, list[dict[str, Any]]] = {}  # VMs and templates by name, as the last observe read
         # Reading every VM goes through the streaming reader (stream.py); False reads it through pyVmomi.
         self.stream_reads = True
+
+    @property  # type: ignore[override]
+    def shutdown_seconds(self) -> float:
+        return self.shutdown_timeout
 
     # ---- reading -------------------------------------------------------------------------------------
 
@@ -134,7 +146,11 @@ class VirtualMachineDriver(KindDriver):
                             for name, spec in declared.get(self.kind, {}).items() if spec is not None}
         rows = self._read_all()
         streamed = self.stream_reads
-        self._sources = [unescaped(props["name"]) for _, props in rows if "name" in props]
+        self._sources = {}  # every VM and template by name, for what a clone can make of its source's disks
+        for _, props in rows:
+            if "name" in props:
+                self._sources.setdefault(unescaped(props["name"]), []).append(props)
+        self._source_names = [name for name, found in self._sources.items() for _ in found]  # repeats kept
         candidates: dict[str, tuple[Any, dict[str, Any], Owner | None, dict[str, str]]] = {}
         for ref, props in rows:
             if props.get("config.template") or "name" not in props:
@@ -143,21 +159,22 @@ class VirtualMachineDriver(KindDriver):
             owner = Owner.decode(attributes.get(MARKER_KEY))
             if owner is not None and owner.stack == stack:
                 claim(result, owner.resource, self._normalize(ref, props, owner, attributes, streamed), "VM")
-            elif unescaped(props["name"]) in wanted:
+            elif owner is None or unescaped(props["name"]) in wanted:
                 candidates[ref._moId] = (ref, props, owner, attributes)
-        if candidates:
-            refs = [ref for ref, *_ in candidates.values()]
-            extra = {ref._moId: p for ref, p in retrieve_objects(self._content, refs, vim.VirtualMachine,
-                                                                   ["config.extraConfig"], stream=streamed)}
-            for moid, (ref, props, owner, attributes) in candidates.items():
-                marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
-                if owner is None and marker is not None and marker.stack == stack:
-                    observed = self._normalize(ref, props, marker, attributes, streamed)
-                    observed.marker_complete = False
-                    claim(result, marker.resource, observed, "VM")
-                else:
-                    result.foreign[unescaped(props["name"])] = self._normalize(ref, props, owner or marker, attributes,
-                                                                               streamed)
+        # Every VM without our custom attribute may be an interrupted create or clone: its extraConfig (written by
+        # CreateVM/CloneVM themselves) is read for all of them in one more pass (providers/marker.py).
+        refs = [ref for ref, *_ in candidates.values()]
+        extra = {ref._moId: p for ref, p in retrieve_objects(self._content, refs, vim.VirtualMachine,
+                                                               ["config.extraConfig"], stream=streamed)} if refs else {}
+        for moid, (ref, props, owner, attributes) in candidates.items():
+            marker = owner_from_extra_config(extra.get(moid, {}).get("config.extraConfig"))
+            name = unescaped(props["name"])
+            if owner is None and marker is not None and marker.stack == stack and made_by_create(name, marker):
+                observed = self._normalize(ref, props, marker, attributes, streamed)
+                observed.marker_complete = False
+                claim(result, marker.resource, observed, "VM")
+            elif name in wanted:
+                result.foreign[name] = self._normalize(ref, props, owner or marker, attributes, streamed)
         specs = declared.get(self.kind, {})
         if not specs or any(getattr(spec, "cloud_init", None) is not None for spec in specs.values()):
             self._read_cloud_init(list(result.owned.values()))
@@ -244,9 +261,12 @@ class VirtualMachineDriver(KindDriver):
             "tags": decode_tags(attributes.get(TAGS_KEY)),
             "cloud_init": guestinfo.digest(props["config.extraConfig"]) if "config.extraConfig" in props else None,
         }
-        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")), streamed)
+        handle = VmHandle(ref, hardware, bool(props.get("config.memoryReservationLockedToMax")),
+                          folder=vm_folder(props.get("config.files.vmPathName")), streamed=streamed)
+        record = attributes.get(RESTORE_KEY) or ""
         return Observed(name=unescaped(props["name"]), handle=handle, owner=owner, state=state,
                         id=props.get("config.instanceUuid"),
+                        restore_power=restore_from(RESTORE_PREFIX + record) if record else None,
                         unexpressed=unexpressed(props.get("config.hardware.device")))
 
     def _observe_one(self, ref: Any, owner: Owner) -> Observed:
@@ -333,7 +353,8 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} clones '{spec.clone_from}', but {found} of that name exist in vSphere "
                                  f"datacenter {placement.datacenter_name} (exactly one is needed)")
         source = sources[0]
-        wanted = [*TEMPLATE_PATHS, "config.version"] + (["snapshot"] if spec.linked_clone else [])
+        wanted = [*TEMPLATE_PATHS, "config.version", "config.hardware.device"] + (
+            ["snapshot"] if spec.linked_clone else [])
         rows = retrieve_objects(self._content, [source], vim.VirtualMachine, wanted)
         source_props = rows[0][1] if rows else {}
         source_version = source_props.get("config.version")
@@ -350,6 +371,8 @@ class VirtualMachineDriver(KindDriver):
                 raise VirtplaneError(f"VM {name}: template '{spec.clone_from}' has no snapshot; a linked clone "
                                      "needs one (take a snapshot of it, or set linked_clone=False for a full copy)")
             location.diskMoveType = LINKED_CLONE_DISKS
+        else:
+            location.disk = self._disk_locators(spec, source_props, location.datastore)
         cloud_init = guestinfo.options(spec.cloud_init) if spec.cloud_init is not None else []
         config = vim.vm.ConfigSpec(numCPUs=spec.cpus, numCoresPerSocket=cores_per_socket(spec.cpus, spec.sockets),
                                    memoryMB=spec.memory, extraConfig=[extra_config_marker(owner), *cloud_init])
@@ -370,13 +393,58 @@ class VirtualMachineDriver(KindDriver):
         spec = resolve_vm(inherited(spec, source_props), observed.state,
                           self.new_slot)
         changes = diff(spec.model_dump(), observed.state, CREATE_ONLY["VirtualMachine"])
-        # What the stack leaves unset keeps the template's value; a declared disk placement (datastore,
-        # thinness, bus) that differs from the template's is kept as cloned, and the next plan shows it.
-        changes = [c for c in changes if self.rule(c) is not Rule.REPLACE]
+        # What the stack leaves unset keeps the template's value. A declared disk placement the clone did not get
+        # (creation_problems refused what the clone call cannot set) would be replaced on every later plan: the
+        # new clone is deleted again and the apply refused, naming the field.
+        for change in changes:
+            problem = f"the clone has {change.old!r}, not {change.new!r}"
+            try:
+                replaced = self.rule(change) is Rule.REPLACE
+            except RefusedChange as exc:
+                replaced, problem = True, str(exc)
+            if replaced:
+                self.delete(observed)
+                raise not_as_declared(f"VM {name} clones '{spec.clone_from}'", change.path, problem)
         if changes:
             self._update(observed, spec, changes, self._fixed_gpus(name, spec))
             observed = self._observe_one(ref, owner)
         return observed
+
+    def _disk_locators(self, spec: VirtualMachineSpec, source: dict[str, Any], home: Any) -> list[Any]:
+        """For a full clone: where each of the source's disks goes and whether it is thin, for those whose declared
+        datastore or thinness differs from the source's (vCenter applies RelocateSpec disk locators to a full
+        clone's disks)."""
+        hardware = split_devices(source.get("config.hardware.device"))
+        names = self._inventory.placement.datastore_names
+        theirs = {slot: disk_state(slot, device, hardware, names) for slot, device in hardware.disks.items()}
+        declared = resolve("disks", [disk.model_dump() for disk in spec.disks or []], list(theirs.values()),
+                           self.new_slot)
+        locators = []
+        for disk in declared:
+            have = theirs.get(disk["slot"])
+            thin, storage = disk.get("thin"), disk.get("storage")
+            if have is None or ((thin is None or thin == have["thin"]) and (storage is None
+                                                                           or storage == have["storage"])):
+                continue
+            backing = vim.vm.device.VirtualDisk.FlatVer2BackingInfo(
+                diskMode="persistent", thinProvisioned=have["thin"] if thin is None else thin)
+            locators.append(vim.vm.RelocateSpec.DiskLocator(
+                diskId=hardware.disks[disk["slot"]].key, diskBackingInfo=backing,
+                datastore=self._inventory.datastore(storage) if storage else home))
+        return locators
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A clone's disks: a full clone gets its disks' datastore and thinness at clone time; their bus, a smaller
+        size, or (linked clone) any placement cannot differ from the source's (virtplane/clones.py)."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        found = self._sources.get(vm_spec.clone_from or "", [])
+        if len(found) != 1 or not vm_spec.disks:
+            return []  # no clone, or the clone reports the missing or ambiguous source
+        hardware = split_devices(found[0].get("config.hardware.device"))
+        names = self._inventory.placement.datastore_names
+        theirs = [disk_state(slot, device, hardware, names) for slot, device in hardware.disks.items()]
+        settable = frozenset() if vm_spec.linked_clone else frozenset({"storage", "thin"})
+        return clone_disk_problems(vm_spec, str(vm_spec.clone_from), theirs, settable, self.new_slot, "vSphere")
 
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         vm_spec = cast(VirtualMachineSpec, spec)
@@ -390,7 +458,7 @@ class VirtualMachineDriver(KindDriver):
         rules = [self.rule(change) for change in changes]
         fields = {top_field(change.path) for change in changes}
         config = config_spec(vm_spec, observed.state, fields)
-        plan = DevicePlan(handle.hardware, observed.name)
+        plan = DevicePlan(handle.hardware, observed.name, handle.folder)
         devices_change = "gpus" in fields or any(touches_sriov(change) for change in changes)
         needs_host = devices_change and needs_host_devices(vm_spec.gpus if "gpus" in fields else None,
                                                             vm_spec.nics if "nics" in fields else None)
@@ -419,7 +487,11 @@ class VirtualMachineDriver(KindDriver):
         want_on = vm_spec.power == "on" if "power" in fields and vm_spec.power is not None else was_on
         powered_on = was_on
         switched_off = powered_on and Rule.POWER_OFF in rules and (configure or upgrade is not None)
+        recorded = observed.restore_power is not None
         if switched_off:
+            if want_on:  # recorded first: a run killed while the VM is off starts it again (marker.py)
+                self._attributes.write_restore(handle.ref, "on")
+                recorded = True
             self._switch_off(handle.ref, observed.name)
             powered_on = False
         try:
@@ -439,11 +511,14 @@ class VirtualMachineDriver(KindDriver):
         except BaseException as failure:
             if switched_off:  # the change failed: the VM runs again as it did before
                 self._power_back_on(handle.ref, observed.name, failure)
+                self._attributes.write_restore(handle.ref, None)
             raise
         if want_on and not powered_on:
             self._power(handle.ref, observed.name, on=True)
         elif not want_on and powered_on:
             self._switch_off(handle.ref, observed.name)
+        if recorded:
+            self._attributes.write_restore(handle.ref, None)
 
     def adopt(self, observed: Observed, owner: Owner) -> None:
         """The ownership custom attribute, where a create writes it (the VM's tags attribute stays as it is)."""
@@ -453,10 +528,21 @@ class VirtualMachineDriver(KindDriver):
         self._attributes.write_owner(observed.handle.ref, owner)
 
     def delete(self, observed: Observed) -> None:
+        """Power off, detach the disks from other VMs' folders (Destroy_Task deletes every disk attached), destroy."""
         self._guard(observed, "delete")
-        ref = observed.handle.ref
+        handle: VmHandle = observed.handle
+        ref = handle.ref
+        if any(not in_folder(getattr(disk.backing, "fileName", None), handle.folder)
+               for disk in handle.hardware.disks.values()):
+            handle = self._writable(handle, observed.name)  # pyVmomi's own devices, to send back in a detach
+        foreign = [vim.vm.device.VirtualDeviceSpec(operation="remove", device=disk)
+                   for disk in handle.hardware.disks.values()
+                   if not in_folder(getattr(disk.backing, "fileName", None), handle.folder)]
         try:
             self._power(ref, observed.name, on=False, tolerate_state=True)
+            if foreign:
+                self._run(lambda: ref.ReconfigVM_Task(spec=vim.vm.ConfigSpec(deviceChange=foreign)),
+                          f"detach the disks of other VMs from VM {observed.name}")
             self._run(ref.Destroy_Task, f"delete VM {observed.name}")
         except vmodl.fault.ManagedObjectNotFound:
             return
@@ -470,10 +556,10 @@ class VirtualMachineDriver(KindDriver):
         problems = []
         if vm_spec.node is not None and not placement.knows_host(vm_spec.node):
             problems.append(("node", self._inventory.unknown_host(vm_spec.node)))
-        if vm_spec.clone_from and self._sources is None:  # checked without an observe (the Pulumi plugin)
-            self._sources = [unescaped(props.get("name") or "") for _, props in retrieve(
+        if vm_spec.clone_from and self._source_names is None:  # checked without an observe (the Pulumi plugin)
+            self._source_names = [unescaped(props.get("name") or "") for _, props in retrieve(
                 self._content, placement.vm_folder, vim.VirtualMachine, ["name"])]
-        if vm_spec.clone_from and (count := (self._sources or []).count(vm_spec.clone_from)) != 1:
+        if vm_spec.clone_from and (count := (self._source_names or []).count(vm_spec.clone_from)) != 1:
             where = f"datacenter {placement.datacenter_name}"
             problems.append(("clone_from", f"no VM or template named '{vm_spec.clone_from}' exists in {where}"
                              if not count else f"{count} VMs or templates are named '{vm_spec.clone_from}' in "
@@ -503,6 +589,19 @@ class VirtualMachineDriver(KindDriver):
     def rule(self, change: FieldChange) -> Rule:
         return vm_rule(change)
 
+    def volumes(self, observed: Observed) -> Volumes:
+        """The disks in the VM's own folder go with it; disks attached from elsewhere are detached first and kept."""
+        handle: VmHandle = observed.handle
+        found = Volumes()
+        for disk in observed.state.get("disks") or []:
+            device = handle.hardware.disks.get(disk["slot"])
+            file_name = getattr(getattr(device, "backing", None), "fileName", None) or "?"
+            if in_folder(file_name, handle.folder):
+                found.destroyed.append(f"{disk['slot']} ({file_name}, {disk['size']} GiB)")
+            else:
+                found.kept.append(f"{disk['slot']} ({file_name}, {disk['size']} GiB), from another VM's folder")
+        return found
+
     def rule_in(self, change: FieldChange, live: Mapping[str, Any] | None) -> Rule:
         if change.path == "node" and live is not None and holds_live_devices(dict(live)):
             raise RefusedChange(moving_device_vm(live.get("node"), change.new))
@@ -524,7 +623,7 @@ class VirtualMachineDriver(KindDriver):
             raise VirtplaneError(f"VM {name} vanished before it could be changed")
         props = rows[0][1]
         return VmHandle(handle.ref, split_devices(props.get("config.hardware.device")),
-                        bool(props.get("config.memoryReservationLockedToMax")))
+                        bool(props.get("config.memoryReservationLockedToMax")), folder=handle.folder)
 
     @staticmethod
     def _guard(observed: Observed, action: str) -> None:

@@ -38,6 +38,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, cast
 
+from virtplane.clones import after_clone, clone_disk_problems
 from virtplane.errors import ProviderError
 from virtplane.providers import nocloud
 from virtplane.providers.base import (
@@ -53,8 +54,9 @@ from virtplane.providers.base import (
     pending_name,
 )
 from virtplane.providers.claims import guard, sort_observed
+from virtplane.providers.marker import RESTORE_KEY, RESTORE_PREFIX, restore_from
 from virtplane.providers.power import change_with_power
-from virtplane.providers.vm_rules import VmRules, after_clone, top_field
+from virtplane.providers.vm_rules import VmRules, top_field
 from virtplane.providers.xenserver.client import OutcomeUnknown, XapiClient, XapiFailure
 from virtplane.providers.xenserver.pool_facts import PoolFacts
 from virtplane.providers.xenserver.pool_reader import PoolReader
@@ -63,6 +65,7 @@ from virtplane.providers.xenserver.records import (
     DISK_KEY,
     MARKER_TAG,
     NULL,
+    THIN_SR_TYPES,
     GiB,
     MiB,
     PoolView,
@@ -185,8 +188,10 @@ class VirtualMachineDriver(KindDriver):
         vlans = vlans or self._vlans
         owner, pending = owner_of(record)
         state = vm_state(ref, record, view, lambda network: vlans.name_of(network, view.networks, view.pifs))
+        restore = (record.get("other_config") or {}).get(RESTORE_KEY)
         return Observed(str(record["name_label"]), VmHandle(ref, record, pending), owner, state,
-                        marker_complete=owner is None or marker_complete(record), id=str(record["uuid"]))
+                        marker_complete=owner is None or marker_complete(record), id=str(record["uuid"]),
+                        restore_power=restore_from(RESTORE_PREFIX + restore) if restore else None)
 
     def _read_one(self, ref: str, what: str) -> Observed:
         record = self._client.get("VM.get_record", ref, what=what)
@@ -215,7 +220,7 @@ class VirtualMachineDriver(KindDriver):
         observed = self._read_one(ref, f"read the new VM {name}")
         resolved = resolve_vm(vm_spec, observed.state, self.new_slot)
         changes = after_clone(self.rule, resolved.model_dump(), observed.state, CREATE_ONLY[self.kind],
-                              f"VM {name} is made from '{source_name}'")
+                              f"VM {name} is made from '{source_name}'", lambda: self.delete(observed))
         handle = cast(VmHandle, observed.handle)
         self._apply(handle, owner, resolved, changes, finish_marker=True, running=False)
         if vm_spec.power == "on":
@@ -294,7 +299,16 @@ class VirtualMachineDriver(KindDriver):
                           needs_off=needs_off, timeout=self._settings.shutdown_timeout,
                           change=lambda: self._apply(handle, owner, vm_spec, changes,
                                                      finish_marker=not observed.marker_complete,
-                                                     running=running and not needs_off))
+                                                     running=running and not needs_off),
+                          record=lambda power: self._record_power(handle.ref, observed.name, power),
+                          recorded=observed.restore_power is not None)
+
+    def _record_power(self, ref: str, name: str, power: str | None) -> None:
+        """Keep (or, with None, clear) the power state to restore in ``other_config`` (providers/marker.py)."""
+        what = f"record the power state of VM {name}"
+        self._client.call("VM.remove_from_other_config", ref, RESTORE_KEY, what=what)
+        if power is not None:
+            self._client.call("VM.add_to_other_config", ref, RESTORE_KEY, f"power={power}", what=what)
 
     def _power(self, handle: VmHandle, name: str, node: str | None) -> XapiPower:
         host = self._host(node) if node else None
@@ -580,6 +594,22 @@ class VirtualMachineDriver(KindDriver):
             profiles=frozenset(str(t["model_name"]).lower() for t in view.vgpu_types.values()
                                if t.get("implementation") != "passthrough"))
         return vm_problems(vm_spec, names)
+
+    def creation_problems(self, spec: Spec, declared: Declared) -> list[tuple[str, str]]:
+        """A VM made from a template or VM with disks: ``VM.copy`` (a full copy) puts every disk it copies on one SR,
+        the one of the first declared disk (or the endpoint's); ``VM.clone`` leaves them where they are. A declared
+        disk of the source on another SR, with another thinness (the SR's) or smaller than the source's cannot be had
+        (virtplane/clones.py); a template whose disks ``VM.provision`` makes has none yet, and gets them as declared."""
+        vm_spec = cast(VirtualMachineSpec, spec)
+        found = (self._sources or {}).get(vm_spec.clone_from or "", [])
+        if not vm_spec.disks or len(found) != 1:
+            return []  # no disks declared, or check() names the missing or ambiguous source
+        theirs = list(self._read_one(found[0], f"read '{vm_spec.clone_from}'").state.get("disks") or [])
+        if theirs and not vm_spec.linked_clone:
+            sr = self._view.srs.get(self._sr(vm_spec.disks[0].storage)) or {}
+            theirs = [{**disk, "storage": sr.get("name_label"), "thin": sr.get("type") in THIN_SR_TYPES}
+                      for disk in theirs]
+        return clone_disk_problems(vm_spec, str(vm_spec.clone_from), theirs, frozenset(), self.new_slot, "XenServer")
 
     def _network_refs(self, name: str, view: PoolView) -> list[str]:
         if name in self._declared_vlans:  # a Network of the stack: it exists now, or apply makes it first

@@ -15,6 +15,33 @@ _names = itertools.count()
 
 @pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-test", "libvirt-qemu"])
 def peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    yield from _peer(request)
+
+
+@pytest.fixture(params=["vsphere", "proxmox", "xenserver", "libvirt-qemu"])
+def cloning_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer whose hypervisor virtplane can clone on (Hyper-V cannot, yet), reachable by a second process
+    (tests/conformance/kill.py)."""
+    yield from _peer(request)
+
+
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "xenserver", "libvirt-qemu"])
+def killable_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer a second process can reach with the same settings (tests/conformance/kill.py kills an apply running in
+    one): libvirt through the lab's libvirtd, not libvirt's test driver (each connection to a ``test:///`` URI is a
+    world of its own)."""
+    yield from _peer(request)
+
+
+@pytest.fixture(params=["vsphere", "proxmox", "hyperv", "libvirt-qemu"])
+def replacing_peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
+    """A peer on which some declaration replaces a VM (``Peer.replacing``): on the lab's XenServer pool only a disk's
+    SR or thinness would, and it has one SR, whose thinness its checks hold a declaration to; libvirt's test driver
+    reads every volume as allocated in full, so a thin disk made thick is no change there (the lab's libvirtd)."""
+    yield from _peer(request)
+
+
+def _peer(request: pytest.FixtureRequest) -> Iterator[Peer]:
     if request.param == "vsphere":
         connected: Peer = VspherePeer(request.getfixturevalue("vcsim_instance"))
     elif request.param == "libvirt-test":

@@ -9,6 +9,7 @@ virtplane's drivers. Where a hypervisor genuinely lacks a setting of the suite's
 from __future__ import annotations
 
 import ssl
+import time
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -19,8 +20,9 @@ from tests.support import hyperv as raw_hyperv
 from tests.support import libvirt as raw_libvirt
 from tests.support import vsphere as raw_vsphere
 from tests.support import xenserver as raw_xen
-from virtplane.providers.base import MARKER_KEY, Owner, Provider, pending_name
+from virtplane.providers.base import MARKER_KEY, Owner, Provider, description_marker, pending_name
 from virtplane.providers.hyperv.vm_state import pending_name as hyperv_pending_name
+from virtplane.providers.marker import pending_label
 from virtplane.providers.registry import provider_class
 from virtplane_lab.hyperv import HypervInstance
 from virtplane_lab.vcsim import VcsimInstance
@@ -39,9 +41,16 @@ class Peer(ABC):
     second_nic_adapter: ClassVar[str] = "e1000e"
     creates_networks: ClassVar[bool] = True  # False where a network is a VLAN tag its NICs carry
 
-    def connect(self, environ: dict[str, str]) -> None:
+    def replacing(self) -> dict[str, Any]:
+        """A declaration that replaces a BIOS VM with one 4 GiB disk: a thick disk instead of a thin one, unless
+        the peer says otherwise."""
+        return {"disks": [{"size": 4, "thin": False}]}
+
+    def connect(self, environ: dict[str, str], inputs: dict[str, Any] | None = None) -> None:
         cls = provider_class(self.kind)
-        self.provider = cls.connect(cls.settings_from("conformance", {}, environ))
+        # what a process of its own connects with (tests/conformance/kill.py): the environment and Endpoint inputs
+        self.environ, self.inputs = environ, dict(inputs or {})
+        self.provider = cls.connect(cls.settings_from("conformance", self.inputs, environ))
 
     def close(self) -> None:
         self.provider.close()
@@ -66,9 +75,26 @@ class Peer(ABC):
     def add_half_created_vm(self, owner: Owner) -> None:
         """A VM as an apply killed mid-create leaves it: only the marker written at creation time."""
 
+    def add_interrupted_create(self, owner: Owner) -> None:
+        """A VM as a create killed before its last call leaves it, when nothing but that call is missing: by default
+        what ``add_half_created_vm`` makes."""
+        self.add_half_created_vm(owner)
+
     @abstractmethod
     def count(self, name: str) -> int:
         """How many VMs carry this name."""
+
+    @abstractmethod
+    def names(self) -> list[str]:
+        """The names of every VM on the endpoint (templates too)."""
+
+    def add_template(self, name: str) -> None:
+        """A template with one 4 GiB disk, made by hand (a clone's source)."""
+        raise NotImplementedError(f"{self.kind} cannot clone")
+
+    def settle(self) -> None:  # noqa: B027 - Hyper-V's cmdlets finish before they answer: nothing to wait for
+        """Wait until the hypervisor has finished the tasks it runs (a killed apply's last create goes on without
+        it), as an administrator waits before the next run."""
 
     @abstractmethod
     def add_golden(self, name: str) -> None:
@@ -144,6 +170,25 @@ class VspherePeer(Peer):
     def count(self, name: str) -> int:
         return sum(1 for vm in raw_vsphere.all_vms(self.si) if vm.name == name)
 
+    def names(self) -> list[str]:
+        return [vm.name for vm in raw_vsphere.all_vms(self.si)]
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while any(self._running(task) for task in self.si.content.taskManager.recentTask):
+            assert time.monotonic() < deadline, "vSphere tasks still running after 60 s"
+            time.sleep(0.05)
+
+    @staticmethod
+    def _running(task: Any) -> bool:
+        try:
+            return task.info.state in ("queued", "running")
+        except TypeError:  # the simulator's disk-manager tasks name their manager as entity: never ours
+            return False
+
+    def add_template(self, name: str) -> None:
+        raw_vsphere.create_plain_vm(self.si, name, disk_gib=4)
+        self._vm(name).MarkAsTemplate()
     def add_golden(self, name: str) -> None:
         raw_vsphere.create_golden(self.si, name)
 
@@ -196,11 +241,35 @@ class ProxmoxPeer(Peer, ContainerPeer):
         self._create(name, description="made by hand")
 
     def add_half_created_vm(self, owner: Owner) -> None:
-        # A clone carries the description marker at once; the tag is added by the update that never ran.
-        self._create(owner.resource, description=f"{MARKER_KEY}: {owner.encode()}")
+        # A clone carries the description marker and a pending name at once; the update that renames and tags it
+        # never ran.
+        self._create(pending_label(owner.resource), description=f"{MARKER_KEY}: {owner.encode()}")
 
     def count(self, name: str) -> int:
         return sum(1 for r in self.api.cluster.resources.get(type="vm") if r.get("name") == name)
+
+    def names(self) -> list[str]:
+        return [str(r.get("name")) for r in self.api.cluster.resources.get(type="vm")]
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + 60
+        while any("status" not in task for node in self.api.nodes.get()  # a running task has no exit status yet
+                  for task in self.api.nodes(node["node"]).tasks.get(source="active")):
+            assert time.monotonic() < deadline, "PVE tasks still running after 60 s"
+            time.sleep(0.05)
+
+    def add_template(self, name: str) -> None:
+        vmid = int(self.api.cluster.nextid.get())
+        self.api.nodes("pve1").qemu.post(vmid=vmid, name=name, memory=512, cores=1, scsihw="virtio-scsi-single",
+                                         scsi0="local-lvm:4", tags="golden")
+        self.api.nodes("pve1").qemu(vmid).template.post()
+
+    def replacing(self) -> dict[str, Any]:
+        # Thinness follows the storage type on PVE (virtplane refuses thin=False): move the disk to another
+        # storage, a directory storage for images made here.
+        if "extra" not in {s["storage"] for s in self.api.storage.get()}:
+            self.api.storage.post(storage="extra", type="dir", path="/srv/extra", content="images")
+        return {"disks": [{"size": 4, "storage": "extra"}]}
 
     def add_golden(self, name: str) -> None:
         vmid = int(self.api.cluster.nextid.get())
@@ -264,6 +333,10 @@ class HypervPeer(Peer):
     # adapter: nothing to create on the host.
     creates_networks = False
 
+    def replacing(self) -> dict[str, Any]:
+        # A VM's generation is fixed when New-VM makes it (same page): firmware bios -> uefi is a replace.
+        return {"firmware": "uefi"}
+
     def __init__(self, instance: HypervInstance):
         self.instance = instance
         self.connect({**instance.settings(), "HYPERV_PASSWORD": instance.password})
@@ -289,8 +362,18 @@ class HypervPeer(Peer):
         # leaves the name alone. The New-VM of a UEFI VM made it Generation 2.
         raw_hyperv.create_vm(self.instance, hyperv_pending_name(owner), generation=2)
 
+    def add_interrupted_create(self, owner: Owner) -> None:
+        # The pipeline ``New-VM | Set-VM -Notes`` ran whole on the host; the call that names the VM never came.
+        name = hyperv_pending_name(owner)
+        raw_hyperv.create_vm(self.instance, name, generation=2)
+        raw_hyperv.run(self.instance, lambda ps: ps.add_cmdlet("Get-VM").add_parameter("Name", name)
+                       .add_cmdlet("Set-VM").add_parameter("Notes", description_marker(owner)))
+
     def count(self, name: str) -> int:
         return raw_hyperv.vm_names(self.instance).count(name)
+
+    def names(self) -> list[str]:
+        return raw_hyperv.vm_names(self.instance)
 
     def add_golden(self, name: str) -> None:
         raw_hyperv.create_golden(self.instance, name)
@@ -358,6 +441,16 @@ class XenserverPeer(Peer):
         with raw_xen.session(self.instance) as api:
             return sum(1 for ref in api.VM.get_by_name_label(name) if not api.VM.get_is_a_template(ref))
 
+    def names(self) -> list[str]:
+        with raw_xen.session(self.instance) as api:
+            return [record["name_label"] for record in api.VM.get_all_records().values()
+                    if not record["is_a_template"] and not record["is_control_domain"]]
+
+    def add_template(self, name: str) -> None:
+        """A custom template with a disk: ``VM.clone`` of the lab's ``debian-12-base`` (a template's clone is a
+        template; its one VDI is shared copy-on-write where the SR allows)."""
+        with raw_xen.session(self.instance) as api:
+            api.VM.clone(raw_xen.template(api, "debian-12-base"), name)
     def add_golden(self, name: str) -> None:
         # A custom template, as XenCenter's "Convert to template" makes one: a halted, provisioned VM (its disk made)
         # marked as a template (XenAPI reference, VM.set_is_a_template; "make_into_template" needs it halted).
@@ -374,8 +467,7 @@ class LibvirtPeer(Peer):
     creates_networks = True  # a libvirt network of its own per declared network
 
     def __init__(self, uri: str):
-        self.provider = provider_class(self.kind).connect(provider_class(self.kind).settings_from(
-            "conformance", {"uri": uri, "shutdown_timeout": 2}, {}))
+        self.connect({"LIBVIRT_DEFAULT_URI": uri}, {"shutdown_timeout": 2})
         self.conn: Any = self.provider.connection  # type: ignore[attr-defined]
         self.domain_type = self.provider.host.target().domain_type  # type: ignore[attr-defined]
         if self.provider.hosts()[0].nested is False:
@@ -408,9 +500,10 @@ class LibvirtPeer(Peer):
     def names(self) -> list[str]:
         return [domain.name() for domain in self.conn.listAllDomains(0)]
 
-    def add_template(self, name: str) -> None:
-        """A shut-off domain with one 4 GiB qcow2 volume, made by hand (libvirt has no templates: any domain)."""
-        raw_libvirt.add_template(self.conn, name, self.domain_type)
+    def add_template(self, name: str, thick: bool = False) -> None:
+        """A shut-off domain with one 4 GiB volume (qcow2, or raw allocated in full), made by hand (libvirt has no
+        templates: any domain)."""
+        raw_libvirt.add_template(self.conn, name, self.domain_type, thick=thick)
 
     def add_golden(self, name: str) -> None:
         # libvirt has no templates: a golden image is a shut-off domain whose disks clones copy or overlay.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conformance.stack import container_lab, full_container, observed_vm
-from virtplane.errors import OwnershipError, ProviderError
+from virtplane.errors import OwnershipError
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
 
@@ -103,13 +103,16 @@ def test_turning_an_unprivileged_container_privileged_is_a_replace_that_destroys
     assert container_peer.count_containers(f"{name}-ct0") == 1
 
 
-def test_shrinking_the_root_filesystem_is_refused_at_plan_naming_the_field(container_peer, name):
+def test_shrinking_the_root_filesystem_is_planned_as_cannot_apply_and_apply_refuses_it_naming_the_field(
+        container_peer, name):
     stack = container_lab(container_peer, name)
     stack.apply()
     stack.container(f"{name}-ct0", **full_container(container_peer.template, f"{name}-net", rootfs={"size": 4}))
-    with pytest.raises(ProviderError, match=f"Container '{name}-ct0': field 'rootfs.size': shrinking the root "
-                                            "filesystem from 8 GiB to 4 GiB is not possible"):
-        stack.plan()
+    [item] = [r for r in stack.plan().resources if r.name == f"{name}-ct0"]
+    [shrink] = [c for c in item.changes if c.change.path == "rootfs.size"]
+    assert shrink.refused and "shrinking the root filesystem from 8 GiB to 4 GiB is not possible" in shrink.refused
+    assert item.refusal().startswith(f"Container '{name}-ct0': field 'rootfs.size': cannot apply: shrinking the root "
+                                     "filesystem from 8 GiB to 4 GiB is not possible")
 
 
 def test_a_same_named_container_without_our_marker_stops_the_plan_and_is_never_touched(container_peer, name):

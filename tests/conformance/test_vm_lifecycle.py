@@ -131,6 +131,17 @@ def test_a_vm_left_half_created_is_finished_not_duplicated(peer, name):
     assert peer.count(f"{name}-vm0") == 1
 
 
+def test_a_vm_left_half_created_and_no_longer_declared_is_deleted_and_found_by_destroy(peer, name):
+    stack = lab(peer, name)
+    owner = Owner(stack.desired.identity, f"{name}-gone", "ep")
+    peer.add_interrupted_create(owner)
+    [item] = [r for r in stack.plan().resources if r.name == f"{name}-gone"]
+    assert item.action is Action.DELETE
+    assert [r.name for r in stack.plan(destroy=True).resources if r.kind == "VirtualMachine"] == [f"{name}-gone"]
+    stack.apply(destroy=True)
+    assert not [n for n in peer.names() if f"{name}-gone" in n]
+
+
 def test_fields_left_unset_are_neither_compared_nor_changed(peer, name):
     stack = lab(peer, name)
     stack.apply()

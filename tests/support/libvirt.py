@@ -123,12 +123,15 @@ def domain_names(uri: str) -> list[str]:
         conn.close()
 
 
-def add_template(conn: Any, name: str, domain_type: str, pool_name: str = "default") -> None:
+def add_template(conn: Any, name: str, domain_type: str, pool_name: str = "default", thick: bool = False) -> None:
+    """A shut-off domain with one 4 GiB volume: thin qcow2, or raw allocated in full (``thick``)."""
     pool = conn.storagePoolLookupByName(pool_name)
-    pool.createXML(f"<volume><name>{name}.qcow2</name><capacity unit='GiB'>4</capacity>"
-                   "<target><format type='qcow2'/></target></volume>", 0)
-    disk = (f"<disk type='volume' device='disk'><driver name='qemu' type='qcow2'/><source pool='{pool_name}' "
-            f"volume='{name}.qcow2'/><target dev='sda' bus='scsi'/></disk>"
+    kind = "raw" if thick else "qcow2"
+    allocation = "<allocation unit='GiB'>4</allocation>" if thick else ""
+    pool.createXML(f"<volume><name>{name}.{kind}</name><capacity unit='GiB'>4</capacity>{allocation}"
+                   f"<target><format type='{kind}'/></target></volume>", 0)
+    disk = (f"<disk type='volume' device='disk'><driver name='qemu' type='{kind}'/><source pool='{pool_name}' "
+            f"volume='{name}.{kind}'/><target dev='sda' bus='scsi'/></disk>"
             "<controller type='scsi' model='virtio-scsi'/>"
             "<interface type='network'><source network='default'/><model type='virtio'/></interface>")
     conn.defineXML(plain_domain(name, domain_type, devices=disk))

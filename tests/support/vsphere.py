@@ -59,14 +59,25 @@ def remove_first_nic(vm: vim.VirtualMachine) -> None:
     reconfigure(vm, vim.vm.ConfigSpec(deviceChange=[change]))
 
 
-def create_plain_vm(si: vim.ServiceInstance, name: str, extra_config: dict[str, str] | None = None) -> None:
-    """A VM made by hand: no virtplane custom attribute (optionally some extraConfig)."""
+def create_plain_vm(si: vim.ServiceInstance, name: str, extra_config: dict[str, str] | None = None,
+                    annotation: str | None = None, disk_gib: int = 0) -> None:
+    """A VM made by hand: no virtplane custom attribute (optionally some extraConfig, notes and a thin disk on an
+    LSI Logic controller)."""
     content = si.RetrieveContent()
     datacenter = content.rootFolder.childEntity[0]
     cluster = datacenter.hostFolder.childEntity[0]
     datastore = datacenter.datastore[0]
-    spec = vim.vm.ConfigSpec(name=name, numCPUs=1, memoryMB=128, guestId="otherGuest64",
-                             files=vim.vm.FileInfo(vmPathName=f"[{datastore.name}]"),
+    devices = []
+    if disk_gib:
+        controller = vim.vm.device.VirtualLsiLogicController(key=1000, busNumber=0, sharedBus="noSharing")
+        disk = vim.vm.device.VirtualDisk(
+            key=2000, controllerKey=1000, unitNumber=0, capacityInKB=disk_gib * 1024 * 1024,
+            backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(diskMode="persistent", thinProvisioned=True,
+                                                                 fileName=f"[{datastore.name}]"))
+        devices = [vim.vm.device.VirtualDeviceSpec(operation="add", device=controller),
+                   vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create", device=disk)]
+    spec = vim.vm.ConfigSpec(name=name, numCPUs=1, memoryMB=128, guestId="otherGuest64", annotation=annotation,
+                             files=vim.vm.FileInfo(vmPathName=f"[{datastore.name}]"), deviceChange=devices,
                              extraConfig=[vim.option.OptionValue(key=k, value=v)
                                           for k, v in (extra_config or {}).items()])
     wait(datacenter.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool))

@@ -32,13 +32,14 @@ class MemoryDriver(KindDriver):
         self.running = 0
         self.max_running = 0
         self.hosts: list[str] = []
+        self.restore: dict[str, str] = {}  # name -> the power state recorded to restore (providers/marker.py)
         self._lock = threading.Lock()
 
     def observe(self, stack, declared):
         names = declared.get(self.kind, {})
         result = ObserveResult()
         for name, (owner, state) in self.objects.items():
-            seen = Observed(name, name, owner, dict(state))
+            seen = Observed(name, name, owner, dict(state), restore_power=self.restore.get(name))
             if owner is not None and owner.stack == stack:
                 result.owned[owner.resource] = seen
             elif name in names:
@@ -68,6 +69,7 @@ class MemoryDriver(KindDriver):
     def update(self, observed: Observed, spec: Spec, changes: list[FieldChange]) -> None:
         self._record("update", observed.name)
         self.objects[observed.name] = (observed.owner, spec.model_dump())
+        self.restore.pop(observed.name, None)
 
     def delete(self, observed: Observed) -> None:
         self._record("delete", observed.name)

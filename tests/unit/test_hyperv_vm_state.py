@@ -208,6 +208,12 @@ def test_slots_sort_by_their_numbers_so_the_eleventh_disk_comes_after_the_second
     assert sorted(["nic10", "nic2"], key=slot_order) == ["nic2", "nic10"]
 
 
+def test_an_undeclared_vlan_read_back_as_switch_dot_vlan_wires_back_to_that_switch_and_vlan():
+    switches = Switches("lab")
+    assert switches.name_of("lab", 120) == "lab.120"
+    assert switches.wiring("lab.120") == ("lab", 120)
+
+
 def test_a_bios_vm_boots_from_ide_so_its_first_disk_goes_on_ide0_0_and_the_rest_on_scsi():
     """Generation 1 boots from IDE only; IDE 1:0 holds its DVD drive ("Should I create a generation 1 or 2 virtual
     machine in Hyper-V?"). A Generation 2 VM's disks go on SCSI."""

@@ -185,6 +185,17 @@ def test_a_vm_pinned_to_a_host_is_placed_before_one_that_could_go_anywhere():
                                                                                           "pinned": "edge"}
 
 
+def test_a_host_released_by_a_replaced_vm_offers_the_devices_that_vm_held():
+    host = Host(name="h", endpoint="ep", hypervisor="vsphere",
+                pci_devices=[PciDevice(address="0000:3b:00.0", class_id="0x0302", vendor_id="0x10de",
+                                       device_id="0x20b5", in_use_by=["gpu-vm", "other"])],
+                vgpu_types=[VgpuType(profile="p", available=0, in_use_by=["gpu-vm", "gpu-vm"])],
+                sriov=[SriovFunction(address="0000:5e:00.0", vfs_free=1, in_use_by=["gpu-vm"])])
+    released = host.released("gpu-vm")
+    assert released.pci_devices[0].in_use_by == ["other"]
+    assert (released.vgpu_types[0].available, released.sriov[0].vfs_free) == (2, 2)
+
+
 def test_a_gpu_running_vgpus_cannot_be_given_whole():
     busy = host("busy", pci_devices=[gpu()], vgpu_types=[VgpuType(profile="grid_t4-4q", device=A100,
                                                                   in_use_by=["vdi-1"])])

@@ -3,7 +3,7 @@ import pytest
 from tests.unit.memory_hypervisor import MemoryProvider
 from virtplane.declared import DeclaredResource, DesiredStack
 from virtplane.engine import build_plan
-from virtplane.errors import OwnershipError, ProviderError
+from virtplane.errors import OwnershipError, StackInvalid
 from virtplane.kinds import build_spec
 from virtplane.plan import Action
 from virtplane.providers.base import Owner
@@ -76,12 +76,22 @@ def test_a_same_named_object_we_do_not_own_stops_the_plan_naming_it():
         build_plan(stack(vm("a")), {"ep": provider})
 
 
-def test_a_refused_change_stops_the_plan_naming_resource_and_field():
+def test_a_refused_change_is_planned_with_its_reason_naming_resource_and_field():
     provider = MemoryProvider()
     state = live(disks=[{"size": 50}])
     provider.drivers["VirtualMachine"].objects["a"] = (Owner("proj/dev", "a"), state)
-    with pytest.raises(ProviderError, match=r"VirtualMachine 'a': field 'disks\[disk0\].size': shrinking"):
-        build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider})
+    [item] = build_plan(stack(vm("a", disks=[{"size": 5}])), {"ep": provider}).resources
+    assert item.refusal() == ("VirtualMachine 'a': field 'disks[disk0].size': cannot apply: shrinking a disk is "
+                              "not possible; none of its changes were made")
+
+
+def test_same_named_objects_we_do_not_own_are_all_named_in_one_error():
+    provider = MemoryProvider()
+    provider.drivers["VirtualMachine"].objects["a"] = (None, live())
+    provider.drivers["VirtualMachine"].objects["b"] = (Owner("other/dev", "b"), live())
+    with pytest.raises(StackInvalid) as raised:
+        build_plan(stack(vm("a"), vm("b")), {"ep": provider})
+    assert "named 'a' already exists" in str(raised.value) and "named 'b' already exists" in str(raised.value)
 
 
 def test_destroy_plans_deleting_only_what_this_stack_owns():

@@ -86,3 +86,23 @@ def test_the_declared_power_state_is_applied_after_the_change_and_unset_keeps_th
     change_with_power(switch, running=running, wanted=wanted, needs_off=needs_off,
                       change=lambda: switch.calls.append("change"))
     assert (switch.calls, switch.on) == (calls, on)
+
+
+def recorded_run(switch: Switch, *, wanted=None, needs_off=True, recorded=False) -> list[str]:
+    change_with_power(switch, running=switch.on, wanted=wanted, needs_off=needs_off, recorded=recorded,
+                      change=lambda: switch.calls.append("change"),
+                      record=lambda power: switch.calls.append(f"record {power}"))
+    return switch.calls
+
+
+def test_a_vm_switched_off_for_a_change_is_recorded_before_and_cleared_once_it_runs_again():
+    assert recorded_run(Switch(on=True)) == ["record on", "shutdown", "change", "start", "record None"]
+
+
+def test_a_vm_that_is_to_stay_off_is_never_recorded():
+    assert recorded_run(Switch(on=True), wanted="off") == ["shutdown", "change"]
+
+
+def test_a_record_left_by_an_interrupted_run_is_cleared_once_the_vm_runs():
+    assert recorded_run(Switch(on=False), wanted="on", needs_off=False, recorded=True) == [
+        "change", "start", "record None"]

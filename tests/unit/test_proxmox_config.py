@@ -222,7 +222,7 @@ def test_pending_values_and_deletes_override_the_current_configuration():
 # ---- update planning ---------------------------------------------------------------------------------
 
 
-def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, finish_marker: bool = False):
+def plan_for(before: VirtualMachineSpec, after: VirtualMachineSpec, finish_marker: str | None = None):
     """Reconfiguration planned as the engine would: ``after`` resolved against the VM made from ``before``, diffed."""
     config = made(before)
     state = vm_state(config, "pve1", False, NAMES)
@@ -246,7 +246,16 @@ def test_unset_fields_are_never_written():
 
 
 def test_finishing_the_marker_of_a_vm_whose_tags_are_unset_keeps_its_tags():
-    assert plan_for(spec(tags=["x"]), VirtualMachineSpec(), finish_marker=True).settings == {"tags": "virtplane;x"}
+    assert plan_for(spec(tags=["x"]), VirtualMachineSpec(), finish_marker="web").settings == {"tags": "virtplane;x",
+                                                                                              "name": "web"}
+
+
+def test_finishing_the_marker_of_a_clone_under_its_pending_name_renames_it_in_the_same_write():
+    config = {**made(spec(tags=["x"])), "name": "web.virtplane-pending"}
+    state = vm_state(config, "pve1", False, NAMES)
+    plan = reconfigure(planned(VirtualMachineSpec(), state), config, [], NAMES, lambda disk: "local-lvm",
+                       lambda: "local-lvm", "web")
+    assert plan.settings == {"tags": "virtplane;x", "name": "web"}
 
 
 def test_secure_boot_declared_without_firmware_keeps_a_uefi_vm_uefi():
@@ -311,12 +320,22 @@ def test_nics_are_rewired_by_slot_added_in_a_free_slot_and_removed():
     assert grown.settings == {"net2": "virtio,bridge=vmbr0,tag=110"}
 
 
-def test_switching_to_uefi_adds_an_efi_disk_and_back_to_bios_removes_it():
+def test_switching_to_uefi_adds_an_efi_disk_and_back_to_bios_keeps_it_for_the_way_back():
     assert plan_for(spec(), spec(firmware="uefi")).settings == {
         "bios": "ovmf", "efidisk0": "local-lvm:1,efitype=4m,pre-enrolled-keys=0"}
     plan = plan_for(spec(firmware="uefi"), spec(firmware="bios"))
-    assert plan.settings == {"bios": "seabios"} and plan.delete == ["efidisk0"]
-    assert plan.removed_volumes == ["local-lvm:vm-100-disk-0"]
+    assert plan.settings == {"bios": "seabios"} and not plan.delete and not plan.removed_volumes
+
+
+def test_back_to_uefi_finds_the_efi_disk_it_kept_and_reads_its_secure_boot_again():
+    config = {**made(spec(firmware="uefi", secure_boot=True)), "bios": "seabios"}
+    assert vm_state(config, "pve1", False, NAMES)["secure_boot"] is False  # SeaBIOS has no secure boot
+    state = vm_state(config, "pve1", False, NAMES)
+    wanted = planned(VirtualMachineSpec(firmware="uefi"), state)
+    plan = reconfigure(wanted, config, diff(wanted.model_dump(), state, CREATE_ONLY["VirtualMachine"]), NAMES,
+                       lambda disk: "local-lvm", lambda: "local-lvm")
+    assert plan.settings == {"bios": "ovmf"} and not plan.first_delete
+    assert vm_state({**config, "bios": "ovmf"}, "pve1", False, NAMES)["secure_boot"] is True
 
 
 def test_changing_secure_boot_remakes_the_efi_disk_in_two_writes():
@@ -331,3 +350,10 @@ def test_new_slots_follow_the_bus_prefix():
     assert new_slot("disks", {"bus": "virtio-blk"}, {"virtio0"}) == "virtio1"
     assert new_slot("disks", {"bus": "ide"}, {"ide0", "ide1", "ide2", "ide3"}) == "ide4"  # check() names it
     assert new_slot("nics", {}, {"net0", "net2"}) == "net1"
+
+
+def test_an_undeclared_vlan_read_back_as_bridge_dot_vlan_wires_back_to_that_bridge_and_vlan():
+    names = network_names("vmbr0", {"Network": {}})
+    assert names.name_of("vmbr0", 120) == "vmbr0.120"
+    assert names.wiring("vmbr0.120") == ("vmbr0", 120)
+    assert names.wiring("vmbr1.3") == ("vmbr1.3", 0)  # not the endpoint's bridge: a bridge of that name

@@ -396,7 +396,9 @@ def test_a_configuration_lock_held_by_another_task_fails_those_vms_in_one_senten
     for name in ("web1", "old1"):
         hold_config_lock(lab.pve, fake_vm(lab.pve, name).vmid)
     run = apply_under_fault(lab)
-    assert_failed(run, {"web1": ("Proxmox could not shut down VM web1: TASK ERROR: can't lock file", LOCK_TIMEOUT),
+    # web1 is to be shut down for its change: the record that it is to run again, written first, waits for the same
+    # lock, so nothing of web1 changes.
+    assert_failed(run, {"web1": ("Proxmox could not write the description of VM web1: can't lock file", LOCK_TIMEOUT),
                         "old1": ("Proxmox could not stop VM old1: TASK ERROR: can't lock file", LOCK_TIMEOUT)})
     # The shutdown never reached the guest: a hard stop instead would only have waited for the same lock.
     assert writes_to(lab.pve, "web1", "/status/stop") == []
@@ -411,7 +413,7 @@ def test_vms_locked_by_a_backup_fail_in_one_sentence_and_are_finished_once_it_is
     for name in ("web1", "web2", "old1"):
         lab.pve.snapshot_lock(fake_vm(lab.pve, name).vmid, "backup")
     run = apply_under_fault(lab)
-    assert_failed(run, {"web1": ("Proxmox could not shut down VM web1", LOCKED),
+    assert_failed(run, {"web1": ("Proxmox could not write the description of VM web1", LOCKED),
                         "web2": ("Proxmox could not reconfigure VM web2", LOCKED),
                         "old1": ("Proxmox could not stop VM old1", LOCKED)})
     for name in ("web1", "web2", "old1"):
@@ -440,7 +442,7 @@ def test_lost_quorum_fails_every_write_in_one_sentence_and_changes_nothing(make_
     configs = {v.vmid: copy.deepcopy(v.config) for v in lab.pve.vms}
     lab.pve.lose_quorum()
     run = apply_under_fault(lab)
-    assert_failed(run, {"web1": ("Proxmox could not shut down VM web1", QUORUM),
+    assert_failed(run, {"web1": ("Proxmox could not write the description of VM web1", QUORUM),
                         "web2": ("Proxmox could not reconfigure VM web2", QUORUM),
                         "db1": ("Proxmox could not create VM db1 with VMID", QUORUM),
                         "old1": ("Proxmox could not stop VM old1", QUORUM)})
@@ -620,4 +622,15 @@ def test_a_create_whose_answer_is_lost_is_found_by_its_marker_even_when_its_firs
     assert apply_under_fault(lab).ok
     assert [path for method, path, _ in lab.pve.requests if method == "POST" and path.endswith(CREATE)] == [
         f"/api2/json{CREATE}"]
+    assert_converged_cleanly(lab)
+
+
+@SCALED
+def test_a_shutdown_whose_answer_is_lost_is_waited_for_and_never_falls_through_to_a_hard_stop(make_lab):
+    lab = make_lab()
+    fake_vm(lab.pve, "web1").shutdown_secs = 30  # a guest that takes half a minute, well within the timeout
+    wrap(lab.endpoint.provider, LoseAnswer, "POST", "/status/shutdown")
+    assert apply_under_fault(lab).ok
+    assert writes_to(lab.pve, "web1", "/status/stop") == []  # the guest shut down cleanly: never a hard stop
+    assert len(writes_to(lab.pve, "web1", "/status/shutdown")) == 1
     assert_converged_cleanly(lab)

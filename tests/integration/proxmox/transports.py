@@ -48,6 +48,7 @@ class CountInFlight(_Wrapper):
     def __init__(self, inner: BaseAdapter):
         super().__init__(inner)
         self.seen: list[tuple[str, str]] = []
+        self.urls: list[tuple[str, str]] = []  # (method, URL with its query)
         self.peak = 0
         self._now = 0
         self._lock = threading.Lock()
@@ -55,6 +56,7 @@ class CountInFlight(_Wrapper):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         with self._lock:
             self.seen.append((str(request.method), urlsplit(request.url).path))
+            self.urls.append((str(request.method), str(request.url)))
             self._now += 1
             self.peak = max(self.peak, self._now)
         try:

@@ -13,7 +13,7 @@ from pyVmomi import vim
 
 from tests.integration.vsphere.helpers import EngineStack, find_vm, reconfigure
 from tests.support.vsphere import admin
-from virtplane.errors import ProviderError
+from virtplane import apply
 from virtplane.plan import Action
 from virtplane.providers.base import Rule
 from virtplane.providers.vsphere.provider import VsphereProvider
@@ -114,11 +114,12 @@ def test_a_vm_holding_a_device_is_not_vmotioned_to_another_host_the_plan_says_ho
     stack.apply()
     stack.vm(name, cpus=1, memory=512, firmware="uefi", node="DC0_C0_H1",
              gpus=[{"mode": "vgpu", "profile": "grid_a100-20c"}])
-    with pytest.raises(ProviderError) as refused:
-        stack.plan()
-    assert str(refused.value).startswith(
-        f"VirtualMachine '{name}': field 'node': the VM holds PCI devices (a passthrough GPU, a vGPU or an SR-IOV "
-        "NIC), which vSphere cannot vMotion from DC0_C0_H0 to DC0_C0_H1")
-    assert "remove them from the VM (gpus=[], no SR-IOV NICs) and apply, then change node" in str(refused.value)
+    [node] = [c for c in stack.item(name).changes if c.change.path == "node"]  # planned as one it cannot apply
+    assert (node.refused or "").startswith(
+        "the VM holds PCI devices (a passthrough GPU, a vGPU or an SR-IOV NIC), which vSphere cannot vMotion from "
+        "DC0_C0_H0 to DC0_C0_H1")
+    assert "remove them from the VM (gpus=[], no SR-IOV NICs) and apply, then change node" in node.refused
+    [failed] = apply.run(stack.plan(), {stack.ENDPOINT: provider}).failed  # apply refuses that VM, naming the field
+    assert f"VirtualMachine '{name}': field 'node': cannot apply: the VM holds PCI devices" in str(failed.error)
     with admin(instance) as si:
         assert find_vm(si, name).runtime.host.name == GPU_HOST  # nothing moved

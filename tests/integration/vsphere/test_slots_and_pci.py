@@ -76,8 +76,11 @@ def test_a_passthrough_gpu_without_a_device_gets_an_enabled_gpu_before_the_serve
 
 @pytest.mark.parametrize(("file_name", "ours"), [
     ("[LocalDS_0] web-1/web-1.vmdk", True), ("[LocalDS_0] web-1/web-1_3.vmdk", True),
-    ("[LocalDS_0] db-7/shared-data.vmdk", False), ("[LocalDS_0] web-1.vmdk", False), (None, False)])
+    ("[LocalDS_0] db-7/shared-data.vmdk", False), ("[LocalDS_0] web-1.vmdk", False), (None, False),
+    ("[LocalDS_1] web-1/web-1.vmdk", False), ("[LocalDS_0] web-10/web-10.vmdk", False)])
 def test_only_disk_files_in_the_vms_own_folder_are_destroyed_with_it(file_name, ours):
-    from virtplane.providers.vsphere.devices import in_vm_folder
+    from virtplane.providers.vsphere.devices import in_folder, vm_folder
 
-    assert in_vm_folder(file_name, "web-1") is ours
+    folder = vm_folder("[LocalDS_0] web-1/web-1.vmx")  # the VM's files, whatever its name is now
+    assert folder == "[LocalDS_0] web-1"
+    assert in_folder(file_name, folder) is ours

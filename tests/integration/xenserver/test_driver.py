@@ -5,8 +5,11 @@ XenAPI reference (https://xapi-project.github.io/xen-api/): VM.clone/copy/provis
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.xenserver.conftest import calls_during
 from tests.support import xenserver as xen
+from virtplane.errors import SpecError
 from virtplane.plan import Action
 from virtplane.providers.registry import provider_class
 
@@ -142,3 +145,12 @@ def test_destroying_a_stack_removes_its_vms_their_disks_and_the_vlan_network_it_
     with xen.session(fresh_xenserver) as api:
         assert api.network.get_by_name_label("app") == []
         assert not [p for p in api.PIF.get_all_records().values() if p["VLAN"] == "140"]
+
+
+def test_a_copy_whose_declared_disk_is_smaller_than_its_sources_is_refused_at_plan_and_nothing_is_made(
+        stack, fresh_xenserver):
+    stack.vm("small", clone_from="debian-12-base", power="off", disks=[{"size": 4}])
+    with pytest.raises(SpecError, match=r"field 'disks\[0\]\.size': disk 0 of 'debian-12-base' is 10 GiB; a "
+                                        "clone's disk can grow, never shrink"):
+        stack.plan()
+    assert "small" not in xen.vm_names(fresh_xenserver)
