@@ -257,7 +257,7 @@ def test_xenserver_vms_made_out_of_band_round_trip_with_no_change_and_are_adopte
 
 def test_the_labs_vms_import_with_no_change_on_every_endpoint_and_are_never_adopted_away(
         tmp_path, fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver):
-    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver)
+    env = lab_env(fresh_vcsim, fresh_pve, fresh_hyperv, fresh_xenserver, golden=True)
     applied = virtplane("apply", str(LAB_STACK), "--yes", env=env)
     assert applied.returncode == 0, applied.stdout + applied.stderr
     for kind in ("vsphere", "proxmox", "hyperv", "xenserver", "libvirt"):
