@@ -1,7 +1,7 @@
 """The lab's golden images, ``lab-golden`` on every endpoint, for desktop pools (stacks/lab, docs/desktops.md),
 prepared as each hypervisor's documentation has an administrator prepare one:
 
-- vSphere: a VM on DC0_C0_H0 (the A100's host) with a 16 GB thin disk, one snapshot (linked clones hang their
+- vSphere: a VM on DC0_C0_H0 (the A100s' host) with a 16 GB thin disk, one snapshot (linked clones hang their
   child disks on the current snapshot) and marked as a template;
 - Proxmox VE: a template on pve1 (the node with the A100, so vGPU desktops are linked clones on its local storage)
   with a 16 GB disk, a VirtIO NIC on vmbr0 and the QEMU guest agent enabled;
@@ -42,7 +42,7 @@ def seed_vsphere(si: Any) -> None:
                              deviceChange=[vim.vm.device.VirtualDeviceSpec(operation="add", device=controller),
                                            vim.vm.device.VirtualDeviceSpec(operation="add", fileOperation="create",
                                                                            device=disk)])
-    # on the host with the A100, where the vGPU desktops go (the simulator's clone lands on its source's host)
+    # on the host with the A100s, where the vGPU desktops go (the simulator's clone lands on its source's host)
     host = next((h for h in cluster.host if h.name == "DC0_C0_H0"), None)
     vm = _wait(datacenter.vmFolder.CreateVM_Task(config=spec, pool=cluster.resourcePool, host=host))
     _wait(vm.CreateSnapshot_Task(name="golden", description="desktop pools clone this", memory=False,

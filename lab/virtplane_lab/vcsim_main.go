@@ -11,8 +11,9 @@
 // (default 8): the profile's own devices, then chipset, RAID, 1 GbE and NVMe fillers.
 //
 //	i%4  ESXi (newest vmx)  CPU (CPUID)                 VT-x/AMD-V       SLAT  nested  GPU (passthrough)                SR-IOV NIC (VFs/max)            vGPU types (graphics)
-//	0    8.0 U2 (vmx-21)    Xeon Gold 6338 (Intel)      VMX on           yes   yes     A100 80GB capable+enabled        X710 enabled 8/64               grid_a100-{4,10,20,40}c (A100 sharedDirect,
-//	                                                                                   + L4 capable+enabled                                             80 GB, one 20 GB vGPU running; L4 direct)
+//	0    8.0 U2 (vmx-21)    Xeon Gold 6338 (Intel)      VMX on           yes   yes     A100 80GB capable+enabled        X710 enabled 8/64               grid_a100-{4,10,20,40}c (both A100s
+//	                                                                                   + L4 capable+enabled                                             sharedDirect, 80 GB each, a 20 GB vGPU
+//	                                                                                   + 2nd A100 80GB capable+enabled                                  running on each; L4 direct)
 //	1    7.0 U2 (vmx-19)    EPYC 7763 (AMD)             SVM on           yes   yes     A100 40GB capable, NOT enabled   ConnectX-6 Dx not enabled 0/127 grid_a100-{1-5,2-10,3-20,7-40}c (shared)
 //	                                                                                   + A10 enabled, claimed by a powered-off Dynamic DirectPath VM
 //	                                                                                   + A30 enabled, not active until the host reboots
@@ -27,14 +28,19 @@
 // CPUID does not change), and the host says so in capability.ftCompatibilityIssues (cpuHvDisabled), as
 // ESXi reports hosts that cannot run FT (vSphere API HostCapabilityFtUnsupportedReason).
 // Profile 0 mixes a DirectPath-enabled GPU with vGPU profiles on purpose, so one host answers "yes"
-// to both kinds of request (real vGPU needs the GPU out of passthrough); its second GPU, an L4 enabled
-// for passthrough, can be given whole while the A100 serves vGPU instances (the lab's passthrough VM).
+// to both kinds of request (real vGPU needs the GPU out of passthrough); its L4, enabled for
+// passthrough, can be given whole while the A100s serve vGPU instances (the lab's passthrough VM). Its
+// two A100 80GB (0000:3b:00.0 and 0000:d8:00.0: a PowerEdge R750xa holds up to four double-width
+// GPUs) are both in Shared Direct and each runs another team's 20 GB vGPU (vdi-pool-3, vdi-pool-4),
+// so in equal-size mode each takes only 20 GB vGPUs: six free, for the lab's vGPU workstation and
+// four desktops.
 // NVMe and USB fillers are passthrough capable on profiles 0, 1 and 3 (IOMMU on), nothing is on
 // profile 2. IDs are signed shorts in the API (0x8086 is -32634). The chipset fillers are Intel's on
 // every host.
 //
-// VMs held by others (unless -device-vms=false): on DC0_C0_H0 "vdi-pool-3", powered on with a 20 GB
-// vGPU (grid_a100-20c) that config.graphicsInfo[].vm lists on the A100; on DC0_C0_H1 "render-farm-7",
+// VMs held by others (unless -device-vms=false): on DC0_C0_H0 "vdi-pool-3" and "vdi-pool-4", powered on
+// with a 20 GB vGPU (grid_a100-20c) each that config.graphicsInfo[].vm lists on the first and on the second
+// A100; on DC0_C0_H1 "render-farm-7",
 // powered off with a Dynamic DirectPath I/O device allowing the A10: it holds no device until it
 // powers on, when vSphere gives it a free A10 (vSphere VM Administration, "PCI devices").
 // The cluster's EnvironmentBrowser answers QueryConfigOptionDescriptor with every hardware version
@@ -253,6 +259,11 @@ var (
 		SubVendorId: 0x10de, SubDeviceId: 0x145f, VendorName: "NVIDIA Corporation",
 		DeviceName: "GA100 [A100 PCIe 40GB]",
 	}
+	a100x80b = types.HostPciDevice{ // a second A100 80GB in the same host, in another slot
+		Id: "0000:d8:00.0", ClassId: 0x0302, Bus: 0xd8, VendorId: 0x10de, DeviceId: nvidiaA100,
+		SubVendorId: 0x10de, SubDeviceId: 0x1533, VendorName: "NVIDIA Corporation",
+		DeviceName: "GA100 [A100 PCIe 80GB]",
+	}
 	l4 = types.HostPciDevice{
 		Id: "0000:af:00.0", ClassId: 0x0302, Bus: 0xaf, VendorId: 0x10de, DeviceId: nvidiaL4,
 		SubVendorId: 0x10de, SubDeviceId: 0x16ca, VendorName: "NVIDIA Corporation",
@@ -292,16 +303,18 @@ var (
 				leaf1ECX: 0x7ffefbff, ext1ECX: 0x00000121},
 			memoryGiB: 512, usedMiB: 98304,
 			nested: types.NewBool(true), hwMmu: types.NewBool(true), directPathGen2: types.NewBool(true),
-			special: []types.HostPciDevice{a100x80, x710, l4},
+			special: []types.HostPciDevice{a100x80, x710, l4, a100x80b},
 			passthru: []types.BaseHostPciPassthruInfo{
 				passthru(a100x80, true, true, true),
 				sriov(x710, true, 8, 64),
 				passthru(l4, true, true, true),
+				passthru(a100x80b, true, true, true),
 			},
 			iommu:    true,
 			gpuTypes: []string{"grid_a100-4c", "grid_a100-10c", "grid_a100-20c", "grid_a100-40c"},
 			graphics: []graphics{{a100x80, types.HostGraphicsInfoGraphicsTypeSharedDirect, 80},
-				{l4, types.HostGraphicsInfoGraphicsTypeDirect, 24}},
+				{l4, types.HostGraphicsInfoGraphicsTypeDirect, 24},
+				{a100x80b, types.HostGraphicsInfoGraphicsTypeSharedDirect, 80}},
 		},
 		{
 			name: "gpu-not-enabled", server: [2]string{"Supermicro", "AS -2124GQ-NART"},
@@ -587,20 +600,25 @@ func seedDeviceVMs(service *simulator.Service) error {
 		return ref, nil
 	}
 	if host := hosts["DC0_C0_H0"]; host != nil {
-		vgpu := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,
-			Backing: &types.VirtualPCIPassthroughVmiopBackingInfo{Vgpu: "grid_a100-20c"}}}
-		ref, err := create("vdi-pool-3", host, vgpu, true)
-		if err != nil {
-			return err
-		}
-		cfg := *host.Config
-		cfg.GraphicsInfo = append([]types.HostGraphicsInfo(nil), cfg.GraphicsInfo...)
-		for i := range cfg.GraphicsInfo {
-			if cfg.GraphicsInfo[i].PciId == a100x80.Id {
-				cfg.GraphicsInfo[i].Vm = append(cfg.GraphicsInfo[i].Vm, ref)
+		for _, held := range []struct {
+			name string
+			gpu  types.HostPciDevice
+		}{{"vdi-pool-3", a100x80}, {"vdi-pool-4", a100x80b}} {
+			vgpu := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,
+				Backing: &types.VirtualPCIPassthroughVmiopBackingInfo{Vgpu: "grid_a100-20c"}}}
+			ref, err := create(held.name, host, vgpu, true)
+			if err != nil {
+				return err
 			}
+			cfg := *host.Config
+			cfg.GraphicsInfo = append([]types.HostGraphicsInfo(nil), cfg.GraphicsInfo...)
+			for i := range cfg.GraphicsInfo {
+				if cfg.GraphicsInfo[i].PciId == held.gpu.Id {
+					cfg.GraphicsInfo[i].Vm = append(cfg.GraphicsInfo[i].Vm, ref)
+				}
+			}
+			host.Config = &cfg
 		}
-		host.Config = &cfg
 	}
 	if host := hosts["DC0_C0_H1"]; host != nil {
 		dynamic := &types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{Key: -1,

@@ -5,8 +5,8 @@ this stack; `virtplane apply` refuses it.
 The lab's hardware that says no (docs/policies.md, "Rule catalogue"):
 - DC0_C0_H1's A10 (0000:61:00.0) is claimed by render-farm-7, another team's powered-off VM with a Dynamic
   DirectPath I/O device: vSphere gives it a free A10 when it powers on, and this is the only one.
-- DC0_C0_H0's A100 (80 GB) runs vdi-pool-3's 20 GB vGPU in NVIDIA's default equal-size mode: it takes only 20 GB
-  vGPUs.
+- DC0_C0_H0's two A100s (80 GB) each run a 20 GB vGPU (vdi-pool-3, vdi-pool-4) in NVIDIA's default equal-size
+  mode: they take only 20 GB vGPUs.
 - DC0_C0_H0's L4 maps a 32 GB BAR: it needs UEFI firmware and 64-bit MMIO, and the VM boots BIOS.
 - pve1's T4 (mapping t4) is held by render-9, another team's stopped VM.
 - pve2's A2 (0000:86:00.0) shares IOMMU group 70 with an NVMe drive: it cannot be passed through alone.

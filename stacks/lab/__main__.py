@@ -68,9 +68,9 @@ db = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
-# Accelerators on vSphere. Only DC0_C0_H0 has GPUs enabled for passthrough, an A100 and an L4 (H1's A100 is capable,
-# not enabled; H2 has none). A GPU cannot be given whole and sliced into vGPUs at once, so the lab holds a vGPU
-# workstation (profile grid_a100-20c on the A100, in Shared Direct, which already runs another team's 20 GB vGPU:
+# Accelerators on vSphere. Only DC0_C0_H0 has GPUs enabled for passthrough, two A100s and an L4 (H1's A100 is
+# capable, not enabled; H2 has none). A GPU cannot be given whole and sliced into vGPUs at once, so the lab holds a vGPU
+# workstation (profile grid_a100-20c on an A100, in Shared Direct; each A100 already runs another team's 20 GB vGPU:
 # equal-size mode takes only 20 GB ones), a passthrough VM that names the L4's address (fixed DirectPath I/O; its
 # large BAR needs UEFI, and virtplane writes the 64-bit MMIO settings) and an SR-IOV appliance (a virtual function of
 # H0's X710). Placement puts all three on H0 (`→ host DC0_C0_H0` in the plan). What the lab's hosts refuse is in
@@ -109,14 +109,14 @@ sriov_appliance = virtplane.VirtualMachine(
     opts=on_esx,
 )
 
-# Desktops on vSphere: two linked clones of the template lab-golden (its current snapshot), each with a vGPU of
-# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time) on DC0_C0_H0's A100, the lab's one
-# vGPU GPU in Shared Direct mode. Its 80 GB hold four 20 GB vGPUs: the lab's own vdi-pool-3 and lab-gpu-ws hold two,
-# so a third desktop is refused at plan, naming the numbers.
+# Desktops on vSphere: four linked clones of the template lab-golden (its current snapshot), each with a vGPU of
+# lab-gpu-ws's size (a time-sliced GPU hosts one frame-buffer size at a time) on DC0_C0_H0's two A100s, the lab's
+# vGPU GPUs in Shared Direct mode. Their 2 x 80 GB hold eight 20 GB vGPUs: vdi-pool-3, vdi-pool-4 (another team's)
+# and lab-gpu-ws hold three, so a sixth desktop is refused at plan, naming the numbers.
 desktops = virtplane.DesktopPool(
     "lab-vdi",
     template="lab-golden",
-    size=2,
+    size=4,
     cpus=2,
     memory="4GiB",
     gpus=[virtplane.Gpu("vgpu", profile="grid_a100-20c")],
@@ -287,7 +287,7 @@ hv_desk = virtplane.VirtualMachine(
     opts=on_hv,
 )
 
-# Accelerators on Hyper-V: a GPU partition of LAB-HV1's partitionable GPU (profile gpu-p/4: the GPU split in four;
+# Accelerators on Hyper-V: a GPU partition of LAB-HV1's partitionable GPU (profile gpu-p/8: the GPU split in eight;
 # configuration version 12.0, the host's default) and a passthrough VM holding the host's DDA GPU (NVIDIA A2) by
 # Discrete Device Assignment: `virtplane lab up` dismounts that GPU from the host at start, as the DDA page has an
 # administrator do once, so the inventory lists it; the VM gets static memory. The lab has no SR-IOV appliance
@@ -301,7 +301,7 @@ hv_gpu_ws = virtplane.VirtualMachine(
     secure_boot=True,
     disks=[virtplane.Disk("60GiB")],
     nics=[virtplane.Nic(hv_net)],
-    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/4")],
+    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/8")],
     tags=["gpu", "lab"],
     opts=on_hv,
 )
@@ -320,15 +320,16 @@ hv_gpu_passthrough = virtplane.VirtualMachine(
 )
 
 # Desktops on Hyper-V: differencing VHDXs on lab-golden's VHDX, each with a partition of LAB-HV1's GPU. The GPU is
-# split in four and lab-hv-gpu-ws holds one partition: three desktops take the rest (a fourth is refused at plan,
-# naming the numbers).
+# split in eight (virtplane sets the partition count before the first partition: Set-VMHostPartitionableGpu; one
+# count at a time, so lab-hv-gpu-ws takes gpu-p/8 too) and lab-hv-gpu-ws holds one partition: four desktops take
+# four more (an eighth is refused at plan, naming the numbers).
 hv_desktops = virtplane.DesktopPool(
     "lab-hv-vdi",
     template="lab-golden",
-    size=3,
+    size=4,
     cpus=2,
     memory="2GiB",
-    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/4")],
+    gpus=[virtplane.Gpu("vgpu", profile="gpu-p/8")],
     nics=[virtplane.Nic(hv_net)],
     tags=["vdi", "lab"],
     opts=on_hv,

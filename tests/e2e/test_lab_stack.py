@@ -20,7 +20,7 @@ from virtplane_lab import cli as lab_cli
 from virtplane_lab import hyperv as lab_hyperv
 
 DESKTOPS = {pool: [f"{pool}-00{n}" for n in range(1, size + 1)]
-            for pool, size in (("lab-vdi", 2), ("lab-pve-vdi", 4), ("lab-hv-vdi", 3), ("lab-xs-vdi", 4))}
+            for pool, size in (("lab-vdi", 4), ("lab-pve-vdi", 4), ("lab-hv-vdi", 4), ("lab-xs-vdi", 4))}
 VSPHERE_VMS = {"lab-web-1", "lab-web-2", "lab-db", "lab-gpu-ws", "lab-gpu-pt", "lab-sriov", *DESKTOPS["lab-vdi"]}
 PROXMOX_VMS = {"lab-pve-web-1", "lab-pve-web-2", "lab-pve-db", "lab-pve-gpu-ws", "lab-pve-gpu-pt", "lab-pve-sriov",
                *DESKTOPS["lab-pve-vdi"]}
@@ -33,9 +33,9 @@ GOLDEN = "lab-golden"  # each endpoint's golden image, made by `virtplane lab up
 PROXMOX_CONTAINERS = {"lab-pve-ct"}
 LAB_GUESTS = LAB_VMS | PROXMOX_CONTAINERS  # what a Proxmox listing of guests names: VMs and containers
 # Forty-two to create: the vSphere, Proxmox, XenServer and libvirt networks and VMs, the Proxmox container, the five
-# Hyper-V VMs and the thirteen desktops. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the
+# Hyper-V VMs and the sixteen desktops. A network on Hyper-V is a VLAN on the host's switch (lab-switch, made by the
 # lab), so it exists from the start: unchanged.
-TO_CREATE = 42
+TO_CREATE = 45
 # The accelerator VMs and the hosts whose seeded hardware serves them (README, "Devices").
 DEVICE_HOSTS = {"lab-gpu-ws": "DC0_C0_H0", "lab-gpu-pt": "DC0_C0_H0", "lab-sriov": "DC0_C0_H0",
                 "lab-pve-gpu-ws": "pve1", "lab-pve-gpu-pt": "pve2", "lab-pve-sriov": "pve2",

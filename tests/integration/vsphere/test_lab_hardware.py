@@ -50,7 +50,8 @@ def test_the_lab_has_a_gpu_host_a_host_with_its_gpu_not_enabled_and_a_plain_host
     assert sorted(lab_hosts) == ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"]
     gpus = {name: [(d.address, d.passthrough_capable, d.passthrough_enabled) for d in host.gpus()]
             for name, host in lab_hosts.items()}
-    assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True), ("0000:af:00.0", True, True)],
+    assert gpus == {"DC0_C0_H0": [("0000:3b:00.0", True, True), ("0000:af:00.0", True, True),
+                                  ("0000:d8:00.0", True, True)],
                     "DC0_C0_H1": [("0000:41:00.0", True, False), ("0000:61:00.0", True, True),
                                   ("0000:a1:00.0", True, True)],
                     "DC0_C0_H2": []}
@@ -90,8 +91,8 @@ def test_cpu_memory_and_product_facts_match_the_seeded_hardware(lab_hosts):
                     "DC0_C0_H2": ("intel", "Intel(R) Xeon(R) Silver 4210R CPU @ 2.40GHz")}
     assert lab_hosts["DC0_C0_H1"].sources["hardware_virtualization"].endswith("(SVM)")
     memory = {name: (h.memory_total_mib, h.memory_free_mib) for name, h in lab_hosts.items()}
-    # Unreserved memory: vdi-pool-3 runs on H0 with its 8 GiB reserved; render-farm-7 on H1 is powered off.
-    assert memory == {"DC0_C0_H0": (524288, 516096), "DC0_C0_H1": (1048576, 1048576), "DC0_C0_H2": (131072, 131072)}
+    # Unreserved memory: vdi-pool-3 and vdi-pool-4 run on H0 with 8 GiB reserved each; render-farm-7 on H1 is off.
+    assert memory == {"DC0_C0_H0": (524288, 507904), "DC0_C0_H1": (1048576, 1048576), "DC0_C0_H2": (131072, 131072)}
     releases = {name: (h.version, h.max_hardware_version) for name, h in lab_hosts.items()}
     assert releases == {"DC0_C0_H0": ("8.0.2", "vmx-21"), "DC0_C0_H1": ("7.0.2", "vmx-19"),
                         "DC0_C0_H2": ("6.7.0", "vmx-15")}
@@ -115,16 +116,19 @@ def test_pci_devices_read_with_unsigned_ids_and_their_passthrough_state(lab_host
 def test_vgpu_profiles_and_graphics_types_are_read_per_gpu(lab_hosts):
     profiles = {name: [(v.profile, v.device, v.total, v.in_use_by) for v in h.vgpu_types]
                 for name, h in lab_hosts.items()}
-    a100, a100_40 = "0000:3b:00.0", "0000:41:00.0"
-    assert profiles == {  # H0's A100 (80 GB) runs vdi-pool-3's 20 GB vGPU; H1's profiles are MIG-backed
+    a100, second_a100, a100_40 = "0000:3b:00.0", "0000:d8:00.0", "0000:41:00.0"
+    assert profiles == {  # H0's A100s (80 GB) run vdi-pool-3's and vdi-pool-4's 20 GB vGPUs; H1's are MIG-backed
         "DC0_C0_H0": [("grid_a100-10c", a100, 8, []), ("grid_a100-20c", a100, 4, ["vdi-pool-3"]),
-                      ("grid_a100-40c", a100, 2, []), ("grid_a100-4c", a100, 20, [])],
+                      ("grid_a100-40c", a100, 2, []), ("grid_a100-4c", a100, 20, []),
+                      ("grid_a100-10c", second_a100, 8, []), ("grid_a100-20c", second_a100, 4, ["vdi-pool-4"]),
+                      ("grid_a100-40c", second_a100, 2, []), ("grid_a100-4c", second_a100, 20, [])],
         "DC0_C0_H1": [("grid_a100-1-5c", a100_40, None, []), ("grid_a100-2-10c", a100_40, None, []),
                       ("grid_a100-3-20c", a100_40, None, []), ("grid_a100-7-40c", a100_40, None, [])],
         "DC0_C0_H2": []}
     assert all(v.available is None for h in lab_hosts.values() for v in h.vgpu_types)
     graphics = {name: [(d.address, d.graphics_type, d.memory_mib) for d in h.gpus()] for name, h in lab_hosts.items()}
-    assert graphics == {"DC0_C0_H0": [(a100, "sharedDirect", 81920), ("0000:af:00.0", "direct", 24576)],
+    assert graphics == {"DC0_C0_H0": [(a100, "sharedDirect", 81920), ("0000:af:00.0", "direct", 24576),
+                                      (second_a100, "sharedDirect", 81920)],
                         "DC0_C0_H1": [(a100_40, "shared", 40960), ("0000:61:00.0", "direct", 24576),
                                       ("0000:a1:00.0", "direct", 24576)],
                         "DC0_C0_H2": []}
@@ -184,8 +188,10 @@ def test_vms_holding_a_gpu_a_vgpu_and_a_virtual_function_are_named_and_counted(f
     finally:
         connected.close()
     assert {d.address: d.in_use_by for d in host.pci_devices if d.in_use_by} == {"0000:3b:00.0": ["gpu-user"]}
-    assert [(v.profile, v.in_use_by) for v in host.vgpu_types if v.in_use_by] == [
-        ("grid_a100-10c", ["gpu-user"]), ("grid_a100-20c", ["vdi-pool-3"])]
+    # No GPU's graphicsInfo[].vm lists gpu-user's vGPU, so it counts on both A100s (never more room than there is).
+    assert [(v.profile, v.device, v.in_use_by) for v in host.vgpu_types if v.in_use_by] == [
+        ("grid_a100-10c", "0000:3b:00.0", ["gpu-user"]), ("grid_a100-20c", "0000:3b:00.0", ["vdi-pool-3"]),
+        ("grid_a100-10c", "0000:d8:00.0", ["gpu-user"]), ("grid_a100-20c", "0000:d8:00.0", ["vdi-pool-4"])]
     assert [(f.vfs_enabled, f.vfs_free, f.in_use_by) for f in host.sriov] == [(8, 6, ["gpu-user", "vf-user"])]
     assert soap_calls.count("RetrievePropertiesEx") == 2  # the hosts, then the devices of the VMs on DC0_C0_H0
 
