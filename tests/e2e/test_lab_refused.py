@@ -75,7 +75,8 @@ EXPECTED = {
                                              "reboots"),
     "too-new-vmx": ("hw.hardware-version", "host DC0_C0_H1 runs hardware versions up to vmx-19; the VM declares "
                                            "vmx-21"),
-    "unreserved": ("hw.memory-reservation", "host DC0_C0_H0 has 507904 MiB of memory unreserved"),  # vdi-pool-3 and -4: 8 GiB each
+    # vdi-pool-3 and vdi-pool-4 reserve 8 GiB each on DC0_C0_H0
+    "unreserved": ("hw.memory-reservation", "host DC0_C0_H0 has 507904 MiB of memory unreserved"),
     "too-new-qemu": ("hw.hardware-version", "host pve3 offers QEMU machine versions up to pc-q35-8.1+pve1; the VM asks "
                                             "for pc-q35-9.2+pve1"),
     "five-vfs": ("hw.sriov", "0000:5e:00.0 has no free virtual function left (4 free, 4 taken by this plan)"),
