@@ -79,8 +79,8 @@ def test_the_lab_inventory_tells_a_gpu_host_an_sriov_host_and_a_plain_host_apart
                 if d["class_id"].startswith("0x03")]
 
     # GPU hosts: a whole A100 enabled for passthrough and vGPU / mdev / partition profiles; H0 also has an L4 to
-    # give whole, and LAB-HV1's DDA GPU is listed since the lab dismounts it from the host at start.
-    assert gpus(hosts["DC0_C0_H0"]) == [("0000:3b:00.0", True), ("0000:af:00.0", True)]
+    # give whole and a second A100, and LAB-HV1's DDA GPU is listed since the lab dismounts it from the host at start.
+    assert gpus(hosts["DC0_C0_H0"]) == [("0000:3b:00.0", True), ("0000:af:00.0", True), ("0000:d8:00.0", True)]
     assert "grid_a100-20c" in {v["profile"] for v in hosts["DC0_C0_H0"]["vgpu_types"]}
     assert gpus(hosts["pve1"]) == [("0000:3b:00.0", True), ("0000:d8:00.0", True)]  # the T4 is render-9's
     assert "nvidia-471" in {v["profile"] for v in hosts["pve1"]["vgpu_types"]}
