@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,6 +67,8 @@ def _left_behind() -> list[tuple[int, str]]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run when a test left a process running (and end those processes, so nothing stays)."""
     lab_libvirt.stop()  # the session's own daemon, started on first use (each xdist worker stops its own)
+    if "tests.conformance.kill" in sys.modules:  # the kill harness's fork server, started on first use
+        sys.modules["tests.conformance.kill"].stop_server()
     if hasattr(session.config, "workerinput") or not Path("/proc").is_dir():
         return
     left = _left_behind()

@@ -122,6 +122,16 @@ _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload(["virtplane.engine", "virtplane.apply", "tests.conformance.kill"])
 
 
+def stop_server() -> None:
+    """End the fork server and the resource tracker multiprocessing started beside it (each waits for its process):
+    both live until the process that started them exits, and the session's end (tests/conftest.py) fails the run
+    on any process still running. multiprocessing has no public call for this; its own tests use these."""
+    from multiprocessing import forkserver, resource_tracker
+
+    forkserver._forkserver._stop()
+    resource_tracker._resource_tracker._stop()
+
+
 def _child(step: int, kind: str, environ: dict[str, str], inputs: dict[str, Any], desired: DesiredStack,
            endpoint: str, allow_data_loss: bool) -> None:
     """In a process of its own, forked from a clean server (no threads, no locks held by another thread): connect,

@@ -40,6 +40,28 @@ def test_a_session_whose_test_leaves_a_process_running_fails_and_ends_that_proce
         time.sleep(0.05)
 
 
+FORKING = '''
+from tests.conformance import kill
+
+def test_forks_a_child_from_the_kill_harness_server():
+    child = kill._SERVER.Process(target=print)
+    child.start()
+    child.join()
+    assert child.exitcode == 0
+'''
+
+
+def test_the_kill_harness_fork_server_is_ended_with_the_session_and_never_counted_as_left_behind(tmp_path):
+    (tmp_path / "test_forking.py").write_text(FORKING)
+    env = {k: v for k, v in os.environ.items() if k != SESSION_MARK}
+    env["PYTHONPATH"] = str(REPO)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+                          "--rootdir", str(tmp_path), str(tmp_path / "test_forking.py")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "processes left running" not in run.stdout
+
+
 def test_the_tests_lock_spaces_are_in_pytests_temporary_directory(tmp_path_factory):
     env = cli_support.user_env({})
     assert Path(env["VIRTPLANE_LOCK_DIR"]).is_relative_to(tmp_path_factory.getbasetemp())
