@@ -16,7 +16,9 @@
   (Display: a GPU, 0x0302; SCSIAdapter: an NVMe controller, 0x0108; Net: 0x0200). A device whose class the host
   does not report is listed with class 0x0000, never as a GPU. A device still mounted on the host is not listed;
   partitionable GPUs from ``Get-VMHostPartitionableGpu`` offer one profile per valid partition count
-  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be, and the VMs
+  (``gpu-p/<count>``), with ``Available…`` capacity turned into free instances where it can be (for the current
+  count; for every count when no partition is assigned, AvailableVRAM = TotalVRAM: the count can then be changed,
+  Set-VMHostPartitionableGpu), and the VMs
   holding partitions (``Get-VM | Get-VMGpuPartitionAdapter``: VMName) as ``in_use_by`` of the profile of the GPU's
   current count, so a check after an apply does not count them twice. A VMGpuPartitionAdapter does not name its
   GPU (Microsoft Learn, "Get-VMGpuPartitionAdapter": Name, Id, VMId, VMName and the partition sizes): on a host
@@ -104,11 +106,17 @@ def host_facts(endpoint: str, vmhost: Any, versions: list[Any], assignable: list
         total = gpu.number("TotalVRAM")
         available = gpu.number("AvailableVRAM")
         current = gpu.number("PartitionCount") or 0
+        # No partition on the GPU (all its VRAM available): Set-VMHostPartitionableGpu may split it anew, as the
+        # driver does before its first partition, so every valid count is free in full.
+        idle = bool(total) and available == total and not any(
+            name and partition_gpu(p, gpu_names).lower() == name.lower() for p in partitions or [])
         for count in counts:
             count = int(count)
             free = None
             if total and available is not None and count == current:
                 free = int(available * count // total)
+            elif idle:
+                free = count
             holders = [p.text("VMName") or str(p.get("VMId")) for p in partitions or []
                        if count == current and name and partition_gpu(p, gpu_names).lower() == name.lower()]
             vgpu_types.append(VgpuType(profile=f"gpu-p/{count}", device=name, available=free, total=count,
