@@ -66,7 +66,9 @@ def qemu_machine(machine: str | None) -> tuple[str, tuple[int, ...]] | None:
     return match["type"] or "i440fx", (*version, int(match["pve"] or 0))
 
 
-def _reserves_memory(spec: VirtualMachineSpec) -> bool:
+def reserves_memory(spec: VirtualMachineSpec) -> bool:
+    """A VM with a PCI device (a GPU, a vGPU slice, an SR-IOV function) has all its memory reserved, so it must
+    fit in the host's free memory; others may overcommit (the host's free memory only orders the choice)."""
     return bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or [])
 
 
@@ -257,7 +259,7 @@ def _qemu_machine_version(spec: VirtualMachineSpec, host: Host, judgement: Judge
 
 
 def memory_reservation(spec: VirtualMachineSpec, host: Host, usage: Usage, judgement: Judgement) -> None:
-    if not _reserves_memory(spec):
+    if not reserves_memory(spec):
         return
     if spec.memory is None:
         judgement.unknown(MEMORY_RESERVATION, "memory", "the memory of this clone (all of it is reserved)")

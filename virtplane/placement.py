@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from virtplane.device_choice import VENDOR_IDS, choose_gpu, choose_vf, choose_vgpu, normalize_address
 from virtplane.errors import VirtplaneError
 from virtplane.fact_verdicts import FactVerdicts
-from virtplane.host_checks import CAPACITY_CHECKS, HOST_FACT_CHECKS
+from virtplane.host_checks import CAPACITY_CHECKS, HOST_FACT_CHECKS, reserves_memory
 from virtplane.inventory import Host
 from virtplane.specs import VirtualMachineSpec
 from virtplane.verdicts import PLACEMENT, Judgement
@@ -78,16 +78,9 @@ class Assignment:
         return spec.model_copy(update=update)
 
 
-def reserves_memory(spec: VirtualMachineSpec) -> bool:
-    """A VM with a PCI device (a GPU, a vGPU slice, an SR-IOV function) has all its memory reserved, so it must
-    fit in the host's free memory; others may overcommit (the host's free memory only orders the choice)."""
-    return bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or [])
-
-
 def needs_hardware(spec: VirtualMachineSpec) -> bool:
     """True when placement must look at host facts (devices or nested virtualization)."""
-    return bool(spec.gpus) or any(nic.adapter == "sriov" for nic in spec.nics or []) or bool(
-        spec.nested_virtualization)
+    return reserves_memory(spec) or bool(spec.nested_virtualization)
 
 
 def judge(spec: VirtualMachineSpec, host: Host, usage: Usage, facts: FactVerdicts | None = None
